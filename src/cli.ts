@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError } from './config/errors.js';
+import { loadConfig } from './config/load.js';
+import { startServer } from './server.js';
+
+const usage = `wharf — an edge container registry
+
+Usage:
+  wharf serve [--config FILE] [--listen ADDR:PORT] [--data DIR]
+  wharf --help
+
+Commands:
+  serve        start the registry (the default config is config/wharf.yaml)
+
+Options for serve:
+  --config FILE       configuration file (YAML)
+  --listen ADDR:PORT  replace the first listener's address and port (port 0: any free port)
+  --data DIR          replace dataDir
+`;
+
+function defaultConfigPath(): string {
+  const local = resolve('config/wharf.yaml');
+  return existsSync(local) ? local : fileURLToPath(new URL('../../config/wharf.yaml', import.meta.url));
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' } },
+  });
+  const config = loadConfig(values.config ?? defaultConfigPath(), { listen: values.listen, data: values.data });
+  const server = await startServer(config);
+  const keys = Object.keys(config.repositories).join(', ');
+  console.log(`wharf: listening on ${server.urls.join(', ')} (repositories: ${keys}; data: ${config.dataDir})`);
+  const stop = (signal: string) => {
+    console.log(`wharf: ${signal}, shutting down`);
+    server.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(usage);
+    return;
+  }
+  if (command === 'serve') return serve(rest);
+  process.stderr.write(`wharf: unknown command ${JSON.stringify(command)}\n\n${usage}`);
+  process.exitCode = 2;
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`wharf: config error: ${error.message}\n`);
+  } else if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`wharf: ${error.message}\n\n${usage}`);
+  } else {
+    process.stderr.write(`wharf: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+  process.exit(2);
+});

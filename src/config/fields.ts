@@ -1,0 +1,52 @@
+import { ConfigError } from './errors.js';
+
+// Small typed readers over the parsed YAML tree. Each takes the key path for its error message.
+
+export type Node = Record<string, unknown>;
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return JSON.stringify(value);
+  return typeof value === 'object' ? 'a mapping' : `${typeof value} ${String(value)}`;
+}
+
+export function mapping(value: unknown, path: string, allowedKeys: readonly string[]): Node {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(path, `expected a mapping, got ${describe(value)}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!allowedKeys.includes(key)) {
+      throw new ConfigError(join(path, key), `unknown key (allowed here: ${allowedKeys.join(', ')})`);
+    }
+  }
+  return value as Node;
+}
+
+export function list(value: unknown, path: string): unknown[] {
+  if (!Array.isArray(value)) throw new ConfigError(path, `expected a list, got ${describe(value)}`);
+  return value;
+}
+
+export function string(value: unknown, path: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw new ConfigError(path, `expected a non-empty string, got ${describe(value)}`);
+  return value;
+}
+
+export function boolean(value: unknown, path: string): boolean {
+  if (typeof value !== 'boolean') throw new ConfigError(path, `expected true or false, got ${describe(value)}`);
+  return value;
+}
+
+export function port(value: unknown, path: string): number {
+  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < 0 || number > 65535) {
+    throw new ConfigError(path, `expected a port number 0-65535, got ${describe(value)}`);
+  }
+  return number;
+}
+
+export function join(path: string, key: string | number): string {
+  if (typeof key === 'number') return `${path}[${key}]`;
+  return path ? `${path}.${key}` : key;
+}

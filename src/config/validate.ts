@@ -1,0 +1,75 @@
+import { resolve } from 'node:path';
+import { isValidRepositoryKey } from '../oci/names.js';
+import { ConfigError } from './errors.js';
+import { boolean, join, list, mapping, port, string, type Node } from './fields.js';
+import type { Config, ListenerConfig, RepositoryConfig } from './types.js';
+
+export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000 };
+
+function listener(value: unknown, path: string): ListenerConfig {
+  const node = mapping(value, path, ['address', 'port', 'tls']);
+  if (node.tls !== undefined) {
+    const tls = mapping(node.tls, join(path, 'tls'), ['mode']);
+    if (tls.mode !== 'none') throw new ConfigError(join(join(path, 'tls'), 'mode'), `TLS mode ${JSON.stringify(tls.mode)} is not available in this version (only none)`);
+  }
+  return {
+    address: node.address === undefined ? defaultListener.address : string(node.address, join(path, 'address')),
+    port: port(node.port, join(path, 'port')),
+  };
+}
+
+function repository(value: unknown, path: string): RepositoryConfig {
+  const type = (value as Node | null)?.type;
+  if (type === 'remote' || type === 'virtual') {
+    throw new ConfigError(join(path, 'type'), `${type} repositories are not available in this version (only local)`);
+  }
+  if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${JSON.stringify(type ?? null)}`);
+  const node = mapping(value, path, ['type', 'blockSchema1']);
+  return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')) };
+}
+
+function repositories(value: unknown): Record<string, RepositoryConfig> {
+  const node = mapping(value, 'repositories', Object.keys(value ?? {}));
+  const result: Record<string, RepositoryConfig> = {};
+  for (const [key, item] of Object.entries(node)) {
+    const path = join('repositories', key);
+    if (!isValidRepositoryKey(key)) {
+      throw new ConfigError(path, 'a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
+    }
+    result[key] = repository(item, path);
+  }
+  if (Object.keys(result).length === 0) throw new ConfigError('repositories', 'at least one repository is needed');
+  return result;
+}
+
+function listeners(value: unknown): ListenerConfig[] {
+  const result = list(value, 'listeners').map((item, i) => listener(item, join('listeners', i)));
+  if (result.length === 0) throw new ConfigError('listeners', 'at least one listener is needed');
+  const seen = new Map<number, number>();
+  result.forEach(({ port: p }, i) => {
+    const first = seen.get(p);
+    if (p !== 0 && first !== undefined) throw new ConfigError(join(join('listeners', i), 'port'), `port ${p} is already used by listeners[${first}]`);
+    seen.set(p, i);
+  });
+  return result;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    Object.values(value).forEach(deepFreeze);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
+export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
+  const node = mapping(raw, '', ['dataDir', 'listeners', 'repositories', 'log']);
+  const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access']);
+  return deepFreeze({
+    dataDir: resolve(options.baseDir, node.dataDir === undefined ? './data' : string(node.dataDir, 'dataDir')),
+    listeners: node.listeners === undefined ? [defaultListener] : listeners(node.listeners),
+    repositories: repositories(node.repositories),
+    log: { access: log.access === undefined ? true : boolean(log.access, 'log.access') },
+  });
+}

@@ -1,0 +1,31 @@
+import type { Ctx } from './env.js';
+
+// One line per request, written when the response has been sent (so status and bytes are the
+// real ones, streamed bodies included). Lines are gathered and written once per event-loop
+// turn: at thousands of requests a second, one write per line would cost more than the request.
+
+export interface AccessLog {
+  record(c: Ctx, startedAt: number): void;
+}
+
+export function accessLog(write: (text: string) => void): AccessLog {
+  let pending: string[] = [];
+  const flush = () => {
+    write(pending.join(''));
+    pending = [];
+  };
+  return {
+    record(c, startedAt) {
+      const { incoming, outgoing } = c.env;
+      outgoing.once('close', () => {
+        const ms = (performance.now() - startedAt).toFixed(1);
+        const address = incoming.socket?.remoteAddress ?? '-';
+        const length = outgoing.getHeader('content-length') ?? '-';
+        const cache = c.get('cache') ?? '-';
+        const aborted = outgoing.writableFinished ? '' : ' aborted';
+        if (pending.length === 0) setImmediate(flush);
+        pending.push(`${new Date().toISOString()} ${address} "${incoming.method} ${incoming.url}" ${outgoing.statusCode} ${length} ${ms}ms ${cache}${aborted}\n`);
+      });
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import { Hono } from 'hono';
+import { RegistryError } from '../oci/errors.js';
+import type { RepositorySet } from '../repos/set.js';
+import { routePath } from '../routing/route.js';
+import type { AccessLog } from './accesslog.js';
+import { dispatch } from './dispatch.js';
+import type { Ctx, Env } from './env.js';
+import { errorResponse } from './errors.js';
+
+export interface AppOptions {
+  repositories: RepositorySet;
+  accessLog: AccessLog | null;
+}
+
+/** The Hono app: every registry path goes through routing, then the OCI dispatcher. */
+export function createApp(options: AppOptions): Hono<Env> {
+  const { repositories, accessLog } = options;
+  const app = new Hono<Env>();
+  if (accessLog) {
+    app.use(async (c, next) => {
+      accessLog.record(c, performance.now());
+      await next();
+    });
+  }
+  app.onError((error) => errorResponse(error));
+  const registry = (c: Ctx) => {
+    const route = routePath(c.req.path);
+    if (!route) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}` });
+    return dispatch(c, route, repositories);
+  };
+  app.all('/v2', registry);
+  app.all('/v2/*', registry);
+  app.all('/api/docker/*', registry);
+  app.notFound((c) => errorResponse(new RegistryError('NAME_UNKNOWN', { message: `no endpoint at ${c.req.path}; the registry API is under /v2/` })));
+  return app;
+}

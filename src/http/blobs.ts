@@ -1,0 +1,46 @@
+import { apiVersionHeader } from './env.js';
+import { parseRangeHeader } from './ranges.js';
+import { sendStream } from './streams.js';
+import type { Target } from './target.js';
+import { refuseWrite } from './writes.js';
+
+export async function headBlob(target: Target, digest: string): Promise<Response> {
+  const size = await target.repository.statBlob(target.name, digest);
+  return new Response(null, {
+    status: 200,
+    headers: {
+      ...apiVersionHeader,
+      'Content-Length': String(size),
+      'Content-Type': 'application/octet-stream',
+      'Docker-Content-Digest': digest,
+      'Accept-Ranges': 'bytes',
+      ETag: `"${digest}"`,
+    },
+  });
+}
+
+export async function getBlob(target: Target, digest: string): Promise<Response> {
+  const { c, repository, name } = target;
+  const size = await repository.statBlob(name, digest);
+  const range = parseRangeHeader(c.req.header('range'), size);
+  const body = await repository.openBlob(name, digest, range ?? undefined);
+  const common = {
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': digest,
+    'Accept-Ranges': 'bytes',
+    ETag: `"${digest}"`,
+  };
+  if (!range) return sendStream(c, 200, { ...common, 'Content-Length': size }, body);
+  return sendStream(c, 206, {
+    ...common,
+    'Content-Length': range.end - range.start + 1,
+    'Content-Range': `bytes ${range.start}-${range.end}/${size}`,
+  }, body);
+}
+
+export async function deleteBlob(target: Target, digest: string): Promise<Response> {
+  const { repository, name } = target;
+  if (!repository.deleteBlob) throw refuseWrite(repository, 'delete blobs from');
+  await repository.deleteBlob(name, digest);
+  return new Response(null, { status: 202, headers: { ...apiVersionHeader, 'Content-Length': '0' } });
+}

@@ -1,0 +1,89 @@
+import { RegistryError } from '../oci/errors.js';
+import { OCI_INDEX } from '../oci/mediatypes.js';
+import type { Listing, Page } from '../repos/repository.js';
+import type { RepositorySet } from '../repos/set.js';
+import { displayName, type Route } from '../routing/route.js';
+import { apiVersionHeader, type Ctx } from './env.js';
+import { urlFor, type Target } from './target.js';
+
+// Tag and catalog listing with the spec's pagination (n, last, Link rel="next"), and referrers.
+
+/** No n: everything, up to this many, with a Link header if there is more. */
+const defaultPageSize = 10_000;
+
+function pageOf(c: Ctx): Page {
+  const n = c.req.query('n');
+  const last = c.req.query('last');
+  if (n !== undefined && !/^\d{1,6}$/.test(n)) {
+    throw new RegistryError('UNSUPPORTED', { status: 400, message: `invalid n=${JSON.stringify(n)}: expected a non-negative integer`, detail: { n } });
+  }
+  return { n: n === undefined ? defaultPageSize : Number(n), last: last || undefined };
+}
+
+function json(body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status: 200,
+    headers: { ...apiVersionHeader, 'Content-Type': 'application/json; charset=utf-8', ...headers },
+  });
+}
+
+function linkHeader(path: string, page: Page, listing: Listing<string>): Record<string, string> {
+  const last = listing.items.at(-1);
+  if (!listing.more || last === undefined) return {};
+  return { Link: `<${path}?n=${page.n}&last=${encodeURIComponent(last)}>; rel="next"` };
+}
+
+export async function listTags(target: Target): Promise<Response> {
+  const { c, route, repository, name } = target;
+  const page = pageOf(c);
+  const listing = await repository.listTags(name, page);
+  return json(
+    { name: displayName(route, repository.key, name), tags: listing.items },
+    linkHeader(urlFor(target, 'tags/list'), page, listing),
+  );
+}
+
+/**
+ * The catalog of one repository (below its key prefix), or of all of them (/v2/_catalog), where
+ * image names carry their repository key and pages run across repositories in name order.
+ */
+export async function listCatalog(c: Ctx, route: Route, repositories: RepositorySet): Promise<Response> {
+  const page = pageOf(c);
+  const scope = route.repoKey ? [repositories.get(route.repoKey)] : repositories.all();
+  // Sort by "key/" so that the order of keys is the order of the names they prefix.
+  const ordered = scope.sort((a, b) => (`${a.key}/` < `${b.key}/` ? -1 : 1));
+  const items: string[] = [];
+  let more = false;
+  for (const repository of ordered) {
+    const prefix = `${repository.key}/`;
+    let last = page.last;
+    if (last && route.namesIncludeKey) {
+      if (!last.startsWith(prefix) && last > prefix) continue; // every name here sorts before `last`
+      last = last.startsWith(prefix) ? last.slice(prefix.length) : undefined;
+    }
+    // Once the page is full this asks for n=0, which still says whether more names follow.
+    const listing = await repository.listImages({ n: page.n - items.length, last });
+    items.push(...listing.items.map((name) => displayName(route, repository.key, name)));
+    if (listing.more) {
+      more = true;
+      break;
+    }
+  }
+  const listing = { items, more };
+  return json({ repositories: items }, linkHeader(`${route.prefix}_catalog`, page, listing));
+}
+
+export async function listReferrers(target: Target, digest: string): Promise<Response> {
+  const { c, repository, name } = target;
+  const artifactType = c.req.query('artifactType');
+  const all = await repository.referrers(name, digest);
+  const manifests = artifactType ? all.filter((d) => d.artifactType === artifactType) : all;
+  return new Response(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }), {
+    status: 200,
+    headers: {
+      ...apiVersionHeader,
+      'Content-Type': OCI_INDEX,
+      ...(artifactType ? { 'OCI-Filters-Applied': 'artifactType' } : {}),
+    },
+  });
+}

@@ -1,0 +1,56 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { apiVersionHeader, type Ctx } from './env.js';
+
+// The one place where Node streams meet the HTTP layer. Blob bodies are piped straight into the
+// raw ServerResponse: measured here, that serves a 1 GiB blob as fast as bare node:http, while a
+// web ReadableStream through Hono costs 10-20%.
+
+export type Headers = Record<string, string | number>;
+
+/** Sends status, headers and a streamed body; a broken source aborts the connection. */
+export function sendStream(c: Ctx, status: number, headers: Headers, body: Readable): Response {
+  const outgoing = c.env.outgoing;
+  outgoing.writeHead(status, { ...apiVersionHeader, ...headers });
+  pipeline(body, outgoing).catch(() => {
+    // The client went away or the source failed mid-body: pipeline has already destroyed both
+    // ends, so the client sees a truncated transfer, never a silently short body.
+  });
+  return RESPONSE_ALREADY_SENT;
+}
+
+/** The request body as a Node stream, read straight from the socket (no web-stream copy). */
+export function requestBody(c: Ctx): Readable {
+  return c.env.incoming;
+}
+
+/**
+ * Reads a small body whole (manifests), refusing more than `limit` bytes. On refusal it stops
+ * reading without destroying the socket, so the error response can still be sent.
+ */
+export function readLimited(body: Readable, limit: number, onTooLarge: (bytes: number) => Error): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const cleanup = () => {
+      body.off('data', onData).off('end', onEnd).off('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= limit) return void chunks.push(chunk);
+      cleanup();
+      body.pause();
+      reject(onTooLarge(bytes));
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks, bytes));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    body.on('data', onData).on('end', onEnd).on('error', onError);
+  });
+}

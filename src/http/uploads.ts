@@ -1,0 +1,103 @@
+import { RegistryError } from '../oci/errors.js';
+import { isDigest, requireDigest } from '../oci/digest.js';
+import { qualifyName } from '../routing/route.js';
+import type { Uploads, UploadState, WrittenBlob } from '../repos/repository.js';
+import { apiVersionHeader } from './env.js';
+import { parseContentRange, uploadRangeHeader } from './ranges.js';
+import { requestBody } from './streams.js';
+import { urlFor, type Target } from './target.js';
+import { refuseWrite } from './writes.js';
+
+// Blob uploads, distribution-spec §"Pushing blobs": monolithic POST ?digest=, POST then PUT,
+// chunked POST + PATCH* + PUT, status GET, cancel DELETE and cross-repository mount.
+
+function uploadsOf(target: Target): Uploads {
+  if (!target.repository.uploads) throw refuseWrite(target.repository, 'push blobs to');
+  return target.repository.uploads;
+}
+
+function inProgress(target: Target, state: UploadState, status: 202 | 204): Response {
+  return new Response(null, {
+    status,
+    headers: {
+      ...apiVersionHeader,
+      Location: urlFor(target, `blobs/uploads/${state.uuid}`),
+      Range: uploadRangeHeader(state.size),
+      'Docker-Upload-UUID': state.uuid,
+      'Content-Length': '0',
+    },
+  });
+}
+
+function created(target: Target, blob: WrittenBlob): Response {
+  return new Response(null, {
+    status: 201,
+    headers: {
+      ...apiVersionHeader,
+      Location: urlFor(target, `blobs/${blob.digest}`),
+      'Docker-Content-Digest': blob.digest,
+      'Content-Length': '0',
+    },
+  });
+}
+
+/** True when the request carries a body (a length above zero, or chunked encoding). */
+function hasBody(target: Target): boolean {
+  const { c } = target;
+  const length = c.req.header('content-length');
+  return length !== undefined ? Number(length) > 0 : c.req.header('transfer-encoding') !== undefined;
+}
+
+async function mount(target: Target, uploads: Uploads, digest: string, from: string | undefined): Promise<Response | null> {
+  if (!isDigest(digest)) return null;
+  let source = null;
+  if (from) {
+    const qualified = qualifyName(target.route, from);
+    const repository = qualified && target.repositories.find(qualified.repoKey);
+    if (!qualified || !repository) return null;
+    source = { repository, name: qualified.name };
+  }
+  const blob = await uploads.mount(target.name, digest, source);
+  return blob && created(target, blob);
+}
+
+export async function startUpload(target: Target): Promise<Response> {
+  const uploads = uploadsOf(target);
+  const query = target.c.req.query();
+  if (query.mount !== undefined) {
+    // Not mountable: fall back to a plain upload session, as the spec says.
+    const mounted = await mount(target, uploads, query.mount, query.from);
+    if (mounted) return mounted;
+  }
+  if (query.digest !== undefined) {
+    requireDigest(query.digest);
+    return created(target, await uploads.monolithic(target.name, requestBody(target.c), query.digest));
+  }
+  return inProgress(target, await uploads.start(target.name), 202);
+}
+
+export async function uploadStatus(target: Target, uuid: string): Promise<Response> {
+  return inProgress(target, await uploadsOf(target).status(target.name, uuid), 204);
+}
+
+export async function patchUpload(target: Target, uuid: string): Promise<Response> {
+  const range = parseContentRange(target.c.req.header('content-range'));
+  const state = await uploadsOf(target).append(target.name, uuid, requestBody(target.c), range);
+  return inProgress(target, state, 202);
+}
+
+export async function finishUpload(target: Target, uuid: string): Promise<Response> {
+  const uploads = uploadsOf(target);
+  const digest = target.c.req.query('digest');
+  if (!digest) throw new RegistryError('DIGEST_INVALID', { message: 'PUT of an upload needs ?digest=<digest>' });
+  requireDigest(digest);
+  if (hasBody(target)) {
+    await uploads.append(target.name, uuid, requestBody(target.c), parseContentRange(target.c.req.header('content-range')));
+  }
+  return created(target, await uploads.finish(target.name, uuid, digest));
+}
+
+export async function cancelUpload(target: Target, uuid: string): Promise<Response> {
+  await uploadsOf(target).cancel(target.name, uuid);
+  return new Response(null, { status: 204, headers: { ...apiVersionHeader, 'Content-Length': '0' } });
+}

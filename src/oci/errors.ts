@@ -1,0 +1,52 @@
+// The OCI distribution-spec error codes (spec §"Error Codes") plus the ones Docker clients know
+// (DENIED, UNAUTHORIZED, TOOMANYREQUESTS). One table: code → HTTP status and default message.
+// Code below http/ throws RegistryError; http/ alone renders the JSON envelope.
+
+const table = {
+  BLOB_UNKNOWN: [404, 'blob unknown to registry'],
+  BLOB_UPLOAD_INVALID: [400, 'blob upload invalid'],
+  BLOB_UPLOAD_UNKNOWN: [404, 'blob upload unknown to registry'],
+  DIGEST_INVALID: [400, 'provided digest did not match uploaded content'],
+  MANIFEST_BLOB_UNKNOWN: [400, 'manifest references a manifest or blob unknown to registry'],
+  MANIFEST_INVALID: [400, 'manifest invalid'],
+  MANIFEST_UNKNOWN: [404, 'manifest unknown to registry'],
+  NAME_INVALID: [400, 'invalid repository name'],
+  NAME_UNKNOWN: [404, 'repository name not known to registry'],
+  SIZE_INVALID: [400, 'provided length did not match content length'],
+  UNAUTHORIZED: [401, 'authentication required'],
+  DENIED: [403, 'requested access to the resource is denied'],
+  UNSUPPORTED: [405, 'the operation is unsupported'],
+  TOOMANYREQUESTS: [429, 'too many requests'],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ErrorCode = keyof typeof table;
+
+export interface RegistryErrorOptions {
+  message?: string;
+  detail?: unknown;
+  /** Overrides the table's status where the spec asks for another one (416 on an out-of-order PATCH, 413 on an oversized manifest). */
+  status?: number;
+  /** Response headers that belong with the error (WWW-Authenticate, Content-Range, …). */
+  headers?: Record<string, string>;
+}
+
+export class RegistryError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: unknown;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(code: ErrorCode, options: RegistryErrorOptions = {}) {
+    super(options.message ?? table[code][1]);
+    this.name = 'RegistryError';
+    this.code = code;
+    this.status = options.status ?? table[code][0];
+    this.detail = options.detail ?? null;
+    this.headers = options.headers ?? {};
+  }
+
+  /** The spec's body: {"errors":[{"code","message","detail"}]}. */
+  toJSON(): { errors: { code: string; message: string; detail: unknown }[] } {
+    return { errors: [{ code: this.code, message: this.message, detail: this.detail }] };
+  }
+}

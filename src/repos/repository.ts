@@ -1,0 +1,68 @@
+import type { Readable } from 'node:stream';
+import type { AcceptedTypes } from '../oci/accept.js';
+import type { Descriptor } from '../oci/manifest.js';
+import type { ByteRange, WrittenBlob } from '../store/blobs.js';
+import type { Page } from '../store/metadata.js';
+import type { UploadState } from '../store/uploads.js';
+
+export type { ByteRange, Page, UploadState, WrittenBlob };
+
+export interface Manifest {
+  digest: string;
+  mediaType: string;
+  /** The exact stored bytes. Manifests are at most 4 MiB, so they travel as a buffer. */
+  content: Buffer;
+}
+
+export interface PutManifestResult {
+  digest: string;
+  /** The subject's digest when the manifest has one (sent back as OCI-Subject). */
+  subject: string | null;
+}
+
+export interface Listing<T> {
+  items: T[];
+  /** True when a next page exists (the handler then sends a Link header). */
+  more: boolean;
+}
+
+export interface BlobSource {
+  repository: Repository;
+  name: string;
+}
+
+/** Blob uploads: a capability, present only on repositories that accept pushes. */
+export interface Uploads {
+  start(name: string): Promise<UploadState>;
+  status(name: string, uuid: string): Promise<UploadState>;
+  append(name: string, uuid: string, body: Readable, range?: ByteRange): Promise<UploadState>;
+  finish(name: string, uuid: string, digest: string): Promise<WrittenBlob>;
+  cancel(name: string, uuid: string): Promise<void>;
+  /** A single-request upload (POST ?digest=). */
+  monolithic(name: string, body: Readable, digest: string): Promise<WrittenBlob>;
+  /** Links a blob readable from `from` (or, without it, from any image of this repository); false when it cannot. */
+  mount(name: string, digest: string, from: BlobSource | null): Promise<WrittenBlob | null>;
+}
+
+/**
+ * What every kind of repository offers (local, remote, virtual). Handlers call these without
+ * asking which kind they hold; writes are optional capabilities, absent where not supported.
+ * Methods throw RegistryError (MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN, …).
+ */
+export interface Repository {
+  readonly kind: 'local' | 'remote' | 'virtual';
+  readonly key: string;
+
+  getManifest(name: string, reference: string, accepted: AcceptedTypes): Promise<Manifest>;
+  /** Size of a blob the image may read. */
+  statBlob(name: string, digest: string): Promise<number>;
+  openBlob(name: string, digest: string, range?: ByteRange): Promise<Readable>;
+  listTags(name: string, page: Page): Promise<Listing<string>>;
+  listImages(page: Page): Promise<Listing<string>>;
+  referrers(name: string, digest: string): Promise<Descriptor[]>;
+
+  putManifest?(name: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult>;
+  deleteManifest?(name: string, reference: string): Promise<void>;
+  deleteBlob?(name: string, digest: string): Promise<void>;
+  readonly uploads?: Uploads;
+}

@@ -1,0 +1,45 @@
+import { RegistryError } from '../oci/errors.js';
+import type { Config } from '../config/types.js';
+import type { Store } from '../store/index.js';
+import { LocalRepository } from './local.js';
+import type { Repository } from './repository.js';
+
+/** The configured repositories, by key. */
+export class RepositorySet {
+  readonly #byKey: ReadonlyMap<string, Repository>;
+
+  constructor(repositories: Iterable<Repository>) {
+    this.#byKey = new Map([...repositories].map((repository) => [repository.key, repository]));
+  }
+
+  static fromConfig(config: Config, store: Store): RepositorySet {
+    const repositories = Object.entries(config.repositories).map(([key, repositoryConfig]) => {
+      store.metadata.registerRepository(key, repositoryConfig.type);
+      return new LocalRepository({ key, config: repositoryConfig, store });
+    });
+    return new RepositorySet(repositories);
+  }
+
+  get keys(): string[] {
+    return [...this.#byKey.keys()];
+  }
+
+  all(): Repository[] {
+    return [...this.#byKey.values()];
+  }
+
+  find(key: string): Repository | undefined {
+    return this.#byKey.get(key);
+  }
+
+  get(key: string): Repository {
+    const repository = this.#byKey.get(key);
+    if (!repository) {
+      throw new RegistryError('NAME_UNKNOWN', {
+        message: `no repository ${JSON.stringify(key)}; configured repository keys: ${this.keys.join(', ')}. Use HOST/<repoKey>/<image>, e.g. HOST/${this.keys[0]}/team/app`,
+        detail: { repository: key, configured: this.keys },
+      });
+    }
+    return repository;
+  }
+}
