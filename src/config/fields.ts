@@ -6,6 +6,7 @@ export type Node = Record<string, unknown>;
 
 export function describe(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'string') return JSON.stringify(value);
   return typeof value === 'object' ? 'a mapping' : `${typeof value} ${String(value)}`;

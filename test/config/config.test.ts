@@ -1,0 +1,78 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError } from '../../src/config/errors.js';
+import { loadConfig } from '../../src/config/load.js';
+import { runCli, tempDir } from '../helpers/server.js';
+
+async function configFile(text: string): Promise<string> {
+  const file = join(await tempDir('wharf-config-'), 'wharf.yaml');
+  await writeFile(file, text);
+  return file;
+}
+
+async function problem(text: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  try {
+    loadConfig(await configFile(text), {}, env);
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('config was accepted');
+}
+
+test('the shipped default config is valid: docker-local on 127.0.0.1:5000, data in ./data', () => {
+  const config = loadConfig('config/wharf.yaml', {}, {});
+  assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000 }]);
+  assert.equal(Object.keys(config.repositories), ['docker-local']);
+  assert.is(config.repositories['docker-local']!.blockSchema1, true);
+  assert.is(config.dataDir, join(process.cwd(), 'data'));
+  assert.ok(Object.isFrozen(config.listeners[0]));
+});
+
+test('--listen and --data override the first listener and the data directory', async () => {
+  const file = await configFile('listeners:\n  - { address: 0.0.0.0, port: 5000 }\n  - { port: 5001 }\nrepositories:\n  a: { type: local }\n');
+  const config = loadConfig(file, { listen: '127.0.0.2:6000', data: '/tmp/elsewhere' }, {});
+  assert.equal(config.listeners, [{ address: '127.0.0.2', port: 6000 }, { address: '127.0.0.1', port: 5001 }]);
+  assert.is(config.dataDir, '/tmp/elsewhere');
+});
+
+test('${ENV} is interpolated; an unset variable names its key', async () => {
+  const text = 'dataDir: ${WHARF_TEST_DIR}/data\nrepositories:\n  a: { type: local }\n';
+  assert.is(loadConfig(await configFile(text), {}, { WHARF_TEST_DIR: '/srv' }).dataDir, '/srv/data');
+  assert.is(await problem(text), 'dataDir: environment variable WHARF_TEST_DIR is not set');
+  assert.is(loadConfig(await configFile('dataDir: /x/$${HOME}\nrepositories:\n  a: { type: local }\n'), {}, {}).dataDir, '/x/${HOME}');
+});
+
+test('each invalid config is one message naming the key path', async () => {
+  assert.is(await problem('repositories:\n  a: { type: local, colour: red }\n'), 'repositories.a.colour: unknown key (allowed here: type, blockSchema1)');
+  assert.is(await problem('repositories:\n  docker_local: { type: local }\n'), 'repositories.docker_local: a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
+  assert.is(await problem('repositories:\n  Docker: { type: local }\n'), 'repositories.Docker: a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
+  assert.is(await problem('repositories:\n  a: { type: local, blockSchema1: "yes" }\n'), 'repositories.a.blockSchema1: expected true or false, got "yes"');
+  assert.is(await problem('repositories:\n  a: { type: cloud }\n'), 'repositories.a.type: expected local, remote or virtual, got "cloud"');
+  assert.is(await problem('listeners:\n  - { port: 5000 }\n  - { port: 5000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[1].port: port 5000 is already used by listeners[0]');
+  assert.is(await problem('listeners:\n  - { port: 70000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[0].port: expected a port number 0-65535, got number 70000');
+  assert.is(await problem('dataDir: 5\nrepositories:\n  a: { type: local }\n'), 'dataDir: expected a non-empty string, got number 5');
+  assert.is(await problem('listen: 5000\nrepositories:\n  a: { type: local }\n'), 'listen: unknown key (allowed here: dataDir, listeners, repositories, log)');
+  assert.is(await problem('dataDir: ./x\n'), 'repositories: expected a mapping, got nothing');
+  assert.match(await problem('repositories: [\n'), 'is not valid YAML');
+});
+
+test('wharf serve with a bad config exits 2 with one line naming the key', async () => {
+  const file = await configFile('repositories:\n  docker_local: { type: local }\n');
+  const result = await runCli(['serve', '--config', file]);
+  assert.is(result.code, 2);
+  const lines = result.stderr.trim().split('\n');
+  assert.is(lines.length, 1);
+  assert.match(lines[0]!, /^wharf: config error: repositories\.docker_local: /);
+});
+
+test('wharf --help describes serve and its options', async () => {
+  const result = await runCli(['--help']);
+  assert.is(result.code, 0);
+  for (const word of ['serve', '--config', '--listen', '--data']) assert.match(result.stdout, word);
+  assert.is((await runCli(['frobnicate'])).code, 2);
+});
+
+test.run();

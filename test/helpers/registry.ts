@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import type { Blob, Image } from './images.js';
+
+// A tiny registry client over fetch, for end-to-end tests: just enough to push test images.
+
+export async function pushBlob(base: string, name: string, item: Blob): Promise<Response> {
+  const response = await fetch(`${base}/v2/${name}/blobs/uploads/?digest=${item.digest}`, { method: 'POST', body: item.bytes });
+  assert.equal(response.status, 201, `monolithic upload of ${item.digest}: ${await response.clone().text()}`);
+  return response;
+}
+
+export async function putManifest(base: string, name: string, reference: string, bytes: Buffer<ArrayBuffer>, mediaType = OCI_MANIFEST): Promise<Response> {
+  return fetch(`${base}/v2/${name}/manifests/${reference}`, { method: 'PUT', body: bytes, headers: { 'Content-Type': mediaType } });
+}
+
+/** Pushes an image's blobs and its manifest under `tag`. */
+export async function pushImage(base: string, name: string, image: Image, tag: string): Promise<void> {
+  for (const item of [image.config, ...image.layers]) await pushBlob(base, name, item);
+  const response = await putManifest(base, name, tag, image.manifest);
+  assert.equal(response.status, 201, await response.text());
+}
+
+export async function errorCode(response: Response): Promise<string> {
+  const body = (await response.json()) as { errors: { code: string }[] };
+  return body.errors[0]!.code;
+}

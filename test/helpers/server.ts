@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { validateConfig } from '../../src/config/validate.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+export interface TestServer {
+  url: string;
+  dataDir: string;
+  /** Stops the server; the data directory stays until cleanup(). */
+  stop(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export async function tempDir(prefix = 'wharf-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Starts the real server in this process on an ephemeral port with a fresh data directory. */
+export async function startWharf(options: { repositories?: Record<string, unknown>; dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? (await tempDir());
+  const config = validateConfig({
+    dataDir,
+    listeners: [{ address: '127.0.0.1', port: 0 }],
+    repositories: options.repositories ?? { 'docker-local': { type: 'local' } },
+    log: { access: false },
+  }, { baseDir: process.cwd() });
+  let server: RunningServer | null = await startServer(config);
+  return {
+    url: server.urls[0]!,
+    dataDir,
+    async stop() {
+      await server?.close();
+      server = null;
+    },
+    async cleanup() {
+      await server?.close();
+      server = null;
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface WharfProcess {
+  url: string;
+  child: ChildProcess;
+  stderr: () => string;
+}
+
+/** Starts `wharf serve` as a child process (for kill and restart tests) and waits for its URL. */
+export async function spawnWharf(dataDir: string): Promise<WharfProcess> {
+  const configFile = `${dataDir}.yaml`;
+  await writeFile(configFile, 'repositories:\n  docker-local: { type: local }\nlog: { access: false }\n');
+  const child = spawn(process.execPath, [cliPath, 'serve', '--config', configFile, '--listen', '127.0.0.1:0', '--data', dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const url = await new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /listening on (http:\/\/[^\s,]+)/.exec(stdout);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`wharf exited with ${code}: ${stderr}`)));
+  });
+  return { url, child, stderr: () => stderr };
+}
+
+/** Runs the CLI to completion and returns its exit code and output. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}

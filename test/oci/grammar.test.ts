@@ -1,0 +1,53 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { digestOf, isDigest, parseDigest } from '../../src/oci/digest.js';
+import { isValidName, isValidRepositoryKey, isValidTag } from '../../src/oci/names.js';
+import { parseAccept, accepts } from '../../src/oci/accept.js';
+
+test('digests: sha256 and sha512 with exact hex lengths', () => {
+  assert.ok(isDigest(`sha256:${'a'.repeat(64)}`));
+  assert.ok(isDigest(`sha512:${'0'.repeat(128)}`));
+  assert.not.ok(isDigest(`sha256:${'a'.repeat(63)}`));
+  assert.not.ok(isDigest(`sha256:${'A'.repeat(64)}`));
+  assert.not.ok(isDigest(`md5:${'a'.repeat(32)}`));
+  assert.not.ok(isDigest(`sha256:../../${'a'.repeat(58)}`));
+  assert.equal(parseDigest(`sha512:${'b'.repeat(128)}`), { algorithm: 'sha512', hex: 'b'.repeat(128) });
+  assert.is(digestOf(Buffer.from('')), 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+});
+
+test('names follow the spec grammar and never allow traversal', () => {
+  for (const name of ['app', 'team/app', 'a.b/c_d/e__f/g-h', 'a--b', 'x/y/z/1']) assert.ok(isValidName(name), name);
+  for (const name of ['', '/app', 'app/', 'a//b', '..', 'a/../b', 'App', 'a_', '_a', 'a___b', 'a/./b', 'a%2fb', 'a:b', 'x'.repeat(256)]) {
+    assert.not.ok(isValidName(name), name);
+  }
+});
+
+test('tags: up to 128 characters, no leading dot or dash', () => {
+  assert.ok(isValidTag('latest'));
+  assert.ok(isValidTag('v1.2.3-rc_1'));
+  assert.ok(isValidTag('_x'));
+  assert.ok(isValidTag('a'.repeat(128)));
+  assert.not.ok(isValidTag('a'.repeat(129)));
+  assert.not.ok(isValidTag('.hidden'));
+  assert.not.ok(isValidTag('-x'));
+  assert.not.ok(isValidTag('a/b'));
+});
+
+test('repository keys: lowercase DNS labels, no underscores', () => {
+  assert.ok(isValidRepositoryKey('docker-local'));
+  assert.ok(isValidRepositoryKey('hub2'));
+  assert.not.ok(isValidRepositoryKey('docker_local'));
+  assert.not.ok(isValidRepositoryKey('Docker'));
+  assert.not.ok(isValidRepositoryKey('-x'));
+  assert.not.ok(isValidRepositoryKey('x-'));
+});
+
+test('Accept: several header lines joined, parameters ignored, wildcards', () => {
+  const joined = parseAccept('application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json;q=0.9');
+  assert.ok(accepts(joined, 'application/vnd.docker.distribution.manifest.v2+json'));
+  assert.not.ok(accepts(joined, 'application/vnd.oci.image.manifest.v1+json'));
+  assert.ok(accepts(parseAccept(undefined), 'anything/at-all'));
+  assert.ok(accepts(parseAccept('*/*'), 'application/vnd.oci.image.manifest.v1+json'));
+});
+
+test.run();
