@@ -95,8 +95,9 @@ export class BlobStore {
     await commitFile(verifiedFile, target);
   }
 
-  /** Empties tmp/ (left-overs of writes interrupted by a crash). */
+  /** Creates the tree and empties tmp/ (left-overs of writes interrupted by a crash). */
   async prepare(): Promise<void> {
+    await mkdir(this.#layout.blobs, { recursive: true });
     await removeQuietly(this.#layout.tmp);
     await mkdir(this.#layout.tmp, { recursive: true });
     await mkdir(this.#layout.uploads, { recursive: true });

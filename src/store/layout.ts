@@ -16,6 +16,7 @@ export interface Layout {
   readonly root: string;
   readonly database: string;
   readonly tmp: string;
+  readonly blobs: string;
   readonly uploads: string;
   blob(digest: ParsedDigest): string;
   upload(uuid: string): string;
@@ -26,6 +27,7 @@ export function layout(root: string): Layout {
     root,
     database: join(root, 'meta.db'),
     tmp: join(root, 'tmp'),
+    blobs: join(root, 'blobs'),
     uploads: join(root, 'uploads'),
     blob: ({ algorithm, hex }) => join(root, 'blobs', algorithm, hex.slice(0, 2), hex),
     upload: (uuid) => join(root, 'uploads', uuid),

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { blob, makeImage } from '../helpers/images.js';
+import { pushImage } from '../helpers/registry.js';
+import { spawnWharf, tempDir, type WharfProcess } from '../helpers/server.js';
+
+let dataDir: string;
+let running: WharfProcess | null = null;
+
+test.before.each(async () => {
+  dataDir = await tempDir();
+});
+test.after.each(async () => {
+  running?.child.kill('SIGKILL');
+  running = null;
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function killHard(wharf: WharfProcess): Promise<void> {
+  const exited = new Promise((resolve) => wharf.child.once('exit', resolve));
+  wharf.child.kill('SIGKILL');
+  await exited;
+}
+
+async function files(dir: string): Promise<string[]> {
+  return (await readdir(join(dataDir, dir), { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+}
+
+/** Starts a request that sends `first` and then stalls, as a client cut off mid-upload. */
+function stalledUpload(url: string, method: string, total: number, first: Buffer): void {
+  const req = request(url, { method, headers: { 'Content-Length': String(total) } });
+  req.on('error', () => undefined);
+  req.write(first);
+}
+
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await sleep(25);
+  }
+  throw new Error('condition not reached');
+}
+
+test('an image pushed before a hard kill is intact after restart', async () => {
+  let wharf = await spawnWharf(dataDir);
+  const image = makeImage({ layers: 3 });
+  await pushImage(wharf.url, 'docker-local/team/app', image, '1.0');
+  await killHard(wharf);
+  wharf = running = await spawnWharf(dataDir);
+  const manifest = await fetch(`${wharf.url}/v2/docker-local/team/app/manifests/1.0`);
+  assert.is(manifest.status, 200);
+  assert.equal(Buffer.from(await manifest.arrayBuffer()), image.manifest);
+  for (const layer of image.layers) {
+    const response = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/${layer.digest}`);
+    assert.equal(Buffer.from(await response.arrayBuffer()), layer.bytes);
+  }
+  assert.equal(await (await fetch(`${wharf.url}/v2/docker-local/team/app/tags/list`)).json(), { name: 'docker-local/team/app', tags: ['1.0'] });
+});
+
+test('a kill during a monolithic upload leaves no blob and no temp file', async () => {
+  const wharf = await spawnWharf(dataDir);
+  const item = blob(randomBytes(4 * 1024 * 1024));
+  stalledUpload(`${wharf.url}/v2/docker-local/app/blobs/uploads/?digest=${item.digest}`, 'POST', item.bytes.length, item.bytes.subarray(0, 1024 * 1024));
+  await waitFor(async () => (await files('tmp')).length > 0);
+  await killHard(wharf);
+  running = await spawnWharf(dataDir);
+  assert.equal(await files('tmp'), []);
+  assert.not.ok((await files('blobs')).includes(item.digest.slice(7)));
+  assert.is((await fetch(`${running.url}/v2/docker-local/app/blobs/${item.digest}`, { method: 'HEAD' })).status, 404);
+});
+
+test('a kill during a chunked upload leaves a session that resumes from the bytes on disk', async () => {
+  let wharf = await spawnWharf(dataDir);
+  const item = blob(randomBytes(3 * 1024 * 1024));
+  const start = await fetch(`${wharf.url}/v2/docker-local/app/blobs/uploads/`, { method: 'POST' });
+  const location = start.headers.get('location')!;
+  const firstChunk = item.bytes.subarray(0, 1024 * 1024);
+  assert.is((await fetch(`${wharf.url}${location}`, { method: 'PATCH', body: firstChunk })).status, 202);
+  stalledUpload(`${wharf.url}${location}`, 'PATCH', 2 * 1024 * 1024, item.bytes.subarray(1024 * 1024, 1024 * 1024 + 65536));
+  await sleep(200);
+  await killHard(wharf);
+  wharf = running = await spawnWharf(dataDir);
+  const status = await fetch(`${wharf.url}${location}`);
+  assert.is(status.status, 204);
+  const stored = Number(status.headers.get('range')!.split('-')[1]) + 1;
+  assert.ok(stored >= firstChunk.length, `kept at least the acknowledged chunk (${stored})`);
+  const rest = item.bytes.subarray(stored);
+  const resumed = await fetch(`${wharf.url}${location}`, { method: 'PATCH', body: rest, headers: { 'Content-Range': `${stored}-${item.bytes.length - 1}` } });
+  assert.is(resumed.status, 202);
+  assert.is((await fetch(`${wharf.url}${location}?digest=${item.digest}`, { method: 'PUT' })).status, 201);
+  const pulled = await fetch(`${wharf.url}/v2/docker-local/app/blobs/${item.digest}`);
+  assert.equal(Buffer.from(await pulled.arrayBuffer()), item.bytes);
+});
+
+test.run();
