@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +17,14 @@ export interface TestServer {
   cleanup(): Promise<void>;
 }
 
+const created: string[] = [];
+process.once('exit', () => created.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** A fresh directory under the OS temp dir, removed when the test process exits. */
 export async function tempDir(prefix = 'wharf-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  created.push(dir);
+  return dir;
 }
 
 /** Starts the real server in this process on an ephemeral port with a fresh data directory. */
