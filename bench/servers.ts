@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+// The servers a benchmark run starts on loopback, each a child process stopped by its PID.
+
+export interface BenchServer {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHttp(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`${url}: process exited with ${child.exitCode}`);
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+async function startProcess(name: string, command: string, args: string[], url: string, env?: NodeJS.ProcessEnv): Promise<BenchServer> {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env: env ?? process.env });
+  await waitForHttp(url, child);
+  return {
+    name,
+    url,
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(5000)]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+
+export async function startWharf(dir: string): Promise<BenchServer> {
+  const port = await freePort();
+  const config = join(dir, 'wharf.yaml');
+  await writeFile(config, `dataDir: ${join(dir, 'data')}\nlisteners:\n  - { address: 127.0.0.1, port: ${port} }\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\n`);
+  return startProcess('Wharf', process.execPath, [cli, 'serve', '--config', config], `http://127.0.0.1:${port}/v2/`);
+}
+
+/** CNCF Distribution 2.8.2 from Debian's docker-registry, filesystem storage, clean environment. */
+export async function startDistribution(dir: string): Promise<BenchServer> {
+  const port = await freePort();
+  const config = join(dir, 'distribution.yml');
+  await mkdir(join(dir, 'distribution'), { recursive: true });
+  await writeFile(config, [
+    'version: 0.1',
+    'log: { level: error, accesslog: { disabled: true } }',
+    `storage: { filesystem: { rootdirectory: ${join(dir, 'distribution')} }, delete: { enabled: true } }`,
+    `http: { addr: 127.0.0.1:${port} }`,
+  ].join('\n'));
+  // Distribution reads every REGISTRY_* variable as configuration: start it with none.
+  return startProcess('Distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}/v2/`, { PATH: '/usr/bin:/bin' });
+}
+
+/** nginx serving `root` statically with sendfile, as the ceiling for bytes from disk. */
+export async function startNginx(dir: string, root: string): Promise<BenchServer> {
+  const port = await freePort();
+  const config = join(dir, 'nginx.conf');
+  await mkdir(join(dir, 'nginx-tmp'), { recursive: true });
+  await writeFile(config, `
+daemon off;
+worker_processes auto;
+pid ${join(dir, 'nginx.pid')};
+error_log stderr error;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  client_body_temp_path ${join(dir, 'nginx-tmp')};
+  proxy_temp_path ${join(dir, 'nginx-tmp')};
+  fastcgi_temp_path ${join(dir, 'nginx-tmp')};
+  uwsgi_temp_path ${join(dir, 'nginx-tmp')};
+  scgi_temp_path ${join(dir, 'nginx-tmp')};
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    default_type application/octet-stream;
+  }
+}
+`);
+  return startProcess('nginx', '/usr/sbin/nginx', ['-c', config, '-p', dir], `http://127.0.0.1:${port}/`);
+}
+
+/** A bare node:http server answering the manifest bytes from memory: the ceiling for any Node server. */
+export async function startBareNode(manifestFile: string, mediaType: string): Promise<BenchServer> {
+  const port = await freePort();
+  const script = fileURLToPath(new URL('./bare-node.js', import.meta.url));
+  return startProcess('node:http', process.execPath, [script, String(port), manifestFile, mediaType], `http://127.0.0.1:${port}/`);
+}

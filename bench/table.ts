@@ -1,0 +1,41 @@
+// The benchmark table: one row per measure, Wharf next to its anchors, and Wharf/anchor ratios.
+
+export interface Row {
+  label: string;
+  unit: string;
+  target: string;
+  values: Record<string, number>;
+  p99?: Record<string, number>;
+  mbps?: Record<string, number>;
+}
+
+const anchors = ['Distribution', 'nginx', 'node:http'];
+
+function format(value: number | undefined): string {
+  if (value === undefined) return '–';
+  return value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(1);
+}
+
+function cell(row: Row, server: string): string {
+  const value = row.values[server];
+  if (value === undefined) return '–';
+  const extras = [
+    row.p99?.[server] !== undefined ? `p99 ${format(row.p99[server])} ms` : '',
+    row.mbps?.[server] !== undefined && row.mbps[server]! >= 1 ? `${format(row.mbps[server])} MB/s` : '',
+  ].filter(Boolean);
+  return `${format(value)} ${row.unit}${extras.length ? ` (${extras.join(', ')})` : ''}`;
+}
+
+export function renderTable(rows: Row[], info: { peakRssMiB: number; runs: number; seconds: number }): string {
+  const header = ['measure', 'Wharf', ...anchors, 'Wharf / anchor', 'target'];
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  for (const row of rows) {
+    const wharf = row.values.Wharf!;
+    const ratios = anchors.filter((a) => row.values[a]).map((a) => `${(wharf / row.values[a]!).toFixed(2)}x ${a}`);
+    lines.push(`| ${[row.label, cell(row, 'Wharf'), ...anchors.map((a) => cell(row, a)), ratios.join(', '), row.target].join(' | ')} |`);
+  }
+  lines.push('');
+  lines.push(`Wharf peak RSS while serving four 1 GiB streams: ${info.peakRssMiB.toFixed(0)} MiB (target < 150 MiB).`);
+  lines.push(`Medians of ${info.runs} runs (${info.seconds} s each for request rates), ${new Date().toISOString().slice(0, 10)}, on this 2-core machine; load generator and servers share the cores.`);
+  return lines.join('\n');
+}
