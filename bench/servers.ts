@@ -79,14 +79,17 @@ export async function startDistribution(dir: string): Promise<BenchServer> {
   return startProcess('Distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}/v2/`, { PATH: '/usr/bin:/bin' });
 }
 
-/** nginx serving `root` statically with sendfile, as the ceiling for bytes from disk. */
+/**
+ * nginx serving `root` statically with sendfile, as the ceiling for bytes from disk. One worker
+ * process, as Wharf is one process: the comparison is per serving process.
+ */
 export async function startNginx(dir: string, root: string): Promise<BenchServer> {
   const port = await freePort();
   const config = join(dir, 'nginx.conf');
   await mkdir(join(dir, 'nginx-tmp'), { recursive: true });
   await writeFile(config, `
 daemon off;
-worker_processes auto;
+worker_processes 1;
 pid ${join(dir, 'nginx.pid')};
 error_log stderr error;
 events { worker_connections 1024; }

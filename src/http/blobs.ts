@@ -21,9 +21,8 @@ export async function headBlob(target: Target, digest: string): Promise<Response
 
 export async function getBlob(target: Target, digest: string): Promise<Response> {
   const { c, repository, name } = target;
-  const size = await repository.statBlob(name, digest);
-  const range = parseRangeHeader(c.req.header('range'), size);
-  const body = await repository.openBlob(name, digest, range ?? undefined);
+  const rangeHeader = c.req.header('range');
+  const { size, range, stream: body } = await repository.openBlob(name, digest, rangeHeader ? (length) => parseRangeHeader(rangeHeader, length) : undefined);
   const common = {
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': digest,

@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { apiVersionHeader, type Ctx } from './env.js';
 
@@ -9,14 +8,20 @@ import { apiVersionHeader, type Ctx } from './env.js';
 
 export type Headers = Record<string, string | number>;
 
-/** Sends status, headers and a streamed body; a broken source aborts the connection. */
+/**
+ * Sends status, headers and a streamed body. A source that fails mid-body destroys the response,
+ * so the client sees a truncated transfer, never a silently short body; a client that goes away
+ * releases the source. (Plain pipe: stream/promises.pipeline costs an AbortController and a
+ * DOMException per response, a third of the time of a small blob GET.)
+ */
 export function sendStream(c: Ctx, status: number, headers: Headers, body: Readable): Response {
   const outgoing = c.env.outgoing;
   outgoing.writeHead(status, { ...apiVersionHeader, ...headers });
-  pipeline(body, outgoing).catch(() => {
-    // The client went away or the source failed mid-body: pipeline has already destroyed both
-    // ends, so the client sees a truncated transfer, never a silently short body.
+  body.once('error', (error) => outgoing.destroy(error));
+  outgoing.once('close', () => {
+    if (!body.readableEnded) body.destroy();
   });
+  body.pipe(outgoing as NodeJS.WritableStream);
   return RESPONSE_ALREADY_SENT;
 }
 

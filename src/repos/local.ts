@@ -1,14 +1,14 @@
-import type { Readable } from 'node:stream';
 import type { AcceptedTypes } from '../oci/accept.js';
 import { isDigest, requireDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseManifest, type Descriptor } from '../oci/manifest.js';
 import { schema1Types } from '../oci/mediatypes.js';
+import type { BlobReader } from '../cache/small-blobs.js';
 import type { LocalRepositoryConfig } from '../config/types.js';
 import type { Store } from '../store/index.js';
 import type { ManifestRow, Page } from '../store/metadata.js';
 import { negotiate } from './negotiate.js';
-import type { BlobSource, ByteRange, Listing, Manifest, PutManifestResult, Repository, Uploads } from './repository.js';
+import type { BlobRead, BlobSource, ByteRange, Listing, Manifest, PutManifestResult, Repository, Uploads } from './repository.js';
 
 function toManifest(row: ManifestRow): Manifest {
   return { digest: row.digest, mediaType: row.media_type, content: row.content };
@@ -25,11 +25,13 @@ export class LocalRepository implements Repository {
   readonly uploads: Uploads;
   readonly #config: LocalRepositoryConfig;
   readonly #store: Store;
+  readonly #reader: BlobReader;
 
-  constructor(options: { key: string; config: LocalRepositoryConfig; store: Store }) {
+  constructor(options: { key: string; config: LocalRepositoryConfig; store: Store; reader: BlobReader }) {
     this.key = options.key;
     this.#config = options.config;
     this.#store = options.store;
+    this.#reader = options.reader;
     this.uploads = this.#uploads();
   }
 
@@ -87,9 +89,10 @@ export class LocalRepository implements Repository {
     return size;
   }
 
-  async openBlob(name: string, digest: string, range?: ByteRange): Promise<Readable> {
-    await this.statBlob(name, digest);
-    return this.#store.blobs.open(digest, range);
+  async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null): Promise<BlobRead> {
+    const size = await this.statBlob(name, digest);
+    const range = pickRange?.(size) ?? null;
+    return { size, range, stream: await this.#reader.open(digest, size, range ?? { start: 0, end: size - 1 }) };
   }
 
   /** Unlinks the blob from the image; the bytes stay until garbage collection finds them unused. */

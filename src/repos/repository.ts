@@ -26,6 +26,13 @@ export interface Listing<T> {
   more: boolean;
 }
 
+export interface BlobRead {
+  size: number;
+  /** The bytes being streamed, or null for the whole blob. */
+  range: ByteRange | null;
+  stream: Readable;
+}
+
 export interface BlobSource {
   repository: Repository;
   name: string;
@@ -56,7 +63,11 @@ export interface Repository {
   getManifest(name: string, reference: string, accepted: AcceptedTypes): Promise<Manifest>;
   /** Size of a blob the image may read. */
   statBlob(name: string, digest: string): Promise<number>;
-  openBlob(name: string, digest: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Opens a blob for reading. `pickRange` is called with the blob's size and returns the bytes
+   * to stream (or throws, e.g. for an unsatisfiable Range); null means the whole blob.
+   */
+  openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null): Promise<BlobRead>;
   listTags(name: string, page: Page): Promise<Listing<string>>;
   listImages(page: Page): Promise<Listing<string>>;
   referrers(name: string, digest: string): Promise<Descriptor[]>;

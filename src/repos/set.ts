@@ -1,3 +1,4 @@
+import { BlobReader } from '../cache/small-blobs.js';
 import { RegistryError } from '../oci/errors.js';
 import type { Config } from '../config/types.js';
 import type { Store } from '../store/index.js';
@@ -13,9 +14,10 @@ export class RepositorySet {
   }
 
   static fromConfig(config: Config, store: Store): RepositorySet {
+    const reader = new BlobReader(store.blobs);
     const repositories = Object.entries(config.repositories).map(([key, repositoryConfig]) => {
       store.metadata.registerRepository(key, repositoryConfig.type);
-      return new LocalRepository({ key, config: repositoryConfig, store });
+      return new LocalRepository({ key, config: repositoryConfig, store, reader });
     });
     return new RepositorySet(repositories);
   }

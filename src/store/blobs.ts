@@ -1,13 +1,13 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../oci/errors.js';
 import { newHasher, parseDigest, type ParsedDigest } from '../oci/digest.js';
-import { hashThrough } from './hashing.js';
+import { HashingFileWriter } from './hashing.js';
 import { commitFile, removeQuietly, syncPath } from './files.js';
 import type { Layout } from './layout.js';
 
@@ -48,17 +48,30 @@ export class BlobStore {
     }
   }
 
-  /** Opens a blob for reading; resolves once the file is open, so a missing file is an error here, not mid-response. */
-  async open(digest: string, range?: ByteRange): Promise<Readable> {
+  /**
+   * Opens `range` of a blob for reading (the caller knows the size from the metadata). Resolves
+   * once the file is open, so a missing file is an error here, not in the middle of a response.
+   * Reads are at most 1 MiB, and no larger than the range: a 1 KiB blob costs one 1 KiB read.
+   */
+  async open(digest: string, range: ByteRange): Promise<Readable> {
     const parsed = parseDigest(digest);
     if (!parsed) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } });
-    const stream = createReadStream(this.#layout.blob(parsed), { highWaterMark: readChunkBytes, ...(range ?? {}) });
+    if (range.end < range.start) return Readable.from([]); // the empty blob
+    const highWaterMark = Math.max(1, Math.min(readChunkBytes, range.end - range.start + 1));
+    const stream = createReadStream(this.#layout.blob(parsed), { highWaterMark, start: range.start, end: range.end });
     try {
       await once(stream, 'ready');
     } catch {
       throw new RegistryError('BLOB_UNKNOWN', { message: `blob ${digest} is not on disk`, detail: { digest } });
     }
     return stream;
+  }
+
+  /** Where a blob's bytes live (for whole-file reads of small blobs). */
+  pathOf(digest: string): string {
+    const parsed = parseDigest(digest);
+    if (!parsed) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } });
+    return this.#layout.blob(parsed);
   }
 
   /** A fresh path under tmp/ for a file being written. */
@@ -73,15 +86,15 @@ export class BlobStore {
   async write(source: Readable, expected: ParsedDigest): Promise<WrittenBlob> {
     const temp = this.tempPath();
     const hash = newHasher(expected.algorithm);
-    const hashing = hashThrough(hash);
+    const writer = new HashingFileWriter(temp, { hash });
     try {
-      await pipeline(source, hashing.stream, createWriteStream(temp));
+      await pipeline(source, writer);
       const digest = `${expected.algorithm}:${hash.digest('hex')}`;
       if (digest !== `${expected.algorithm}:${expected.hex}`) {
         throw new RegistryError('DIGEST_INVALID', { message: `content has digest ${digest}, not ${expected.algorithm}:${expected.hex}`, detail: { digest } });
       }
       await this.commit(temp, expected);
-      return { digest, size: hashing.bytes() };
+      return { digest, size: writer.bytes };
     } finally {
       await removeQuietly(temp);
     }

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
 import type { ParsedManifest } from '../oci/manifest.js';
 import { schema } from './schema.js';
 
@@ -37,8 +38,11 @@ export interface ManifestLink {
   tag: string | null;
 }
 
-/** How many pull timestamps to gather before writing them in one transaction. */
+/** How long pull timestamps are gathered before they are written in one transaction. */
 const pullFlushMs = 2000;
+
+/** Manifest reads kept in memory; every write clears them, so a read never sees stale data. */
+const readCacheBytes = 64 << 20;
 
 /**
  * Metadata in SQLite (WAL, synchronous=FULL): every change is one transaction, so a crash leaves
@@ -49,6 +53,7 @@ export class MetadataStore {
   readonly #db: Database.Database;
   readonly #pulls = new Map<string, { repo: string; name: string; digest: string; at: number }>();
   #pullTimer: NodeJS.Timeout | null = null;
+  readonly #reads = new LRUCache<string, ManifestRow>({ maxSize: readCacheBytes, sizeCalculation: (row) => row.size + 200 });
 
   readonly #statements;
 
@@ -100,11 +105,25 @@ export class MetadataStore {
   }
 
   manifestByDigest(repo: string, name: string, digest: string): ManifestRow | undefined {
-    return this.#statements.manifestByDigest.get(repo, name, digest);
+    return this.#cachedRead(`${repo}\u0000${name}\u0000${digest}`, () => this.#statements.manifestByDigest.get(repo, name, digest));
   }
 
   manifestByTag(repo: string, name: string, tag: string): ManifestRow | undefined {
-    return this.#statements.manifestByTag.get(repo, name, tag);
+    return this.#cachedRead(`${repo}\u0000${name}\u0000:${tag}`, () => this.#statements.manifestByTag.get(repo, name, tag));
+  }
+
+  #cachedRead(key: string, read: () => ManifestRow | undefined): ManifestRow | undefined {
+    const cached = this.#reads.get(key);
+    if (cached) return cached;
+    const row = read();
+    if (row) this.#reads.set(key, row);
+    return row;
+  }
+
+  /** Runs a write in one transaction and forgets every cached read. */
+  #write<T>(change: () => T): T {
+    this.#reads.clear();
+    return this.#db.transaction(change)();
   }
 
   hasManifest(repo: string, name: string, digest: string): boolean {
@@ -118,7 +137,7 @@ export class MetadataStore {
   putManifest(link: ManifestLink): { missing: string[] } {
     const s = this.#statements;
     const { repo, name, manifest, content, tag } = link;
-    return this.#db.transaction(() => {
+    return this.#write(() => {
       const missing = [
         ...manifest.blobs.filter((digest) => !s.blobLink.get(repo, name, digest)),
         ...manifest.children.map((child) => child.digest).filter((digest) => !s.hasManifest.get(repo, name, digest)),
@@ -139,20 +158,20 @@ export class MetadataStore {
       s.linkManifest.run(repo, name, manifest.digest, now);
       if (tag) s.setTag.run(repo, name, tag, manifest.digest, now);
       return { missing: [] };
-    })();
+    });
   }
 
   /** Removes a manifest from an image with every tag that points to it. */
   deleteManifest(repo: string, name: string, digest: string): boolean {
     const s = this.#statements;
-    return this.#db.transaction(() => {
+    return this.#write(() => {
       s.deleteTagsOf.run(repo, name, digest);
       return s.unlinkManifest.run(repo, name, digest).changes > 0;
-    })();
+    });
   }
 
   deleteTag(repo: string, name: string, tag: string): boolean {
-    return this.#statements.deleteTag.run(repo, name, tag).changes > 0;
+    return this.#write(() => this.#statements.deleteTag.run(repo, name, tag).changes > 0);
   }
 
   listTags(repo: string, name: string, page: Page): string[] {

@@ -1,12 +1,11 @@
 import { randomUUID, type Hash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { readdir, truncate, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../oci/errors.js';
 import { newHasher, type ParsedDigest } from '../oci/digest.js';
 import type { BlobStore, ByteRange, WrittenBlob } from './blobs.js';
-import { hashFile, hashThrough } from './hashing.js';
+import { HashingFileWriter, hashFile } from './hashing.js';
 import { removeQuietly } from './files.js';
 import type { Layout } from './layout.js';
 import type { MetadataStore } from './metadata.js';
@@ -80,17 +79,17 @@ export class UploadSessions {
     }
     session.busy = true;
     const hash = session.hash.copy();
-    const through = hashThrough(hash);
+    const writer = new HashingFileWriter(this.#layout.upload(uuid), { hash, flags: 'r+', start: session.size });
     try {
-      await pipeline(body, through.stream, createWriteStream(this.#layout.upload(uuid), { flags: 'r+', start: session.size }));
-      if (range && through.bytes() !== range.end - range.start + 1) {
+      await pipeline(body, writer);
+      if (range && writer.bytes !== range.end - range.start + 1) {
         throw new RegistryError('SIZE_INVALID', {
           status: 416,
-          message: `Content-Range announces ${range.end - range.start + 1} bytes, the body had ${through.bytes()}`,
+          message: `Content-Range announces ${range.end - range.start + 1} bytes, the body had ${writer.bytes}`,
         });
       }
       session.hash = hash;
-      session.size += through.bytes();
+      session.size += writer.bytes;
     } catch (error) {
       await truncate(this.#layout.upload(uuid), session.size).catch(() => undefined);
       throw error;

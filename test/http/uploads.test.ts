@@ -190,6 +190,15 @@ test('blob HEAD, GET with Range, DELETE', async () => {
   assert.is((await fetch(`${base}/v2/${name}/blobs/${item.digest}`, { method: 'DELETE' })).status, 404);
 });
 
+test('the empty blob can be pushed and pulled', async () => {
+  const empty = blob(Buffer.alloc(0));
+  await pushBlob(base, name, empty);
+  const response = await fetch(`${base}/v2/${name}/blobs/${empty.digest}`);
+  assert.is(response.status, 200);
+  assert.is(response.headers.get('content-length'), '0');
+  assert.is((await response.arrayBuffer()).byteLength, 0);
+});
+
 test('a blob is readable only from the images it was pushed to', async () => {
   const item = blob(randomBytes(100));
   await pushBlob(base, name, item);
