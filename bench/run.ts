@@ -51,7 +51,7 @@ async function main(): Promise<void> {
 
     const wharf = await startWharf(work);
     const distribution = await startDistribution(work);
-    const nginx = await startNginx(work, payloadDir);
+    const nginx = await startNginx(work, payloadDir, basename(small.path));
     const bare = await startBareNode(manifestFile, OCI_MANIFEST);
     servers.push(wharf, distribution, nginx, bare);
     console.log('bench: seeding Wharf and Distribution');

@@ -83,7 +83,7 @@ export async function startDistribution(dir: string): Promise<BenchServer> {
  * nginx serving `root` statically with sendfile, as the ceiling for bytes from disk. One worker
  * process, as Wharf is one process: the comparison is per serving process.
  */
-export async function startNginx(dir: string, root: string): Promise<BenchServer> {
+export async function startNginx(dir: string, root: string, probeFile: string): Promise<BenchServer> {
   const port = await freePort();
   const config = join(dir, 'nginx.conf');
   await mkdir(join(dir, 'nginx-tmp'), { recursive: true });
@@ -110,7 +110,8 @@ http {
   }
 }
 `);
-  return startProcess('nginx', '/usr/sbin/nginx', ['-c', config, '-p', dir], `http://127.0.0.1:${port}/`);
+  const server = await startProcess('nginx', '/usr/sbin/nginx', ['-c', config, '-p', dir], `http://127.0.0.1:${port}/${probeFile}`);
+  return { ...server, url: `http://127.0.0.1:${port}/` };
 }
 
 /** A bare node:http server answering the manifest bytes from memory: the ceiling for any Node server. */

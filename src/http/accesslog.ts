@@ -17,14 +17,17 @@ export function accessLog(write: (text: string) => void): AccessLog {
   return {
     record(c, startedAt) {
       const { incoming, outgoing } = c.env;
+      const socket = incoming.socket;
+      const address = socket?.remoteAddress ?? '-';
+      const writtenBefore = socket?.bytesWritten ?? 0;
       outgoing.once('close', () => {
         const ms = (performance.now() - startedAt).toFixed(1);
-        const address = incoming.socket?.remoteAddress ?? '-';
-        const length = outgoing.getHeader('content-length') ?? '-';
+        // Bytes this response put on the wire, headers included.
+        const bytes = socket ? socket.bytesWritten - writtenBefore : '-';
         const cache = c.get('cache') ?? '-';
         const aborted = outgoing.writableFinished ? '' : ' aborted';
         if (pending.length === 0) setImmediate(flush);
-        pending.push(`${new Date().toISOString()} ${address} "${incoming.method} ${incoming.url}" ${outgoing.statusCode} ${length} ${ms}ms ${cache}${aborted}\n`);
+        pending.push(`${new Date().toISOString()} ${address} "${incoming.method} ${incoming.url}" ${outgoing.statusCode} ${bytes} ${ms}ms ${cache}${aborted}\n`);
       });
     },
   };
