@@ -51,3 +51,31 @@ export function join(path: string, key: string | number): string {
   if (typeof key === 'number') return `${path}[${key}]`;
   return path ? `${path}.${key}` : key;
 }
+
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration: a number of seconds, or "500ms", "30s", "10m", "1h", "7d". Returns milliseconds. */
+export function duration(value: unknown, path: string): number {
+  if (typeof value === 'number' && value >= 0) return value * 1000;
+  const match = typeof value === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim()) : null;
+  if (!match) throw new ConfigError(path, `expected a duration like 30s, 10m or 1h, got ${describe(value)}`);
+  return Number(match[1]) * durationUnits[match[2]!]!;
+}
+
+export function positiveInteger(value: unknown, path: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new ConfigError(path, `expected a whole number of at least 1, got ${describe(value)}`);
+  return value;
+}
+
+export function httpUrl(value: unknown, path: string): string {
+  const text = string(value, path);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(path, `expected an http or https URL, got ${describe(value)}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(path, `expected an http or https URL, got ${describe(value)}`);
+  if (url.search || url.hash || url.username) throw new ConfigError(path, 'the URL takes no query, fragment or credentials (use username and password)');
+  return text.replace(/\/+$/, '');
+}

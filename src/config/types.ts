@@ -11,7 +11,23 @@ export interface LocalRepositoryConfig {
   readonly blockSchema1: boolean;
 }
 
-export type RepositoryConfig = LocalRepositoryConfig;
+export interface RemoteRepositoryConfig {
+  readonly type: 'remote';
+  /** The upstream registry's base URL; requests go to <url>/v2/…. */
+  readonly url: string;
+  readonly username: string | null;
+  readonly password: string | null;
+  /** How long a tag's digest is trusted before it is revalidated upstream (ms). */
+  readonly metadataTtl: number;
+  /** Serve cached tags when the upstream fails (with a Warning header). */
+  readonly serveStale: boolean;
+  /** Consecutive upstream failures after which it is treated as offline for retryAfter. */
+  readonly offlineAfter: number;
+  readonly retryAfter: number;
+  readonly timeouts: { readonly connect: number; readonly response: number };
+}
+
+export type RepositoryConfig = LocalRepositoryConfig | RemoteRepositoryConfig;
 
 export interface Config {
   /** Absolute path of the data directory. */

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { isValidRepositoryKey } from '../oci/names.js';
 import { ConfigError } from './errors.js';
-import { boolean, join, list, mapping, port, string, type Node } from './fields.js';
-import type { Config, ListenerConfig, RepositoryConfig } from './types.js';
+import { boolean, duration, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
+import type { Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
 export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000 };
 
@@ -18,11 +18,34 @@ function listener(value: unknown, path: string): ListenerConfig {
   };
 }
 
+function remote(value: unknown, path: string): RemoteRepositoryConfig {
+  const node = mapping(value, path, ['type', 'url', 'username', 'password', 'metadataTtl', 'serveStale', 'offlineAfter', 'retryAfter', 'timeouts']);
+  const at = (key: string) => join(path, key);
+  const optional = <T>(key: string, read: (v: unknown, p: string) => T, fallback: T): T => (node[key] === undefined ? fallback : read(node[key], at(key)));
+  const timeouts = node.timeouts === undefined ? {} : mapping(node.timeouts, at('timeouts'), ['connect', 'response']);
+  const username = optional('username', string, null);
+  const password = optional('password', string, null);
+  if ((username === null) !== (password === null)) throw new ConfigError(at(username === null ? 'username' : 'password'), 'username and password go together');
+  return {
+    type: 'remote',
+    url: httpUrl(node.url, at('url')),
+    username,
+    password,
+    metadataTtl: optional('metadataTtl', duration, 10 * 60_000),
+    serveStale: optional('serveStale', boolean, true),
+    offlineAfter: optional('offlineAfter', positiveInteger, 3),
+    retryAfter: optional('retryAfter', duration, 30_000),
+    timeouts: {
+      connect: timeouts.connect === undefined ? 10_000 : duration(timeouts.connect, join(at('timeouts'), 'connect')),
+      response: timeouts.response === undefined ? 60_000 : duration(timeouts.response, join(at('timeouts'), 'response')),
+    },
+  };
+}
+
 function repository(value: unknown, path: string): RepositoryConfig {
   const type = (value as Node | null)?.type;
-  if (type === 'remote' || type === 'virtual') {
-    throw new ConfigError(join(path, 'type'), `${type} repositories are not available in this version (only local)`);
-  }
+  if (type === 'remote') return remote(value, path);
+  if (type === 'virtual') throw new ConfigError(join(path, 'type'), 'virtual repositories are not available in this version (local and remote are)');
   if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${JSON.stringify(type ?? null)}`);
   const node = mapping(value, path, ['type', 'blockSchema1']);
   return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')) };

@@ -22,13 +22,16 @@ export async function headBlob(target: Target, digest: string): Promise<Response
 export async function getBlob(target: Target, digest: string): Promise<Response> {
   const { c, repository, name } = target;
   const rangeHeader = c.req.header('range');
-  const { size, range, stream: body } = await repository.openBlob(name, digest, rangeHeader ? (length) => parseRangeHeader(rangeHeader, length) : undefined);
+  const { size, range, stream: body, cache } = await repository.openBlob(name, digest, rangeHeader ? (length) => parseRangeHeader(rangeHeader, length) : undefined);
+  if (cache) c.set('cache', cache);
   const common = {
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': digest,
     'Accept-Ranges': 'bytes',
     ETag: `"${digest}"`,
   };
+  // An upstream that announced no length: the body goes out chunked.
+  if (size === null) return sendStream(c, 200, common, body);
   if (!range) return sendStream(c, 200, { ...common, 'Content-Length': size }, body);
   return sendStream(c, 206, {
     ...common,

@@ -42,8 +42,10 @@ function render(manifest: Manifest): Rendered {
 
 export async function getManifest(target: Target, reference: string, head: boolean): Promise<Response> {
   const { c, repository, name } = target;
-  const { body, headers } = render(await repository.getManifest(name, reference, parseAccept(c.req.header('accept'))));
-  return new Response(head ? null : body, { status: 200, headers });
+  const manifest = await repository.getManifest(name, reference, parseAccept(c.req.header('accept')));
+  const { body, headers } = render(manifest);
+  if (manifest.cache) c.set('cache', manifest.cache);
+  return new Response(head ? null : body, { status: 200, headers: manifest.warning ? { ...headers, Warning: manifest.warning } : headers });
 }
 
 export async function putManifest(target: Target, reference: string): Promise<Response> {

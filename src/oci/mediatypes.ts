@@ -12,3 +12,6 @@ export const DOCKER_FOREIGN_LAYER = 'application/vnd.docker.image.rootfs.foreign
 export const indexTypes: ReadonlySet<string> = new Set([OCI_INDEX, DOCKER_MANIFEST_LIST]);
 export const imageTypes: ReadonlySet<string> = new Set([OCI_MANIFEST, DOCKER_MANIFEST]);
 export const schema1Types: ReadonlySet<string> = new Set([DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED]);
+
+/** What a registry client asks for to get any manifest, lists first (as Docker Hub expects). */
+export const manifestAcceptHeader = [OCI_INDEX, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST, OCI_MANIFEST].join(', ');

@@ -67,7 +67,7 @@ export class LocalRepository implements Repository {
       }
       throw new RegistryError('UNSUPPORTED', { status: 400, message: 'manifests are addressed by sha256 digests', detail: { digest: reference } });
     }
-    const { missing } = this.#store.metadata.putManifest({ repo: this.key, name, manifest, content, tag: byDigest ? null : reference });
+    const { missing } = this.#store.metadata.putManifest({ repo: this.key, name, manifest, content, tag: byDigest ? null : reference, requireReferences: true });
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {
         message: `the manifest references ${missing.length} blob(s) or manifest(s) not in ${this.key}/${name}: ${missing.slice(0, 5).join(', ')}`,

@@ -7,11 +7,17 @@ import type { UploadState } from '../store/uploads.js';
 
 export type { ByteRange, Page, UploadState, WrittenBlob };
 
+/** How a request was served from a cache, for the access log: hit, miss, joined a fetch, stale. */
+export type CacheOutcome = 'HIT' | 'MISS' | 'JOIN' | 'STALE';
+
 export interface Manifest {
   digest: string;
   mediaType: string;
   /** The exact stored bytes. Manifests are at most 4 MiB, so they travel as a buffer. */
   content: Buffer;
+  cache?: CacheOutcome;
+  /** A Warning header value (RFC 9111 §5.5), e.g. when a stale cached tag is served. */
+  warning?: string;
 }
 
 export interface PutManifestResult {
@@ -27,7 +33,9 @@ export interface Listing<T> {
 }
 
 export interface BlobRead {
-  size: number;
+  /** null when not known yet (an upstream that sends no length): the body is then chunked. */
+  size: number | null;
+  cache?: CacheOutcome;
   /** The bytes being streamed, or null for the whole blob. */
   range: ByteRange | null;
   stream: Readable;

@@ -2,7 +2,10 @@ import { BlobReader } from '../cache/small-blobs.js';
 import { RegistryError } from '../oci/errors.js';
 import type { Config } from '../config/types.js';
 import type { Store } from '../store/index.js';
+import { BlobDownloads } from '../cache/downloads.js';
+import { UpstreamClient } from '../upstream/client.js';
 import { LocalRepository } from './local.js';
+import { RemoteRepository } from './remote.js';
 import type { Repository } from './repository.js';
 
 /** The configured repositories, by key. */
@@ -13,13 +16,24 @@ export class RepositorySet {
     this.#byKey = new Map([...repositories].map((repository) => [repository.key, repository]));
   }
 
-  static fromConfig(config: Config, store: Store): RepositorySet {
+  /** Builds every configured repository; remote ones get their own upstream client. */
+  static fromConfig(config: Config, store: Store, log: (message: string) => void): { repositories: RepositorySet; clients: UpstreamClient[] } {
     const reader = new BlobReader(store.blobs);
-    const repositories = Object.entries(config.repositories).map(([key, repositoryConfig]) => {
+    const downloads = new BlobDownloads(store.blobs);
+    const clients: UpstreamClient[] = [];
+    const repositories = Object.entries(config.repositories).map(([key, repositoryConfig]): Repository => {
       store.metadata.registerRepository(key, repositoryConfig.type);
-      return new LocalRepository({ key, config: repositoryConfig, store, reader });
+      if (repositoryConfig.type === 'local') return new LocalRepository({ key, config: repositoryConfig, store, reader });
+      const client = new UpstreamClient({
+        url: repositoryConfig.url,
+        username: repositoryConfig.username,
+        password: repositoryConfig.password,
+        timeouts: repositoryConfig.timeouts,
+      });
+      clients.push(client);
+      return new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, client, log });
     });
-    return new RepositorySet(repositories);
+    return { repositories: new RepositorySet(repositories), clients };
   }
 
   get keys(): string[] {

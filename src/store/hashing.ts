@@ -20,9 +20,12 @@ export class HashingFileWriter extends Writable {
   #fd: number | null = null;
   #bytes = 0;
 
-  constructor(path: string, options: { hash: Hash; flags?: 'w' | 'r+'; start?: number }) {
+  readonly #onWritten: ((bytes: number) => void) | undefined;
+
+  constructor(path: string, options: { hash: Hash; flags?: 'w' | 'r+'; start?: number; onWritten?: (bytes: number) => void }) {
     super({ highWaterMark: writeBatchBytes });
     this.#path = path;
+    this.#onWritten = options.onWritten;
     this.#flags = options.flags ?? 'w';
     this.#hash = options.hash;
     this.#position = options.start ?? 0;
@@ -33,10 +36,12 @@ export class HashingFileWriter extends Writable {
     return this.#bytes;
   }
 
+  /** Opens the file; emits 'ready' once it exists (readers may follow it from then on). */
   override _construct(callback: (error?: Error | null) => void): void {
     open(this.#path, this.#flags, 0o644, (error, fd) => {
       this.#fd = fd;
       callback(error);
+      if (!error) this.emit('ready');
     });
   }
 
@@ -55,6 +60,7 @@ export class HashingFileWriter extends Writable {
       if (!error && written !== length) error = new Error(`short write to ${this.#path}: ${written} of ${length} bytes`);
       this.#position += written ?? 0;
       this.#bytes += written ?? 0;
+      if (!error) this.#onWritten?.(this.#bytes);
       callback(error);
     });
   }

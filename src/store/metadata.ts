@@ -36,6 +36,13 @@ export interface ManifestLink {
   manifest: ParsedManifest;
   content: Uint8Array;
   tag: string | null;
+  /** Local pushes need every blob and child manifest present; a cache of an upstream does not. */
+  requireReferences: boolean;
+}
+
+export interface TagState {
+  digest: string;
+  checked_at: number | null;
 }
 
 /** How long pull timestamps are gathered before they are written in one transaction. */
@@ -77,7 +84,9 @@ export class MetadataStore {
          VALUES (@digest, @mediaType, @size, @content, @subject, @artifactType, @annotations)`),
       insertReference: db.prepare('INSERT OR IGNORE INTO manifest_references (digest, target, kind) VALUES (?, ?, ?)'),
       linkManifest: db.prepare('INSERT INTO repository_manifests (repo, name, digest, pushed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET pushed_at = excluded.pushed_at'),
-      setTag: db.prepare('INSERT INTO tags (repo, name, tag, digest, pushed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET digest = excluded.digest, pushed_at = excluded.pushed_at'),
+      setTag: db.prepare('INSERT INTO tags (repo, name, tag, digest, pushed_at, checked_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET digest = excluded.digest, pushed_at = excluded.pushed_at, checked_at = excluded.checked_at'),
+      tagState: db.prepare<[string, string, string], TagState>('SELECT digest, checked_at FROM tags WHERE repo = ? AND name = ? AND tag = ?'),
+      touchTag: db.prepare('UPDATE tags SET checked_at = ? WHERE repo = ? AND name = ? AND tag = ?'),
       hasManifest: db.prepare<[string, string, string], { one: number }>('SELECT 1 AS one FROM repository_manifests WHERE repo = ? AND name = ? AND digest = ?'),
       unlinkManifest: db.prepare('DELETE FROM repository_manifests WHERE repo = ? AND name = ? AND digest = ?'),
       deleteTagsOf: db.prepare('DELETE FROM tags WHERE repo = ? AND name = ? AND digest = ?'),
@@ -136,9 +145,9 @@ export class MetadataStore {
    */
   putManifest(link: ManifestLink): { missing: string[] } {
     const s = this.#statements;
-    const { repo, name, manifest, content, tag } = link;
+    const { repo, name, manifest, content, tag, requireReferences } = link;
     return this.#write(() => {
-      const missing = [
+      const missing = !requireReferences ? [] : [
         ...manifest.blobs.filter((digest) => !s.blobLink.get(repo, name, digest)),
         ...manifest.children.map((child) => child.digest).filter((digest) => !s.hasManifest.get(repo, name, digest)),
       ];
@@ -156,7 +165,7 @@ export class MetadataStore {
       for (const blob of manifest.blobs) s.insertReference.run(manifest.digest, blob, 'blob');
       for (const child of manifest.children) s.insertReference.run(manifest.digest, child.digest, 'manifest');
       s.linkManifest.run(repo, name, manifest.digest, now);
-      if (tag) s.setTag.run(repo, name, tag, manifest.digest, now);
+      if (tag) s.setTag.run(repo, name, tag, manifest.digest, now, requireReferences ? null : now);
       return { missing: [] };
     });
   }
@@ -176,6 +185,15 @@ export class MetadataStore {
 
   listTags(repo: string, name: string, page: Page): string[] {
     return this.#statements.listTags.all(repo, name, page.last ?? '', page.n).map((row) => row.tag);
+  }
+
+  tagState(repo: string, name: string, tag: string): TagState | undefined {
+    return this.#statements.tagState.get(repo, name, tag);
+  }
+
+  /** Records that the upstream confirmed a cached tag (no cached read changes). */
+  touchTag(repo: string, name: string, tag: string): void {
+    this.#statements.touchTag.run(Date.now(), repo, name, tag);
   }
 
   hasImage(repo: string, name: string): boolean {

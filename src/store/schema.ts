@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS tags (
   tag TEXT NOT NULL,
   digest TEXT NOT NULL,
   pushed_at INTEGER NOT NULL,
+  -- remote repositories: when the upstream last confirmed this tag's digest
+  checked_at INTEGER,
   PRIMARY KEY (repo, name, tag)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS repository_blobs (

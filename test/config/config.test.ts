@@ -26,7 +26,7 @@ test('the shipped default config is valid: docker-local on 127.0.0.1:5000, data 
   const config = loadConfig('config/wharf.yaml', {}, {});
   assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000 }]);
   assert.equal(Object.keys(config.repositories), ['docker-local']);
-  assert.is(config.repositories['docker-local']!.blockSchema1, true);
+  assert.equal(config.repositories['docker-local'], { type: 'local', blockSchema1: true });
   assert.is(config.dataDir, join(process.cwd(), 'data'));
   assert.ok(Object.isFrozen(config.listeners[0]));
 });

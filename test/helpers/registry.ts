@@ -25,3 +25,20 @@ export async function errorCode(response: Response): Promise<string> {
   const body = (await response.json()) as { errors: { code: string }[] };
   return body.errors[0]!.code;
 }
+
+/** POST then PUT with the body: the upload every registry supports (Distribution ignores POST ?digest=). */
+export async function seedBlob(base: string, name: string, item: Blob, headers: Record<string, string> = {}): Promise<void> {
+  const started = await fetch(`${base}/v2/${name}/blobs/uploads/`, { method: 'POST', headers });
+  assert.equal(started.status, 202, await started.clone().text());
+  const location = new URL(started.headers.get('location')!, base);
+  location.searchParams.set('digest', item.digest);
+  const put = await fetch(location, { method: 'PUT', body: item.bytes, headers: { ...headers, 'Content-Type': 'application/octet-stream' } });
+  assert.equal(put.status, 201, await put.text());
+}
+
+/** Seeds an image into any registry (Distribution included) under `tag`. */
+export async function seedImage(base: string, name: string, image: Image, tag: string, headers: Record<string, string> = {}): Promise<void> {
+  for (const item of [image.config, ...image.layers]) await seedBlob(base, name, item, headers);
+  const response = await fetch(`${base}/v2/${name}/manifests/${tag}`, { method: 'PUT', body: image.manifest, headers: { ...headers, 'Content-Type': OCI_MANIFEST } });
+  assert.equal(response.status, 201, await response.text());
+}

@@ -1,0 +1,166 @@
+import { EventEmitter } from 'node:events';
+import { close, open, read } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { newHasher, parseDigest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import type { BlobStore, ByteRange } from '../store/blobs.js';
+import { removeQuietly } from '../store/files.js';
+import { HashingFileWriter } from '../store/hashing.js';
+
+// One upstream fetch per digest, however many clients ask. The first request starts a download
+// that writes to a temp file while hashing; every request, the first included, streams from that
+// growing file as the bytes land. The digest is checked at the end and only then is the file
+// committed to the blob store. Until then the last byte is held back from every reader, so a
+// blob that fails verification is never delivered whole: readers are cut off instead. A reader
+// that goes away does not affect the download.
+
+export interface UpstreamBlob {
+  /** From the upstream's Content-Length; null when it sent none. */
+  size: number | null;
+  body: Readable;
+}
+
+type State = 'running' | 'committed' | 'failed';
+
+const readChunkBytes = 1 << 20;
+
+class Download extends EventEmitter {
+  readonly digest: string;
+  readonly tempPath: string;
+  size: number | null = null;
+  written = 0;
+  state: State = 'running';
+  error: Error | null = null;
+  committedPath: string | null = null;
+
+  constructor(digest: string, tempPath: string) {
+    super();
+    this.setMaxListeners(0);
+    this.digest = digest;
+    this.tempPath = tempPath;
+  }
+
+  /** Bytes a reader may have now. */
+  get available(): number {
+    return this.state === 'committed' ? this.written : Math.max(0, this.written - 1);
+  }
+
+  /** A stream of `range` (inclusive) that follows the file as it grows. */
+  reader(range: ByteRange): Readable {
+    // Open the temp file now: an open descriptor stays valid when the file is renamed on commit.
+    const path = this.state === 'committed' ? this.committedPath! : this.tempPath;
+    let fd: number | null = null;
+    let position = range.start;
+    const download = this;
+    const stream = new Readable({
+      highWaterMark: readChunkBytes,
+      construct(callback) {
+        open(path, 'r', (error, descriptor) => {
+          fd = descriptor;
+          callback(error);
+        });
+      },
+      read() {
+        const pump = (): void => {
+          if (position > range.end) return void this.push(null);
+          if (download.state === 'failed') return void this.destroy(download.error ?? new Error('download failed'));
+          const limit = Math.min(range.end + 1, download.available);
+          if (position >= limit) {
+            // Committed: the blob ends here (a length the upstream did not announce).
+            if (download.state === 'committed') return void this.push(null);
+            return void download.once('progress', pump);
+          }
+          const length = Math.min(readChunkBytes, limit - position);
+          read(fd!, Buffer.allocUnsafe(length), 0, length, position, (error, bytesRead, buffer) => {
+            if (error) return void this.destroy(error);
+            position += bytesRead;
+            this.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
+          });
+        };
+        pump();
+      },
+      destroy(error, callback) {
+        if (fd === null) return callback(error);
+        close(fd, () => callback(error));
+        fd = null;
+      },
+    });
+    return stream;
+  }
+}
+
+export interface JoinResult {
+  download: Download;
+  /** True when this request started the download (MISS), false when it joined one (JOIN). */
+  started: boolean;
+}
+
+export type { Download };
+
+/** The downloads in progress, by digest (state in this instance, not in the module). */
+export class BlobDownloads {
+  readonly #store: BlobStore;
+  readonly #running = new Map<string, Promise<Download>>();
+
+  constructor(store: BlobStore) {
+    this.#store = store;
+  }
+
+  /**
+   * Joins the download of `digest`, or starts one with `fetch`. `onCommitted` runs once the blob
+   * is verified and in the store (to record it in the metadata).
+   */
+  async join(digest: string, fetch: () => Promise<UpstreamBlob>, onCommitted: (size: number) => void): Promise<JoinResult> {
+    const running = this.#running.get(digest);
+    if (running) return { download: await running, started: false };
+    const starting = this.#start(digest, fetch, onCommitted);
+    this.#running.set(digest, starting);
+    starting.catch(() => this.#running.delete(digest));
+    return { download: await starting, started: true };
+  }
+
+  async #start(digest: string, fetch: () => Promise<UpstreamBlob>, onCommitted: (size: number) => void): Promise<Download> {
+    const parsed = parseDigest(digest);
+    if (!parsed) throw new RegistryError('DIGEST_INVALID', { detail: { digest } });
+    const source = await fetch();
+    const download = new Download(digest, this.#store.tempPath());
+    download.size = source.size;
+    const hash = newHasher(parsed.algorithm);
+    const writer = new HashingFileWriter(download.tempPath, {
+      hash,
+      onWritten: (bytes) => {
+        download.written = bytes;
+        download.emit('progress');
+      },
+    });
+    // The writer creates the file before the first reader opens it.
+    await new Promise<void>((resolve, reject) => {
+      writer.once('ready', resolve);
+      writer.once('error', reject);
+    });
+    const finish = async () => {
+      try {
+        await pipeline(source.body, writer);
+        const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
+        if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { message: `the upstream sent content with digest ${actual} for ${digest}` });
+        if (download.size !== null && download.written !== download.size) throw new Error(`the upstream sent ${download.written} of ${download.size} bytes`);
+        await this.#store.commit(download.tempPath, parsed);
+        download.committedPath = this.#store.pathOf(digest);
+        download.size = download.written;
+        download.state = 'committed';
+        onCommitted(download.written);
+      } catch (error) {
+        download.error = error instanceof Error ? error : new Error(String(error));
+        download.state = 'failed';
+      } finally {
+        await removeQuietly(download.tempPath); // gone already when committed by rename
+
+        this.#running.delete(digest);
+        download.emit('progress');
+      }
+    };
+    void finish();
+    return download;
+  }
+}

@@ -1,0 +1,245 @@
+import type { Readable } from 'node:stream';
+import type { AcceptedTypes } from '../oci/accept.js';
+import { isDigest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import { maxManifestBytes, parseManifest, type Descriptor } from '../oci/manifest.js';
+import { manifestAcceptHeader } from '../oci/mediatypes.js';
+import type { BlobDownloads } from '../cache/downloads.js';
+import type { BlobReader } from '../cache/small-blobs.js';
+import type { RemoteRepositoryConfig } from '../config/types.js';
+import type { Store } from '../store/index.js';
+import type { ManifestRow, Page } from '../store/metadata.js';
+import type { UpstreamClient, UpstreamResponse } from '../upstream/client.js';
+import { negotiate } from './negotiate.js';
+import type { BlobRead, ByteRange, Listing, Manifest, Repository } from './repository.js';
+
+// A pull-through cache of one upstream registry.
+//   Manifests by digest: immutable, fetched once and kept.
+//   Manifests by tag: trusted for metadataTtl; then revalidated with HEAD (Docker Hub does not
+//     count a HEAD as a pull) and fetched again only when the digest changed. The upstream is
+//     always asked with every manifest type, and the answer is stored whole; what a client may
+//     receive is negotiated here, so a client that does not accept indexes never changes what
+//     others get.
+//   Blobs: one upstream fetch per digest, streamed to every waiting client while it is written
+//     (cache/downloads.ts); served from disk afterwards.
+//   Upstream failures: cached tags are served stale (serveStale) with a Warning header; after
+//     offlineAfter consecutive failures the upstream is not asked again for retryAfter.
+
+const dockerHubHosts = new Set(['registry-1.docker.io', 'index.docker.io', 'docker.io', 'registry.hub.docker.com']);
+
+function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function toManifest(row: ManifestRow, cache: Manifest['cache']): Manifest {
+  return { digest: row.digest, mediaType: row.media_type, content: row.content, ...(cache ? { cache } : {}) };
+}
+
+async function readBody(response: UpstreamResponse, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > limit) {
+      response.body.destroy();
+      throw new RegistryError('MANIFEST_INVALID', { status: 502, message: `the upstream sent a manifest over ${limit} bytes` });
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, bytes);
+}
+
+export interface RemoteRepositoryOptions {
+  key: string;
+  config: RemoteRepositoryConfig;
+  store: Store;
+  reader: BlobReader;
+  downloads: BlobDownloads;
+  client: UpstreamClient;
+  log: (message: string) => void;
+}
+
+export class RemoteRepository implements Repository {
+  readonly kind = 'remote';
+  readonly key: string;
+  readonly #config: RemoteRepositoryConfig;
+  readonly #store: Store;
+  readonly #reader: BlobReader;
+  readonly #downloads: BlobDownloads;
+  readonly #client: UpstreamClient;
+  readonly #log: (message: string) => void;
+  readonly #dockerHub: boolean;
+  readonly #manifestFetches = new Map<string, Promise<Manifest>>();
+  #failures = 0;
+  #offlineUntil = 0;
+
+  constructor(options: RemoteRepositoryOptions) {
+    this.key = options.key;
+    this.#config = options.config;
+    this.#store = options.store;
+    this.#reader = options.reader;
+    this.#downloads = options.downloads;
+    this.#client = options.client;
+    this.#log = options.log;
+    this.#dockerHub = dockerHubHosts.has(new URL(options.config.url).hostname);
+  }
+
+  /** Docker Hub keeps official images under library/: "alpine" is "library/alpine" there. */
+  #upstreamName(name: string): string {
+    return this.#dockerHub && !name.includes('/') ? `library/${name}` : name;
+  }
+
+  /** Sends to the upstream unless it is marked offline; counts failures for the circuit breaker. */
+  async #send(method: 'GET' | 'HEAD', name: string, suffix: string, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
+    if (Date.now() < this.#offlineUntil) {
+      throw new RegistryError('UNSUPPORTED', { status: 503, message: `upstream ${this.#config.url} of ${this.key} is marked offline after ${this.#failures} failures; retrying after ${new Date(this.#offlineUntil).toISOString()}` });
+    }
+    const upstreamName = this.#upstreamName(name);
+    try {
+      const response = await this.#client.send({ method, path: `/v2/${upstreamName}/${suffix}`, scope: `repository:${upstreamName}:pull`, headers });
+      if (response.status >= 500) throw new RegistryError('UNSUPPORTED', { status: 502, message: `upstream ${this.#config.url} answered ${response.status}` });
+      this.#failures = 0;
+      return response;
+    } catch (error) {
+      if (++this.#failures >= this.#config.offlineAfter) {
+        this.#offlineUntil = Date.now() + this.#config.retryAfter;
+        this.#log(`${this.key}: upstream ${this.#config.url} marked offline for ${this.#config.retryAfter / 1000}s after ${this.#failures} failures`);
+      }
+      throw error;
+    }
+  }
+
+  /** Maps the upstream's refusals to registry errors naming the upstream. */
+  #refusal(response: UpstreamResponse, what: string, notFound: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN'): RegistryError {
+    response.body.resume();
+    const upstream = this.#config.url;
+    if (response.status === 404) return new RegistryError(notFound, { message: `${what} is not in ${this.key} (upstream ${upstream} has none)` });
+    if (response.status === 429) return new RegistryError('TOOMANYREQUESTS', { message: `upstream ${upstream} is rate-limiting ${this.key}: ${first(response.headers['ratelimit-remaining']) ?? 'no'} pulls remaining` });
+    if (response.status === 401 || response.status === 403) return new RegistryError('DENIED', { message: `upstream ${upstream} refused ${what} (${response.status}); check ${this.key}'s username and password` });
+    return new RegistryError('UNSUPPORTED', { status: 502, message: `upstream ${upstream} answered ${response.status} for ${what}` });
+  }
+
+  async #fetchManifest(name: string, reference: string): Promise<Manifest> {
+    const key = `${name}\u0000${reference}`;
+    let pending = this.#manifestFetches.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const response = await this.#send('GET', name, `manifests/${reference}`, { accept: manifestAcceptHeader });
+        if (response.status !== 200) throw this.#refusal(response, `manifest ${name}:${reference}`, 'MANIFEST_UNKNOWN');
+        const content = await readBody(response, maxManifestBytes);
+        const manifest = parseManifest(content, first(response.headers['content-type']));
+        if (isDigest(reference) && manifest.digest !== reference) {
+          throw new RegistryError('DIGEST_INVALID', { status: 502, message: `upstream ${this.#config.url} sent a manifest with digest ${manifest.digest} for ${reference}` });
+        }
+        this.#store.metadata.putManifest({ repo: this.key, name, manifest, content, tag: isDigest(reference) ? null : reference, requireReferences: false });
+        return { digest: manifest.digest, mediaType: manifest.mediaType, content, cache: 'MISS' as const };
+      })().finally(() => this.#manifestFetches.delete(key));
+      this.#manifestFetches.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #manifestByDigest(name: string, digest: string): Promise<Manifest> {
+    const row = this.#store.metadata.manifestByDigest(this.key, name, digest);
+    return row ? toManifest(row, 'HIT') : this.#fetchManifest(name, digest);
+  }
+
+  async #manifestByTag(name: string, tag: string): Promise<Manifest> {
+    const metadata = this.#store.metadata;
+    const state = metadata.tagState(this.key, name, tag);
+    const cached = state && metadata.manifestByTag(this.key, name, tag);
+    if (!state || !cached) return this.#fetchManifest(name, tag);
+    if (state.checked_at !== null && Date.now() - state.checked_at < this.#config.metadataTtl) return toManifest(cached, 'HIT');
+    try {
+      const head = await this.#send('HEAD', name, `manifests/${tag}`, { accept: manifestAcceptHeader });
+      head.body.resume();
+      const digest = first(head.headers['docker-content-digest']);
+      if (head.status === 200 && digest === state.digest) {
+        metadata.touchTag(this.key, name, tag);
+        return toManifest(cached, 'HIT');
+      }
+      if (head.status !== 200 && head.status !== 404) throw this.#refusal(head, `manifest ${name}:${tag}`, 'MANIFEST_UNKNOWN');
+      return await this.#fetchManifest(name, tag);
+    } catch (error) {
+      if (!this.#config.serveStale || (error instanceof RegistryError && error.status < 500)) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      this.#log(`${this.key}: serving stale ${name}:${tag} (${state.digest}): ${reason}`);
+      return { ...toManifest(cached, 'STALE'), warning: `110 wharf "stale: upstream ${this.#config.url} failed: ${reason.replace(/"/g, "'")}"` };
+    }
+  }
+
+  async getManifest(name: string, reference: string, accepted: AcceptedTypes): Promise<Manifest> {
+    if (isDigest(reference)) return this.#manifestByDigest(name, reference);
+    const manifest = await this.#manifestByTag(name, reference);
+    const chosen = await negotiate(manifest, accepted, (digest) => this.#manifestByDigest(name, digest));
+    return chosen === manifest ? manifest : { ...chosen, ...(manifest.warning ? { warning: manifest.warning } : {}) };
+  }
+
+  async deleteManifest(name: string, reference: string): Promise<void> {
+    const metadata = this.#store.metadata;
+    const deleted = isDigest(reference) ? metadata.deleteManifest(this.key, name, reference) : metadata.deleteTag(this.key, name, reference);
+    if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${name}:${reference} is not cached in ${this.key}`, detail: { name, reference } });
+  }
+
+  async #cachedSize(name: string, digest: string): Promise<number | null> {
+    const size = this.#store.metadata.blobSize(this.key, name, digest) ?? this.#store.metadata.blobSizeInRepository(this.key, digest);
+    return size !== null && (await this.#store.blobs.size(digest)) === size ? size : null;
+  }
+
+  async statBlob(name: string, digest: string): Promise<number> {
+    const cached = await this.#cachedSize(name, digest);
+    if (cached !== null) return cached;
+    const response = await this.#send('HEAD', name, `blobs/${digest}`);
+    response.body.resume();
+    if (response.status !== 200) throw this.#refusal(response, `blob ${digest}`, 'BLOB_UNKNOWN');
+    return Number(first(response.headers['content-length']));
+  }
+
+  async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null): Promise<BlobRead> {
+    const cached = await this.#cachedSize(name, digest);
+    if (cached !== null) {
+      const range = pickRange?.(cached) ?? null;
+      return { size: cached, range, cache: 'HIT', stream: await this.#reader.open(digest, cached, range ?? { start: 0, end: cached - 1 }) };
+    }
+    const { download, started } = await this.#downloads.join(digest, async () => {
+      const response = await this.#send('GET', name, `blobs/${digest}`);
+      if (response.status !== 200) throw this.#refusal(response, `blob ${digest}`, 'BLOB_UNKNOWN');
+      const length = first(response.headers['content-length']);
+      return { size: length === undefined ? null : Number(length), body: response.body as Readable };
+    }, (size) => this.#store.metadata.linkBlob(this.key, name, digest, size));
+    const size = download.size;
+    const range = size !== null ? pickRange?.(size) ?? null : null;
+    const stream = download.reader(range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 });
+    return { size, range, cache: started ? 'MISS' : 'JOIN', stream };
+  }
+
+  async deleteBlob(name: string, digest: string): Promise<void> {
+    if (!this.#store.metadata.unlinkBlob(this.key, name, digest)) {
+      throw new RegistryError('BLOB_UNKNOWN', { message: `blob ${digest} is not cached in ${this.key}/${name}`, detail: { digest } });
+    }
+  }
+
+  async listTags(name: string, page: Page): Promise<Listing<string>> {
+    const query = new URLSearchParams({ n: String(page.n + 1), ...(page.last ? { last: page.last } : {}) });
+    const response = await this.#send('GET', name, `tags/list?${query}`);
+    if (response.status !== 200) throw this.#refusal(response, `image ${name}`, 'NAME_UNKNOWN');
+    const tags = ((JSON.parse((await readBody(response, 16 << 20)).toString('utf8')) as { tags?: string[] | null }).tags ?? [])
+      .filter((tag) => !page.last || tag > page.last).sort();
+    return tags.length > page.n ? { items: tags.slice(0, page.n), more: true } : { items: tags, more: false };
+  }
+
+  async listImages(page: Page): Promise<Listing<string>> {
+    const rows = this.#store.metadata.listImages(this.key, { ...page, n: page.n + 1 });
+    return rows.length > page.n ? { items: rows.slice(0, page.n), more: true } : { items: rows, more: false };
+  }
+
+  async referrers(name: string, digest: string): Promise<Descriptor[]> {
+    const response = await this.#send('GET', name, `referrers/${digest}`);
+    if (response.status === 404) {
+      response.body.resume();
+      return [];
+    }
+    if (response.status !== 200) throw this.#refusal(response, `referrers of ${digest}`, 'MANIFEST_UNKNOWN');
+    return (JSON.parse((await readBody(response, maxManifestBytes)).toString('utf8')) as { manifests?: Descriptor[] }).manifests ?? [];
+  }
+}

@@ -1,0 +1,155 @@
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request, type Dispatcher } from 'undici';
+import { RegistryError } from '../oci/errors.js';
+import { parseChallenge, type Challenge } from './challenge.js';
+import { TokenCache, type TokenRequest } from './tokens.js';
+
+export interface UpstreamOptions {
+  /** Base URL; requests go to <url>/v2/…. */
+  url: string;
+  username: string | null;
+  password: string | null;
+  timeouts: { connect: number; response: number };
+  /** Told about every answer with a ratelimit-remaining header (Docker Hub). */
+  onRateLimit?: (remaining: number) => void;
+}
+
+export interface UpstreamRequest {
+  method: 'GET' | 'HEAD';
+  /** Path below the base URL, starting with /v2/. */
+  path: string;
+  /** Docker token scope, e.g. repository:library/alpine:pull. */
+  scope: string;
+  headers?: Record<string, string>;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
+}
+
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+const maxRedirects = 5;
+/** Bounded retries with backoff, on connection errors and 5xx only (never on 4xx). */
+const retryDelaysMs = [100, 400];
+
+function header(response: Dispatcher.ResponseData, name: string): string | undefined {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * A client of one upstream registry: keep-alive connection pool, Bearer token flow (with a token
+ * cache) and Basic auth as the upstream asks, redirects followed without credentials to other
+ * hosts (Docker Hub's CDN), bounded retries. It returns the upstream's answer as it is; callers
+ * decide what a status means.
+ */
+export class UpstreamClient {
+  readonly url: string;
+  readonly #options: UpstreamOptions;
+  readonly #origin: string;
+  readonly #agent: Agent;
+  readonly #tokens = new TokenCache();
+  /** What the upstream asked for the last time it challenged us. */
+  #bearer: { realm: string; service: string | undefined } | null = null;
+  #basic = false;
+
+  constructor(options: UpstreamOptions) {
+    this.#options = options;
+    this.url = options.url;
+    this.#origin = new URL(options.url).origin;
+    this.#agent = new Agent({
+      connect: { timeout: options.timeouts.connect },
+      headersTimeout: options.timeouts.response,
+      bodyTimeout: options.timeouts.response,
+      keepAliveTimeout: 30_000,
+    });
+  }
+
+  get #credentials(): string | null {
+    const { username, password } = this.#options;
+    return username !== null && password !== null ? `${username}:${password}` : null;
+  }
+
+  #tokenRequest(scope: string): TokenRequest | null {
+    return this.#bearer ? { ...this.#bearer, scope, credentials: this.#credentials } : null;
+  }
+
+  async #authorization(scope: string): Promise<string | null> {
+    const tokenRequest = this.#tokenRequest(scope);
+    if (tokenRequest) return `Bearer ${await this.#tokens.get(tokenRequest)}`;
+    const credentials = this.#credentials;
+    return this.#basic && credentials ? `Basic ${Buffer.from(credentials).toString('base64')}` : null;
+  }
+
+  /** Sends a request, answering one auth challenge and following redirects; retries connection errors and 5xx. */
+  async send(upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
+    for (let attempt = 0; ; attempt++) {
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await this.#sendAuthorized(upstreamRequest);
+      } catch (error) {
+        if (error instanceof RegistryError || attempt >= retryDelaysMs.length) throw this.#unreachable(error);
+        await sleep(retryDelaysMs[attempt]!);
+        continue;
+      }
+      if (response.statusCode >= 500 && attempt < retryDelaysMs.length) {
+        response.body.resume();
+        await sleep(retryDelaysMs[attempt]!);
+        continue;
+      }
+      const remaining = header(response, 'ratelimit-remaining');
+      if (remaining !== undefined) this.#options.onRateLimit?.(Number.parseInt(remaining, 10));
+      return { status: response.statusCode, headers: response.headers, body: response.body };
+    }
+  }
+
+  async #sendAuthorized(upstreamRequest: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    const response = await this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope));
+    if (response.statusCode !== 401 || !this.#adopt(parseChallenge(header(response, 'www-authenticate')), upstreamRequest.scope)) return response;
+    response.body.resume();
+    return this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope));
+  }
+
+  /** Takes up what a 401 asked for; false when there is nothing new to try. */
+  #adopt(challenge: Challenge | null, scope: string): boolean {
+    if (challenge?.scheme === 'bearer' && challenge.params.realm) {
+      const stale = this.#tokenRequest(scope);
+      if (stale) this.#tokens.forget(stale);
+      this.#bearer = { realm: challenge.params.realm, service: challenge.params.service };
+      return true;
+    }
+    if (challenge?.scheme === 'basic' && this.#credentials && !this.#basic) {
+      this.#basic = true;
+      return true;
+    }
+    return false;
+  }
+
+  /** One request and its redirects. Authorization goes to the upstream's own origin only. */
+  async #follow(upstreamRequest: UpstreamRequest, authorization: string | null): Promise<Dispatcher.ResponseData> {
+    let url = new URL(`${this.url}${upstreamRequest.path}`);
+    for (let hop = 0; ; hop++) {
+      const headers: Record<string, string> = { ...upstreamRequest.headers };
+      if (authorization && url.origin === this.#origin) headers.authorization = authorization;
+      const response = await request(url, { method: upstreamRequest.method, headers, dispatcher: this.#agent });
+      const location = header(response, 'location');
+      if (!redirectStatuses.has(response.statusCode) || !location || hop >= maxRedirects) return response;
+      response.body.resume();
+      url = new URL(location, url);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError('UNSUPPORTED', { status: 502, message: `the upstream redirected to ${url.protocol} URL` });
+    }
+  }
+
+  #unreachable(error: unknown): RegistryError {
+    if (error instanceof RegistryError) return error;
+    const reason = error instanceof Error ? ((error as NodeJS.ErrnoException).code ?? error.message) : String(error);
+    return new RegistryError('UNSUPPORTED', { status: 502, message: `upstream ${this.url} is unreachable: ${reason}`, detail: { upstream: this.url, reason } });
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+}

@@ -1,0 +1,64 @@
+import { request } from 'undici';
+import { RegistryError } from '../oci/errors.js';
+
+/** Docker's token spec: expires_in defaults to 60 s when the server does not say. */
+const defaultTokenSeconds = 60;
+/** Renew a little before expiry, so a token never expires in flight. */
+const expiryMarginMs = 5_000;
+
+export interface TokenRequest {
+  realm: string;
+  service: string | undefined;
+  scope: string | undefined;
+  /** "user:password" for Basic on the token endpoint, or null for anonymous. */
+  credentials: string | null;
+}
+
+/**
+ * Bearer tokens from a registry's token endpoint, cached per (realm, service, scope) until they
+ * expire; concurrent requests for the same token share one fetch.
+ */
+export class TokenCache {
+  readonly #tokens = new Map<string, { token: string; expiresAt: number }>();
+  readonly #pending = new Map<string, Promise<string>>();
+
+  async get(tokenRequest: TokenRequest): Promise<string> {
+    const key = `${tokenRequest.realm}\u0000${tokenRequest.service ?? ''}\u0000${tokenRequest.scope ?? ''}`;
+    const cached = this.#tokens.get(key);
+    if (cached && cached.expiresAt > Date.now()) return cached.token;
+    let pending = this.#pending.get(key);
+    if (!pending) {
+      pending = this.#fetch(tokenRequest).then(({ token, expiresAt }) => {
+        this.#tokens.set(key, { token, expiresAt });
+        return token;
+      }).finally(() => this.#pending.delete(key));
+      this.#pending.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** Forgets a token the upstream refused (revoked or expired early). */
+  forget(tokenRequest: TokenRequest): void {
+    this.#tokens.delete(`${tokenRequest.realm}\u0000${tokenRequest.service ?? ''}\u0000${tokenRequest.scope ?? ''}`);
+  }
+
+  async #fetch({ realm, service, scope, credentials }: TokenRequest): Promise<{ token: string; expiresAt: number }> {
+    const url = new URL(realm);
+    if (service) url.searchParams.set('service', service);
+    if (scope) url.searchParams.set('scope', scope);
+    const headers: Record<string, string> = credentials ? { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` } : {};
+    const response = await request(url, { method: 'GET', headers });
+    const text = await response.body.text();
+    if (response.statusCode !== 200) {
+      throw new RegistryError(response.statusCode === 401 || response.statusCode === 403 ? 'UNAUTHORIZED' : 'UNSUPPORTED', {
+        status: 502,
+        message: `the upstream token endpoint ${url.origin}${url.pathname} answered ${response.statusCode}${credentials ? ' for the configured credentials' : ''}`,
+      });
+    }
+    const body = JSON.parse(text) as { token?: string; access_token?: string; expires_in?: number };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new RegistryError('UNSUPPORTED', { status: 502, message: `the upstream token endpoint ${url.origin} returned no token` });
+    const seconds = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : defaultTokenSeconds;
+    return { token, expiresAt: Date.now() + seconds * 1000 - expiryMarginMs };
+  }
+}

@@ -1,0 +1,186 @@
+import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { tempDir } from './server.js';
+
+// Real upstreams for remote-repository tests: CNCF Distribution from Debian's docker-registry,
+// and a counting pass-through in front of it that can also misbehave on purpose.
+
+export interface Distribution {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts Distribution 2.8 on loopback with filesystem storage, optionally behind htpasswd Basic auth. */
+export async function startDistribution(options: { user?: string; password?: string } = {}): Promise<Distribution> {
+  const dir = await tempDir('wharf-distribution-');
+  const port = await freePort();
+  const lines = [
+    'version: 0.1',
+    'log: { level: error, accesslog: { disabled: true } }',
+    `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} }, delete: { enabled: true } }`,
+    `http: { addr: 127.0.0.1:${port} }`,
+  ];
+  if (options.user && options.password) {
+    await mkdir(join(dir, 'auth'), { recursive: true });
+    const entry = execFileSync('htpasswd', ['-Bbn', options.user, options.password]).toString().trim();
+    await writeFile(join(dir, 'auth', 'htpasswd'), `${entry}\n`);
+    lines.push(`auth: { htpasswd: { realm: test, path: ${join(dir, 'auth', 'htpasswd')} } }`);
+  }
+  await writeFile(join(dir, 'config.yml'), lines.join('\n'));
+  // Distribution reads every REGISTRY_* variable as configuration: give it a clean environment.
+  const child = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      await fetch(`${url}/v2/`);
+      break;
+    } catch {
+      if (i > 100) throw new Error('Distribution did not start');
+      await sleep(50);
+    }
+  }
+  return {
+    url,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export type Fault = 'none' | 'cut-blob' | 'corrupt-blob' | 'down';
+
+/** Counts of what reached the upstream, by method and endpoint kind. */
+export type Counts = Record<string, number>;
+
+export interface CountingProxy {
+  url: string;
+  counts: Counts;
+  /** Bytes of blob bodies the upstream sent through the proxy. */
+  blobBytes: () => number;
+  fault: Fault;
+  /** Blob GETs answered with a redirect to this origin instead (a CDN on another host). */
+  redirectBlobsTo: string | null;
+  /** Require Bearer tokens from this proxy's own /token endpoint (Docker Hub's protocol). */
+  bearer: { user: string; password: string } | null;
+  /** Authorization headers seen on requests, by path. */
+  authorizations: string[];
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+function kindOf(path: string): string {
+  if (/\/blobs\/uploads/.test(path)) return 'upload';
+  if (/\/blobs\//.test(path)) return 'blob';
+  if (/\/manifests\//.test(path)) return 'manifest';
+  if (/\/tags\/list/.test(path)) return 'tags';
+  if (path.startsWith('/token')) return 'token';
+  return 'other';
+}
+
+/** A pass-through in front of `target` that counts requests and can inject faults. */
+export async function startCountingProxy(target: string): Promise<CountingProxy> {
+  let bytes = 0;
+  const tokens = new Set<string>();
+  const proxy: CountingProxy = {
+    url: '',
+    counts: {},
+    blobBytes: () => bytes,
+    fault: 'none',
+    redirectBlobsTo: null,
+    bearer: null,
+    authorizations: [],
+    reset() {
+      this.counts = {};
+      bytes = 0;
+      this.authorizations = [];
+    },
+    stop: async () => undefined,
+  };
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = req.url ?? '/';
+    const kind = kindOf(path);
+    const key = `${req.method} ${kind}`;
+    proxy.counts[key] = (proxy.counts[key] ?? 0) + 1;
+    proxy.authorizations.push(req.headers.authorization ?? '');
+    if (proxy.fault === 'down') return void res.socket?.destroy();
+    if (proxy.bearer && kind === 'token') {
+      const expected = `Basic ${Buffer.from(`${proxy.bearer.user}:${proxy.bearer.password}`).toString('base64')}`;
+      if (req.headers.authorization !== expected) return void res.writeHead(401).end();
+      const token = randomBytes(16).toString('hex');
+      tokens.add(token);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify({ token, expires_in: 300 }));
+    }
+    if (proxy.bearer && !tokens.has((req.headers.authorization ?? '').replace(/^Bearer /, ''))) {
+      const scope = /^\/v2\/(.+)\/(manifests|blobs|tags)\//.exec(path)?.[1];
+      res.writeHead(401, {
+        'www-authenticate': `Bearer realm="${proxy.url}/token",service="test-registry"${scope ? `,scope="repository:${scope}:pull"` : ''}`,
+        'content-type': 'application/json',
+      });
+      return void res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+    }
+    if (proxy.redirectBlobsTo && kind === 'blob' && req.method === 'GET') {
+      res.writeHead(307, { location: `${proxy.redirectBlobsTo}${path}?signature=abc` });
+      return void res.end();
+    }
+    const headers = { ...req.headers };
+    if (proxy.bearer) delete headers.authorization;
+    const upstream = request(`${target}${path}`, { method: req.method, headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      let sent = 0;
+      answer.on('data', (chunk: Buffer) => {
+        if (kind === 'blob') bytes += chunk.length;
+        if (kind === 'blob' && proxy.fault === 'corrupt-blob') chunk = Buffer.from(chunk.map((b) => b ^ 0xff));
+        sent += chunk.length;
+        res.write(chunk);
+        if (kind === 'blob' && proxy.fault === 'cut-blob' && sent > 64 * 1024) {
+          answer.destroy();
+          res.socket?.destroy();
+        }
+      });
+      answer.on('end', () => res.end());
+    });
+    upstream.on('error', () => res.socket?.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxy.stop = async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  return proxy;
+}
+
+/** A stand-in CDN on another origin: serves blob GETs from `target`, records Authorization headers. */
+export async function startCdn(target: string): Promise<{ url: string; authorizations: string[]; stop(): Promise<void> }> {
+  const authorizations: string[] = [];
+  const server = createServer((req, res) => {
+    authorizations.push(req.headers.authorization ?? '');
+    const path = (req.url ?? '/').replace(/\?.*$/, '');
+    request(`${target}${path}`, { method: req.method }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    }).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // "localhost" is another origin than "127.0.0.1" for the client, as a CDN host would be.
+  const url = `http://localhost:${(server.address() as AddressInfo).port}`;
+  return { url, authorizations, stop: async () => { server.closeAllConnections(); await new Promise((resolve) => server.close(resolve)); } };
+}

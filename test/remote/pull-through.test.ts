@@ -1,0 +1,185 @@
+import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { makeImage } from '../helpers/images.js';
+import { errorCode, seedImage } from '../helpers/registry.js';
+import { skopeo } from '../helpers/skopeo.js';
+import { startWharf, tempDir, type TestServer } from '../helpers/server.js';
+import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
+
+// A remote repository in front of a real CNCF Distribution, with a counting pass-through between
+// them: every scenario asserts what reached the upstream.
+
+let distribution: Distribution;
+let proxy: CountingProxy;
+let wharf: TestServer;
+
+test.before(async () => {
+  distribution = await startDistribution();
+  proxy = await startCountingProxy(distribution.url);
+  wharf = await startWharf({
+    repositories: {
+      'docker-local': { type: 'local' },
+      'docker-remote': { type: 'remote', url: proxy.url, metadataTtl: '400ms', offlineAfter: 100 },
+    },
+  });
+});
+test.after(async () => {
+  await wharf.cleanup();
+  await proxy.stop();
+  await distribution.stop();
+});
+test.before.each(() => {
+  proxy.fault = 'none';
+  proxy.reset();
+});
+
+const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+/** The whole body, or null when the transfer broke (before or after the headers). */
+async function download(url: string): Promise<Buffer | null> {
+  try {
+    return Buffer.from(await (await fetch(url)).arrayBuffer());
+  } catch {
+    return null;
+  }
+}
+
+const remote = (name: string, suffix: string) => `${wharf.url}/v2/docker-remote/${name}/${suffix}`;
+
+test('cold pull fetches from the upstream once; the warm pull sends no blob request upstream', async () => {
+  const image = makeImage({ layers: 2, layerBytes: 100_000 });
+  await seedImage(distribution.url, 'team/app', image, '1.0');
+  const host = wharf.url.replace('http://', '');
+  const cold = await tempDir('wharf-oci-out-');
+  await skopeo(['copy', '--src-tls-verify=false', `docker://${host}/docker-remote/team/app:1.0`, `oci:${cold}:x`]);
+  assert.is(proxy.counts['GET blob'], 3, 'config and two layers, once each');
+  proxy.reset();
+  const warm = await tempDir('wharf-oci-out-');
+  await skopeo(['copy', '--src-tls-verify=false', `docker://${host}/docker-remote/team/app:1.0`, `oci:${warm}:x`]);
+  assert.is(proxy.counts['GET blob'] ?? 0, 0);
+  assert.is(proxy.counts['GET manifest'] ?? 0, 0, 'the tag is still fresh');
+  for (const layer of image.layers) {
+    const response = await fetch(remote('team/app', `blobs/${layer.digest}`));
+    assert.equal(Buffer.from(await response.arrayBuffer()), layer.bytes);
+  }
+});
+
+test('20 concurrent cold pulls of one large layer cost exactly one upstream GET', async () => {
+  const image = makeImage({ layers: 1, layerBytes: 24 << 20 });
+  const layer = image.layers[0]!;
+  await seedImage(distribution.url, 'team/big', image, 'v1');
+  proxy.reset();
+  const bodies = await Promise.all(Array.from({ length: 20 }, async () => {
+    const response = await fetch(remote('team/big', `blobs/${layer.digest}`));
+    assert.is(response.status, 200);
+    return Buffer.from(await response.arrayBuffer());
+  }));
+  assert.is(proxy.counts['GET blob'], 1);
+  assert.is(proxy.blobBytes(), layer.bytes.length, 'the blob crossed from the upstream once');
+  for (const body of bodies) assert.is(sha256(body), layer.digest);
+});
+
+test('after metadataTtl a tag is revalidated with HEAD; GET only when the digest changed', async () => {
+  const first = makeImage();
+  await seedImage(distribution.url, 'team/tagged', first, 'latest');
+  const accept = { Accept: OCI_MANIFEST };
+  assert.is((await fetch(remote('team/tagged', 'manifests/latest'), { headers: accept })).headers.get('docker-content-digest'), first.digest);
+  assert.is(proxy.counts['GET manifest'], 1);
+  await sleep(500);
+  proxy.reset();
+  assert.is((await fetch(remote('team/tagged', 'manifests/latest'), { headers: accept })).headers.get('docker-content-digest'), first.digest);
+  assert.is(proxy.counts['HEAD manifest'], 1);
+  assert.is(proxy.counts['GET manifest'] ?? 0, 0, 'unchanged: no GET');
+  const second = makeImage();
+  await seedImage(distribution.url, 'team/tagged', second, 'latest');
+  await sleep(500);
+  proxy.reset();
+  assert.is((await fetch(remote('team/tagged', 'manifests/latest'), { headers: accept })).headers.get('docker-content-digest'), second.digest);
+  assert.is(proxy.counts['HEAD manifest'], 1);
+  assert.is(proxy.counts['GET manifest'], 1, 'changed: fetched again');
+});
+
+test('with the upstream down, a cached image still pulls with skopeo, tags served stale with a Warning', async () => {
+  const image = makeImage();
+  await seedImage(distribution.url, 'team/offline', image, '1');
+  const host = wharf.url.replace('http://', '');
+  await skopeo(['copy', '--src-tls-verify=false', `docker://${host}/docker-remote/team/offline:1`, `oci:${await tempDir('wharf-oci-out-')}:x`]);
+  await sleep(500);
+  proxy.fault = 'down';
+  const stale = await fetch(remote('team/offline', 'manifests/1'), { headers: { Accept: OCI_MANIFEST } });
+  assert.is(stale.status, 200);
+  assert.match(stale.headers.get('warning') ?? '', /^110 wharf "stale: upstream/);
+  const out = await tempDir('wharf-oci-out-');
+  await skopeo(['copy', '--src-tls-verify=false', `docker://${host}/docker-remote/team/offline:1`, `oci:${out}:x`]);
+  const never = await fetch(remote('team/never-seen', 'manifests/1'));
+  assert.is(never.status, 502);
+  const body = await never.json() as { errors: { message: string }[] };
+  assert.match(body.errors[0]!.message, proxy.url, 'the error names the upstream');
+});
+
+test('an upstream stream cut mid-blob commits nothing and aborts the client; the next pull succeeds', async () => {
+  const image = makeImage({ layers: 1, layerBytes: 2 << 20 });
+  const layer = image.layers[0]!;
+  await seedImage(distribution.url, 'team/cut', image, '1');
+  proxy.fault = 'cut-blob';
+  assert.is(await download(remote('team/cut', `blobs/${layer.digest}`)), null, 'the client sees a broken transfer, not a short body');
+  const blobs = await readdir(join(wharf.dataDir, 'blobs'), { recursive: true });
+  assert.not.ok(blobs.some((file) => String(file).endsWith(layer.digest.slice(7))));
+  assert.equal(await readdir(join(wharf.dataDir, 'tmp')), []);
+  proxy.fault = 'none';
+  const good = await fetch(remote('team/cut', `blobs/${layer.digest}`));
+  assert.is(sha256(Buffer.from(await good.arrayBuffer())), layer.digest);
+});
+
+test('an upstream that sends wrong bytes commits nothing and never hands the client the whole wrong blob', async () => {
+  const image = makeImage({ layers: 1, layerBytes: 300_000 });
+  const layer = image.layers[0]!;
+  await seedImage(distribution.url, 'team/corrupt', image, '1');
+  proxy.fault = 'corrupt-blob';
+  assert.is(await download(remote('team/corrupt', `blobs/${layer.digest}`)), null, 'the transfer is aborted');
+  proxy.fault = 'none';
+  assert.is((await fetch(remote('team/corrupt', `blobs/${layer.digest}`), { method: 'HEAD' })).status, 200);
+  const good = await fetch(remote('team/corrupt', `blobs/${layer.digest}`));
+  assert.is(sha256(Buffer.from(await good.arrayBuffer())), layer.digest);
+  assert.is(proxy.counts['GET blob'], 2, 'fetched again: the bad copy was not kept');
+});
+
+test('Range works cold (from the growing download) and warm (206 from disk)', async () => {
+  const image = makeImage({ layers: 1, layerBytes: 1 << 20 });
+  const layer = image.layers[0]!;
+  await seedImage(distribution.url, 'team/ranged', image, '1');
+  const cold = await fetch(remote('team/ranged', `blobs/${layer.digest}`), { headers: { Range: 'bytes=1000-1999' } });
+  assert.is(cold.status, 206);
+  assert.equal(Buffer.from(await cold.arrayBuffer()), layer.bytes.subarray(1000, 2000));
+  await sleep(100);
+  const warm = await fetch(remote('team/ranged', `blobs/${layer.digest}`), { headers: { Range: 'bytes=-10' } });
+  assert.is(warm.status, 206);
+  assert.equal(Buffer.from(await warm.arrayBuffer()), layer.bytes.subarray(layer.bytes.length - 10));
+  assert.is(proxy.counts['GET blob'], 1);
+});
+
+test('pushes to a remote repository are refused with a message that says where to push', async () => {
+  const response = await fetch(`${wharf.url}/v2/docker-remote/team/app/blobs/uploads/`, { method: 'POST' });
+  assert.is(response.status, 405);
+  const body = await response.json() as { errors: { code: string; message: string }[] };
+  assert.is(body.errors[0]!.code, 'UNSUPPORTED');
+  assert.match(body.errors[0]!.message, 'push to a local repository');
+  const manifest = await fetch(remote('team/app', 'manifests/x'), { method: 'PUT', body: '{}' });
+  assert.is(await errorCode(manifest), 'UNSUPPORTED');
+});
+
+test('DELETE on a cached tag removes it from the cache; the next pull fetches it again', async () => {
+  const image = makeImage();
+  await seedImage(distribution.url, 'team/evict', image, '1');
+  await fetch(remote('team/evict', 'manifests/1'));
+  assert.is((await fetch(remote('team/evict', 'manifests/1'), { method: 'DELETE' })).status, 202);
+  proxy.reset();
+  assert.is((await fetch(remote('team/evict', 'manifests/1'))).status, 200);
+  assert.is(proxy.counts['GET manifest'], 1);
+});
+
+test.run();
