@@ -1,0 +1,104 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { makeImage } from '../helpers/images.js';
+import { pushImage, seedImage } from '../helpers/registry.js';
+import { startWharf, type TestServer } from '../helpers/server.js';
+import { startCdn, startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
+
+// Upstream authentication and failure handling, each against a real upstream.
+
+const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+const servers: { cleanup?: () => Promise<void>; stop?: () => Promise<void> }[] = [];
+
+test.after(async () => {
+  for (const server of servers.reverse()) await (server.cleanup ?? server.stop)!();
+});
+
+async function wharfWithRemote(url: string, extra: Record<string, unknown> = {}): Promise<TestServer> {
+  const wharf = await startWharf({ repositories: { hub: { type: 'remote', url, ...extra } } });
+  servers.push(wharf);
+  return wharf;
+}
+
+test('Distribution behind htpasswd: Basic credentials from the config; wrong ones are DENIED', async () => {
+  const distribution: Distribution = await startDistribution({ user: 'ci', password: 's3cret' });
+  servers.push(distribution);
+  const image = makeImage();
+  await seedImage(distribution.url, 'team/private', image, '1', basic('ci', 's3cret'));
+  const good = await wharfWithRemote(distribution.url, { username: 'ci', password: 's3cret' });
+  const manifest = await fetch(`${good.url}/v2/hub/team/private/manifests/1`, { headers: { Accept: OCI_MANIFEST } });
+  assert.is(manifest.status, 200);
+  assert.is(manifest.headers.get('docker-content-digest'), image.digest);
+  const layer = await fetch(`${good.url}/v2/hub/team/private/blobs/${image.layers[0]!.digest}`);
+  assert.is(sha256(Buffer.from(await layer.arrayBuffer())), image.layers[0]!.digest);
+  const bad = await wharfWithRemote(distribution.url, { username: 'ci', password: 'wrong' });
+  const refused = await fetch(`${bad.url}/v2/hub/team/private/manifests/1`);
+  assert.is(refused.status, 403);
+  const body = await refused.json() as { errors: { code: string; message: string }[] };
+  assert.is(body.errors[0]!.code, 'DENIED');
+  assert.match(body.errors[0]!.message, 'username and password');
+});
+
+test('Bearer token flow: one token per scope, reused; blob redirects to another host carry no Authorization', async () => {
+  const distribution = await startDistribution();
+  servers.push(distribution);
+  const proxy: CountingProxy = await startCountingProxy(distribution.url);
+  servers.push(proxy);
+  const cdn = await startCdn(distribution.url);
+  servers.push(cdn);
+  proxy.bearer = { user: 'robot', password: 'token-pass' };
+  proxy.redirectBlobsTo = cdn.url;
+  const image = makeImage({ layers: 2 });
+  await seedImage(distribution.url, 'library/alpine', image, '3');
+  const wharf = await wharfWithRemote(proxy.url, { username: 'robot', password: 'token-pass' });
+  const manifest = await fetch(`${wharf.url}/v2/hub/library/alpine/manifests/3`, { headers: { Accept: OCI_MANIFEST } });
+  assert.is(manifest.status, 200);
+  for (const layer of image.layers) {
+    const response = await fetch(`${wharf.url}/v2/hub/library/alpine/blobs/${layer.digest}`);
+    assert.is(sha256(Buffer.from(await response.arrayBuffer())), layer.digest);
+  }
+  assert.is(proxy.counts['GET token'], 1, 'one token for repository:library/alpine:pull, cached');
+  assert.ok(proxy.authorizations.some((a) => a.startsWith('Bearer ')), 'the registry got the token');
+  assert.is(cdn.authorizations.length, 2, 'both layers came from the CDN');
+  assert.equal(cdn.authorizations, ['', ''], 'no Authorization followed the redirect to another host');
+});
+
+test('Wharf proxying Wharf through the Artifactory prefix', async () => {
+  const upstream = await startWharf();
+  servers.push(upstream);
+  const image = makeImage({ layers: 2 });
+  await pushImage(upstream.url, 'docker-local/team/app', image, '2.0');
+  const wharf = await wharfWithRemote(`${upstream.url}/api/docker/docker-local`);
+  const manifest = await fetch(`${wharf.url}/v2/hub/team/app/manifests/2.0`, { headers: { Accept: OCI_MANIFEST } });
+  assert.equal(Buffer.from(await manifest.arrayBuffer()), image.manifest);
+  const layer = await fetch(`${wharf.url}/v2/hub/team/app/blobs/${image.layers[1]!.digest}`);
+  assert.equal(Buffer.from(await layer.arrayBuffer()), image.layers[1]!.bytes);
+  const tags = await fetch(`${wharf.url}/v2/hub/team/app/tags/list`);
+  assert.equal(await tags.json(), { name: 'hub/team/app', tags: ['2.0'] });
+});
+
+test('after offlineAfter failures the upstream is not asked again until retryAfter', async () => {
+  const distribution = await startDistribution();
+  servers.push(distribution);
+  const proxy = await startCountingProxy(distribution.url);
+  servers.push(proxy);
+  const wharf = await wharfWithRemote(proxy.url, { offlineAfter: 2, retryAfter: '600ms' });
+  proxy.fault = 'down';
+  for (let i = 0; i < 2; i++) assert.is((await fetch(`${wharf.url}/v2/hub/team/x/manifests/${i}`)).status, 502);
+  const asked = proxy.counts['GET manifest'];
+  const fast = await fetch(`${wharf.url}/v2/hub/team/x/manifests/again`);
+  assert.is(fast.status, 503);
+  assert.match(((await fast.json()) as { errors: { message: string }[] }).errors[0]!.message, 'marked offline');
+  assert.is(proxy.counts['GET manifest'], asked, 'not asked while offline');
+  await sleep(700);
+  proxy.fault = 'none';
+  const image = makeImage();
+  await seedImage(distribution.url, 'team/x', image, 'back');
+  assert.is((await fetch(`${wharf.url}/v2/hub/team/x/manifests/back`)).status, 200);
+});
+
+test.run();
