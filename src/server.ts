@@ -36,7 +36,7 @@ function urlOf(info: AddressInfo): string {
 /** Opens the store, builds the repositories and the app, and starts every listener. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const store = await openStore(config.dataDir);
-  const { repositories, clients } = RepositorySet.fromConfig(config, store, (message) => console.error(`wharf: ${message}`));
+  const repositories = RepositorySet.fromConfig(config, store, (message) => console.error(`wharf: ${message}`));
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
   const app = createApp({ repositories, accessLog: config.log.access ? accessLog(writeLog) : null });
   const servers: Server[] = [];
@@ -52,7 +52,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     }
   } catch (error) {
     servers.forEach((server) => server.close());
-    await Promise.all(clients.map((client) => client.close()));
+    await repositories.close();
     store.close();
     throw error;
   }
@@ -63,7 +63,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         server.close(() => resolve());
         server.closeIdleConnections();
       })));
-      await Promise.all(clients.map((client) => client.close()));
+      await repositories.close();
       store.close();
     },
   };

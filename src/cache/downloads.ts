@@ -90,6 +90,15 @@ class Download extends EventEmitter {
   }
 }
 
+export interface DownloadSource {
+  /** Starts the upstream request (called only when no download of the digest is running). */
+  fetch: () => Promise<UpstreamBlob>;
+  /** Told how many more bytes arrived from the upstream. */
+  onBytes?: (bytes: number) => void;
+  /** Runs once the blob is verified and in the store (to record it in the metadata). */
+  onCommitted: (size: number) => void;
+}
+
 export interface JoinResult {
   download: Download;
   /** True when this request started the download (MISS), false when it joined one (JOIN). */
@@ -107,29 +116,27 @@ export class BlobDownloads {
     this.#store = store;
   }
 
-  /**
-   * Joins the download of `digest`, or starts one with `fetch`. `onCommitted` runs once the blob
-   * is verified and in the store (to record it in the metadata).
-   */
-  async join(digest: string, fetch: () => Promise<UpstreamBlob>, onCommitted: (size: number) => void): Promise<JoinResult> {
+  /** Joins the download of `digest`, or starts one. */
+  async join(digest: string, source: DownloadSource): Promise<JoinResult> {
     const running = this.#running.get(digest);
     if (running) return { download: await running, started: false };
-    const starting = this.#start(digest, fetch, onCommitted);
+    const starting = this.#start(digest, source);
     this.#running.set(digest, starting);
     starting.catch(() => this.#running.delete(digest));
     return { download: await starting, started: true };
   }
 
-  async #start(digest: string, fetch: () => Promise<UpstreamBlob>, onCommitted: (size: number) => void): Promise<Download> {
+  async #start(digest: string, { fetch, onBytes, onCommitted }: DownloadSource): Promise<Download> {
     const parsed = parseDigest(digest);
     if (!parsed) throw new RegistryError('DIGEST_INVALID', { detail: { digest } });
-    const source = await fetch();
+    const upstream = await fetch();
     const download = new Download(digest, this.#store.tempPath());
-    download.size = source.size;
+    download.size = upstream.size;
     const hash = newHasher(parsed.algorithm);
     const writer = new HashingFileWriter(download.tempPath, {
       hash,
       onWritten: (bytes) => {
+        onBytes?.(bytes - download.written);
         download.written = bytes;
         download.emit('progress');
       },
@@ -141,7 +148,7 @@ export class BlobDownloads {
     });
     const finish = async () => {
       try {
-        await pipeline(source.body, writer);
+        await pipeline(upstream.body, writer);
         const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
         if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { message: `the upstream sent content with digest ${actual} for ${digest}` });
         if (download.size !== null && download.written !== download.size) throw new Error(`the upstream sent ${download.written} of ${download.size} bytes`);

@@ -6,6 +6,7 @@ import type { AccessLog } from './accesslog.js';
 import { dispatch } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
 import { errorResponse } from './errors.js';
+import { renderMetrics } from './metrics.js';
 
 export interface AppOptions {
   repositories: RepositorySet;
@@ -28,6 +29,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     if (!route) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}` });
     return dispatch(c, route, repositories);
   };
+  app.get('/metrics', () => new Response(renderMetrics(repositories), { headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } }));
   app.all('/v2', registry);
   app.all('/v2/*', registry);
   app.all('/api/docker/*', registry);

@@ -6,10 +6,11 @@ import { maxManifestBytes, parseManifest, type Descriptor } from '../oci/manifes
 import { manifestAcceptHeader } from '../oci/mediatypes.js';
 import type { BlobDownloads } from '../cache/downloads.js';
 import type { BlobReader } from '../cache/small-blobs.js';
+import { newCacheStats, type CacheStats } from '../cache/stats.js';
 import type { RemoteRepositoryConfig } from '../config/types.js';
 import type { Store } from '../store/index.js';
 import type { ManifestRow, Page } from '../store/metadata.js';
-import type { UpstreamClient, UpstreamResponse } from '../upstream/client.js';
+import { UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
 import { negotiate } from './negotiate.js';
 import type { BlobRead, ByteRange, Listing, Manifest, Repository } from './repository.js';
 
@@ -55,13 +56,16 @@ export interface RemoteRepositoryOptions {
   store: Store;
   reader: BlobReader;
   downloads: BlobDownloads;
-  client: UpstreamClient;
   log: (message: string) => void;
 }
+
+/** Docker Hub's anonymous allowance is 100 pulls per 6 hours: say so when little is left. */
+const lowRateLimit = 10;
 
 export class RemoteRepository implements Repository {
   readonly kind = 'remote';
   readonly key: string;
+  readonly stats: CacheStats = newCacheStats();
   readonly #config: RemoteRepositoryConfig;
   readonly #store: Store;
   readonly #reader: BlobReader;
@@ -79,8 +83,17 @@ export class RemoteRepository implements Repository {
     this.#store = options.store;
     this.#reader = options.reader;
     this.#downloads = options.downloads;
-    this.#client = options.client;
     this.#log = options.log;
+    const { url, username, password, timeouts } = options.config;
+    this.#client = new UpstreamClient({
+      url, username, password, timeouts,
+      onRateLimit: (remaining) => {
+        if (remaining < lowRateLimit && (this.stats.rateLimitRemaining ?? Infinity) >= lowRateLimit) {
+          this.#log(`${this.key}: upstream ${url} rate limit nearly spent: ${remaining} pulls remaining`);
+        }
+        this.stats.rateLimitRemaining = remaining;
+      },
+    });
     this.#dockerHub = dockerHubHosts.has(new URL(options.config.url).hostname);
   }
 
@@ -101,6 +114,7 @@ export class RemoteRepository implements Repository {
       this.#failures = 0;
       return response;
     } catch (error) {
+      this.stats.upstreamErrors++;
       if (++this.#failures >= this.#config.offlineAfter) {
         this.#offlineUntil = Date.now() + this.#config.retryAfter;
         this.#log(`${this.key}: upstream ${this.#config.url} marked offline for ${this.#config.retryAfter / 1000}s after ${this.#failures} failures`);
@@ -109,12 +123,18 @@ export class RemoteRepository implements Repository {
     }
   }
 
-  /** Maps the upstream's refusals to registry errors naming the upstream. */
-  #refusal(response: UpstreamResponse, what: string, notFound: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN'): RegistryError {
-    response.body.resume();
+  /** Maps the upstream's refusals to registry errors naming the upstream (and quoting it, for 429). */
+  async #refusal(response: UpstreamResponse, what: string, notFound: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN'): Promise<RegistryError> {
+    const text = await readBody(response, 64 << 10).then((b) => b.toString('utf8'), () => '');
     const upstream = this.#config.url;
     if (response.status === 404) return new RegistryError(notFound, { message: `${what} is not in ${this.key} (upstream ${upstream} has none)` });
-    if (response.status === 429) return new RegistryError('TOOMANYREQUESTS', { message: `upstream ${upstream} is rate-limiting ${this.key}: ${first(response.headers['ratelimit-remaining']) ?? 'no'} pulls remaining` });
+    if (response.status === 429) {
+      let said = text.trim();
+      try {
+        said = (JSON.parse(text) as { errors?: { message?: string }[] }).errors?.[0]?.message ?? said;
+      } catch { /* not JSON: quote it as it is */ }
+      return new RegistryError('TOOMANYREQUESTS', { message: `upstream ${upstream} refused ${what}: too many requests${said ? `: ${said}` : ''}` });
+    }
     if (response.status === 401 || response.status === 403) return new RegistryError('DENIED', { message: `upstream ${upstream} refused ${what} (${response.status}); check ${this.key}'s username and password` });
     return new RegistryError('UNSUPPORTED', { status: 502, message: `upstream ${upstream} answered ${response.status} for ${what}` });
   }
@@ -125,13 +145,14 @@ export class RemoteRepository implements Repository {
     if (!pending) {
       pending = (async () => {
         const response = await this.#send('GET', name, `manifests/${reference}`, { accept: manifestAcceptHeader });
-        if (response.status !== 200) throw this.#refusal(response, `manifest ${name}:${reference}`, 'MANIFEST_UNKNOWN');
+        if (response.status !== 200) throw await this.#refusal(response, `manifest ${name}:${reference}`, 'MANIFEST_UNKNOWN');
         const content = await readBody(response, maxManifestBytes);
         const manifest = parseManifest(content, first(response.headers['content-type']));
         if (isDigest(reference) && manifest.digest !== reference) {
           throw new RegistryError('DIGEST_INVALID', { status: 502, message: `upstream ${this.#config.url} sent a manifest with digest ${manifest.digest} for ${reference}` });
         }
         this.#store.metadata.putManifest({ repo: this.key, name, manifest, content, tag: isDigest(reference) ? null : reference, requireReferences: false });
+        this.stats.misses++;
         return { digest: manifest.digest, mediaType: manifest.mediaType, content, cache: 'MISS' as const };
       })().finally(() => this.#manifestFetches.delete(key));
       this.#manifestFetches.set(key, pending);
@@ -141,7 +162,7 @@ export class RemoteRepository implements Repository {
 
   async #manifestByDigest(name: string, digest: string): Promise<Manifest> {
     const row = this.#store.metadata.manifestByDigest(this.key, name, digest);
-    return row ? toManifest(row, 'HIT') : this.#fetchManifest(name, digest);
+    return row ? this.#hit(row) : this.#fetchManifest(name, digest);
   }
 
   async #manifestByTag(name: string, tag: string): Promise<Manifest> {
@@ -149,23 +170,35 @@ export class RemoteRepository implements Repository {
     const state = metadata.tagState(this.key, name, tag);
     const cached = state && metadata.manifestByTag(this.key, name, tag);
     if (!state || !cached) return this.#fetchManifest(name, tag);
-    if (state.checked_at !== null && Date.now() - state.checked_at < this.#config.metadataTtl) return toManifest(cached, 'HIT');
+    if (state.checked_at !== null && Date.now() - state.checked_at < this.#config.metadataTtl) return this.#hit(cached);
     try {
       const head = await this.#send('HEAD', name, `manifests/${tag}`, { accept: manifestAcceptHeader });
       head.body.resume();
       const digest = first(head.headers['docker-content-digest']);
       if (head.status === 200 && digest === state.digest) {
         metadata.touchTag(this.key, name, tag);
-        return toManifest(cached, 'HIT');
+        return this.#hit(cached);
       }
-      if (head.status !== 200 && head.status !== 404) throw this.#refusal(head, `manifest ${name}:${tag}`, 'MANIFEST_UNKNOWN');
+      if (head.status !== 200 && head.status !== 404) throw await this.#refusal(head, `manifest ${name}:${tag}`, 'MANIFEST_UNKNOWN');
       return await this.#fetchManifest(name, tag);
     } catch (error) {
       if (!this.#config.serveStale || (error instanceof RegistryError && error.status < 500)) throw error;
       const reason = error instanceof Error ? error.message : String(error);
+      this.stats.stale++;
       this.#log(`${this.key}: serving stale ${name}:${tag} (${state.digest}): ${reason}`);
       return { ...toManifest(cached, 'STALE'), warning: `110 wharf "stale: upstream ${this.#config.url} failed: ${reason.replace(/"/g, "'")}"` };
     }
+  }
+
+  #hit(row: ManifestRow): Manifest {
+    this.stats.hits++;
+    return toManifest(row, 'HIT');
+  }
+
+  /** Counts the bytes a client is sent. */
+  #served(stream: Readable): Readable {
+    stream.on('data', (chunk: Buffer) => { this.stats.servedBytes += chunk.length; });
+    return stream;
   }
 
   async getManifest(name: string, reference: string, accepted: AcceptedTypes): Promise<Manifest> {
@@ -191,7 +224,7 @@ export class RemoteRepository implements Repository {
     if (cached !== null) return cached;
     const response = await this.#send('HEAD', name, `blobs/${digest}`);
     response.body.resume();
-    if (response.status !== 200) throw this.#refusal(response, `blob ${digest}`, 'BLOB_UNKNOWN');
+    if (response.status !== 200) throw await this.#refusal(response, `blob ${digest}`, 'BLOB_UNKNOWN');
     return Number(first(response.headers['content-length']));
   }
 
@@ -199,17 +232,24 @@ export class RemoteRepository implements Repository {
     const cached = await this.#cachedSize(name, digest);
     if (cached !== null) {
       const range = pickRange?.(cached) ?? null;
-      return { size: cached, range, cache: 'HIT', stream: await this.#reader.open(digest, cached, range ?? { start: 0, end: cached - 1 }) };
+      this.stats.hits++;
+      return { size: cached, range, cache: 'HIT', stream: this.#served(await this.#reader.open(digest, cached, range ?? { start: 0, end: cached - 1 })) };
     }
-    const { download, started } = await this.#downloads.join(digest, async () => {
-      const response = await this.#send('GET', name, `blobs/${digest}`);
-      if (response.status !== 200) throw this.#refusal(response, `blob ${digest}`, 'BLOB_UNKNOWN');
-      const length = first(response.headers['content-length']);
-      return { size: length === undefined ? null : Number(length), body: response.body as Readable };
-    }, (size) => this.#store.metadata.linkBlob(this.key, name, digest, size));
+    const { download, started } = await this.#downloads.join(digest, {
+      fetch: async () => {
+        const response = await this.#send('GET', name, `blobs/${digest}`);
+        if (response.status !== 200) throw await this.#refusal(response, `blob ${digest}`, 'BLOB_UNKNOWN');
+        const length = first(response.headers['content-length']);
+        return { size: length === undefined ? null : Number(length), body: response.body };
+      },
+      onBytes: (bytes) => { this.stats.upstreamBytes += bytes; },
+      onCommitted: (size) => this.#store.metadata.linkBlob(this.key, name, digest, size),
+    });
     const size = download.size;
     const range = size !== null ? pickRange?.(size) ?? null : null;
-    const stream = download.reader(range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 });
+    const stream = this.#served(download.reader(range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 }));
+    if (started) this.stats.misses++;
+    else this.stats.joins++;
     return { size, range, cache: started ? 'MISS' : 'JOIN', stream };
   }
 
@@ -219,10 +259,14 @@ export class RemoteRepository implements Repository {
     }
   }
 
+  async close(): Promise<void> {
+    await this.#client.close();
+  }
+
   async listTags(name: string, page: Page): Promise<Listing<string>> {
     const query = new URLSearchParams({ n: String(page.n + 1), ...(page.last ? { last: page.last } : {}) });
     const response = await this.#send('GET', name, `tags/list?${query}`);
-    if (response.status !== 200) throw this.#refusal(response, `image ${name}`, 'NAME_UNKNOWN');
+    if (response.status !== 200) throw await this.#refusal(response, `image ${name}`, 'NAME_UNKNOWN');
     const tags = ((JSON.parse((await readBody(response, 16 << 20)).toString('utf8')) as { tags?: string[] | null }).tags ?? [])
       .filter((tag) => !page.last || tag > page.last).sort();
     return tags.length > page.n ? { items: tags.slice(0, page.n), more: true } : { items: tags, more: false };
@@ -239,7 +283,7 @@ export class RemoteRepository implements Repository {
       response.body.resume();
       return [];
     }
-    if (response.status !== 200) throw this.#refusal(response, `referrers of ${digest}`, 'MANIFEST_UNKNOWN');
+    if (response.status !== 200) throw await this.#refusal(response, `referrers of ${digest}`, 'MANIFEST_UNKNOWN');
     return (JSON.parse((await readBody(response, maxManifestBytes)).toString('utf8')) as { manifests?: Descriptor[] }).manifests ?? [];
   }
 }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { AcceptedTypes } from '../oci/accept.js';
+import type { CacheStats } from '../cache/stats.js';
 import type { Descriptor } from '../oci/manifest.js';
 import type { ByteRange, WrittenBlob } from '../store/blobs.js';
 import type { Page } from '../store/metadata.js';
@@ -84,4 +85,8 @@ export interface Repository {
   deleteManifest?(name: string, reference: string): Promise<void>;
   deleteBlob?(name: string, digest: string): Promise<void>;
   readonly uploads?: Uploads;
+  /** Cache counters, on repositories that cache (remote). */
+  readonly stats?: CacheStats;
+  /** Releases connections (upstream pools). */
+  close?(): Promise<void>;
 }

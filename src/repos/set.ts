@@ -3,7 +3,6 @@ import { RegistryError } from '../oci/errors.js';
 import type { Config } from '../config/types.js';
 import type { Store } from '../store/index.js';
 import { BlobDownloads } from '../cache/downloads.js';
-import { UpstreamClient } from '../upstream/client.js';
 import { LocalRepository } from './local.js';
 import { RemoteRepository } from './remote.js';
 import type { Repository } from './repository.js';
@@ -16,24 +15,21 @@ export class RepositorySet {
     this.#byKey = new Map([...repositories].map((repository) => [repository.key, repository]));
   }
 
-  /** Builds every configured repository; remote ones get their own upstream client. */
-  static fromConfig(config: Config, store: Store, log: (message: string) => void): { repositories: RepositorySet; clients: UpstreamClient[] } {
+  /** Builds every configured repository over one store. */
+  static fromConfig(config: Config, store: Store, log: (message: string) => void): RepositorySet {
     const reader = new BlobReader(store.blobs);
     const downloads = new BlobDownloads(store.blobs);
-    const clients: UpstreamClient[] = [];
     const repositories = Object.entries(config.repositories).map(([key, repositoryConfig]): Repository => {
       store.metadata.registerRepository(key, repositoryConfig.type);
-      if (repositoryConfig.type === 'local') return new LocalRepository({ key, config: repositoryConfig, store, reader });
-      const client = new UpstreamClient({
-        url: repositoryConfig.url,
-        username: repositoryConfig.username,
-        password: repositoryConfig.password,
-        timeouts: repositoryConfig.timeouts,
-      });
-      clients.push(client);
-      return new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, client, log });
+      return repositoryConfig.type === 'local'
+        ? new LocalRepository({ key, config: repositoryConfig, store, reader })
+        : new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log });
     });
-    return { repositories: new RepositorySet(repositories), clients };
+    return new RepositorySet(repositories);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all().map((repository) => repository.close?.()));
   }
 
   get keys(): string[] {

@@ -28,15 +28,15 @@ export async function tempDir(prefix = 'wharf-test-'): Promise<string> {
 }
 
 /** Starts the real server in this process on an ephemeral port with a fresh data directory. */
-export async function startWharf(options: { repositories?: Record<string, unknown>; dataDir?: string } = {}): Promise<TestServer> {
+export async function startWharf(options: { repositories?: Record<string, unknown>; dataDir?: string; accessLog?: (text: string) => void } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await tempDir());
   const config = validateConfig({
     dataDir,
     listeners: [{ address: '127.0.0.1', port: 0 }],
     repositories: options.repositories ?? { 'docker-local': { type: 'local' } },
-    log: { access: false },
+    log: { access: options.accessLog !== undefined },
   }, { baseDir: process.cwd() });
-  let server: RunningServer | null = await startServer(config);
+  let server: RunningServer | null = await startServer(config, options.accessLog ? { writeLog: options.accessLog } : {});
   return {
     url: server.urls[0]!,
     dataDir,

@@ -80,6 +80,8 @@ export interface CountingProxy {
   bearer: { user: string; password: string } | null;
   /** Authorization headers seen on requests, by path. */
   authorizations: string[];
+  /** Sends Docker Hub's ratelimit-remaining header; at 0, answers 429 as Hub does. */
+  rateLimit: number | null;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -105,6 +107,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     redirectBlobsTo: null,
     bearer: null,
     authorizations: [],
+    rateLimit: null,
     reset() {
       this.counts = {};
       bytes = 0;
@@ -119,6 +122,11 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     proxy.counts[key] = (proxy.counts[key] ?? 0) + 1;
     proxy.authorizations.push(req.headers.authorization ?? '');
     if (proxy.fault === 'down') return void res.socket?.destroy();
+    if (proxy.rateLimit !== null) res.setHeader('ratelimit-remaining', `${proxy.rateLimit};w=21600`);
+    if (proxy.rateLimit === 0) {
+      res.writeHead(429, { 'content-type': 'application/json' });
+      return void res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}');
+    }
     if (proxy.bearer && kind === 'token') {
       const expected = `Basic ${Buffer.from(`${proxy.bearer.user}:${proxy.bearer.password}`).toString('base64')}`;
       if (req.headers.authorization !== expected) return void res.writeHead(401).end();

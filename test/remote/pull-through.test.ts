@@ -17,6 +17,7 @@ import { startCountingProxy, startDistribution, type CountingProxy, type Distrib
 let distribution: Distribution;
 let proxy: CountingProxy;
 let wharf: TestServer;
+let accessLog = '';
 
 test.before(async () => {
   distribution = await startDistribution();
@@ -26,6 +27,7 @@ test.before(async () => {
       'docker-local': { type: 'local' },
       'docker-remote': { type: 'remote', url: proxy.url, metadataTtl: '400ms', offlineAfter: 100 },
     },
+    accessLog: (text) => { accessLog += text; },
   });
 });
 test.after(async () => {
@@ -35,8 +37,15 @@ test.after(async () => {
 });
 test.before.each(() => {
   proxy.fault = 'none';
+  proxy.rateLimit = null;
   proxy.reset();
 });
+
+/** The counters /metrics reports for docker-remote. */
+async function metrics(): Promise<Record<string, number>> {
+  const text = await (await fetch(`${wharf.url}/metrics`)).text();
+  return Object.fromEntries([...text.matchAll(/^wharf_(\w+)\{repository="docker-remote"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
 
 const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 /** The whole body, or null when the transfer broke (before or after the headers). */
@@ -73,6 +82,7 @@ test('20 concurrent cold pulls of one large layer cost exactly one upstream GET'
   const layer = image.layers[0]!;
   await seedImage(distribution.url, 'team/big', image, 'v1');
   proxy.reset();
+  const before = await metrics();
   const bodies = await Promise.all(Array.from({ length: 20 }, async () => {
     const response = await fetch(remote('team/big', `blobs/${layer.digest}`));
     assert.is(response.status, 200);
@@ -81,6 +91,16 @@ test('20 concurrent cold pulls of one large layer cost exactly one upstream GET'
   assert.is(proxy.counts['GET blob'], 1);
   assert.is(proxy.blobBytes(), layer.bytes.length, 'the blob crossed from the upstream once');
   for (const body of bodies) assert.is(sha256(body), layer.digest);
+  const after = await metrics();
+  const delta = (name: string) => after[name]! - (before[name] ?? 0);
+  assert.is(delta('cache_misses_total'), 1);
+  assert.is(delta('cache_joins_total') + delta('cache_hits_total'), 19, 'the others joined the download (or came after it)');
+  assert.ok(delta('cache_joins_total') > 0, 'some requests joined while it streamed');
+  assert.is(delta('upstream_bytes_total'), layer.bytes.length);
+  assert.is(delta('served_bytes_total'), 20 * layer.bytes.length);
+  const lines = accessLog.split('\n').filter((line) => line.includes(`/blobs/${layer.digest}`));
+  assert.is(lines.filter((line) => line.endsWith(' MISS')).length, 1, 'the access log marks the one MISS');
+  assert.ok(lines.some((line) => line.endsWith(' JOIN')), 'and the JOINs');
 });
 
 test('after metadataTtl a tag is revalidated with HEAD; GET only when the digest changed', async () => {
@@ -160,6 +180,21 @@ test('Range works cold (from the growing download) and warm (206 from disk)', as
   assert.is(warm.status, 206);
   assert.equal(Buffer.from(await warm.arrayBuffer()), layer.bytes.subarray(layer.bytes.length - 10));
   assert.is(proxy.counts['GET blob'], 1);
+});
+
+test('Docker Hub rate limits: remaining pulls recorded in /metrics; 429 surfaces as TOOMANYREQUESTS with its message', async () => {
+  const image = makeImage();
+  await seedImage(distribution.url, 'team/limited', image, '1');
+  proxy.rateLimit = 42;
+  assert.is((await fetch(remote('team/limited', 'manifests/1'))).status, 200);
+  assert.is((await metrics()).upstream_ratelimit_remaining, 42);
+  proxy.rateLimit = 0;
+  const refused = await fetch(remote('team/limited', 'manifests/2'));
+  assert.is(refused.status, 429);
+  const body = await refused.json() as { errors: { code: string; message: string }[] };
+  assert.is(body.errors[0]!.code, 'TOOMANYREQUESTS');
+  assert.match(body.errors[0]!.message, 'You have reached your pull rate limit.');
+  assert.is(proxy.counts['GET manifest'], 2, 'a 4xx is not retried');
 });
 
 test('pushes to a remote repository are refused with a message that says where to push', async () => {
