@@ -11,10 +11,12 @@ export interface CacheStats {
   upstreamBytes: number;
   servedBytes: number;
   upstreamErrors: number;
+  /** Blobs dropped from the cache to stay within its size limit. */
+  evictions: number;
   /** Docker Hub's ratelimit-remaining, as last seen; null until an upstream sends it. */
   rateLimitRemaining: number | null;
 }
 
 export function newCacheStats(): CacheStats {
-  return { hits: 0, misses: 0, joins: 0, stale: 0, upstreamBytes: 0, servedBytes: 0, upstreamErrors: 0, rateLimitRemaining: null };
+  return { hits: 0, misses: 0, joins: 0, stale: 0, upstreamBytes: 0, servedBytes: 0, upstreamErrors: 0, evictions: 0, rateLimitRemaining: null };
 }

@@ -79,3 +79,13 @@ export function httpUrl(value: unknown, path: string): string {
   if (url.search || url.hash || url.username) throw new ConfigError(path, 'the URL takes no query, fragment or credentials (use username and password)');
   return text.replace(/\/+$/, '');
 }
+
+const sizeUnits: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
+
+/** A size: a number of bytes, or "512MiB", "50GiB", "10GB". Returns bytes. */
+export function byteSize(value: unknown, path: string): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
+  const match = typeof value === 'string' ? /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/.exec(value.trim()) : null;
+  if (!match) throw new ConfigError(path, `expected a size like 512MiB or 50GiB, got ${describe(value)}`);
+  return Math.floor(Number(match[1]) * sizeUnits[match[2]!]!);
+}

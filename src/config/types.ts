@@ -25,6 +25,8 @@ export interface RemoteRepositoryConfig {
   readonly offlineAfter: number;
   readonly retryAfter: number;
   readonly timeouts: { readonly connect: number; readonly response: number };
+  /** Bytes of blobs the cache may hold; the least recently pulled go first. null: no limit. */
+  readonly cache: { readonly maxSize: number | null };
 }
 
 export type RepositoryConfig = LocalRepositoryConfig | RemoteRepositoryConfig;

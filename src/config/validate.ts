@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { isValidRepositoryKey } from '../oci/names.js';
 import { ConfigError } from './errors.js';
-import { boolean, duration, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
+import { boolean, byteSize, duration, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import type { Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
 export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000 };
@@ -19,10 +19,11 @@ function listener(value: unknown, path: string): ListenerConfig {
 }
 
 function remote(value: unknown, path: string): RemoteRepositoryConfig {
-  const node = mapping(value, path, ['type', 'url', 'username', 'password', 'metadataTtl', 'serveStale', 'offlineAfter', 'retryAfter', 'timeouts']);
+  const node = mapping(value, path, ['type', 'url', 'username', 'password', 'metadataTtl', 'serveStale', 'offlineAfter', 'retryAfter', 'timeouts', 'cache']);
   const at = (key: string) => join(path, key);
   const optional = <T>(key: string, read: (v: unknown, p: string) => T, fallback: T): T => (node[key] === undefined ? fallback : read(node[key], at(key)));
   const timeouts = node.timeouts === undefined ? {} : mapping(node.timeouts, at('timeouts'), ['connect', 'response']);
+  const cache = node.cache === undefined ? {} : mapping(node.cache, at('cache'), ['maxSize']);
   const username = optional('username', string, null);
   const password = optional('password', string, null);
   if ((username === null) !== (password === null)) throw new ConfigError(at(username === null ? 'username' : 'password'), 'username and password go together');
@@ -39,6 +40,7 @@ function remote(value: unknown, path: string): RemoteRepositoryConfig {
       connect: timeouts.connect === undefined ? 10_000 : duration(timeouts.connect, join(at('timeouts'), 'connect')),
       response: timeouts.response === undefined ? 60_000 : duration(timeouts.response, join(at('timeouts'), 'response')),
     },
+    cache: { maxSize: cache.maxSize === undefined ? null : byteSize(cache.maxSize, join(at('cache'), 'maxSize')) },
   };
 }
 

@@ -11,6 +11,7 @@ const counters: [keyof CacheStats, string, string][] = [
   ['upstreamBytes', 'wharf_upstream_bytes_total', 'Blob bytes received from the upstream.'],
   ['servedBytes', 'wharf_served_bytes_total', 'Blob bytes sent to clients.'],
   ['upstreamErrors', 'wharf_upstream_errors_total', 'Upstream requests that failed (connection errors, timeouts, 5xx).'],
+  ['evictions', 'wharf_cache_evictions_total', 'Blobs dropped from the cache to stay within cache.maxSize.'],
 ];
 
 export function renderMetrics(repositories: RepositorySet): string {

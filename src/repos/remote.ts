@@ -233,6 +233,7 @@ export class RemoteRepository implements Repository {
     if (cached !== null) {
       const range = pickRange?.(cached) ?? null;
       this.stats.hits++;
+      this.#store.metadata.notePull(this.key, name, digest, 'blob');
       return { size: cached, range, cache: 'HIT', stream: this.#served(await this.#reader.open(digest, cached, range ?? { start: 0, end: cached - 1 })) };
     }
     const { download, started } = await this.#downloads.join(digest, {
@@ -243,7 +244,10 @@ export class RemoteRepository implements Repository {
         return { size: length === undefined ? null : Number(length), body: response.body };
       },
       onBytes: (bytes) => { this.stats.upstreamBytes += bytes; },
-      onCommitted: (size) => this.#store.metadata.linkBlob(this.key, name, digest, size),
+      onCommitted: (size) => {
+        this.#store.metadata.linkBlob(this.key, name, digest, size);
+        this.#enforceLimit(digest).catch((error: unknown) => this.#log(`${this.key}: cache eviction failed: ${String(error)}`));
+      },
     });
     const size = download.size;
     const range = size !== null ? pickRange?.(size) ?? null : null;
@@ -251,6 +255,26 @@ export class RemoteRepository implements Repository {
     if (started) this.stats.misses++;
     else this.stats.joins++;
     return { size, range, cache: started ? 'MISS' : 'JOIN', stream };
+  }
+
+  /**
+   * Keeps the cache within cache.maxSize: unlinks the least recently pulled blobs (never `keep`,
+   * the one just fetched) and removes the bytes of those no image links any more, so a blob that
+   * a local repository also holds stays on disk.
+   */
+  async #enforceLimit(keep: string): Promise<void> {
+    const max = this.#config.cache.maxSize;
+    if (max === null) return;
+    const metadata = this.#store.metadata;
+    let total = metadata.repositoryBytes(this.key);
+    for (const blob of total > max ? metadata.leastRecentlyPulled(this.key, 10_000) : []) {
+      if (total <= max) break;
+      if (blob.digest === keep) continue;
+      metadata.unlinkBlob(this.key, blob.name, blob.digest);
+      total -= blob.size;
+      if (metadata.blobLinks(blob.digest) === 0) await this.#store.blobs.delete(blob.digest);
+      this.stats.evictions++;
+    }
   }
 
   async deleteBlob(name: string, digest: string): Promise<void> {

@@ -108,6 +108,11 @@ export class BlobStore {
     await commitFile(verifiedFile, target);
   }
 
+  /** Removes a blob's bytes (readers that have it open keep reading). */
+  async delete(digest: string): Promise<void> {
+    await removeQuietly(this.pathOf(digest));
+  }
+
   /** Creates the tree and empties tmp/ (left-overs of writes interrupted by a crash). */
   async prepare(): Promise<void> {
     await mkdir(this.#layout.blobs, { recursive: true });

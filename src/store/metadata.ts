@@ -40,6 +40,12 @@ export interface ManifestLink {
   requireReferences: boolean;
 }
 
+export interface BlobLinkRow {
+  name: string;
+  digest: string;
+  size: number;
+}
+
 export interface TagState {
   digest: string;
   checked_at: number | null;
@@ -58,7 +64,7 @@ const readCacheBytes = 64 << 20;
  */
 export class MetadataStore {
   readonly #db: Database.Database;
-  readonly #pulls = new Map<string, { repo: string; name: string; digest: string; at: number }>();
+  readonly #pulls = new Map<string, { kind: 'manifest' | 'blob'; repo: string; name: string; digest: string; at: number }>();
   #pullTimer: NodeJS.Timeout | null = null;
   readonly #reads = new LRUCache<string, ManifestRow>({ maxSize: readCacheBytes, sizeCalculation: (row) => row.size + 200 });
 
@@ -102,6 +108,10 @@ export class MetadataStore {
       blobInRepository: db.prepare<[string, string], { size: number }>('SELECT size FROM repository_blobs WHERE repo = ? AND digest = ? LIMIT 1'),
       linkBlob: db.prepare('INSERT OR IGNORE INTO repository_blobs (repo, name, digest, size, linked_at) VALUES (?, ?, ?, ?, ?)'),
       unlinkBlob: db.prepare('DELETE FROM repository_blobs WHERE repo = ? AND name = ? AND digest = ?'),
+      noteBlobPull: db.prepare('UPDATE repository_blobs SET pulled_at = ? WHERE repo = ? AND name = ? AND digest = ?'),
+      repositoryBytes: db.prepare<[string], { bytes: number | null }>('SELECT SUM(size) AS bytes FROM repository_blobs WHERE repo = ?'),
+      leastRecentlyPulled: db.prepare<[string, number], BlobLinkRow>('SELECT name, digest, size FROM repository_blobs WHERE repo = ? ORDER BY COALESCE(pulled_at, linked_at) LIMIT ?'),
+      blobLinks: db.prepare<[string], { links: number }>('SELECT COUNT(*) AS links FROM repository_blobs WHERE digest = ?'),
       insertUpload: db.prepare('INSERT INTO uploads (uuid, repo, name, started_at) VALUES (?, ?, ?, ?)'),
       upload: db.prepare<[string], UploadRow>('SELECT uuid, repo, name, started_at FROM uploads WHERE uuid = ?'),
       deleteUpload: db.prepare('DELETE FROM uploads WHERE uuid = ?'),
@@ -208,9 +218,9 @@ export class MetadataStore {
     return this.#statements.referrers.all(subject, repo, name);
   }
 
-  /** Records a pull; timestamps are written in batches so pulls never wait on a write. */
-  notePull(repo: string, name: string, digest: string): void {
-    this.#pulls.set(`${repo}\u0000${name}\u0000${digest}`, { repo, name, digest, at: Date.now() });
+  /** Records a pull of a manifest or blob; timestamps are written in batches so pulls never wait on a write. */
+  notePull(repo: string, name: string, digest: string, kind: 'manifest' | 'blob' = 'manifest'): void {
+    this.#pulls.set(`${kind}\u0000${repo}\u0000${name}\u0000${digest}`, { kind, repo, name, digest, at: Date.now() });
     this.#pullTimer ??= setTimeout(() => this.flushPulls(), pullFlushMs).unref();
   }
 
@@ -220,7 +230,9 @@ export class MetadataStore {
     const pulls = [...this.#pulls.values()];
     this.#pulls.clear();
     this.#db.transaction(() => {
-      for (const pull of pulls) this.#statements.notePull.run(pull.at, pull.repo, pull.name, pull.digest);
+      for (const pull of pulls) {
+        (pull.kind === 'manifest' ? this.#statements.notePull : this.#statements.noteBlobPull).run(pull.at, pull.repo, pull.name, pull.digest);
+      }
     })();
   }
 
@@ -239,6 +251,21 @@ export class MetadataStore {
 
   unlinkBlob(repo: string, name: string, digest: string): boolean {
     return this.#statements.unlinkBlob.run(repo, name, digest).changes > 0;
+  }
+
+  /** Bytes of the blobs linked into a repository. */
+  repositoryBytes(repo: string): number {
+    return this.#statements.repositoryBytes.get(repo)?.bytes ?? 0;
+  }
+
+  leastRecentlyPulled(repo: string, limit: number): BlobLinkRow[] {
+    this.flushPulls();
+    return this.#statements.leastRecentlyPulled.all(repo, limit);
+  }
+
+  /** How many images, in any repository, link this blob. */
+  blobLinks(digest: string): number {
+    return this.#statements.blobLinks.get(digest)?.links ?? 0;
   }
 
   createUpload(row: UploadRow): void {

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS repository_blobs (
   digest TEXT NOT NULL,
   size INTEGER NOT NULL,
   linked_at INTEGER NOT NULL,
+  pulled_at INTEGER,
   PRIMARY KEY (repo, name, digest)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS repository_blobs_digest ON repository_blobs(digest);

@@ -1,0 +1,62 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { makeImage } from '../helpers/images.js';
+import { pushBlob, seedImage } from '../helpers/registry.js';
+import { startWharf, type TestServer } from '../helpers/server.js';
+import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
+
+let distribution: Distribution;
+let proxy: CountingProxy;
+let wharf: TestServer;
+
+test.before(async () => {
+  distribution = await startDistribution();
+  proxy = await startCountingProxy(distribution.url);
+  wharf = await startWharf({
+    repositories: {
+      'docker-local': { type: 'local' },
+      'docker-remote': { type: 'remote', url: proxy.url, cache: { maxSize: '2500KiB' } },
+    },
+  });
+});
+test.after(async () => {
+  await wharf.cleanup();
+  await proxy.stop();
+  await distribution.stop();
+});
+
+async function onDisk(digest: string): Promise<boolean> {
+  return (await readdir(join(wharf.dataDir, 'blobs'), { recursive: true })).some((file) => String(file).endsWith(digest.slice(7)));
+}
+
+test('over cache.maxSize the least recently pulled blobs go; a blob a local repository holds stays on disk', async () => {
+  const image = makeImage({ layers: 4, layerBytes: 1 << 20 });
+  const [a, b, c, d] = image.layers as [typeof image.layers[0], typeof image.layers[0], typeof image.layers[0], typeof image.layers[0]];
+  await seedImage(distribution.url, 'team/big', image, '1');
+  await pushBlob(wharf.url, 'docker-local/team/keep', b);
+  const pull = async (digest: string) => {
+    const response = await fetch(`${wharf.url}/v2/docker-remote/team/big/blobs/${digest}`);
+    assert.is(response.status, 200);
+    await response.arrayBuffer();
+    await sleep(20);
+  };
+  await pull(a.digest);
+  await pull(b.digest);
+  await pull(a.digest); // a is now more recently pulled than b
+  await pull(c.digest); // 3 MiB > 2500 KiB: b goes (least recently pulled)
+  await pull(d.digest); // a goes
+  assert.ok(await onDisk(b.digest), 'b is still held by docker-local');
+  assert.not.ok(await onDisk(a.digest), 'a was evicted and nothing else holds it');
+  assert.ok(await onDisk(c.digest));
+  assert.ok(await onDisk(d.digest));
+  proxy.reset();
+  await pull(a.digest);
+  assert.is(proxy.counts['GET blob'], 1, 'an evicted blob is fetched again');
+  const metrics = await (await fetch(`${wharf.url}/metrics`)).text();
+  assert.match(metrics, /wharf_cache_evictions_total\{repository="docker-remote"\} [1-9]/);
+});
+
+test.run();
