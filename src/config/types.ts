@@ -27,6 +27,8 @@ export interface RemoteRepositoryConfig {
   readonly timeouts: { readonly connect: number; readonly response: number };
   /** Bytes of blobs the cache may hold; the least recently pulled go first. null: no limit. */
   readonly cache: { readonly maxSize: number | null };
+  /** Foreign layers (descriptors with urls): fetched by Wharf from allowed URLs and cached. */
+  readonly foreignLayers: { readonly cache: boolean; readonly allow: readonly string[] };
 }
 
 export type RepositoryConfig = LocalRepositoryConfig | RemoteRepositoryConfig;

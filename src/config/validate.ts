@@ -19,11 +19,13 @@ function listener(value: unknown, path: string): ListenerConfig {
 }
 
 function remote(value: unknown, path: string): RemoteRepositoryConfig {
-  const node = mapping(value, path, ['type', 'url', 'username', 'password', 'metadataTtl', 'serveStale', 'offlineAfter', 'retryAfter', 'timeouts', 'cache']);
+  const node = mapping(value, path, ['type', 'url', 'username', 'password', 'metadataTtl', 'serveStale', 'offlineAfter', 'retryAfter', 'timeouts', 'cache', 'foreignLayers']);
   const at = (key: string) => join(path, key);
   const optional = <T>(key: string, read: (v: unknown, p: string) => T, fallback: T): T => (node[key] === undefined ? fallback : read(node[key], at(key)));
   const timeouts = node.timeouts === undefined ? {} : mapping(node.timeouts, at('timeouts'), ['connect', 'response']);
   const cache = node.cache === undefined ? {} : mapping(node.cache, at('cache'), ['maxSize']);
+  const foreign = node.foreignLayers === undefined ? {} : mapping(node.foreignLayers, at('foreignLayers'), ['cache', 'allow']);
+  const allowPath = join(at('foreignLayers'), 'allow');
   const username = optional('username', string, null);
   const password = optional('password', string, null);
   if ((username === null) !== (password === null)) throw new ConfigError(at(username === null ? 'username' : 'password'), 'username and password go together');
@@ -41,6 +43,10 @@ function remote(value: unknown, path: string): RemoteRepositoryConfig {
       response: timeouts.response === undefined ? 60_000 : duration(timeouts.response, join(at('timeouts'), 'response')),
     },
     cache: { maxSize: cache.maxSize === undefined ? null : byteSize(cache.maxSize, join(at('cache'), 'maxSize')) },
+    foreignLayers: {
+      cache: foreign.cache === undefined ? false : boolean(foreign.cache, join(at('foreignLayers'), 'cache')),
+      allow: foreign.allow === undefined ? ['**'] : list(foreign.allow, allowPath).map((pattern, i) => string(pattern, join(allowPath, i))),
+    },
   };
 }
 

@@ -29,6 +29,8 @@ export interface ParsedManifest {
   blobs: string[];
   /** Child manifests (index entries) that must already be in the repository. */
   children: Descriptor[];
+  /** Foreign (non-distributable) layers: fetched from their urls, not from the registry. */
+  foreign: Descriptor[];
   subject: Descriptor | null;
   /** For referrers: artifactType, else the config's media type (image-spec manifest.md). */
   artifactType: string | null;
@@ -107,20 +109,21 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
       if (typeof sum !== 'string' || !isDigest(sum)) throw invalid(`fsLayers[${i}].blobSum is not a valid digest`);
       return sum;
     });
-    return { digest, mediaType, kind: 'schema1', blobs: [...new Set(blobs)], children: [], subject: null, artifactType: null, annotations: null };
+    return { digest, mediaType, kind: 'schema1', blobs: [...new Set(blobs)], children: [], foreign: [], subject: null, artifactType: null, annotations: null };
   }
   if (indexTypes.has(mediaType)) {
     if (!Array.isArray(body.manifests)) throw invalid('an index must have a manifests list');
     const children = descriptors(body.manifests, 'manifests');
-    return { digest, mediaType, kind: 'index', blobs: [], children, subject, artifactType, annotations };
+    return { digest, mediaType, kind: 'index', blobs: [], children, foreign: [], subject, artifactType, annotations };
   }
   if (imageTypes.has(mediaType)) {
     const config = descriptor(body.config, 'config');
     const layers = descriptors(body.layers, 'layers');
     // Foreign (non-distributable) layers live at their urls, not in the registry.
+    const foreign = layers.filter((layer) => layer.urls?.length);
     const blobs = [config, ...layers.filter((layer) => !layer.urls?.length)].map((d) => d.digest);
     const effectiveArtifactType = artifactType ?? (config.mediaType === OCI_EMPTY ? null : config.mediaType);
-    return { digest, mediaType, kind: 'image', blobs: [...new Set(blobs)], children: [], subject, artifactType: effectiveArtifactType, annotations };
+    return { digest, mediaType, kind: 'image', blobs: [...new Set(blobs)], children: [], foreign, subject, artifactType: effectiveArtifactType, annotations };
   }
   throw invalid(`unsupported manifest media type ${JSON.stringify(mediaType)}`);
 }

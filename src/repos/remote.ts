@@ -11,6 +11,7 @@ import type { RemoteRepositoryConfig } from '../config/types.js';
 import type { Store } from '../store/index.js';
 import type { ManifestRow, Page } from '../store/metadata.js';
 import { UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
+import { allowedUrls, fetchForeignLayer } from '../upstream/foreign.js';
 import { negotiate } from './negotiate.js';
 import type { BlobRead, ByteRange, Listing, Manifest, Repository } from './repository.js';
 
@@ -219,9 +220,21 @@ export class RemoteRepository implements Repository {
     return size !== null && (await this.#store.blobs.size(digest)) === size ? size : null;
   }
 
+  /** The foreign-layer descriptor of `digest` in a cached manifest of the image, when those are cached. */
+  #foreignLayer(name: string, digest: string): Descriptor | null {
+    if (!this.#config.foreignLayers.cache) return null;
+    const content = this.#store.metadata.manifestWithForeignLayer(this.key, name, digest);
+    return (content && parseManifest(content).foreign.find((layer) => layer.digest === digest)) || null;
+  }
+
   async statBlob(name: string, digest: string): Promise<number> {
     const cached = await this.#cachedSize(name, digest);
     if (cached !== null) return cached;
+    const foreign = this.#foreignLayer(name, digest);
+    if (foreign) {
+      allowedUrls(foreign, this.#config.foreignLayers.allow);
+      return foreign.size;
+    }
     const response = await this.#send('HEAD', name, `blobs/${digest}`);
     response.body.resume();
     if (response.status !== 200) throw await this.#refusal(response, `blob ${digest}`, 'BLOB_UNKNOWN');
@@ -236,8 +249,10 @@ export class RemoteRepository implements Repository {
       this.#store.metadata.notePull(this.key, name, digest, 'blob');
       return { size: cached, range, cache: 'HIT', stream: this.#served(await this.#reader.open(digest, cached, range ?? { start: 0, end: cached - 1 })) };
     }
+    const foreign = this.#foreignLayer(name, digest);
     const { download, started } = await this.#downloads.join(digest, {
       fetch: async () => {
+        if (foreign) return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response);
         const response = await this.#send('GET', name, `blobs/${digest}`);
         if (response.status !== 200) throw await this.#refusal(response, `blob ${digest}`, 'BLOB_UNKNOWN');
         const length = first(response.headers['content-length']);

@@ -111,6 +111,9 @@ export class MetadataStore {
       noteBlobPull: db.prepare('UPDATE repository_blobs SET pulled_at = ? WHERE repo = ? AND name = ? AND digest = ?'),
       repositoryBytes: db.prepare<[string], { bytes: number | null }>('SELECT SUM(size) AS bytes FROM repository_blobs WHERE repo = ?'),
       leastRecentlyPulled: db.prepare<[string, number], BlobLinkRow>('SELECT name, digest, size FROM repository_blobs WHERE repo = ? ORDER BY COALESCE(pulled_at, linked_at) LIMIT ?'),
+      referencingForeign: db.prepare<[string, string, string], { content: Buffer }>(
+        `SELECT m.content FROM manifest_references f JOIN repository_manifests r ON r.digest = f.digest JOIN manifests m ON m.digest = f.digest
+         WHERE f.target = ? AND f.kind = 'foreign' AND r.repo = ? AND r.name = ? LIMIT 1`),
       blobLinks: db.prepare<[string], { links: number }>('SELECT COUNT(*) AS links FROM repository_blobs WHERE digest = ?'),
       insertUpload: db.prepare('INSERT INTO uploads (uuid, repo, name, started_at) VALUES (?, ?, ?, ?)'),
       upload: db.prepare<[string], UploadRow>('SELECT uuid, repo, name, started_at FROM uploads WHERE uuid = ?'),
@@ -174,6 +177,7 @@ export class MetadataStore {
       });
       for (const blob of manifest.blobs) s.insertReference.run(manifest.digest, blob, 'blob');
       for (const child of manifest.children) s.insertReference.run(manifest.digest, child.digest, 'manifest');
+      for (const layer of manifest.foreign) s.insertReference.run(manifest.digest, layer.digest, 'foreign');
       s.linkManifest.run(repo, name, manifest.digest, now);
       if (tag) s.setTag.run(repo, name, tag, manifest.digest, now, requireReferences ? null : now);
       return { missing: [] };
@@ -261,6 +265,11 @@ export class MetadataStore {
   leastRecentlyPulled(repo: string, limit: number): BlobLinkRow[] {
     this.flushPulls();
     return this.#statements.leastRecentlyPulled.all(repo, limit);
+  }
+
+  /** A manifest of the image that lists `digest` as a foreign layer (its bytes), if any. */
+  manifestWithForeignLayer(repo: string, name: string, digest: string): Buffer | undefined {
+    return this.#statements.referencingForeign.get(digest, repo, name)?.content;
   }
 
   /** How many images, in any repository, link this blob. */

@@ -20,7 +20,7 @@ CREATE INDEX IF NOT EXISTS manifests_subject ON manifests(subject) WHERE subject
 CREATE TABLE IF NOT EXISTS manifest_references (
   digest TEXT NOT NULL,
   target TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('blob', 'manifest')),
+  kind TEXT NOT NULL CHECK (kind IN ('blob', 'manifest', 'foreign')),
   PRIMARY KEY (digest, target)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS manifest_references_target ON manifest_references(target);

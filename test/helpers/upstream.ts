@@ -24,7 +24,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts Distribution 2.8 on loopback with filesystem storage, optionally behind htpasswd Basic auth. */
-export async function startDistribution(options: { user?: string; password?: string } = {}): Promise<Distribution> {
+export async function startDistribution(options: { user?: string; password?: string; foreignUrls?: boolean } = {}): Promise<Distribution> {
   const dir = await tempDir('wharf-distribution-');
   const port = await freePort();
   const lines = [
@@ -33,6 +33,8 @@ export async function startDistribution(options: { user?: string; password?: str
     `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} }, delete: { enabled: true } }`,
     `http: { addr: 127.0.0.1:${port} }`,
   ];
+  // Distribution refuses manifests with layer URLs unless they match an allow pattern.
+  if (options.foreignUrls) lines.push("validation: { manifests: { urls: { allow: ['^https?://'] } } }");
   if (options.user && options.password) {
     await mkdir(join(dir, 'auth'), { recursive: true });
     const entry = execFileSync('htpasswd', ['-Bbn', options.user, options.password]).toString().trim();

@@ -1,0 +1,38 @@
+import { request } from 'undici';
+import { RegistryError } from '../oci/errors.js';
+import type { Descriptor } from '../oci/manifest.js';
+import { allowedBy } from './ant.js';
+import type { Readable } from 'node:stream';
+
+/** The layer's http(s) URLs that the patterns allow; DENIED, naming the patterns, when none. */
+export function allowedUrls(layer: Descriptor, allow: readonly string[]): string[] {
+  const urls = (layer.urls ?? []).filter((url) => /^https?:\/\//.test(url) && allowedBy(allow, url));
+  if (urls.length === 0) {
+    throw new RegistryError('DENIED', {
+      message: `foreign layer ${layer.digest} is only at ${JSON.stringify(layer.urls ?? [])}, and foreignLayers.allow ${JSON.stringify(allow)} permits none of them`,
+      detail: { digest: layer.digest, urls: layer.urls ?? [], allow },
+    });
+  }
+  return urls;
+}
+
+/**
+ * Fetches a foreign layer from the first of its urls that the allow patterns permit. URLs that no
+ * pattern allows are never contacted (no SSRF through a manifest); no credentials are sent, and
+ * redirects are not followed (a redirect could leave the allowed hosts).
+ */
+export async function fetchForeignLayer(layer: Descriptor, allow: readonly string[], timeoutMs: number): Promise<{ size: number; body: Readable }> {
+  const urls = allowedUrls(layer, allow);
+  let failure = '';
+  for (const url of urls) {
+    try {
+      const response = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      if (response.statusCode === 200) return { size: layer.size, body: response.body };
+      response.body.resume();
+      failure = `${url} answered ${response.statusCode}`;
+    } catch (error) {
+      failure = `${url}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
+    }
+  }
+  throw new RegistryError('BLOB_UNKNOWN', { status: 502, message: `foreign layer ${layer.digest} could not be fetched: ${failure}`, detail: { digest: layer.digest } });
+}
