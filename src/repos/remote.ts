@@ -29,6 +29,15 @@ import type { BlobRead, ByteRange, Listing, Manifest, Repository } from './repos
 
 const dockerHubHosts = new Set(['registry-1.docker.io', 'index.docker.io', 'docker.io', 'registry.hub.docker.com']);
 
+export function isDockerHub(url: string): boolean {
+  return dockerHubHosts.has(new URL(url).hostname);
+}
+
+/** Docker Hub keeps official images under library/: "alpine" is "library/alpine" there. */
+export function upstreamImageName(dockerHub: boolean, name: string): string {
+  return dockerHub && !name.includes('/') ? `library/${name}` : name;
+}
+
 function first(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -75,6 +84,8 @@ export class RemoteRepository implements Repository {
   readonly #log: (message: string) => void;
   readonly #dockerHub: boolean;
   readonly #manifestFetches = new Map<string, Promise<Manifest>>();
+  /** Referrers answers, trusted for metadataTtl like tags. */
+  readonly #referrers = new Map<string, { at: number; descriptors: Descriptor[] }>();
   #failures = 0;
   #offlineUntil = 0;
 
@@ -95,12 +106,11 @@ export class RemoteRepository implements Repository {
         this.stats.rateLimitRemaining = remaining;
       },
     });
-    this.#dockerHub = dockerHubHosts.has(new URL(options.config.url).hostname);
+    this.#dockerHub = isDockerHub(options.config.url);
   }
 
-  /** Docker Hub keeps official images under library/: "alpine" is "library/alpine" there. */
-  #upstreamName(name: string): string {
-    return this.#dockerHub && !name.includes('/') ? `library/${name}` : name;
+    #upstreamName(name: string): string {
+    return upstreamImageName(this.#dockerHub, name);
   }
 
   /** Sends to the upstream unless it is marked offline; counts failures for the circuit breaker. */
@@ -317,12 +327,26 @@ export class RemoteRepository implements Repository {
   }
 
   async referrers(name: string, digest: string): Promise<Descriptor[]> {
-    const response = await this.#send('GET', name, `referrers/${digest}`);
-    if (response.status === 404) {
-      response.body.resume();
-      return [];
+    const key = `${name}\u0000${digest}`;
+    const cached = this.#referrers.get(key);
+    if (cached && Date.now() - cached.at < this.#config.metadataTtl) return cached.descriptors;
+    let descriptors: Descriptor[];
+    try {
+      const response = await this.#send('GET', name, `referrers/${digest}`);
+      if (response.status === 404) {
+        // An upstream without the referrers API: nothing refers to anything there.
+        response.body.resume();
+        descriptors = [];
+      } else if (response.status !== 200) {
+        throw await this.#refusal(response, `referrers of ${digest}`, 'MANIFEST_UNKNOWN');
+      } else {
+        descriptors = (JSON.parse((await readBody(response, maxManifestBytes)).toString('utf8')) as { manifests?: Descriptor[] }).manifests ?? [];
+      }
+    } catch (error) {
+      if (cached && this.#config.serveStale) return cached.descriptors;
+      throw error;
     }
-    if (response.status !== 200) throw await this.#refusal(response, `referrers of ${digest}`, 'MANIFEST_UNKNOWN');
-    return (JSON.parse((await readBody(response, maxManifestBytes)).toString('utf8')) as { manifests?: Descriptor[] }).manifests ?? [];
+    this.#referrers.set(key, { at: Date.now(), descriptors });
+    return descriptors;
   }
 }

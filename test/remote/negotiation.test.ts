@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { digestOf } from '../../src/oci/digest.js';
+import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { isDockerHub, upstreamImageName } from '../../src/repos/remote.js';
+import { blob, descriptorOf, makeImage, makeIndex } from '../helpers/images.js';
+import { seedBlob, seedImage } from '../helpers/registry.js';
+import { startWharf, type TestServer } from '../helpers/server.js';
+import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
+
+// What a remote repository caches is the upstream's whole answer; what each client gets is
+// negotiated from it, so no client's Accept header changes what the next client receives.
+
+let distribution: Distribution;
+let proxy: CountingProxy;
+let wharf: TestServer;
+
+test.before(async () => {
+  distribution = await startDistribution();
+  proxy = await startCountingProxy(distribution.url);
+  wharf = await startWharf({ repositories: { hub: { type: 'remote', url: proxy.url, metadataTtl: '300ms' } } });
+});
+test.after(async () => {
+  await wharf.cleanup();
+  await proxy.stop();
+  await distribution.stop();
+});
+
+async function seedIndex(name: string, tag: string) {
+  const images = [makeImage(), makeImage({ architecture: 'arm64' })];
+  for (const image of images) await seedImage(distribution.url, name, image, `only-${image.platform.architecture}`);
+  const index = makeIndex(images);
+  const put = await fetch(`${distribution.url}/v2/${name}/manifests/${tag}`, { method: 'PUT', body: index.bytes, headers: { 'Content-Type': OCI_INDEX } });
+  assert.is(put.status, 201);
+  return { images, index };
+}
+
+test('a client that does not accept indexes gets the linux/amd64 image and does not poison the cache', async () => {
+  const { images, index } = await seedIndex('team/multi', '1');
+  const imageOnly = await fetch(`${wharf.url}/v2/hub/team/multi/manifests/1`, { headers: { Accept: OCI_MANIFEST } });
+  assert.is(imageOnly.headers.get('docker-content-digest'), images[0]!.digest);
+  assert.is(imageOnly.headers.get('content-type'), OCI_MANIFEST);
+  const full = await fetch(`${wharf.url}/v2/hub/team/multi/manifests/1`, { headers: { Accept: `${OCI_INDEX}, ${OCI_MANIFEST}` } });
+  assert.is(full.headers.get('docker-content-digest'), index.digest);
+  assert.equal(Buffer.from(await full.arrayBuffer()), index.bytes);
+  const schema2Only = await fetch(`${wharf.url}/v2/hub/team/multi/manifests/1`, { headers: { Accept: DOCKER_MANIFEST } });
+  assert.is(schema2Only.status, 404, 'neither the index nor its OCI images are acceptable');
+});
+
+test('child manifests pulled through an index are cached; the index by digest comes from the cache', async () => {
+  const { images, index } = await seedIndex('team/cached', '1');
+  await fetch(`${wharf.url}/v2/hub/team/cached/manifests/1`, { headers: { Accept: OCI_INDEX } });
+  for (const image of images) await fetch(`${wharf.url}/v2/hub/team/cached/manifests/${image.digest}`);
+  proxy.reset();
+  for (const digest of [index.digest, ...images.map((i) => i.digest)]) {
+    const response = await fetch(`${wharf.url}/v2/hub/team/cached/manifests/${digest}`);
+    assert.is(response.status, 200);
+    assert.is(response.headers.get('docker-content-digest'), digest);
+  }
+  assert.equal(proxy.counts, {}, 'nothing reached the upstream');
+});
+
+test('referrers are proxied and cached for metadataTtl', async () => {
+  const subject = makeImage();
+  await seedImage(distribution.url, 'team/signed', subject, '1');
+  const empty = blob(Buffer.from('{}'));
+  const payload = blob(randomBytes(30));
+  await seedBlob(distribution.url, 'team/signed', empty);
+  await seedBlob(distribution.url, 'team/signed', payload);
+  const artifact = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: OCI_MANIFEST,
+    config: { ...descriptorOf(empty, 'application/vnd.example.sbom'), },
+    layers: [descriptorOf(payload, 'application/octet-stream')],
+    subject: descriptorOf({ digest: subject.digest, bytes: subject.manifest }, OCI_MANIFEST),
+  }));
+  await fetch(`${distribution.url}/v2/team/signed/manifests/sbom`, { method: 'PUT', body: artifact, headers: { 'Content-Type': OCI_MANIFEST } });
+  proxy.reset();
+  const first = await fetch(`${wharf.url}/v2/hub/team/signed/referrers/${subject.digest}`);
+  assert.is(first.status, 200);
+  const body = await first.json() as { manifests: { digest: string }[] };
+  // Distribution 2.8 predates the referrers API (404): an empty index, as the spec allows.
+  const expected = body.manifests.length === 0 ? [] : [digestOf(artifact)];
+  assert.equal(body.manifests.map((m) => m.digest), expected);
+  await fetch(`${wharf.url}/v2/hub/team/signed/referrers/${subject.digest}`);
+  assert.is(proxy.counts['GET other'], 1, 'the second answer came from the cache');
+  await sleep(350);
+  await fetch(`${wharf.url}/v2/hub/team/signed/referrers/${subject.digest}`);
+  assert.is(proxy.counts['GET other'], 2, 'asked again after metadataTtl');
+});
+
+test('Docker Hub names: single-component images live under library/', () => {
+  assert.ok(isDockerHub('https://registry-1.docker.io'));
+  assert.not.ok(isDockerHub('https://ghcr.io'));
+  assert.is(upstreamImageName(true, 'alpine'), 'library/alpine');
+  assert.is(upstreamImageName(true, 'bitnami/redis'), 'bitnami/redis');
+  assert.is(upstreamImageName(false, 'alpine'), 'alpine');
+});
+
+test.run();
