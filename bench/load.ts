@@ -50,17 +50,32 @@ export async function loopRate(url: string, options: { method: string; connectio
   return { rps: latencies.length / elapsed, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, mbps: bytes / elapsed / 1e6 };
 }
 
+export interface Download {
+  bytes: number;
+  /** Seconds to the first byte of the body. */
+  firstByte: number;
+}
+
+/** One curl download of `url`, discarded. */
+export function curlOnce(url: string): Promise<Download> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('curl', ['-s', '-f', '-o', '/dev/null', '-w', '%{size_download} %{time_starttransfer}', url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    child.on('exit', (code) => {
+      const [bytes, firstByte] = out.split(' ').map(Number);
+      if (code === 0) resolve({ bytes: bytes!, firstByte: firstByte! });
+      else reject(new Error(`curl ${url}: exit ${code}`));
+    });
+  });
+}
+
 /** `streams` parallel curl downloads of `url`; MB/s over the wall time of all of them. */
 export async function curlStreams(url: string, streams: number): Promise<number> {
   const started = performance.now();
-  const sizes = await Promise.all(Array.from({ length: streams }, () => new Promise<number>((resolve, reject) => {
-    const child = spawn('curl', ['-s', '-f', '-o', '/dev/null', '-w', '%{size_download}', url], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-    child.on('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`curl ${url}: exit ${code}`))));
-  })));
+  const downloads = await Promise.all(Array.from({ length: streams }, () => curlOnce(url)));
   const seconds = (performance.now() - started) / 1000;
-  return sizes.reduce((a, b) => a + b, 0) / seconds / 1e6;
+  return downloads.reduce((sum, d) => sum + d.bytes, 0) / seconds / 1e6;
 }
 
 interface Sent {

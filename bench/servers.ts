@@ -38,7 +38,7 @@ async function waitForHttp(url: string, child: ChildProcess): Promise<void> {
   throw new Error(`${url} did not come up`);
 }
 
-async function startProcess(name: string, command: string, args: string[], url: string, env?: NodeJS.ProcessEnv): Promise<BenchServer> {
+export async function startProcess(name: string, command: string, args: string[], url: string, env?: NodeJS.ProcessEnv): Promise<BenchServer> {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env: env ?? process.env });
   await waitForHttp(url, child);
   return {
@@ -57,15 +57,20 @@ async function startProcess(name: string, command: string, args: string[], url: 
 
 const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
-export async function startWharf(dir: string): Promise<BenchServer> {
+/** Wharf with docker-local, and docker-remote in front of `upstream` when given. */
+export async function startWharf(dir: string, upstream?: string): Promise<BenchServer> {
   const port = await freePort();
   const config = join(dir, 'wharf.yaml');
-  await writeFile(config, `dataDir: ${join(dir, 'data')}\nlisteners:\n  - { address: 127.0.0.1, port: ${port} }\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\n`);
+  const remote = upstream ? `  docker-remote: { type: remote, url: "${upstream}" }\n` : '';
+  await writeFile(config, `dataDir: ${join(dir, 'data')}\nlisteners:\n  - { address: 127.0.0.1, port: ${port} }\nrepositories:\n  docker-local: { type: local }\n${remote}log: { access: false }\n`);
   return startProcess('Wharf', process.execPath, [cli, 'serve', '--config', config], `http://127.0.0.1:${port}/v2/`);
 }
 
-/** CNCF Distribution 2.8.2 from Debian's docker-registry, filesystem storage, clean environment. */
-export async function startDistribution(dir: string): Promise<BenchServer> {
+/**
+ * CNCF Distribution 2.8.2 from Debian's docker-registry, filesystem storage, clean environment;
+ * a pull-through proxy of `proxyOf` when given.
+ */
+export async function startDistribution(dir: string, proxyOf?: string): Promise<BenchServer> {
   const port = await freePort();
   const config = join(dir, 'distribution.yml');
   await mkdir(join(dir, 'distribution'), { recursive: true });
@@ -74,6 +79,7 @@ export async function startDistribution(dir: string): Promise<BenchServer> {
     'log: { level: error, accesslog: { disabled: true } }',
     `storage: { filesystem: { rootdirectory: ${join(dir, 'distribution')} }, delete: { enabled: true } }`,
     `http: { addr: 127.0.0.1:${port} }`,
+    ...(proxyOf ? [`proxy: { remoteurl: "${proxyOf}" }`] : []),
   ].join('\n'));
   // Distribution reads every REGISTRY_* variable as configuration: start it with none.
   return startProcess('Distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}/v2/`, { PATH: '/usr/bin:/bin' });

@@ -23,7 +23,7 @@ function cell(row: Row, server: string): string {
     row.p99?.[server] !== undefined ? `p99 ${format(row.p99[server])} ms` : '',
     row.mbps?.[server] !== undefined && row.mbps[server]! >= 1 ? `${format(row.mbps[server])} MB/s` : '',
   ].filter(Boolean);
-  return `${format(value)} ${row.unit}${extras.length ? ` (${extras.join(', ')})` : ''}`;
+  return `${format(value)}${row.unit ? ` ${row.unit}` : ''}${extras.length ? ` (${extras.join(', ')})` : ''}`;
 }
 
 export function renderTable(rows: Row[], info: { peakRssMiB: number; runs: number; seconds: number }): string {
@@ -36,6 +36,7 @@ export function renderTable(rows: Row[], info: { peakRssMiB: number; runs: numbe
   }
   lines.push('');
   lines.push(`Wharf peak RSS while serving four 1 GiB streams: ${info.peakRssMiB.toFixed(0)} MiB (target < 150 MiB).`);
+  lines.push('Rows starting "remote:" compare Wharf\'s remote repository with Distribution configured as a pull-through proxy of the same origin (the 20-concurrent rows are one run each).');
   lines.push(`Medians of ${info.runs} runs (${info.seconds} s each for request rates), ${new Date().toISOString().slice(0, 10)}, on this 2-core machine; load generator and servers share the cores.`);
   return lines.join('\n');
 }

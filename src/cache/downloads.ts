@@ -10,7 +10,8 @@ import { HashingFileWriter } from '../store/hashing.js';
 
 // One upstream fetch per digest, however many clients ask. The first request starts a download
 // that writes to a temp file while hashing; every request, the first included, streams from that
-// growing file as the bytes land. The digest is checked at the end and only then is the file
+// growing file as the bytes land (a reader that has caught up takes the batch just written from
+// memory instead of reading it back). The digest is checked at the end and only then is the file
 // committed to the blob store. Until then the last byte is held back from every reader, so a
 // blob that fails verification is never delivered whole: readers are cut off instead. A reader
 // that goes away does not affect the download.
@@ -21,7 +22,7 @@ export interface UpstreamBlob {
   body: Readable;
 }
 
-type State = 'running' | 'committed' | 'failed';
+type State = 'running' | 'verified' | 'committed' | 'failed';
 
 const readChunkBytes = 1 << 20;
 
@@ -33,6 +34,8 @@ class Download extends EventEmitter {
   state: State = 'running';
   error: Error | null = null;
   committedPath: string | null = null;
+  /** The last batch written, for readers that have caught up: it starts at byte `start`. */
+  batch: { start: number; buffers: Buffer[] } | null = null;
 
   constructor(digest: string, tempPath: string) {
     super();
@@ -43,22 +46,46 @@ class Download extends EventEmitter {
 
   /** Bytes a reader may have now. */
   get available(): number {
-    return this.state === 'committed' ? this.written : Math.max(0, this.written - 1);
+    return this.state === 'running' ? Math.max(0, this.written - 1) : this.written;
+  }
+
+  get finished(): boolean {
+    return this.state === 'verified' || this.state === 'committed';
+  }
+
+  /** Bytes [from, until) when they are all in the last batch written, else null. */
+  slice(from: number, until: number): Buffer | null {
+    const batch = this.batch;
+    if (!batch || from < batch.start) return null;
+    const parts: Buffer[] = [];
+    let offset = batch.start;
+    for (const buffer of batch.buffers) {
+      const end = offset + buffer.length;
+      if (end > from && offset < until) parts.push(buffer.subarray(Math.max(0, from - offset), Math.min(buffer.length, until - offset)));
+      offset = end;
+    }
+    if (offset < Math.min(until, this.written) || parts.length === 0) return null;
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   /** A stream of `range` (inclusive) that follows the file as it grows. */
   reader(range: ByteRange): Readable {
-    // Open the temp file now: an open descriptor stays valid when the file is renamed on commit.
-    const path = this.state === 'committed' ? this.committedPath! : this.tempPath;
+    // Open the file now: an open descriptor stays valid when the temp file is renamed on commit.
+    // A reader that starts just as the rename happens finds the committed file instead.
+    const download = this;
     let fd: number | null = null;
     let position = range.start;
-    const download = this;
     const stream = new Readable({
       highWaterMark: readChunkBytes,
       construct(callback) {
-        open(path, 'r', (error, descriptor) => {
-          fd = descriptor;
+        const opened = (error: NodeJS.ErrnoException | null, descriptor: number) => {
+          fd = error ? null : descriptor;
           callback(error);
+        };
+        if (download.state === 'committed') return open(download.committedPath!, 'r', opened);
+        open(download.tempPath, 'r', (error, descriptor) => {
+          if (error?.code === 'ENOENT' && download.committedPath) return open(download.committedPath, 'r', opened);
+          opened(error, descriptor);
         });
       },
       read() {
@@ -67,9 +94,14 @@ class Download extends EventEmitter {
           if (download.state === 'failed') return void this.destroy(download.error ?? new Error('download failed'));
           const limit = Math.min(range.end + 1, download.available);
           if (position >= limit) {
-            // Committed: the blob ends here (a length the upstream did not announce).
-            if (download.state === 'committed') return void this.push(null);
+            // Verified: the blob ends here (a length the upstream did not announce).
+            if (download.finished) return void this.push(null);
             return void download.once('progress', pump);
+          }
+          const fromMemory = download.slice(position, limit);
+          if (fromMemory) {
+            position += fromMemory.length;
+            return void this.push(fromMemory);
           }
           const length = Math.min(readChunkBytes, limit - position);
           read(fd!, Buffer.allocUnsafe(length), 0, length, position, (error, bytesRead, buffer) => {
@@ -135,8 +167,9 @@ export class BlobDownloads {
     const hash = newHasher(parsed.algorithm);
     const writer = new HashingFileWriter(download.tempPath, {
       hash,
-      onWritten: (bytes) => {
+      onWritten: (bytes, batch) => {
         onBytes?.(bytes - download.written);
+        download.batch = { start: download.written, buffers: batch };
         download.written = bytes;
         download.emit('progress');
       },
@@ -152,15 +185,19 @@ export class BlobDownloads {
         const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
         if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { message: `the upstream sent content with digest ${actual} for ${digest}` });
         if (download.size !== null && download.written !== download.size) throw new Error(`the upstream sent ${download.written} of ${download.size} bytes`);
-        await this.#store.commit(download.tempPath, parsed);
-        download.committedPath = this.#store.pathOf(digest);
         download.size = download.written;
+        download.committedPath = this.#store.pathOf(digest);
+        download.state = 'verified';
+        download.emit('progress');
+        await this.#store.commit(download.tempPath, parsed);
         download.state = 'committed';
         onCommitted(download.written);
       } catch (error) {
         download.error = error instanceof Error ? error : new Error(String(error));
-        download.state = 'failed';
+        // Readers of verified bytes keep them; only the cache entry is lost.
+        if (download.state === 'running') download.state = 'failed';
       } finally {
+        download.batch = null;
         await removeQuietly(download.tempPath); // gone already when committed by rename
 
         this.#running.delete(digest);

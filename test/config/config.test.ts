@@ -59,6 +59,25 @@ test('each invalid config is one message naming the key path', async () => {
   assert.match(await problem('repositories: [\n'), 'is not valid YAML');
 });
 
+test('remote repositories: defaults, durations and sizes; bad values name their key', async () => {
+  const file = await configFile('repositories:\n  hub:\n    type: remote\n    url: https://registry-1.docker.io/\n    metadataTtl: 5m\n    cache: { maxSize: 50GiB }\n');
+  const hub = loadConfig(file, {}, {}).repositories.hub!;
+  assert.equal(hub, {
+    type: 'remote', url: 'https://registry-1.docker.io', username: null, password: null, metadataTtl: 300_000, serveStale: true,
+    offlineAfter: 3, retryAfter: 30_000, timeouts: { connect: 10_000, response: 60_000 }, cache: { maxSize: 50 * 1024 ** 3 },
+    foreignLayers: { cache: false, allow: ['**'] },
+  });
+  const remote = (extra: string) => `repositories:\n  hub:\n    type: remote\n    url: https://r.example\n${extra}`;
+  assert.is(await problem('repositories:\n  hub: { type: remote, url: "ftp://x" }\n'), 'repositories.hub.url: expected an http or https URL, got "ftp://x"');
+  assert.is(await problem('repositories:\n  hub: { type: remote }\n'), 'repositories.hub.url: expected a non-empty string, got nothing');
+  assert.is(await problem(remote('    username: bot\n')), 'repositories.hub.password: username and password go together');
+  assert.is(await problem(remote('    metadataTtl: soon\n')), 'repositories.hub.metadataTtl: expected a duration like 30s, 10m or 1h, got "soon"');
+  assert.is(await problem(remote('    cache: { maxSize: lots }\n')), 'repositories.hub.cache.maxSize: expected a size like 512MiB or 50GiB, got "lots"');
+  assert.is(await problem(remote('    foreignLayers: { allow: [3] }\n')), 'repositories.hub.foreignLayers.allow[0]: expected a non-empty string, got number 3');
+  assert.is(await problem(remote('    blockSchema1: true\n')), 'repositories.hub.blockSchema1: unknown key (allowed here: type, url, username, password, metadataTtl, serveStale, offlineAfter, retryAfter, timeouts, cache, foreignLayers)');
+  assert.is(await problem('repositories:\n  all: { type: virtual }\n'), 'repositories.all.type: virtual repositories are not available in this version (local and remote are)');
+});
+
 test('wharf serve with a bad config exits 2 with one line naming the key', async () => {
   const file = await configFile('repositories:\n  docker_local: { type: local }\n');
   const result = await runCli(['serve', '--config', file]);

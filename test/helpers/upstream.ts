@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tempDir } from './server.js';
+import { startWharf, tempDir, type TestServer } from './server.js';
 
 // Real upstreams for remote-repository tests: CNCF Distribution from Debian's docker-registry,
 // and a counting pass-through in front of it that can also misbehave on purpose.
@@ -193,4 +193,31 @@ export async function startCdn(target: string): Promise<{ url: string; authoriza
   // "localhost" is another origin than "127.0.0.1" for the client, as a CDN host would be.
   const url = `http://localhost:${(server.address() as AddressInfo).port}`;
   return { url, authorizations, stop: async () => { server.closeAllConnections(); await new Promise((resolve) => server.close(resolve)); } };
+}
+
+export interface RemoteFixture {
+  distribution: Distribution;
+  proxy: CountingProxy;
+  wharf: TestServer;
+  stop(): Promise<void>;
+}
+
+/** Distribution, a counting pass-through in front of it, and Wharf with the repositories `configure` returns for that pass-through. */
+export async function startRemoteFixture(
+  configure: (upstreamUrl: string) => Record<string, unknown>,
+  options: { distribution?: Parameters<typeof startDistribution>[0]; accessLog?: (text: string) => void } = {},
+): Promise<RemoteFixture> {
+  const distribution = await startDistribution(options.distribution);
+  const proxy = await startCountingProxy(distribution.url);
+  const wharf = await startWharf({ repositories: configure(proxy.url), ...(options.accessLog ? { accessLog: options.accessLog } : {}) });
+  return {
+    distribution,
+    proxy,
+    wharf,
+    async stop() {
+      await wharf.cleanup();
+      await proxy.stop();
+      await distribution.stop();
+    },
+  };
 }

@@ -5,28 +5,22 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeImage } from '../helpers/images.js';
 import { pushBlob, seedImage } from '../helpers/registry.js';
-import { startWharf, type TestServer } from '../helpers/server.js';
-import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
+import type { TestServer } from '../helpers/server.js';
+import { startRemoteFixture, type CountingProxy, type Distribution, type RemoteFixture } from '../helpers/upstream.js';
 
+let fixture: RemoteFixture;
 let distribution: Distribution;
 let proxy: CountingProxy;
 let wharf: TestServer;
 
 test.before(async () => {
-  distribution = await startDistribution();
-  proxy = await startCountingProxy(distribution.url);
-  wharf = await startWharf({
-    repositories: {
-      'docker-local': { type: 'local' },
-      'docker-remote': { type: 'remote', url: proxy.url, cache: { maxSize: '2500KiB' } },
-    },
-  });
+  fixture = await startRemoteFixture((url) => ({
+    'docker-local': { type: 'local' },
+    'docker-remote': { type: 'remote', url, cache: { maxSize: '2500KiB' } },
+  }));
+  ({ distribution, proxy, wharf } = fixture);
 });
-test.after(async () => {
-  await wharf.cleanup();
-  await proxy.stop();
-  await distribution.stop();
-});
+test.after(() => fixture.stop());
 
 async function onDisk(digest: string): Promise<boolean> {
   return (await readdir(join(wharf.dataDir, 'blobs'), { recursive: true })).some((file) => String(file).endsWith(digest.slice(7)));

@@ -6,12 +6,13 @@ import * as assert from 'uvu/assert';
 import { DOCKER_FOREIGN_LAYER, DOCKER_MANIFEST } from '../../src/oci/mediatypes.js';
 import { blob, descriptorOf, type Blob } from '../helpers/images.js';
 import { seedBlob } from '../helpers/registry.js';
-import { startWharf, type TestServer } from '../helpers/server.js';
-import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
+import type { TestServer } from '../helpers/server.js';
+import { startRemoteFixture, type CountingProxy, type Distribution, type RemoteFixture } from '../helpers/upstream.js';
 
 // Foreign layers: the manifest lists a layer by URL; Wharf fetches it from that URL only when an
 // allow pattern matches, verifies it, caches it and serves it at the blob endpoint.
 
+let fixture: RemoteFixture;
 let distribution: Distribution;
 let proxy: CountingProxy;
 let wharf: TestServer;
@@ -29,18 +30,13 @@ test.before(async () => {
   });
   await new Promise<void>((resolve) => external.listen(0, '127.0.0.1', resolve));
   externalUrl = `http://127.0.0.1:${(external.address() as AddressInfo).port}`;
-  distribution = await startDistribution({ foreignUrls: true });
-  proxy = await startCountingProxy(distribution.url);
-  wharf = await startWharf({
-    repositories: {
-      'docker-remote': { type: 'remote', url: proxy.url, foreignLayers: { cache: true, allow: ['http://127.0.0.1:*/allowed/**'] } },
-    },
-  });
+  fixture = await startRemoteFixture((url) => ({
+    'docker-remote': { type: 'remote', url, foreignLayers: { cache: true, allow: ['http://127.0.0.1:*/allowed/**'] } },
+  }), { distribution: { foreignUrls: true } });
+  ({ distribution, proxy, wharf } = fixture);
 });
 test.after(async () => {
-  await wharf.cleanup();
-  await proxy.stop();
-  await distribution.stop();
+  await fixture.stop();
   external.closeAllConnections();
   await new Promise((resolve) => external.close(resolve));
 });

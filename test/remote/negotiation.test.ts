@@ -7,26 +7,22 @@ import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatyp
 import { isDockerHub, upstreamImageName } from '../../src/repos/remote.js';
 import { blob, descriptorOf, makeImage, makeIndex } from '../helpers/images.js';
 import { seedBlob, seedImage } from '../helpers/registry.js';
-import { startWharf, type TestServer } from '../helpers/server.js';
-import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
+import type { TestServer } from '../helpers/server.js';
+import { startRemoteFixture, type CountingProxy, type Distribution, type RemoteFixture } from '../helpers/upstream.js';
 
 // What a remote repository caches is the upstream's whole answer; what each client gets is
 // negotiated from it, so no client's Accept header changes what the next client receives.
 
+let fixture: RemoteFixture;
 let distribution: Distribution;
 let proxy: CountingProxy;
 let wharf: TestServer;
 
 test.before(async () => {
-  distribution = await startDistribution();
-  proxy = await startCountingProxy(distribution.url);
-  wharf = await startWharf({ repositories: { hub: { type: 'remote', url: proxy.url, metadataTtl: '300ms' } } });
+  fixture = await startRemoteFixture((url) => ({ hub: { type: 'remote', url, metadataTtl: '300ms' } }));
+  ({ distribution, proxy, wharf } = fixture);
 });
-test.after(async () => {
-  await wharf.cleanup();
-  await proxy.stop();
-  await distribution.stop();
-});
+test.after(() => fixture.stop());
 
 async function seedIndex(name: string, tag: string) {
   const images = [makeImage(), makeImage({ architecture: 'arm64' })];

@@ -8,33 +8,26 @@ import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { makeImage } from '../helpers/images.js';
 import { errorCode, seedImage } from '../helpers/registry.js';
 import { skopeo } from '../helpers/skopeo.js';
-import { startWharf, tempDir, type TestServer } from '../helpers/server.js';
-import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
+import { tempDir, type TestServer } from '../helpers/server.js';
+import { startRemoteFixture, type CountingProxy, type Distribution, type RemoteFixture } from '../helpers/upstream.js';
 
 // A remote repository in front of a real CNCF Distribution, with a counting pass-through between
 // them: every scenario asserts what reached the upstream.
 
+let fixture: RemoteFixture;
 let distribution: Distribution;
 let proxy: CountingProxy;
 let wharf: TestServer;
 let accessLog = '';
 
 test.before(async () => {
-  distribution = await startDistribution();
-  proxy = await startCountingProxy(distribution.url);
-  wharf = await startWharf({
-    repositories: {
-      'docker-local': { type: 'local' },
-      'docker-remote': { type: 'remote', url: proxy.url, metadataTtl: '400ms', offlineAfter: 100 },
-    },
-    accessLog: (text) => { accessLog += text; },
-  });
+  fixture = await startRemoteFixture((url) => ({
+    'docker-local': { type: 'local' },
+    'docker-remote': { type: 'remote', url, metadataTtl: '400ms', offlineAfter: 100 },
+  }), { accessLog: (text) => { accessLog += text; } });
+  ({ distribution, proxy, wharf } = fixture);
 });
-test.after(async () => {
-  await wharf.cleanup();
-  await proxy.stop();
-  await distribution.stop();
-});
+test.after(() => fixture.stop());
 test.before.each(() => {
   proxy.fault = 'none';
   proxy.rateLimit = null;

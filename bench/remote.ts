@@ -1,0 +1,120 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
+import { startCounter, type Counter } from './counter.js';
+import { curlOnce, getRate } from './load.js';
+import type { Payload } from './payload.js';
+import { startDistribution, startWharf, type BenchServer } from './servers.js';
+import { median } from './stats.js';
+import type { Row } from './table.js';
+
+// Remote repositories: Wharf's docker-remote and Distribution configured as a pull-through proxy,
+// both in front of the same origin registry, each through its own counting pass-through. Every
+// cold measurement starts a fresh proxy with an empty cache.
+
+type Kind = 'Wharf' | 'Distribution';
+
+interface Proxy {
+  server: BenchServer;
+  counter: Counter;
+  blobUrl: string;
+  manifestUrl: string;
+  stop(): Promise<void>;
+}
+
+async function startProxy(kind: Kind, work: string, origin: string, image: string, digest: string): Promise<Proxy> {
+  const dir = await mkdtemp(join(work, `${kind}-proxy-`));
+  const counter = await startCounter(work, origin);
+  const server = kind === 'Wharf' ? await startWharf(dir, counter.url) : await startDistribution(dir, counter.url);
+  const base = server.url.replace(/\/v2\/$/, '');
+  const path = kind === 'Wharf' ? `docker-remote/${image}` : image;
+  return {
+    server,
+    counter,
+    blobUrl: `${base}/v2/${path}/blobs/${digest}`,
+    manifestUrl: `${base}/v2/${path}/manifests/bench`,
+    async stop() {
+      await server.stop();
+      await counter.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The upstream blob traffic once it has stopped moving (Distribution fills its cache with a second
+ * fetch after answering; nginx logs a request when it ends).
+ */
+async function settled(counter: Counter): Promise<{ blobGets: number; blobBytes: number }> {
+  let last = await counter.read();
+  for (let i = 0; i < 60; i++) {
+    await sleep(1000);
+    const now = await counter.read();
+    if (now.blobBytes === last.blobBytes && now.blobGets === last.blobGets) return now;
+    last = now;
+  }
+  return last;
+}
+
+export async function remoteBench(options: { work: string; origin: string; image: string; large: Payload; runs: number; seconds: number }): Promise<Row[]> {
+  const { work, origin, image, large, runs } = options;
+  const gib = large.size / 2 ** 30;
+  const results: Record<string, Record<Kind, number>> = {};
+  const record = (label: string, kind: Kind, value: number) => { (results[label] ??= {} as Record<Kind, number>)[kind] = value; };
+  for (const kind of ['Wharf', 'Distribution'] as const) {
+    const cold: number[] = [];
+    const firstByte: number[] = [];
+    const warm: number[] = [];
+    const upstream: number[] = [];
+    let manifestRate = 0;
+    for (let i = 0; i < runs; i++) {
+      console.log(`bench: remote cold/warm 1 GiB pull — ${kind} (run ${i + 1})`);
+      const proxy = await startProxy(kind, work, origin, image, large.digest);
+      try {
+        const started = performance.now();
+        const download = await curlOnce(proxy.blobUrl);
+        cold.push(download.bytes / ((performance.now() - started) / 1000) / 1e6);
+        firstByte.push(download.firstByte * 1000);
+        upstream.push((await settled(proxy.counter)).blobBytes / large.size);
+        const warmStart = performance.now();
+        const again = await curlOnce(proxy.blobUrl);
+        warm.push(again.bytes / ((performance.now() - warmStart) / 1000) / 1e6);
+        if (i === 0) {
+          const headers = { Accept: OCI_MANIFEST };
+          await getRate(proxy.manifestUrl, { connections: 10, seconds: 1, headers }); // warm-up
+          manifestRate = (await getRate(proxy.manifestUrl, { connections: 10, seconds: options.seconds, headers })).rps;
+        }
+      } finally {
+        await proxy.stop();
+      }
+    }
+    record('remote: cold 1 GiB pull (MB/s)', kind, median(cold));
+    record('remote: cold 1 GiB, first byte (ms)', kind, median(firstByte));
+    record('remote: cold 1 GiB, bytes from upstream (x blob)', kind, median(upstream));
+    record('remote: warm 1 GiB pull (MB/s)', kind, median(warm));
+    record('remote: warm manifest GET by tag (req/s)', kind, manifestRate);
+
+    console.log(`bench: remote 20 concurrent cold pulls — ${kind}`);
+    const proxy = await startProxy(kind, work, origin, image, large.digest);
+    try {
+      const started = performance.now();
+      await Promise.all(Array.from({ length: 20 }, () => curlOnce(proxy.blobUrl)));
+      record('remote: 20 concurrent cold 1 GiB pulls (s)', kind, (performance.now() - started) / 1000);
+      const traffic = await settled(proxy.counter);
+      record('remote: 20 concurrent cold, upstream GETs', kind, traffic.blobGets);
+      record('remote: 20 concurrent cold, upstream GiB', kind, traffic.blobBytes / 2 ** 30);
+    } finally {
+      await proxy.stop();
+    }
+  }
+  const targets: Record<string, string> = {
+    'remote: cold 1 GiB pull (MB/s)': '>= 1.5x Distribution',
+    'remote: cold 1 GiB, first byte (ms)': '<= 1.0x Distribution',
+    'remote: cold 1 GiB, bytes from upstream (x blob)': `exactly 1 (${gib.toFixed(0)} GiB)`,
+    'remote: 20 concurrent cold 1 GiB pulls (s)': '<= 0.7x Distribution',
+    'remote: 20 concurrent cold, upstream GETs': 'exactly 1',
+    'remote: warm manifest GET by tag (req/s)': '>= 10x Distribution',
+  };
+  return Object.entries(results).map(([label, values]) => ({ label, unit: '', target: targets[label] ?? '-', values }));
+}
