@@ -1,6 +1,6 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startProcess, freePort, type BenchServer } from './servers.js';
+import { freePort, nginxTempPaths, startProcess, type BenchServer } from './servers.js';
 
 // The bench's witness of how often a proxy goes to the upstream: nginx passing requests through
 // unbuffered (fast enough not to be the bottleneck, unlike a Node pass-through) and logging each
@@ -27,11 +27,7 @@ events { worker_connections 1024; }
 http {
   log_format counted '$request_method $uri $status $body_bytes_sent';
   access_log ${log} counted;
-  client_body_temp_path ${dir};
-  proxy_temp_path ${dir};
-  fastcgi_temp_path ${dir};
-  uwsgi_temp_path ${dir};
-  scgi_temp_path ${dir};
+  ${nginxTempPaths(dir)}
   server {
     listen 127.0.0.1:${port};
     location / {

@@ -85,6 +85,11 @@ export async function startDistribution(dir: string, proxyOf?: string): Promise<
   return startProcess('Distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}/v2/`, { PATH: '/usr/bin:/bin' });
 }
 
+/** nginx's temp-file directives, pointed at a directory of ours (not /var/lib/nginx). */
+export function nginxTempPaths(dir: string): string {
+  return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `${kind}_temp_path ${dir};`).join('\n  ');
+}
+
 /**
  * nginx serving `root` statically with sendfile, as the ceiling for bytes from disk. One worker
  * process, as Wharf is one process: the comparison is per serving process.
@@ -104,11 +109,7 @@ http {
   sendfile on;
   tcp_nopush on;
   keepalive_requests 100000;
-  client_body_temp_path ${join(dir, 'nginx-tmp')};
-  proxy_temp_path ${join(dir, 'nginx-tmp')};
-  fastcgi_temp_path ${join(dir, 'nginx-tmp')};
-  uwsgi_temp_path ${join(dir, 'nginx-tmp')};
-  scgi_temp_path ${join(dir, 'nginx-tmp')};
+  ${nginxTempPaths(join(dir, 'nginx-tmp'))}
   server {
     listen 127.0.0.1:${port};
     root ${root};
