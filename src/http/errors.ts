@@ -5,7 +5,7 @@ import { apiVersionHeader } from './env.js';
 export function errorResponse(error: unknown): Response {
   const registryError = error instanceof RegistryError
     ? error
-    : new RegistryError('UNSUPPORTED', { status: 500, message: 'internal error; the server log has the details' });
+    : new RegistryError('UNKNOWN', { status: 500, message: 'internal error; the server log has the details' });
   if (!(error instanceof RegistryError)) console.error('wharf: internal error:', error);
   return new Response(JSON.stringify(registryError.toJSON()), {
     status: registryError.status,

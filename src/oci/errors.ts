@@ -17,6 +17,8 @@ const table = {
   DENIED: [403, 'requested access to the resource is denied'],
   UNSUPPORTED: [405, 'the operation is unsupported'],
   TOOMANYREQUESTS: [429, 'too many requests'],
+  /** Distribution's errcode for failures that are nobody's input: upstream outages, internal errors. */
+  UNKNOWN: [500, 'unknown error'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorCode = keyof typeof table;

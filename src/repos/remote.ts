@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
 import type { AcceptedTypes } from '../oci/accept.js';
 import { isDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
@@ -69,6 +70,9 @@ export interface RemoteRepositoryOptions {
   log: (message: string) => void;
 }
 
+/** How long an upstream 404 is remembered, so clients probing for what is not there cost nothing. */
+const notFoundTtlMs = 30_000;
+
 /** Docker Hub's anonymous allowance is 100 pulls per 6 hours: say so when little is left. */
 const lowRateLimit = 10;
 
@@ -84,6 +88,8 @@ export class RemoteRepository implements Repository {
   readonly #log: (message: string) => void;
   readonly #dockerHub: boolean;
   readonly #manifestFetches = new Map<string, Promise<Manifest>>();
+  /** Upstream 404s by "name reference", with their expiry (a short-lived negative cache). */
+  readonly #notFound = new LRUCache<string, RegistryError>({ max: 10_000, ttl: notFoundTtlMs });
   /** Referrers answers, trusted for metadataTtl like tags. */
   readonly #referrers = new Map<string, { at: number; descriptors: Descriptor[] }>();
   #failures = 0;
@@ -109,19 +115,22 @@ export class RemoteRepository implements Repository {
     this.#dockerHub = isDockerHub(options.config.url);
   }
 
-    #upstreamName(name: string): string {
+  #upstreamName(name: string): string {
     return upstreamImageName(this.#dockerHub, name);
   }
 
   /** Sends to the upstream unless it is marked offline; counts failures for the circuit breaker. */
   async #send(method: 'GET' | 'HEAD', name: string, suffix: string, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
     if (Date.now() < this.#offlineUntil) {
-      throw new RegistryError('UNSUPPORTED', { status: 503, message: `upstream ${this.#config.url} of ${this.key} is marked offline after ${this.#failures} failures; retrying after ${new Date(this.#offlineUntil).toISOString()}` });
+      throw new RegistryError('UNKNOWN', { status: 503, message: `upstream ${this.#config.url} of ${this.key} is marked offline after ${this.#failures} failures; retrying after ${new Date(this.#offlineUntil).toISOString()}` });
     }
     const upstreamName = this.#upstreamName(name);
     try {
       const response = await this.#client.send({ method, path: `/v2/${upstreamName}/${suffix}`, scope: `repository:${upstreamName}:pull`, headers });
-      if (response.status >= 500) throw new RegistryError('UNSUPPORTED', { status: 502, message: `upstream ${this.#config.url} answered ${response.status}` });
+      if (response.status >= 500) {
+        response.body.resume();
+        throw new RegistryError('UNKNOWN', { status: 502, message: `upstream ${this.#config.url} answered ${response.status}` });
+      }
       this.#failures = 0;
       return response;
     } catch (error) {
@@ -134,11 +143,18 @@ export class RemoteRepository implements Repository {
     }
   }
 
-  /** Maps the upstream's refusals to registry errors naming the upstream (and quoting it, for 429). */
+  /**
+   * Maps the upstream's refusals to registry errors naming the upstream (and quoting it, for 429).
+   * A 404 is remembered for a short while under `what`.
+   */
   async #refusal(response: UpstreamResponse, what: string, notFound: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN'): Promise<RegistryError> {
     const text = await readBody(response, 64 << 10).then((b) => b.toString('utf8'), () => '');
     const upstream = this.#config.url;
-    if (response.status === 404) return new RegistryError(notFound, { message: `${what} is not in ${this.key} (upstream ${upstream} has none)` });
+    if (response.status === 404) {
+      const error = new RegistryError(notFound, { message: `${what} is not in ${this.key} (upstream ${upstream} has none)` });
+      this.#notFound.set(what, error);
+      return error;
+    }
     if (response.status === 429) {
       let said = text.trim();
       try {
@@ -147,10 +163,17 @@ export class RemoteRepository implements Repository {
       return new RegistryError('TOOMANYREQUESTS', { message: `upstream ${upstream} refused ${what}: too many requests${said ? `: ${said}` : ''}` });
     }
     if (response.status === 401 || response.status === 403) return new RegistryError('DENIED', { message: `upstream ${upstream} refused ${what} (${response.status}); check ${this.key}'s username and password` });
-    return new RegistryError('UNSUPPORTED', { status: 502, message: `upstream ${upstream} answered ${response.status} for ${what}` });
+    return new RegistryError('UNKNOWN', { status: 502, message: `upstream ${upstream} answered ${response.status} for ${what}` });
+  }
+
+  /** Throws the remembered 404 for `what`, if the upstream said so recently. */
+  #knownMissing(what: string): void {
+    const error = this.#notFound.get(what);
+    if (error) throw error;
   }
 
   async #fetchManifest(name: string, reference: string): Promise<Manifest> {
+    this.#knownMissing(`manifest ${name}:${reference}`);
     const key = `${name}\u0000${reference}`;
     let pending = this.#manifestFetches.get(key);
     if (!pending) {
@@ -245,9 +268,10 @@ export class RemoteRepository implements Repository {
       allowedUrls(foreign, this.#config.foreignLayers.allow);
       return foreign.size;
     }
+    this.#knownMissing(`blob ${name}@${digest}`);
     const response = await this.#send('HEAD', name, `blobs/${digest}`);
     response.body.resume();
-    if (response.status !== 200) throw await this.#refusal(response, `blob ${digest}`, 'BLOB_UNKNOWN');
+    if (response.status !== 200) throw await this.#refusal(response, `blob ${name}@${digest}`, 'BLOB_UNKNOWN');
     return Number(first(response.headers['content-length']));
   }
 
@@ -260,11 +284,12 @@ export class RemoteRepository implements Repository {
       return { size: cached, range, cache: 'HIT', stream: this.#served(await this.#reader.open(digest, cached, range ?? { start: 0, end: cached - 1 })) };
     }
     const foreign = this.#foreignLayer(name, digest);
+    if (!foreign) this.#knownMissing(`blob ${name}@${digest}`);
     const { download, started } = await this.#downloads.join(digest, {
       fetch: async () => {
         if (foreign) return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response);
         const response = await this.#send('GET', name, `blobs/${digest}`);
-        if (response.status !== 200) throw await this.#refusal(response, `blob ${digest}`, 'BLOB_UNKNOWN');
+        if (response.status !== 200) throw await this.#refusal(response, `blob ${name}@${digest}`, 'BLOB_UNKNOWN');
         const length = first(response.headers['content-length']);
         return { size: length === undefined ? null : Number(length), body: response.body };
       },

@@ -139,14 +139,14 @@ export class UpstreamClient {
       if (!redirectStatuses.has(response.statusCode) || !location || hop >= maxRedirects) return response;
       response.body.resume();
       url = new URL(location, url);
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError('UNSUPPORTED', { status: 502, message: `the upstream redirected to ${url.protocol} URL` });
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream redirected to ${url.protocol} URL` });
     }
   }
 
   #unreachable(error: unknown): RegistryError {
     if (error instanceof RegistryError) return error;
     const reason = error instanceof Error ? ((error as NodeJS.ErrnoException).code ?? error.message) : String(error);
-    return new RegistryError('UNSUPPORTED', { status: 502, message: `upstream ${this.url} is unreachable: ${reason}`, detail: { upstream: this.url, reason } });
+    return new RegistryError('UNKNOWN', { status: 502, message: `upstream ${this.url} is unreachable: ${reason}`, detail: { upstream: this.url, reason } });
   }
 
   async close(): Promise<void> {

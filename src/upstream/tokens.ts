@@ -50,14 +50,14 @@ export class TokenCache {
     const response = await request(url, { method: 'GET', headers });
     const text = await response.body.text();
     if (response.statusCode !== 200) {
-      throw new RegistryError(response.statusCode === 401 || response.statusCode === 403 ? 'UNAUTHORIZED' : 'UNSUPPORTED', {
+      throw new RegistryError(response.statusCode === 401 || response.statusCode === 403 ? 'UNAUTHORIZED' : 'UNKNOWN', {
         status: 502,
         message: `the upstream token endpoint ${url.origin}${url.pathname} answered ${response.statusCode}${credentials ? ' for the configured credentials' : ''}`,
       });
     }
     const body = JSON.parse(text) as { token?: string; access_token?: string; expires_in?: number };
     const token = body.token ?? body.access_token;
-    if (!token) throw new RegistryError('UNSUPPORTED', { status: 502, message: `the upstream token endpoint ${url.origin} returned no token` });
+    if (!token) throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream token endpoint ${url.origin} returned no token` });
     const seconds = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : defaultTokenSeconds;
     return { token, expiresAt: Date.now() + seconds * 1000 - expiryMarginMs };
   }

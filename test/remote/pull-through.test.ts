@@ -200,6 +200,15 @@ test('pushes to a remote repository are refused with a message that says where t
   assert.is(await errorCode(manifest), 'UNSUPPORTED');
 });
 
+test('an upstream 404 is remembered for a while: probing a missing tag twice asks the upstream once', async () => {
+  for (let i = 0; i < 2; i++) {
+    const response = await fetch(remote('team/nothing', 'manifests/missing'));
+    assert.is(response.status, 404);
+    assert.is(await errorCode(response), 'MANIFEST_UNKNOWN');
+  }
+  assert.is(proxy.counts['GET manifest'], 1);
+});
+
 test('DELETE on a cached tag removes it from the cache; the next pull fetches it again', async () => {
   const image = makeImage();
   await seedImage(distribution.url, 'team/evict', image, '1');
