@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { LRUCache } from 'lru-cache';
 import type { AcceptedTypes } from '../oci/accept.js';
 import { isDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
@@ -11,9 +10,9 @@ import { newCacheStats, type CacheStats } from '../cache/stats.js';
 import type { RemoteRepositoryConfig } from '../config/types.js';
 import type { Store } from '../store/index.js';
 import type { ManifestRow, Page } from '../store/metadata.js';
-import { UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
 import { allowedUrls, fetchForeignLayer } from '../upstream/foreign.js';
 import { negotiate } from './negotiate.js';
+import { first, readBody, UpstreamGate } from './upstream-gate.js';
 import type { BlobRead, ByteRange, Listing, Manifest, Repository } from './repository.js';
 
 // A pull-through cache of one upstream registry.
@@ -25,40 +24,11 @@ import type { BlobRead, ByteRange, Listing, Manifest, Repository } from './repos
 //     others get.
 //   Blobs: one upstream fetch per digest, streamed to every waiting client while it is written
 //     (cache/downloads.ts); served from disk afterwards.
-//   Upstream failures: cached tags are served stale (serveStale) with a Warning header; after
-//     offlineAfter consecutive failures the upstream is not asked again for retryAfter.
-
-const dockerHubHosts = new Set(['registry-1.docker.io', 'index.docker.io', 'docker.io', 'registry.hub.docker.com']);
-
-export function isDockerHub(url: string): boolean {
-  return dockerHubHosts.has(new URL(url).hostname);
-}
-
-/** Docker Hub keeps official images under library/: "alpine" is "library/alpine" there. */
-export function upstreamImageName(dockerHub: boolean, name: string): string {
-  return dockerHub && !name.includes('/') ? `library/${name}` : name;
-}
-
-function first(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
+//   Upstream failures: cached tags are served stale (serveStale) with a Warning header; the
+//     circuit breaker and the mapping of upstream answers live in upstream-gate.ts.
 
 function toManifest(row: ManifestRow, cache: Manifest['cache']): Manifest {
   return { digest: row.digest, mediaType: row.media_type, content: row.content, ...(cache ? { cache } : {}) };
-}
-
-async function readBody(response: UpstreamResponse, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > limit) {
-      response.body.destroy();
-      throw new RegistryError('MANIFEST_INVALID', { status: 502, message: `the upstream sent a manifest over ${limit} bytes` });
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, bytes);
 }
 
 export interface RemoteRepositoryOptions {
@@ -70,12 +40,6 @@ export interface RemoteRepositoryOptions {
   log: (message: string) => void;
 }
 
-/** How long an upstream 404 is remembered, so clients probing for what is not there cost nothing. */
-const notFoundTtlMs = 30_000;
-
-/** Docker Hub's anonymous allowance is 100 pulls per 6 hours: say so when little is left. */
-const lowRateLimit = 10;
-
 export class RemoteRepository implements Repository {
   readonly kind = 'remote';
   readonly key: string;
@@ -84,16 +48,11 @@ export class RemoteRepository implements Repository {
   readonly #store: Store;
   readonly #reader: BlobReader;
   readonly #downloads: BlobDownloads;
-  readonly #client: UpstreamClient;
+  readonly #upstream: UpstreamGate;
   readonly #log: (message: string) => void;
-  readonly #dockerHub: boolean;
   readonly #manifestFetches = new Map<string, Promise<Manifest>>();
-  /** Upstream 404s by "name reference", with their expiry (a short-lived negative cache). */
-  readonly #notFound = new LRUCache<string, RegistryError>({ max: 10_000, ttl: notFoundTtlMs });
   /** Referrers answers, trusted for metadataTtl like tags. */
   readonly #referrers = new Map<string, { at: number; descriptors: Descriptor[] }>();
-  #failures = 0;
-  #offlineUntil = 0;
 
   constructor(options: RemoteRepositoryOptions) {
     this.key = options.key;
@@ -102,84 +61,17 @@ export class RemoteRepository implements Repository {
     this.#reader = options.reader;
     this.#downloads = options.downloads;
     this.#log = options.log;
-    const { url, username, password, timeouts } = options.config;
-    this.#client = new UpstreamClient({
-      url, username, password, timeouts,
-      onRateLimit: (remaining) => {
-        if (remaining < lowRateLimit && (this.stats.rateLimitRemaining ?? Infinity) >= lowRateLimit) {
-          this.#log(`${this.key}: upstream ${url} rate limit nearly spent: ${remaining} pulls remaining`);
-        }
-        this.stats.rateLimitRemaining = remaining;
-      },
-    });
-    this.#dockerHub = isDockerHub(options.config.url);
-  }
-
-  #upstreamName(name: string): string {
-    return upstreamImageName(this.#dockerHub, name);
-  }
-
-  /** Sends to the upstream unless it is marked offline; counts failures for the circuit breaker. */
-  async #send(method: 'GET' | 'HEAD', name: string, suffix: string, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
-    if (Date.now() < this.#offlineUntil) {
-      throw new RegistryError('UNKNOWN', { status: 503, message: `upstream ${this.#config.url} of ${this.key} is marked offline after ${this.#failures} failures; retrying after ${new Date(this.#offlineUntil).toISOString()}` });
-    }
-    const upstreamName = this.#upstreamName(name);
-    try {
-      const response = await this.#client.send({ method, path: `/v2/${upstreamName}/${suffix}`, scope: `repository:${upstreamName}:pull`, headers });
-      if (response.status >= 500) {
-        response.body.resume();
-        throw new RegistryError('UNKNOWN', { status: 502, message: `upstream ${this.#config.url} answered ${response.status}` });
-      }
-      this.#failures = 0;
-      return response;
-    } catch (error) {
-      this.stats.upstreamErrors++;
-      if (++this.#failures >= this.#config.offlineAfter) {
-        this.#offlineUntil = Date.now() + this.#config.retryAfter;
-        this.#log(`${this.key}: upstream ${this.#config.url} marked offline for ${this.#config.retryAfter / 1000}s after ${this.#failures} failures`);
-      }
-      throw error;
-    }
-  }
-
-  /**
-   * Maps the upstream's refusals to registry errors naming the upstream (and quoting it, for 429).
-   * A 404 is remembered for a short while under `what`.
-   */
-  async #refusal(response: UpstreamResponse, what: string, notFound: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN'): Promise<RegistryError> {
-    const text = await readBody(response, 64 << 10).then((b) => b.toString('utf8'), () => '');
-    const upstream = this.#config.url;
-    if (response.status === 404) {
-      const error = new RegistryError(notFound, { message: `${what} is not in ${this.key} (upstream ${upstream} has none)` });
-      this.#notFound.set(what, error);
-      return error;
-    }
-    if (response.status === 429) {
-      let said = text.trim();
-      try {
-        said = (JSON.parse(text) as { errors?: { message?: string }[] }).errors?.[0]?.message ?? said;
-      } catch { /* not JSON: quote it as it is */ }
-      return new RegistryError('TOOMANYREQUESTS', { message: `upstream ${upstream} refused ${what}: too many requests${said ? `: ${said}` : ''}` });
-    }
-    if (response.status === 401 || response.status === 403) return new RegistryError('DENIED', { message: `upstream ${upstream} refused ${what} (${response.status}); check ${this.key}'s username and password` });
-    return new RegistryError('UNKNOWN', { status: 502, message: `upstream ${upstream} answered ${response.status} for ${what}` });
-  }
-
-  /** Throws the remembered 404 for `what`, if the upstream said so recently. */
-  #knownMissing(what: string): void {
-    const error = this.#notFound.get(what);
-    if (error) throw error;
+    this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log });
   }
 
   async #fetchManifest(name: string, reference: string): Promise<Manifest> {
-    this.#knownMissing(`manifest ${name}:${reference}`);
+    this.#upstream.knownMissing(`manifest ${name}:${reference}`);
     const key = `${name}\u0000${reference}`;
     let pending = this.#manifestFetches.get(key);
     if (!pending) {
       pending = (async () => {
-        const response = await this.#send('GET', name, `manifests/${reference}`, { accept: manifestAcceptHeader });
-        if (response.status !== 200) throw await this.#refusal(response, `manifest ${name}:${reference}`, 'MANIFEST_UNKNOWN');
+        const response = await this.#upstream.send('GET', name, `manifests/${reference}`, { accept: manifestAcceptHeader });
+        if (response.status !== 200) throw await this.#upstream.refusal(response, `manifest ${name}:${reference}`, 'MANIFEST_UNKNOWN');
         const content = await readBody(response, maxManifestBytes);
         const manifest = parseManifest(content, first(response.headers['content-type']));
         if (isDigest(reference) && manifest.digest !== reference) {
@@ -206,14 +98,14 @@ export class RemoteRepository implements Repository {
     if (!state || !cached) return this.#fetchManifest(name, tag);
     if (state.checked_at !== null && Date.now() - state.checked_at < this.#config.metadataTtl) return this.#hit(cached);
     try {
-      const head = await this.#send('HEAD', name, `manifests/${tag}`, { accept: manifestAcceptHeader });
+      const head = await this.#upstream.send('HEAD', name, `manifests/${tag}`, { accept: manifestAcceptHeader });
       head.body.resume();
       const digest = first(head.headers['docker-content-digest']);
       if (head.status === 200 && digest === state.digest) {
         metadata.touchTag(this.key, name, tag);
         return this.#hit(cached);
       }
-      if (head.status !== 200 && head.status !== 404) throw await this.#refusal(head, `manifest ${name}:${tag}`, 'MANIFEST_UNKNOWN');
+      if (head.status !== 200 && head.status !== 404) throw await this.#upstream.refusal(head, `manifest ${name}:${tag}`, 'MANIFEST_UNKNOWN');
       return await this.#fetchManifest(name, tag);
     } catch (error) {
       if (!this.#config.serveStale || (error instanceof RegistryError && error.status < 500)) throw error;
@@ -268,10 +160,10 @@ export class RemoteRepository implements Repository {
       allowedUrls(foreign, this.#config.foreignLayers.allow);
       return foreign.size;
     }
-    this.#knownMissing(`blob ${name}@${digest}`);
-    const response = await this.#send('HEAD', name, `blobs/${digest}`);
+    this.#upstream.knownMissing(`blob ${name}@${digest}`);
+    const response = await this.#upstream.send('HEAD', name, `blobs/${digest}`);
     response.body.resume();
-    if (response.status !== 200) throw await this.#refusal(response, `blob ${name}@${digest}`, 'BLOB_UNKNOWN');
+    if (response.status !== 200) throw await this.#upstream.refusal(response, `blob ${name}@${digest}`, 'BLOB_UNKNOWN');
     return Number(first(response.headers['content-length']));
   }
 
@@ -284,12 +176,12 @@ export class RemoteRepository implements Repository {
       return { size: cached, range, cache: 'HIT', stream: this.#served(await this.#reader.open(digest, cached, range ?? { start: 0, end: cached - 1 })) };
     }
     const foreign = this.#foreignLayer(name, digest);
-    if (!foreign) this.#knownMissing(`blob ${name}@${digest}`);
+    if (!foreign) this.#upstream.knownMissing(`blob ${name}@${digest}`);
     const { download, started } = await this.#downloads.join(digest, {
       fetch: async () => {
         if (foreign) return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response);
-        const response = await this.#send('GET', name, `blobs/${digest}`);
-        if (response.status !== 200) throw await this.#refusal(response, `blob ${name}@${digest}`, 'BLOB_UNKNOWN');
+        const response = await this.#upstream.send('GET', name, `blobs/${digest}`);
+        if (response.status !== 200) throw await this.#upstream.refusal(response, `blob ${name}@${digest}`, 'BLOB_UNKNOWN');
         const length = first(response.headers['content-length']);
         return { size: length === undefined ? null : Number(length), body: response.body };
       },
@@ -334,13 +226,13 @@ export class RemoteRepository implements Repository {
   }
 
   async close(): Promise<void> {
-    await this.#client.close();
+    await this.#upstream.close();
   }
 
   async listTags(name: string, page: Page): Promise<Listing<string>> {
     const query = new URLSearchParams({ n: String(page.n + 1), ...(page.last ? { last: page.last } : {}) });
-    const response = await this.#send('GET', name, `tags/list?${query}`);
-    if (response.status !== 200) throw await this.#refusal(response, `image ${name}`, 'NAME_UNKNOWN');
+    const response = await this.#upstream.send('GET', name, `tags/list?${query}`);
+    if (response.status !== 200) throw await this.#upstream.refusal(response, `image ${name}`, 'NAME_UNKNOWN');
     const tags = ((JSON.parse((await readBody(response, 16 << 20)).toString('utf8')) as { tags?: string[] | null }).tags ?? [])
       .filter((tag) => !page.last || tag > page.last).sort();
     return tags.length > page.n ? { items: tags.slice(0, page.n), more: true } : { items: tags, more: false };
@@ -357,13 +249,13 @@ export class RemoteRepository implements Repository {
     if (cached && Date.now() - cached.at < this.#config.metadataTtl) return cached.descriptors;
     let descriptors: Descriptor[];
     try {
-      const response = await this.#send('GET', name, `referrers/${digest}`);
+      const response = await this.#upstream.send('GET', name, `referrers/${digest}`);
       if (response.status === 404) {
         // An upstream without the referrers API: nothing refers to anything there.
         response.body.resume();
         descriptors = [];
       } else if (response.status !== 200) {
-        throw await this.#refusal(response, `referrers of ${digest}`, 'MANIFEST_UNKNOWN');
+        throw await this.#upstream.refusal(response, `referrers of ${digest}`, 'MANIFEST_UNKNOWN');
       } else {
         descriptors = (JSON.parse((await readBody(response, maxManifestBytes)).toString('utf8')) as { manifests?: Descriptor[] }).manifests ?? [];
       }

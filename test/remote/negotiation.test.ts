@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { digestOf } from '../../src/oci/digest.js';
 import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
-import { isDockerHub, upstreamImageName } from '../../src/repos/remote.js';
+import { isDockerHub, upstreamImageName } from '../../src/repos/upstream-gate.js';
 import { blob, descriptorOf, makeImage, makeIndex } from '../helpers/images.js';
 import { seedBlob, seedImage } from '../helpers/registry.js';
 import type { TestServer } from '../helpers/server.js';

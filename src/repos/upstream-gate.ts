@@ -1,0 +1,134 @@
+import { LRUCache } from 'lru-cache';
+import { RegistryError } from '../oci/errors.js';
+import type { CacheStats } from '../cache/stats.js';
+import type { RemoteRepositoryConfig } from '../config/types.js';
+import { UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
+
+// What a remote repository asks its upstream goes through here: Docker Hub's name mapping, the
+// circuit breaker (after offlineAfter consecutive failures the upstream is not asked for
+// retryAfter), a short-lived memory of 404s, and the mapping of the upstream's refusals to
+// registry errors that name the upstream.
+
+const dockerHubHosts = new Set(['registry-1.docker.io', 'index.docker.io', 'docker.io', 'registry.hub.docker.com']);
+
+export function isDockerHub(url: string): boolean {
+  return dockerHubHosts.has(new URL(url).hostname);
+}
+
+/** Docker Hub keeps official images under library/: "alpine" is "library/alpine" there. */
+export function upstreamImageName(dockerHub: boolean, name: string): string {
+  return dockerHub && !name.includes('/') ? `library/${name}` : name;
+}
+
+/** How long an upstream 404 is remembered, so clients probing for what is not there cost nothing. */
+const notFoundTtlMs = 30_000;
+
+/** Docker Hub's anonymous allowance is 100 pulls per 6 hours: say so when little is left. */
+const lowRateLimit = 10;
+
+export function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Reads a small upstream body whole (manifests, errors, listings), refusing more than `limit` bytes. */
+export async function readBody(response: UpstreamResponse, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > limit) {
+      response.body.destroy();
+      throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream sent more than ${limit} bytes` });
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, bytes);
+}
+
+export class UpstreamGate {
+  readonly #key: string;
+  readonly #config: RemoteRepositoryConfig;
+  readonly #stats: CacheStats;
+  readonly #log: (message: string) => void;
+  readonly #client: UpstreamClient;
+  readonly #dockerHub: boolean;
+  /** Upstream 404s by what was asked, with their expiry (a short-lived negative cache). */
+  readonly #notFound = new LRUCache<string, RegistryError>({ max: 10_000, ttl: notFoundTtlMs });
+  #failures = 0;
+  #offlineUntil = 0;
+
+  constructor(options: { key: string; config: RemoteRepositoryConfig; stats: CacheStats; log: (message: string) => void }) {
+    this.#key = options.key;
+    this.#config = options.config;
+    this.#stats = options.stats;
+    this.#log = options.log;
+    this.#dockerHub = isDockerHub(options.config.url);
+    const { url, username, password, timeouts } = options.config;
+    this.#client = new UpstreamClient({
+      url, username, password, timeouts,
+      onRateLimit: (remaining) => {
+        if (remaining < lowRateLimit && (this.#stats.rateLimitRemaining ?? Infinity) >= lowRateLimit) {
+          this.#log(`${this.#key}: upstream ${url} rate limit nearly spent: ${remaining} pulls remaining`);
+        }
+        this.#stats.rateLimitRemaining = remaining;
+      },
+    });
+  }
+
+  /** Sends to the upstream unless it is marked offline; counts failures for the circuit breaker. */
+  async send(method: 'GET' | 'HEAD', name: string, suffix: string, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
+    if (Date.now() < this.#offlineUntil) {
+      throw new RegistryError('UNKNOWN', { status: 503, message: `upstream ${this.#config.url} of ${this.#key} is marked offline after ${this.#failures} failures; retrying after ${new Date(this.#offlineUntil).toISOString()}` });
+    }
+    const upstreamName = upstreamImageName(this.#dockerHub, name);
+    try {
+      const response = await this.#client.send({ method, path: `/v2/${upstreamName}/${suffix}`, scope: `repository:${upstreamName}:pull`, headers });
+      if (response.status >= 500) {
+        response.body.resume();
+        throw new RegistryError('UNKNOWN', { status: 502, message: `upstream ${this.#config.url} answered ${response.status}` });
+      }
+      this.#failures = 0;
+      return response;
+    } catch (error) {
+      this.#stats.upstreamErrors++;
+      if (++this.#failures >= this.#config.offlineAfter) {
+        this.#offlineUntil = Date.now() + this.#config.retryAfter;
+        this.#log(`${this.#key}: upstream ${this.#config.url} marked offline for ${this.#config.retryAfter / 1000}s after ${this.#failures} failures`);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Maps the upstream's refusals to registry errors naming the upstream (and quoting it, for 429).
+   * A 404 is remembered for a short while under `what`.
+   */
+  async refusal(response: UpstreamResponse, what: string, notFound: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN'): Promise<RegistryError> {
+    const text = await readBody(response, 64 << 10).then((b) => b.toString('utf8'), () => '');
+    const upstream = this.#config.url;
+    if (response.status === 404) {
+      const error = new RegistryError(notFound, { message: `${what} is not in ${this.#key} (upstream ${upstream} has none)` });
+      this.#notFound.set(what, error);
+      return error;
+    }
+    if (response.status === 429) {
+      let said = text.trim();
+      try {
+        said = (JSON.parse(text) as { errors?: { message?: string }[] }).errors?.[0]?.message ?? said;
+      } catch { /* not JSON: quote it as it is */ }
+      return new RegistryError('TOOMANYREQUESTS', { message: `upstream ${upstream} refused ${what}: too many requests${said ? `: ${said}` : ''}` });
+    }
+    if (response.status === 401 || response.status === 403) return new RegistryError('DENIED', { message: `upstream ${upstream} refused ${what} (${response.status}); check ${this.#key}'s username and password` });
+    return new RegistryError('UNKNOWN', { status: 502, message: `upstream ${upstream} answered ${response.status} for ${what}` });
+  }
+
+  /** Throws the remembered 404 for `what`, if the upstream said so recently. */
+  knownMissing(what: string): void {
+    const error = this.#notFound.get(what);
+    if (error) throw error;
+  }
+
+  async close(): Promise<void> {
+    await this.#client.close();
+  }
+}
