@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { createSecureServer, type Http2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Config } from './config/types.js';
@@ -6,10 +7,13 @@ import { accessLog } from './http/accesslog.js';
 import { createApp } from './http/app.js';
 import { RepositorySet } from './repos/set.js';
 import { openStore } from './store/index.js';
+import { certificateNames, ensureSelfSigned } from './tls/self-signed.js';
 
 export interface RunningServer {
   /** One base URL per listener, with the port actually bound (port 0 picks a free one). */
   urls: string[];
+  /** The CA to trust when a listener serves a self-signed certificate. */
+  caPath: string | null;
   close(): Promise<void>;
 }
 
@@ -28,9 +32,9 @@ function listen(server: Server, port: number, address: string): Promise<AddressI
   });
 }
 
-function urlOf(info: AddressInfo): string {
+function urlOf(info: AddressInfo, tls: boolean): string {
   const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
-  return `http://${host}:${info.port}`;
+  return `${tls ? 'https' : 'http'}://${host}:${info.port}`;
 }
 
 /** Opens the store, builds the repositories and the app, and starts every listener. */
@@ -38,17 +42,30 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const store = await openStore(config.dataDir);
   const repositories = RepositorySet.fromConfig(config, store, (message) => console.error(`wharf: ${message}`));
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
-  const app = createApp({ repositories, accessLog: config.log.access ? accessLog(writeLog) : null });
+  const log = config.log.access ? accessLog(writeLog) : null;
+  const tls = config.listeners.some((listener) => listener.tls === 'self-signed')
+    ? await ensureSelfSigned(config.certsDir, certificateNames(config))
+    : null;
   const servers: Server[] = [];
   const urls: string[] = [];
+  // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
+  const sessions = new Set<Http2Session>();
   try {
     for (const listener of config.listeners) {
-      const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+      const app = createApp({ repositories, accessLog: log, boundRepository: listener.repository, baseDomain: config.baseDomain });
+      // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).
+      const server = (listener.tls === 'self-signed' && tls
+        ? createAdaptorServer({ fetch: app.fetch, createServer: createSecureServer, serverOptions: { key: tls.key, cert: tls.cert, allowHTTP1: true } })
+        : createAdaptorServer({ fetch: app.fetch })) as Server;
       // Large layers take minutes: no whole-request deadline, but headers must arrive promptly.
       server.requestTimeout = 0;
       server.headersTimeout = 60_000;
+      server.on('session', (session: Http2Session) => {
+        sessions.add(session);
+        session.once('close', () => sessions.delete(session));
+      });
       servers.push(server);
-      urls.push(urlOf(await listen(server, listener.port, listener.address)));
+      urls.push(urlOf(await listen(server, listener.port, listener.address), listener.tls !== 'none'));
     }
   } catch (error) {
     servers.forEach((server) => server.close());
@@ -58,10 +75,12 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   }
   return {
     urls,
+    caPath: tls?.caPath ?? null,
     async close() {
       await Promise.all(servers.map((server) => new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeIdleConnections();
+        server.closeIdleConnections?.();
+        for (const session of sessions) session.close();
       })));
       await repositories.close();
       store.close();

@@ -3,6 +3,10 @@
 export interface ListenerConfig {
   readonly address: string;
   readonly port: number;
+  /** none: plain HTTP; self-signed: TLS with a certificate from Wharf's own CA (certsDir). */
+  readonly tls: 'none' | 'self-signed';
+  /** Port binding: every request on this listener goes to this repository. */
+  readonly repository: string | null;
 }
 
 export interface LocalRepositoryConfig {
@@ -36,6 +40,10 @@ export type RepositoryConfig = LocalRepositoryConfig | RemoteRepositoryConfig;
 export interface Config {
   /** Absolute path of the data directory. */
   readonly dataDir: string;
+  /** Where TLS material lives (the generated CA and server certificate). */
+  readonly certsDir: string;
+  /** Subdomain access: <repoKey>.<baseDomain> reaches that repository. null: not used. */
+  readonly baseDomain: string | null;
   readonly listeners: readonly ListenerConfig[];
   readonly repositories: Readonly<Record<string, RepositoryConfig>>;
   readonly log: { readonly access: boolean };

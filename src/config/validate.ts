@@ -4,17 +4,25 @@ import { ConfigError } from './errors.js';
 import { boolean, byteSize, duration, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import type { Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
-export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000 };
+export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', repository: null };
+
+const tlsModes = ['none', 'self-signed'] as const;
 
 function listener(value: unknown, path: string): ListenerConfig {
-  const node = mapping(value, path, ['address', 'port', 'tls']);
+  const node = mapping(value, path, ['address', 'port', 'tls', 'repository']);
+  let tls: ListenerConfig['tls'] = 'none';
   if (node.tls !== undefined) {
-    const tls = mapping(node.tls, join(path, 'tls'), ['mode']);
-    if (tls.mode !== 'none') throw new ConfigError(join(join(path, 'tls'), 'mode'), `TLS mode ${JSON.stringify(tls.mode)} is not available in this version (only none)`);
+    const mode = mapping(node.tls, join(path, 'tls'), ['mode']).mode;
+    if (!tlsModes.includes(mode as ListenerConfig['tls'])) {
+      throw new ConfigError(join(join(path, 'tls'), 'mode'), `expected one of ${tlsModes.join(', ')} (files and acme are not available in this version), got ${JSON.stringify(mode ?? null)}`);
+    }
+    tls = mode as ListenerConfig['tls'];
   }
   return {
     address: node.address === undefined ? defaultListener.address : string(node.address, join(path, 'address')),
     port: port(node.port, join(path, 'port')),
+    tls,
+    repository: node.repository === undefined ? null : string(node.repository, join(path, 'repository')),
   };
 }
 
@@ -95,12 +103,25 @@ function deepFreeze<T>(value: T): T {
 
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
-  const node = mapping(raw, '', ['dataDir', 'listeners', 'repositories', 'log']);
+  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'listeners', 'repositories', 'log']);
   const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access']);
+  const repositoryConfigs = repositories(node.repositories);
+  const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners);
+  listenerConfigs.forEach((item, i) => {
+    if (item.repository !== null && !repositoryConfigs[item.repository]) {
+      throw new ConfigError(`listeners[${i}].repository`, `no repository ${JSON.stringify(item.repository)} (configured: ${Object.keys(repositoryConfigs).join(', ')})`);
+    }
+  });
+  const baseDomain = node.baseDomain === undefined ? null : string(node.baseDomain, 'baseDomain').toLowerCase();
+  if (baseDomain !== null && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(baseDomain)) {
+    throw new ConfigError('baseDomain', `expected a DNS name like registry.example.com, got ${JSON.stringify(node.baseDomain)}`);
+  }
   return deepFreeze({
     dataDir: resolve(options.baseDir, node.dataDir === undefined ? './data' : string(node.dataDir, 'dataDir')),
-    listeners: node.listeners === undefined ? [defaultListener] : listeners(node.listeners),
-    repositories: repositories(node.repositories),
+    certsDir: resolve(options.baseDir, node.certsDir === undefined ? './certs' : string(node.certsDir, 'certsDir')),
+    baseDomain,
+    listeners: listenerConfigs,
+    repositories: repositoryConfigs,
     log: { access: log.access === undefined ? true : boolean(log.access, 'log.access') },
   });
 }

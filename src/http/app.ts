@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { RegistryError } from '../oci/errors.js';
 import type { RepositorySet } from '../repos/set.js';
-import { routePath } from '../routing/route.js';
+import { route } from '../routing/route.js';
 import type { AccessLog } from './accesslog.js';
 import { dispatch } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
@@ -11,11 +11,15 @@ import { renderMetrics } from './metrics.js';
 export interface AppOptions {
   repositories: RepositorySet;
   accessLog: AccessLog | null;
+  /** The listener's port binding, if any. */
+  boundRepository: string | null;
+  baseDomain: string | null;
 }
 
 /** The Hono app: every registry path goes through routing, then the OCI dispatcher. */
 export function createApp(options: AppOptions): Hono<Env> {
   const { repositories, accessLog } = options;
+  const routeContext = { boundRepository: options.boundRepository, baseDomain: options.baseDomain, keys: new Set(repositories.keys) };
   const app = new Hono<Env>();
   if (accessLog) {
     app.use(async (c, next) => {
@@ -25,9 +29,12 @@ export function createApp(options: AppOptions): Hono<Env> {
   }
   app.onError((error) => errorResponse(error));
   const registry = (c: Ctx) => {
-    const route = routePath(c.req.path);
-    if (!route) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}` });
-    return dispatch(c, route, repositories);
+    // HTTP/2 carries the host in :authority rather than Host.
+    const headers = c.env.incoming.headers;
+    const host = headers.host ?? (headers[':authority'] as string | undefined);
+    const resolved = route(c.req.path, host, routeContext);
+    if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}` });
+    return dispatch(c, resolved, repositories);
   };
   app.get('/metrics', () => new Response(renderMetrics(repositories), { headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } }));
   app.all('/v2', registry);

@@ -1,10 +1,13 @@
 import { RegistryError } from '../oci/errors.js';
 
-// Which repository a request is for. Issue scope so far: the repository-path methods.
-//   /v2/<repoKey>/<image>/…                  first path segment after /v2/ is the key
+// Which repository a request is for, in this order:
+//   port binding    a listener with `repository:` sends everything to it: /v2/<image>/…
+//   subdomain       Host <repoKey>.<baseDomain>: /v2/<image>/…
 //   /api/docker/<repoKey>/v2/<image>/…       Artifactory-compatible prefix
+//   /v2/<repoKey>/<image>/…                  first path segment after /v2/ is the key
 //   /v2/, /v2/_catalog                       registry-wide
-// Port bindings and subdomains come before these once listeners carry them.
+// The Host header only selects among repositories; it grants nothing by itself: whatever a
+// request may do is decided after routing, for the repository it resolved to.
 
 export interface Route {
   /** null for registry-wide endpoints (/v2/, /v2/_catalog). */
@@ -32,9 +35,49 @@ function decode(path: string): string {
   }
 }
 
-/** Maps a request path (no query string) to a repository and endpoint, or null if not a registry path. */
-export function routePath(rawPath: string): Route | null {
+export interface RouteContext {
+  /** The listener's bound repository, if it has one. */
+  boundRepository: string | null;
+  baseDomain: string | null;
+  /** Configured repository keys (subdomains are checked against them). */
+  keys: ReadonlySet<string>;
+}
+
+function hostName(host: string | undefined): string | null {
+  if (!host) return null;
+  return host.replace(/:\d+$/, '').replace(/\.$/, '').toLowerCase();
+}
+
+/** The repository a Host names by subdomain, null when the host is not below baseDomain. */
+function subdomainKey(host: string | undefined, context: RouteContext): string | null {
+  const name = hostName(host);
+  const base = context.baseDomain;
+  if (!name || !base || !name.endsWith(`.${base}`)) return null;
+  const key = name.slice(0, -base.length - 1);
+  if (!context.keys.has(key)) {
+    throw new RegistryError('NAME_UNKNOWN', {
+      message: `no repository for host ${name}; this registry serves ${[...context.keys].map((k) => `${k}.${base}`).join(', ')}`,
+      detail: { host: name },
+    });
+  }
+  return key;
+}
+
+/** A route on which one repository is the whole registry (port binding, subdomain). */
+function boundRoute(repoKey: string, path: string): Route | null {
+  if (path !== '/v2' && !path.startsWith('/v2/')) return null;
+  return { repoKey, endpointPath: path.slice(4), prefix: '/v2/', namesIncludeKey: false };
+}
+
+/** Maps a request (path without query string, Host) to a repository and endpoint, or null if not a registry path. */
+export function route(rawPath: string, host: string | undefined, context: RouteContext): Route | null {
   const path = rawPath.includes('%') ? decode(rawPath) : rawPath;
+  const bound = context.boundRepository ?? subdomainKey(host, context);
+  return bound ? boundRoute(bound, path) : routePath(path);
+}
+
+/** The repository-path methods: /api/docker/<key>/v2/… and /v2/<key>/…. */
+function routePath(path: string): Route | null {
   if (path === '/v2' || path === '/v2/') return { repoKey: null, endpointPath: '', prefix: '/v2/', namesIncludeKey: true };
   if (path.startsWith('/v2/')) {
     const rest = path.slice(4);

@@ -11,6 +11,9 @@ export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url
 
 export interface TestServer {
   url: string;
+  /** Every listener's URL, in config order. */
+  urls: string[];
+  caPath: string | null;
   dataDir: string;
   /** Stops the server; the data directory stays until cleanup(). */
   stop(): Promise<void>;
@@ -28,17 +31,29 @@ export async function tempDir(prefix = 'wharf-test-'): Promise<string> {
 }
 
 /** Starts the real server in this process on an ephemeral port with a fresh data directory. */
-export async function startWharf(options: { repositories?: Record<string, unknown>; dataDir?: string; accessLog?: (text: string) => void } = {}): Promise<TestServer> {
+export interface StartOptions {
+  repositories?: Record<string, unknown>;
+  dataDir?: string;
+  accessLog?: (text: string) => void;
+  listeners?: Record<string, unknown>[];
+  baseDomain?: string;
+}
+
+export async function startWharf(options: StartOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await tempDir());
   const config = validateConfig({
     dataDir,
-    listeners: [{ address: '127.0.0.1', port: 0 }],
+    certsDir: join(dataDir, 'certs'),
+    ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
+    listeners: options.listeners ?? [{ address: '127.0.0.1', port: 0 }],
     repositories: options.repositories ?? { 'docker-local': { type: 'local' } },
     log: { access: options.accessLog !== undefined },
   }, { baseDir: process.cwd() });
   let server: RunningServer | null = await startServer(config, options.accessLog ? { writeLog: options.accessLog } : {});
   return {
     url: server.urls[0]!,
+    urls: server.urls,
+    caPath: server.caPath,
     dataDir,
     async stop() {
       await server?.close();

@@ -1,0 +1,122 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import forge from 'node-forge';
+import type { Config } from '../config/types.js';
+
+// Self-signed TLS: on first start Wharf creates its own CA and a server certificate signed by it,
+// under certsDir (private keys mode 0600). The server certificate names every host name and
+// address Wharf is reached by, IP addresses included (Go clients refuse a certificate without
+// the IP SAN they dialled: "x509: cannot validate certificate … doesn't contain any IP SANs").
+// It is issued again whenever that list changes or expiry comes within 30 days.
+//
+//   certsDir/ca.crt, ca.key            the CA: trust ca.crt in clients
+//   certsDir/server.crt, server.key    the serving certificate (chain: server, ca)
+//   certsDir/server.names.json         the names the server certificate was issued for
+
+export interface TlsMaterial {
+  key: string;
+  /** The server certificate followed by the CA certificate. */
+  cert: string;
+  caPath: string;
+}
+
+const renewWithinMs = 30 * 24 * 3600 * 1000;
+
+/** Host names and addresses the server certificate must carry for this config. */
+export function certificateNames(config: Config): { dns: string[]; ips: string[] } {
+  const dns = new Set(['localhost']);
+  if (config.baseDomain) {
+    dns.add(config.baseDomain);
+    dns.add(`*.${config.baseDomain}`);
+  }
+  const ips = new Set(['127.0.0.1', '::1']);
+  for (const listener of config.listeners) {
+    if (listener.address === '0.0.0.0' || listener.address === '::') {
+      for (const addresses of Object.values(networkInterfaces())) for (const address of addresses ?? []) ips.add(address.address);
+    } else if (isIP(listener.address)) {
+      ips.add(listener.address);
+    } else {
+      dns.add(listener.address);
+    }
+  }
+  return { dns: [...dns].sort(), ips: [...ips].sort() };
+}
+
+function newKeyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; pem: string } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const forgeKey = forge.pki.privateKeyFromPem(pem);
+  return { privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), pem };
+}
+
+function newCertificate(publicKey: forge.pki.rsa.PublicKey, days: number): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicKey;
+  cert.serialNumber = `01${randomBytes(15).toString('hex')}`;
+  cert.validity.notBefore = new Date(Date.now() - 3600_000);
+  cert.validity.notAfter = new Date(Date.now() + days * 24 * 3600_000);
+  return cert;
+}
+
+async function writePrivate(path: string, pem: string): Promise<void> {
+  await writeFile(path, pem, { mode: 0o600 });
+  await chmod(path, 0o600);
+}
+
+async function loadOrCreateCa(dir: string): Promise<{ cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey; pem: string }> {
+  try {
+    const [certPem, keyPem] = await Promise.all([readFile(join(dir, 'ca.crt'), 'utf8'), readFile(join(dir, 'ca.key'), 'utf8')]);
+    return { cert: forge.pki.certificateFromPem(certPem), key: forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey, pem: certPem };
+  } catch {
+    const keys = newKeyPair();
+    const cert = newCertificate(keys.publicKey, 3650);
+    const subject = [{ name: 'commonName', value: 'Wharf local CA' }, { name: 'organizationName', value: 'Wharf' }];
+    cert.setSubject(subject);
+    cert.setIssuer(subject);
+    cert.setExtensions([
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+      { name: 'subjectKeyIdentifier' },
+    ]);
+    cert.sign(keys.privateKey, forge.md.sha256.create());
+    const pem = forge.pki.certificateToPem(cert);
+    await writePrivate(join(dir, 'ca.key'), keys.pem);
+    await writeFile(join(dir, 'ca.crt'), pem);
+    return { cert, key: keys.privateKey, pem };
+  }
+}
+
+/** Returns the server key and chain for `names`, creating the CA and (re)issuing the certificate as needed. */
+export async function ensureSelfSigned(dir: string, names: { dns: string[]; ips: string[] }): Promise<TlsMaterial> {
+  await mkdir(dir, { recursive: true });
+  const ca = await loadOrCreateCa(dir);
+  const wanted = JSON.stringify(names);
+  try {
+    const [certPem, key, issuedFor] = await Promise.all([
+      readFile(join(dir, 'server.crt'), 'utf8'), readFile(join(dir, 'server.key'), 'utf8'), readFile(join(dir, 'server.names.json'), 'utf8'),
+    ]);
+    const current = forge.pki.certificateFromPem(certPem);
+    if (issuedFor === wanted && current.validity.notAfter.getTime() - Date.now() > renewWithinMs && ca.cert.verify(current)) {
+      return { key, cert: `${certPem}${ca.pem}`, caPath: join(dir, 'ca.crt') };
+    }
+  } catch { /* none yet, or unreadable: issue one */ }
+  const keys = newKeyPair();
+  const cert = newCertificate(keys.publicKey, 825);
+  cert.setSubject([{ name: 'commonName', value: names.dns[0] ?? 'localhost' }]);
+  cert.setIssuer(ca.cert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: [...names.dns.map((value) => ({ type: 2, value })), ...names.ips.map((ip) => ({ type: 7, ip }))] },
+  ]);
+  cert.sign(ca.key, forge.md.sha256.create());
+  const certPem = forge.pki.certificateToPem(cert);
+  await writePrivate(join(dir, 'server.key'), keys.pem);
+  await writeFile(join(dir, 'server.crt'), certPem);
+  await writeFile(join(dir, 'server.names.json'), wanted);
+  return { key: keys.pem, cert: `${certPem}${ca.pem}`, caPath: join(dir, 'ca.crt') };
+}

@@ -1,0 +1,105 @@
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { copyFile, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { makeImage, writeOciLayout } from '../helpers/images.js';
+import { skopeo } from '../helpers/skopeo.js';
+import { startWharf, tempDir, type TestServer } from '../helpers/server.js';
+
+// Wharf as its own TLS endpoint: a self-signed CA it generates, HTTP/2 and HTTP/1.1 by ALPN, and
+// the three access methods (port binding, subdomain, path) reaching the same repository. Real
+// clients verify the chain: no --tls-verify=false anywhere here.
+
+const run = promisify(execFile);
+let wharf: TestServer;
+let certDir: string;
+let main: string;
+let bound: string;
+const baseDomain = 'registry.test';
+
+test.before(async () => {
+  wharf = await startWharf({
+    baseDomain,
+    listeners: [
+      { address: '127.0.0.1', port: 0, tls: { mode: 'self-signed' } },
+      { address: '127.0.0.1', port: 0, tls: { mode: 'self-signed' }, repository: 'docker-local' },
+    ],
+  });
+  [main, bound] = wharf.urls.map((url) => url.replace('https://', '')) as [string, string];
+  // skopeo's --cert-dir reads every *.crt in it as a CA: give it the CA alone.
+  certDir = await tempDir('wharf-ca-');
+  await copyFile(wharf.caPath!, join(certDir, 'ca.crt'));
+});
+test.after(() => wharf.cleanup());
+
+async function curl(args: string[]): Promise<string> {
+  return (await run('curl', ['-s', '--cacert', wharf.caPath!, ...args])).stdout;
+}
+
+test('the server certificate names localhost, the listener IPs and *.baseDomain; keys are private', async () => {
+  const certsDir = join(wharf.dataDir, 'certs');
+  const cert = new X509Certificate(await readFile(join(certsDir, 'server.crt')));
+  for (const name of ['DNS:localhost', `DNS:*.${baseDomain}`, 'IP Address:127.0.0.1']) assert.match(cert.subjectAltName ?? '', name);
+  assert.ok(cert.verify(new X509Certificate(await readFile(wharf.caPath!)).publicKey), 'signed by the CA');
+  for (const key of ['ca.key', 'server.key']) assert.is((await stat(join(certsDir, key))).mode & 0o777, 0o600);
+});
+
+test('skopeo verifies the self-signed chain on an IP address and on localhost', async () => {
+  const image = makeImage();
+  const layout = await tempDir('wharf-oci-');
+  await writeOciLayout(layout, 'v1', [image]);
+  await skopeo(['copy', '--dest-cert-dir', certDir, `oci:${layout}:v1`, `docker://${main}/docker-local/team/app:1.0`]);
+  for (const host of [main, main.replace('127.0.0.1', 'localhost')]) {
+    const inspected = JSON.parse(await skopeo(['inspect', '--cert-dir', certDir, `docker://${host}/docker-local/team/app:1.0`])) as { Digest: string };
+    assert.is(inspected.Digest, image.digest);
+  }
+  let refused = false;
+  await skopeo(['inspect', `docker://${main}/docker-local/team/app:1.0`]).catch(() => { refused = true; });
+  assert.ok(refused, 'without the CA the chain is not trusted');
+});
+
+test('pushed through a port binding, pulled through the subdomain and the path: same digest', async () => {
+  const image = makeImage({ layers: 3 });
+  const layout = await tempDir('wharf-oci-');
+  await writeOciLayout(layout, 'v1', [image]);
+  await skopeo(['copy', '--dest-cert-dir', certDir, `oci:${layout}:v1`, `docker://${bound}/team/bound:2.0`]);
+  const viaPath = JSON.parse(await skopeo(['inspect', '--cert-dir', certDir, `docker://${main}/docker-local/team/bound:2.0`])) as { Digest: string };
+  assert.is(viaPath.Digest, image.digest);
+  const port = main.split(':')[1];
+  const host = `docker-local.${baseDomain}`;
+  const headers = await curl(['-D', '-', '-o', '/dev/null', '--resolve', `${host}:${port}:127.0.0.1`,
+    '-H', 'Accept: application/vnd.oci.image.manifest.v1+json', `https://${host}:${port}/v2/team/bound/manifests/2.0`]);
+  assert.match(headers, new RegExp(`docker-content-digest: ${image.digest}`, 'i'));
+  const out = await tempDir('wharf-oci-out-');
+  await skopeo(['copy', '--src-cert-dir', certDir, `docker://${bound}/team/bound:2.0`, `oci:${out}:x`]);
+  const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+  assert.is(index.manifests[0]!.digest, image.digest);
+});
+
+test('a host name below baseDomain that names no repository says which names are served', async () => {
+  const port = main.split(':')[1];
+  const body = JSON.parse(await curl(['--resolve', `nope.${baseDomain}:${port}:127.0.0.1`, `https://nope.${baseDomain}:${port}/v2/team/app/tags/list`])) as { errors: { code: string; message: string }[] };
+  assert.is(body.errors[0]!.code, 'NAME_UNKNOWN');
+  assert.match(body.errors[0]!.message, `docker-local.${baseDomain}`);
+});
+
+test('TLS listeners negotiate HTTP/2 and HTTP/1.1 by ALPN', async () => {
+  assert.is((await curl(['-o', '/dev/null', '-w', '%{http_version}', '--http2', `https://${main}/v2/`])).trim(), '2');
+  assert.is((await curl(['-o', '/dev/null', '-w', '%{http_version}', '--http1.1', `https://${main}/v2/`])).trim(), '1.1');
+});
+
+test('a restart keeps the CA and the certificate', async () => {
+  const before = await readFile(join(wharf.dataDir, 'certs', 'server.crt'), 'utf8');
+  const again = await startWharf({ dataDir: wharf.dataDir, baseDomain, listeners: [{ address: '127.0.0.1', port: 0, tls: { mode: 'self-signed' } }] });
+  try {
+    assert.is(await readFile(join(wharf.dataDir, 'certs', 'server.crt'), 'utf8'), before);
+    assert.is((await curl(['-o', '/dev/null', '-w', '%{http_code}', `${again.url}/v2/`])).trim(), '200');
+  } finally {
+    await again.stop();
+  }
+});
+
+test.run();
