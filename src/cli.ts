@@ -1,20 +1,25 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { startServer } from './server.js';
+import { certificateNames, ensureSelfSigned, forgetServerCertificate } from './tls/self-signed.js';
+import { trustInstructions } from './tls/trust.js';
 
 const usage = `wharf — an edge container registry
 
 Usage:
   wharf serve [--config FILE] [--listen ADDR:PORT] [--data DIR]
+  wharf certs [--config FILE] [--regenerate]
   wharf --help
 
 Commands:
   serve        start the registry (the default config is config/wharf.yaml)
+  certs        create Wharf's CA and server certificate if needed, and print how to trust them
 
 Options for serve:
   --config FILE       configuration file (YAML)
@@ -44,6 +49,14 @@ async function serve(args: string[]): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
+async function certs(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, regenerate: { type: 'boolean' } } });
+  const config = loadConfig(values.config ?? defaultConfigPath());
+  if (values.regenerate) await forgetServerCertificate(config.certsDir);
+  const material = await ensureSelfSigned(config.certsDir, certificateNames(config));
+  process.stdout.write(trustInstructions(config, await readFile(material.caPath, 'utf8'), material.caPath));
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -51,6 +64,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'serve') return serve(rest);
+  if (command === 'certs') return certs(rest);
   process.stderr.write(`wharf: unknown command ${JSON.stringify(command)}\n\n${usage}`);
   process.exitCode = 2;
 }

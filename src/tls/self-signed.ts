@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -119,4 +119,9 @@ export async function ensureSelfSigned(dir: string, names: { dns: string[]; ips:
   await writeFile(join(dir, 'server.crt'), certPem);
   await writeFile(join(dir, 'server.names.json'), wanted);
   return { key: keys.pem, cert: `${certPem}${ca.pem}`, caPath: join(dir, 'ca.crt') };
+}
+
+/** Makes the next ensureSelfSigned issue a new server certificate (the CA is kept). */
+export async function forgetServerCertificate(dir: string): Promise<void> {
+  await rm(join(dir, 'server.names.json'), { force: true });
 }

@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { copyFile, readFile, stat } from 'node:fs/promises';
+import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeImage, writeOciLayout } from '../helpers/images.js';
 import { skopeo } from '../helpers/skopeo.js';
-import { startWharf, tempDir, type TestServer } from '../helpers/server.js';
+import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
 
 // Wharf as its own TLS endpoint: a self-signed CA it generates, HTTP/2 and HTTP/1.1 by ALPN, and
 // the three access methods (port binding, subdomain, path) reaching the same repository. Real
@@ -100,6 +100,24 @@ test('a restart keeps the CA and the certificate', async () => {
   } finally {
     await again.stop();
   }
+});
+
+test('wharf certs prints where the CA is and how docker, podman and the system trust it; --regenerate reissues', async () => {
+  const dir = await tempDir('wharf-certs-');
+  const file = join(dir, 'wharf.yaml');
+  await writeFile(file, `certsDir: ${join(dir, 'certs')}\nlisteners:\n  - { address: 127.0.0.1, port: 5443, tls: { mode: self-signed } }\nrepositories:\n  docker-local: { type: local }\n`);
+  const first = await runCli(['certs', '--config', file]);
+  assert.is(first.code, 0, first.stderr);
+  const ca = join(dir, 'certs', 'ca.crt');
+  assert.match(first.stdout, `Wharf's CA certificate: ${ca}`);
+  assert.match(first.stdout, `/etc/docker/certs.d/127.0.0.1:5443/ca.crt`);
+  assert.match(first.stdout, '/etc/containers/certs.d/127.0.0.1:5443/ca.crt');
+  assert.match(first.stdout, 'update-ca-certificates');
+  const server = await readFile(join(dir, 'certs', 'server.crt'), 'utf8');
+  const caBefore = await readFile(ca, 'utf8');
+  assert.is((await runCli(['certs', '--config', file, '--regenerate'])).code, 0);
+  assert.is.not(await readFile(join(dir, 'certs', 'server.crt'), 'utf8'), server, 'a new server certificate');
+  assert.is(await readFile(ca, 'utf8'), caBefore, 'the same CA');
 });
 
 test.run();
