@@ -1,13 +1,14 @@
 import type { Server } from 'node:http';
-import { createSecureServer, type Http2Session } from 'node:http2';
+import { createSecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
-import type { Config } from './config/types.js';
+import type { Config, ListenerConfig } from './config/types.js';
 import { accessLog } from './http/accesslog.js';
 import { createApp } from './http/app.js';
 import { RepositorySet } from './repos/set.js';
 import { openStore } from './store/index.js';
-import { certificateNames, ensureSelfSigned } from './tls/self-signed.js';
+import { CertificateFiles } from './tls/files.js';
+import { certificateNames, ensureSelfSigned, type TlsMaterial } from './tls/self-signed.js';
 
 export interface RunningServer {
   /** One base URL per listener, with the port actually bound (port 0 picks a free one). */
@@ -37,6 +38,14 @@ function urlOf(info: AddressInfo, tls: boolean): string {
   return `${tls ? 'https' : 'http'}://${host}:${info.port}`;
 }
 
+/** The TLS settings of a listener: Wharf's own certificate, or the operator's files chosen by SNI. */
+async function tlsOptions(listener: ListenerConfig, index: number, selfSigned: TlsMaterial | null): Promise<SecureServerOptions | null> {
+  if (listener.tls === 'self-signed' && selfSigned) return { key: selfSigned.key, cert: selfSigned.cert };
+  if (listener.tls !== 'files') return null;
+  const files = await CertificateFiles.open(listener.certificates, `listeners[${index}].tls.certificates`);
+  return { ...files.defaults, SNICallback: files.sniCallback };
+}
+
 /** Opens the store, builds the repositories and the app, and starts every listener. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const store = await openStore(config.dataDir);
@@ -51,11 +60,12 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
   try {
-    for (const listener of config.listeners) {
+    for (const [index, listener] of config.listeners.entries()) {
       const app = createApp({ repositories, accessLog: log, boundRepository: listener.repository, baseDomain: config.baseDomain });
+      const serverOptions = await tlsOptions(listener, index, tls);
       // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).
-      const server = (listener.tls === 'self-signed' && tls
-        ? createAdaptorServer({ fetch: app.fetch, createServer: createSecureServer, serverOptions: { key: tls.key, cert: tls.cert, allowHTTP1: true } })
+      const server = (serverOptions
+        ? createAdaptorServer({ fetch: app.fetch, createServer: createSecureServer, serverOptions: { ...serverOptions, allowHTTP1: true } })
         : createAdaptorServer({ fetch: app.fetch })) as Server;
       // Large layers take minutes: no whole-request deadline, but headers must arrive promptly.
       server.requestTimeout = 0;

@@ -3,8 +3,12 @@
 export interface ListenerConfig {
   readonly address: string;
   readonly port: number;
-  /** none: plain HTTP; self-signed: TLS with a certificate from Wharf's own CA (certsDir). */
-  readonly tls: 'none' | 'self-signed';
+  /**
+   * none: plain HTTP; self-signed: TLS with a certificate from Wharf's own CA (certsDir); files:
+   * the PEM pairs in `certificates`, chosen by SNI.
+   */
+  readonly tls: 'none' | 'self-signed' | 'files';
+  readonly certificates: readonly { readonly cert: string; readonly key: string }[];
   /** Port binding: every request on this listener goes to this repository. */
   readonly repository: string | null;
 }

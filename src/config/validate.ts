@@ -4,24 +4,38 @@ import { ConfigError } from './errors.js';
 import { boolean, byteSize, duration, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import type { Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
-export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', repository: null };
+export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null };
 
-const tlsModes = ['none', 'self-signed'] as const;
+const tlsModes = ['none', 'self-signed', 'files'] as const;
 
-function listener(value: unknown, path: string): ListenerConfig {
+function certificates(value: unknown, path: string, baseDir: string): { cert: string; key: string }[] {
+  const items = list(value, path);
+  if (items.length === 0) throw new ConfigError(path, 'files mode needs at least one { cert, key } pair');
+  return items.map((item, i) => {
+    const pair = mapping(item, join(path, i), ['cert', 'key']);
+    return { cert: resolve(baseDir, string(pair.cert, join(join(path, i), 'cert'))), key: resolve(baseDir, string(pair.key, join(join(path, i), 'key'))) };
+  });
+}
+
+function listener(value: unknown, path: string, baseDir: string): ListenerConfig {
   const node = mapping(value, path, ['address', 'port', 'tls', 'repository']);
   let tls: ListenerConfig['tls'] = 'none';
+  let pairs: { cert: string; key: string }[] = [];
   if (node.tls !== undefined) {
-    const mode = mapping(node.tls, join(path, 'tls'), ['mode']).mode;
-    if (!tlsModes.includes(mode as ListenerConfig['tls'])) {
-      throw new ConfigError(join(join(path, 'tls'), 'mode'), `expected one of ${tlsModes.join(', ')} (files and acme are not available in this version), got ${JSON.stringify(mode ?? null)}`);
+    const tlsPath = join(path, 'tls');
+    const tlsNode = mapping(node.tls, tlsPath, ['mode', 'certificates']);
+    if (!tlsModes.includes(tlsNode.mode as ListenerConfig['tls'])) {
+      throw new ConfigError(join(tlsPath, 'mode'), `expected one of ${tlsModes.join(', ')} (acme is not available in this version), got ${JSON.stringify(tlsNode.mode ?? null)}`);
     }
-    tls = mode as ListenerConfig['tls'];
+    tls = tlsNode.mode as ListenerConfig['tls'];
+    if (tls === 'files') pairs = certificates(tlsNode.certificates, join(tlsPath, 'certificates'), baseDir);
+    else if (tlsNode.certificates !== undefined) throw new ConfigError(join(tlsPath, 'certificates'), 'only used with mode: files');
   }
   return {
     address: node.address === undefined ? defaultListener.address : string(node.address, join(path, 'address')),
     port: port(node.port, join(path, 'port')),
     tls,
+    certificates: pairs,
     repository: node.repository === undefined ? null : string(node.repository, join(path, 'repository')),
   };
 }
@@ -81,8 +95,8 @@ function repositories(value: unknown): Record<string, RepositoryConfig> {
   return result;
 }
 
-function listeners(value: unknown): ListenerConfig[] {
-  const result = list(value, 'listeners').map((item, i) => listener(item, join('listeners', i)));
+function listeners(value: unknown, baseDir: string): ListenerConfig[] {
+  const result = list(value, 'listeners').map((item, i) => listener(item, join('listeners', i), baseDir));
   if (result.length === 0) throw new ConfigError('listeners', 'at least one listener is needed');
   const seen = new Map<number, number>();
   result.forEach(({ port: p }, i) => {
@@ -106,7 +120,7 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
   const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'listeners', 'repositories', 'log']);
   const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access']);
   const repositoryConfigs = repositories(node.repositories);
-  const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners);
+  const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners, options.baseDir);
   listenerConfigs.forEach((item, i) => {
     if (item.repository !== null && !repositoryConfigs[item.repository]) {
       throw new ConfigError(`listeners[${i}].repository`, `no repository ${JSON.stringify(item.repository)} (configured: ${Object.keys(repositoryConfigs).join(', ')})`);
