@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { startServer } from './server.js';
+import { setupText } from './setup/instructions.js';
 import { certificateNames, ensureSelfSigned, forgetServerCertificate } from './tls/self-signed.js';
 import { trustInstructions } from './tls/trust.js';
 
@@ -15,11 +16,13 @@ const usage = `wharf — an edge container registry
 Usage:
   wharf serve [--config FILE] [--listen ADDR:PORT] [--data DIR]
   wharf certs [--config FILE] [--regenerate]
+  wharf setup REPOSITORY [--config FILE]
   wharf --help
 
 Commands:
   serve        start the registry (the default config is config/wharf.yaml)
   certs        create Wharf's CA and server certificate if needed, and print how to trust them
+  setup        print the docker and podman commands that reach a repository ("Set Me Up")
 
 Options for serve:
   --config FILE       configuration file (YAML)
@@ -57,6 +60,20 @@ async function certs(args: string[]): Promise<void> {
   process.stdout.write(trustInstructions(config, await readFile(material.caPath, 'utf8'), material.caPath));
 }
 
+async function setup(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
+  const config = loadConfig(values.config ?? defaultConfigPath());
+  const key = positionals[0] ?? '';
+  const selfSigned = config.listeners.some((listener) => listener.tls === 'self-signed');
+  const text = setupText(config, key, selfSigned ? join(config.certsDir, 'ca.crt') : null);
+  if (!text) {
+    process.stderr.write(`wharf: no repository ${JSON.stringify(key)}; configured: ${Object.keys(config.repositories).join(', ')}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  process.stdout.write(text);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -65,6 +82,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'serve') return serve(rest);
   if (command === 'certs') return certs(rest);
+  if (command === 'setup') return setup(rest);
   process.stderr.write(`wharf: unknown command ${JSON.stringify(command)}\n\n${usage}`);
   process.exitCode = 2;
 }

@@ -6,6 +6,7 @@ import type { Config, ListenerConfig } from './config/types.js';
 import { accessLog } from './http/accesslog.js';
 import { createApp } from './http/app.js';
 import { RepositorySet } from './repos/set.js';
+import { setupText } from './setup/instructions.js';
 import { openStore } from './store/index.js';
 import { CertificateFiles } from './tls/files.js';
 import { certificateNames, ensureSelfSigned, type TlsMaterial } from './tls/self-signed.js';
@@ -57,11 +58,16 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     : null;
   const servers: Server[] = [];
   const urls: string[] = [];
+  // "Set Me Up" names the ports actually bound (port 0 in the config picks one at listen time).
+  let bound: Config = config;
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
   try {
     for (const [index, listener] of config.listeners.entries()) {
-      const app = createApp({ repositories, accessLog: log, boundRepository: listener.repository, baseDomain: config.baseDomain });
+      const app = createApp({
+        repositories, accessLog: log, boundRepository: listener.repository, baseDomain: config.baseDomain,
+        setup: (key) => setupText(bound, key, tls?.caPath ?? null),
+      });
       const serverOptions = await tlsOptions(listener, index, tls);
       // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).
       const server = (serverOptions
@@ -75,7 +81,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         session.once('close', () => sessions.delete(session));
       });
       servers.push(server);
-      urls.push(urlOf(await listen(server, listener.port, listener.address), listener.tls !== 'none'));
+      const address = await listen(server, listener.port, listener.address);
+      urls.push(urlOf(address, listener.tls !== 'none'));
+      bound = { ...bound, listeners: bound.listeners.map((item, i) => (i === index ? { ...item, port: address.port } : item)) };
     }
   } catch (error) {
     servers.forEach((server) => server.close());

@@ -14,6 +14,8 @@ export interface AppOptions {
   /** The listener's port binding, if any. */
   boundRepository: string | null;
   baseDomain: string | null;
+  /** "Set Me Up" text for a repository key, or null for an unknown key. */
+  setup: (key: string) => string | null;
 }
 
 /** The Hono app: every registry path goes through routing, then the OCI dispatcher. */
@@ -37,6 +39,11 @@ export function createApp(options: AppOptions): Hono<Env> {
     return dispatch(c, resolved, repositories);
   };
   app.get('/metrics', () => new Response(renderMetrics(repositories), { headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } }));
+  app.get('/api/setup/:key', (c) => {
+    const key = c.req.param('key');
+    repositories.get(key); // NAME_UNKNOWN, naming the configured keys, for any other key
+    return new Response(options.setup(key), { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+  });
   app.all('/v2', registry);
   app.all('/v2/*', registry);
   app.all('/api/docker/*', registry);

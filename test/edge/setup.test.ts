@@ -1,0 +1,56 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runCli, startWharf, tempDir } from '../helpers/server.js';
+
+// "Set Me Up": the commands for one repository, by the access method the config gives it.
+
+async function setup(config: string, key: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const dir = await tempDir('wharf-setup-');
+  const file = join(dir, 'wharf.yaml');
+  await writeFile(file, config.replaceAll('DIR', dir));
+  return runCli(['setup', key, '--config', file]);
+}
+
+const repositories = 'repositories:\n  docker-local: { type: local }\n  docker-hub: { type: remote, url: "https://registry-1.docker.io" }\n';
+
+test('repository path on a plain listener: push and pull under <host>/<key>/', async () => {
+  const result = await setup(`listeners:\n  - { address: 127.0.0.1, port: 5000 }\n${repositories}`, 'docker-local');
+  assert.is(result.code, 0, result.stderr);
+  assert.match(result.stdout, 'by repository path');
+  assert.match(result.stdout, 'docker push 127.0.0.1:5000/docker-local/team/app:1.0');
+  assert.match(result.stdout, 'podman pull 127.0.0.1:5000/docker-local/team/app:1.0');
+  assert.match(result.stdout, '"auths": { "127.0.0.1:5000"');
+});
+
+test('port binding and subdomain over self-signed TLS, with the CA-trust step; remote repositories are pull-only', async () => {
+  const config = `certsDir: DIR/certs\nbaseDomain: registry.example.com\nlisteners:\n  - { address: 0.0.0.0, port: 443, tls: { mode: self-signed } }\n  - { address: 0.0.0.0, port: 5001, tls: { mode: self-signed }, repository: docker-local }\n${repositories}`;
+  const bound = await setup(config, 'docker-local');
+  assert.match(bound.stdout, 'by port binding');
+  assert.match(bound.stdout, 'docker push registry.example.com:5001/team/app:1.0');
+  assert.match(bound.stdout, '/etc/docker/certs.d/registry.example.com:5001/ca.crt');
+  const hub = await setup(config, 'docker-hub');
+  assert.match(hub.stdout, 'by subdomain');
+  assert.match(hub.stdout, 'docker pull docker-hub.registry.example.com/team/app:1.0');
+  assert.not.match(hub.stdout, 'docker push');
+  assert.match(hub.stdout, 'pull only');
+  const unknown = await setup(config, 'nope');
+  assert.is(unknown.code, 2);
+  assert.match(unknown.stderr, 'configured: docker-local, docker-hub');
+});
+
+test('the same text is served at /api/setup/<key>', async () => {
+  const wharf = await startWharf();
+  try {
+    const response = await fetch(`${wharf.url}/api/setup/docker-local`);
+    assert.is(response.status, 200);
+    assert.match(await response.text(), `docker push ${wharf.url.replace('http://', '')}/docker-local/team/app:1.0`);
+    const unknown = await fetch(`${wharf.url}/api/setup/nope`);
+    assert.is(unknown.status, 404);
+  } finally {
+    await wharf.cleanup();
+  }
+});
+
+test.run();
