@@ -11,12 +11,16 @@ import { openStore } from './store/index.js';
 import { CertificateFiles } from './tls/files.js';
 import { certificateNames, ensureSelfSigned, type TlsMaterial } from './tls/self-signed.js';
 
+/** How long a shutdown waits for transfers in flight before it cuts them. */
+export const shutdownGraceMs = 30_000;
+
 export interface RunningServer {
   /** One base URL per listener, with the port actually bound (port 0 picks a free one). */
   urls: string[];
   /** The CA to trust when a listener serves a self-signed certificate. */
   caPath: string | null;
-  close(): Promise<void>;
+  /** Stops accepting, lets requests in flight finish (up to graceMs), then releases everything. */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 export interface ServerOptions {
@@ -60,6 +64,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const urls: string[] = [];
   // "Set Me Up" names the ports actually bound (port 0 in the config picks one at listen time).
   let bound: Config = config;
+  const httpsPort = () => bound.listeners.find((listener) => listener.tls !== 'none')!.port;
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
   try {
@@ -67,6 +72,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       const app = createApp({
         repositories, accessLog: log, boundRepository: listener.repository, baseDomain: config.baseDomain,
         setup: (key) => setupText(bound, key, tls?.caPath ?? null),
+        redirectToPort: listener.redirectToHttps ? httpsPort : null,
       });
       const serverOptions = await tlsOptions(listener, index, tls);
       // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).
@@ -94,12 +100,20 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   return {
     urls,
     caPath: tls?.caPath ?? null,
-    async close() {
-      await Promise.all(servers.map((server) => new Promise<void>((resolve) => {
+    async close({ graceMs = shutdownGraceMs } = {}) {
+      const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections?.();
         for (const session of sessions) session.close();
       })));
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), graceMs); });
+      if ((await Promise.race([closed, deadline])) === 'late') {
+        for (const server of servers) server.closeAllConnections?.();
+        for (const session of sessions) session.destroy();
+        await closed;
+      }
+      clearTimeout(timer);
       await repositories.close();
       store.close();
     },

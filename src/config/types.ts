@@ -11,6 +11,8 @@ export interface ListenerConfig {
   readonly certificates: readonly { readonly cert: string; readonly key: string }[];
   /** Port binding: every request on this listener goes to this repository. */
   readonly repository: string | null;
+  /** A plain listener that answers every request with a redirect to the first TLS listener. */
+  readonly redirectToHttps: boolean;
 }
 
 export interface LocalRepositoryConfig {

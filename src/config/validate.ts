@@ -4,7 +4,7 @@ import { ConfigError } from './errors.js';
 import { boolean, byteSize, duration, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import type { Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
-export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null };
+export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false };
 
 const tlsModes = ['none', 'self-signed', 'files'] as const;
 
@@ -18,7 +18,7 @@ function certificates(value: unknown, path: string, baseDir: string): { cert: st
 }
 
 function listener(value: unknown, path: string, baseDir: string): ListenerConfig {
-  const node = mapping(value, path, ['address', 'port', 'tls', 'repository']);
+  const node = mapping(value, path, ['address', 'port', 'tls', 'repository', 'redirectToHttps']);
   let tls: ListenerConfig['tls'] = 'none';
   let pairs: { cert: string; key: string }[] = [];
   if (node.tls !== undefined) {
@@ -37,6 +37,7 @@ function listener(value: unknown, path: string, baseDir: string): ListenerConfig
     tls,
     certificates: pairs,
     repository: node.repository === undefined ? null : string(node.repository, join(path, 'repository')),
+    redirectToHttps: node.redirectToHttps === undefined ? false : boolean(node.redirectToHttps, join(path, 'redirectToHttps')),
   };
 }
 
@@ -122,6 +123,9 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
   const repositoryConfigs = repositories(node.repositories);
   const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners, options.baseDir);
   listenerConfigs.forEach((item, i) => {
+    if (item.redirectToHttps && (item.tls !== 'none' || !listenerConfigs.some((other) => other.tls !== 'none'))) {
+      throw new ConfigError(`listeners[${i}].redirectToHttps`, 'needs a plain listener here and a TLS listener to redirect to');
+    }
     if (item.repository !== null && !repositoryConfigs[item.repository]) {
       throw new ConfigError(`listeners[${i}].repository`, `no repository ${JSON.stringify(item.repository)} (configured: ${Object.keys(repositoryConfigs).join(', ')})`);
     }

@@ -16,6 +16,8 @@ export interface AppOptions {
   baseDomain: string | null;
   /** "Set Me Up" text for a repository key, or null for an unknown key. */
   setup: (key: string) => string | null;
+  /** On a redirectToHttps listener: the HTTPS port to send every request to (read per request). */
+  redirectToPort: (() => number) | null;
 }
 
 /** The Hono app: every registry path goes through routing, then the OCI dispatcher. */
@@ -30,6 +32,16 @@ export function createApp(options: AppOptions): Hono<Env> {
     });
   }
   app.onError((error) => errorResponse(error));
+  const redirectToPort = options.redirectToPort;
+  if (redirectToPort !== null) {
+    // 308 keeps the method and body, so a push that starts here continues over HTTPS.
+    app.all('*', (c) => {
+      const host = (c.env.incoming.headers.host ?? 'localhost').replace(/:\d+$/, '');
+      const port = redirectToPort();
+      const url = new URL(c.req.url);
+      return c.redirect(`https://${host}${port === 443 ? '' : `:${port}`}${url.pathname}${url.search}`, 308);
+    });
+  }
   const registry = (c: Ctx) => {
     // HTTP/2 carries the host in :authority rather than Host.
     const headers = c.env.incoming.headers;

@@ -24,7 +24,7 @@ async function problem(text: string, env: NodeJS.ProcessEnv = {}): Promise<strin
 
 test('the shipped default config is valid: docker-local on 127.0.0.1:5000, data in ./data', () => {
   const config = loadConfig('config/wharf.yaml', {}, {});
-  assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null }]);
+  assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false }]);
   assert.equal(Object.keys(config.repositories), ['docker-local']);
   assert.equal(config.repositories['docker-local'], { type: 'local', blockSchema1: true });
   assert.is(config.dataDir, join(process.cwd(), 'data'));
@@ -34,7 +34,7 @@ test('the shipped default config is valid: docker-local on 127.0.0.1:5000, data 
 test('--listen and --data override the first listener and the data directory', async () => {
   const file = await configFile('listeners:\n  - { address: 0.0.0.0, port: 5000 }\n  - { port: 5001 }\nrepositories:\n  a: { type: local }\n');
   const config = loadConfig(file, { listen: '127.0.0.2:6000', data: '/tmp/elsewhere' }, {});
-  assert.equal(config.listeners, [{ address: '127.0.0.2', port: 6000, tls: 'none', certificates: [], repository: null }, { address: '127.0.0.1', port: 5001, tls: 'none', certificates: [], repository: null }]);
+  assert.equal(config.listeners, [{ address: '127.0.0.2', port: 6000, tls: 'none', certificates: [], repository: null, redirectToHttps: false }, { address: '127.0.0.1', port: 5001, tls: 'none', certificates: [], repository: null, redirectToHttps: false }]);
   assert.is(config.dataDir, '/tmp/elsewhere');
 });
 

@@ -97,4 +97,29 @@ test('a kill during a chunked upload leaves a session that resumes from the byte
   assert.equal(Buffer.from(await pulled.arrayBuffer()), item.bytes);
 });
 
+test('SIGTERM stops accepting but lets an upload in flight finish, then exits 0', async () => {
+  const wharf = await spawnWharf(dataDir);
+  const item = blob(randomBytes(2 * 1024 * 1024));
+  const start = await fetch(`${wharf.url}/v2/docker-local/app/blobs/uploads/`, { method: 'POST' });
+  const location = start.headers.get('location')!;
+  const answer = new Promise<number>((resolve, reject) => {
+    const req = request(`${wharf.url}${location}`, { method: 'PATCH', headers: { 'Content-Length': String(item.bytes.length) } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.write(item.bytes.subarray(0, 1024 * 1024));
+    setTimeout(() => {
+      wharf.child.kill('SIGTERM');
+      setTimeout(() => req.end(item.bytes.subarray(1024 * 1024)), 300);
+    }, 100);
+  });
+  const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', resolve));
+  assert.is(await answer, 202, 'the upload in flight completed');
+  assert.is(await exited, 0);
+  let refused = false;
+  await fetch(`${wharf.url}/v2/`).catch(() => { refused = true; });
+  assert.ok(refused, 'no longer accepting');
+});
+
 test.run();

@@ -86,6 +86,22 @@ test('a host name below baseDomain that names no repository says which names are
   assert.match(body.errors[0]!.message, `docker-local.${baseDomain}`);
 });
 
+test('a redirectToHttps listener sends every request to the TLS listener, keeping path and query', async () => {
+  const redirecting = await startWharf({
+    listeners: [
+      { address: '127.0.0.1', port: 0, redirectToHttps: true },
+      { address: '127.0.0.1', port: 0, tls: { mode: 'self-signed' } },
+    ],
+  });
+  try {
+    const response = await fetch(`${redirecting.urls[0]}/v2/docker-local/team/app/tags/list?n=1`, { redirect: 'manual' });
+    assert.is(response.status, 308);
+    assert.is(response.headers.get('location'), `${redirecting.urls[1]}/v2/docker-local/team/app/tags/list?n=1`);
+  } finally {
+    await redirecting.cleanup();
+  }
+});
+
 test('TLS listeners negotiate HTTP/2 and HTTP/1.1 by ALPN', async () => {
   assert.is((await curl(['-o', '/dev/null', '-w', '%{http_version}', '--http2', `https://${main}/v2/`])).trim(), '2');
   assert.is((await curl(['-o', '/dev/null', '-w', '%{http_version}', '--http1.1', `https://${main}/v2/`])).trim(), '1.1');
