@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -8,6 +8,8 @@ import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { startServer } from './server.js';
 import { setupText } from './setup/instructions.js';
+import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
+import type { Method } from './proxyconf/sites.js';
 import { certificateNames, ensureSelfSigned, forgetServerCertificate } from './tls/self-signed.js';
 import { trustInstructions } from './tls/trust.js';
 
@@ -17,12 +19,15 @@ Usage:
   wharf serve [--config FILE] [--listen ADDR:PORT] [--data DIR]
   wharf certs [--config FILE] [--regenerate]
   wharf setup REPOSITORY [--config FILE]
+  wharf proxy-config nginx|apache [--method subdomain|port|path] [--out DIR] [--config FILE]
   wharf --help
 
 Commands:
   serve        start the registry (the default config is config/wharf.yaml)
   certs        create Wharf's CA and server certificate if needed, and print how to trust them
   setup        print the docker and podman commands that reach a repository ("Set Me Up")
+  proxy-config write nginx or Apache configuration for running Wharf behind them
+               (default --out: nginx/ or apache/; default method: subdomain with baseDomain, else path)
 
 Options for serve:
   --config FILE       configuration file (YAML)
@@ -74,6 +79,23 @@ async function setup(args: string[]): Promise<void> {
   process.stdout.write(text);
 }
 
+async function writeProxyConfig(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' }, method: { type: 'string' }, out: { type: 'string' } } });
+  const config = loadConfig(values.config ?? defaultConfigPath());
+  const server = positionals[0] as ProxyServer;
+  const method = (values.method ?? defaultMethod(config)) as Method;
+  if (!proxyServers.includes(server) || !methods.includes(method)) {
+    process.stderr.write(`wharf: proxy-config takes ${proxyServers.join(' or ')} and --method ${methods.join(', ')}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const out = resolve(values.out ?? server);
+  await mkdir(out, { recursive: true });
+  const file = join(out, 'wharf.conf');
+  await writeFile(file, proxyConfig(config, server, method));
+  process.stdout.write(`wharf: wrote ${file} (${server}, ${method} method)\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -83,6 +105,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'serve') return serve(rest);
   if (command === 'certs') return certs(rest);
   if (command === 'setup') return setup(rest);
+  if (command === 'proxy-config') return writeProxyConfig(rest);
   process.stderr.write(`wharf: unknown command ${JSON.stringify(command)}\n\n${usage}`);
   process.exitCode = 2;
 }

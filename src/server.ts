@@ -7,6 +7,8 @@ import { accessLog } from './http/accesslog.js';
 import { createApp } from './http/app.js';
 import { RepositorySet } from './repos/set.js';
 import { setupText } from './setup/instructions.js';
+import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
+import type { Method } from './proxyconf/sites.js';
 import { openStore } from './store/index.js';
 import { CertificateFiles } from './tls/files.js';
 import { certificateNames, ensureSelfSigned, type TlsMaterial } from './tls/self-signed.js';
@@ -73,6 +75,10 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         repositories, accessLog: log, boundRepository: listener.repository, baseDomain: config.baseDomain,
         setup: (key) => setupText(bound, key, tls?.caPath ?? null),
         redirectToPort: listener.redirectToHttps ? httpsPort : null,
+        proxyConfig: (server, method) => {
+          const chosen = (method ?? defaultMethod(bound)) as Method;
+          return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(bound, server as ProxyServer, chosen) : null;
+        },
       });
       const serverOptions = await tlsOptions(listener, index, tls);
       // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).

@@ -16,6 +16,8 @@ export interface AppOptions {
   baseDomain: string | null;
   /** "Set Me Up" text for a repository key, or null for an unknown key. */
   setup: (key: string) => string | null;
+  /** nginx/Apache configuration text, or null for an unknown server or method. */
+  proxyConfig: (server: string, method: string | undefined) => string | null;
   /** On a redirectToHttps listener: the HTTPS port to send every request to (read per request). */
   redirectToPort: (() => number) | null;
 }
@@ -55,6 +57,11 @@ export function createApp(options: AppOptions): Hono<Env> {
     const key = c.req.param('key');
     repositories.get(key); // NAME_UNKNOWN, naming the configured keys, for any other key
     return new Response(options.setup(key), { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+  });
+  app.get('/api/proxy-config/:server', (c) => {
+    const text = options.proxyConfig(c.req.param('server'), c.req.query('method'));
+    if (text === null) throw new RegistryError('UNSUPPORTED', { status: 400, message: 'expected /api/proxy-config/nginx|apache?method=subdomain|port|path' });
+    return new Response(text, { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   });
   app.all('/v2', registry);
   app.all('/v2/*', registry);

@@ -1,0 +1,55 @@
+import type { Config } from '../config/types.js';
+
+// What a reverse proxy in front of Wharf must serve, per access method: one site per name or
+// port, each forwarding to Wharf's plain listener. Subdomain and port sites rewrite /v2/… to the
+// repository's Artifactory-style prefix /api/docker/<key>/v2/…, so Wharf needs no baseDomain or
+// port binding of its own behind the proxy; Location headers Wharf sends under that prefix are
+// passed through as they are.
+
+export type Method = 'subdomain' | 'port' | 'path';
+
+export interface Site {
+  /** The TLS port the proxy listens on. */
+  port: number;
+  /** server_name / ServerName; null: any name on that port. */
+  serverName: string | null;
+  /** The repository key the site's /v2/ is rewritten to, or null (path method: no rewrite). */
+  repoKey: string | null;
+}
+
+export interface ProxyPlan {
+  method: Method;
+  /** Wharf's plain listener, where the proxy forwards to (host:port). */
+  upstream: string;
+  certificate: string;
+  certificateKey: string;
+  sites: Site[];
+}
+
+/** Ports for the port method: the configured port bindings, then free numbers from 5001 on. */
+function portsFor(config: Config): Map<string, number> {
+  const ports = new Map<string, number>();
+  for (const listener of config.listeners) if (listener.repository) ports.set(listener.repository, listener.port);
+  let next = 5001;
+  const used = new Set(config.listeners.map((listener) => listener.port));
+  for (const key of Object.keys(config.repositories)) {
+    if (ports.has(key)) continue;
+    while (used.has(next) || [...ports.values()].includes(next)) next++;
+    ports.set(key, next++);
+  }
+  return ports;
+}
+
+export function proxyPlan(config: Config, method: Method): ProxyPlan {
+  const plain = config.listeners.find((listener) => listener.tls === 'none' && !listener.redirectToHttps && listener.repository === null);
+  const address = !plain || plain.address === '0.0.0.0' || plain.address === '::' ? '127.0.0.1' : plain.address;
+  const upstream = `${address.includes(':') ? `[${address}]` : address}:${plain?.port ?? 5000}`;
+  const keys = Object.keys(config.repositories);
+  const base = config.baseDomain ?? 'registry.example.com';
+  const sites: Site[] = method === 'subdomain'
+    ? keys.map((key) => ({ port: 443, serverName: `${key}.${base}`, repoKey: key }))
+    : method === 'port'
+      ? [...portsFor(config)].map(([key, port]) => ({ port, serverName: null, repoKey: key }))
+      : [{ port: 443, serverName: config.baseDomain, repoKey: null }];
+  return { method, upstream, certificate: `${config.certsDir}/server.crt`, certificateKey: `${config.certsDir}/server.key`, sites };
+}

@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { nginxTempPaths } from '../../bench/servers.js';
+import { runCli, startWharf, tempDir } from '../helpers/server.js';
+
+// wharf proxy-config: the snippets, and the real nginx and Apache accepting them.
+
+const run = promisify(execFile);
+let dir: string;
+let configFile: string;
+
+test.before(async () => {
+  dir = await tempDir('wharf-proxyconf-');
+  configFile = join(dir, 'wharf.yaml');
+  await writeFile(configFile, [
+    `certsDir: ${join(dir, 'certs')}`,
+    'baseDomain: registry.test',
+    'listeners:',
+    '  - { address: 127.0.0.1, port: 5000 }',
+    '  - { address: 127.0.0.1, port: 5443, tls: { mode: self-signed } }',
+    'repositories:',
+    '  docker-local: { type: local }',
+    '  docker-hub: { type: remote, url: "https://registry-1.docker.io" }',
+    '',
+  ].join('\n'));
+  assert.is((await runCli(['certs', '--config', configFile])).code, 0, 'certificates for the snippets to point at');
+});
+
+async function generate(server: string, method: string): Promise<string> {
+  const out = join(dir, `${server}-${method}`);
+  const result = await runCli(['proxy-config', server, '--method', method, '--out', out, '--config', configFile]);
+  assert.is(result.code, 0, result.stderr);
+  return join(out, 'wharf.conf');
+}
+
+async function nginxAccepts(snippet: string): Promise<void> {
+  const conf = join(dir, 'nginx-test.conf');
+  await writeFile(conf, `pid ${dir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  ${nginxTempPaths(dir)}\n  access_log off;\n  include ${snippet};\n}\n`);
+  await run('nginx', ['-t', '-q', '-c', conf, '-p', dir]);
+}
+
+async function apacheAccepts(snippet: string): Promise<void> {
+  const conf = join(dir, 'apache-test.conf');
+  const modules = ['mpm_event', 'authz_core', 'ssl', 'socache_shmcb', 'proxy', 'proxy_http', 'rewrite', 'headers'];
+  await writeFile(conf, [
+    `ServerRoot ${dir}`, `PidFile ${dir}/apache.pid`, `ErrorLog ${dir}/apache-error.log`, `DefaultRuntimeDir ${dir}`, 'ServerName localhost',
+    ...modules.map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`),
+    'Listen 80', `Include ${snippet}`, '',
+  ].join('\n'));
+  const { stderr } = await run('apache2', ['-t', '-f', conf]);
+  assert.match(stderr, 'Syntax OK');
+}
+
+test('nginx accepts every method; subdomain sites rewrite to the repository prefix and stream both ways', async () => {
+  for (const method of ['subdomain', 'port', 'path']) await nginxAccepts(await generate('nginx', method));
+  const subdomain = await readFile(join(dir, 'nginx-subdomain', 'wharf.conf'), 'utf8');
+  for (const line of ['server_name docker-local.registry.test;', 'rewrite ^/v2/(.*)$ /api/docker/docker-local/v2/$1 break;', 'client_max_body_size 0;',
+    'proxy_request_buffering off;', 'proxy_buffering off;', 'chunked_transfer_encoding on;', 'proxy_set_header X-Forwarded-Proto $scheme;',
+    'return 301 https://$host$request_uri;', `ssl_certificate ${join(dir, 'certs')}/server.crt;`, 'server 127.0.0.1:5000;']) {
+    assert.ok(subdomain.includes(line), line);
+  }
+  const port = await readFile(join(dir, 'nginx-port', 'wharf.conf'), 'utf8');
+  assert.ok(port.includes('listen 5001 ssl http2;') && port.includes('proxy_set_header Host $host:5001;'), 'one server per port, Host with its port');
+});
+
+test('Apache accepts every method, with mod_ssl, mod_proxy, mod_rewrite and encoded slashes kept', async () => {
+  for (const method of ['subdomain', 'port', 'path']) await apacheAccepts(await generate('apache', method));
+  const subdomain = await readFile(join(dir, 'apache-subdomain', 'wharf.conf'), 'utf8');
+  for (const line of ['AllowEncodedSlashes NoDecode', 'ProxyPreserveHost On', 'SSLEngine on', 'ServerName docker-hub.registry.test',
+    'RewriteRule ^/v2/(.*)$ http://127.0.0.1:5000/api/docker/docker-hub/v2/$1 [P,NE]']) {
+    assert.ok(subdomain.includes(line), line);
+  }
+});
+
+test('the same configuration is served at /api/proxy-config/<server>', async () => {
+  const wharf = await startWharf();
+  try {
+    const text = await (await fetch(`${wharf.url}/api/proxy-config/nginx?method=port`)).text();
+    assert.match(text, 'wharf proxy-config nginx --method port');
+    assert.is((await fetch(`${wharf.url}/api/proxy-config/caddy`)).status, 400);
+  } finally {
+    await wharf.cleanup();
+  }
+});
+
+test.run();
