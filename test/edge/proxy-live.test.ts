@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
@@ -10,13 +10,13 @@ import { makeImage, writeOciLayout } from '../helpers/images.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
 
-// nginx, started here with the configuration `wharf proxy-config nginx` wrote, in front of a
-// plain-HTTP Wharf: TLS at nginx with Wharf's certificate, skopeo pushing and pulling through it.
-// The only change to the generated file is the listen port (a free one instead of 443/5001).
+// nginx and Apache, started here with the configuration `wharf proxy-config` wrote, in front of a
+// plain-HTTP Wharf: TLS at the proxy with Wharf's certificate, skopeo pushing and pulling through
+// it. The only change to a generated file is its ports (free ones instead of 443/5001).
 
 let dir: string;
 let wharf: TestServer;
-let nginx: ChildProcess | null = null;
+let proxy: ChildProcess | null = null;
 let certDir: string;
 
 async function freePort(): Promise<number> {
@@ -36,46 +36,73 @@ test.before(async () => {
   assert.is((await runCli(['certs', '--config', configFile])).code, 0);
   certDir = await tempDir('wharf-ca-');
   await copyFile(join(dir, 'certs', 'ca.crt'), join(certDir, 'ca.crt'));
-  for (const method of ['port', 'path']) {
-    assert.is((await runCli(['proxy-config', 'nginx', '--method', method, '--out', join(dir, method), '--config', configFile])).code, 0);
+  for (const server of ['nginx', 'apache']) {
+    for (const method of ['port', 'path']) {
+      assert.is((await runCli(['proxy-config', server, '--method', method, '--out', join(dir, server, method), '--config', configFile])).code, 0);
+    }
   }
 });
 test.after(async () => {
-  await stopNginx();
+  await stopProxy();
   await wharf.cleanup();
 });
 
-async function stopNginx(): Promise<void> {
-  if (!nginx || nginx.exitCode !== null) return;
-  const exited = new Promise((resolve) => nginx!.once('exit', resolve));
-  nginx.kill('SIGTERM');
+async function stopProxy(): Promise<void> {
+  if (!proxy || proxy.exitCode !== null) return;
+  const exited = new Promise((resolve) => proxy!.once('exit', resolve));
+  proxy.kill('SIGTERM');
   await exited;
-  nginx = null;
+  proxy = null;
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = createConnection(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listens on ${port}`);
 }
 
 /** Starts nginx with a generated site, its TLS port replaced by a free one; returns that port. */
 async function startNginx(method: string, generatedPort: number): Promise<number> {
-  await stopNginx();
+  await stopProxy();
   const port = await freePort();
-  const site = (await readFile(join(dir, method, 'wharf.conf'), 'utf8'))
+  const site = (await readFile(join(dir, 'nginx', method, 'wharf.conf'), 'utf8'))
     .replaceAll(`listen ${generatedPort} ssl`, `listen 127.0.0.1:${port} ssl`)
     .replaceAll(`$host:${generatedPort}`, `$host:${port}`)
     .replace('listen 80;', `listen 127.0.0.1:${await freePort()};`);
-  await writeFile(join(dir, `${method}-live.conf`), site);
+  await writeFile(join(dir, 'nginx-live.conf'), site);
   const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, `daemon off;\npid ${dir}/nginx.pid;\nerror_log stderr error;\nevents {}\nhttp {\n  ${nginxTempPaths(dir)}\n  access_log off;\n  include ${join(dir, `${method}-live.conf`)};\n}\n`);
-  nginx = spawn('nginx', ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/`).catch((error: Error & { cause?: { code?: string } }) => {
-        if (error.cause?.code === 'ECONNREFUSED') throw error;
-      });
-      return port;
-    } catch {
-      await sleep(50);
-    }
-  }
-  throw new Error('nginx did not start');
+  await writeFile(conf, `daemon off;\npid ${dir}/nginx.pid;\nerror_log stderr error;\nevents {}\nhttp {\n  ${nginxTempPaths(dir)}\n  access_log off;\n  include ${join(dir, 'nginx-live.conf')};\n}\n`);
+  proxy = spawn('nginx', ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port);
+  return port;
+}
+
+/** Starts Apache in the foreground with a generated site, its TLS port replaced by a free one. */
+async function startApache(method: string, generatedPort: number): Promise<number> {
+  await stopProxy();
+  const port = await freePort();
+  const site = (await readFile(join(dir, 'apache', method, 'wharf.conf'), 'utf8'))
+    .replaceAll(`Listen ${generatedPort}`, `Listen 127.0.0.1:${port}`)
+    .replaceAll(`<VirtualHost *:${generatedPort}>`, `<VirtualHost *:${port}>`)
+    .replaceAll(`X-Forwarded-Port "${generatedPort}"`, `X-Forwarded-Port "${port}"`);
+  await writeFile(join(dir, 'apache-live.conf'), site);
+  const modules = ['mpm_event', 'authz_core', 'ssl', 'socache_shmcb', 'proxy', 'proxy_http', 'rewrite', 'headers'];
+  const conf = join(dir, 'apache.conf');
+  await writeFile(conf, [
+    `ServerRoot ${dir}`, `PidFile ${dir}/apache.pid`, 'ErrorLog /dev/stderr', 'LogLevel error', `DefaultRuntimeDir ${dir}`, 'ServerName localhost',
+    'User www-data', 'Group www-data',
+    ...modules.map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`),
+    `Include ${join(dir, 'apache-live.conf')}`, '',
+  ].join('\n'));
+  proxy = spawn('apache2', ['-f', conf, '-DFOREGROUND'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port);
+  return port;
 }
 
 async function pushAndPull(registry: string, image: string): Promise<void> {
@@ -91,19 +118,24 @@ async function pushAndPull(registry: string, image: string): Promise<void> {
   assert.is(direct.headers.get('docker-content-digest'), content.digest, 'it landed in docker-local');
 }
 
-test('port method: skopeo pushes and pulls a multi-layer image through nginx', async () => {
+test('nginx, port method: skopeo pushes and pulls a multi-layer image through it', async () => {
   const port = await startNginx('port', 5001);
   await pushAndPull(`127.0.0.1:${port}`, 'team/via-port:1.0');
 });
 
-test('path method: skopeo pushes and pulls through nginx with the repository key in the path', async () => {
+test('nginx, path method: skopeo pushes and pulls through it', async () => {
   const port = await startNginx('path', 443);
-  const content = makeImage({ layers: 2 });
-  const layout = await tempDir('wharf-oci-');
-  await writeOciLayout(layout, 'v1', [content]);
-  await skopeo(['copy', '--dest-cert-dir', certDir, `oci:${layout}:v1`, `docker://127.0.0.1:${port}/docker-local/team/via-path:2.0`]);
-  const inspected = JSON.parse(await skopeo(['inspect', '--cert-dir', certDir, `docker://127.0.0.1:${port}/docker-local/team/via-path:2.0`])) as { Digest: string };
-  assert.is(inspected.Digest, content.digest);
+  await pushAndPull(`127.0.0.1:${port}/docker-local`, 'team/via-path:2.0');
+});
+
+test('Apache, port method: skopeo pushes and pulls a multi-layer image through it', async () => {
+  const port = await startApache('port', 5001);
+  await pushAndPull(`127.0.0.1:${port}`, 'team/via-apache-port:1.0');
+});
+
+test('Apache, path method: skopeo pushes and pulls through it', async () => {
+  const port = await startApache('path', 443);
+  await pushAndPull(`127.0.0.1:${port}/docker-local`, 'team/via-apache-path:1.0');
 });
 
 test.run();
