@@ -9,6 +9,7 @@ import { RepositorySet } from './repos/set.js';
 import { setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
 import type { Method } from './proxyconf/sites.js';
+import { trustedProxies } from './routing/proxies.js';
 import { openStore } from './store/index.js';
 import { CertificateFiles } from './tls/files.js';
 import { certificateNames, ensureSelfSigned, type TlsMaterial } from './tls/self-signed.js';
@@ -59,6 +60,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const repositories = RepositorySet.fromConfig(config, store, (message) => console.error(`wharf: ${message}`));
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
   const log = config.log.access ? accessLog(writeLog) : null;
+  const proxies = trustedProxies(config.trustedProxies);
   const tls = config.listeners.some((listener) => listener.tls === 'self-signed')
     ? await ensureSelfSigned(config.certsDir, certificateNames(config))
     : null;
@@ -72,7 +74,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   try {
     for (const [index, listener] of config.listeners.entries()) {
       const app = createApp({
-        repositories, accessLog: log, boundRepository: listener.repository, baseDomain: config.baseDomain,
+        repositories, accessLog: log, boundRepository: listener.repository, baseDomain: config.baseDomain, trustedProxies: proxies,
         setup: (key) => setupText(bound, key, tls?.caPath ?? null),
         redirectToPort: listener.redirectToHttps ? httpsPort : null,
         proxyConfig: (server, method) => {

@@ -50,6 +50,8 @@ export interface Config {
   readonly certsDir: string;
   /** Subdomain access: <repoKey>.<baseDomain> reaches that repository. null: not used. */
   readonly baseDomain: string | null;
+  /** Addresses or CIDR blocks of reverse proxies whose X-Forwarded-* headers are believed. */
+  readonly trustedProxies: readonly string[];
   readonly listeners: readonly ListenerConfig[];
   readonly repositories: Readonly<Record<string, RepositoryConfig>>;
   readonly log: { readonly access: boolean };

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { isValidRepositoryKey } from '../oci/names.js';
 import { ConfigError } from './errors.js';
@@ -118,7 +119,7 @@ function deepFreeze<T>(value: T): T {
 
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
-  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'listeners', 'repositories', 'log']);
+  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log']);
   const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access']);
   const repositoryConfigs = repositories(node.repositories);
   const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners, options.baseDir);
@@ -134,10 +135,20 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
   if (baseDomain !== null && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(baseDomain)) {
     throw new ConfigError('baseDomain', `expected a DNS name like registry.example.com, got ${JSON.stringify(node.baseDomain)}`);
   }
+  const proxies = node.trustedProxies === undefined ? [] : list(node.trustedProxies, 'trustedProxies').map((entry, i) => {
+    const text = string(entry, join('trustedProxies', i));
+    const [address, prefix] = text.split('/');
+    const family = isIP(address!);
+    if (!family || (prefix !== undefined && !(/^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)))) {
+      throw new ConfigError(join('trustedProxies', i), `expected an IP address or CIDR block like 10.0.0.0/8, got ${JSON.stringify(text)}`);
+    }
+    return text;
+  });
   return deepFreeze({
     dataDir: resolve(options.baseDir, node.dataDir === undefined ? './data' : string(node.dataDir, 'dataDir')),
     certsDir: resolve(options.baseDir, node.certsDir === undefined ? './certs' : string(node.certsDir, 'certsDir')),
     baseDomain,
+    trustedProxies: proxies,
     listeners: listenerConfigs,
     repositories: repositoryConfigs,
     log: { access: log.access === undefined ? true : boolean(log.access, 'log.access') },

@@ -1,3 +1,4 @@
+import { firstForwarded, type TrustedProxies } from '../routing/proxies.js';
 import type { Ctx } from './env.js';
 
 // One line per request, written when the response has been sent (so status and bytes are the
@@ -5,7 +6,7 @@ import type { Ctx } from './env.js';
 // turn: at thousands of requests a second, one write per line would cost more than the request.
 
 export interface AccessLog {
-  record(c: Ctx, startedAt: number): void;
+  record(c: Ctx, startedAt: number, proxies: TrustedProxies): void;
 }
 
 export function accessLog(write: (text: string) => void): AccessLog {
@@ -15,10 +16,12 @@ export function accessLog(write: (text: string) => void): AccessLog {
     pending = [];
   };
   return {
-    record(c, startedAt) {
+    record(c, startedAt, proxies) {
       const { incoming, outgoing } = c.env;
       const socket = incoming.socket;
-      const address = socket?.remoteAddress ?? '-';
+      const peer = socket?.remoteAddress;
+      // Behind a trusted proxy, the client is the one it forwards for.
+      const address = (proxies.trusts(peer) ? firstForwarded(incoming.headers['x-forwarded-for']) : undefined) ?? peer ?? '-';
       const writtenBefore = socket?.bytesWritten ?? 0;
       outgoing.once('close', () => {
         const ms = (performance.now() - startedAt).toFixed(1);

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { RegistryError } from '../oci/errors.js';
 import type { RepositorySet } from '../repos/set.js';
+import { firstForwarded, type TrustedProxies } from '../routing/proxies.js';
 import { route } from '../routing/route.js';
 import type { AccessLog } from './accesslog.js';
 import { dispatch } from './dispatch.js';
@@ -13,6 +14,7 @@ export interface AppOptions {
   accessLog: AccessLog | null;
   /** The listener's port binding, if any. */
   boundRepository: string | null;
+  trustedProxies: TrustedProxies;
   baseDomain: string | null;
   /** "Set Me Up" text for a repository key, or null for an unknown key. */
   setup: (key: string) => string | null;
@@ -29,7 +31,7 @@ export function createApp(options: AppOptions): Hono<Env> {
   const app = new Hono<Env>();
   if (accessLog) {
     app.use(async (c, next) => {
-      accessLog.record(c, performance.now());
+      accessLog.record(c, performance.now(), options.trustedProxies);
       await next();
     });
   }
@@ -45,9 +47,10 @@ export function createApp(options: AppOptions): Hono<Env> {
     });
   }
   const registry = (c: Ctx) => {
-    // HTTP/2 carries the host in :authority rather than Host.
-    const headers = c.env.incoming.headers;
-    const host = headers.host ?? (headers[':authority'] as string | undefined);
+    // HTTP/2 carries the host in :authority rather than Host; a trusted proxy may name it.
+    const { headers, socket } = c.env.incoming;
+    const forwarded = options.trustedProxies.trusts(socket?.remoteAddress) ? firstForwarded(headers['x-forwarded-host']) : undefined;
+    const host = forwarded ?? headers.host ?? (headers[':authority'] as string | undefined);
     const resolved = route(c.req.path, host, routeContext);
     if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}` });
     return dispatch(c, resolved, repositories);

@@ -37,6 +37,7 @@ export interface StartOptions {
   accessLog?: (text: string) => void;
   listeners?: Record<string, unknown>[];
   baseDomain?: string;
+  trustedProxies?: string[];
 }
 
 export async function startWharf(options: StartOptions = {}): Promise<TestServer> {
@@ -45,6 +46,7 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     dataDir,
     certsDir: join(dataDir, 'certs'),
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
+    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
     listeners: options.listeners ?? [{ address: '127.0.0.1', port: 0 }],
     repositories: options.repositories ?? { 'docker-local': { type: 'local' } },
     log: { access: options.accessLog !== undefined },
