@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
+import { connect as connectHttp2 } from 'node:http2';
 import autocannon from 'autocannon';
 import type { Payload } from './payload.js';
 
@@ -56,10 +57,10 @@ export interface Download {
   firstByte: number;
 }
 
-/** One curl download of `url`, discarded. */
-export function curlOnce(url: string): Promise<Download> {
+/** One curl download of `url`, discarded; `args` adds curl options (--cacert, --http2, …). */
+export function curlOnce(url: string, args: string[] = []): Promise<Download> {
   return new Promise((resolve, reject) => {
-    const child = spawn('curl', ['-s', '-f', '-o', '/dev/null', '-w', '%{size_download} %{time_starttransfer}', url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('curl', ['-s', '-f', '-o', '/dev/null', '-w', '%{size_download} %{time_starttransfer}', ...args, url], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
     child.on('exit', (code) => {
@@ -71,9 +72,9 @@ export function curlOnce(url: string): Promise<Download> {
 }
 
 /** `streams` parallel curl downloads of `url`; MB/s over the wall time of all of them. */
-export async function curlStreams(url: string, streams: number): Promise<number> {
+export async function curlStreams(url: string, streams: number, args: string[] = []): Promise<number> {
   const started = performance.now();
-  const downloads = await Promise.all(Array.from({ length: streams }, () => curlOnce(url)));
+  const downloads = await Promise.all(Array.from({ length: streams }, () => curlOnce(url, args)));
   const seconds = (performance.now() - started) / 1000;
   return downloads.reduce((sum, d) => sum + d.bytes, 0) / seconds / 1e6;
 }
@@ -146,4 +147,34 @@ export async function withPeakRss<T>(pid: number, work: () => Promise<T>): Promi
   } finally {
     clearInterval(timer);
   }
+}
+
+/** HTTP/2: `streams` concurrent GET streams on one session, back to back, for `seconds` (autocannon has no h2). */
+export async function h2Rate(origin: string, path: string, options: { streams: number; seconds: number; ca: string; headers?: Record<string, string> }): Promise<Rate> {
+  const session = connectHttp2(origin, { ca: options.ca });
+  const deadline = performance.now() + options.seconds * 1000;
+  const latencies: number[] = [];
+  let bytes = 0;
+  const one = () => new Promise<void>((resolve, reject) => {
+    const started = performance.now();
+    const stream = session.request({ ':path': path, ...options.headers });
+    stream.on('response', (headers) => {
+      if (Number(headers[':status']) >= 300) reject(new Error(`${origin}${path}: ${headers[':status']}`));
+    });
+    stream.on('data', (chunk: Buffer) => { bytes += chunk.length; });
+    stream.on('end', () => {
+      latencies.push(performance.now() - started);
+      resolve();
+    });
+    stream.on('error', reject);
+    stream.end();
+  });
+  const started = performance.now();
+  await Promise.all(Array.from({ length: options.streams }, async () => {
+    while (performance.now() < deadline) await one();
+  }));
+  const elapsed = (performance.now() - started) / 1000;
+  session.close();
+  latencies.sort((a, b) => a - b);
+  return { rps: latencies.length / elapsed, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, mbps: bytes / elapsed / 1e6 };
 }

@@ -8,11 +8,12 @@ import { push, putManifest } from './load.js';
 import { fixedPayload, payload, payloadDir } from './payload.js';
 import { startBareNode, startDistribution, startNginx, startWharf, type BenchServer } from './servers.js';
 import { remoteBench } from './remote.js';
+import { tlsBench } from './tls.js';
 import { renderTable, type Row } from './table.js';
 
 // npm run bench: Wharf against CNCF Distribution 2.8.2, nginx (sendfile) and a bare node:http
 // server, all started here on loopback, in one run. Each figure is the median of BENCH_RUNS runs.
-// BENCH_ONLY=local or BENCH_ONLY=remote runs one half.
+// BENCH_ONLY=local, tls or remote runs one part.
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -39,9 +40,10 @@ async function main(): Promise<void> {
     const manifestFile = join(work, 'manifest.json');
     await writeFile(manifestFile, manifest);
 
-    const wharf = await startWharf(work);
     const distribution = await startDistribution(work);
-    const nginx = await startNginx(work, payloadDir, basename(small.path));
+    const wharf = await startWharf(work);
+    const certs = { cert: join(work, 'certs', 'server.crt'), key: join(work, 'certs', 'server.key') };
+    const nginx = await startNginx(work, payloadDir, basename(small.path), certs);
     const bare = await startBareNode(manifestFile, OCI_MANIFEST);
     servers.push(wharf, distribution, nginx, bare);
     console.log('bench: seeding Wharf and Distribution');
@@ -52,7 +54,7 @@ async function main(): Promise<void> {
     const only = process.env.BENCH_ONLY;
     const rows: Row[] = [];
     let peakRssMiB = 0;
-    if (only !== 'remote') {
+    if (only !== 'remote' && only !== 'tls') {
       const local = await localBench({
         wharf, distribution, nginx, bare,
         names: { wharf: name, distribution: distributionName },
@@ -62,13 +64,17 @@ async function main(): Promise<void> {
       rows.push(...local.rows);
       peakRssMiB = local.peakRssMiB;
     }
-    if (only !== 'local') {
+    if (only !== 'remote' && only !== 'local') {
+      rows.push(...await tlsBench({ wharf, nginx, caPath: join(work, 'certs', 'ca.crt'), name, large, runs, seconds }));
+    }
+    if (only !== 'local' && only !== 'tls') {
       rows.push(...await remoteBench({ work, origin: distribution.url.replace('/v2/', ''), image: distributionName, large, runs, seconds }));
     }
 
     const table = renderTable(rows, { peakRssMiB, runs, seconds });
     console.log(`\n${table}`);
-    await updateReadme(table);
+    // Only a complete run replaces the table in README.
+    if (!only) await updateReadme(table);
   } finally {
     for (const server of servers) await server.stop();
     await rm(work, { recursive: true, force: true });

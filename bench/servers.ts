@@ -10,6 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface BenchServer {
   name: string;
   url: string;
+  /** The HTTPS base URL, for servers started with a TLS listener too. */
+  tlsUrl?: string;
   pid: number;
   stop(): Promise<void>;
 }
@@ -57,13 +59,25 @@ export async function startProcess(name: string, command: string, args: string[]
 
 const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
-/** Wharf with docker-local, and docker-remote in front of `upstream` when given. */
+/**
+ * Wharf with docker-local, and docker-remote in front of `upstream` when given; plain HTTP, and a
+ * self-signed TLS listener beside it (its certificate in <dir>/certs).
+ */
 export async function startWharf(dir: string, upstream?: string): Promise<BenchServer> {
-  const port = await freePort();
+  const [port, tlsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'wharf.yaml');
   const remote = upstream ? `  docker-remote: { type: remote, url: "${upstream}" }\n` : '';
-  await writeFile(config, `dataDir: ${join(dir, 'data')}\nlisteners:\n  - { address: 127.0.0.1, port: ${port} }\nrepositories:\n  docker-local: { type: local }\n${remote}log: { access: false }\n`);
-  return startProcess('Wharf', process.execPath, [cli, 'serve', '--config', config], `http://127.0.0.1:${port}/v2/`);
+  await writeFile(config, [
+    `dataDir: ${join(dir, 'data')}`,
+    `certsDir: ${join(dir, 'certs')}`,
+    'listeners:',
+    `  - { address: 127.0.0.1, port: ${port} }`,
+    `  - { address: 127.0.0.1, port: ${tlsPort}, tls: { mode: self-signed } }`,
+    'repositories:',
+    `  docker-local: { type: local }\n${remote}log: { access: false }\n`,
+  ].join('\n'));
+  const server = await startProcess('Wharf', process.execPath, [cli, 'serve', '--config', config], `http://127.0.0.1:${port}/v2/`);
+  return { ...server, tlsUrl: `https://127.0.0.1:${tlsPort}` };
 }
 
 /**
@@ -94,8 +108,8 @@ export function nginxTempPaths(dir: string): string {
  * nginx serving `root` statically with sendfile, as the ceiling for bytes from disk. One worker
  * process, as Wharf is one process: the comparison is per serving process.
  */
-export async function startNginx(dir: string, root: string, probeFile: string): Promise<BenchServer> {
-  const port = await freePort();
+export async function startNginx(dir: string, root: string, probeFile: string, tls: { cert: string; key: string }): Promise<BenchServer> {
+  const [port, tlsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'nginx.conf');
   await mkdir(join(dir, 'nginx-tmp'), { recursive: true });
   await writeFile(config, `
@@ -115,10 +129,17 @@ http {
     root ${root};
     default_type application/octet-stream;
   }
+  server {
+    listen 127.0.0.1:${tlsPort} ssl http2;
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+    root ${root};
+    default_type application/octet-stream;
+  }
 }
 `);
   const server = await startProcess('nginx', '/usr/sbin/nginx', ['-c', config, '-p', dir], `http://127.0.0.1:${port}/${probeFile}`);
-  return { ...server, url: `http://127.0.0.1:${port}/` };
+  return { ...server, url: `http://127.0.0.1:${port}/`, tlsUrl: `https://127.0.0.1:${tlsPort}` };
 }
 
 /** A bare node:http server answering the manifest bytes from memory: the ceiling for any Node server. */

@@ -9,7 +9,7 @@ export interface Row {
   mbps?: Record<string, number>;
 }
 
-const anchors = ['Distribution', 'nginx', 'node:http'];
+const anchors = ['Distribution', 'nginx', 'node:http', 'Wharf plain'];
 
 function format(value: number | undefined): string {
   if (value === undefined) return '–';
@@ -35,7 +35,8 @@ export function renderTable(rows: Row[], info: { peakRssMiB: number; runs: numbe
     lines.push(`| ${[row.label, cell(row, 'Wharf'), ...anchors.map((a) => cell(row, a)), ratios.join(', '), row.target].join(' | ')} |`);
   }
   lines.push('');
-  lines.push(`Wharf peak RSS while serving four 1 GiB streams: ${info.peakRssMiB.toFixed(0)} MiB (target < 150 MiB).`);
+  if (info.peakRssMiB > 0) lines.push(`Wharf peak RSS while serving four 1 GiB streams: ${info.peakRssMiB.toFixed(0)} MiB (target < 150 MiB).`);
+  lines.push('Rows starting "TLS:" are Wharf\'s self-signed HTTPS listener against its own plain HTTP and nginx terminating TLS with the same certificate.');
   lines.push('Rows starting "remote:" compare Wharf\'s remote repository with Distribution configured as a pull-through proxy of the same origin (the 20-concurrent rows are one run each).');
   lines.push(`Medians of ${info.runs} runs (${info.seconds} s each for request rates), ${new Date().toISOString().slice(0, 10)}, on this 2-core machine; load generator and servers share the cores.`);
   return lines.join('\n');
