@@ -22,33 +22,44 @@ export async function getRate(url: string, options: { connections: number; secon
   return { rps: result.requests.average, p99: result.latency.p99, mbps: result.throughput.average / 1e6 };
 }
 
+/**
+ * Runs `one` back to back on `concurrency` lanes for `seconds`; each call resolves with the bytes
+ * it received. Returns requests per second, p99 latency and throughput.
+ */
+async function timedLoop(concurrency: number, seconds: number, one: () => Promise<number>): Promise<Rate> {
+  const deadline = performance.now() + seconds * 1000;
+  const latencies: number[] = [];
+  let bytes = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < deadline) {
+      const begun = performance.now();
+      bytes += await one();
+      latencies.push(performance.now() - begun);
+    }
+  }));
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { rps: latencies.length / elapsed, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, mbps: bytes / elapsed / 1e6 };
+}
+
 /** N keep-alive connections sending `method` back to back for `seconds`; bodies are read and dropped. */
 export async function loopRate(url: string, options: { method: string; connections: number; seconds: number; headers?: Record<string, string> }): Promise<Rate> {
   const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
-  const deadline = performance.now() + options.seconds * 1000;
-  const latencies: number[] = [];
-  let bytes = 0;
-  const one = () => new Promise<void>((resolve, reject) => {
-    const started = performance.now();
-    const req = request(url, { method: options.method, agent, headers: options.headers }, (res) => {
-      if ((res.statusCode ?? 0) >= 300) reject(new Error(`${url}: ${res.statusCode}`));
-      res.on('data', (chunk: Buffer) => { bytes += chunk.length; });
-      res.on('end', () => {
-        latencies.push(performance.now() - started);
-        resolve();
+  try {
+    return await timedLoop(options.connections, options.seconds, () => new Promise<number>((resolve, reject) => {
+      const req = request(url, { method: options.method, agent, headers: options.headers }, (res) => {
+        if ((res.statusCode ?? 0) >= 300) reject(new Error(`${url}: ${res.statusCode}`));
+        let bytes = 0;
+        res.on('data', (chunk: Buffer) => { bytes += chunk.length; });
+        res.on('end', () => resolve(bytes));
       });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-  const started = performance.now();
-  await Promise.all(Array.from({ length: options.connections }, async () => {
-    while (performance.now() < deadline) await one();
-  }));
-  const elapsed = (performance.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  return { rps: latencies.length / elapsed, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, mbps: bytes / elapsed / 1e6 };
+      req.on('error', reject);
+      req.end();
+    }));
+  } finally {
+    agent.destroy();
+  }
 }
 
 export interface Download {
@@ -152,29 +163,19 @@ export async function withPeakRss<T>(pid: number, work: () => Promise<T>): Promi
 /** HTTP/2: `streams` concurrent GET streams on one session, back to back, for `seconds` (autocannon has no h2). */
 export async function h2Rate(origin: string, path: string, options: { streams: number; seconds: number; ca: string; headers?: Record<string, string> }): Promise<Rate> {
   const session = connectHttp2(origin, { ca: options.ca });
-  const deadline = performance.now() + options.seconds * 1000;
-  const latencies: number[] = [];
-  let bytes = 0;
-  const one = () => new Promise<void>((resolve, reject) => {
-    const started = performance.now();
-    const stream = session.request({ ':path': path, ...options.headers });
-    stream.on('response', (headers) => {
-      if (Number(headers[':status']) >= 300) reject(new Error(`${origin}${path}: ${headers[':status']}`));
-    });
-    stream.on('data', (chunk: Buffer) => { bytes += chunk.length; });
-    stream.on('end', () => {
-      latencies.push(performance.now() - started);
-      resolve();
-    });
-    stream.on('error', reject);
-    stream.end();
-  });
-  const started = performance.now();
-  await Promise.all(Array.from({ length: options.streams }, async () => {
-    while (performance.now() < deadline) await one();
-  }));
-  const elapsed = (performance.now() - started) / 1000;
-  session.close();
-  latencies.sort((a, b) => a - b);
-  return { rps: latencies.length / elapsed, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, mbps: bytes / elapsed / 1e6 };
+  try {
+    return await timedLoop(options.streams, options.seconds, () => new Promise<number>((resolve, reject) => {
+      const stream = session.request({ ':path': path, ...options.headers });
+      let bytes = 0;
+      stream.on('response', (headers) => {
+        if (Number(headers[':status']) >= 300) reject(new Error(`${origin}${path}: ${headers[':status']}`));
+      });
+      stream.on('data', (chunk: Buffer) => { bytes += chunk.length; });
+      stream.on('end', () => resolve(bytes));
+      stream.on('error', reject);
+      stream.end();
+    }));
+  } finally {
+    session.close();
+  }
 }

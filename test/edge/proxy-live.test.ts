@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nginxTempPaths } from '../../bench/servers.js';
 import { makeImage, writeOciLayout } from '../helpers/images.js';
+import { withHostEntries } from '../helpers/hosts.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
 
@@ -32,12 +33,12 @@ test.before(async () => {
   wharf = await startWharf();
   const wharfPort = Number(wharf.url.split(':')[2]);
   const configFile = join(dir, 'wharf.yaml');
-  await writeFile(configFile, `certsDir: ${join(dir, 'certs')}\nlisteners:\n  - { address: 127.0.0.1, port: ${wharfPort} }\nrepositories:\n  docker-local: { type: local }\n`);
+  await writeFile(configFile, `certsDir: ${join(dir, 'certs')}\nbaseDomain: proxied.test\nlisteners:\n  - { address: 127.0.0.1, port: ${wharfPort} }\nrepositories:\n  docker-local: { type: local }\n`);
   assert.is((await runCli(['certs', '--config', configFile])).code, 0);
   certDir = await tempDir('wharf-ca-');
   await copyFile(join(dir, 'certs', 'ca.crt'), join(certDir, 'ca.crt'));
   for (const server of ['nginx', 'apache']) {
-    for (const method of ['port', 'path']) {
+    for (const method of ['subdomain', 'port', 'path']) {
       assert.is((await runCli(['proxy-config', server, '--method', method, '--out', join(dir, server, method), '--config', configFile])).code, 0);
     }
   }
@@ -126,6 +127,16 @@ test('nginx, port method: skopeo pushes and pulls a multi-layer image through it
 test('nginx, path method: skopeo pushes and pulls through it', async () => {
   const port = await startNginx('path', 443);
   await pushAndPull(`127.0.0.1:${port}/docker-local`, 'team/via-path:2.0');
+});
+
+test('nginx, subdomain method: skopeo pushes and pulls through docker-local.<baseDomain>', async () => {
+  const port = await startNginx('subdomain', 443);
+  await withHostEntries(['docker-local.proxied.test'], () => pushAndPull(`docker-local.proxied.test:${port}`, 'team/via-subdomain:1.0'));
+});
+
+test('Apache, subdomain method: skopeo pushes and pulls through docker-local.<baseDomain>', async () => {
+  const port = await startApache('subdomain', 443);
+  await withHostEntries(['docker-local.proxied.test'], () => pushAndPull(`docker-local.proxied.test:${port}`, 'team/via-apache-subdomain:1.0'));
 });
 
 test('Apache, port method: skopeo pushes and pulls a multi-layer image through it', async () => {

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeImage, writeOciLayout } from '../helpers/images.js';
+import { withHostEntries } from '../helpers/hosts.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
 
@@ -77,6 +78,20 @@ test('pushed through a port binding, pulled through the subdomain and the path: 
   await skopeo(['copy', '--src-cert-dir', certDir, `docker://${bound}/team/bound:2.0`, `oci:${out}:x`]);
   const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
   assert.is(index.manifests[0]!.digest, image.digest);
+});
+
+test('skopeo verifies the chain on a subdomain and reaches that repository through it', async () => {
+  const image = makeImage();
+  const layout = await tempDir('wharf-oci-');
+  await writeOciLayout(layout, 'v1', [image]);
+  const port = main.split(':')[1];
+  await withHostEntries([`docker-local.${baseDomain}`], async () => {
+    await skopeo(['copy', '--dest-cert-dir', certDir, `oci:${layout}:v1`, `docker://docker-local.${baseDomain}:${port}/team/subdomain:1`]);
+    const inspected = JSON.parse(await skopeo(['inspect', '--cert-dir', certDir, `docker://docker-local.${baseDomain}:${port}/team/subdomain:1`])) as { Digest: string };
+    assert.is(inspected.Digest, image.digest);
+  });
+  const viaPath = JSON.parse(await skopeo(['inspect', '--cert-dir', certDir, `docker://${main}/docker-local/team/subdomain:1`])) as { Digest: string };
+  assert.is(viaPath.Digest, image.digest, 'the same image by path');
 });
 
 test('a host name below baseDomain that names no repository says which names are served', async () => {
