@@ -1,6 +1,6 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, nginxTempPaths, startProcess, type BenchServer } from './servers.js';
+import { freePort, nginxConf, startProcess, type BenchServer } from './servers.js';
 
 // The bench's witness of how often a proxy goes to the upstream: nginx passing requests through
 // unbuffered (fast enough not to be the bottleneck, unlike a Node pass-through) and logging each
@@ -18,16 +18,9 @@ export async function startCounter(work: string, target: string): Promise<Counte
   const port = await freePort();
   const log = join(dir, 'access.log');
   await writeFile(log, '');
-  await writeFile(join(dir, 'nginx.conf'), `
-daemon off;
-worker_processes 1;
-pid ${join(dir, 'nginx.pid')};
-error_log stderr error;
-events { worker_connections 1024; }
-http {
+  await writeFile(join(dir, 'nginx.conf'), nginxConf(dir, `
   log_format counted '$request_method $uri $status $body_bytes_sent';
   access_log ${log} counted;
-  ${nginxTempPaths(dir)}
   server {
     listen 127.0.0.1:${port};
     location / {
@@ -38,9 +31,7 @@ http {
       proxy_request_buffering off;
       client_max_body_size 0;
     }
-  }
-}
-`);
+  }`));
   const server: BenchServer = await startProcess('counter', '/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], `http://127.0.0.1:${port}/v2/`);
   return {
     url: `http://127.0.0.1:${port}`,

@@ -104,6 +104,20 @@ export function nginxTempPaths(dir: string): string {
   return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `${kind}_temp_path ${dir};`).join('\n  ');
 }
 
+/** An nginx.conf for a bench nginx in the foreground: one worker, files under `dir`, the given http block. */
+export function nginxConf(dir: string, http: string): string {
+  return `daemon off;
+worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log stderr error;
+events { worker_connections 1024; }
+http {
+  ${nginxTempPaths(dir)}
+${http}
+}
+`;
+}
+
 /**
  * nginx serving `root` statically with sendfile, as the ceiling for bytes from disk. One worker
  * process, as Wharf is one process: the comparison is per serving process.
@@ -112,18 +126,11 @@ export async function startNginx(dir: string, root: string, probeFile: string, t
   const [port, tlsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'nginx.conf');
   await mkdir(join(dir, 'nginx-tmp'), { recursive: true });
-  await writeFile(config, `
-daemon off;
-worker_processes 1;
-pid ${join(dir, 'nginx.pid')};
-error_log stderr error;
-events { worker_connections 1024; }
-http {
+  await writeFile(config, nginxConf(join(dir, 'nginx-tmp'), `
   access_log off;
   sendfile on;
   tcp_nopush on;
   keepalive_requests 100000;
-  ${nginxTempPaths(join(dir, 'nginx-tmp'))}
   server {
     listen 127.0.0.1:${port};
     root ${root};
@@ -135,9 +142,7 @@ http {
     ssl_certificate_key ${tls.key};
     root ${root};
     default_type application/octet-stream;
-  }
-}
-`);
+  }`));
   const server = await startProcess('nginx', '/usr/sbin/nginx', ['-c', config, '-p', dir], `http://127.0.0.1:${port}/${probeFile}`);
   return { ...server, url: `http://127.0.0.1:${port}/`, tlsUrl: `https://127.0.0.1:${tlsPort}` };
 }
