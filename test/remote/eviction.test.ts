@@ -22,6 +22,11 @@ test.before(async () => {
 });
 test.after(() => fixture.stop());
 
+/** Waits (up to 10 s) until `done` holds; the assertions after it say what was expected. */
+async function settle(done: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200 && !(await done()); i++) await sleep(50);
+}
+
 async function onDisk(digest: string): Promise<boolean> {
   return (await readdir(join(wharf.dataDir, 'blobs'), { recursive: true })).some((file) => String(file).endsWith(digest.slice(7)));
 }
@@ -42,6 +47,8 @@ test('over cache.maxSize the least recently pulled blobs go; a blob a local repo
   await pull(a.digest); // a is now more recently pulled than b
   await pull(c.digest); // 3 MiB > 2500 KiB: b goes (least recently pulled)
   await pull(d.digest); // a goes
+  // A client has its bytes once they verify; the commit, and the eviction it triggers, follow.
+  await settle(async () => !(await onDisk(a.digest)));
   assert.ok(await onDisk(b.digest), 'b is still held by docker-local');
   assert.not.ok(await onDisk(a.digest), 'a was evicted and nothing else holds it');
   assert.ok(await onDisk(c.digest));
