@@ -19,7 +19,7 @@ let proxy: CountingProxy;
 let wharf: TestServer;
 
 test.before(async () => {
-  fixture = await startRemoteFixture((url) => ({ hub: { type: 'remote', url, metadataTtl: '300ms' } }));
+  fixture = await startRemoteFixture((url) => ({ hub: { type: 'remote', url, metadataTtl: '1s' } }));
   ({ distribution, proxy, wharf } = fixture);
 });
 test.after(() => fixture.stop());
@@ -81,7 +81,7 @@ test('referrers are proxied and cached for metadataTtl', async () => {
   assert.equal(body.manifests.map((m) => m.digest), expected);
   await fetch(`${wharf.url}/v2/hub/team/signed/referrers/${subject.digest}`);
   assert.is(proxy.counts['GET other'], 1, 'the second answer came from the cache');
-  await sleep(350);
+  await sleep(1100);
   await fetch(`${wharf.url}/v2/hub/team/signed/referrers/${subject.digest}`);
   assert.is(proxy.counts['GET other'], 2, 'asked again after metadataTtl');
 });
