@@ -58,13 +58,14 @@ class Download extends EventEmitter {
     const batch = this.batch;
     if (!batch || from < batch.start) return null;
     const parts: Buffer[] = [];
+    // The batch ends at `written`, and `until` never exceeds what has been written.
     let offset = batch.start;
     for (const buffer of batch.buffers) {
       const end = offset + buffer.length;
       if (end > from && offset < until) parts.push(buffer.subarray(Math.max(0, from - offset), Math.min(buffer.length, until - offset)));
       offset = end;
     }
-    if (offset < Math.min(until, this.written) || parts.length === 0) return null;
+    if (parts.length === 0) return null; // `from` is past this batch
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 

@@ -4,7 +4,7 @@ import type { Config, ListenerConfig } from '../config/types.js';
 // "Set Me Up": the commands that reach one repository, for the access method the config gives it
 // (a port binding first, then a subdomain, then the repository path), like Artifactory's dialog.
 
-export interface Access {
+interface Access {
   /** What docker login takes: host[:port]. */
   registry: string;
   /** What image names start with: registry, or registry/<key> for the path method. */
@@ -24,7 +24,7 @@ function withPort(host: string, listener: ListenerConfig): string {
 }
 
 /** How clients reach `key`, or null when it is not a configured repository. */
-export function accessFor(config: Config, key: string): Access | null {
+function accessFor(config: Config, key: string): Access | null {
   if (!config.repositories[key]) return null;
   const bound = config.listeners.find((listener) => listener.repository === key);
   if (bound) {

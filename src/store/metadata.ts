@@ -148,10 +148,6 @@ export class MetadataStore {
     return this.#db.transaction(change)();
   }
 
-  hasManifest(repo: string, name: string, digest: string): boolean {
-    return this.#statements.hasManifest.get(repo, name, digest) !== undefined;
-  }
-
   /**
    * Stores a manifest and links it (and its tag) into an image, in one transaction. Returns the
    * references that are missing from the image instead of writing anything when there are any.
