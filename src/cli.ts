@@ -10,6 +10,7 @@ import { startServer } from './server.js';
 import { setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
 import type { Method } from './proxyconf/sites.js';
+import { AcmeCertificates } from './tls/acme.js';
 import { certificateNames, ensureSelfSigned, forgetServerCertificate } from './tls/self-signed.js';
 import { trustInstructions } from './tls/trust.js';
 
@@ -24,7 +25,8 @@ Usage:
 
 Commands:
   serve        start the registry (the default config is config/wharf.yaml)
-  certs        create Wharf's CA and server certificate if needed, and print how to trust them
+  certs        create Wharf's CA and server certificate if needed, and print how to trust them;
+               with tls mode acme, show the ACME certificate and when it renews
   setup        print the docker and podman commands that reach a repository ("Set Me Up")
   proxy-config write nginx or Apache configuration for running Wharf behind them
                (default --out: nginx/ or apache/; default method: subdomain with baseDomain, else path)
@@ -60,6 +62,11 @@ async function serve(args: string[]): Promise<void> {
 async function certs(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, regenerate: { type: 'boolean' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
+  if (config.acme) {
+    process.stdout.write((await AcmeCertificates.open(config.acme, config.certsDir, (message) => console.error(`wharf: ${message}`))).describe());
+    if (!config.listeners.some((listener) => listener.tls === 'self-signed')) return;
+    process.stdout.write('\n');
+  }
   if (values.regenerate) await forgetServerCertificate(config.certsDir);
   const material = await ensureSelfSigned(config.certsDir, certificateNames(config));
   process.stdout.write(trustInstructions(config, await readFile(material.caPath, 'utf8'), material.caPath));

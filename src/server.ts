@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { createSecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Config, ListenerConfig } from './config/types.js';
 import { accessLog } from './http/accesslog.js';
@@ -11,6 +12,7 @@ import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } f
 import type { Method } from './proxyconf/sites.js';
 import { trustedProxies } from './routing/proxies.js';
 import { openStore } from './store/index.js';
+import { AcmeCertificates } from './tls/acme.js';
 import { CertificateFiles } from './tls/files.js';
 import { certificateNames, ensureSelfSigned, type TlsMaterial } from './tls/self-signed.js';
 
@@ -29,6 +31,8 @@ export interface RunningServer {
 export interface ServerOptions {
   /** Where access-log lines go; defaults to stdout when the config enables the access log. */
   writeLog?: (text: string) => void;
+  /** Operational messages (upstream trouble, certificates); defaults to stderr. */
+  log?: (message: string) => void;
 }
 
 function listen(server: Server, port: number, address: string): Promise<AddressInfo> {
@@ -46,9 +50,13 @@ function urlOf(info: AddressInfo, tls: boolean): string {
   return `${tls ? 'https' : 'http'}://${host}:${info.port}`;
 }
 
-/** The TLS settings of a listener: Wharf's own certificate, or the operator's files chosen by SNI. */
-async function tlsOptions(listener: ListenerConfig, index: number, selfSigned: TlsMaterial | null): Promise<SecureServerOptions | null> {
-  if (listener.tls === 'self-signed' && selfSigned) return { key: selfSigned.key, cert: selfSigned.cert };
+/**
+ * The TLS settings of a listener: Wharf's own certificate, the ACME one (Wharf's own until the
+ * first order completes), or the operator's files chosen by SNI.
+ */
+async function tlsOptions(listener: ListenerConfig, index: number, selfSigned: TlsMaterial | null, acme: AcmeCertificates | null): Promise<SecureServerOptions | null> {
+  if (listener.tls === 'acme') return acme!.current ?? { key: selfSigned!.key, cert: selfSigned!.cert };
+  if (listener.tls === 'self-signed') return { key: selfSigned!.key, cert: selfSigned!.cert };
   if (listener.tls !== 'files') return null;
   const files = await CertificateFiles.open(listener.certificates, `listeners[${index}].tls.certificates`);
   return { ...files.defaults, SNICallback: files.sniCallback };
@@ -56,12 +64,15 @@ async function tlsOptions(listener: ListenerConfig, index: number, selfSigned: T
 
 /** Opens the store, builds the repositories and the app, and starts every listener. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? ((message: string) => console.error(`wharf: ${message}`));
+  const acme = config.acme ? await AcmeCertificates.open(config.acme, config.certsDir, log) : null;
+  if (acme && !acme.current) log(`ACME: no certificate yet for ${config.acme!.names.join(', ')}; serving Wharf's self-signed one until the order completes`);
   const store = await openStore(config.dataDir);
-  const repositories = RepositorySet.fromConfig(config, store, (message) => console.error(`wharf: ${message}`));
+  const repositories = RepositorySet.fromConfig(config, store, log);
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
-  const log = config.log.access ? accessLog(writeLog) : null;
+  const requestLog = config.log.access ? accessLog(writeLog) : null;
   const proxies = trustedProxies(config.trustedProxies);
-  const tls = config.listeners.some((listener) => listener.tls === 'self-signed')
+  const tls = config.listeners.some((listener) => listener.tls === 'self-signed' || (listener.tls === 'acme' && !acme!.current))
     ? await ensureSelfSigned(config.certsDir, certificateNames(config))
     : null;
   const servers: Server[] = [];
@@ -74,15 +85,16 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   try {
     for (const [index, listener] of config.listeners.entries()) {
       const app = createApp({
-        repositories, accessLog: log, boundRepository: listener.repository, baseDomain: config.baseDomain, trustedProxies: proxies,
+        repositories, accessLog: requestLog, boundRepository: listener.repository, baseDomain: config.baseDomain, trustedProxies: proxies,
         setup: (key) => setupText(bound, key, tls?.caPath ?? null),
         redirectToPort: listener.redirectToHttps ? httpsPort : null,
+        acmeChallenge: acme ? (token) => acme.keyAuthorization(token) : null,
         proxyConfig: (server, method) => {
           const chosen = (method ?? defaultMethod(bound)) as Method;
           return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(bound, server as ProxyServer, chosen) : null;
         },
       });
-      const serverOptions = await tlsOptions(listener, index, tls);
+      const serverOptions = await tlsOptions(listener, index, tls, acme);
       // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).
       const server = (serverOptions
         ? createAdaptorServer({ fetch: app.fetch, createServer: createSecureServer, serverOptions: { ...serverOptions, allowHTTP1: true } })
@@ -94,12 +106,16 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         sessions.add(session);
         session.once('close', () => sessions.delete(session));
       });
+      // A renewed ACME certificate is served from the next handshake on.
+      if (listener.tls === 'acme') acme!.onCertificate((served) => (server as unknown as TlsServer).setSecureContext({ ...serverOptions, ...served }));
       servers.push(server);
       const address = await listen(server, listener.port, listener.address);
       urls.push(urlOf(address, listener.tls !== 'none'));
       bound = { ...bound, listeners: bound.listeners.map((item, i) => (i === index ? { ...item, port: address.port } : item)) };
     }
+    acme?.start();
   } catch (error) {
+    acme?.close();
     servers.forEach((server) => server.close());
     await repositories.close();
     store.close();
@@ -122,6 +138,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         await closed;
       }
       clearTimeout(timer);
+      acme?.close();
       await repositories.close();
       store.close();
     },

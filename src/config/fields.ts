@@ -80,6 +80,15 @@ export function httpUrl(value: unknown, path: string): string {
   return text.replace(/\/+$/, '');
 }
 
+const dnsNamePattern = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+
+/** A DNS host name like registry.example.com, lowercased. */
+export function hostName(value: unknown, path: string): string {
+  const text = string(value, path).toLowerCase();
+  if (!dnsNamePattern.test(text)) throw new ConfigError(path, `expected a DNS name like registry.example.com, got ${describe(value)}`);
+  return text;
+}
+
 const sizeUnits: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
 
 /** A size: a number of bytes, or "512MiB", "50GiB", "10GB". Returns bytes. */

@@ -5,9 +5,10 @@ export interface ListenerConfig {
   readonly port: number;
   /**
    * none: plain HTTP; self-signed: TLS with a certificate from Wharf's own CA (certsDir); files:
-   * the PEM pairs in `certificates`, chosen by SNI.
+   * the PEM pairs in `certificates`, chosen by SNI; acme: a certificate from the ACME directory
+   * in Config.acme.
    */
-  readonly tls: 'none' | 'self-signed' | 'files';
+  readonly tls: 'none' | 'self-signed' | 'files' | 'acme';
   readonly certificates: readonly { readonly cert: string; readonly key: string }[];
   /** Port binding: every request on this listener goes to this repository. */
   readonly repository: string | null;
@@ -41,6 +42,22 @@ export interface RemoteRepositoryConfig {
   readonly foreignLayers: { readonly cache: boolean; readonly allow: readonly string[] };
 }
 
+/** Certificates from an ACME directory (Let's Encrypt or any RFC 8555 CA), for tls mode acme. */
+export interface AcmeConfig {
+  /** The directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory. */
+  readonly directory: string;
+  /** Contact address for the account (expiry warnings from the CA). */
+  readonly email: string | null;
+  /** The DNS names the certificate is for (given, or baseDomain and every <repoKey>.<baseDomain>). */
+  readonly names: readonly string[];
+  /** Renew this long before expiry (ms); at most a third of the lifetime for short-lived certs. */
+  readonly renewBefore: number;
+  /** First retry after a failed order (ms); it doubles up to an hour. */
+  readonly retryAfter: number;
+  /** Extra CA certificate (PEM file) to trust for the directory's own HTTPS: a private ACME CA. */
+  readonly caFile: string | null;
+}
+
 export type RepositoryConfig = LocalRepositoryConfig | RemoteRepositoryConfig;
 
 export interface Config {
@@ -53,6 +70,8 @@ export interface Config {
   /** Addresses or CIDR blocks of reverse proxies whose X-Forwarded-* headers are believed. */
   readonly trustedProxies: readonly string[];
   readonly listeners: readonly ListenerConfig[];
+  /** null unless a listener has tls mode acme. */
+  readonly acme: AcmeConfig | null;
   readonly repositories: Readonly<Record<string, RepositoryConfig>>;
   readonly log: { readonly access: boolean };
 }

@@ -1,13 +1,14 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { isValidRepositoryKey } from '../oci/names.js';
+import { acmeConfig } from './acme.js';
 import { ConfigError } from './errors.js';
-import { boolean, byteSize, duration, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
+import { boolean, byteSize, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import type { Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
 export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false };
 
-const tlsModes = ['none', 'self-signed', 'files'] as const;
+const tlsModes = ['none', 'self-signed', 'files', 'acme'] as const;
 
 function certificates(value: unknown, path: string, baseDir: string): { cert: string; key: string }[] {
   const items = list(value, path);
@@ -26,7 +27,7 @@ function listener(value: unknown, path: string, baseDir: string): ListenerConfig
     const tlsPath = join(path, 'tls');
     const tlsNode = mapping(node.tls, tlsPath, ['mode', 'certificates']);
     if (!tlsModes.includes(tlsNode.mode as ListenerConfig['tls'])) {
-      throw new ConfigError(join(tlsPath, 'mode'), `expected one of ${tlsModes.join(', ')} (acme is not available in this version), got ${JSON.stringify(tlsNode.mode ?? null)}`);
+      throw new ConfigError(join(tlsPath, 'mode'), `expected one of ${tlsModes.join(', ')}, got ${JSON.stringify(tlsNode.mode ?? null)}`);
     }
     tls = tlsNode.mode as ListenerConfig['tls'];
     if (tls === 'files') pairs = certificates(tlsNode.certificates, join(tlsPath, 'certificates'), baseDir);
@@ -119,7 +120,7 @@ function deepFreeze<T>(value: T): T {
 
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
-  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log']);
+  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'acme', 'repositories', 'log']);
   const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access']);
   const repositoryConfigs = repositories(node.repositories);
   const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners, options.baseDir);
@@ -131,9 +132,14 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
       throw new ConfigError(`listeners[${i}].repository`, `no repository ${JSON.stringify(item.repository)} (configured: ${Object.keys(repositoryConfigs).join(', ')})`);
     }
   });
-  const baseDomain = node.baseDomain === undefined ? null : string(node.baseDomain, 'baseDomain').toLowerCase();
-  if (baseDomain !== null && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(baseDomain)) {
-    throw new ConfigError('baseDomain', `expected a DNS name like registry.example.com, got ${JSON.stringify(node.baseDomain)}`);
+  const baseDomain = node.baseDomain === undefined ? null : hostName(node.baseDomain, 'baseDomain');
+  const acme = node.acme === undefined ? null : acmeConfig(node.acme, { baseDomain, repositoryKeys: Object.keys(repositoryConfigs), baseDir: options.baseDir });
+  const acmeListener = listenerConfigs.findIndex((item) => item.tls === 'acme');
+  if (acmeListener >= 0 && acme === null) {
+    throw new ConfigError(`listeners[${acmeListener}].tls.mode`, 'acme needs an acme block: acme.directory, and acme.names or baseDomain');
+  }
+  if (acmeListener >= 0 && !listenerConfigs.some((item) => item.tls === 'none')) {
+    throw new ConfigError(`listeners[${acmeListener}].tls.mode`, 'acme answers HTTP-01 challenges on a plain listener: add one on port 80 (redirectToHttps: true sends the rest to HTTPS)');
   }
   const proxies = node.trustedProxies === undefined ? [] : list(node.trustedProxies, 'trustedProxies').map((entry, i) => {
     const text = string(entry, join('trustedProxies', i));
@@ -150,6 +156,7 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     baseDomain,
     trustedProxies: proxies,
     listeners: listenerConfigs,
+    acme: acmeListener >= 0 ? acme : null,
     repositories: repositoryConfigs,
     log: { access: log.access === undefined ? true : boolean(log.access, 'log.access') },
   });

@@ -20,6 +20,8 @@ export interface AppOptions {
   setup: (key: string) => string | null;
   /** nginx/Apache configuration text, or null for an unknown server or method. */
   proxyConfig: (server: string, method: string | undefined) => string | null;
+  /** ACME HTTP-01: the key authorization for a token while an order waits for it. */
+  acmeChallenge: ((token: string) => string | undefined) | null;
   /** On a redirectToHttps listener: the HTTPS port to send every request to (read per request). */
   redirectToPort: (() => number) | null;
 }
@@ -36,6 +38,14 @@ export function createApp(options: AppOptions): Hono<Env> {
     });
   }
   app.onError((error) => errorResponse(error));
+  const acmeChallenge = options.acmeChallenge;
+  if (acmeChallenge !== null) {
+    // Before the HTTPS redirect: the CA asks over plain HTTP on port 80.
+    app.get('/.well-known/acme-challenge/:token', (c) => {
+      const answer = acmeChallenge(c.req.param('token'));
+      return answer === undefined ? c.text('no ACME challenge is pending for this token\n', 404) : c.text(answer);
+    });
+  }
   const redirectToPort = options.redirectToPort;
   if (redirectToPort !== null) {
     // 308 keeps the method and body, so a push that starts here continues over HTTPS.

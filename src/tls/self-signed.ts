@@ -1,9 +1,10 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import forge from 'node-forge';
+import { writePrivateFile } from './private-file.js';
 import type { Config } from '../config/types.js';
 
 // Self-signed TLS: on first start Wharf creates its own CA and a server certificate signed by it,
@@ -61,11 +62,6 @@ function newCertificate(publicKey: forge.pki.rsa.PublicKey, days: number): forge
   return cert;
 }
 
-async function writePrivate(path: string, pem: string): Promise<void> {
-  await writeFile(path, pem, { mode: 0o600 });
-  await chmod(path, 0o600);
-}
-
 async function loadOrCreateCa(dir: string): Promise<{ cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey; pem: string }> {
   try {
     const [certPem, keyPem] = await Promise.all([readFile(join(dir, 'ca.crt'), 'utf8'), readFile(join(dir, 'ca.key'), 'utf8')]);
@@ -83,7 +79,7 @@ async function loadOrCreateCa(dir: string): Promise<{ cert: forge.pki.Certificat
     ]);
     cert.sign(keys.privateKey, forge.md.sha256.create());
     const pem = forge.pki.certificateToPem(cert);
-    await writePrivate(join(dir, 'ca.key'), keys.pem);
+    await writePrivateFile(join(dir, 'ca.key'), keys.pem);
     await writeFile(join(dir, 'ca.crt'), pem);
     return { cert, key: keys.privateKey, pem };
   }
@@ -115,7 +111,7 @@ export async function ensureSelfSigned(dir: string, names: { dns: string[]; ips:
   ]);
   cert.sign(ca.key, forge.md.sha256.create());
   const certPem = forge.pki.certificateToPem(cert);
-  await writePrivate(join(dir, 'server.key'), keys.pem);
+  await writePrivateFile(join(dir, 'server.key'), keys.pem);
   await writeFile(join(dir, 'server.crt'), certPem);
   await writeFile(join(dir, 'server.names.json'), wanted);
   return { key: keys.pem, cert: `${certPem}${ca.pem}`, caPath: join(dir, 'ca.crt') };

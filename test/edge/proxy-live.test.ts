@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nginxTempPaths } from '../../bench/servers.js';
 import { makeImage, writeOciLayout } from '../helpers/images.js';
 import { withHostEntries } from '../helpers/hosts.js';
+import { freePort, waitForPort } from '../helpers/ports.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
 
@@ -19,14 +18,6 @@ let dir: string;
 let wharf: TestServer;
 let proxy: ChildProcess | null = null;
 let certDir: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test.before(async () => {
   dir = await tempDir('wharf-proxy-live-');
@@ -54,18 +45,6 @@ async function stopProxy(): Promise<void> {
   proxy.kill('SIGTERM');
   await exited;
   proxy = null;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}`);
 }
 
 /** Starts nginx with a generated site, its TLS port replaced by a free one; returns that port. */

@@ -38,6 +38,9 @@ export interface StartOptions {
   listeners?: Record<string, unknown>[];
   baseDomain?: string;
   trustedProxies?: string[];
+  acme?: Record<string, unknown>;
+  /** Operational messages (otherwise on stderr). */
+  log?: (message: string) => void;
 }
 
 export async function startWharf(options: StartOptions = {}): Promise<TestServer> {
@@ -47,11 +50,15 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     certsDir: join(dataDir, 'certs'),
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
+    ...(options.acme ? { acme: options.acme } : {}),
     listeners: options.listeners ?? [{ address: '127.0.0.1', port: 0 }],
     repositories: options.repositories ?? { 'docker-local': { type: 'local' } },
     log: { access: options.accessLog !== undefined },
   }, { baseDir: process.cwd() });
-  let server: RunningServer | null = await startServer(config, options.accessLog ? { writeLog: options.accessLog } : {});
+  let server: RunningServer | null = await startServer(config, {
+    ...(options.accessLog ? { writeLog: options.accessLog } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
   return {
     url: server.urls[0]!,
     urls: server.urls,

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './ports.js';
 import { startWharf, tempDir, type TestServer } from './server.js';
 
 // Real upstreams for remote-repository tests: CNCF Distribution from Debian's docker-registry,
@@ -13,14 +14,6 @@ import { startWharf, tempDir, type TestServer } from './server.js';
 export interface Distribution {
   url: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Starts Distribution 2.8 on loopback with filesystem storage, optionally behind htpasswd Basic auth. */

@@ -1,0 +1,42 @@
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { ConfigError } from './errors.js';
+import { duration, hostName, httpUrl, join, list, mapping, string } from './fields.js';
+import type { AcmeConfig } from './types.js';
+
+interface Context {
+  baseDomain: string | null;
+  repositoryKeys: readonly string[];
+  baseDir: string;
+}
+
+function names(value: unknown, path: string): string[] {
+  const items = list(value, path);
+  if (items.length === 0) throw new ConfigError(path, 'list at least one DNS name');
+  return items.map((item, i) => {
+    const text = string(item, join(path, i));
+    if (text.startsWith('*.')) throw new ConfigError(join(path, i), 'wildcard names need the DNS-01 challenge, which Wharf does not answer: list each name');
+    if (isIP(text)) throw new ConfigError(join(path, i), 'ACME certificates here are for DNS names, not IP addresses');
+    return hostName(text, join(path, i));
+  });
+}
+
+/** The acme block: where certificates come from and which names they carry. */
+export function acmeConfig(value: unknown, context: Context): AcmeConfig {
+  const node = mapping(value, 'acme', ['directory', 'email', 'names', 'renewBefore', 'retryAfter', 'caFile']);
+  let chosen: string[];
+  if (node.names !== undefined) chosen = names(node.names, 'acme.names');
+  else if (context.baseDomain !== null) chosen = [context.baseDomain, ...context.repositoryKeys.map((key) => `${key}.${context.baseDomain}`)];
+  else throw new ConfigError('acme.names', 'list the DNS names to certify (or set baseDomain: it and every <repoKey>.<baseDomain> are then used)');
+  const email = node.email === undefined ? null : string(node.email, 'acme.email');
+  if (email !== null && !/^[^\s@]+@[^\s@]+$/.test(email)) throw new ConfigError('acme.email', `expected an e-mail address, got ${JSON.stringify(email)}`);
+  if (node.directory === undefined) throw new ConfigError('acme.directory', 'required: the ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory');
+  return {
+    directory: httpUrl(node.directory, 'acme.directory'),
+    email,
+    names: [...new Set(chosen)],
+    renewBefore: node.renewBefore === undefined ? 30 * 86_400_000 : duration(node.renewBefore, 'acme.renewBefore'),
+    retryAfter: node.retryAfter === undefined ? 60_000 : Math.max(1000, duration(node.retryAfter, 'acme.retryAfter')),
+    caFile: node.caFile === undefined ? null : resolve(context.baseDir, string(node.caFile, 'acme.caFile')),
+  };
+}

@@ -1,0 +1,235 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
+import { Agent, get as httpsGet } from 'node:https';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { Client, axios, crypto as acmeCrypto } from 'acme-client';
+import { ConfigError } from '../config/errors.js';
+import type { AcmeConfig } from '../config/types.js';
+import { writePrivateFile } from './private-file.js';
+
+// TLS mode acme: one certificate for config.acme.names from an RFC 8555 directory, with HTTP-01
+// challenges answered by every plain listener (GET /.well-known/acme-challenge/<token>).
+//
+//   certsDir/acme/account.key      the account key: made once, reused for every order (0600)
+//   certsDir/acme/certificate.pem  the chain followed by its private key (0600), replaced by one
+//                                  rename, so a crash never leaves a certificate without its key
+//
+// Renewal comes renewBefore ahead of expiry, or a third of the lifetime ahead for certificates
+// shorter-lived than that. A failed order is logged and retried with backoff (retryAfter,
+// doubling, at most an hour) while the current certificate keeps serving.
+
+export interface ServedCertificate {
+  cert: string;
+  key: string;
+}
+
+interface Current extends ServedCertificate {
+  names: string[];
+  notBefore: number;
+  notAfter: number;
+  issuer: string;
+}
+
+const maxRetryMs = 3_600_000;
+// setTimeout holds at most ~24.8 days; longer waits are taken a day at a time.
+const maxTimerMs = 86_400_000;
+
+function parse(pem: string): Current {
+  const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+?-----END [A-Z ]*PRIVATE KEY-----\n?/.exec(pem)?.[0];
+  if (!key) throw new Error('no private key in it');
+  const cert = pem.replace(key, '');
+  const leaf = new X509Certificate(cert);
+  if (!leaf.checkPrivateKey(createPrivateKey(key))) throw new Error('the key does not match the certificate');
+  const names = (leaf.subjectAltName ?? '').split(', ').filter((entry) => entry.startsWith('DNS:')).map((entry) => entry.slice(4));
+  return { cert, key, names, notBefore: Date.parse(leaf.validFrom), notAfter: Date.parse(leaf.validTo), issuer: leaf.issuer.replace(/\n/g, ', ') };
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join() === [...b].sort().join();
+}
+
+function describeError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\s+/g, ' ').slice(0, 500);
+}
+
+export class AcmeCertificates {
+  readonly #config: AcmeConfig;
+  readonly #dir: string;
+  readonly #log: (message: string) => void;
+  readonly #agent: Agent | undefined;
+  readonly #challenges = new Map<string, string>();
+  readonly #subscribers = new Set<(served: ServedCertificate) => void>();
+  #current: Current | null;
+  #timer: NodeJS.Timeout | null = null;
+  #failures = 0;
+  #closed = false;
+
+  private constructor(config: AcmeConfig, dir: string, current: Current | null, agent: Agent | undefined, log: (message: string) => void) {
+    this.#config = config;
+    this.#agent = agent;
+    this.#dir = dir;
+    this.#current = current;
+    this.#log = log;
+  }
+
+  /** Loads the stored certificate, if there is a usable one; start() then keeps it current. */
+  static async open(config: AcmeConfig, certsDir: string, log: (message: string) => void): Promise<AcmeCertificates> {
+    // One retry policy, ours (backoff per order); acme-client would otherwise retry each request
+    // up to five times over more than a minute. Its badNonce retry stays.
+    (axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
+    let agent: Agent | undefined;
+    if (config.caFile) {
+      let ca: string;
+      try {
+        ca = await readFile(config.caFile, 'utf8');
+      } catch (error) {
+        throw new ConfigError('acme.caFile', `cannot read ${config.caFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      }
+      // acme-client talks through one axios instance: trust the private CA besides the public ones.
+      agent = new Agent({ ca: [...rootCertificates, ca], keepAlive: true });
+      axios.defaults.httpsAgent = agent;
+    }
+    const dir = join(certsDir, 'acme');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    let current: Current | null = null;
+    try {
+      current = parse(await readFile(join(dir, 'certificate.pem'), 'utf8'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') log(`ACME: ignoring ${join(dir, 'certificate.pem')}: ${describeError(error)}`);
+    }
+    return new AcmeCertificates(config, dir, current, agent, log);
+  }
+
+  /** The certificate to serve, or null until the first order completes. */
+  get current(): ServedCertificate | null {
+    return this.#current;
+  }
+
+  /** What `wharf certs` prints: where the certificate is, what it covers, when it renews. */
+  describe(): string {
+    const names = this.#config.names.join(', ');
+    const current = this.#current;
+    if (!current) return `ACME: no certificate yet for ${names}; wharf serve orders it from ${this.#config.directory} (HTTP-01 on the plain listener)\n`;
+    return [
+      `ACME certificate: ${join(this.#dir, 'certificate.pem')} (chain, then its key)`,
+      `  for ${current.names.join(', ')}${sameNames(current.names, this.#config.names) ? '' : ` (the config now names ${names}: ordered again on start)`}`,
+      `  issued by ${current.issuer}, valid until ${new Date(current.notAfter).toISOString()}`,
+      `  renewal from ${new Date(Date.now() + this.#renewalDelay()).toISOString()}, from ${this.#config.directory}`,
+      '',
+    ].join('\n');
+  }
+
+  /** Called with each new certificate (the listeners swap their TLS context). */
+  onCertificate(subscriber: (served: ServedCertificate) => void): void {
+    this.#subscribers.add(subscriber);
+  }
+
+  /** The key authorization for an HTTP-01 token while an order waits for it. */
+  keyAuthorization(token: string): string | undefined {
+    return this.#challenges.get(token);
+  }
+
+  /** Orders now if there is no certificate for the configured names, else schedules renewal. */
+  start(): void {
+    this.#schedule(this.#renewalDelay());
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+  }
+
+  #renewalDelay(): number {
+    const current = this.#current;
+    if (!current || !sameNames(current.names, this.#config.names)) return 0;
+    const ahead = Math.min(this.#config.renewBefore, (current.notAfter - current.notBefore) / 3);
+    return Math.max(0, current.notAfter - ahead - Date.now());
+  }
+
+  #schedule(delay: number): void {
+    if (this.#closed) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      if (delay > maxTimerMs) this.#schedule(this.#renewalDelay());
+      else void this.#order();
+    }, Math.min(delay, maxTimerMs));
+    this.#timer.unref();
+  }
+
+  async #order(): Promise<void> {
+    const names = this.#config.names;
+    try {
+      const issued = await this.#issue();
+      if (this.#closed) return;
+      this.#current = issued;
+      this.#failures = 0;
+      for (const subscriber of this.#subscribers) subscriber(issued);
+      const next = this.#renewalDelay();
+      this.#log(`ACME: certificate for ${names.join(', ')} issued by ${issued.issuer}, valid until ${new Date(issued.notAfter).toISOString()}; renewal in ${Math.round(next / 1000)}s`);
+      this.#schedule(next);
+    } catch (error) {
+      if (this.#closed) return;
+      this.#failures += 1;
+      const retry = Math.min(this.#config.retryAfter * 2 ** (this.#failures - 1), maxRetryMs);
+      const serving = this.#current ? `the current certificate (valid until ${new Date(this.#current.notAfter).toISOString()}) keeps serving` : 'no certificate yet';
+      this.#log(`ACME: order for ${names.join(', ')} from ${this.#config.directory} failed (attempt ${this.#failures}): ${describeError(error)}; retrying in ${Math.round(retry / 1000)}s; ${serving}`);
+      this.#schedule(retry);
+    }
+  }
+
+  /**
+   * Reads the directory before an order: acme-client reports an unreachable or untrusted server
+   * as an internal TypeError, this names the cause (ECONNREFUSED, a certificate error, a status).
+   */
+  #checkDirectory(): Promise<void> {
+    const url = this.#config.directory;
+    return new Promise((resolve, reject) => {
+      const request = (url.startsWith('https:') ? httpsGet : httpGet)(url, this.#agent ? { agent: this.#agent } : {}, (response) => {
+        response.resume();
+        if (response.statusCode === 200) resolve();
+        else reject(new Error(`the directory answered HTTP ${response.statusCode}`));
+      });
+      request.setTimeout(30_000, () => request.destroy(new Error('no answer from the directory within 30s')));
+      request.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`cannot reach the directory: ${error.code ?? error.message}`)));
+    });
+  }
+
+  async #issue(): Promise<Current> {
+    await this.#checkDirectory();
+    const client = new Client({
+      directoryUrl: this.#config.directory, accountKey: await this.#accountKey(),
+      // Poll order and authorization status every second or so, not from 5 s up.
+      backoffMin: 1000, backoffMax: 10_000,
+    });
+    const [key, csr] = await acmeCrypto.createCsr({ altNames: [...this.#config.names] }, await acmeCrypto.createPrivateEcdsaKey());
+    const chain = await client.auto({
+      csr,
+      ...(this.#config.email ? { email: this.#config.email } : {}),
+      termsOfServiceAgreed: true,
+      // The CA checks reachability itself; a self-check from inside the network proves nothing.
+      skipChallengeVerification: true,
+      challengePriority: ['http-01'],
+      challengeCreateFn: async (_authz, challenge, keyAuthorization) => { this.#challenges.set(challenge.token, keyAuthorization); },
+      challengeRemoveFn: async (_authz, challenge) => { this.#challenges.delete(challenge.token); },
+    });
+    const pem = `${chain.trim()}\n${key.toString().trim()}\n`;
+    const issued = parse(pem);
+    await writePrivateFile(join(this.#dir, 'certificate.pem'), pem);
+    return issued;
+  }
+
+  async #accountKey(): Promise<Buffer> {
+    const path = join(this.#dir, 'account.key');
+    try {
+      return await readFile(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      const key = await acmeCrypto.createPrivateEcdsaKey();
+      await writePrivateFile(path, key);
+      return key;
+    }
+  }
+}
