@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { RegistryError } from '../oci/errors.js';
 import type { RepositorySet } from '../repos/set.js';
-import { firstForwarded, type TrustedProxies } from '../routing/proxies.js';
+import { firstForwarded, forwardedOrigin, type TrustedProxies } from '../routing/proxies.js';
 import { route } from '../routing/route.js';
 import type { AccessLog } from './accesslog.js';
 import { dispatch } from './dispatch.js';
@@ -59,11 +59,14 @@ export function createApp(options: AppOptions): Hono<Env> {
   const registry = (c: Ctx) => {
     // HTTP/2 carries the host in :authority rather than Host; a trusted proxy may name it.
     const { headers, socket } = c.env.incoming;
-    const forwarded = options.trustedProxies.trusts(socket?.remoteAddress) ? firstForwarded(headers['x-forwarded-host']) : undefined;
+    const trusted = options.trustedProxies.trusts(socket?.remoteAddress);
+    const forwarded = trusted ? firstForwarded(headers['x-forwarded-host']) : undefined;
     const host = forwarded ?? headers.host ?? (headers[':authority'] as string | undefined);
     const resolved = route(c.req.path, host, routeContext);
     if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}` });
-    return dispatch(c, resolved, repositories);
+    // Behind a proxy that reports the client's origin, Location and Link name it (as Distribution).
+    const origin = trusted ? forwardedOrigin(headers) : '';
+    return dispatch(c, origin ? { ...resolved, prefix: `${origin}${resolved.prefix}` } : resolved, repositories);
   };
   app.get('/metrics', () => new Response(renderMetrics(repositories), { headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } }));
   app.get('/api/setup/:key', (c) => {

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 
 // Which peers may speak for the client through X-Forwarded-* headers: only the reverse proxies
@@ -30,4 +31,19 @@ export function trustedProxies(entries: readonly string[]): TrustedProxies {
 export function firstForwarded(value: string | string[] | undefined): string | undefined {
   const text = Array.isArray(value) ? value[0] : value;
   return text?.split(',')[0]?.trim() || undefined;
+}
+
+const forwardedHost = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
+
+/**
+ * The origin clients used, as a trusted proxy reports it (X-Forwarded-Proto, -Host, -Port), for
+ * absolute Location and Link URLs; '' when it reports no usable proto and host (URLs stay relative).
+ */
+export function forwardedOrigin(headers: IncomingHttpHeaders): string {
+  const proto = firstForwarded(headers['x-forwarded-proto'])?.toLowerCase();
+  const host = firstForwarded(headers['x-forwarded-host']);
+  if ((proto !== 'http' && proto !== 'https') || !host || !forwardedHost.test(host)) return '';
+  const port = firstForwarded(headers['x-forwarded-port']);
+  const explicit = port !== undefined && /^\d{1,5}$/.test(port) && port !== (proto === 'https' ? '443' : '80') && !/:\d+$/.test(host);
+  return `${proto}://${host}${explicit ? `:${port}` : ''}`;
 }

@@ -14,7 +14,7 @@ export interface Route {
   repoKey: string | null;
   /** The rest of the path after the key: what the OCI endpoint grammar parses. */
   endpointPath: string;
-  /** The URL prefix that reaches the same repository, for Location and Link headers. */
+  /** The URL prefix that reaches the same repository, for Location and Link headers (absolute behind a reporting proxy). */
   prefix: string;
   /** How clients name images on this route: "docker-local/team/app" on /v2/, "team/app" below a key prefix. */
   namesIncludeKey: boolean;

@@ -37,4 +37,41 @@ test('from anyone else the headers are ignored', async () => {
   }
 });
 
+const origin = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'docker-local.registry.test', 'X-Forwarded-Port': '8443' };
+
+test('from a trusted proxy, Location and Link are absolute on the origin it reports', async () => {
+  const wharf = await startWharf({ baseDomain: 'registry.test', trustedProxies: ['127.0.0.1'] });
+  try {
+    const started = await fetch(`${wharf.url}/v2/team/app/blobs/uploads/`, { method: 'POST', headers: origin });
+    assert.is(started.status, 202);
+    assert.match(started.headers.get('location')!, /^https:\/\/docker-local\.registry\.test:8443\/v2\/team\/app\/blobs\/uploads\/[\w-]+$/);
+    // The default port is left out; a path prefix stays as the request had it.
+    const plain = await fetch(`${wharf.url}/api/docker/docker-local/v2/team/app/blobs/uploads/`, {
+      method: 'POST', headers: { ...origin, 'X-Forwarded-Host': 'registry.test', 'X-Forwarded-Port': '443' },
+    });
+    assert.match(plain.headers.get('location')!, /^https:\/\/registry\.test\/api\/docker\/docker-local\/v2\/team\/app\/blobs\/uploads\//);
+    await pushImage(wharf.url, 'docker-local/team/app', makeImage(), '1.0');
+    await pushImage(wharf.url, 'docker-local/team/app', makeImage(), '2.0');
+    const page = await fetch(`${wharf.url}/v2/team/app/tags/list?n=1`, { headers: origin });
+    assert.is(page.headers.get('link'), '<https://docker-local.registry.test:8443/v2/team/app/tags/list?n=1&last=1.0>; rel="next"');
+    // A malformed host is not echoed: the URL stays relative.
+    const odd = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/uploads/`, {
+      method: 'POST', headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'evil.test/x?' },
+    });
+    assert.match(odd.headers.get('location')!, /^\/v2\/docker-local\/team\/app\/blobs\/uploads\//);
+  } finally {
+    await wharf.cleanup();
+  }
+});
+
+test('from an untrusted peer, Location stays relative whatever it claims', async () => {
+  const wharf = await startWharf({ baseDomain: 'registry.test', trustedProxies: ['10.0.0.0/8'] });
+  try {
+    const started = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/uploads/`, { method: 'POST', headers: origin });
+    assert.match(started.headers.get('location')!, /^\/v2\/docker-local\/team\/app\/blobs\/uploads\/[\w-]+$/);
+  } finally {
+    await wharf.cleanup();
+  }
+});
+
 test.run();

@@ -21,7 +21,8 @@ let certDir: string;
 
 test.before(async () => {
   dir = await tempDir('wharf-proxy-live-');
-  wharf = await startWharf();
+  // The proxies are trusted, as an operator would set it: Location headers name the proxy's origin.
+  wharf = await startWharf({ trustedProxies: ['127.0.0.1'] });
   const wharfPort = Number(wharf.url.split(':')[2]);
   const configFile = join(dir, 'wharf.yaml');
   await writeFile(configFile, `certsDir: ${join(dir, 'certs')}\nbaseDomain: proxied.test\nlisteners:\n  - { address: 127.0.0.1, port: ${wharfPort} }\nrepositories:\n  docker-local: { type: local }\n`);
