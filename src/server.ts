@@ -13,6 +13,7 @@ import type { Method } from './proxyconf/sites.js';
 import { trustedProxies } from './routing/proxies.js';
 import { openStore } from './store/index.js';
 import { AcmeCertificates } from './tls/acme.js';
+import { answerAlpnChallenges } from './tls/alpn-challenge.js';
 import { CertificateFiles } from './tls/files.js';
 import { certificateNames, ensureSelfSigned, type TlsMaterial } from './tls/self-signed.js';
 
@@ -107,7 +108,10 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         session.once('close', () => sessions.delete(session));
       });
       // A renewed ACME certificate is served from the next handshake on.
-      if (listener.tls === 'acme') acme!.onCertificate((served) => (server as unknown as TlsServer).setSecureContext({ ...serverOptions, ...served }));
+      if (listener.tls === 'acme') {
+        acme!.onCertificate((served) => (server as unknown as TlsServer).setSecureContext({ ...serverOptions, ...served }));
+        if (config.acme!.challenge === 'tls-alpn-01') answerAlpnChallenges(server as unknown as TlsServer, (name) => acme!.alpnCertificate(name));
+      }
       servers.push(server);
       const address = await listen(server, listener.port, listener.address);
       urls.push(urlOf(address, listener.tls !== 'none'));

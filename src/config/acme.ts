@@ -6,6 +6,8 @@ import type { AcmeConfig } from './types.js';
 
 interface Context {
   baseDomain: string | null;
+  /** Whether a plain listener exists to answer HTTP-01 (the default challenge then). */
+  hasPlainListener: boolean;
   repositoryKeys: readonly string[];
   baseDir: string;
 }
@@ -23,7 +25,12 @@ function names(value: unknown, path: string): string[] {
 
 /** The acme block: where certificates come from and which names they carry. */
 export function acmeConfig(value: unknown, context: Context): AcmeConfig {
-  const node = mapping(value, 'acme', ['directory', 'email', 'names', 'renewBefore', 'retryAfter', 'caFile']);
+  const node = mapping(value, 'acme', ['directory', 'email', 'challenge', 'names', 'renewBefore', 'retryAfter', 'caFile']);
+  const challenge = node.challenge ?? (context.hasPlainListener ? 'http-01' : 'tls-alpn-01');
+  if (challenge !== 'http-01' && challenge !== 'tls-alpn-01') throw new ConfigError('acme.challenge', `expected http-01 or tls-alpn-01, got ${JSON.stringify(challenge)}`);
+  if (challenge === 'http-01' && !context.hasPlainListener) {
+    throw new ConfigError('acme.challenge', 'http-01 is answered on a plain listener: add one on port 80 (redirectToHttps: true sends the rest to HTTPS), or use tls-alpn-01');
+  }
   let chosen: string[];
   if (node.names !== undefined) chosen = names(node.names, 'acme.names');
   else if (context.baseDomain !== null) chosen = [context.baseDomain, ...context.repositoryKeys.map((key) => `${key}.${context.baseDomain}`)];
@@ -34,6 +41,7 @@ export function acmeConfig(value: unknown, context: Context): AcmeConfig {
   return {
     directory: httpUrl(node.directory, 'acme.directory'),
     email,
+    challenge,
     names: [...new Set(chosen)],
     renewBefore: node.renewBefore === undefined ? 30 * 86_400_000 : duration(node.renewBefore, 'acme.renewBefore'),
     retryAfter: node.retryAfter === undefined ? 60_000 : Math.max(1000, duration(node.retryAfter, 'acme.retryAfter')),

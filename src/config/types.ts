@@ -48,6 +48,11 @@ export interface AcmeConfig {
   readonly directory: string;
   /** Contact address for the account (expiry warnings from the CA). */
   readonly email: string | null;
+  /**
+   * How the CA checks control of the names: http-01 on a plain listener (port 80), or
+   * tls-alpn-01 on the acme listener itself (port 443).
+   */
+  readonly challenge: 'http-01' | 'tls-alpn-01';
   /** The DNS names the certificate is for (given, or baseDomain and every <repoKey>.<baseDomain>). */
   readonly names: readonly string[];
   /** Renew this long before expiry (ms); at most a third of the lifetime for short-lived certs. */

@@ -133,13 +133,10 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     }
   });
   const baseDomain = node.baseDomain === undefined ? null : hostName(node.baseDomain, 'baseDomain');
-  const acme = node.acme === undefined ? null : acmeConfig(node.acme, { baseDomain, repositoryKeys: Object.keys(repositoryConfigs), baseDir: options.baseDir });
+  const acme = node.acme === undefined ? null : acmeConfig(node.acme, { baseDomain, hasPlainListener: listenerConfigs.some((item) => item.tls === 'none'), repositoryKeys: Object.keys(repositoryConfigs), baseDir: options.baseDir });
   const acmeListener = listenerConfigs.findIndex((item) => item.tls === 'acme');
   if (acmeListener >= 0 && acme === null) {
     throw new ConfigError(`listeners[${acmeListener}].tls.mode`, 'acme needs an acme block: acme.directory, and acme.names or baseDomain');
-  }
-  if (acmeListener >= 0 && !listenerConfigs.some((item) => item.tls === 'none')) {
-    throw new ConfigError(`listeners[${acmeListener}].tls.mode`, 'acme answers HTTP-01 challenges on a plain listener: add one on port 80 (redirectToHttps: true sends the rest to HTTPS)');
   }
   const proxies = node.trustedProxies === undefined ? [] : list(node.trustedProxies, 'trustedProxies').map((entry, i) => {
     const text = string(entry, join('trustedProxies', i));

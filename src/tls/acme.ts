@@ -9,8 +9,9 @@ import { ConfigError } from '../config/errors.js';
 import type { AcmeConfig } from '../config/types.js';
 import { writePrivateFile } from './private-file.js';
 
-// TLS mode acme: one certificate for config.acme.names from an RFC 8555 directory, with HTTP-01
-// challenges answered by every plain listener (GET /.well-known/acme-challenge/<token>).
+// TLS mode acme: one certificate for config.acme.names from an RFC 8555 directory. HTTP-01
+// challenges are answered by every plain listener (GET /.well-known/acme-challenge/<token>),
+// TLS-ALPN-01 ones by the acme listeners themselves (alpn-challenge.ts).
 //
 //   certsDir/acme/account.key      the account key: made once, reused for every order (0600)
 //   certsDir/acme/certificate.pem  the chain followed by its private key (0600), replaced by one
@@ -60,7 +61,10 @@ export class AcmeCertificates {
   readonly #dir: string;
   readonly #log: (message: string) => void;
   readonly #agent: Agent | undefined;
+  /** HTTP-01: token → key authorization. */
   readonly #challenges = new Map<string, string>();
+  /** TLS-ALPN-01: name → the challenge certificate. */
+  readonly #alpnCertificates = new Map<string, ServedCertificate>();
   readonly #subscribers = new Set<(served: ServedCertificate) => void>();
   #current: Current | null;
   #timer: NodeJS.Timeout | null = null;
@@ -112,7 +116,7 @@ export class AcmeCertificates {
   describe(): string {
     const names = this.#config.names.join(', ');
     const current = this.#current;
-    if (!current) return `ACME: no certificate yet for ${names}; wharf serve orders it from ${this.#config.directory} (HTTP-01 on the plain listener)\n`;
+    if (!current) return `ACME: no certificate yet for ${names}; wharf serve orders it from ${this.#config.directory} (${this.#config.challenge})\n`;
     return [
       `ACME certificate: ${join(this.#dir, 'certificate.pem')} (chain, then its key)`,
       `  for ${current.names.join(', ')}${sameNames(current.names, this.#config.names) ? '' : ` (the config now names ${names}: ordered again on start)`}`,
@@ -130,6 +134,11 @@ export class AcmeCertificates {
   /** The key authorization for an HTTP-01 token while an order waits for it. */
   keyAuthorization(token: string): string | undefined {
     return this.#challenges.get(token);
+  }
+
+  /** The TLS-ALPN-01 certificate for a name while an order waits for it. */
+  alpnCertificate(name: string): ServedCertificate | undefined {
+    return this.#alpnCertificates.get(name);
   }
 
   /** Orders now if there is no certificate for the configured names, else schedules renewal. */
@@ -211,9 +220,18 @@ export class AcmeCertificates {
       termsOfServiceAgreed: true,
       // The CA checks reachability itself; a self-check from inside the network proves nothing.
       skipChallengeVerification: true,
-      challengePriority: ['http-01'],
-      challengeCreateFn: async (_authz, challenge, keyAuthorization) => { this.#challenges.set(challenge.token, keyAuthorization); },
-      challengeRemoveFn: async (_authz, challenge) => { this.#challenges.delete(challenge.token); },
+      challengePriority: [this.#config.challenge],
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        if (challenge.type === 'http-01') this.#challenges.set(challenge.token, keyAuthorization);
+        else {
+          const [alpnKey, alpnCert] = await acmeCrypto.createAlpnCertificate(authz, keyAuthorization);
+          this.#alpnCertificates.set(authz.identifier.value, { key: alpnKey.toString(), cert: alpnCert.toString() });
+        }
+      },
+      challengeRemoveFn: async (authz, challenge) => {
+        this.#challenges.delete(challenge.token);
+        this.#alpnCertificates.delete(authz.identifier.value);
+      },
     });
     const pem = `${chain.trim()}\n${key.toString().trim()}\n`;
     const issued = parse(pem);

@@ -84,7 +84,7 @@ test('acme: names default to baseDomain and each <repoKey>.<baseDomain>; bad val
   const repositories = 'repositories:\n  docker-local: { type: local }\n  hub: { type: remote, url: "https://r.example" }\n';
   const config = loadConfig(await configFile(`baseDomain: reg.example.com\n${listeners}acme: { directory: "https://ca.example/dir" }\n${repositories}`), {}, {});
   assert.equal(config.acme, {
-    directory: 'https://ca.example/dir', email: null, names: ['reg.example.com', 'docker-local.reg.example.com', 'hub.reg.example.com'],
+    directory: 'https://ca.example/dir', email: null, challenge: 'http-01', names: ['reg.example.com', 'docker-local.reg.example.com', 'hub.reg.example.com'],
     renewBefore: 30 * 86_400_000, retryAfter: 60_000, caFile: null,
   });
   const acme = (block: string, lead = listeners) => `${lead}acme: ${block}\n${repositories}`;
@@ -94,10 +94,13 @@ test('acme: names default to baseDomain and each <repoKey>.<baseDomain>; bad val
   assert.is(await problem(acme('{ directory: "https://ca.example/dir", names: [10.0.0.1] }')), 'acme.names[0]: ACME certificates here are for DNS names, not IP addresses');
   assert.is(await problem(acme('{ names: [reg.example.com] }')), 'acme.directory: required: the ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory');
   assert.is(await problem(acme('{ directory: "https://ca.example/dir", names: [a.example], renewBefore: soon }')), 'acme.renewBefore: expected a duration like 30s, 10m or 1h, got "soon"');
+  const tlsOnly = 'listeners:\n  - { port: 443, tls: { mode: acme } }\n';
+  assert.is(loadConfig(await configFile(acme('{ directory: "https://ca.example/dir", names: [a.example] }', tlsOnly)), {}, {}).acme!.challenge, 'tls-alpn-01', 'the default without a plain listener');
   assert.is(
-    await problem(acme('{ directory: "https://ca.example/dir", names: [a.example] }', 'listeners:\n  - { port: 443, tls: { mode: acme } }\n')),
-    'listeners[0].tls.mode: acme answers HTTP-01 challenges on a plain listener: add one on port 80 (redirectToHttps: true sends the rest to HTTPS)',
+    await problem(acme('{ directory: "https://ca.example/dir", names: [a.example], challenge: http-01 }', tlsOnly)),
+    'acme.challenge: http-01 is answered on a plain listener: add one on port 80 (redirectToHttps: true sends the rest to HTTPS), or use tls-alpn-01',
   );
+  assert.is(await problem(acme('{ directory: "https://ca.example/dir", names: [a.example], challenge: dns-01 }')), 'acme.challenge: expected http-01 or tls-alpn-01, got "dns-01"');
 });
 
 test('wharf serve with a bad config exits 2 with one line naming the key', async () => {

@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { connect } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,6 +18,7 @@ import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.
 // on Wharf's plain listener, Wharf serves the issued chain, renews it before expiry, keeps
 // serving the old one while the CA is unreachable, and starts with its stored certificate.
 
+const run = promisify(execFile);
 const baseDomain = 'acme.wharf.test';
 const names = [baseDomain, `docker-local.${baseDomain}`];
 
@@ -168,6 +171,49 @@ test('renewal before expiry; a CA outage is retried with backoff while the old c
     } finally {
       await wharf.cleanup();
       await pebble?.stop();
+    }
+  });
+});
+
+test('TLS-ALPN-01 on the TLS listener alone: issued with no port 80; other clients pass the ClientHello check untouched', async () => {
+  await withHostEntries(names, async () => {
+    const tlsPort = await freePort();
+    const pebble = await startPebble({ httpPort: await freePort(), tlsPort });
+    const log: string[] = [];
+    const wharf = await startWharf({
+      dataDir: await tempDir(),
+      baseDomain,
+      listeners: [{ address: '127.0.0.1', port: tlsPort, tls: { mode: 'acme' } }],
+      acme: { directory: pebble.directory, caFile: pebble.caFile, retryAfter: '1s' },
+      log: (message) => log.push(message),
+    });
+    try {
+      const root = await pebble.root();
+      const served = await waitFor('the ACME certificate', async () => {
+        const seen = await handshake(wharf.url, names[1]!, root);
+        return seen.authorized ? seen : undefined;
+      });
+      assert.is(served.alpn, 'h2');
+      assert.match(served.certificate.issuer, 'Pebble');
+      assert.ok(log.some((line) => line.includes('issued by')), log.join('\n'));
+      // HTTP/1.1 and h2 requests over the same listener.
+      const caFile = join(await tempDir('wharf-pebble-root-'), 'root.pem');
+      await writeFile(caFile, root);
+      for (const flag of ['--http1.1', '--http2']) {
+        const { stdout } = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', flag, '--cacert', caFile,
+          '--resolve', `${names[1]}:${tlsPort}:127.0.0.1`, `https://${names[1]}:${tlsPort}/v2/`]);
+        assert.is(stdout, flag === '--http2' ? '200 2' : '200 1.1');
+      }
+      // Offering only acme-tls/1 with no challenge pending for the name: closed, no certificate.
+      const refused = await new Promise<boolean>((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port: tlsPort, servername: names[0], ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false }, () => resolve(false));
+        socket.once('error', () => resolve(true));
+        socket.once('close', () => resolve(true));
+      });
+      assert.ok(refused);
+    } finally {
+      await wharf.cleanup();
+      await pebble.stop();
     }
   });
 });

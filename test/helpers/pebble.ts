@@ -23,6 +23,8 @@ export interface Pebble {
 export interface PebbleOptions {
   /** Where Pebble sends HTTP-01 validation requests. */
   httpPort: number;
+  /** Where Pebble makes TLS-ALPN-01 validation handshakes. */
+  tlsPort?: number;
   /** Lifetime of issued certificates, to see renewal within a test. */
   validitySeconds?: number;
   /** The ACME port (to start a Pebble again where a client already looks). */
@@ -55,7 +57,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   await writeFile(join(dir, 'pebble.json'), JSON.stringify({
     pebble: {
       listenAddress: `127.0.0.1:${port}`, managementListenAddress: `127.0.0.1:${managementPort}`, certificate: cert, privateKey: key,
-      httpPort: options.httpPort, tlsPort: await freePort(), ocspResponderURL: '', externalAccountBindingRequired: false,
+      httpPort: options.httpPort, tlsPort: options.tlsPort ?? (await freePort()), ocspResponderURL: '', externalAccountBindingRequired: false,
       ...(options.validitySeconds ? { certificateValidityPeriod: options.validitySeconds } : {}),
     },
   }));
