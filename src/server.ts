@@ -129,6 +129,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     urls,
     caPath: tls?.caPath ?? null,
     async close({ graceMs = shutdownGraceMs } = {}) {
+      acme?.close();
       const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections?.();
@@ -142,7 +143,6 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         await closed;
       }
       clearTimeout(timer);
-      acme?.close();
       await repositories.close();
       store.close();
     },

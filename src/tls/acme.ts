@@ -93,7 +93,7 @@ export class AcmeCertificates {
         throw new ConfigError('acme.caFile', `cannot read ${config.caFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
       }
       // acme-client talks through one axios instance: trust the private CA besides the public ones.
-      agent = new Agent({ ca: [...rootCertificates, ca], keepAlive: true });
+      agent = new Agent({ ca: [...rootCertificates, ca] });
       axios.defaults.httpsAgent = agent;
     }
     const dir = join(certsDir, 'acme');
@@ -177,7 +177,7 @@ export class AcmeCertificates {
       this.#failures = 0;
       for (const subscriber of this.#subscribers) subscriber(issued);
       const next = this.#renewalDelay();
-      this.#log(`ACME: certificate for ${names.join(', ')} issued by ${issued.issuer}, valid until ${new Date(issued.notAfter).toISOString()}; renewal in ${Math.round(next / 1000)}s`);
+      this.#log(`ACME: certificate for ${names.join(', ')} issued by ${issued.issuer}, valid until ${new Date(issued.notAfter).toISOString()}; renewal from ${new Date(Date.now() + next).toISOString()}`);
       this.#schedule(next);
     } catch (error) {
       if (this.#closed) return;
