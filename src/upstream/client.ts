@@ -145,7 +145,12 @@ export class UpstreamClient {
 
   #unreachable(error: unknown): RegistryError {
     if (error instanceof RegistryError) return error;
-    const reason = error instanceof Error ? ((error as NodeJS.ErrnoException).code ?? error.message) : String(error);
+    const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+    const { connect, response } = this.#options.timeouts;
+    // undici's timeout codes say little to an operator: name the setting that fired.
+    const reason = code === 'UND_ERR_CONNECT_TIMEOUT' ? `no connection within timeouts.connect (${connect} ms)`
+      : code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within timeouts.response (${response} ms)`
+        : code ?? (error instanceof Error ? error.message : String(error));
     return new RegistryError('UNKNOWN', { status: 502, message: `upstream ${this.url} is unreachable: ${reason}`, detail: { upstream: this.url, reason } });
   }
 

@@ -58,7 +58,8 @@ export async function startDistribution(options: { user?: string; password?: str
   };
 }
 
-export type Fault = 'none' | 'cut-blob' | 'corrupt-blob' | 'down';
+/** down: connections are cut; unavailable: every request gets 503; stall: requests get no answer. */
+export type Fault = 'none' | 'cut-blob' | 'corrupt-blob' | 'down' | 'unavailable' | 'stall';
 
 /** Counts of what reached the upstream, by method and endpoint kind. */
 export type Counts = Record<string, number>;
@@ -117,6 +118,11 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     proxy.counts[key] = (proxy.counts[key] ?? 0) + 1;
     proxy.authorizations.push(req.headers.authorization ?? '');
     if (proxy.fault === 'down') return void res.socket?.destroy();
+    if (proxy.fault === 'stall') return;
+    if (proxy.fault === 'unavailable') {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      return void res.end('{"errors":[{"code":"UNAVAILABLE","message":"down for maintenance"}]}');
+    }
     if (proxy.rateLimit !== null) res.setHeader('ratelimit-remaining', `${proxy.rateLimit};w=21600`);
     if (proxy.rateLimit === 0) {
       res.writeHead(429, { 'content-type': 'application/json' });
