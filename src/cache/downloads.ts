@@ -162,9 +162,7 @@ export class BlobDownloads {
   async #start(digest: string, { fetch, onBytes, onCommitted }: DownloadSource): Promise<Download> {
     const parsed = parseDigest(digest);
     if (!parsed) throw new RegistryError('DIGEST_INVALID', { detail: { digest } });
-    const upstream = await fetch();
     const download = new Download(digest, this.#store.tempPath());
-    download.size = upstream.size;
     const hash = newHasher(parsed.algorithm);
     const writer = new HashingFileWriter(download.tempPath, {
       hash,
@@ -175,11 +173,21 @@ export class BlobDownloads {
         download.emit('progress');
       },
     });
-    // The writer creates the file before the first reader opens it.
-    await new Promise<void>((resolve, reject) => {
+    // The temp file is created while the upstream is asked (one less wait before the first
+    // byte), and exists before the first reader opens it.
+    const created = new Promise<void>((resolve, reject) => {
       writer.once('ready', resolve);
       writer.once('error', reject);
     });
+    const [answer, file] = await Promise.allSettled([fetch(), created]);
+    if (answer.status === 'rejected' || file.status === 'rejected') {
+      if (answer.status === 'fulfilled') answer.value.body.destroy();
+      writer.destroy();
+      await removeQuietly(download.tempPath);
+      throw answer.status === 'rejected' ? answer.reason : (file as PromiseRejectedResult).reason;
+    }
+    const upstream = answer.value;
+    download.size = upstream.size;
     const finish = async () => {
       try {
         await pipeline(upstream.body, writer);

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Test } from 'uvu';
 import { freePort } from './ports.js';
 import { startWharf, tempDir, type TestServer } from './server.js';
 
@@ -219,4 +220,12 @@ export async function startRemoteFixture(
       await distribution.stop();
     },
   };
+}
+
+/** A RemoteFixture started before `suite` runs and stopped after it; its fields are set from then on. */
+export function remoteFixture(suite: Test, ...args: Parameters<typeof startRemoteFixture>): RemoteFixture {
+  const fixture = {} as RemoteFixture;
+  suite.before(async () => { Object.assign(fixture, await startRemoteFixture(...args)); });
+  suite.after(() => fixture.stop());
+  return fixture;
 }

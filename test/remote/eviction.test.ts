@@ -5,22 +5,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeImage } from '../helpers/images.js';
 import { pushBlob, seedImage } from '../helpers/registry.js';
-import type { TestServer } from '../helpers/server.js';
-import { startRemoteFixture, type CountingProxy, type Distribution, type RemoteFixture } from '../helpers/upstream.js';
+import { remoteFixture } from '../helpers/upstream.js';
 
-let fixture: RemoteFixture;
-let distribution: Distribution;
-let proxy: CountingProxy;
-let wharf: TestServer;
-
-test.before(async () => {
-  fixture = await startRemoteFixture((url) => ({
-    'docker-local': { type: 'local' },
-    'docker-remote': { type: 'remote', url, cache: { maxSize: '2500KiB' } },
-  }));
-  ({ distribution, proxy, wharf } = fixture);
-});
-test.after(() => fixture.stop());
+const fixture = remoteFixture(test, (url) => ({
+  'docker-local': { type: 'local' },
+  'docker-remote': { type: 'remote', url, cache: { maxSize: '2500KiB' } },
+}));
 
 /** Waits (up to 10 s) until `done` holds; the assertions after it say what was expected. */
 async function settle(done: () => Promise<boolean>): Promise<void> {
@@ -28,16 +18,16 @@ async function settle(done: () => Promise<boolean>): Promise<void> {
 }
 
 async function onDisk(digest: string): Promise<boolean> {
-  return (await readdir(join(wharf.dataDir, 'blobs'), { recursive: true })).some((file) => String(file).endsWith(digest.slice(7)));
+  return (await readdir(join(fixture.wharf.dataDir, 'blobs'), { recursive: true })).some((file) => String(file).endsWith(digest.slice(7)));
 }
 
 test('over cache.maxSize the least recently pulled blobs go; a blob a local repository holds stays on disk', async () => {
   const image = makeImage({ layers: 4, layerBytes: 1 << 20 });
   const [a, b, c, d] = image.layers as [typeof image.layers[0], typeof image.layers[0], typeof image.layers[0], typeof image.layers[0]];
-  await seedImage(distribution.url, 'team/big', image, '1');
-  await pushBlob(wharf.url, 'docker-local/team/keep', b);
+  await seedImage(fixture.distribution.url, 'team/big', image, '1');
+  await pushBlob(fixture.wharf.url, 'docker-local/team/keep', b);
   const pull = async (digest: string) => {
-    const response = await fetch(`${wharf.url}/v2/docker-remote/team/big/blobs/${digest}`);
+    const response = await fetch(`${fixture.wharf.url}/v2/docker-remote/team/big/blobs/${digest}`);
     assert.is(response.status, 200);
     await response.arrayBuffer();
     await sleep(20);
@@ -53,10 +43,10 @@ test('over cache.maxSize the least recently pulled blobs go; a blob a local repo
   assert.not.ok(await onDisk(a.digest), 'a was evicted and nothing else holds it');
   assert.ok(await onDisk(c.digest));
   assert.ok(await onDisk(d.digest));
-  proxy.reset();
+  fixture.proxy.reset();
   await pull(a.digest);
-  assert.is(proxy.counts['GET blob'], 1, 'an evicted blob is fetched again');
-  const metrics = await (await fetch(`${wharf.url}/metrics`)).text();
+  assert.is(fixture.proxy.counts['GET blob'], 1, 'an evicted blob is fetched again');
+  const metrics = await (await fetch(`${fixture.wharf.url}/metrics`)).text();
   assert.match(metrics, /wharf_cache_evictions_total\{repository="docker-remote"\} [1-9]/);
 });
 

@@ -8,35 +8,26 @@ import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { makeImage } from '../helpers/images.js';
 import { errorCode, seedImage } from '../helpers/registry.js';
 import { skopeo } from '../helpers/skopeo.js';
-import { tempDir, type TestServer } from '../helpers/server.js';
-import { startRemoteFixture, type CountingProxy, type Distribution, type RemoteFixture } from '../helpers/upstream.js';
+import { tempDir } from '../helpers/server.js';
+import { remoteFixture } from '../helpers/upstream.js';
 
 // A remote repository in front of a real CNCF Distribution, with a counting pass-through between
 // them: every scenario asserts what reached the upstream.
 
-let fixture: RemoteFixture;
-let distribution: Distribution;
-let proxy: CountingProxy;
-let wharf: TestServer;
 let accessLog = '';
-
-test.before(async () => {
-  fixture = await startRemoteFixture((url) => ({
-    'docker-local': { type: 'local' },
-    'docker-remote': { type: 'remote', url, metadataTtl: '400ms', offlineAfter: 100 },
-  }), { accessLog: (text) => { accessLog += text; } });
-  ({ distribution, proxy, wharf } = fixture);
-});
-test.after(() => fixture.stop());
+const fixture = remoteFixture(test, (url) => ({
+  'docker-local': { type: 'local' },
+  'docker-remote': { type: 'remote', url, metadataTtl: '400ms', offlineAfter: 100 },
+}), { accessLog: (text) => { accessLog += text; } });
 test.before.each(() => {
-  proxy.fault = 'none';
-  proxy.rateLimit = null;
-  proxy.reset();
+  fixture.proxy.fault = 'none';
+  fixture.proxy.rateLimit = null;
+  fixture.proxy.reset();
 });
 
 /** The counters /metrics reports for docker-remote. */
 async function metrics(): Promise<Record<string, number>> {
-  const text = await (await fetch(`${wharf.url}/metrics`)).text();
+  const text = await (await fetch(`${fixture.wharf.url}/metrics`)).text();
   return Object.fromEntries([...text.matchAll(/^wharf_(\w+)\{repository="docker-remote"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
 }
 
@@ -50,20 +41,20 @@ async function download(url: string): Promise<Buffer | null> {
   }
 }
 
-const remote = (name: string, suffix: string) => `${wharf.url}/v2/docker-remote/${name}/${suffix}`;
+const remote = (name: string, suffix: string) => `${fixture.wharf.url}/v2/docker-remote/${name}/${suffix}`;
 
 test('cold pull fetches from the upstream once; the warm pull sends no blob request upstream', async () => {
   const image = makeImage({ layers: 2, layerBytes: 100_000 });
-  await seedImage(distribution.url, 'team/app', image, '1.0');
-  const host = wharf.url.replace('http://', '');
+  await seedImage(fixture.distribution.url, 'team/app', image, '1.0');
+  const host = fixture.wharf.url.replace('http://', '');
   const cold = await tempDir('wharf-oci-out-');
   await skopeo(['copy', '--src-tls-verify=false', `docker://${host}/docker-remote/team/app:1.0`, `oci:${cold}:x`]);
-  assert.is(proxy.counts['GET blob'], 3, 'config and two layers, once each');
-  proxy.reset();
+  assert.is(fixture.proxy.counts['GET blob'], 3, 'config and two layers, once each');
+  fixture.proxy.reset();
   const warm = await tempDir('wharf-oci-out-');
   await skopeo(['copy', '--src-tls-verify=false', `docker://${host}/docker-remote/team/app:1.0`, `oci:${warm}:x`]);
-  assert.is(proxy.counts['GET blob'] ?? 0, 0);
-  assert.is(proxy.counts['GET manifest'] ?? 0, 0, 'the tag is still fresh');
+  assert.is(fixture.proxy.counts['GET blob'] ?? 0, 0);
+  assert.is(fixture.proxy.counts['GET manifest'] ?? 0, 0, 'the tag is still fresh');
   for (const layer of image.layers) {
     const response = await fetch(remote('team/app', `blobs/${layer.digest}`));
     assert.equal(Buffer.from(await response.arrayBuffer()), layer.bytes);
@@ -73,16 +64,16 @@ test('cold pull fetches from the upstream once; the warm pull sends no blob requ
 test('20 concurrent cold pulls of one large layer cost exactly one upstream GET', async () => {
   const image = makeImage({ layers: 1, layerBytes: 24 << 20 });
   const layer = image.layers[0]!;
-  await seedImage(distribution.url, 'team/big', image, 'v1');
-  proxy.reset();
+  await seedImage(fixture.distribution.url, 'team/big', image, 'v1');
+  fixture.proxy.reset();
   const before = await metrics();
   const bodies = await Promise.all(Array.from({ length: 20 }, async () => {
     const response = await fetch(remote('team/big', `blobs/${layer.digest}`));
     assert.is(response.status, 200);
     return Buffer.from(await response.arrayBuffer());
   }));
-  assert.is(proxy.counts['GET blob'], 1);
-  assert.is(proxy.blobBytes(), layer.bytes.length, 'the blob crossed from the upstream once');
+  assert.is(fixture.proxy.counts['GET blob'], 1);
+  assert.is(fixture.proxy.blobBytes(), layer.bytes.length, 'the blob crossed from the upstream once');
   for (const body of bodies) assert.is(sha256(body), layer.digest);
   const after = await metrics();
   const delta = (name: string) => after[name]! - (before[name] ?? 0);
@@ -98,31 +89,31 @@ test('20 concurrent cold pulls of one large layer cost exactly one upstream GET'
 
 test('after metadataTtl a tag is revalidated with HEAD; GET only when the digest changed', async () => {
   const first = makeImage();
-  await seedImage(distribution.url, 'team/tagged', first, 'latest');
+  await seedImage(fixture.distribution.url, 'team/tagged', first, 'latest');
   const accept = { Accept: OCI_MANIFEST };
   assert.is((await fetch(remote('team/tagged', 'manifests/latest'), { headers: accept })).headers.get('docker-content-digest'), first.digest);
-  assert.is(proxy.counts['GET manifest'], 1);
+  assert.is(fixture.proxy.counts['GET manifest'], 1);
   await sleep(500);
-  proxy.reset();
+  fixture.proxy.reset();
   assert.is((await fetch(remote('team/tagged', 'manifests/latest'), { headers: accept })).headers.get('docker-content-digest'), first.digest);
-  assert.is(proxy.counts['HEAD manifest'], 1);
-  assert.is(proxy.counts['GET manifest'] ?? 0, 0, 'unchanged: no GET');
+  assert.is(fixture.proxy.counts['HEAD manifest'], 1);
+  assert.is(fixture.proxy.counts['GET manifest'] ?? 0, 0, 'unchanged: no GET');
   const second = makeImage();
-  await seedImage(distribution.url, 'team/tagged', second, 'latest');
+  await seedImage(fixture.distribution.url, 'team/tagged', second, 'latest');
   await sleep(500);
-  proxy.reset();
+  fixture.proxy.reset();
   assert.is((await fetch(remote('team/tagged', 'manifests/latest'), { headers: accept })).headers.get('docker-content-digest'), second.digest);
-  assert.is(proxy.counts['HEAD manifest'], 1);
-  assert.is(proxy.counts['GET manifest'], 1, 'changed: fetched again');
+  assert.is(fixture.proxy.counts['HEAD manifest'], 1);
+  assert.is(fixture.proxy.counts['GET manifest'], 1, 'changed: fetched again');
 });
 
 test('with the upstream down, a cached image still pulls with skopeo, tags served stale with a Warning', async () => {
   const image = makeImage();
-  await seedImage(distribution.url, 'team/offline', image, '1');
-  const host = wharf.url.replace('http://', '');
+  await seedImage(fixture.distribution.url, 'team/offline', image, '1');
+  const host = fixture.wharf.url.replace('http://', '');
   await skopeo(['copy', '--src-tls-verify=false', `docker://${host}/docker-remote/team/offline:1`, `oci:${await tempDir('wharf-oci-out-')}:x`]);
   await sleep(500);
-  proxy.fault = 'down';
+  fixture.proxy.fault = 'down';
   const stale = await fetch(remote('team/offline', 'manifests/1'), { headers: { Accept: OCI_MANIFEST } });
   assert.is(stale.status, 200);
   assert.match(stale.headers.get('warning') ?? '', /^110 wharf "stale: upstream/);
@@ -131,19 +122,19 @@ test('with the upstream down, a cached image still pulls with skopeo, tags serve
   const never = await fetch(remote('team/never-seen', 'manifests/1'));
   assert.is(never.status, 502);
   const body = await never.json() as { errors: { message: string }[] };
-  assert.match(body.errors[0]!.message, proxy.url, 'the error names the upstream');
+  assert.match(body.errors[0]!.message, fixture.proxy.url, 'the error names the upstream');
 });
 
 test('an upstream stream cut mid-blob commits nothing and aborts the client; the next pull succeeds', async () => {
   const image = makeImage({ layers: 1, layerBytes: 2 << 20 });
   const layer = image.layers[0]!;
-  await seedImage(distribution.url, 'team/cut', image, '1');
-  proxy.fault = 'cut-blob';
+  await seedImage(fixture.distribution.url, 'team/cut', image, '1');
+  fixture.proxy.fault = 'cut-blob';
   assert.is(await download(remote('team/cut', `blobs/${layer.digest}`)), null, 'the client sees a broken transfer, not a short body');
-  const blobs = await readdir(join(wharf.dataDir, 'blobs'), { recursive: true });
+  const blobs = await readdir(join(fixture.wharf.dataDir, 'blobs'), { recursive: true });
   assert.not.ok(blobs.some((file) => String(file).endsWith(layer.digest.slice(7))));
-  assert.equal(await readdir(join(wharf.dataDir, 'tmp')), []);
-  proxy.fault = 'none';
+  assert.equal(await readdir(join(fixture.wharf.dataDir, 'tmp')), []);
+  fixture.proxy.fault = 'none';
   const good = await fetch(remote('team/cut', `blobs/${layer.digest}`));
   assert.is(sha256(Buffer.from(await good.arrayBuffer())), layer.digest);
 });
@@ -151,20 +142,20 @@ test('an upstream stream cut mid-blob commits nothing and aborts the client; the
 test('an upstream that sends wrong bytes commits nothing and never hands the client the whole wrong blob', async () => {
   const image = makeImage({ layers: 1, layerBytes: 300_000 });
   const layer = image.layers[0]!;
-  await seedImage(distribution.url, 'team/corrupt', image, '1');
-  proxy.fault = 'corrupt-blob';
+  await seedImage(fixture.distribution.url, 'team/corrupt', image, '1');
+  fixture.proxy.fault = 'corrupt-blob';
   assert.is(await download(remote('team/corrupt', `blobs/${layer.digest}`)), null, 'the transfer is aborted');
-  proxy.fault = 'none';
+  fixture.proxy.fault = 'none';
   assert.is((await fetch(remote('team/corrupt', `blobs/${layer.digest}`), { method: 'HEAD' })).status, 200);
   const good = await fetch(remote('team/corrupt', `blobs/${layer.digest}`));
   assert.is(sha256(Buffer.from(await good.arrayBuffer())), layer.digest);
-  assert.is(proxy.counts['GET blob'], 2, 'fetched again: the bad copy was not kept');
+  assert.is(fixture.proxy.counts['GET blob'], 2, 'fetched again: the bad copy was not kept');
 });
 
 test('Range works cold (from the growing download) and warm (206 from disk)', async () => {
   const image = makeImage({ layers: 1, layerBytes: 1 << 20 });
   const layer = image.layers[0]!;
-  await seedImage(distribution.url, 'team/ranged', image, '1');
+  await seedImage(fixture.distribution.url, 'team/ranged', image, '1');
   const cold = await fetch(remote('team/ranged', `blobs/${layer.digest}`), { headers: { Range: 'bytes=1000-1999' } });
   assert.is(cold.status, 206);
   assert.equal(Buffer.from(await cold.arrayBuffer()), layer.bytes.subarray(1000, 2000));
@@ -172,26 +163,26 @@ test('Range works cold (from the growing download) and warm (206 from disk)', as
   const warm = await fetch(remote('team/ranged', `blobs/${layer.digest}`), { headers: { Range: 'bytes=-10' } });
   assert.is(warm.status, 206);
   assert.equal(Buffer.from(await warm.arrayBuffer()), layer.bytes.subarray(layer.bytes.length - 10));
-  assert.is(proxy.counts['GET blob'], 1);
+  assert.is(fixture.proxy.counts['GET blob'], 1);
 });
 
 test('Docker Hub rate limits: remaining pulls recorded in /metrics; 429 surfaces as TOOMANYREQUESTS with its message', async () => {
   const image = makeImage();
-  await seedImage(distribution.url, 'team/limited', image, '1');
-  proxy.rateLimit = 42;
+  await seedImage(fixture.distribution.url, 'team/limited', image, '1');
+  fixture.proxy.rateLimit = 42;
   assert.is((await fetch(remote('team/limited', 'manifests/1'))).status, 200);
   assert.is((await metrics()).upstream_ratelimit_remaining, 42);
-  proxy.rateLimit = 0;
+  fixture.proxy.rateLimit = 0;
   const refused = await fetch(remote('team/limited', 'manifests/2'));
   assert.is(refused.status, 429);
   const body = await refused.json() as { errors: { code: string; message: string }[] };
   assert.is(body.errors[0]!.code, 'TOOMANYREQUESTS');
   assert.match(body.errors[0]!.message, 'You have reached your pull rate limit.');
-  assert.is(proxy.counts['GET manifest'], 2, 'a 4xx is not retried');
+  assert.is(fixture.proxy.counts['GET manifest'], 2, 'a 4xx is not retried');
 });
 
 test('pushes to a remote repository are refused with a message that says where to push', async () => {
-  const response = await fetch(`${wharf.url}/v2/docker-remote/team/app/blobs/uploads/`, { method: 'POST' });
+  const response = await fetch(`${fixture.wharf.url}/v2/docker-remote/team/app/blobs/uploads/`, { method: 'POST' });
   assert.is(response.status, 405);
   const body = await response.json() as { errors: { code: string; message: string }[] };
   assert.is(body.errors[0]!.code, 'UNSUPPORTED');
@@ -206,17 +197,17 @@ test('an upstream 404 is remembered for a while: probing a missing tag twice ask
     assert.is(response.status, 404);
     assert.is(await errorCode(response), 'MANIFEST_UNKNOWN');
   }
-  assert.is(proxy.counts['GET manifest'], 1);
+  assert.is(fixture.proxy.counts['GET manifest'], 1);
 });
 
 test('DELETE on a cached tag removes it from the cache; the next pull fetches it again', async () => {
   const image = makeImage();
-  await seedImage(distribution.url, 'team/evict', image, '1');
+  await seedImage(fixture.distribution.url, 'team/evict', image, '1');
   await fetch(remote('team/evict', 'manifests/1'));
   assert.is((await fetch(remote('team/evict', 'manifests/1'), { method: 'DELETE' })).status, 202);
-  proxy.reset();
+  fixture.proxy.reset();
   assert.is((await fetch(remote('team/evict', 'manifests/1'))).status, 200);
-  assert.is(proxy.counts['GET manifest'], 1);
+  assert.is(fixture.proxy.counts['GET manifest'], 1);
 });
 
 test.run();
