@@ -25,7 +25,7 @@ function names(value: unknown, path: string): string[] {
 
 /** The acme block: where certificates come from and which names they carry. */
 export function acmeConfig(value: unknown, context: Context): AcmeConfig {
-  const node = mapping(value, 'acme', ['directory', 'email', 'challenge', 'names', 'renewBefore', 'retryAfter', 'caFile']);
+  const node = mapping(value, 'acme', ['directory', 'email', 'challenge', 'names', 'renewBefore', 'retryAfter', 'caFile', 'externalAccountBinding']);
   const challenge = node.challenge ?? (context.hasPlainListener ? 'http-01' : 'tls-alpn-01');
   if (challenge !== 'http-01' && challenge !== 'tls-alpn-01') throw new ConfigError('acme.challenge', `expected http-01 or tls-alpn-01, got ${JSON.stringify(challenge)}`);
   if (challenge === 'http-01' && !context.hasPlainListener) {
@@ -38,6 +38,9 @@ export function acmeConfig(value: unknown, context: Context): AcmeConfig {
   const email = node.email === undefined ? null : string(node.email, 'acme.email');
   if (email !== null && !/^[^\s@]+@[^\s@]+$/.test(email)) throw new ConfigError('acme.email', `expected an e-mail address, got ${JSON.stringify(email)}`);
   if (node.directory === undefined) throw new ConfigError('acme.directory', 'required: the ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory');
+  const binding = node.externalAccountBinding === undefined ? null : mapping(node.externalAccountBinding, 'acme.externalAccountBinding', ['kid', 'hmacKey']);
+  const hmacKey = binding && string(binding.hmacKey, 'acme.externalAccountBinding.hmacKey');
+  if (hmacKey !== null && !/^[A-Za-z0-9_-]+={0,2}$/.test(hmacKey)) throw new ConfigError('acme.externalAccountBinding.hmacKey', 'expected the base64url HMAC key the CA gave (the value is not shown here)');
   return {
     directory: httpUrl(node.directory, 'acme.directory'),
     email,
@@ -45,6 +48,7 @@ export function acmeConfig(value: unknown, context: Context): AcmeConfig {
     names: [...new Set(chosen)],
     renewBefore: node.renewBefore === undefined ? 30 * 86_400_000 : duration(node.renewBefore, 'acme.renewBefore'),
     retryAfter: node.retryAfter === undefined ? 60_000 : Math.max(1000, duration(node.retryAfter, 'acme.retryAfter')),
+    externalAccountBinding: binding && { kid: string(binding.kid, 'acme.externalAccountBinding.kid'), hmacKey: hmacKey! },
     caFile: node.caFile === undefined ? null : resolve(context.baseDir, string(node.caFile, 'acme.caFile')),
   };
 }

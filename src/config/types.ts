@@ -59,6 +59,8 @@ export interface AcmeConfig {
   readonly renewBefore: number;
   /** First retry after a failed order (ms); it doubles up to an hour. */
   readonly retryAfter: number;
+  /** External account binding, for CAs that require one (ZeroSSL, Google, Sectigo). */
+  readonly externalAccountBinding: { readonly kid: string; readonly hmacKey: string } | null;
   /** Extra CA certificate (PEM file) to trust for the directory's own HTTPS: a private ACME CA. */
   readonly caFile: string | null;
 }

@@ -52,8 +52,8 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
 }
 
 function describeError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/\s+/g, ' ').slice(0, 500);
+  const message = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').slice(0, 500);
+  return /externalAccountBinding|externalAccountRequired/.test(message) ? `${message} (this CA wants acme.externalAccountBinding: kid and hmacKey)` : message;
 }
 
 export class AcmeCertificates {
@@ -210,6 +210,7 @@ export class AcmeCertificates {
     await this.#checkDirectory();
     const client = new Client({
       directoryUrl: this.#config.directory, accountKey: await this.#accountKey(),
+      ...(this.#config.externalAccountBinding ? { externalAccountBinding: { ...this.#config.externalAccountBinding } } : {}),
       // Poll order and authorization status every second or so, not from 5 s up.
       backoffMin: 1000, backoffMax: 10_000,
     });

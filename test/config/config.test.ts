@@ -85,7 +85,7 @@ test('acme: names default to baseDomain and each <repoKey>.<baseDomain>; bad val
   const config = loadConfig(await configFile(`baseDomain: reg.example.com\n${listeners}acme: { directory: "https://ca.example/dir" }\n${repositories}`), {}, {});
   assert.equal(config.acme, {
     directory: 'https://ca.example/dir', email: null, challenge: 'http-01', names: ['reg.example.com', 'docker-local.reg.example.com', 'hub.reg.example.com'],
-    renewBefore: 30 * 86_400_000, retryAfter: 60_000, caFile: null,
+    renewBefore: 30 * 86_400_000, retryAfter: 60_000, externalAccountBinding: null, caFile: null,
   });
   const acme = (block: string, lead = listeners) => `${lead}acme: ${block}\n${repositories}`;
   assert.is(await problem(`${listeners}${repositories}`), 'listeners[1].tls.mode: acme needs an acme block: acme.directory, and acme.names or baseDomain');
@@ -101,6 +101,11 @@ test('acme: names default to baseDomain and each <repoKey>.<baseDomain>; bad val
     'acme.challenge: http-01 is answered on a plain listener: add one on port 80 (redirectToHttps: true sends the rest to HTTPS), or use tls-alpn-01',
   );
   assert.is(await problem(acme('{ directory: "https://ca.example/dir", names: [a.example], challenge: dns-01 }')), 'acme.challenge: expected http-01 or tls-alpn-01, got "dns-01"');
+  assert.is(await problem(acme('{ directory: "https://ca.example/dir", names: [a.example], externalAccountBinding: { hmacKey: abc } }')), 'acme.externalAccountBinding.kid: expected a non-empty string, got nothing');
+  assert.is(
+    await problem(acme('{ directory: "https://ca.example/dir", names: [a.example], externalAccountBinding: { kid: k1, hmacKey: "not base64!" } }')),
+    'acme.externalAccountBinding.hmacKey: expected the base64url HMAC key the CA gave (the value is not shown here)',
+  );
 });
 
 test('wharf serve with a bad config exits 2 with one line naming the key', async () => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,7 +49,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, sec
   throw new Error(`timed out waiting for ${what}`);
 }
 
-async function startAcmeWharf(pebble: { directory: string; caFile: string }, httpPort: number, dataDir: string, log: string[]): Promise<TestServer> {
+async function startAcmeWharf(pebble: { directory: string; caFile: string }, httpPort: number, dataDir: string, log: string[], acme: Record<string, unknown> = {}): Promise<TestServer> {
   return startWharf({
     dataDir,
     baseDomain,
@@ -57,7 +57,7 @@ async function startAcmeWharf(pebble: { directory: string; caFile: string }, htt
       { address: '127.0.0.1', port: httpPort, redirectToHttps: true },
       { address: '127.0.0.1', port: 0, tls: { mode: 'acme' } },
     ],
-    acme: { directory: pebble.directory, caFile: pebble.caFile, email: 'ops@wharf.test', retryAfter: '1s' },
+    acme: { directory: pebble.directory, caFile: pebble.caFile, email: 'ops@wharf.test', retryAfter: '1s', ...acme },
     log: (message) => log.push(message),
   });
 }
@@ -211,6 +211,32 @@ test('TLS-ALPN-01 on the TLS listener alone: issued with no port 80; other clien
         socket.once('close', () => resolve(true));
       });
       assert.ok(refused);
+    } finally {
+      await wharf.cleanup();
+      await pebble.stop();
+    }
+  });
+});
+
+test('a CA that requires external account binding: refused without it, issued with it; the HMAC key never logged', async () => {
+  await withHostEntries(names, async () => {
+    const httpPort = await freePort();
+    const hmacKey = randomBytes(32).toString('base64url');
+    const pebble = await startPebble({ httpPort, externalAccounts: { 'kid-7': hmacKey } });
+    const log: string[] = [];
+    let wharf = await startAcmeWharf(pebble, httpPort, await tempDir(), log);
+    try {
+      await waitFor('a refused order', async () => (log.some((line) => line.includes('failed (attempt 1)')) ? true : undefined));
+      assert.match(log.find((line) => line.includes('failed (attempt 1)'))!, 'this CA wants acme.externalAccountBinding');
+      await wharf.cleanup();
+      wharf = await startAcmeWharf(pebble, httpPort, await tempDir(), log, { externalAccountBinding: { kid: 'kid-7', hmacKey } });
+      const root = await pebble.root();
+      const served = await waitFor('the ACME certificate', async () => {
+        const seen = await handshake(wharf.urls[1]!, names[0]!, root);
+        return seen.authorized ? seen : undefined;
+      });
+      assert.match(served.certificate.issuer, 'Pebble');
+      assert.not.match(log.join('\n'), hmacKey);
     } finally {
       await wharf.cleanup();
       await pebble.stop();

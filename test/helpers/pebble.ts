@@ -29,6 +29,8 @@ export interface PebbleOptions {
   validitySeconds?: number;
   /** The ACME port (to start a Pebble again where a client already looks). */
   port?: number;
+  /** Require external account binding with these kid → base64url HMAC keys. */
+  externalAccounts?: Record<string, string>;
   /** The HTTPS identity from pebbleIdentity() (a client configured before Pebble starts). */
   identity?: PebbleIdentity;
 }
@@ -57,7 +59,8 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   await writeFile(join(dir, 'pebble.json'), JSON.stringify({
     pebble: {
       listenAddress: `127.0.0.1:${port}`, managementListenAddress: `127.0.0.1:${managementPort}`, certificate: cert, privateKey: key,
-      httpPort: options.httpPort, tlsPort: options.tlsPort ?? (await freePort()), ocspResponderURL: '', externalAccountBindingRequired: false,
+      httpPort: options.httpPort, tlsPort: options.tlsPort ?? (await freePort()), ocspResponderURL: '',
+      externalAccountBindingRequired: options.externalAccounts !== undefined, externalAccountMACKeys: options.externalAccounts ?? {},
       ...(options.validitySeconds ? { certificateValidityPeriod: options.validitySeconds } : {}),
     },
   }));
