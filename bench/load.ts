@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { connect as connectHttp2 } from 'node:http2';
 import autocannon from 'autocannon';
 import type { Payload } from './payload.js';
 
@@ -160,22 +159,23 @@ export async function withPeakRss<T>(pid: number, work: () => Promise<T>): Promi
   }
 }
 
-/** HTTP/2: `streams` concurrent GET streams on one session, back to back, for `seconds` (autocannon has no h2). */
-export async function h2Rate(origin: string, path: string, options: { streams: number; seconds: number; ca: string; headers?: Record<string, string> }): Promise<Rate> {
-  const session = connectHttp2(origin, { ca: options.ca });
-  try {
-    return await timedLoop(options.streams, options.seconds, () => new Promise<number>((resolve, reject) => {
-      const stream = session.request({ ':path': path, ...options.headers });
-      let bytes = 0;
-      stream.on('response', (headers) => {
-        if (Number(headers[':status']) >= 300) reject(new Error(`${origin}${path}: ${headers[':status']}`));
-      });
-      stream.on('data', (chunk: Buffer) => { bytes += chunk.length; });
-      stream.on('end', () => resolve(bytes));
-      stream.on('error', reject);
-      stream.end();
-    }));
-  } finally {
-    session.close();
-  }
+/**
+ * HTTP/2 GETs with h2load (nghttp2's C client; autocannon has no h2): `connections` sessions with
+ * `streams` concurrent streams each, for `seconds`. Only the request rate is measured.
+ */
+export function h2Rate(url: string, options: { connections: number; streams: number; seconds: number; headers?: Record<string, string> }): Promise<number> {
+  const headerArgs = Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+  const args = ['-D', String(options.seconds), '-c', String(options.connections), '-m', String(options.streams), ...headerArgs, url];
+  return new Promise((resolve, reject) => {
+    const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const rate = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1];
+      const failed = /requests: .*?(\d+) failed, (\d+) errored/.exec(out);
+      if (code !== 0 || !rate || !failed || failed[1] !== '0' || failed[2] !== '0') reject(new Error(`h2load ${url}: exit ${code}\n${out.slice(-500)}`));
+      else resolve(Number(rate));
+    });
+  });
 }

@@ -3,7 +3,7 @@ import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
 import { curlStreams, getRate, loopRate, push, withPeakRss, type Rate } from './load.js';
 import type { Payload } from './payload.js';
 import type { BenchServer } from './servers.js';
-import { median, medianOf } from './stats.js';
+import { rotatedMedian, rotatedMedians } from './stats.js';
 import type { Row } from './table.js';
 
 // Local repositories: Wharf's docker-local against Distribution (the same image seeded), nginx
@@ -34,12 +34,11 @@ export async function localBench(options: LocalBenchOptions): Promise<{ rows: Ro
   const rows: Row[] = [];
 
   const measureRate = async (label: string, target: string, fn: (url: string) => Promise<Rate>, urls: Record<string, string>) => {
-    const results: Record<string, number[]> = {};
-    for (const [server, url] of Object.entries(urls)) {
+    for (const url of Object.values(urls)) await fn(url); // warm-up (JIT, page cache, connection pools), not counted
+    const results = await rotatedMedians(runs, Object.keys(urls), (server) => {
       console.log(`bench: ${label} — ${server}`);
-      await fn(url); // warm-up (JIT, page cache, connection pools), not counted
-      results[server] = await medianOf(runs, () => fn(url), (rate) => [rate.rps, rate.p99, rate.mbps]);
-    }
+      return fn(urls[server]!);
+    }, (rate) => [rate.rps, rate.p99, rate.mbps]);
     const column = (i: number) => Object.fromEntries(Object.entries(results).map(([server, values]) => [server, values[i]!]));
     rows.push({ label, unit: 'req/s', target, values: column(0), p99: column(1), mbps: column(2) });
   };
@@ -61,26 +60,21 @@ export async function localBench(options: LocalBenchOptions): Promise<{ rows: Ro
   for (const url of Object.values(largeUrls)) await curlStreams(url, 1);
   let peakRssMiB = 0;
   for (const streams of [1, 4]) {
-    const samples: Record<string, number[]> = {};
-    const servers = Object.keys(largeUrls);
-    for (let i = 0; i < runs; i++) {
-      for (const server of [...servers.slice(i % servers.length), ...servers.slice(0, i % servers.length)]) {
-        console.log(`bench: 1 GiB GET x${streams} — ${server}`);
-        const { result, peakMiB } = await withPeakRss(wharf.pid, () => curlStreams(largeUrls[server]!, streams));
-        if (server === 'Wharf' && streams === 4) peakRssMiB = Math.max(peakRssMiB, peakMiB);
-        (samples[server] ??= []).push(result);
-      }
-    }
-    const values = Object.fromEntries(Object.entries(samples).map(([server, list]) => [server, median(list)]));
+    const values = await rotatedMedian(runs, Object.keys(largeUrls), async (server) => {
+      console.log(`bench: 1 GiB GET x${streams} — ${server}`);
+      const { result, peakMiB } = await withPeakRss(wharf.pid, () => curlStreams(largeUrls[server]!, streams));
+      if (server === 'Wharf' && streams === 4) peakRssMiB = Math.max(peakRssMiB, peakMiB);
+      return result;
+    });
     rows.push({ label: `1 GiB blob GET, ${streams} stream${streams > 1 ? 's' : ''}`, unit: 'MB/s', target: streams === 1 ? '>= 0.9x nginx' : '>= 1.0x nginx', values });
   }
 
   for (const mode of ['monolithic', 'chunked'] as const) {
-    const values: Record<string, number> = {};
-    for (const [server, base, image] of [['Wharf', wharfBase, names.wharf], ['Distribution', distBase, names.distribution]] as const) {
+    const targets: Record<string, [string, string]> = { Wharf: [wharfBase, names.wharf], Distribution: [distBase, names.distribution] };
+    const values = await rotatedMedian(runs, Object.keys(targets), (server) => {
       console.log(`bench: 256 MiB push ${mode} — ${server}`);
-      values[server] = (await medianOf(runs, () => push(base, image, payloads.push, mode), (v) => [v]))[0]!;
-    }
+      return push(...targets[server]!, payloads.push, mode);
+    });
     rows.push({ label: `256 MiB push, ${mode}`, unit: 'MB/s', target: mode === 'monolithic' ? '>= 1.0x Distribution' : '>= 1.5x Distribution', values });
   }
   return { rows, peakRssMiB };
