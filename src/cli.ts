@@ -4,6 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { acmeSettingsPath } from './config/acme.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { startServer } from './server.js';
@@ -63,7 +64,8 @@ async function certs(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, regenerate: { type: 'boolean' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
   if (config.acme) {
-    process.stdout.write((await AcmeCertificates.open(config.acme, config.certsDir, (message) => console.error(`wharf: ${message}`))).describe());
+    const acme = await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, (message) => console.error(`wharf: ${message}`));
+    process.stdout.write(acme.describe());
     if (!config.listeners.some((listener) => listener.tls === 'self-signed')) return;
     process.stdout.write('\n');
   }

@@ -3,6 +3,7 @@ import { createSecureServer, type Http2Session, type SecureServerOptions } from 
 import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { createAdaptorServer } from '@hono/node-server';
+import { acmeSettingsPath } from './config/acme.js';
 import type { Config, ListenerConfig } from './config/types.js';
 import { accessLog } from './http/accesslog.js';
 import { createApp } from './http/app.js';
@@ -66,8 +67,8 @@ async function tlsOptions(listener: ListenerConfig, index: number, selfSigned: T
 /** Opens the store, builds the repositories and the app, and starts every listener. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const log = options.log ?? ((message: string) => console.error(`wharf: ${message}`));
-  const acme = config.acme ? await AcmeCertificates.open(config.acme, config.certsDir, log) : null;
-  if (acme && !acme.current) log(`ACME: no certificate yet for ${config.acme!.names.join(', ')}; serving Wharf's self-signed one until the order completes`);
+  const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, log) : null;
+  if (acme && !acme.current) log(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
   const store = await openStore(config.dataDir);
   const repositories = RepositorySet.fromConfig(config, store, log);
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));

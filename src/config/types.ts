@@ -6,7 +6,7 @@ export interface ListenerConfig {
   /**
    * none: plain HTTP; self-signed: TLS with a certificate from Wharf's own CA (certsDir); files:
    * the PEM pairs in `certificates`, chosen by SNI; acme: a certificate from the ACME directory
-   * in Config.acme.
+   * in the tls block's other keys (Config.acme).
    */
   readonly tls: 'none' | 'self-signed' | 'files' | 'acme';
   readonly certificates: readonly { readonly cert: string; readonly key: string }[];
@@ -54,7 +54,7 @@ export interface AcmeConfig {
    */
   readonly challenge: 'http-01' | 'tls-alpn-01';
   /** The DNS names the certificate is for (given, or baseDomain and every <repoKey>.<baseDomain>). */
-  readonly names: readonly string[];
+  readonly domains: readonly string[];
   /** Renew this long before expiry (ms); at most a third of the lifetime for short-lived certs. */
   readonly renewBefore: number;
   /** First retry after a failed order (ms); it doubles up to an hour. */
@@ -77,7 +77,7 @@ export interface Config {
   /** Addresses or CIDR blocks of reverse proxies whose X-Forwarded-* headers are believed. */
   readonly trustedProxies: readonly string[];
   readonly listeners: readonly ListenerConfig[];
-  /** null unless a listener has tls mode acme. */
+  /** The acme listeners' settings (one certificate for all of them); null without such a listener. */
   readonly acme: AcmeConfig | null;
   readonly repositories: Readonly<Record<string, RepositoryConfig>>;
   readonly log: { readonly access: boolean };

@@ -1,10 +1,10 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { isValidRepositoryKey } from '../oci/names.js';
-import { acmeConfig } from './acme.js';
+import { acmeConfig, acmeKeys } from './acme.js';
 import { ConfigError } from './errors.js';
 import { boolean, byteSize, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
-import type { Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
+import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
 export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false };
 
@@ -25,13 +25,15 @@ function listener(value: unknown, path: string, baseDir: string): ListenerConfig
   let pairs: { cert: string; key: string }[] = [];
   if (node.tls !== undefined) {
     const tlsPath = join(path, 'tls');
-    const tlsNode = mapping(node.tls, tlsPath, ['mode', 'certificates']);
+    const tlsNode = mapping(node.tls, tlsPath, ['mode', 'certificates', ...acmeKeys]);
     if (!tlsModes.includes(tlsNode.mode as ListenerConfig['tls'])) {
       throw new ConfigError(join(tlsPath, 'mode'), `expected one of ${tlsModes.join(', ')}, got ${JSON.stringify(tlsNode.mode ?? null)}`);
     }
     tls = tlsNode.mode as ListenerConfig['tls'];
     if (tls === 'files') pairs = certificates(tlsNode.certificates, join(tlsPath, 'certificates'), baseDir);
     else if (tlsNode.certificates !== undefined) throw new ConfigError(join(tlsPath, 'certificates'), 'only used with mode: files');
+    const stray = acmeKeys.find((key) => tlsNode[key] !== undefined);
+    if (tls !== 'acme' && stray) throw new ConfigError(join(tlsPath, stray), 'only used with mode: acme');
   }
   return {
     address: node.address === undefined ? defaultListener.address : string(node.address, join(path, 'address')),
@@ -120,7 +122,7 @@ function deepFreeze<T>(value: T): T {
 
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
-  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'acme', 'repositories', 'log']);
+  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log']);
   const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access']);
   const repositoryConfigs = repositories(node.repositories);
   const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners, options.baseDir);
@@ -133,11 +135,17 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     }
   });
   const baseDomain = node.baseDomain === undefined ? null : hostName(node.baseDomain, 'baseDomain');
-  const acme = node.acme === undefined ? null : acmeConfig(node.acme, { baseDomain, hasPlainListener: listenerConfigs.some((item) => item.tls === 'none'), repositoryKeys: Object.keys(repositoryConfigs), baseDir: options.baseDir });
-  const acmeListener = listenerConfigs.findIndex((item) => item.tls === 'acme');
-  if (acmeListener >= 0 && acme === null) {
-    throw new ConfigError(`listeners[${acmeListener}].tls.mode`, 'acme needs an acme block: acme.directory, and acme.names or baseDomain');
-  }
+  // Every acme listener serves the one certificate: their settings must agree.
+  const context = { baseDomain, hasPlainListener: listenerConfigs.some((item) => item.tls === 'none'), repositoryKeys: Object.keys(repositoryConfigs), baseDir: options.baseDir };
+  let acme: AcmeConfig | null = null;
+  let acmeListener = -1;
+  listenerConfigs.forEach((item, i) => {
+    if (item.tls !== 'acme') return;
+    const path = `listeners[${i}].tls`;
+    const settings = acmeConfig(((node.listeners as Node[])[i] as Node).tls, path, context);
+    if (acme === null) [acme, acmeListener] = [settings, i];
+    else if (JSON.stringify(settings) !== JSON.stringify(acme)) throw new ConfigError(path, `acme listeners share one certificate: give this one the same settings as listeners[${acmeListener}].tls`);
+  });
   const proxies = node.trustedProxies === undefined ? [] : list(node.trustedProxies, 'trustedProxies').map((entry, i) => {
     const text = string(entry, join('trustedProxies', i));
     const [address, prefix] = text.split('/');
@@ -153,7 +161,7 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     baseDomain,
     trustedProxies: proxies,
     listeners: listenerConfigs,
-    acme: acmeListener >= 0 ? acme : null,
+    acme,
     repositories: repositoryConfigs,
     log: { access: log.access === undefined ? true : boolean(log.access, 'log.access') },
   });

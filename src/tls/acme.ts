@@ -9,7 +9,7 @@ import { ConfigError } from '../config/errors.js';
 import type { AcmeConfig } from '../config/types.js';
 import { writePrivateFile } from './private-file.js';
 
-// TLS mode acme: one certificate for config.acme.names from an RFC 8555 directory. HTTP-01
+// TLS mode acme: one certificate for the domains of config.acme from an RFC 8555 directory. HTTP-01
 // challenges are answered by every plain listener (GET /.well-known/acme-challenge/<token>),
 // TLS-ALPN-01 ones by the acme listeners themselves (alpn-challenge.ts).
 //
@@ -53,7 +53,7 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
 
 function describeError(error: unknown): string {
   const message = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').slice(0, 500);
-  return /externalAccountBinding|externalAccountRequired/.test(message) ? `${message} (this CA wants acme.externalAccountBinding: kid and hmacKey)` : message;
+  return /externalAccountBinding|externalAccountRequired/.test(message) ? `${message} (this CA wants externalAccountBinding: kid and hmacKey, beside the listener's tls mode acme)` : message;
 }
 
 export class AcmeCertificates {
@@ -80,7 +80,8 @@ export class AcmeCertificates {
   }
 
   /** Loads the stored certificate, if there is a usable one; start() then keeps it current. */
-  static async open(config: AcmeConfig, certsDir: string, log: (message: string) => void): Promise<AcmeCertificates> {
+  /** `where` is the settings' config path, for messages. */
+  static async open(config: AcmeConfig, where: string, certsDir: string, log: (message: string) => void): Promise<AcmeCertificates> {
     // One retry policy, ours (backoff per order); acme-client would otherwise retry each request
     // up to five times over more than a minute. Its badNonce retry stays.
     (axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
@@ -90,7 +91,7 @@ export class AcmeCertificates {
       try {
         ca = await readFile(config.caFile, 'utf8');
       } catch (error) {
-        throw new ConfigError('acme.caFile', `cannot read ${config.caFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+        throw new ConfigError(`${where}.caFile`, `cannot read ${config.caFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
       }
       // acme-client talks through one axios instance: trust the private CA besides the public ones.
       agent = new Agent({ ca: [...rootCertificates, ca] });
@@ -114,12 +115,12 @@ export class AcmeCertificates {
 
   /** What `wharf certs` prints: where the certificate is, what it covers, when it renews. */
   describe(): string {
-    const names = this.#config.names.join(', ');
+    const names = this.#config.domains.join(', ');
     const current = this.#current;
     if (!current) return `ACME: no certificate yet for ${names}; wharf serve orders it from ${this.#config.directory} (${this.#config.challenge})\n`;
     return [
       `ACME certificate: ${join(this.#dir, 'certificate.pem')} (chain, then its key)`,
-      `  for ${current.names.join(', ')}${sameNames(current.names, this.#config.names) ? '' : ` (the config now names ${names}: ordered again on start)`}`,
+      `  for ${current.names.join(', ')}${sameNames(current.names, this.#config.domains) ? '' : ` (the config now names ${names}: ordered again on start)`}`,
       `  issued by ${current.issuer}, valid until ${new Date(current.notAfter).toISOString()}`,
       `  renewal from ${new Date(Date.now() + this.#renewalDelay()).toISOString()}, from ${this.#config.directory}`,
       '',
@@ -153,7 +154,7 @@ export class AcmeCertificates {
 
   #renewalDelay(): number {
     const current = this.#current;
-    if (!current || !sameNames(current.names, this.#config.names)) return 0;
+    if (!current || !sameNames(current.names, this.#config.domains)) return 0;
     const ahead = Math.min(this.#config.renewBefore, (current.notAfter - current.notBefore) / 3);
     return Math.max(0, current.notAfter - ahead - Date.now());
   }
@@ -169,7 +170,7 @@ export class AcmeCertificates {
   }
 
   async #order(): Promise<void> {
-    const names = this.#config.names;
+    const names = this.#config.domains;
     try {
       const issued = await this.#issue();
       if (this.#closed) return;
@@ -214,7 +215,7 @@ export class AcmeCertificates {
       // Poll order and authorization status every second or so, not from 5 s up.
       backoffMin: 1000, backoffMax: 10_000,
     });
-    const [key, csr] = await acmeCrypto.createCsr({ altNames: [...this.#config.names] }, await acmeCrypto.createPrivateEcdsaKey());
+    const [key, csr] = await acmeCrypto.createCsr({ altNames: [...this.#config.domains] }, await acmeCrypto.createPrivateEcdsaKey());
     const chain = await client.auto({
       csr,
       ...(this.#config.email ? { email: this.#config.email } : {}),

@@ -54,7 +54,7 @@ test('each invalid config is one message naming the key path', async () => {
   assert.is(await problem('listeners:\n  - { port: 5000 }\n  - { port: 5000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[1].port: port 5000 is already used by listeners[0]');
   assert.is(await problem('listeners:\n  - { port: 70000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[0].port: expected a port number 0-65535, got number 70000');
   assert.is(await problem('dataDir: 5\nrepositories:\n  a: { type: local }\n'), 'dataDir: expected a non-empty string, got number 5');
-  assert.is(await problem('listen: 5000\nrepositories:\n  a: { type: local }\n'), 'listen: unknown key (allowed here: dataDir, certsDir, baseDomain, trustedProxies, listeners, acme, repositories, log)');
+  assert.is(await problem('listen: 5000\nrepositories:\n  a: { type: local }\n'), 'listen: unknown key (allowed here: dataDir, certsDir, baseDomain, trustedProxies, listeners, repositories, log)');
   assert.is(await problem('dataDir: ./x\n'), 'repositories: expected a mapping, got nothing');
   assert.is(await problem('trustedProxies: [10.0.0.0/40]\nrepositories:\n  a: { type: local }\n'), 'trustedProxies[0]: expected an IP address or CIDR block like 10.0.0.0/8, got "10.0.0.0/40"');
   assert.match(await problem('repositories: [\n'), 'is not valid YAML');
@@ -79,32 +79,36 @@ test('remote repositories: defaults, durations and sizes; bad values name their 
   assert.is(await problem('repositories:\n  all: { type: virtual }\n'), 'repositories.all.type: virtual repositories are not available in this version (local and remote are)');
 });
 
-test('acme: names default to baseDomain and each <repoKey>.<baseDomain>; bad values name their key', async () => {
-  const listeners = 'listeners:\n  - { port: 80 }\n  - { port: 443, tls: { mode: acme } }\n';
+test('acme: domains default to baseDomain and each <repoKey>.<baseDomain>; bad values name their key', async () => {
   const repositories = 'repositories:\n  docker-local: { type: local }\n  hub: { type: remote, url: "https://r.example" }\n';
-  const config = loadConfig(await configFile(`baseDomain: reg.example.com\n${listeners}acme: { directory: "https://ca.example/dir" }\n${repositories}`), {}, {});
+  const withAcme = (settings: string, plain = '  - { port: 80 }\n') => `listeners:\n${plain}  - { port: 443, tls: { mode: acme, ${settings} } }\n${repositories}`;
+  const config = loadConfig(await configFile(`baseDomain: reg.example.com\n${withAcme('directory: "https://ca.example/dir"')}`), {}, {});
   assert.equal(config.acme, {
-    directory: 'https://ca.example/dir', email: null, challenge: 'http-01', names: ['reg.example.com', 'docker-local.reg.example.com', 'hub.reg.example.com'],
+    directory: 'https://ca.example/dir', email: null, challenge: 'http-01', domains: ['reg.example.com', 'docker-local.reg.example.com', 'hub.reg.example.com'],
     renewBefore: 30 * 86_400_000, retryAfter: 60_000, externalAccountBinding: null, caFile: null,
   });
-  const acme = (block: string, lead = listeners) => `${lead}acme: ${block}\n${repositories}`;
-  assert.is(await problem(`${listeners}${repositories}`), 'listeners[1].tls.mode: acme needs an acme block: acme.directory, and acme.names or baseDomain');
-  assert.is(await problem(acme('{ directory: "https://ca.example/dir" }')), 'acme.names: list the DNS names to certify (or set baseDomain: it and every <repoKey>.<baseDomain> are then used)');
-  assert.is(await problem(acme('{ directory: "https://ca.example/dir", names: ["*.reg.example.com"] }')), 'acme.names[0]: wildcard names need the DNS-01 challenge, which Wharf does not answer: list each name');
-  assert.is(await problem(acme('{ directory: "https://ca.example/dir", names: [10.0.0.1] }')), 'acme.names[0]: ACME certificates here are for DNS names, not IP addresses');
-  assert.is(await problem(acme('{ names: [reg.example.com] }')), 'acme.directory: required: the ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory');
-  assert.is(await problem(acme('{ directory: "https://ca.example/dir", names: [a.example], renewBefore: soon }')), 'acme.renewBefore: expected a duration like 30s, 10m or 1h, got "soon"');
-  const tlsOnly = 'listeners:\n  - { port: 443, tls: { mode: acme } }\n';
-  assert.is(loadConfig(await configFile(acme('{ directory: "https://ca.example/dir", names: [a.example] }', tlsOnly)), {}, {}).acme!.challenge, 'tls-alpn-01', 'the default without a plain listener');
+  const at = 'listeners[1].tls';
+  assert.is(await problem(withAcme('email: ops@reg.example')), `${at}.domains: list the DNS names to certify (or set baseDomain: it and every <repoKey>.<baseDomain> are then used)`);
+  assert.is(await problem(withAcme('domains: [a.example]')), `${at}.directory: required: the ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory`);
+  const directory = 'directory: "https://ca.example/dir"';
+  assert.is(await problem(withAcme(`${directory}, domains: ["*.reg.example.com"]`)), `${at}.domains[0]: wildcard names need the DNS-01 challenge, which Wharf does not answer: list each name`);
+  assert.is(await problem(withAcme(`${directory}, domains: [10.0.0.1]`)), `${at}.domains[0]: ACME certificates here are for DNS names, not IP addresses`);
+  assert.is(await problem(withAcme(`${directory}, domains: [a.example], renewBefore: soon`)), `${at}.renewBefore: expected a duration like 30s, 10m or 1h, got "soon"`);
+  assert.is(await problem(withAcme(`${directory}, domains: [a.example], challenge: dns-01`)), `${at}.challenge: expected http-01 or tls-alpn-01, got "dns-01"`);
+  assert.is(loadConfig(await configFile(withAcme(`${directory}, domains: [a.example]`, '')), {}, {}).acme!.challenge, 'tls-alpn-01', 'the default without a plain listener');
   assert.is(
-    await problem(acme('{ directory: "https://ca.example/dir", names: [a.example], challenge: http-01 }', tlsOnly)),
-    'acme.challenge: http-01 is answered on a plain listener: add one on port 80 (redirectToHttps: true sends the rest to HTTPS), or use tls-alpn-01',
+    await problem(withAcme(`${directory}, domains: [a.example], challenge: http-01`, '')),
+    'listeners[0].tls.challenge: http-01 is answered on a plain listener: add one on port 80 (redirectToHttps: true sends the rest to HTTPS), or use tls-alpn-01',
   );
-  assert.is(await problem(acme('{ directory: "https://ca.example/dir", names: [a.example], challenge: dns-01 }')), 'acme.challenge: expected http-01 or tls-alpn-01, got "dns-01"');
-  assert.is(await problem(acme('{ directory: "https://ca.example/dir", names: [a.example], externalAccountBinding: { hmacKey: abc } }')), 'acme.externalAccountBinding.kid: expected a non-empty string, got nothing');
+  assert.is(await problem(withAcme(`${directory}, domains: [a.example], externalAccountBinding: { hmacKey: abc }`)), `${at}.externalAccountBinding.kid: expected a non-empty string, got nothing`);
   assert.is(
-    await problem(acme('{ directory: "https://ca.example/dir", names: [a.example], externalAccountBinding: { kid: k1, hmacKey: "not base64!" } }')),
-    'acme.externalAccountBinding.hmacKey: expected the base64url HMAC key the CA gave (the value is not shown here)',
+    await problem(withAcme(`${directory}, domains: [a.example], externalAccountBinding: { kid: k1, hmacKey: "not base64!" }`)),
+    `${at}.externalAccountBinding.hmacKey: expected the base64url HMAC key the CA gave (the value is not shown here)`,
+  );
+  assert.is(await problem(`listeners:\n  - { port: 443, tls: { mode: self-signed, ${directory} } }\n${repositories}`), 'listeners[0].tls.directory: only used with mode: acme');
+  assert.is(
+    await problem(withAcme(`${directory}, domains: [a.example]`, `  - { port: 80 }\n  - { port: 5001, tls: { mode: acme, ${directory}, domains: [b.example] } }\n`)),
+    'listeners[2].tls: acme listeners share one certificate: give this one the same settings as listeners[1].tls',
   );
 });
 

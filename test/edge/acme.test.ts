@@ -49,15 +49,14 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, sec
   throw new Error(`timed out waiting for ${what}`);
 }
 
-async function startAcmeWharf(pebble: { directory: string; caFile: string }, httpPort: number, dataDir: string, log: string[], acme: Record<string, unknown> = {}): Promise<TestServer> {
+async function startAcmeWharf(pebble: { directory: string; caFile: string }, httpPort: number, dataDir: string, log: string[], extra: Record<string, unknown> = {}): Promise<TestServer> {
   return startWharf({
     dataDir,
     baseDomain,
     listeners: [
       { address: '127.0.0.1', port: httpPort, redirectToHttps: true },
-      { address: '127.0.0.1', port: 0, tls: { mode: 'acme' } },
+      { address: '127.0.0.1', port: 0, tls: { mode: 'acme', directory: pebble.directory, caFile: pebble.caFile, email: 'ops@wharf.test', retryAfter: '1s', ...extra } },
     ],
-    acme: { directory: pebble.directory, caFile: pebble.caFile, email: 'ops@wharf.test', retryAfter: '1s', ...acme },
     log: (message) => log.push(message),
   });
 }
@@ -112,8 +111,8 @@ test('a certificate from Pebble via HTTP-01 on the redirecting :80 listener; sko
       const configFile = join(dataDir, 'wharf.yaml');
       await writeFile(configFile, [
         `dataDir: ${dataDir}`, `certsDir: ${join(dataDir, 'certs')}`, `baseDomain: ${baseDomain}`,
-        'listeners: [{ port: 80 }, { port: 443, tls: { mode: acme } }]',
-        `acme: { directory: "${pebble.directory}" }`, 'repositories: { docker-local: { type: local } }', '',
+        `listeners: [{ port: 80 }, { port: 443, tls: { mode: acme, directory: "${pebble.directory}" } }]`,
+        'repositories: { docker-local: { type: local } }', '',
       ].join('\n'));
       const certs = await runCli(['certs', '--config', configFile]);
       assert.is(certs.code, 0, certs.stderr);
@@ -183,8 +182,7 @@ test('TLS-ALPN-01 on the TLS listener alone: issued with no port 80; other clien
     const wharf = await startWharf({
       dataDir: await tempDir(),
       baseDomain,
-      listeners: [{ address: '127.0.0.1', port: tlsPort, tls: { mode: 'acme' } }],
-      acme: { directory: pebble.directory, caFile: pebble.caFile, retryAfter: '1s' },
+      listeners: [{ address: '127.0.0.1', port: tlsPort, tls: { mode: 'acme', directory: pebble.directory, caFile: pebble.caFile, retryAfter: '1s' } }],
       log: (message) => log.push(message),
     });
     try {
@@ -227,7 +225,7 @@ test('a CA that requires external account binding: refused without it, issued wi
     let wharf = await startAcmeWharf(pebble, httpPort, await tempDir(), log);
     try {
       await waitFor('a refused order', async () => (log.some((line) => line.includes('failed (attempt 1)')) ? true : undefined));
-      assert.match(log.find((line) => line.includes('failed (attempt 1)'))!, 'this CA wants acme.externalAccountBinding');
+      assert.match(log.find((line) => line.includes('failed (attempt 1)'))!, 'this CA wants externalAccountBinding');
       await wharf.cleanup();
       wharf = await startAcmeWharf(pebble, httpPort, await tempDir(), log, { externalAccountBinding: { kid: 'kid-7', hmacKey } });
       const root = await pebble.root();

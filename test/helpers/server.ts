@@ -38,7 +38,6 @@ export interface StartOptions {
   listeners?: Record<string, unknown>[];
   baseDomain?: string;
   trustedProxies?: string[];
-  acme?: Record<string, unknown>;
   /** Operational messages (otherwise on stderr). */
   log?: (message: string) => void;
 }
@@ -50,7 +49,6 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     certsDir: join(dataDir, 'certs'),
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
-    ...(options.acme ? { acme: options.acme } : {}),
     listeners: options.listeners ?? [{ address: '127.0.0.1', port: 0 }],
     repositories: options.repositories ?? { 'docker-local': { type: 'local' } },
     log: { access: options.accessLog !== undefined },
