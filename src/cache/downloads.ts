@@ -9,12 +9,12 @@ import { removeQuietly } from '../store/files.js';
 import { HashingFileWriter } from '../store/hashing.js';
 
 // One upstream fetch per digest, however many clients ask. The first request starts a download
-// that writes to a temp file while hashing; every request, the first included, streams from that
-// growing file as the bytes land (a reader that has caught up takes the batch just written from
-// memory instead of reading it back). The digest is checked at the end and only then is the file
-// committed to the blob store. Until then the last byte is held back from every reader, so a
-// blob that fails verification is never delivered whole: readers are cut off instead. A reader
-// that goes away does not affect the download.
+// that writes to a temp file while hashing; every request, the first included, follows it: bytes
+// go out to readers as they arrive from the upstream, from memory, while they are written; a
+// reader that falls behind what is still in memory reads the file back. The digest is checked at
+// the end and only then is the file committed to the blob store. Until then the last byte is held
+// back from every reader, so a blob that fails verification is never delivered whole: readers are
+// cut off instead. A reader that goes away does not affect the download.
 
 export interface UpstreamBlob {
   /** From the upstream's Content-Length; null when it sent none. */
@@ -30,12 +30,17 @@ class Download extends EventEmitter {
   readonly digest: string;
   readonly tempPath: string;
   size: number | null = null;
+  /** Bytes received from the upstream, and written to the temp file. */
+  received = 0;
   written = 0;
   state: State = 'running';
   error: Error | null = null;
   committedPath: string | null = null;
-  /** The last batch written, for readers that have caught up: it starts at byte `start`. */
-  batch: { start: number; buffers: Buffer[] } | null = null;
+  /**
+   * Bytes [start, received) in memory: what the writer still holds and the batch it wrote last
+   * (for readers just behind). The writer's backpressure bounds it (its buffer plus one batch).
+   */
+  memory: { start: number; buffers: Buffer[] } = { start: 0, buffers: [] };
 
   constructor(digest: string, tempPath: string) {
     super();
@@ -46,49 +51,65 @@ class Download extends EventEmitter {
 
   /** Bytes a reader may have now. */
   get available(): number {
-    return this.state === 'running' ? Math.max(0, this.written - 1) : this.written;
+    return this.state === 'running' ? Math.max(0, this.received - 1) : this.received;
   }
 
   get finished(): boolean {
     return this.state === 'verified' || this.state === 'committed';
   }
 
-  /** Bytes [from, until) when they are all in the last batch written, else null. */
+  /** A chunk arrived from the upstream: readers may have it at once. */
+  receive(chunk: Buffer): void {
+    this.memory.buffers.push(chunk);
+    this.received += chunk.length;
+    this.emit('progress');
+  }
+
+  /** The writer has written up to `bytes`, the last `batchBytes` of them in its latest batch. */
+  wrote(bytes: number, batchBytes: number): void {
+    this.written = bytes;
+    const keepFrom = bytes - batchBytes;
+    const memory = this.memory;
+    while (memory.buffers.length > 0 && memory.start + memory.buffers[0]!.length <= keepFrom) memory.start += memory.buffers.shift()!.length;
+  }
+
+  /** Bytes [from, until) when they are all still in memory, else null (read the file). */
   slice(from: number, until: number): Buffer | null {
-    const batch = this.batch;
-    if (!batch || from < batch.start) return null;
+    const { start, buffers } = this.memory;
+    if (from < start) return null;
     const parts: Buffer[] = [];
-    // The batch ends at `written`, and `until` never exceeds what has been written.
-    let offset = batch.start;
-    for (const buffer of batch.buffers) {
+    let offset = start;
+    for (const buffer of buffers) {
       const end = offset + buffer.length;
       if (end > from && offset < until) parts.push(buffer.subarray(Math.max(0, from - offset), Math.min(buffer.length, until - offset)));
+      if (end >= until) break;
       offset = end;
     }
-    if (parts.length === 0) return null; // `from` is past this batch
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /** A descriptor of the file, the temp file or, once renamed on commit, the committed one. */
+  #open(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const opened = (error: NodeJS.ErrnoException | null, descriptor: number) => (error ? reject(error) : resolve(descriptor));
+      if (this.state === 'committed') return open(this.committedPath!, 'r', opened);
+      open(this.tempPath, 'r', (error, descriptor) => {
+        if (error?.code === 'ENOENT' && this.committedPath) return open(this.committedPath, 'r', opened);
+        opened(error, descriptor);
+      });
+    });
   }
 
   /** A stream of `range` (inclusive) that follows the file as it grows. */
   reader(range: ByteRange): Readable {
-    // Open the file now: an open descriptor stays valid when the temp file is renamed on commit.
-    // A reader that starts just as the rename happens finds the committed file instead.
+    // The file is opened at once (the descriptor stays valid through the rename on commit and a
+    // later eviction), but bytes still in memory go out without waiting for the open.
     const download = this;
-    let fd: number | null = null;
+    const descriptor = this.#open();
+    descriptor.catch(() => undefined); // reported by the first read from disk, if one is needed
     let position = range.start;
     const stream = new Readable({
       highWaterMark: readChunkBytes,
-      construct(callback) {
-        const opened = (error: NodeJS.ErrnoException | null, descriptor: number) => {
-          fd = error ? null : descriptor;
-          callback(error);
-        };
-        if (download.state === 'committed') return open(download.committedPath!, 'r', opened);
-        open(download.tempPath, 'r', (error, descriptor) => {
-          if (error?.code === 'ENOENT' && download.committedPath) return open(download.committedPath, 'r', opened);
-          opened(error, descriptor);
-        });
-      },
       read() {
         const pump = (): void => {
           if (position > range.end) return void this.push(null);
@@ -104,19 +125,18 @@ class Download extends EventEmitter {
             position += fromMemory.length;
             return void this.push(fromMemory);
           }
-          const length = Math.min(readChunkBytes, limit - position);
-          read(fd!, Buffer.allocUnsafe(length), 0, length, position, (error, bytesRead, buffer) => {
+          // From the file only what is written: memory holds everything from memory.start on.
+          const length = Math.min(readChunkBytes, Math.min(limit, download.memory.start) - position);
+          descriptor.then((fd) => read(fd, Buffer.allocUnsafe(length), 0, length, position, (error, bytesRead, buffer) => {
             if (error) return void this.destroy(error);
             position += bytesRead;
             this.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
-          });
+          }), (error: Error) => this.destroy(error));
         };
         pump();
       },
       destroy(error, callback) {
-        if (fd === null) return callback(error);
-        close(fd, () => callback(error));
-        fd = null;
+        descriptor.then((fd) => close(fd, () => callback(error)), () => callback(error));
       },
     });
     return stream;
@@ -164,15 +184,7 @@ export class BlobDownloads {
     if (!parsed) throw new RegistryError('DIGEST_INVALID', { detail: { digest } });
     const download = new Download(digest, this.#store.tempPath());
     const hash = newHasher(parsed.algorithm);
-    const writer = new HashingFileWriter(download.tempPath, {
-      hash,
-      onWritten: (bytes, batch) => {
-        onBytes?.(bytes - download.written);
-        download.batch = { start: download.written, buffers: batch };
-        download.written = bytes;
-        download.emit('progress');
-      },
-    });
+    const writer = new HashingFileWriter(download.tempPath, { hash, onWritten: (bytes, batchBytes) => download.wrote(bytes, batchBytes) });
     // The temp file is created while the upstream is asked (one less wait before the first
     // byte), and exists before the first reader opens it.
     const created = new Promise<void>((resolve, reject) => {
@@ -188,12 +200,17 @@ export class BlobDownloads {
     }
     const upstream = answer.value;
     download.size = upstream.size;
+    // Same tick as the pipeline below: this listener sees every chunk the writer gets.
+    upstream.body.on('data', (chunk: Buffer) => {
+      onBytes?.(chunk.length);
+      download.receive(chunk);
+    });
     const finish = async () => {
       try {
         await pipeline(upstream.body, writer);
         const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
         if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { message: `the upstream sent content with digest ${actual} for ${digest}` });
-        if (download.size !== null && download.written !== download.size) throw new Error(`the upstream sent ${download.written} of ${download.size} bytes`);
+        if (download.size !== null && download.received !== download.size) throw new Error(`the upstream sent ${download.received} of ${download.size} bytes`);
         download.size = download.written;
         download.committedPath = this.#store.pathOf(digest);
         download.state = 'verified';
@@ -206,7 +223,7 @@ export class BlobDownloads {
         // Readers of verified bytes keep them; only the cache entry is lost.
         if (download.state === 'running') download.state = 'failed';
       } finally {
-        download.batch = null;
+        download.memory = { start: download.received, buffers: [] };
         await removeQuietly(download.tempPath); // gone already when committed by rename
 
         this.#running.delete(digest);

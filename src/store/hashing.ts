@@ -20,9 +20,9 @@ export class HashingFileWriter extends Writable {
   #fd: number | null = null;
   #bytes = 0;
 
-  readonly #onWritten: ((bytes: number, batch: Buffer[]) => void) | undefined;
+  readonly #onWritten: ((bytes: number, batchBytes: number) => void) | undefined;
 
-  constructor(path: string, options: { hash: Hash; flags?: 'w' | 'r+'; start?: number; onWritten?: (bytes: number, batch: Buffer[]) => void }) {
+  constructor(path: string, options: { hash: Hash; flags?: 'w' | 'r+'; start?: number; onWritten?: (bytes: number, batchBytes: number) => void }) {
     super({ highWaterMark: writeBatchBytes });
     this.#path = path;
     this.#onWritten = options.onWritten;
@@ -60,7 +60,7 @@ export class HashingFileWriter extends Writable {
       if (!error && written !== length) error = new Error(`short write to ${this.#path}: ${written} of ${length} bytes`);
       this.#position += written ?? 0;
       this.#bytes += written ?? 0;
-      if (!error) this.#onWritten?.(this.#bytes, buffers);
+      if (!error) this.#onWritten?.(this.#bytes, length);
       callback(error);
     });
   }
