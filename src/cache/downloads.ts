@@ -49,9 +49,10 @@ class Download extends EventEmitter {
     this.tempPath = tempPath;
   }
 
-  /** Bytes a reader may have now. */
+  /** Bytes a reader may have now: all received, but the blob's last byte only once verified. */
   get available(): number {
-    return this.state === 'running' ? Math.max(0, this.received - 1) : this.received;
+    if (this.state !== 'running') return this.received;
+    return this.size !== null ? Math.min(this.received, this.size - 1) : Math.max(0, this.received - 1);
   }
 
   get finished(): boolean {
@@ -73,19 +74,20 @@ class Download extends EventEmitter {
     while (memory.buffers.length > 0 && memory.start + memory.buffers[0]!.length <= keepFrom) memory.start += memory.buffers.shift()!.length;
   }
 
-  /** Bytes [from, until) when they are all still in memory, else null (read the file). */
+  /**
+   * Bytes from `from` (before `until`) out of the memory buffer that holds `from`, without a copy;
+   * null when `from` is no longer in memory (read the file).
+   */
   slice(from: number, until: number): Buffer | null {
     const { start, buffers } = this.memory;
     if (from < start) return null;
-    const parts: Buffer[] = [];
     let offset = start;
     for (const buffer of buffers) {
       const end = offset + buffer.length;
-      if (end > from && offset < until) parts.push(buffer.subarray(Math.max(0, from - offset), Math.min(buffer.length, until - offset)));
-      if (end >= until) break;
+      if (from < end) return buffer.subarray(from - offset, Math.min(buffer.length, until - offset));
       offset = end;
     }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return null;
   }
 
   /** A descriptor of the file, the temp file or, once renamed on commit, the committed one. */
