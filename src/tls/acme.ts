@@ -79,8 +79,10 @@ export class AcmeCertificates {
     this.#log = log;
   }
 
-  /** Loads the stored certificate, if there is a usable one; start() then keeps it current. */
-  /** `where` is the settings' config path, for messages. */
+  /**
+   * Loads the stored certificate, if there is a usable one; start() then keeps it current.
+   * `where` is the settings' config path, for messages.
+   */
   static async open(config: AcmeConfig, where: string, certsDir: string, log: (message: string) => void): Promise<AcmeCertificates> {
     // One retry policy, ours (backoff per order); acme-client would otherwise retry each request
     // up to five times over more than a minute. Its badNonce retry stays.

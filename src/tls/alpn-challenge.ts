@@ -85,7 +85,8 @@ function readFirstRecord(socket: Socket): Promise<Buffer | null> {
     };
     socket.on('data', onData);
     socket.once('end', onEnd);
-    socket.setTimeout(120_000, () => socket.destroy()); // as Node's own TLS handshake timeout
+    // A ClientHello comes at once; a silent connection must not hold up a graceful shutdown long.
+    socket.setTimeout(10_000, () => socket.destroy());
   });
 }
 
