@@ -49,6 +49,14 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, sec
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Waits until the listener at `url` serves `name` a chain that verifies against `root`. */
+function issued(url: string, name: string, root: string): Promise<Handshake> {
+  return waitFor('the ACME certificate', async () => {
+    const seen = await handshake(url, name, root);
+    return seen.authorized ? seen : undefined;
+  });
+}
+
 async function startAcmeWharf(pebble: { directory: string; caFile: string }, httpPort: number, dataDir: string, log: string[], extra: Record<string, unknown> = {}): Promise<TestServer> {
   return startWharf({
     dataDir,
@@ -71,10 +79,7 @@ test('a certificate from Pebble via HTTP-01 on the redirecting :80 listener; sko
     try {
       const https = wharf.urls[1]!;
       const root = await pebble.root();
-      const served = await waitFor('the ACME certificate', async () => {
-        const seen = await handshake(https, names[1]!, root);
-        return seen.authorized ? seen : undefined;
-      });
+      const served = await issued(https, names[1]!, root);
       assert.match(served.certificate.subjectAltName ?? '', `DNS:docker-local.${baseDomain}`);
       assert.match(served.certificate.subjectAltName ?? '', `DNS:${baseDomain}`);
       assert.match(served.certificate.issuer, 'Pebble');
@@ -146,10 +151,7 @@ test('renewal before expiry; a CA outage is retried with backoff while the old c
 
       pebble = await startPebble(pebbleOptions);
       const root = await pebble.root();
-      const first = await waitFor('the first certificate', async () => {
-        const seen = await handshake(https, names[0]!, root);
-        return seen.authorized ? seen.certificate : undefined;
-      });
+      const first = (await issued(https, names[0]!, root)).certificate;
       // Renewal comes a third of the lifetime ahead of expiry for a certificate this short.
       const renewed = await waitFor('a renewed certificate', async () => {
         const seen = await handshake(https, names[0]!, root);
@@ -187,10 +189,7 @@ test('TLS-ALPN-01 on the TLS listener alone: issued with no port 80; other clien
     });
     try {
       const root = await pebble.root();
-      const served = await waitFor('the ACME certificate', async () => {
-        const seen = await handshake(wharf.url, names[1]!, root);
-        return seen.authorized ? seen : undefined;
-      });
+      const served = await issued(wharf.url, names[1]!, root);
       assert.is(served.alpn, 'h2');
       assert.match(served.certificate.issuer, 'Pebble');
       assert.ok(log.some((line) => line.includes('issued by')), log.join('\n'));
@@ -229,10 +228,7 @@ test('a CA that requires external account binding: refused without it, issued wi
       await wharf.cleanup();
       wharf = await startAcmeWharf(pebble, httpPort, await tempDir(), log, { externalAccountBinding: { kid: 'kid-7', hmacKey } });
       const root = await pebble.root();
-      const served = await waitFor('the ACME certificate', async () => {
-        const seen = await handshake(wharf.urls[1]!, names[0]!, root);
-        return seen.authorized ? seen : undefined;
-      });
+      const served = await issued(wharf.urls[1]!, names[0]!, root);
       assert.match(served.certificate.issuer, 'Pebble');
       assert.not.match(log.join('\n'), hmacKey);
     } finally {
