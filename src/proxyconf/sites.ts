@@ -51,5 +51,11 @@ export function proxyPlan(config: Config, method: Method): ProxyPlan {
     : method === 'port'
       ? [...portsFor(config)].map(([key, port]) => ({ port, serverName: null, repoKey: key }))
       : [{ port: 443, serverName: config.baseDomain, repoKey: null }];
-  return { method, upstream, certificate: `${config.certsDir}/server.crt`, certificateKey: `${config.certsDir}/server.key`, sites };
+  return { method, upstream, ...proxyCertificate(config), sites };
+}
+
+/** What the proxy serves: the operator's own certificate (a files listener's first pair) if there is one, else Wharf's. */
+function proxyCertificate(config: Config): { certificate: string; certificateKey: string } {
+  const own = config.listeners.find((listener) => listener.tls === 'files')?.certificates[0];
+  return own ? { certificate: own.cert, certificateKey: own.key } : { certificate: `${config.certsDir}/server.crt`, certificateKey: `${config.certsDir}/server.key` };
 }

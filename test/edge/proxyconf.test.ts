@@ -76,6 +76,23 @@ test('Apache accepts every method, with mod_ssl, mod_proxy, mod_rewrite and enco
   }
 });
 
+test('with a files listener the proxy serves that certificate, and nginx and Apache load it', async () => {
+  const [cert, key] = [join(dir, 'own.pem'), join(dir, 'own.key')];
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=registry.test', '-keyout', key, '-out', cert]);
+  const ownConfig = join(dir, 'own.yaml');
+  await writeFile(ownConfig, (await readFile(configFile, 'utf8')).replace('tls: { mode: self-signed }', `tls: { mode: files, certificates: [{ cert: ${cert}, key: ${key} }] }`));
+  for (const server of ['nginx', 'apache']) {
+    const out = join(dir, `${server}-own`);
+    const result = await runCli(['proxy-config', server, '--method', 'subdomain', '--out', out, '--config', ownConfig]);
+    assert.is(result.code, 0, result.stderr);
+    const snippet = join(out, 'wharf.conf');
+    const text = await readFile(snippet, 'utf8');
+    assert.ok(text.includes(server === 'nginx' ? `ssl_certificate ${cert};` : `SSLCertificateFile ${cert}`), text);
+    assert.not.match(text, 'server.crt');
+    await (server === 'nginx' ? nginxAccepts(snippet) : apacheAccepts(snippet));
+  }
+});
+
 test('the same configuration is served at /api/proxy-config/<server>', async () => {
   const wharf = await startWharf();
   try {
