@@ -30,7 +30,7 @@ class Download extends EventEmitter {
   readonly digest: string;
   readonly tempPath: string;
   size: number | null = null;
-  /** Bytes received from the upstream, and written to the temp file. */
+  /** Bytes received from the upstream so far; `written` of them are in the temp file. */
   received = 0;
   written = 0;
   state: State = 'running';
