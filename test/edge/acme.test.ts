@@ -238,4 +238,29 @@ test('a CA that requires external account binding: refused without it, issued wi
   });
 });
 
+test('a changed domains list is ordered again at start, the old certificate serving until then', async () => {
+  await withHostEntries(names, async () => {
+    const httpPort = await freePort();
+    const pebble = await startPebble({ httpPort });
+    const dataDir = await tempDir();
+    let wharf = await startAcmeWharf(pebble, httpPort, dataDir, [], { domains: [names[0]] });
+    try {
+      const root = await pebble.root();
+      const first = (await issued(wharf.urls[1]!, names[0]!, root)).certificate;
+      assert.not.match(first.subjectAltName ?? '', names[1]!);
+      await wharf.stop();
+      wharf = await startAcmeWharf(pebble, httpPort, dataDir, [], { domains: names });
+      assert.is((await handshake(wharf.urls[1]!, names[0]!)).certificate.serialNumber, first.serialNumber, 'the stored one serves at once');
+      const second = await waitFor('a certificate for both names', async () => {
+        const seen = await handshake(wharf.urls[1]!, names[1]!, root);
+        return seen.authorized ? seen.certificate : undefined;
+      });
+      assert.match(second.subjectAltName ?? '', `DNS:${names[0]}`);
+    } finally {
+      await wharf.cleanup();
+      await pebble.stop();
+    }
+  });
+});
+
 test.run();
