@@ -7,6 +7,7 @@ import { rootCertificates } from 'node:tls';
 import { Client, axios, crypto as acmeCrypto } from 'acme-client';
 import { ConfigError } from '../config/errors.js';
 import type { AcmeConfig } from '../config/types.js';
+import { namesOf } from './files.js';
 import { writePrivateFile } from './private-file.js';
 
 // TLS mode acme: one certificate for the domains of config.acme from an RFC 8555 directory. HTTP-01
@@ -43,8 +44,7 @@ function parse(pem: string): Current {
   const cert = pem.replace(key, '');
   const leaf = new X509Certificate(cert);
   if (!leaf.checkPrivateKey(createPrivateKey(key))) throw new Error('the key does not match the certificate');
-  const names = (leaf.subjectAltName ?? '').split(', ').filter((entry) => entry.startsWith('DNS:')).map((entry) => entry.slice(4));
-  return { cert, key, names, notBefore: Date.parse(leaf.validFrom), notAfter: Date.parse(leaf.validTo), issuer: leaf.issuer.replace(/\n/g, ', ') };
+  return { cert, key, names: namesOf(leaf), notBefore: Date.parse(leaf.validFrom), notAfter: Date.parse(leaf.validTo), issuer: leaf.issuer.replace(/\n/g, ', ') };
 }
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {

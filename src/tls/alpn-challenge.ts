@@ -7,7 +7,7 @@ import { createSecureContext, TLSSocket, type Server } from 'node:tls';
 // connection's ClientHello first: challenge connections get the challenge certificate, every
 // other connection goes on, bytes put back, to the server's own TLS handling.
 
-export const acmeTlsProtocol = 'acme-tls/1';
+const acmeTlsProtocol = 'acme-tls/1';
 
 export interface ClientHello {
   servername: string | null;

@@ -27,8 +27,7 @@ async function stampOf(pair: CertificatePair): Promise<string> {
 }
 
 /** The DNS names a certificate is for: its subjectAltName DNS entries, else its CN. */
-function namesOf(pem: string): string[] {
-  const cert = new X509Certificate(pem);
+export function namesOf(cert: X509Certificate): string[] {
   const sans = (cert.subjectAltName ?? '').split(', ').filter((e) => e.startsWith('DNS:')).map((e) => e.slice(4).toLowerCase());
   return sans.length ? sans : [/CN=([^\n,]+)/.exec(cert.subject)?.[1]?.toLowerCase() ?? ''];
 }
@@ -46,7 +45,7 @@ async function load(pair: CertificatePair, where: string): Promise<Loaded> {
     throw new ConfigError(where, `cannot read ${pair.cert} or ${pair.key}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   try {
-    return { pair, names: namesOf(pem.cert), context: createSecureContext(pem), stamp: await stampOf(pair), pem };
+    return { pair, names: namesOf(new X509Certificate(pem.cert)), context: createSecureContext(pem), stamp: await stampOf(pair), pem };
   } catch (error) {
     throw new ConfigError(where, `${pair.cert} and ${pair.key} are not a PEM certificate and its key: ${(error as Error).message}`);
   }
