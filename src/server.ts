@@ -12,7 +12,9 @@ import { setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
 import type { Method } from './proxyconf/sites.js';
 import { trustedProxies } from './routing/proxies.js';
-import { openStore } from './store/index.js';
+import { collectPolicy, openConfiguredStore } from './storage.js';
+import { periodicCollection, type CollectSummary } from './store/gc.js';
+import type { LifecycleHooks } from './store/lifecycle.js';
 import { AcmeCertificates } from './tls/acme.js';
 import { answerAlpnChallenges } from './tls/alpn-challenge.js';
 import { CertificateFiles } from './tls/files.js';
@@ -28,6 +30,10 @@ export interface RunningServer {
   caPath: string | null;
   /** Stops accepting, lets requests in flight finish (up to graceMs), then releases everything. */
   close(options?: { graceMs?: number }): Promise<void>;
+  /** Runs a garbage collection now (for an admin endpoint, which must authorize the caller). */
+  collectGarbage(options?: { dryRun?: boolean }): Promise<CollectSummary>;
+  /** For /readyz: whether pushes can succeed now (storage writable, database reachable). */
+  storageHealth(): Promise<{ writable: boolean; reason?: string }>;
 }
 
 export interface ServerOptions {
@@ -35,6 +41,10 @@ export interface ServerOptions {
   writeLog?: (text: string) => void;
   /** Operational messages (upstream trouble, certificates); defaults to stderr. */
   log?: (message: string) => void;
+  /** The store's clock (tests move it past grace periods). */
+  now?: () => number;
+  /** Lifecycle hooks (tests force interleavings with them). */
+  hooks?: LifecycleHooks;
 }
 
 function listen(server: Server, port: number, address: string): Promise<AddressInfo> {
@@ -69,8 +79,15 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const log = options.log ?? ((message: string) => console.error(`wharf: ${message}`));
   const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, log) : null;
   if (acme && !acme.current) log(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
-  const store = await openStore(config.dataDir);
-  const repositories = RepositorySet.fromConfig(config, store, log);
+  const store = await openConfiguredStore(config, { recover: true, log, ...(options.now ? { now: options.now } : {}), ...(options.hooks ? { hooks: options.hooks } : {}) });
+  let repositories: RepositorySet;
+  try {
+    repositories = await RepositorySet.fromConfig(config, store, log);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const collector = periodicCollection(store, collectPolicy(config), { interval: config.gc.interval, log });
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
   const requestLog = config.log.access ? accessLog(writeLog) : null;
   const proxies = trustedProxies(config.trustedProxies);
@@ -122,13 +139,16 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   } catch (error) {
     acme?.close();
     servers.forEach((server) => server.close());
+    await collector.stop();
     await repositories.close();
-    store.close();
+    await store.close();
     throw error;
   }
   return {
     urls,
     caPath: tls?.caPath ?? null,
+    collectGarbage: (collectOptions) => collector.collect(collectOptions),
+    storageHealth: () => store.health(),
     async close({ graceMs = shutdownGraceMs } = {}) {
       acme?.close();
       const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => {
@@ -144,8 +164,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         await closed;
       }
       clearTimeout(timer);
+      await collector.stop();
       await repositories.close();
-      store.close();
+      await store.close();
     },
   };
 }

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { isValidRepositoryKey } from '../oci/names.js';
 import { acmeConfig, acmeKeys } from './acme.js';
 import { ConfigError } from './errors.js';
+import { collectorConfig, storageConfig, storageKeys } from './storage.js';
 import { boolean, byteSize, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
@@ -82,8 +83,11 @@ function repository(value: unknown, path: string): RepositoryConfig {
   if (type === 'remote') return remote(value, path);
   if (type === 'virtual') throw new ConfigError(join(path, 'type'), 'virtual repositories are not available in this version (local and remote are)');
   if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${JSON.stringify(type ?? null)}`);
-  const node = mapping(value, path, ['type', 'blockSchema1']);
-  return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')) };
+  const node = mapping(value, path, ['type', 'blockSchema1', 'gc']);
+  const gc = node.gc === undefined ? {} : mapping(node.gc, join(path, 'gc'), ['untagged']);
+  const untagged = gc.untagged ?? 'delete';
+  if (untagged !== 'delete' && untagged !== 'keep') throw new ConfigError(join(join(path, 'gc'), 'untagged'), `expected delete or keep, got ${JSON.stringify(untagged)}`);
+  return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')), gc: { untagged } };
 }
 
 function repositories(value: unknown): Record<string, RepositoryConfig> {
@@ -122,7 +126,7 @@ function deepFreeze<T>(value: T): T {
 
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
-  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log']);
+  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log', ...storageKeys]);
   const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access']);
   const repositoryConfigs = repositories(node.repositories);
   const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners, options.baseDir);
@@ -164,5 +168,7 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     acme,
     repositories: repositoryConfigs,
     log: { access: log.access === undefined ? true : boolean(log.access, 'log.access') },
+    storage: storageConfig(node.storage),
+    gc: collectorConfig(node.gc, node.uploads),
   });
 }

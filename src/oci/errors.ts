@@ -17,6 +17,8 @@ const table = {
   DENIED: [403, 'requested access to the resource is denied'],
   UNSUPPORTED: [405, 'the operation is unsupported'],
   TOOMANYREQUESTS: [429, 'too many requests'],
+  /** RFC 4918 §11.5 Insufficient Storage: the registry's disk or object store is full. */
+  STORAGE_FULL: [507, 'storage is full'],
   /** Distribution's errcode for failures that are nobody's input: upstream outages, internal errors. */
   UNKNOWN: [500, 'unknown error'],
 } as const satisfies Record<string, readonly [number, string]>;

@@ -16,11 +16,11 @@ export class RepositorySet {
   }
 
   /** Builds every configured repository over one store. */
-  static fromConfig(config: Config, store: Store, log: (message: string) => void): RepositorySet {
+  static async fromConfig(config: Config, store: Store, log: (message: string) => void): Promise<RepositorySet> {
     const reader = new BlobReader(store.blobs);
     const downloads = new BlobDownloads(store.blobs);
+    for (const [key, repositoryConfig] of Object.entries(config.repositories)) await store.metadata.images.register(key, repositoryConfig.type);
     const repositories = Object.entries(config.repositories).map(([key, repositoryConfig]): Repository => {
-      store.metadata.registerRepository(key, repositoryConfig.type);
       return repositoryConfig.type === 'local'
         ? new LocalRepository({ key, config: repositoryConfig, store, reader })
         : new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log });

@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateConfig } from '../../src/config/validate.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import type { CollectSummary } from '../../src/store/gc.js';
+import type { LifecycleHooks } from '../../src/store/lifecycle.js';
+import { postgresDatabase } from './postgres.js';
+import { s3Storage } from './s3.js';
 
 export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -15,6 +19,10 @@ export interface TestServer {
   urls: string[];
   caPath: string | null;
   dataDir: string;
+  /** The storage section the server runs with (the same is given to a restart). */
+  storage: Record<string, unknown>;
+  /** Runs a garbage collection in the server now. */
+  collectGarbage(options?: { dryRun?: boolean }): Promise<CollectSummary>;
   /** Stops the server; the data directory stays until cleanup(). */
   stop(): Promise<void>;
   cleanup(): Promise<void>;
@@ -40,11 +48,32 @@ export interface StartOptions {
   trustedProxies?: string[];
   /** Operational messages (otherwise on stderr). */
   log?: (message: string) => void;
+  /** The storage section; by default WHARF_TEST_STORAGE's choice (see testStorage). */
+  storage?: Record<string, unknown>;
+  gc?: Record<string, unknown>;
+  uploads?: Record<string, unknown>;
+  /** The store's clock and lifecycle hooks (tests that move past grace periods or force interleavings). */
+  now?: () => number;
+  hooks?: LifecycleHooks;
+}
+
+/**
+ * The storage the end-to-end suites run on: the defaults (SQLite and the filesystem), or, with
+ * WHARF_TEST_STORAGE=s3-postgres, PostgreSQL and S3 (each server gets a fresh database and bucket).
+ */
+export async function testStorage(choice = process.env.WHARF_TEST_STORAGE): Promise<Record<string, unknown>> {
+  if (choice === 's3-postgres') return { blobs: await s3Storage(), metadata: { driver: 'postgres', url: await postgresDatabase() } };
+  if (choice && choice !== 'default') throw new Error(`WHARF_TEST_STORAGE: expected default or s3-postgres, got ${choice}`);
+  return {};
 }
 
 export async function startWharf(options: StartOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await tempDir());
+  const storage = options.storage ?? (await testStorage());
   const config = validateConfig({
+    storage,
+    ...(options.gc ? { gc: options.gc } : {}),
+    ...(options.uploads ? { uploads: options.uploads } : {}),
     dataDir,
     certsDir: join(dataDir, 'certs'),
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
@@ -56,12 +85,17 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
   let server: RunningServer | null = await startServer(config, {
     ...(options.accessLog ? { writeLog: options.accessLog } : {}),
     ...(options.log ? { log: options.log } : {}),
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.hooks ? { hooks: options.hooks } : {}),
   });
+  const running = server;
   return {
     url: server.urls[0]!,
     urls: server.urls,
     caPath: server.caPath,
     dataDir,
+    storage,
+    collectGarbage: (collectOptions) => running.collectGarbage(collectOptions),
     async stop() {
       await server?.close();
       server = null;
@@ -81,9 +115,11 @@ export interface WharfProcess {
 }
 
 /** Starts `wharf serve` as a child process (for kill and restart tests) and waits for its URL. */
-export async function spawnWharf(dataDir: string): Promise<WharfProcess> {
+export async function spawnWharf(dataDir: string, options: { storage?: Record<string, unknown>; config?: string } = {}): Promise<WharfProcess> {
   const configFile = `${dataDir}.yaml`;
-  await writeFile(configFile, 'repositories:\n  docker-local: { type: local }\nlog: { access: false }\n');
+  const storage = options.storage ?? {};
+  // JSON is YAML: the storage section goes in as it is.
+  await writeFile(configFile, `repositories:\n  docker-local: { type: local }\nlog: { access: false }\nstorage: ${JSON.stringify(storage)}\n${options.config ?? ''}`);
   const child = spawn(process.execPath, [cliPath, 'serve', '--config', configFile, '--listen', '127.0.0.1:0', '--data', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -205,11 +205,11 @@ export interface RemoteFixture {
 /** Distribution, a counting pass-through in front of it, and Wharf with the repositories `configure` returns for that pass-through. */
 export async function startRemoteFixture(
   configure: (upstreamUrl: string) => Record<string, unknown>,
-  options: { distribution?: Parameters<typeof startDistribution>[0]; accessLog?: (text: string) => void } = {},
+  options: { distribution?: Parameters<typeof startDistribution>[0]; accessLog?: (text: string) => void; gc?: Record<string, unknown> } = {},
 ): Promise<RemoteFixture> {
   const distribution = await startDistribution(options.distribution);
   const proxy = await startCountingProxy(distribution.url);
-  const wharf = await startWharf({ repositories: configure(proxy.url), ...(options.accessLog ? { accessLog: options.accessLog } : {}) });
+  const wharf = await startWharf({ repositories: configure(proxy.url), ...(options.accessLog ? { accessLog: options.accessLog } : {}), ...(options.gc ? { gc: options.gc } : {}) });
   return {
     distribution,
     proxy,

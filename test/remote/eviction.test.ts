@@ -4,13 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeImage } from '../helpers/images.js';
-import { pushBlob, seedImage } from '../helpers/registry.js';
+import { pushImage, seedImage } from '../helpers/registry.js';
 import { remoteFixture } from '../helpers/upstream.js';
 
 const fixture = remoteFixture(test, (url) => ({
   'docker-local': { type: 'local' },
   'docker-remote': { type: 'remote', url, cache: { maxSize: '2500KiB' } },
-}));
+}), { gc: { grace: 0 } });
 
 /** Waits (up to 10 s) until `done` holds; the assertions after it say what was expected. */
 async function settle(done: () => Promise<boolean>): Promise<void> {
@@ -25,7 +25,7 @@ test('over cache.maxSize the least recently pulled blobs go; a blob a local repo
   const image = makeImage({ layers: 4, layerBytes: 1 << 20 });
   const [a, b, c, d] = image.layers as [typeof image.layers[0], typeof image.layers[0], typeof image.layers[0], typeof image.layers[0]];
   await seedImage(fixture.distribution.url, 'team/big', image, '1');
-  await pushBlob(fixture.wharf.url, 'docker-local/team/keep', b);
+  await pushImage(fixture.wharf.url, 'docker-local/team/keep', makeImage({ share: [b] }), '1');
   const pull = async (digest: string) => {
     const response = await fetch(`${fixture.wharf.url}/v2/docker-remote/team/big/blobs/${digest}`);
     assert.is(response.status, 200);
@@ -38,7 +38,11 @@ test('over cache.maxSize the least recently pulled blobs go; a blob a local repo
   await pull(c.digest); // 3 MiB > 2500 KiB: b goes (least recently pulled)
   await pull(d.digest); // a goes
   // A client has its bytes once they verify; the commit, and the eviction it triggers, follow.
-  await settle(async () => !(await onDisk(a.digest)));
+  // Eviction only unlinks: the collector frees the bytes.
+  await settle(async () => (await fetch(`${fixture.wharf.url}/metrics`).then((r) => r.text())).includes('wharf_cache_evictions_total{repository="docker-remote"} 2'));
+  assert.ok(await onDisk(a.digest), 'evicted, not yet collected');
+  const summary = await fixture.wharf.collectGarbage();
+  assert.is(summary.blobs, 1, 'only a: b is still linked by docker-local');
   assert.ok(await onDisk(b.digest), 'b is still held by docker-local');
   assert.not.ok(await onDisk(a.digest), 'a was evicted and nothing else holds it');
   assert.ok(await onDisk(c.digest));

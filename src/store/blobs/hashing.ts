@@ -1,8 +1,10 @@
 import type { Hash } from 'node:crypto';
-import { close, createReadStream, open, writev } from 'node:fs';
-import { Writable } from 'node:stream';
+import { close, open, writev } from 'node:fs';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { readChunkBytes } from './blobs.js';
+
+/** Reads of 1 MiB instead of Node's 64 KiB default: 3-4x the throughput on large blobs here. */
+export const readChunkBytes = 1024 * 1024;
 
 /** Bytes buffered while a write is in flight; they go to disk together in one writev. */
 const writeBatchBytes = 8 << 20;
@@ -72,14 +74,14 @@ export class HashingFileWriter extends Writable {
   }
 }
 
-/** Hashes a whole file, streaming. */
-export async function hashFile(path: string, hash: Hash): Promise<{ hash: Hash; size: number }> {
+/** Hashes a stream to its end; resolves with its size. */
+export async function hashStream(source: Readable, hash: Hash): Promise<number> {
   let size = 0;
-  await pipeline(createReadStream(path, { highWaterMark: readChunkBytes }), async function* (source) {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
+  await pipeline(source, async function* (chunks) {
+    for await (const chunk of chunks as AsyncIterable<Buffer>) {
       hash.update(chunk);
       size += chunk.length;
     }
   });
-  return { hash, size };
+  return size;
 }

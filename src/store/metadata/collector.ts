@@ -1,0 +1,124 @@
+import { lockRows, placeholders, type Db, type Sql } from './sql.js';
+import type { BlobRow, CollectorQueries } from './types.js';
+
+// The collector's statements. Each sweep is one short transaction over at most `limit` rows:
+// it locks its candidates (PostgreSQL: FOR UPDATE, waiting for any transaction that is taking a
+// reference to them), then deletes with the same conditions in a new statement, which sees
+// everything committed meanwhile. So nothing that gained a reference is ever removed.
+
+/** Untagged, not a child of a manifest of the image, subject (if any) not in the image, old. */
+const untaggedManifest = `r.repo = $1 AND r.pushed_at < $2
+  AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = r.repo AND t.name = r.name AND t.digest = r.digest)
+  AND NOT EXISTS (SELECT 1 FROM manifest_references f JOIN repository_manifests p ON p.digest = f.digest
+                  WHERE f.target = r.digest AND f.kind = 'manifest' AND p.repo = r.repo AND p.name = r.name)
+  AND NOT EXISTS (SELECT 1 FROM manifests m JOIN repository_manifests s ON s.digest = m.subject
+                  WHERE m.digest = r.digest AND s.repo = r.repo AND s.name = r.name)`;
+
+/** A blob link no manifest of its image references, linked before the grace period. */
+const unreferencedLink = `b.repo = $1 AND b.linked_at < $2
+  AND NOT EXISTS (SELECT 1 FROM manifest_references f JOIN repository_manifests r ON r.digest = f.digest
+                  WHERE f.target = b.digest AND r.repo = b.repo AND r.name = b.name)`;
+
+const orphanManifest = 'NOT EXISTS (SELECT 1 FROM repository_manifests r WHERE r.digest = m.digest)';
+
+const unusedBlob = `b.state = 'present' AND b.touched_at < $1
+  AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)
+  AND NOT EXISTS (SELECT 1 FROM manifest_references f WHERE f.target = b.digest)`;
+
+/** Locks up to `limit` rows of `from` matching `where`, returning their keys. */
+function candidates<T>(sql: Sql, keys: string, from: string, where: string, params: unknown[], limit: number): Promise<T[]> {
+  return sql.all<T>(`SELECT ${keys} FROM ${from} WHERE ${where} LIMIT $${params.length + 1}${lockRows(sql, 'update')}`, [...params, limit]);
+}
+
+export class SqlCollector implements CollectorQueries {
+  constructor(private readonly db: Db) {}
+
+  async lease(owner: string, now: number, expiresAt: number, replacing?: string): Promise<string | null> {
+    return this.db.atomic(async (sql) => {
+      await sql.run(
+        `INSERT INTO collector_lease (id, owner, expires_at) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+         WHERE collector_lease.owner = $1 OR collector_lease.owner = $4 OR collector_lease.expires_at < $3`,
+        [owner, expiresAt, now, replacing ?? owner],
+      );
+      const holder = await sql.get<{ owner: string }>('SELECT owner FROM collector_lease WHERE id = 1');
+      return holder?.owner === owner ? null : holder?.owner ?? null;
+    });
+  }
+
+  async release(owner: string): Promise<void> {
+    await this.db.sql.run('DELETE FROM collector_lease WHERE id = 1 AND owner = $1', [owner]);
+  }
+
+  async sweepUntaggedManifests(repo: string, before: number, limit: number): Promise<number> {
+    return this.db.atomic(async (sql) => {
+      const rows = await candidates<{ name: string; digest: string }>(sql, 'r.name, r.digest', 'repository_manifests r', untaggedManifest, [repo, before], limit);
+      let removed = 0;
+      for (const { name, digest } of rows) {
+        removed += await sql.run(`DELETE FROM repository_manifests WHERE repo = $1 AND name = $3 AND digest = $4 AND EXISTS (
+          SELECT 1 FROM repository_manifests r WHERE r.repo = $1 AND r.name = $3 AND r.digest = $4 AND ${untaggedManifest})`, [repo, before, name, digest]);
+      }
+      return removed;
+    });
+  }
+
+  async sweepUnreferencedLinks(repo: string, before: number, limit: number): Promise<number> {
+    return this.db.atomic(async (sql) => {
+      const rows = await candidates<{ name: string; digest: string }>(sql, 'b.name, b.digest', 'repository_blobs b', unreferencedLink, [repo, before], limit);
+      let removed = 0;
+      for (const { name, digest } of rows) {
+        removed += await sql.run(`DELETE FROM repository_blobs WHERE repo = $1 AND name = $3 AND digest = $4 AND EXISTS (
+          SELECT 1 FROM repository_blobs b WHERE b.repo = $1 AND b.name = $3 AND b.digest = $4 AND ${unreferencedLink})`, [repo, before, name, digest]);
+      }
+      return removed;
+    });
+  }
+
+  async sweepOrphanManifests(limit: number): Promise<number> {
+    return this.db.atomic(async (sql) => {
+      const rows = await candidates<{ digest: string }>(sql, 'm.digest', 'manifests m', orphanManifest, [], limit);
+      if (rows.length === 0) return 0;
+      const digests = rows.map((row) => row.digest);
+      const removed = await sql.all<{ digest: string }>(
+        `DELETE FROM manifests WHERE digest IN (${placeholders(digests.length)}) AND NOT EXISTS (SELECT 1 FROM repository_manifests r WHERE r.digest = manifests.digest) RETURNING digest`,
+        digests,
+      );
+      if (removed.length > 0) await sql.run(`DELETE FROM manifest_references WHERE digest IN (${placeholders(removed.length)})`, removed.map((row) => row.digest));
+      return removed.length;
+    });
+  }
+
+  async markUnusedBlobs(before: number, limit: number): Promise<BlobRow[]> {
+    return this.db.atomic(async (sql) => {
+      const rows = await candidates<{ digest: string }>(sql, 'b.digest', 'blobs b', unusedBlob, [before], limit);
+      if (rows.length === 0) return [];
+      const marked = await sql.all<BlobRow>(
+        `UPDATE blobs SET state = 'deleting' WHERE digest IN (${placeholders(rows.length, 1)}) AND EXISTS (
+           SELECT 1 FROM blobs b WHERE b.digest = blobs.digest AND ${unusedBlob}) RETURNING digest, size, state, touched_at`,
+        [before, ...rows.map((row) => row.digest)],
+      );
+      return marked.map((row) => ({ ...row, size: Number(row.size), touched_at: Number(row.touched_at) }));
+    });
+  }
+
+  async deleting(limit: number): Promise<BlobRow[]> {
+    const rows = await this.db.sql.all<BlobRow>("SELECT digest, size, state, touched_at FROM blobs WHERE state = 'deleting' ORDER BY digest LIMIT $1", [limit]);
+    return rows.map((row) => ({ ...row, size: Number(row.size), touched_at: Number(row.touched_at) }));
+  }
+
+  async unregistered(digests: string[]): Promise<string[]> {
+    if (digests.length === 0) return [];
+    const known = await this.db.sql.all<{ digest: string }>(`SELECT digest FROM blobs WHERE digest IN (${placeholders(digests.length)})`, digests);
+    const registered = new Set(known.map((row) => row.digest));
+    return digests.filter((digest) => !registered.has(digest));
+  }
+
+  async claimUnregistered(digest: string, size: number, now: number): Promise<boolean> {
+    return (await this.db.sql.run("INSERT INTO blobs (digest, size, state, touched_at) VALUES ($1, $2, 'deleting', $3) ON CONFLICT (digest) DO NOTHING", [digest, size, now])) > 0;
+  }
+
+  async forget(digests: string[]): Promise<void> {
+    if (digests.length === 0) return;
+    await this.db.sql.run(`DELETE FROM blobs WHERE state = 'deleting' AND digest IN (${placeholders(digests.length)})`, digests);
+  }
+}
