@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { acmeSettingsPath } from './config/acme.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
+import { gcCommand } from './cli/gc.js';
 import { startServer } from './server.js';
 import { setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
@@ -22,6 +23,7 @@ Usage:
   wharf certs [--config FILE] [--regenerate]
   wharf setup REPOSITORY [--config FILE]
   wharf proxy-config nginx|apache [--method subdomain|port|path] [--out DIR] [--config FILE]
+  wharf gc [--dry-run] [--config FILE]
   wharf --help
 
 Commands:
@@ -31,6 +33,8 @@ Commands:
   setup        print the docker and podman commands that reach a repository ("Set Me Up")
   proxy-config write nginx or Apache configuration for running Wharf behind them
                (default --out: nginx/ or apache/; default method: subdomain with baseDomain, else path)
+  gc           collect garbage now: untagged manifests, unreferenced blobs, expired uploads
+               (--dry-run: count what would go, change nothing); safe while the server runs
 
 Options for serve:
   --config FILE       configuration file (YAML)
@@ -115,6 +119,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'certs') return certs(rest);
   if (command === 'setup') return setup(rest);
   if (command === 'proxy-config') return writeProxyConfig(rest);
+  if (command === 'gc') return gcCommand(rest, (file) => loadConfig(file ?? defaultConfigPath()));
   process.stderr.write(`wharf: unknown command ${JSON.stringify(command)}\n\n${usage}`);
   process.exitCode = 2;
 }
