@@ -56,7 +56,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     await blobs.prepare({ recover: options.recover });
     metadata = await openMetadata(options.metadata.driver === 'postgres'
       ? { driver: 'postgres', url: options.metadata.url }
-      : { driver: 'sqlite', path: join(options.dataDir, 'meta.db') });
+      : { driver: 'sqlite', path: join(options.dataDir, 'meta.db'), log });
   } catch (error) {
     await blobs.close();
     throw error;

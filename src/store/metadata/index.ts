@@ -15,7 +15,7 @@ import { SqlUploads } from './uploads.js';
 export type * from './types.js';
 
 export type MetadataOptions =
-  | { driver: 'sqlite'; path: string; busyTimeoutMs?: number }
+  | { driver: 'sqlite'; path: string; busyTimeoutMs?: number; log?: (message: string) => void }
   | { driver: 'postgres'; url: string; poolSize?: number };
 
 function concerns(db: Db, contents: ReturnType<typeof manifestContentCache>): Concerns {

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { storageFailure } from '../full.js';
 import { mutex } from './mutex.js';
 import type { Sql, SqlDatabase } from './sql.js';
 
@@ -21,6 +22,8 @@ interface Prepared {
 export interface SqliteOptions {
   /** How long a statement waits for another process's write lock (ms). */
   busyTimeoutMs?: number;
+  /** Told when a write fails because the disk is full (it becomes STORAGE_FULL). */
+  log?: (message: string) => void;
 }
 
 function toSqlite(text: string): { text: string; order: number[] } {
@@ -35,7 +38,10 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqlDataba
   writer.pragma('synchronous = FULL');
   let reader: Database.Database | null = null;
   const prepared = new Map<string, Prepared>();
-  const exclusive = mutex();
+  const lock = mutex();
+  const log = options.log ?? (() => undefined);
+  /** One writer at a time; a full disk is STORAGE_FULL, not an internal error. */
+  const exclusive = <T>(work: () => Promise<T>): Promise<T> => lock(() => work().catch((error: unknown) => { throw storageFailure(error, log); }));
 
   const statement = (text: string): Prepared => {
     let entry = prepared.get(text);
@@ -92,7 +98,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqlDataba
       }
     }),
     ping: async () => { writer.prepare('SELECT 1').get(); },
-    close: async () => exclusive(async () => {
+    close: async () => lock(async () => {
       reader?.close();
       writer.close();
     }),
