@@ -23,6 +23,8 @@ export interface TestServer {
   storage: Record<string, unknown>;
   /** Runs a garbage collection in the server now. */
   collectGarbage(options?: { dryRun?: boolean }): Promise<CollectSummary>;
+  /** What /readyz reports about storage. */
+  storageHealth(): Promise<{ writable: boolean; reason?: string }>;
   /** Stops the server; the data directory stays until cleanup(). */
   stop(): Promise<void>;
   cleanup(): Promise<void>;
@@ -96,6 +98,7 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     dataDir,
     storage,
     collectGarbage: (collectOptions) => running.collectGarbage(collectOptions),
+    storageHealth: () => running.storageHealth(),
     async stop() {
       await server?.close();
       server = null;

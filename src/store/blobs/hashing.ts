@@ -58,10 +58,9 @@ export class HashingFileWriter extends Writable {
       this.#hash.update(buffer);
       length += buffer.length;
     }
-    writev(this.#fd!, buffers, this.#position, (error, written) => {
-      if (!error && written !== length) error = new Error(`short write to ${this.#path}: ${written} of ${length} bytes`);
-      this.#position += written ?? 0;
-      this.#bytes += written ?? 0;
+    writeAll(this.#fd!, buffers, this.#position, (error, written) => {
+      this.#position += written;
+      this.#bytes += written;
       if (!error) this.#onWritten?.(this.#bytes, length);
       callback(error);
     });
@@ -72,6 +71,29 @@ export class HashingFileWriter extends Writable {
     close(this.#fd, (closeError) => callback(error ?? closeError));
     this.#fd = null;
   }
+}
+
+/**
+ * writev until every byte is written: a short write (a disk filling up) is followed by another
+ * for the rest, which then fails with the real cause (ENOSPC).
+ */
+function writeAll(fd: number, buffers: Buffer[], position: number, done: (error: NodeJS.ErrnoException | null, written: number) => void, before = 0): void {
+  writev(fd, buffers, position, (error, written) => {
+    if (error) return done(error, before);
+    const total = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+    if (written === total) return done(null, before + written);
+    if (written === 0) return done(Object.assign(new Error('the file system accepted no bytes'), { code: 'EIO' }), before);
+    let skip = written;
+    const rest: Buffer[] = [];
+    for (const buffer of buffers) {
+      if (skip >= buffer.length) skip -= buffer.length;
+      else {
+        rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+        skip = 0;
+      }
+    }
+    writeAll(fd, rest, position + written, done, before + written);
+  });
 }
 
 /** Hashes a stream to its end; resolves with its size. */
