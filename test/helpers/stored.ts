@@ -21,3 +21,12 @@ export async function storedBlobs(server: { dataDir: string; storage: Record<str
   }
   return found.sort();
 }
+
+/** Upload sessions whose bytes the storage holds (their UUIDs). */
+export async function storedSessions(server: { dataDir: string; storage: Record<string, unknown> }): Promise<string[]> {
+  const blobs = server.storage.blobs as S3Settings | undefined;
+  if (blobs?.driver === 's3') {
+    return [...new Set((await s3Keys(blobs)).filter((key) => key.includes('/uploads/')).map((key) => key.slice(key.indexOf('/uploads/') + 9).split('/')[0]!))].sort();
+  }
+  return (await readdir(join(server.dataDir, 'uploads')).catch(() => [])).sort();
+}

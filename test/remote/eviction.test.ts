@@ -1,10 +1,9 @@
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeImage } from '../helpers/images.js';
 import { pushImage, seedImage } from '../helpers/registry.js';
+import { storedBlobs } from '../helpers/stored.js';
 import { remoteFixture } from '../helpers/upstream.js';
 
 const fixture = remoteFixture(test, (url) => ({
@@ -18,7 +17,7 @@ async function settle(done: () => Promise<boolean>): Promise<void> {
 }
 
 async function onDisk(digest: string): Promise<boolean> {
-  return (await readdir(join(fixture.wharf.dataDir, 'blobs'), { recursive: true })).some((file) => String(file).endsWith(digest.slice(7)));
+  return (await storedBlobs(fixture.wharf)).includes(digest);
 }
 
 test('over cache.maxSize the least recently pulled blobs go; a blob a local repository holds stays on disk', async () => {
