@@ -8,12 +8,13 @@ import { push, putManifest } from './load.js';
 import { fixedPayload, payload, payloadDir } from './payload.js';
 import { startBareNode, startDistribution, startNginx, startWharf, type BenchServer } from './servers.js';
 import { remoteBench } from './remote.js';
+import { storageBench } from './storage.js';
 import { tlsBench } from './tls.js';
 import { renderTable, type Row } from './table.js';
 
 // npm run bench: Wharf against CNCF Distribution 2.8.2, nginx (sendfile) and a bare node:http
 // server, all started here on loopback, in one run. Each figure is the median of BENCH_RUNS runs.
-// BENCH_ONLY=local, tls or remote runs one part.
+// BENCH_ONLY=local, tls, remote or storage runs one part.
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -53,8 +54,10 @@ async function main(): Promise<void> {
     }
     const only = process.env.BENCH_ONLY;
     const rows: Row[] = [];
+    const notes: string[] = [];
+    const part = (name: string) => !only || only === name;
     let peakRssMiB = 0;
-    if (only !== 'remote' && only !== 'tls') {
+    if (part('local')) {
       const local = await localBench({
         wharf, distribution, nginx, bare,
         names: { wharf: name, distribution: distributionName },
@@ -64,14 +67,22 @@ async function main(): Promise<void> {
       rows.push(...local.rows);
       peakRssMiB = local.peakRssMiB;
     }
-    if (only !== 'remote' && only !== 'local') {
+    if (part('tls')) {
       rows.push(...await tlsBench({ wharf, nginx, caPath: join(work, 'certs', 'ca.crt'), name, large, runs, seconds }));
     }
-    if (only !== 'local' && only !== 'tls') {
+    if (part('remote')) {
       rows.push(...await remoteBench({ work, origin: distribution.url.replace('/v2/', ''), image: distributionName, large, runs, seconds }));
     }
+    if (part('storage')) {
+      const storage = await storageBench({
+        work, wharf, distribution, names: { wharf: name, distribution: distributionName },
+        payloads: { config: configBlob, small, large, manifest }, runs, seconds,
+      });
+      rows.push(...storage.rows);
+      notes.push(...storage.notes);
+    }
 
-    const table = renderTable(rows, { peakRssMiB, runs, seconds });
+    const table = renderTable(rows, { peakRssMiB, runs, seconds, notes });
     console.log(`\n${table}`);
     // Only a complete run replaces the table in README.
     if (!only) await updateReadme(table);

@@ -181,15 +181,20 @@ export function periodicCollection(store: Store, policy: CollectPolicy, options:
     running = run.catch(() => undefined);
     return run;
   };
+  let scheduled = false;
   const timer = options.interval > 0
     ? setInterval(() => {
+      if (scheduled) return; // the previous run is still going: skip this turn
+      scheduled = true;
+      const started = performance.now();
       collect().then((summary) => {
         if (summary.blobs + summary.manifests + summary.uploads > 0) {
-          options.log(`garbage collection: ${summary.manifests} manifests, ${summary.blobs} blobs (${summary.bytes} bytes), ${summary.uploads} upload sessions removed`);
+          const seconds = ((performance.now() - started) / 1000).toFixed(1);
+          options.log(`garbage collection: ${summary.manifests} manifests, ${summary.blobs} blobs (${summary.bytes} bytes), ${summary.uploads} upload sessions removed in ${seconds} s`);
         }
       }, (error: unknown) => {
         if (!abort.signal.aborted) options.log(`garbage collection failed: ${error instanceof Error ? error.message : String(error)}`);
-      });
+      }).finally(() => { scheduled = false; });
     }, options.interval).unref()
     : null;
   return {

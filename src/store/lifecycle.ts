@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../oci/errors.js';
 import type { ParsedDigest } from '../oci/digest.js';
+import { pour } from './blobs/pour.js';
 import type { BlobDriver, WrittenBlob } from './blobs/types.js';
 import { storageFailure } from './full.js';
 import type { ImageRef, Metadata } from './metadata/types.js';
@@ -52,7 +52,7 @@ export class BlobLifecycle {
   async write(image: ImageRef, body: Readable, expected: ParsedDigest): Promise<WrittenBlob> {
     const writer = this.driver.writer({ algorithm: expected.algorithm });
     try {
-      await pipeline(body, writer);
+      await pour(body, writer);
     } catch (error) {
       await writer.cancel();
       throw storageFailure(error, this.options.log);

@@ -3,10 +3,10 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ParsedDigest } from '../../oci/digest.js';
 import { removeQuietly } from './files.js';
 import { HashingFileWriter, readChunkBytes } from './hashing.js';
+import { pour } from './pour.js';
 import type { SessionBytes } from './types.js';
 
 /**
@@ -45,7 +45,7 @@ export class FilesystemSessions implements SessionBytes {
   async append(uuid: string, offset: number, body: Readable, hash: Hash): Promise<number> {
     const writer = new HashingFileWriter(this.#path(uuid), { hash, flags: 'r+', start: offset });
     try {
-      await pipeline(body, writer);
+      await pour(body, writer);
       return offset + writer.bytes;
     } catch (error) {
       await truncate(this.#path(uuid), offset).catch(() => undefined);

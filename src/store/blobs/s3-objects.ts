@@ -1,7 +1,7 @@
 import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { pour } from './pour.js';
 
 // What the S3 driver's blobs and sessions share.
 
@@ -22,7 +22,7 @@ export async function uploadStream(client: S3Client, target: { Bucket: string; K
   const upload = new Upload({ client, params: { ...target, Body: through }, partSize: partBytes, queueSize: 2 });
   const done = upload.done();
   try {
-    await pipeline(source, through);
+    await pour(source, through);
     await done;
   } catch (error) {
     await upload.abort().catch(() => undefined);
