@@ -51,24 +51,22 @@ export class SqlCollector implements CollectorQueries {
   }
 
   async sweepUntaggedManifests(repo: string, before: number, limit: number): Promise<number> {
-    return this.db.atomic(async (sql) => {
-      const rows = await candidates<{ name: string; digest: string }>(sql, 'r.name, r.digest', 'repository_manifests r', untaggedManifest, [repo, before], limit);
-      let removed = 0;
-      for (const { name, digest } of rows) {
-        removed += await sql.run(`DELETE FROM repository_manifests WHERE repo = $1 AND name = $3 AND digest = $4 AND EXISTS (
-          SELECT 1 FROM repository_manifests r WHERE r.repo = $1 AND r.name = $3 AND r.digest = $4 AND ${untaggedManifest})`, [repo, before, name, digest]);
-      }
-      return removed;
-    });
+    return this.#sweepImageRows({ table: 'repository_manifests', alias: 'r', condition: untaggedManifest }, repo, before, limit);
   }
 
   async sweepUnreferencedLinks(repo: string, before: number, limit: number): Promise<number> {
+    return this.#sweepImageRows({ table: 'repository_blobs', alias: 'b', condition: unreferencedLink }, repo, before, limit);
+  }
+
+  /** Locks up to `limit` (name, digest) rows of `repo` meeting `condition`, then deletes those that still do. */
+  async #sweepImageRows(rows: { table: string; alias: string; condition: string }, repo: string, before: number, limit: number): Promise<number> {
+    const { table, alias, condition } = rows;
     return this.db.atomic(async (sql) => {
-      const rows = await candidates<{ name: string; digest: string }>(sql, 'b.name, b.digest', 'repository_blobs b', unreferencedLink, [repo, before], limit);
+      const found = await candidates<{ name: string; digest: string }>(sql, `${alias}.name, ${alias}.digest`, `${table} ${alias}`, condition, [repo, before], limit);
       let removed = 0;
-      for (const { name, digest } of rows) {
-        removed += await sql.run(`DELETE FROM repository_blobs WHERE repo = $1 AND name = $3 AND digest = $4 AND EXISTS (
-          SELECT 1 FROM repository_blobs b WHERE b.repo = $1 AND b.name = $3 AND b.digest = $4 AND ${unreferencedLink})`, [repo, before, name, digest]);
+      for (const { name, digest } of found) {
+        removed += await sql.run(`DELETE FROM ${table} WHERE repo = $1 AND name = $3 AND digest = $4 AND EXISTS (
+          SELECT 1 FROM ${table} ${alias} WHERE ${alias}.repo = $1 AND ${alias}.name = $3 AND ${alias}.digest = $4 AND ${condition})`, [repo, before, name, digest]);
       }
       return removed;
     });
