@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Store } from './index.js';
-import type { CollectorQueries } from './metadata/types.js';
+import type { Batch, BlobRow, CollectorQueries, Swept } from './metadata/types.js';
 
 // The garbage collector: the only code that deletes bytes. It runs online, in batches of
 // `batch` rows, each one short transaction, so requests never wait on it for long:
@@ -103,31 +103,41 @@ export async function collectGarbage(store: Store, policy: CollectPolicy, option
     progress('uploads');
     // 3-6, in a transaction rolled back at the end for a dry run (nothing changes, counts are real).
     const sweep = async (collector: CollectorQueries) => {
-      const drain = async (step: () => Promise<number>) => {
-        for (let removed = await step(); removed > 0; removed = await step()) {
+      /** Runs `step` over every window; returns what it removed. */
+      const pass = async (step: (window: Batch) => Promise<Swept>): Promise<number> => {
+        let removed = 0;
+        let after: string[] | null = null;
+        do {
+          const swept: Swept = await step({ after, size: batch });
+          removed += swept.removed;
+          after = swept.next;
           await renew(collector);
           progress('manifests');
-        }
+        } while (after);
+        return removed;
       };
       for (const repo of policy.untaggedRepositories) {
-        await drain(async () => {
-          const removed = await collector.sweepUntaggedManifests(repo, cutoff, batch);
+        // Again while a pass removes something: the children of a removed index are untagged next.
+        for (let removed = 1; removed > 0;) {
+          removed = await pass((window) => collector.sweepUntaggedManifests(repo, cutoff, window));
           summary.manifests += removed;
-          return removed;
-        });
+        }
       }
-      await drain(() => collector.sweepOrphanManifests(batch));
-      for (const repo of policy.localRepositories) await drain(() => collector.sweepUnreferencedLinks(repo, cutoff, batch));
-      for (let marked = await collector.markUnusedBlobs(cutoff, batch); marked.length > 0; marked = await collector.markUnusedBlobs(cutoff, batch)) {
+      await pass((window) => collector.sweepOrphanManifests(window));
+      for (const repo of policy.localRepositories) await pass((window) => collector.sweepUnreferencedLinks(repo, cutoff, window));
+      let after: string[] | null = null;
+      do {
+        const { marked, next }: { marked: BlobRow[]; next: string[] | null } = await collector.markUnusedBlobs(cutoff, { after, size: batch });
         if (!dryRun) {
           for (const row of marked) await blobs.delete(row.digest);
           await collector.forget(marked.map((row) => row.digest));
         }
         summary.blobs += marked.length;
         summary.bytes += marked.reduce((total, row) => total + row.size, 0);
+        after = next;
         await renew(collector);
         progress('blobs');
-      }
+      } while (after);
     };
     if (dryRun) {
       await metadata.transaction(async (tx) => {

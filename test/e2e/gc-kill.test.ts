@@ -61,8 +61,8 @@ test('a collection killed right after marking: the next one takes over the lease
   const dead = spawnSync('true').pid!;
   const store = await openStore({ dataDir, blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' }, recover: false });
   try {
-    assert.is(await store.metadata.collector.sweepUnreferencedLinks('docker-local', Date.now() + 1, 10), 1);
-    assert.equal((await store.metadata.collector.markUnusedBlobs(Date.now() + 1, 10)).map((row) => row.digest), [junk.digest]);
+    assert.is((await store.metadata.collector.sweepUnreferencedLinks('docker-local', Date.now() + 1, { after: null, size: 10 })).removed, 1);
+    assert.equal((await store.metadata.collector.markUnusedBlobs(Date.now() + 1, { after: null, size: 10 })).marked.map((row) => row.digest), [junk.digest]);
     assert.is(await store.metadata.collector.lease(`${hostname()}:${dead}:killed`, Date.now(), Date.now() + 3_600_000), null);
   } finally {
     await store.close();

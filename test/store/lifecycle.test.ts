@@ -103,7 +103,7 @@ for (const [layoutName, layout] of Object.entries(layouts)) {
     await store.lifecycle.write(remote, Readable.from([layer.bytes]), parseDigest(layer.digest)!);
     await store.metadata.blobLinks.unlink(remote, layer.digest);
     clock += 2 * hour;
-    const [marked] = await store.metadata.collector.markUnusedBlobs(clock - hour, 10);
+    const [marked] = (await store.metadata.collector.markUnusedBlobs(clock - hour, { after: null, size: 10 })).marked;
     assert.is(marked?.digest, layer.digest);
     const push = store.lifecycle.write(local, Readable.from([layer.bytes]), parseDigest(layer.digest)!);
     await store.blobs.delete(layer.digest); // the collector's next steps, while the push waits

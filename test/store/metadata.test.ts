@@ -15,6 +15,8 @@ const drivers: Record<string, () => Promise<MetadataOptions>> = {
 };
 
 const image = { repo: 'docker-local', name: 'team/app' };
+/** One window over everything (the test databases are small). */
+const all = { after: null, size: 1000 };
 
 /** Links an image's blobs the way the store's lifecycle does. */
 async function linkBlobs(metadata: Metadata, target: typeof image, made: ReturnType<typeof makeImage>, now = 1000): Promise<void> {
@@ -107,7 +109,7 @@ for (const [driver, options] of Object.entries(drivers)) {
     assert.equal(await metadata.blobs.get(digest), { digest, size: 10, state: 'present', touched_at: 100 });
     assert.is(await metadata.blobs.claim(digest, 10, 200), 'claimed');
     assert.is((await metadata.blobs.get(digest))?.touched_at, 200);
-    const marked = await metadata.collector.markUnusedBlobs(300, 10);
+    const { marked } = await metadata.collector.markUnusedBlobs(300, all);
     assert.equal(marked.map((row) => row.digest), [digest]);
     assert.is(await metadata.blobs.claim(digest, 10, 400), 'deleting');
     assert.not.ok(await metadata.blobs.link(image, digest, 10, 400));
@@ -159,13 +161,21 @@ for (const [driver, options] of Object.entries(drivers)) {
     await metadata.manifests.push(put(kept, 'keep'));
     await metadata.manifests.push(put(dropped, 'drop'));
     await metadata.tags.remove(image, 'drop');
-    assert.is(await metadata.collector.sweepUntaggedManifests('docker-local', 500, 10), 0, 'within the grace period');
-    assert.is(await metadata.collector.sweepUntaggedManifests('docker-local', 2000, 10), 1);
+    assert.equal(await metadata.collector.sweepUntaggedManifests('docker-local', 500, all), { removed: 0, next: null }, 'within the grace period');
+    assert.equal(await metadata.collector.sweepUntaggedManifests('docker-local', 2000, all), { removed: 1, next: null });
     assert.is(await metadata.manifests.inImage(image, dropped.digest), undefined);
     assert.ok(await metadata.manifests.inImage(image, kept.digest));
-    assert.is(await metadata.collector.sweepOrphanManifests(10), 1);
-    assert.is(await metadata.collector.sweepUnreferencedLinks('docker-local', 2000, 10), 1 + dropped.layers.length);
-    const marked = await metadata.collector.markUnusedBlobs(2000, 10);
+    assert.is((await metadata.collector.sweepOrphanManifests(all)).removed, 1);
+    // Windows of two rows: the sweep goes on where the last window ended, to the end.
+    let removed = 0;
+    let after: string[] | null = null;
+    do {
+      const swept: { removed: number; next: string[] | null } = await metadata.collector.sweepUnreferencedLinks('docker-local', 2000, { after, size: 2 });
+      removed += swept.removed;
+      after = swept.next;
+    } while (after);
+    assert.is(removed, 1 + dropped.layers.length);
+    const { marked } = await metadata.collector.markUnusedBlobs(2000, all);
     assert.equal(marked.map((row) => row.digest).sort(), [dropped.config.digest, ...dropped.layers.map((l) => l.digest)].sort());
     assert.equal(await metadata.collector.deleting(10), marked.sort((a, b) => (a.digest < b.digest ? -1 : 1)));
     assert.is(await metadata.collector.lease('a', 0, 100), null);

@@ -160,6 +160,18 @@ export interface Metadata extends Concerns {
   close(): Promise<void>;
 }
 
+/** A window of rows in key order: after this key (null: from the start), at most `size` rows. */
+export interface Batch {
+  after: string[] | null;
+  size: number;
+}
+
+/** What a batch removed, and where the next window starts (null: this one reached the end). */
+export interface Swept {
+  removed: number;
+  next: string[] | null;
+}
+
 /** What the garbage collector asks and changes; each call is one short transaction (a batch). */
 export interface CollectorQueries {
   /**
@@ -169,20 +181,20 @@ export interface CollectorQueries {
   lease(owner: string, now: number, expiresAt: number, replacing?: string): Promise<string | null>;
   release(owner: string): Promise<void>;
   /**
-   * Removes up to `limit` manifests of `repo` that no tag names, no manifest of the same image
-   * lists as a child, whose subject (if any) is not in the image, linked before `before`; the
-   * conditions are checked again in the deleting statement. Returns how many went.
+   * In the next window of `repo`'s manifests: removes those no tag names, no manifest of the same
+   * image lists as a child, whose subject (if any) is not in the image, linked before `before`;
+   * the conditions are checked again in the deleting statement.
    */
-  sweepUntaggedManifests(repo: string, before: number, limit: number): Promise<number>;
-  /** Removes up to `limit` blob links of `repo` that no manifest of their image references, linked before `before`. */
-  sweepUnreferencedLinks(repo: string, before: number, limit: number): Promise<number>;
-  /** Removes manifest rows (and their references) that no image holds any more. */
-  sweepOrphanManifests(limit: number): Promise<number>;
+  sweepUntaggedManifests(repo: string, before: number, batch: Batch): Promise<Swept>;
+  /** In the next window of `repo`'s blob links: removes those no manifest of their image references, linked before `before`. */
+  sweepUnreferencedLinks(repo: string, before: number, batch: Batch): Promise<Swept>;
+  /** In the next window of manifest rows: removes those no image holds any more (with their references). */
+  sweepOrphanManifests(batch: Batch): Promise<Swept>;
   /**
-   * Marks `deleting` up to `limit` blob rows that are present, linked nowhere, referenced by no
-   * manifest and not touched since `before`. Returns them.
+   * In the next window of blob rows: marks `deleting` those that are present, linked nowhere,
+   * referenced by no manifest and not touched since `before`, and returns them.
    */
-  markUnusedBlobs(before: number, limit: number): Promise<BlobRow[]>;
+  markUnusedBlobs(before: number, batch: Batch): Promise<{ marked: BlobRow[]; next: string[] | null }>;
   /** Rows left `deleting` (a collection interrupted after marking). */
   deleting(limit: number): Promise<BlobRow[]>;
   /** Of these digests, the ones with no row at all (bytes nobody registered). */
