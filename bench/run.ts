@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     if (part('storage')) {
       const storage = await storageBench({
         work, wharf, distribution, names: { wharf: name, distribution: distributionName },
-        payloads: { config: configBlob, small, large, manifest }, runs, seconds,
+        payloads: { config: configBlob, small, medium, large, manifest }, runs, seconds,
       });
       rows.push(...storage.rows);
       notes.push(...storage.notes);
@@ -84,19 +84,20 @@ async function main(): Promise<void> {
 
     const table = renderTable(rows, { peakRssMiB, runs, seconds, notes });
     console.log(`\n${table}`);
-    // Only a complete run replaces the table in README.
-    if (!only) await updateReadme(table);
+    // A complete run replaces the table in README; a storage-only run its own table.
+    if (!only) await updateReadme(table, 'bench');
+    if (only === 'storage') await updateReadme(table, 'bench-storage');
   } finally {
     for (const server of servers) await server.stop();
     await rm(work, { recursive: true, force: true });
   }
 }
 
-/** Replaces the table between the bench markers in README.md. */
-async function updateReadme(table: string): Promise<void> {
+/** Replaces the table between the `marker` comments in README.md. */
+async function updateReadme(table: string, marker: string): Promise<void> {
   const readme = fileURLToPath(new URL('../../README.md', import.meta.url));
   const text = await readFile(readme, 'utf8').catch(() => null);
-  const pattern = /(<!-- bench:start -->\n)[\s\S]*?(<!-- bench:end -->)/;
+  const pattern = new RegExp(`(<!-- ${marker}:start -->\n)[\\s\\S]*?(<!-- ${marker}:end -->)`);
   if (!text || !pattern.test(text)) return;
   await writeFile(readme, text.replace(pattern, `$1${table}\n$2`));
   console.log('bench: README.md table updated');

@@ -38,7 +38,7 @@ async function startWharfWith(dir: string, extra: string): Promise<BenchServer &
  * 5,000 manifests and 25,000 blobs. Written straight into the store, without fsync: this is
  * seeding, not what is measured.
  */
-async function seed(dataDir: string): Promise<string> {
+export async function seed(dataDir: string): Promise<string> {
   const store = await openStore({ dataDir, blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' }, recover: true, log: () => undefined });
   const image = { repo: 'docker-local', name: 'bench/gc' };
   let tagged = '';
@@ -127,7 +127,7 @@ export interface StorageBenchOptions {
   wharf: BenchServer;
   distribution: BenchServer;
   names: { wharf: string; distribution: string };
-  payloads: { config: Payload; small: Payload; large: Payload; manifest: Buffer };
+  payloads: { config: Payload; small: Payload; medium: Payload; large: Payload; manifest: Buffer };
   runs: number;
   seconds: number;
 }
@@ -142,7 +142,7 @@ export async function storageBench(options: StorageBenchOptions): Promise<{ rows
   try {
     console.log('bench: seeding Wharf on PostgreSQL + S3');
     const base = s3.url.replace('/v2/', '');
-    for (const blob of [payloads.config, payloads.small, payloads.large]) await push(base, names.wharf, blob, 'monolithic');
+    for (const blob of [payloads.config, payloads.small, payloads.medium, payloads.large]) await push(base, names.wharf, blob, 'monolithic');
     await putManifest(base, names.wharf, 'bench', payloads.manifest, OCI_MANIFEST);
     const accept = { Accept: OCI_MANIFEST };
     const rateRow = async (label: string, path: (name: string) => string, headers: Record<string, string>) => {

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -88,7 +88,7 @@ export class FilesystemBlobs implements BlobDriver {
   }
 
   async delete(digest: string): Promise<void> {
-    await removeQuietly(this.#path(digest));
+    await unlink(this.#path(digest)).catch((error: NodeJS.ErrnoException) => { if (error.code !== 'ENOENT') throw error; });
   }
 
   async *list(): AsyncIterable<StoredBlob> {

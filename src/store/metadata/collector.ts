@@ -7,18 +7,21 @@ import type { Batch, BlobRow, CollectorQueries, Swept } from './types.js';
 // with the same conditions in a new statement, which sees everything committed meanwhile. So
 // nothing that gained a reference is ever removed, and no batch reads more than its window.
 
+// Nested EXISTS rather than joins: the few references of a digest are found first (by target),
+// then each is looked up by primary key; a join let SQLite walk every manifest of the image.
+
 /** Untagged, not a child of a manifest of the image, subject (if any) not in the image, old. */
 const untaggedManifest = `r.repo = $1 AND r.pushed_at < $2
   AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = r.repo AND t.name = r.name AND t.digest = r.digest)
-  AND NOT EXISTS (SELECT 1 FROM manifest_references f JOIN repository_manifests p ON p.digest = f.digest
-                  WHERE f.target = r.digest AND f.kind = 'manifest' AND p.repo = r.repo AND p.name = r.name)
+  AND NOT EXISTS (SELECT 1 FROM manifest_references f WHERE f.target = r.digest AND f.kind = 'manifest'
+                  AND EXISTS (SELECT 1 FROM repository_manifests p WHERE p.repo = r.repo AND p.name = r.name AND p.digest = f.digest))
   AND NOT EXISTS (SELECT 1 FROM manifests m JOIN repository_manifests s ON s.digest = m.subject
                   WHERE m.digest = r.digest AND s.repo = r.repo AND s.name = r.name)`;
 
 /** A blob link no manifest of its image references, linked before the grace period. */
 const unreferencedLink = `b.repo = $1 AND b.linked_at < $2
-  AND NOT EXISTS (SELECT 1 FROM manifest_references f JOIN repository_manifests r ON r.digest = f.digest
-                  WHERE f.target = b.digest AND r.repo = b.repo AND r.name = b.name)`;
+  AND NOT EXISTS (SELECT 1 FROM manifest_references f WHERE f.target = b.digest
+                  AND EXISTS (SELECT 1 FROM repository_manifests r WHERE r.repo = b.repo AND r.name = b.name AND r.digest = f.digest))`;
 
 const orphanManifest = 'NOT EXISTS (SELECT 1 FROM repository_manifests r WHERE r.digest = m.digest)';
 
