@@ -1,6 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -32,8 +34,16 @@ test('kill -9 during a collection, then collect again: nothing reachable lost, t
   wharf = await spawnWharf(dataDir, { config: config(dataDir) });
   const kept = makeImage({ layers: 2 });
   await pushImage(wharf.url, 'docker-local/kept', kept, '1');
-  const garbage = Array.from({ length: 600 }, () => blob(randomBytes(256)));
+  const garbage = Array.from({ length: 300 }, () => blob(randomBytes(256)));
   for (const item of garbage) await pushBlob(wharf.url, 'docker-local/junk', item);
+  // And 5,000 files nothing registers (as a restored backup leaves): a collection long enough
+  // (seconds) that the kill below lands in its middle.
+  for (let i = 0; i < 5000; i++) {
+    const item = blob(randomBytes(64));
+    const dir = join(dataDir, 'blobs', 'sha256', item.digest.slice(7, 9));
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, item.digest.slice(7)), item.bytes);
+  }
   const total = (await storedBlobs({ dataDir, storage: {} })).length;
   const configFile = `${dataDir}.yaml`;
   const collector = spawn(process.execPath, [cliPath, 'gc', '--config', configFile], { stdio: 'ignore' });
