@@ -4,6 +4,7 @@ import { isValidRepositoryKey } from '../oci/names.js';
 import { acmeConfig, acmeKeys } from './acme.js';
 import { ConfigError } from './errors.js';
 import { boolean, byteSize, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
+import { checkVirtualRepositories, virtualRepository } from './virtual.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
 export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false };
@@ -80,7 +81,7 @@ function remote(value: unknown, path: string): RemoteRepositoryConfig {
 function repository(value: unknown, path: string): RepositoryConfig {
   const type = (value as Node | null)?.type;
   if (type === 'remote') return remote(value, path);
-  if (type === 'virtual') throw new ConfigError(join(path, 'type'), 'virtual repositories are not available in this version (local and remote are)');
+  if (type === 'virtual') return virtualRepository(value, path);
   if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${JSON.stringify(type ?? null)}`);
   const node = mapping(value, path, ['type', 'blockSchema1']);
   return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')) };
@@ -97,6 +98,7 @@ function repositories(value: unknown): Record<string, RepositoryConfig> {
     result[key] = repository(item, path);
   }
   if (Object.keys(result).length === 0) throw new ConfigError('repositories', 'at least one repository is needed');
+  checkVirtualRepositories(result);
   return result;
 }
 

@@ -28,7 +28,7 @@ import type { BlobRead, ByteRange, Listing, Manifest, Repository } from './repos
 //     circuit breaker and the mapping of upstream answers live in upstream-gate.ts.
 
 function toManifest(row: ManifestRow, cache: Manifest['cache']): Manifest {
-  return { digest: row.digest, mediaType: row.media_type, content: row.content, ...(cache ? { cache } : {}) };
+  return { digest: row.digest, mediaType: row.media_type, content: row.content, ...(cache ? { cache } : {}), ...(row.pushed_at ? { pushedAt: row.pushed_at } : {}) };
 }
 
 export interface RemoteRepositoryOptions {

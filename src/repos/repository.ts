@@ -19,6 +19,8 @@ export interface Manifest {
   cache?: CacheOutcome;
   /** A Warning header value (RFC 9111 §5.5), e.g. when a stale cached tag is served. */
   warning?: string;
+  /** When the tag was last pushed (or, in a cache, last changed upstream), for timestamp resolution. */
+  pushedAt?: number;
 }
 
 export interface PutManifestResult {

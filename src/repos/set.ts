@@ -6,6 +6,7 @@ import { BlobDownloads } from '../cache/downloads.js';
 import { LocalRepository } from './local.js';
 import { RemoteRepository } from './remote.js';
 import type { Repository } from './repository.js';
+import { VirtualRepository } from './virtual.js';
 
 /** The configured repositories, by key. */
 export class RepositorySet {
@@ -19,13 +20,25 @@ export class RepositorySet {
   static fromConfig(config: Config, store: Store, log: (message: string) => void): RepositorySet {
     const reader = new BlobReader(store.blobs);
     const downloads = new BlobDownloads(store.blobs);
-    const repositories = Object.entries(config.repositories).map(([key, repositoryConfig]): Repository => {
+    const built = new Map<string, Repository>();
+    // Members before the virtual repositories over them (config/ has ruled out cycles).
+    const build = (key: string): Repository => {
+      const existing = built.get(key);
+      if (existing) return existing;
+      const repositoryConfig = config.repositories[key]!;
       store.metadata.registerRepository(key, repositoryConfig.type);
-      return repositoryConfig.type === 'local'
-        ? new LocalRepository({ key, config: repositoryConfig, store, reader })
-        : new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log });
-    });
-    return new RepositorySet(repositories);
+      let repository: Repository;
+      if (repositoryConfig.type === 'local') repository = new LocalRepository({ key, config: repositoryConfig, store, reader });
+      else if (repositoryConfig.type === 'remote') repository = new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log });
+      else {
+        const members = repositoryConfig.repositories.map(build);
+        const target = repositoryConfig.defaultDeploymentRepo;
+        repository = new VirtualRepository({ key, config: repositoryConfig, members, deployment: target === null ? null : build(target) });
+      }
+      built.set(key, repository);
+      return repository;
+    };
+    return new RepositorySet(Object.keys(config.repositories).map(build));
   }
 
   async close(): Promise<void> {

@@ -22,10 +22,11 @@ async function problem(text: string, env: NodeJS.ProcessEnv = {}): Promise<strin
   throw new Error('config was accepted');
 }
 
-test('the shipped default config is valid: docker-local on 127.0.0.1:5000, data in ./data', () => {
+test('the shipped default config is valid: docker-local, docker-hub and the virtual docker on 127.0.0.1:5000, data in ./data', () => {
   const config = loadConfig('config/wharf.yaml', {}, {});
   assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false }]);
-  assert.equal(Object.keys(config.repositories), ['docker-local']);
+  assert.equal(Object.keys(config.repositories), ['docker-local', 'docker-hub', 'docker']);
+  assert.equal(config.repositories.docker, { type: 'virtual', repositories: ['docker-local', 'docker-hub'], defaultDeploymentRepo: 'docker-local', resolveDockerTagsByTimestamp: false });
   assert.equal(config.repositories['docker-local'], { type: 'local', blockSchema1: true });
   assert.is(config.dataDir, join(process.cwd(), 'data'));
   assert.ok(Object.isFrozen(config.listeners[0]));
@@ -76,7 +77,6 @@ test('remote repositories: defaults, durations and sizes; bad values name their 
   assert.is(await problem(remote('    cache: { maxSize: lots }\n')), 'repositories.hub.cache.maxSize: expected a size like 512MiB or 50GiB, got "lots"');
   assert.is(await problem(remote('    foreignLayers: { allow: [3] }\n')), 'repositories.hub.foreignLayers.allow[0]: expected a non-empty string, got number 3');
   assert.is(await problem(remote('    blockSchema1: true\n')), 'repositories.hub.blockSchema1: unknown key (allowed here: type, url, username, password, metadataTtl, serveStale, offlineAfter, retryAfter, timeouts, cache, foreignLayers)');
-  assert.is(await problem('repositories:\n  all: { type: virtual }\n'), 'repositories.all.type: virtual repositories are not available in this version (local and remote are)');
 });
 
 test('acme: domains default to baseDomain and each <repoKey>.<baseDomain>; bad values name their key', async () => {
