@@ -43,10 +43,11 @@ function accessFor(config: Config, key: string): Access | null {
 export function setupText(config: Config, key: string, caPath: string | null): string | null {
   const access = accessFor(config, key);
   if (!access) return null;
-  const kind = config.repositories[key]!.type;
+  const repository = config.repositories[key]!;
+  const kind = repository.type;
   const { registry, prefix } = access;
   const image = `${prefix}/team/app:1.0`;
-  const pushes = kind === 'local';
+  const pushes = kind === 'local' || (kind === 'virtual' && repository.defaultDeploymentRepo !== null);
   const lines = [
     `Set Me Up: ${key} (${kind} repository, by ${access.method})`,
     '',
