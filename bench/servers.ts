@@ -65,7 +65,7 @@ export async function startWharf(dir: string, upstream?: string): Promise<BenchS
     `  - { address: 127.0.0.1, port: ${port} }`,
     `  - { address: 127.0.0.1, port: ${tlsPort}, tls: { mode: self-signed } }`,
     'repositories:',
-    `  docker-local: { type: local }\n${remote}log: { access: false }\n`,
+    `  docker-local: { type: local }\n${remote}log: { access: false }\nauth: { enabled: false }\n`,
   ].join('\n'));
   const server = await startProcess('Wharf', process.execPath, [cli, 'serve', '--config', config], `http://127.0.0.1:${port}/v2/`);
   return { ...server, tlsUrl: `https://127.0.0.1:${tlsPort}` };
