@@ -14,6 +14,12 @@ export interface Access {
   readonly who: string;
   verdict(repoKey: string, image: string, action: Action): Verdict;
   may(repoKey: string, image: string, action: Action): boolean;
+  /**
+   * The principal's permission, whatever the bearer token's scope: a token's scope says which
+   * kind of request it allows (pull, push, delete); details within a request (filling a remote
+   * cache, overwriting a tag) are the principal's, as Docker clients never ask for them.
+   */
+  principalMay(repoKey: string, image: string, action: Action): boolean;
   /** Whether a read on a remote repository may fetch from the upstream (Artifactory's Deploy/Cache). */
   mayFetch(repoKey: string, image: string): boolean;
   mayListCatalog(): boolean;
@@ -29,6 +35,7 @@ export const openAccess: Access = {
   who: '-',
   verdict: () => 'granted',
   may: () => true,
+  principalMay: () => true,
   mayFetch: () => true,
   mayListCatalog: () => true,
   readsSomething: () => true,
@@ -70,12 +77,12 @@ export class RequestAccess implements Access {
     return this.verdict(repoKey, image, action) === 'granted';
   }
 
+  principalMay(repoKey: string, image: string, action: Action): boolean {
+    return this.#authorizer.allows(this.principal, repoKey, image, action);
+  }
+
   mayFetch(repoKey: string, image: string): boolean {
-    // The request itself is a pull the token allows; whether it may fill the cache is the
-    // principal's permission, as a Docker client only ever asks for pull to pull.
-    return this.principal.kind === 'token'
-      ? this.#authorizer.ownerAllows(this.principal, repoKey, image, 'deploy')
-      : this.#authorizer.allows(this.principal, repoKey, image, 'deploy');
+    return this.principalMay(repoKey, image, 'deploy');
   }
 
   mayListCatalog(): boolean {

@@ -81,11 +81,19 @@ export class Gate {
     if (!this.access) throw this.#challenge(scope);
     const verdict = this.access.verdict(repoKey, image, action);
     if (verdict === 'granted') return this.access;
-    this.audit({ action, target: `${repoKey}/${image}`, result: 'denied' });
-    if (this.access.principal.kind === 'anonymous' || verdict === 'outside-token') {
-      throw this.#challenge(scope, verdict === 'outside-token' ? 'insufficient_scope' : undefined);
+    if (verdict === 'outside-token') {
+      this.audit({ action, target: `${repoKey}/${image}`, result: 'denied' });
+      throw this.#challenge(scope, 'insufficient_scope');
     }
-    throw new RegistryError('DENIED', { message: `${this.access.who} may not ${action} ${displayName(route, repoKey, image)}`, detail: { action } });
+    return this.deny(route, repoKey, image, action);
+  }
+
+  /** Refuses what the caller's permissions do not allow: a challenge for anonymous callers (they may log in), else DENIED. */
+  deny(route: Route, repoKey: string, image: string, action: Action): never {
+    const access = this.requireCredentials();
+    this.audit({ action, target: `${repoKey}/${image}`, result: 'denied' });
+    if (access.principal.kind === 'anonymous') throw this.#challenge(`repository:${displayName(route, repoKey, image)}:${challengeActions(action)}`);
+    throw new RegistryError('DENIED', { message: `${access.who} may not ${action} ${displayName(route, repoKey, image)}`, detail: { action } });
   }
 
   requireCatalog(): Access {

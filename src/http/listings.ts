@@ -68,7 +68,7 @@ export async function listCatalog(c: Ctx, route: Route, repositories: Repository
       // One more than the page needs: a readable name after a full page means there is a next one.
       const listing = await repository.listImages({ n: Math.min(page.n - items.length + 1, defaultPageSize), last });
       for (const name of listing.items) {
-        if (!access.may(repository.key, name, 'read')) continue;
+        if (!access.principalMay(repository.key, name, 'read')) continue;
         if (items.length === page.n) {
           more = true;
           break search;

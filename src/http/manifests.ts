@@ -52,9 +52,9 @@ export async function getManifest(target: Target, reference: string, head: boole
 /** Moving an existing tag to another manifest is an overwrite: it needs delete as well (Artifactory's Delete/Overwrite). */
 async function requireOverwrite(target: Target, reference: string, content: Buffer): Promise<void> {
   const { repository, name, access, route } = target;
-  if (isDigest(reference) || access.may(repository.key, name, 'delete')) return;
+  if (isDigest(reference) || access.principalMay(repository.key, name, 'delete')) return;
   const current = await repository.getManifest(name, reference, { any: true, types: new Set() }).catch(() => null);
-  if (current && current.digest !== digestOf(content)) target.gate.require(route, repository.key, name, 'delete');
+  if (current && current.digest !== digestOf(content)) target.gate.deny(route, repository.key, name, 'delete');
 }
 
 export async function putManifest(target: Target, reference: string): Promise<Response> {
