@@ -3,7 +3,7 @@ import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
 import type { RepositorySet } from '../repos/set.js';
 import type { TrustedProxies } from '../routing/proxies.js';
-import { route, unknownHost, type Route } from '../routing/route.js';
+import { route, unknownHost } from '../routing/route.js';
 import type { AccessLog } from './accesslog.js';
 import { dispatch, unknownRepository } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
@@ -62,36 +62,38 @@ export function createApp(options: AppOptions): Hono<Env> {
     });
   }
   const auth = options.auth;
-  /** Routes a request; a host naming no repository is answered naming only what the caller may read. */
-  const routed = async (c: Ctx, path: string) => {
+  /** Routes a request; a routing failure is kept until we know whom to tell what. */
+  const routeOf = (c: Ctx, path: string) => {
     const info = requestInfo(c, options.trustedProxies);
-    let resolved: Route | null = null;
-    let failure: unknown = null;
     try {
-      resolved = route(path, info.host, routeContext);
-    } catch (error) {
-      failure = error;
+      return { info, resolved: route(path, info.host, routeContext), failure: null };
+    } catch (failure) {
+      return { info, resolved: null, failure };
     }
-    const gate = await openGate(c, auth, info, resolved);
-    if (failure instanceof RegistryError && failure.code === 'NAME_UNKNOWN' && options.baseDomain) {
-      const access = gate.requireCredentials();
-      throw unknownHost(String((failure.detail as { host: string }).host), repositories.keys.filter((key) => access.readsSomething(key)), options.baseDomain);
-    }
-    if (failure) throw failure;
-    return { info, resolved, gate };
+  };
+  /** A host naming no repository is answered naming only the hosts the caller may read in. */
+  const routingFailure = (failure: unknown, readable: (key: string) => boolean): unknown => {
+    if (!(failure instanceof RegistryError) || failure.code !== 'NAME_UNKNOWN' || !options.baseDomain) return failure;
+    return unknownHost(String((failure.detail as { host: string }).host), repositories.keys.filter(readable), options.baseDomain);
   };
   const registry = async (c: Ctx) => {
-    const { info, resolved, gate } = await routed(c, c.req.path);
+    const { info, resolved, failure } = routeOf(c, c.req.path);
+    const gate = await openGate(c, auth, info, resolved);
+    if (failure) {
+      const access = gate.requireCredentials();
+      throw routingFailure(failure, (key) => access.readsSomething(key));
+    }
     if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}` });
     // Behind a proxy that reports the client's origin, Location and Link name it (as Distribution).
     return dispatch(c, info.reported ? { ...resolved, prefix: `${info.origin}${resolved.prefix}` } : resolved, repositories, gate);
   };
   // The token service, matched before repository routing (`token` and `auth` are reserved keys).
+  // It reads credentials itself: a login checks the database, not the server's snapshot.
   const tokenService = async (c: Ctx) => {
     if (!auth) throw new RegistryError('UNSUPPORTED', { status: 404, message: 'authentication is off (auth.enabled: false): no tokens are needed' });
-    const basePath = c.req.path.replace(/\/(token|auth)$/, '/');
-    const { info, resolved } = await routed(c, basePath);
-    const context = { auth, route: resolved!, address: info.address, host: info.host, secure: info.secure };
+    const { info, resolved, failure } = routeOf(c, c.req.path.replace(/\/(token|auth)$/, '/'));
+    if (failure || !resolved) throw routingFailure(failure, () => false);
+    const context = { auth, route: resolved, address: info.address, host: info.host, secure: info.secure };
     return c.req.path.endsWith('/auth') ? authEntry(c, context) : tokenEndpoint(c, context);
   };
   app.all('/v2/token', tokenService);
