@@ -1,6 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startWharf } from '../helpers/server.js';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cliPath, startWharf, tempDir } from '../helpers/server.js';
 import { basic, challengeOf, fetchToken } from '../helpers/auth.js';
 import { errorCode } from '../helpers/registry.js';
 
@@ -84,6 +87,31 @@ test('GET /api/docker/<key>/v2/auth: the docker config.json entry for good crede
     assert.is((await fetch(`${wharf.url}/api/docker/docker-local/v2/auth`)).status, 401);
   } finally {
     await wharf.cleanup();
+  }
+});
+
+test('wharf serve on a fresh data directory prints the admin password once on stdout; stderr only says where it is', async () => {
+  const dir = await tempDir();
+  const config = join(dir, 'wharf.yaml');
+  await writeFile(config, `dataDir: ${dir}/data\ncertsDir: ${dir}/certs\nlisteners: [{ address: 127.0.0.1, port: 0 }]\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\n`);
+  const child = spawn(process.execPath, [cliPath, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let [stdout, stderr] = ['', ''];
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listening line: ${stdout} ${stderr}`)), 20_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.includes('listening on')) { clearTimeout(timer); resolve(); }
+      });
+    });
+    const password = /the first user is admin, password (\S+) \(shown once; log in with: docker login 127\.0\.0\.1:\d+ -u admin\)/.exec(stdout)?.[1];
+    assert.ok(password, stdout);
+    assert.match(stderr, `kept in ${dir}/data/initial-admin-password`);
+    assert.not.match(stderr, password!);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
   }
 });
 

@@ -100,9 +100,13 @@ test('CLI changes apply to the running server: new users log in, removed users\'
   await cli(['user', 'add', 'newbie', '--password-stdin'], 'newbie-password');
   const { token } = await fetchToken(`${wharf.url}/v2/token`, host, { credentials: { user: 'newbie', password: 'newbie-password' } });
   assert.is((await fetch(`${wharf.url}/v2/`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+  const { refresh_token: refreshToken } = await fetchToken(`${wharf.url}/v2/token`, host, { credentials: { user: 'newbie', password: 'newbie-password' }, offline: true });
+  const refresh = () => fetch(`${wharf.url}/v2/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken!, service: host }), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+  assert.is((await refresh()).status, 200);
   await cli(['user', 'passwd', 'newbie', '--password-stdin'], 'another-password');
   const old = await fetch(`${wharf.url}/v2/token`, { headers: { authorization: basic('newbie', 'newbie-password') } });
   assert.is(old.status, 401, 'the old password is refused at once (logins read the database)');
+  assert.is((await refresh()).status, 401, 'a refresh token from before the new password no longer works');
   await cli(['user', 'remove', 'newbie']);
   await eventually('a removed user\'s token is refused', async () => (await fetch(`${wharf.url}/v2/`, { headers: { authorization: `Bearer ${token}` } })).status === 401);
 });
