@@ -71,6 +71,18 @@ test('skopeo: login, push and pull with rights; refused without them, and nothin
   assert.is(stored.status, 404, 'nothing stored for the refused push');
 });
 
+test('skopeo delete (scope repository:…:*): granted to a user with delete, refused to a deployer', async () => {
+  const { dir } = await layout('v1');
+  await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `ci:${passwords.ci}`, `oci:${dir}:v1`, `docker://${host}/docker-local/team/doomed:1`]);
+  const refused = await run('skopeo', ['delete', '--tls-verify=false', '--creds', `ci:${passwords.ci}`, `docker://${host}/docker-local/team/doomed:1`]);
+  assert.is.not(refused.code, 0);
+  const deleted = await run('skopeo', ['delete', '--tls-verify=false', '--creds', `dana:${passwords.dana}`, `docker://${host}/docker-local/team/doomed:1`]);
+  assert.is(deleted.code, 0, deleted.out);
+  const gone = await dockerClient(wharf.url, { user: 'dana', password: passwords.dana })('/v2/docker-local/team/doomed/manifests/1');
+  assert.is(gone.status, 404);
+  assert.match(log, /who=dana from=127\.0\.0\.1 action=delete target=docker-local\/team\/doomed@sha256:\S+ result=ok/);
+});
+
 async function policyDir(): Promise<string> {
   const dir = await tempDir();
   await writeFile(join(dir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
@@ -161,6 +173,8 @@ test('an authenticated Wharf as the upstream of another Wharf; fetching into the
     const warm = await viewer('/v2/hub/team/up/manifests/1', { headers: { Accept: OCI_MANIFEST } });
     assert.is(warm.status, 200, 'once cached, read is enough');
     assert.is((await viewer(`/v2/hub/team/up/blobs/${image.layers[0]!.digest}`)).status, 404, 'a blob not fetched yet');
+    const tags = await viewer('/v2/hub/team/up/tags/list');
+    assert.equal(await tags.json(), { name: 'hub/team/up', tags: ['1'] }, 'tags as cached, without asking the upstream');
     assert.match(log, 'mirror "GET /api/docker/docker-local/v2/team/up/manifests/1" 200', 'the edge logged in upstream as mirror');
   } finally {
     await edge.cleanup();
