@@ -1,4 +1,5 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 
 // Password hashes: scrypt with a random per-user salt, stored with its parameters so they can be
 // raised later without invalidating existing hashes:
@@ -33,4 +34,34 @@ export async function verifyPassword(password: string, encoded: string): Promise
   const expected = Buffer.from(hash, 'base64');
   const actual = await derive(password, Buffer.from(salt, 'base64'), params);
   return expected.length === actual.length && timingSafeEqual(expected, actual) && encoded !== unusableHash;
+}
+
+/**
+ * Passwords verified lately, so that Basic credentials on every registry request do not each
+ * cost a scrypt: kept for `ttlMs` under an HMAC of user and password (a random key per process,
+ * so the table is useless outside it), with the hash they matched. A changed hash matches nothing.
+ */
+export class VerifiedPasswords {
+  readonly #key = randomBytes(32);
+  readonly #entries = new LRUCache<string, { hash: string; at: number }>({ max: 10_000 });
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+
+  constructor(options: { ttlMs: number; now: () => number }) {
+    this.#ttlMs = options.ttlMs;
+    this.#now = options.now;
+  }
+
+  #mac(user: string, password: string): string {
+    return createHmac('sha256', this.#key).update(`${user}\u0000${password}`).digest('base64');
+  }
+
+  remembers(user: string, password: string, hash: string): boolean {
+    const entry = this.#entries.get(this.#mac(user, password));
+    return entry !== undefined && entry.hash === hash && this.#now() - entry.at < this.#ttlMs;
+  }
+
+  remember(user: string, password: string, hash: string): void {
+    this.#entries.set(this.#mac(user, password), { hash, at: this.#now() });
+  }
 }

@@ -1,25 +1,23 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { AuthConfig, PermissionTarget } from '../config/auth.js';
 import { RegistryError } from '../oci/errors.js';
 import { RequestAccess, type Access } from './access.js';
 import { AccountDirectory, type Accounts } from './accounts.js';
-import { parseAccessToken, secretMatches } from './access-tokens.js';
+import { parseAccessToken } from './access-tokens.js';
 import type { Audit } from './audit.js';
 import { grantScopes, type ScopeTarget } from './grants.js';
 import { TokenService, type Grant } from './jwt.js';
 import type { SigningKey } from './keys.js';
-import { unusableHash, verifyPassword } from './passwords.js';
+import { unusableHash, verifyPassword, VerifiedPasswords } from './passwords.js';
 import { Authorizer } from './permissions.js';
-import { anonymous, principalKey, type Principal } from './principal.js';
+import { principalKey, type Principal } from './principal.js';
+import { Principals } from './principals.js';
 import type { ScopeRequest } from './scopes.js';
-import { parseTokenScope } from './scopes.js';
 import { LoginThrottle } from './throttle.js';
 
 // Authentication: who a caller is, from a password or access token (Basic, or the token
 // endpoint), a bearer JWT we issued, or nothing at all (anonymous). Passwords are checked against
-// the database at login; a successful check is remembered for a minute under an HMAC of the
-// credentials (a random per-process key), so Basic on every registry request runs no scrypt.
+// the database at login; a successful check is remembered for a minute (VerifiedPasswords), so
+// Basic on every registry request runs no scrypt.
 
 export interface Credentials {
   username: string;
@@ -55,10 +53,8 @@ export class AuthService {
   readonly audit: Audit;
   readonly #now: () => number;
   readonly #throttle: LoginThrottle;
-  readonly #hmacKey = randomBytes(32);
-  /** HMAC of "user\0password" → the password hash it was verified against, and when. */
-  readonly #verified = new LRUCache<string, { hash: string; at: number }>({ max: 10_000 });
-  readonly #principals = new Map<string, Principal>();
+  readonly #passwords: VerifiedPasswords;
+  readonly #principals: Principals;
 
   constructor(options: AuthServiceOptions) {
     this.config = options.config;
@@ -67,15 +63,17 @@ export class AuthService {
     this.#now = options.now;
     this.authorizer = new Authorizer(options.permissions);
     this.tokens = new TokenService({ key: options.key, service: options.config.service, lifetimeMs: options.config.tokenLifetime, refreshLifetimeMs: options.config.refreshTokenLifetime, now: options.now });
+    this.#passwords = new VerifiedPasswords({ ttlMs: credentialTtlMs, now: options.now });
     this.#throttle = new LoginThrottle({ ...options.config.throttle, windowMs: options.config.throttle.window, now: options.now });
     this.directory = new AccountDirectory(options.accounts, {
       now: options.now,
       onError: options.onError,
       onChange: () => {
         this.authorizer.forget();
-        this.#principals.clear();
+        this.#principals.forget();
       },
     });
+    this.#principals = new Principals(this.directory);
   }
 
   /** Loads the accounts and starts watching them for changes. */
@@ -93,48 +91,14 @@ export class AuthService {
     return new RequestAccess(principal, grants, this.authorizer);
   }
 
-  #userPrincipal(name: string): Principal | null {
-    const cached = this.#principals.get(`u:${name}`);
-    if (cached) return cached;
-    const user = this.directory.user(name);
-    if (!user) return null;
-    const principal: Principal = { kind: 'user', name, groups: user.groups, admin: user.admin };
-    this.#principals.set(`u:${name}`, principal);
-    return principal;
-  }
-
-  #tokenPrincipal(id: string): Principal | null {
-    const cached = this.#principals.get(`t:${id}`);
-    if (cached) return cached;
-    const token = this.directory.usableToken(id);
-    const owner = token && this.directory.user(token.owner);
-    if (!token || !owner) return null;
-    const scope = token.scope.length === 0 ? null : token.scope.map(parseTokenScope);
-    const principal: Principal = { kind: 'token', name: owner.name, groups: owner.groups, admin: owner.admin, tokenId: id, scope };
-    this.#principals.set(`t:${id}`, principal);
-    return principal;
-  }
-
   /** The principal a bearer JWT speaks for now, or null (its user removed, its access token revoked). */
   principalOf(subject: string, tokenId: string | null): Principal | null {
-    if (subject === '') return tokenId === null ? anonymous : null;
-    if (tokenId === null) return this.#userPrincipal(subject);
-    const principal = this.#tokenPrincipal(tokenId);
-    if (principal?.kind !== 'token' || principal.name !== subject) return null;
-    this.directory.noteUse(tokenId);
-    return principal;
+    return this.#principals.of(subject, tokenId);
   }
 
   /** An access token sent as a bearer credential. */
   accessTokenPrincipal(text: string): Principal | null {
-    const parsed = parseAccessToken(text);
-    const token = parsed && this.directory.usableToken(parsed.id);
-    if (!parsed || !token || !secretMatches(parsed.secret, token.secretHash)) return null;
-    return this.principalOf(token.owner, parsed.id);
-  }
-
-  #hmac(credentials: Credentials): string {
-    return createHmac('sha256', this.#hmacKey).update(`${credentials.username}\u0000${credentials.password}`).digest('base64');
+    return this.#principals.fromAccessToken(text);
   }
 
   /**
@@ -144,12 +108,9 @@ export class AuthService {
   async login(credentials: Credentials, from: string, options: { fresh: boolean }): Promise<Principal> {
     const { username, password } = credentials;
     const token = parseAccessToken(password);
-    if (!token) {
-      const user = this.directory.user(username);
-      const mac = this.#hmac(credentials);
-      const known = this.#verified.get(mac);
-      if (!options.fresh && user && known?.hash === user.passwordHash && this.#now() - known.at < credentialTtlMs) return this.#userPrincipal(username)!;
-    }
+    // Basic on a registry request: a password verified within the minute, its hash unchanged.
+    const known = this.directory.user(username);
+    if (!options.fresh && !token && known && this.#passwords.remembers(username, password, known.passwordHash)) return this.#principals.user(username)!;
     try {
       this.#throttle.check(username, from);
     } catch (error) {
@@ -174,18 +135,16 @@ export class AuthService {
   }
 
   async #checkPassword(credentials: Credentials, fresh: boolean): Promise<Principal | null> {
-    const user = fresh ? await this.#accounts.getUser(credentials.username) : this.directory.user(credentials.username);
-    const mac = this.#hmac(credentials);
-    const known = this.#verified.get(mac);
-    const ok = user !== null && user !== undefined && known?.hash === user.passwordHash && this.#now() - known.at < credentialTtlMs
-      ? true
+    const { username, password } = credentials;
+    const user = fresh ? await this.#accounts.getUser(username) : this.directory.user(username);
+    const ok = (user && this.#passwords.remembers(username, password, user.passwordHash))
       // Unknown users are checked against a hash no password matches: they take as long as known ones.
-      : await verifyPassword(credentials.password, user?.passwordHash ?? unusableHash);
+      || (await verifyPassword(password, user?.passwordHash ?? unusableHash));
     if (!ok || !user) return null;
-    this.#verified.set(mac, { hash: user.passwordHash, at: this.#now() });
+    this.#passwords.remember(username, password, user.passwordHash);
     // A user just added by the CLI may not be in the snapshot yet.
     if (!this.directory.user(user.name)) await this.directory.refresh();
-    return this.#userPrincipal(user.name);
+    return this.#principals.user(user.name);
   }
 
   /** The refresh token's user (or access token), if still valid: the user exists and kept their password. */
