@@ -81,10 +81,8 @@ export class Gate {
     if (!this.access) throw this.#challenge(scope);
     const verdict = this.access.verdict(repoKey, image, action);
     if (verdict === 'granted') return this.access;
-    if (verdict === 'outside-token') {
-      this.audit({ action, target: `${repoKey}/${image}`, result: 'denied' });
-      throw this.#challenge(scope, 'insufficient_scope');
-    }
+    // Not a denial: the protocol's way to send the client back for a token with this scope.
+    if (verdict === 'outside-token') throw this.#challenge(scope, 'insufficient_scope');
     return this.deny(route, repoKey, image, action);
   }
 
