@@ -7,6 +7,10 @@ import { parseArgs } from 'node:util';
 import { acmeSettingsPath } from './config/acme.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
+import { UsageError } from './cli/common.js';
+import { tokenCommand } from './cli/tokens.js';
+import { userCommand } from './cli/users.js';
+import { RegistryError } from './oci/errors.js';
 import { startServer } from './server.js';
 import { setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
@@ -22,6 +26,10 @@ Usage:
   wharf certs [--config FILE] [--regenerate]
   wharf setup REPOSITORY [--config FILE]
   wharf proxy-config nginx|apache [--method subdomain|port|path] [--out DIR] [--config FILE]
+  wharf user add NAME [--groups G1,G2] [--admin] --password-stdin [--config FILE]
+  wharf user passwd NAME --password-stdin | user remove NAME | user list   [--config FILE]
+  wharf token create --user NAME [--scope repository:KEY/IMAGE:pull,push …] [--expires 90d] [--description TEXT]
+  wharf token list | token revoke ID   [--config FILE]
   wharf --help
 
 Commands:
@@ -31,6 +39,8 @@ Commands:
   setup        print the docker and podman commands that reach a repository ("Set Me Up")
   proxy-config write nginx or Apache configuration for running Wharf behind them
                (default --out: nginx/ or apache/; default method: subdomain with baseDomain, else path)
+  user         manage users (passwords on standard input); works while the server runs
+  token        create, list and revoke access tokens (printed once; usable as a docker login password)
 
 Options for serve:
   --config FILE       configuration file (YAML)
@@ -50,6 +60,7 @@ async function serve(args: string[]): Promise<void> {
   });
   const config = loadConfig(values.config ?? defaultConfigPath(), { listen: values.listen, data: values.data });
   const server = await startServer(config);
+  if (server.initialAdminPassword) console.log(`wharf: the first user is admin, password ${server.initialAdminPassword} (shown once; log in with: docker login ${hostOf(server.urls[0]!)} -u admin)`);
   const keys = Object.keys(config.repositories).join(', ');
   console.log(`wharf: listening on ${server.urls.join(', ')} (repositories: ${keys}; data: ${config.dataDir})`);
   const stop = (signal: string) => {
@@ -58,6 +69,10 @@ async function serve(args: string[]): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+function hostOf(url: string): string {
+  return new URL(url).host;
 }
 
 async function certs(args: string[]): Promise<void> {
@@ -115,13 +130,23 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'certs') return certs(rest);
   if (command === 'setup') return setup(rest);
   if (command === 'proxy-config') return writeProxyConfig(rest);
+  if (command === 'user' || command === 'token') {
+    const load = (file: string | undefined) => loadConfig(file ?? defaultConfigPath());
+    return command === 'user' ? userCommand(rest, load) : tokenCommand(rest, load);
+  }
   process.stderr.write(`wharf: unknown command ${JSON.stringify(command)}\n\n${usage}`);
   process.exitCode = 2;
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError && error.path.startsWith('--') && error.path !== '--config') {
+    process.stderr.write(`wharf: ${error.message}\n`);
+  } else if (error instanceof ConfigError) {
     process.stderr.write(`wharf: config error: ${error.message}\n`);
+  } else if (error instanceof UsageError) {
+    process.stderr.write(`wharf: ${error.message}\n\n${usage}`);
+  } else if (error instanceof RegistryError) {
+    process.stderr.write(`wharf: ${error.message}\n`);
   } else if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`wharf: ${error.message}\n\n${usage}`);
   } else {

@@ -3,6 +3,7 @@ import { createSecureServer, type Http2Session, type SecureServerOptions } from 
 import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { createAdaptorServer } from '@hono/node-server';
+import { openAccessControl } from './access-control.js';
 import { acmeSettingsPath } from './config/acme.js';
 import type { Config, ListenerConfig } from './config/types.js';
 import { accessLog } from './http/accesslog.js';
@@ -26,6 +27,10 @@ export interface RunningServer {
   urls: string[];
   /** The CA to trust when a listener serves a self-signed certificate. */
   caPath: string | null;
+  /** On the first start with authentication on: the generated admin password (also in dataDir/initial-admin-password). */
+  initialAdminPassword: string | null;
+  /** Swaps the permission targets for those of `config` (a reload), without a restart. */
+  updatePermissions(config: Config): void;
   /** Stops accepting, lets requests in flight finish (up to graceMs), then releases everything. */
   close(options?: { graceMs?: number }): Promise<void>;
 }
@@ -35,6 +40,10 @@ export interface ServerOptions {
   writeLog?: (text: string) => void;
   /** Operational messages (upstream trouble, certificates); defaults to stderr. */
   log?: (message: string) => void;
+  /** Audit lines (logins, pushes, deletes, denials); defaults to the operational log. */
+  audit?: (line: string) => void;
+  /** The clock of tokens and login throttling (tests move it). */
+  now?: () => number;
 }
 
 function listen(server: Server, port: number, address: string): Promise<AddressInfo> {
@@ -71,6 +80,14 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   if (acme && !acme.current) log(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
   const store = await openStore(config.dataDir);
   const repositories = RepositorySet.fromConfig(config, store, log);
+  let access;
+  try {
+    access = await openAccessControl(config, { log, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}) });
+  } catch (error) {
+    await repositories.close();
+    store.close();
+    throw error;
+  }
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
   const requestLog = config.log.access ? accessLog(writeLog) : null;
   const proxies = trustedProxies(config.trustedProxies);
@@ -84,10 +101,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const httpsPort = () => bound.listeners.find((listener) => listener.tls !== 'none')!.port;
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
+  let initialAdminPassword: string | null = null;
   try {
     for (const [index, listener] of config.listeners.entries()) {
       const app = createApp({
-        repositories, accessLog: requestLog, boundRepository: listener.repository, baseDomain: config.baseDomain, trustedProxies: proxies,
+        repositories, accessLog: requestLog, boundRepository: listener.repository, baseDomain: config.baseDomain, trustedProxies: proxies, auth: access.service,
         setup: (key) => setupText(bound, key, tls?.caPath ?? null),
         redirectToPort: listener.redirectToHttps ? httpsPort : null,
         acmeChallenge: acme ? (token) => acme.keyAuthorization(token) : null,
@@ -119,9 +137,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       bound = { ...bound, listeners: bound.listeners.map((item, i) => (i === index ? { ...item, port: address.port } : item)) };
     }
     acme?.start();
+    initialAdminPassword = await access.createFirstAdmin();
   } catch (error) {
     acme?.close();
     servers.forEach((server) => server.close());
+    await access.close();
     await repositories.close();
     store.close();
     throw error;
@@ -129,6 +149,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   return {
     urls,
     caPath: tls?.caPath ?? null,
+    initialAdminPassword,
+    updatePermissions: (next) => access.service?.update(next.permissions),
     async close({ graceMs = shutdownGraceMs } = {}) {
       acme?.close();
       const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => {
@@ -144,6 +166,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         await closed;
       }
       clearTimeout(timer);
+      await access.close();
       await repositories.close();
       store.close();
     },

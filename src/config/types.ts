@@ -1,3 +1,5 @@
+import type { AuthConfig, PermissionTarget } from './auth.js';
+
 // The one typed configuration object. Nothing outside config/ reads YAML or process.env.
 
 export interface ListenerConfig {
@@ -95,4 +97,7 @@ export interface Config {
   readonly acme: AcmeConfig | null;
   readonly repositories: Readonly<Record<string, RepositoryConfig>>;
   readonly log: { readonly access: boolean };
+  readonly auth: AuthConfig;
+  /** Artifactory-style permission targets; admins may do everything regardless. */
+  readonly permissions: readonly PermissionTarget[];
 }

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { isValidRepositoryKey } from '../oci/names.js';
 import { acmeConfig, acmeKeys } from './acme.js';
+import { authConfig, permissionsConfig, reservedRepositoryKeys } from './auth.js';
 import { ConfigError } from './errors.js';
 import { boolean, byteSize, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import { checkVirtualRepositories, virtualRepository } from './virtual.js';
@@ -92,6 +93,7 @@ function repositories(value: unknown): Record<string, RepositoryConfig> {
   const result: Record<string, RepositoryConfig> = {};
   for (const [key, item] of Object.entries(node)) {
     const path = join('repositories', key);
+    if (reservedRepositoryKeys.includes(key)) throw new ConfigError(path, `"${key}" is reserved (/v2/token and /v2/auth belong to the token service); choose another key`);
     if (!isValidRepositoryKey(key)) {
       throw new ConfigError(path, 'a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
     }
@@ -124,7 +126,7 @@ function deepFreeze<T>(value: T): T {
 
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
-  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log']);
+  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log', 'auth', 'permissions']);
   const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access']);
   const repositoryConfigs = repositories(node.repositories);
   const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners, options.baseDir);
@@ -166,5 +168,7 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     acme,
     repositories: repositoryConfigs,
     log: { access: log.access === undefined ? true : boolean(log.access, 'log.access') },
+    auth: authConfig(node.auth, { listenerAddresses: listenerConfigs.map((item) => item.address), baseDomain }),
+    permissions: permissionsConfig(node.permissions, Object.keys(repositoryConfigs)),
   });
 }

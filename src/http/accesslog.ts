@@ -1,4 +1,4 @@
-import { firstForwarded, type TrustedProxies } from '../routing/proxies.js';
+import { clientAddress, type TrustedProxies } from '../routing/proxies.js';
 import type { Ctx } from './env.js';
 
 // One line per request, written when the response has been sent (so status and bytes are the
@@ -7,6 +7,13 @@ import type { Ctx } from './env.js';
 
 export interface AccessLog {
   record(c: Ctx, startedAt: number, proxies: TrustedProxies): void;
+}
+
+/** Query parameters that can carry a secret (OAuth2 token requests, tokens in URLs): never logged. */
+const secretParameters = /([?&](?:password|refresh_token|access_token|token|client_secret)=)[^&#]*/gi;
+
+export function redactUrl(url: string): string {
+  return url.includes('?') ? url.replace(secretParameters, '$1***') : url;
 }
 
 export function accessLog(write: (text: string) => void): AccessLog {
@@ -21,7 +28,7 @@ export function accessLog(write: (text: string) => void): AccessLog {
       const socket = incoming.socket;
       const peer = socket?.remoteAddress;
       // Behind a trusted proxy, the client is the one it forwards for.
-      const address = (proxies.trusts(peer) ? firstForwarded(incoming.headers['x-forwarded-for']) : undefined) ?? peer ?? '-';
+      const address = clientAddress(peer, incoming.headers, proxies);
       const writtenBefore = socket?.bytesWritten ?? 0;
       outgoing.once('close', () => {
         const ms = (performance.now() - startedAt).toFixed(1);
@@ -30,7 +37,8 @@ export function accessLog(write: (text: string) => void): AccessLog {
         const cache = c.get('cache') ?? '-';
         const aborted = outgoing.writableFinished ? '' : ' aborted';
         if (pending.length === 0) setImmediate(flush);
-        pending.push(`${new Date().toISOString()} ${address} "${incoming.method} ${incoming.url}" ${outgoing.statusCode} ${bytes} ${ms}ms ${cache}${aborted}\n`);
+        const user = c.get('user') ?? '-';
+        pending.push(`${new Date().toISOString()} ${address} ${user} "${incoming.method} ${redactUrl(incoming.url ?? '')}" ${outgoing.statusCode} ${bytes} ${ms}ms ${cache}${aborted}\n`);
       });
     },
   };

@@ -1,13 +1,16 @@
 import { Hono } from 'hono';
+import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
 import type { RepositorySet } from '../repos/set.js';
-import { firstForwarded, forwardedOrigin, type TrustedProxies } from '../routing/proxies.js';
-import { route } from '../routing/route.js';
+import type { TrustedProxies } from '../routing/proxies.js';
+import { route, unknownHost } from '../routing/route.js';
 import type { AccessLog } from './accesslog.js';
-import { dispatch } from './dispatch.js';
+import { dispatch, unknownRepository } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
 import { errorResponse } from './errors.js';
 import { renderMetrics } from './metrics.js';
+import { concealed, openGate, requestInfo } from './request.js';
+import { authEntry, tokenEndpoint } from './token.js';
 
 export interface AppOptions {
   repositories: RepositorySet;
@@ -24,6 +27,8 @@ export interface AppOptions {
   acmeChallenge: ((token: string) => string | undefined) | null;
   /** On a redirectToHttps listener: the HTTPS port to send every request to (read per request). */
   redirectToPort: (() => number) | null;
+  /** Users, tokens and permissions; null when authentication is off (everyone may do everything). */
+  auth: AuthService | null;
 }
 
 /** The Hono app: every registry path goes through routing, then the OCI dispatcher. */
@@ -37,7 +42,7 @@ export function createApp(options: AppOptions): Hono<Env> {
       await next();
     });
   }
-  app.onError((error) => errorResponse(error));
+  app.onError((error, c) => errorResponse(concealed(error, c.get('access'), auth !== null)));
   const acmeChallenge = options.acmeChallenge;
   if (acmeChallenge !== null) {
     // Before the HTTPS redirect: the CA asks over plain HTTP on port 80.
@@ -56,25 +61,60 @@ export function createApp(options: AppOptions): Hono<Env> {
       return c.redirect(`https://${host}${port === 443 ? '' : `:${port}`}${url.pathname}${url.search}`, 308);
     });
   }
-  const registry = (c: Ctx) => {
-    // HTTP/2 carries the host in :authority rather than Host; a trusted proxy may name it.
-    const { headers, socket } = c.env.incoming;
-    const trusted = options.trustedProxies.trusts(socket?.remoteAddress);
-    const forwarded = trusted ? firstForwarded(headers['x-forwarded-host']) : undefined;
-    const host = forwarded ?? headers.host ?? (headers[':authority'] as string | undefined);
-    const resolved = route(c.req.path, host, routeContext);
+  const auth = options.auth;
+  /** Routes a request; a routing failure is kept until we know whom to tell what. */
+  const routeOf = (c: Ctx, path: string) => {
+    const info = requestInfo(c, options.trustedProxies);
+    try {
+      return { info, resolved: route(path, info.host, routeContext), failure: null };
+    } catch (failure) {
+      return { info, resolved: null, failure };
+    }
+  };
+  /** A host naming no repository is answered naming only the hosts the caller may read in. */
+  const routingFailure = (failure: unknown, readable: (key: string) => boolean): unknown => {
+    if (!(failure instanceof RegistryError) || failure.code !== 'NAME_UNKNOWN' || !options.baseDomain) return failure;
+    return unknownHost(String((failure.detail as { host: string }).host), repositories.keys.filter(readable), options.baseDomain);
+  };
+  const registry = async (c: Ctx) => {
+    const { info, resolved, failure } = routeOf(c, c.req.path);
+    const gate = await openGate(c, auth, info, resolved);
+    if (failure) {
+      const access = gate.requireCredentials();
+      throw routingFailure(failure, (key) => access.readsSomething(key));
+    }
     if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}` });
     // Behind a proxy that reports the client's origin, Location and Link name it (as Distribution).
-    const origin = trusted ? forwardedOrigin(headers) : '';
-    return dispatch(c, origin ? { ...resolved, prefix: `${origin}${resolved.prefix}` } : resolved, repositories);
+    return dispatch(c, info.reported ? { ...resolved, prefix: `${info.origin}${resolved.prefix}` } : resolved, repositories, gate);
   };
-  app.get('/metrics', () => new Response(renderMetrics(repositories), { headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } }));
-  app.get('/api/setup/:key', (c) => {
+  // The token service, matched before repository routing (`token` and `auth` are reserved keys).
+  // It reads credentials itself: a login checks the database, not the server's snapshot.
+  const tokenService = async (c: Ctx) => {
+    if (!auth) throw new RegistryError('UNSUPPORTED', { status: 404, message: 'authentication is off (auth.enabled: false): no tokens are needed' });
+    const { info, resolved, failure } = routeOf(c, c.req.path.replace(/\/(token|auth)$/, '/'));
+    if (failure || !resolved) throw routingFailure(failure, () => false);
+    const context = { auth, route: resolved, address: info.address, host: info.host, secure: info.secure };
+    return c.req.path.endsWith('/auth') ? authEntry(c, context) : tokenEndpoint(c, context);
+  };
+  app.all('/v2/token', tokenService);
+  app.all('/api/docker/:key/v2/token', tokenService);
+  app.all('/api/docker/:key/v2/auth', tokenService);
+  app.get('/metrics', async (c) => {
+    (await openGate(c, auth, requestInfo(c, options.trustedProxies), null)).requireAdmin('metrics');
+    return new Response(renderMetrics(repositories), { headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } });
+  });
+  app.get('/api/setup/:key', async (c) => {
     const key = c.req.param('key');
-    repositories.get(key); // NAME_UNKNOWN, naming the configured keys, for any other key
+    const gate = await openGate(c, auth, requestInfo(c, options.trustedProxies), null);
+    const access = gate.requireCredentials();
+    if (!repositories.find(key) || !access.readsSomething(key)) {
+      if (access.principal.kind === 'anonymous' && auth) gate.requireAdmin(`setup of ${key}`);
+      throw unknownRepository(key, repositories, gate);
+    }
     return new Response(options.setup(key), { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   });
-  app.get('/api/proxy-config/:server', (c) => {
+  app.get('/api/proxy-config/:server', async (c) => {
+    (await openGate(c, auth, requestInfo(c, options.trustedProxies), null)).requireAdmin('proxy configuration');
     const text = options.proxyConfig(c.req.param('server'), c.req.query('method'));
     if (text === null) throw new RegistryError('UNSUPPORTED', { status: 400, message: 'expected /api/proxy-config/nginx|apache?method=subdomain|port|path' });
     return new Response(text, { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });

@@ -54,13 +54,16 @@ function subdomainKey(host: string | undefined, context: RouteContext): string |
   const base = context.baseDomain;
   if (!name || !base || !name.endsWith(`.${base}`)) return null;
   const key = name.slice(0, -base.length - 1);
-  if (!context.keys.has(key)) {
-    throw new RegistryError('NAME_UNKNOWN', {
-      message: `no repository for host ${name}; this registry serves ${[...context.keys].map((k) => `${k}.${base}`).join(', ')}`,
-      detail: { host: name },
-    });
-  }
+  if (!context.keys.has(key)) throw unknownHost(name, [...context.keys], base);
   return key;
+}
+
+/** NAME_UNKNOWN for a host below baseDomain that names no repository, listing the names `keys` are served on. */
+export function unknownHost(host: string, keys: readonly string[], baseDomain: string): RegistryError {
+  return new RegistryError('NAME_UNKNOWN', {
+    message: `no repository for host ${host}${keys.length ? `; this registry serves ${keys.map((k) => `${k}.${baseDomain}`).join(', ')}` : ''}`,
+    detail: { host },
+  });
 }
 
 /** A route on which one repository is the whole registry (port binding, subdomain). */

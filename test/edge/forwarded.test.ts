@@ -16,7 +16,7 @@ test('from a trusted proxy, X-Forwarded-Host routes and X-Forwarded-For is the c
     const response = await fetch(`${wharf.url}/v2/team/app/tags/list`, { headers: forwarded });
     assert.equal(await response.json(), { name: 'team/app', tags: ['1.0'] });
     await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.match(log, /203\.0\.113\.7 "GET \/v2\/team\/app\/tags\/list" 200/);
+    assert.match(log, /203\.0\.113\.7 - "GET \/v2\/team\/app\/tags\/list" 200/);
   } finally {
     await wharf.cleanup();
   }
@@ -31,7 +31,7 @@ test('from anyone else the headers are ignored', async () => {
     assert.is(await errorCode(response), 'NAME_UNKNOWN', 'routed by path: "team" is no repository key');
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.not.match(log, '203.0.113.7');
-    assert.match(log, /127\.0\.0\.1 "GET/);
+    assert.match(log, /127\.0\.0\.1 - "GET/);
   } finally {
     await wharf.cleanup();
   }
