@@ -7,7 +7,9 @@ import { parseArgs } from 'node:util';
 import { acmeSettingsPath } from './config/acme.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
-import { startServer } from './server.js';
+import type { Config } from './config/types.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { startServer, type RunningServer } from './server.js';
 import { setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
 import type { Method } from './proxyconf/sites.js';
@@ -38,6 +40,11 @@ Options for serve:
   --data DIR          replace dataDir
 `;
 
+/** Operational log lines on stderr, in the configured format. */
+function stderrLogger(config: Config): Logger {
+  return createLogger({ format: config.log.format, write: (line) => process.stderr.write(line) });
+}
+
 function defaultConfigPath(): string {
   const local = resolve('config/wharf.yaml');
   return existsSync(local) ? local : fileURLToPath(new URL('../../config/wharf.yaml', import.meta.url));
@@ -49,11 +56,19 @@ async function serve(args: string[]): Promise<void> {
     options: { config: { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' } },
   });
   const config = loadConfig(values.config ?? defaultConfigPath(), { listen: values.listen, data: values.data });
-  const server = await startServer(config);
+  const logger = stderrLogger(config);
+  let server: RunningServer;
+  try {
+    server = await startServer(config, { logger });
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    logger.error(`not started: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
   const keys = Object.keys(config.repositories).join(', ');
-  console.log(`wharf: listening on ${server.urls.join(', ')} (repositories: ${keys}; data: ${config.dataDir})`);
+  logger.info(`listening on ${server.urls.join(', ')} (repositories: ${keys}; data: ${config.dataDir})`);
   const stop = (signal: string) => {
-    console.log(`wharf: ${signal}, shutting down`);
+    logger.info(`${signal}: shutting down`);
     server.close().then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
@@ -64,7 +79,7 @@ async function certs(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, regenerate: { type: 'boolean' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
   if (config.acme) {
-    const acme = await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, (message) => console.error(`wharf: ${message}`));
+    const acme = await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, stderrLogger(config));
     process.stdout.write(acme.describe());
     if (!config.listeners.some((listener) => listener.tls === 'self-signed')) return;
     process.stdout.write('\n');

@@ -1,17 +1,18 @@
 import type { Server } from 'node:http';
 import { createSecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { createAdaptorServer } from '@hono/node-server';
 import { acmeSettingsPath } from './config/acme.js';
 import type { Config, ListenerConfig } from './config/types.js';
 import { accessLog } from './http/accesslog.js';
-import { createApp } from './http/app.js';
+import { createApp, type Live } from './http/app.js';
+import { createLogger, type Logger } from './log/logger.js';
 import { RepositorySet } from './repos/set.js';
 import { setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
 import type { Method } from './proxyconf/sites.js';
 import { trustedProxies } from './routing/proxies.js';
+import { listen, urlOf } from './server/listen.js';
 import { openStore } from './store/index.js';
 import { AcmeCertificates } from './tls/acme.js';
 import { answerAlpnChallenges } from './tls/alpn-challenge.js';
@@ -33,23 +34,8 @@ export interface RunningServer {
 export interface ServerOptions {
   /** Where access-log lines go; defaults to stdout when the config enables the access log. */
   writeLog?: (text: string) => void;
-  /** Operational messages (upstream trouble, certificates); defaults to stderr. */
-  log?: (message: string) => void;
-}
-
-function listen(server: Server, port: number, address: string): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, address, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
-}
-
-function urlOf(info: AddressInfo, tls: boolean): string {
-  const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
-  return `${tls ? 'https' : 'http'}://${host}:${info.port}`;
+  /** Operational messages (upstream trouble, certificates); defaults to stderr in config.log.format. */
+  logger?: Logger;
 }
 
 /**
@@ -66,13 +52,13 @@ async function tlsOptions(listener: ListenerConfig, index: number, selfSigned: T
 
 /** Opens the store, builds the repositories and the app, and starts every listener. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
-  const log = options.log ?? ((message: string) => console.error(`wharf: ${message}`));
-  const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, log) : null;
-  if (acme && !acme.current) log(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
+  const logger = options.logger ?? createLogger({ format: config.log.format, write: (line) => process.stderr.write(line) });
+  const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
+  if (acme && !acme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
   const store = await openStore(config.dataDir);
-  const repositories = RepositorySet.fromConfig(config, store, log);
+  const repositories = RepositorySet.fromConfig(config, store, (message) => logger.warn(message));
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
-  const requestLog = config.log.access ? accessLog(writeLog) : null;
+  const requestLog = config.log.access ? accessLog(config.log.format, writeLog) : null;
   const proxies = trustedProxies(config.trustedProxies);
   const tls = config.listeners.some((listener) => listener.tls === 'self-signed' || (listener.tls === 'acme' && !acme!.current))
     ? await ensureSelfSigned(config.certsDir, certificateNames(config))
@@ -82,19 +68,24 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // "Set Me Up" names the ports actually bound (port 0 in the config picks one at listen time).
   let bound: Config = config;
   const httpsPort = () => bound.listeners.find((listener) => listener.tls !== 'none')!.port;
+  const live: Live = {
+    repositories, keys: new Set(repositories.keys), trustedProxies: proxies, baseDomain: config.baseDomain, accessLog: requestLog,
+    setup: (key) => setupText(bound, key, tls?.caPath ?? null),
+    proxyConfig: (server, method) => {
+      const chosen = (method ?? defaultMethod(bound)) as Method;
+      return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(bound, server as ProxyServer, chosen) : null;
+    },
+  };
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
   try {
     for (const [index, listener] of config.listeners.entries()) {
       const app = createApp({
-        repositories, accessLog: requestLog, boundRepository: listener.repository, baseDomain: config.baseDomain, trustedProxies: proxies,
-        setup: (key) => setupText(bound, key, tls?.caPath ?? null),
+        live: () => live,
+        logger,
+        boundRepository: listener.repository,
         redirectToPort: listener.redirectToHttps ? httpsPort : null,
         acmeChallenge: acme ? (token) => acme.keyAuthorization(token) : null,
-        proxyConfig: (server, method) => {
-          const chosen = (method ?? defaultMethod(bound)) as Method;
-          return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(bound, server as ProxyServer, chosen) : null;
-        },
       });
       const serverOptions = await tlsOptions(listener, index, tls, acme);
       // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).
@@ -114,7 +105,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         if (config.acme!.challenge === 'tls-alpn-01') answerAlpnChallenges(server as unknown as TlsServer, (name) => acme!.alpnCertificate(name));
       }
       servers.push(server);
-      const address = await listen(server, listener.port, listener.address);
+      const address = await listen(server, listener, index);
       urls.push(urlOf(address, listener.tls !== 'none'));
       bound = { ...bound, listeners: bound.listeners.map((item, i) => (i === index ? { ...item, port: address.port } : item)) };
     }

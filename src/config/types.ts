@@ -80,5 +80,6 @@ export interface Config {
   /** The acme listeners' settings (one certificate for all of them); null without such a listener. */
   readonly acme: AcmeConfig | null;
   readonly repositories: Readonly<Record<string, RepositoryConfig>>;
-  readonly log: { readonly access: boolean };
+  /** access: one line per request on stdout; format: text or JSON lines, for every log line. */
+  readonly log: { readonly access: boolean; readonly format: 'text' | 'json' };
 }

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { isValidRepositoryKey } from '../oci/names.js';
 import { acmeConfig, acmeKeys } from './acme.js';
 import { ConfigError } from './errors.js';
-import { boolean, byteSize, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
+import { boolean, byteSize, describe, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
 export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false };
@@ -123,7 +123,8 @@ function deepFreeze<T>(value: T): T {
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
   const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log']);
-  const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access']);
+  const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access', 'format']);
+  if (log.format !== undefined && log.format !== 'text' && log.format !== 'json') throw new ConfigError('log.format', `expected text or json, got ${describe(log.format)}`);
   const repositoryConfigs = repositories(node.repositories);
   const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners, options.baseDir);
   listenerConfigs.forEach((item, i) => {
@@ -163,6 +164,6 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     listeners: listenerConfigs,
     acme,
     repositories: repositoryConfigs,
-    log: { access: log.access === undefined ? true : boolean(log.access, 'log.access') },
+    log: { access: log.access === undefined ? true : boolean(log.access, 'log.access'), format: (log.format as 'text' | 'json' | undefined) ?? 'text' },
   });
 }

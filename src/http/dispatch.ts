@@ -55,6 +55,7 @@ function base(): Response {
 export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet): Promise<Response> {
   const method = c.req.method;
   const endpoint = parseEndpoint(route.endpointPath);
+  c.set('endpoint', endpoint.kind);
   const repository = route.repoKey === null ? null : repositories.get(route.repoKey);
   if (endpoint.kind === 'base' || endpoint.kind === 'catalog') {
     const allowed = endpoint.kind === 'base' ? ['GET', 'HEAD'] : ['GET'];

@@ -112,7 +112,9 @@ export class RemoteRepository implements Repository {
       const reason = error instanceof Error ? error.message : String(error);
       this.stats.stale++;
       this.#log(`${this.key}: serving stale ${name}:${tag} (${state.digest}): ${reason}`);
-      return { ...toManifest(cached, 'STALE'), warning: `110 wharf "stale: upstream ${this.#config.url} failed: ${reason.replace(/"/g, "'")}"` };
+      // Upstream errors name the upstream already; say it once.
+      const cause = reason.includes(this.#config.url) ? reason : `upstream ${this.#config.url} failed: ${reason}`;
+      return { ...toManifest(cached, 'STALE'), warning: `110 wharf "stale: ${cause.replace(/"/g, "'")}"` };
     }
   }
 

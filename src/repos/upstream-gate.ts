@@ -91,6 +91,7 @@ export class UpstreamGate {
       return response;
     } catch (error) {
       this.#stats.upstreamErrors++;
+      this.#log(`${this.#key}: ${method} ${suffix.split('?', 1)[0]} of ${name} failed: ${error instanceof Error ? error.message : String(error)}`);
       if (++this.#failures >= this.#config.offlineAfter) {
         this.#offlineUntil = Date.now() + this.#config.retryAfter;
         this.#log(`${this.#key}: upstream ${this.#config.url} marked offline for ${this.#config.retryAfter / 1000}s after ${this.#failures} failures`);

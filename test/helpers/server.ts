@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateConfig } from '../../src/config/validate.js';
+import { createLogger } from '../../src/log/logger.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 
 export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -38,8 +39,9 @@ export interface StartOptions {
   listeners?: Record<string, unknown>[];
   baseDomain?: string;
   trustedProxies?: string[];
-  /** Operational messages (otherwise on stderr). */
-  log?: (message: string) => void;
+  /** Operational log lines, each without its newline (otherwise on stderr). */
+  log?: (line: string) => void;
+  logFormat?: 'text' | 'json';
 }
 
 export async function startWharf(options: StartOptions = {}): Promise<TestServer> {
@@ -51,11 +53,12 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
     listeners: options.listeners ?? [{ address: '127.0.0.1', port: 0 }],
     repositories: options.repositories ?? { 'docker-local': { type: 'local' } },
-    log: { access: options.accessLog !== undefined },
+    log: { access: options.accessLog !== undefined, format: options.logFormat ?? 'text' },
   }, { baseDir: process.cwd() });
+  const log = options.log;
   let server: RunningServer | null = await startServer(config, {
     ...(options.accessLog ? { writeLog: options.accessLog } : {}),
-    ...(options.log ? { log: options.log } : {}),
+    ...(log ? { logger: createLogger({ format: options.logFormat ?? 'text', write: (line) => log(line.trimEnd()) }) } : {}),
   });
   return {
     url: server.urls[0]!,
@@ -90,10 +93,8 @@ export async function spawnWharf(dataDir: string): Promise<WharfProcess> {
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
   const url = await new Promise<string>((resolve, reject) => {
-    let stdout = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /listening on (http:\/\/[^\s,]+)/.exec(stdout);
+    child.stderr!.on('data', () => {
+      const match = /listening on (http:\/\/[^\s,]+)/.exec(stderr);
       if (match) resolve(match[1]!);
     });
     child.once('exit', (code) => reject(new Error(`wharf exited with ${code}: ${stderr}`)));

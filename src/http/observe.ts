@@ -1,0 +1,104 @@
+import { firstForwarded, type TrustedProxies } from '../routing/proxies.js';
+import type { Ctx } from './env.js';
+
+// One record per request, made when the response has been sent (or abandoned), for the access
+// log and the metrics. Body bytes are counted where Node hands them over, the same way for
+// HTTP/1.1 and HTTP/2: what the parser pushes into the request stream, and what is written to
+// the response. (Socket byte counters include headers, and on HTTP/2 the socket is the session's,
+// shared by every stream.)
+
+/** The kind of endpoint a request was for: a bounded set, for metric labels. */
+export type RouteClass = 'base' | 'manifest' | 'blob' | 'upload' | 'tags' | 'catalog' | 'referrers' | 'token' | 'api' | 'health' | 'metrics' | 'other';
+
+export interface RequestRecord {
+  method: string;
+  /** Path and query as the client sent them. */
+  url: string;
+  status: number;
+  /** Request body bytes received. */
+  bytesIn: number;
+  /** Response body bytes sent (headers not included). */
+  bytesOut: number;
+  seconds: number;
+  /** The client's address (behind a trusted proxy, the one it forwards for). */
+  client: string;
+  /** The authenticated user, when access control has named one. */
+  user: string | null;
+  /** The repository key routing resolved, if any. */
+  repository: string | null;
+  host: string | null;
+  userAgent: string | null;
+  routeClass: RouteClass;
+  /** HIT, MISS, JOIN or STALE on requests a cache answered. */
+  cache: string | null;
+  /** The connection closed before the response was complete. */
+  aborted: boolean;
+}
+
+export type RequestSink = (record: RequestRecord) => void;
+
+const endpointClasses: Record<string, RouteClass> = {
+  base: 'base', catalog: 'catalog', manifest: 'manifest', blob: 'blob', uploads: 'upload', upload: 'upload', tags: 'tags', referrers: 'referrers',
+};
+
+/** The route class from the endpoint dispatch parsed, else from the path's first segments. */
+function routeClassOf(c: Ctx, path: string): RouteClass {
+  const endpoint = c.get('endpoint');
+  if (endpoint) return endpointClasses[endpoint] ?? 'other';
+  if (path === '/metrics') return 'metrics';
+  if (path === '/healthz' || path === '/readyz' || path === '/api/system/ping') return 'health';
+  if (path.startsWith('/token') || path.startsWith('/auth')) return 'token';
+  if (path.startsWith('/api/') && !path.startsWith('/api/docker/')) return 'api';
+  return 'other';
+}
+
+function byteLength(chunk: unknown, encoding?: unknown): number {
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  return chunk instanceof Uint8Array ? chunk.byteLength : 0;
+}
+
+/** Starts measuring the request in `c`; `sink` gets its record once the response is over. */
+export function observe(c: Ctx, proxies: TrustedProxies, sink: RequestSink): void {
+  const startedAt = performance.now();
+  const { incoming, outgoing } = c.env;
+  let bytesIn = 0;
+  let bytesOut = 0;
+  // The HTTP/1.1 parser and the HTTP/2 compatibility layer both hand body chunks to push().
+  const push = incoming.push;
+  incoming.push = function countedPush(chunk: unknown, encoding?: BufferEncoding) {
+    bytesIn += byteLength(chunk, encoding);
+    return push.call(this, chunk, encoding);
+  };
+  // Response bodies leave through write() and end(): Hono's adapter, and pipes from blob streams.
+  const write = outgoing.write as (...args: unknown[]) => boolean;
+  const end = outgoing.end as (...args: unknown[]) => unknown;
+  outgoing.write = function countedWrite(this: unknown, ...args: unknown[]) {
+    bytesOut += byteLength(args[0], args[1]);
+    return write.apply(this, args);
+  } as typeof outgoing.write;
+  outgoing.end = function countedEnd(this: unknown, ...args: unknown[]) {
+    if (typeof args[0] !== 'function') bytesOut += byteLength(args[0], args[1]);
+    return end.apply(this, args);
+  } as typeof outgoing.end;
+  outgoing.once('close', () => {
+    const { headers, socket } = incoming;
+    const peer = socket?.remoteAddress;
+    const url = incoming.url ?? '/';
+    sink({
+      method: incoming.method ?? '-',
+      url,
+      status: outgoing.statusCode,
+      bytesIn,
+      bytesOut: incoming.method === 'HEAD' ? 0 : bytesOut,
+      seconds: (performance.now() - startedAt) / 1000,
+      client: (proxies.trusts(peer) ? firstForwarded(headers['x-forwarded-for']) : undefined) ?? peer ?? '-',
+      user: c.get('user') ?? null,
+      repository: c.get('repository') ?? null,
+      host: headers.host ?? (headers[':authority'] as string | undefined) ?? null,
+      userAgent: headers['user-agent'] ?? null,
+      routeClass: routeClassOf(c, url.split('?', 1)[0]!),
+      cache: c.get('cache') ?? null,
+      aborted: !outgoing.writableFinished,
+    });
+  });
+}
