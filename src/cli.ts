@@ -10,27 +10,31 @@ import { loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { startServer, type RunningServer } from './server.js';
-import { setupText } from './setup/instructions.js';
+import { bannerLines } from './server/banner.js';
+import { repositoryList, setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
 import type { Method } from './proxyconf/sites.js';
 import { AcmeCertificates } from './tls/acme.js';
 import { certificateNames, ensureSelfSigned, forgetServerCertificate } from './tls/self-signed.js';
 import { trustInstructions } from './tls/trust.js';
+import { version } from './version.js';
 
 const usage = `wharf — an edge container registry
 
 Usage:
   wharf serve [--config FILE] [--listen ADDR:PORT] [--data DIR]
   wharf certs [--config FILE] [--regenerate]
-  wharf setup REPOSITORY [--config FILE]
+  wharf setup [REPOSITORY] [--config FILE]
   wharf proxy-config nginx|apache [--method subdomain|port|path] [--out DIR] [--config FILE]
-  wharf --help
+  wharf --version
+  wharf --help                 (or COMMAND --help)
 
 Commands:
   serve        start the registry (the default config is config/wharf.yaml)
   certs        create Wharf's CA and server certificate if needed, and print how to trust them;
                with tls mode acme, show the ACME certificate and when it renews
-  setup        print the docker and podman commands that reach a repository ("Set Me Up")
+  setup        print the docker and podman commands that reach a repository ("Set Me Up");
+               without REPOSITORY, list the repositories
   proxy-config write nginx or Apache configuration for running Wharf behind them
                (default --out: nginx/ or apache/; default method: subdomain with baseDomain, else path)
 
@@ -39,6 +43,13 @@ Options for serve:
   --listen ADDR:PORT  replace the first listener's address and port (port 0: any free port)
   --data DIR          replace dataDir
 `;
+
+/** Every command answers --help (or -h) with the usage rather than a parser message. */
+function wantsHelp(args: string[]): boolean {
+  if (!args.includes('--help') && !args.includes('-h')) return false;
+  process.stdout.write(usage);
+  return true;
+}
 
 /** Operational log lines on stderr, in the configured format. */
 function stderrLogger(config: Config): Logger {
@@ -51,11 +62,14 @@ function defaultConfigPath(): string {
 }
 
 async function serve(args: string[]): Promise<void> {
+  if (wantsHelp(args)) return;
   const { values } = parseArgs({
     args,
     options: { config: { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' } },
   });
-  const config = loadConfig(values.config ?? defaultConfigPath(), { listen: values.listen, data: values.data });
+  const configFile = resolve(values.config ?? defaultConfigPath());
+  const overrides = { listen: values.listen, data: values.data };
+  const config = loadConfig(configFile, overrides);
   const logger = stderrLogger(config);
   let server: RunningServer;
   try {
@@ -65,8 +79,7 @@ async function serve(args: string[]): Promise<void> {
     logger.error(`not started: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   }
-  const keys = Object.keys(config.repositories).join(', ');
-  logger.info(`listening on ${server.urls.join(', ')} (repositories: ${keys}; data: ${config.dataDir})`);
+  for (const line of bannerLines(config, server.urls, { version, configFile })) logger.info(line);
   const stop = (signal: string) => {
     logger.info(`${signal}: shutting down`);
     server.close().then(() => process.exit(0), () => process.exit(1));
@@ -76,6 +89,7 @@ async function serve(args: string[]): Promise<void> {
 }
 
 async function certs(args: string[]): Promise<void> {
+  if (wantsHelp(args)) return;
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, regenerate: { type: 'boolean' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
   if (config.acme) {
@@ -90,9 +104,14 @@ async function certs(args: string[]): Promise<void> {
 }
 
 async function setup(args: string[]): Promise<void> {
+  if (wantsHelp(args)) return;
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
-  const key = positionals[0] ?? '';
+  const key = positionals[0];
+  if (key === undefined) {
+    process.stdout.write(repositoryList(config));
+    return;
+  }
   const selfSigned = config.listeners.some((listener) => listener.tls === 'self-signed');
   const text = setupText(config, key, selfSigned ? join(config.certsDir, 'ca.crt') : null);
   if (!text) {
@@ -104,6 +123,7 @@ async function setup(args: string[]): Promise<void> {
 }
 
 async function writeProxyConfig(args: string[]): Promise<void> {
+  if (wantsHelp(args)) return;
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' }, method: { type: 'string' }, out: { type: 'string' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
   const server = positionals[0] as ProxyServer;
@@ -124,6 +144,10 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(usage);
+    return;
+  }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`wharf ${version}\n`);
     return;
   }
   if (command === 'serve') return serve(rest);

@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import { isValidRepositoryKey } from '../oci/names.js';
+import { isValidRepositoryKey, maxRepositoryKeyLength } from '../oci/names.js';
 import { acmeConfig, acmeKeys } from './acme.js';
 import { ConfigError } from './errors.js';
-import { boolean, byteSize, describe, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
+import { bindAddress, boolean, byteSize, describe, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
 export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false };
@@ -36,7 +36,7 @@ function listener(value: unknown, path: string, baseDir: string): ListenerConfig
     if (tls !== 'acme' && stray) throw new ConfigError(join(tlsPath, stray), 'only used with mode: acme');
   }
   return {
-    address: node.address === undefined ? defaultListener.address : string(node.address, join(path, 'address')),
+    address: node.address === undefined ? defaultListener.address : bindAddress(node.address, join(path, 'address')),
     port: port(node.port, join(path, 'port')),
     tls,
     certificates: pairs,
@@ -79,9 +79,10 @@ function remote(value: unknown, path: string): RemoteRepositoryConfig {
 
 function repository(value: unknown, path: string): RepositoryConfig {
   const type = (value as Node | null)?.type;
+  if (type === undefined || type === null) throw new ConfigError(join(path, 'type'), 'required: local or remote');
   if (type === 'remote') return remote(value, path);
   if (type === 'virtual') throw new ConfigError(join(path, 'type'), 'virtual repositories are not available in this version (local and remote are)');
-  if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${JSON.stringify(type ?? null)}`);
+  if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${describe(type)}`);
   const node = mapping(value, path, ['type', 'blockSchema1']);
   return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')) };
 }
@@ -91,6 +92,9 @@ function repositories(value: unknown): Record<string, RepositoryConfig> {
   const result: Record<string, RepositoryConfig> = {};
   for (const [key, item] of Object.entries(node)) {
     const path = join('repositories', key);
+    if (key.length > maxRepositoryKeyLength) {
+      throw new ConfigError(path, `a repository key is at most ${maxRepositoryKeyLength} characters (it is a DNS label in <key>.<baseDomain>); this one has ${key.length}`);
+    }
     if (!isValidRepositoryKey(key)) {
       throw new ConfigError(path, 'a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
     }

@@ -76,3 +76,14 @@ export function setupText(config: Config, key: string, caPath: string | null): s
   }
   return `${lines.join('\n')}\n`;
 }
+
+/** What `wharf setup` prints without a repository: each key, its kind and how images are named. */
+export function repositoryList(config: Config): string {
+  const keys = Object.keys(config.repositories);
+  const width = Math.max(...keys.map((key) => key.length));
+  const lines = keys.map((key) => {
+    const access = accessFor(config, key)!;
+    return `  ${key.padEnd(width)}  ${config.repositories[key]!.type.padEnd(6)}  ${access.prefix}/<image>  (by ${access.method})`;
+  });
+  return `Repositories (wharf setup REPOSITORY prints the commands for one):\n${lines.join('\n')}\n`;
+}
