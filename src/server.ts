@@ -1,11 +1,12 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { createSecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
 import type { Server as TlsServer } from 'node:tls';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { acmeSettingsPath } from './config/acme.js';
 import type { Config, ListenerConfig } from './config/types.js';
 import { accessLog } from './http/accesslog.js';
 import { createApp, type Live } from './http/app.js';
+import { answerClientErrors, maxHeaderBytes, requestErrorHandler } from './http/refusals.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { RepositorySet } from './repos/set.js';
 import { setupText } from './setup/instructions.js';
@@ -89,9 +90,13 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       });
       const serverOptions = await tlsOptions(listener, index, tls, acme);
       // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).
+      const requests = getRequestListener(app.fetch, { errorHandler: requestErrorHandler(logger) });
       const server = (serverOptions
-        ? createAdaptorServer({ fetch: app.fetch, createServer: createSecureServer, serverOptions: { ...serverOptions, allowHTTP1: true } })
-        : createAdaptorServer({ fetch: app.fetch })) as Server;
+        ? createSecureServer({ ...serverOptions, allowHTTP1: true }, requests)
+        : createServer({ maxHeaderSize: maxHeaderBytes, requireHostHeader: false }, requests)) as unknown as Server;
+      // A TLS listener's HTTP/1.1 connections are parsed with the server's maxHeaderSize property.
+      Object.assign(server, { maxHeaderSize: maxHeaderBytes });
+      answerClientErrors(server, logger);
       // Large layers take minutes: no whole-request deadline, but headers must arrive promptly.
       server.requestTimeout = 0;
       server.headersTimeout = 60_000;

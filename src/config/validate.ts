@@ -82,7 +82,7 @@ function repository(value: unknown, path: string): RepositoryConfig {
   if (type === undefined || type === null) throw new ConfigError(join(path, 'type'), 'required: local or remote');
   if (type === 'remote') return remote(value, path);
   if (type === 'virtual') throw new ConfigError(join(path, 'type'), 'virtual repositories are not available in this version (local and remote are)');
-  if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${describe(type)}`);
+  if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local or remote, got ${describe(type)}`);
   const node = mapping(value, path, ['type', 'blockSchema1']);
   return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')) };
 }

@@ -10,6 +10,7 @@ import type { Ctx, Env } from './env.js';
 import { errorResponse } from './errors.js';
 import { renderMetrics } from './metrics.js';
 import { observe } from './observe.js';
+import { refuseLargeHeaders } from './refusals.js';
 
 /** What a configuration reload may change: read anew by every request. */
 export interface Live {
@@ -43,6 +44,7 @@ export function createApp(options: AppOptions): Hono<Env> {
   app.use(async (c, next) => {
     const current = live();
     observe(c, current.trustedProxies, (record) => live().accessLog?.(record));
+    refuseLargeHeaders(c);
     await next();
   });
   app.onError((error, c) => errorResponse(error, c, logger));
@@ -72,7 +74,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     const forwarded = trusted ? firstForwarded(headers['x-forwarded-host']) : undefined;
     const host = forwarded ?? headers.host ?? (headers[':authority'] as string | undefined);
     const resolved = route(c.req.path, host, { boundRepository: options.boundRepository, baseDomain: current.baseDomain, keys: current.keys });
-    if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}` });
+    if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}`, detail: { path: c.req.path } });
     if (resolved.repoKey) c.set('repository', resolved.repoKey);
     // Behind a proxy that reports the client's origin, Location and Link name it (as Distribution).
     const origin = trusted ? forwardedOrigin(headers) : '';
@@ -93,6 +95,6 @@ export function createApp(options: AppOptions): Hono<Env> {
   app.all('/v2', registry);
   app.all('/v2/*', registry);
   app.all('/api/docker/*', registry);
-  app.notFound((c) => errorResponse(new RegistryError('NAME_UNKNOWN', { message: `no endpoint at ${c.req.path}; the registry API is under /v2/` }), c, logger));
+  app.notFound((c) => errorResponse(new RegistryError('NAME_UNKNOWN', { message: `no endpoint at ${c.req.path}; the registry API is under /v2/`, detail: { path: c.req.path } }), c, logger));
   return app;
 }

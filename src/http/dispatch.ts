@@ -54,7 +54,7 @@ function base(): Response {
 /** Serves one registry request that routing has mapped to `route`. */
 export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet): Promise<Response> {
   const method = c.req.method;
-  const endpoint = parseEndpoint(route.endpointPath);
+  const endpoint = parseEndpoint(route.endpointPath, { method, path: c.req.path });
   c.set('endpoint', endpoint.kind);
   const repository = route.repoKey === null ? null : repositories.get(route.repoKey);
   if (endpoint.kind === 'base' || endpoint.kind === 'catalog') {

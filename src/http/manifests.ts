@@ -50,7 +50,7 @@ export async function getManifest(target: Target, reference: string, head: boole
 
 export async function putManifest(target: Target, reference: string): Promise<Response> {
   const { c, repository, name } = target;
-  if (!repository.putManifest) throw refuseWrite(repository, 'push manifests to');
+  if (!repository.putManifest) throw refuseWrite(target, 'push manifests to');
   const tooLarge = (bytes: number) => new RegistryError('SIZE_INVALID', { status: 413, message: `manifest is over ${maxManifestBytes} bytes (${bytes} so far)` });
   const declared = Number(c.req.header('content-length') ?? 0);
   if (declared > maxManifestBytes) throw tooLarge(declared);
@@ -70,7 +70,7 @@ export async function putManifest(target: Target, reference: string): Promise<Re
 
 export async function deleteManifest(target: Target, reference: string): Promise<Response> {
   const { repository, name } = target;
-  if (!repository.deleteManifest) throw refuseWrite(repository, 'delete manifests from');
+  if (!repository.deleteManifest) throw refuseWrite(target, 'delete manifests from');
   await repository.deleteManifest(name, reference);
   return new Response(null, { status: 202, headers: { ...apiVersionHeader, 'Content-Length': '0' } });
 }
