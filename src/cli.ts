@@ -13,7 +13,7 @@ import { startServer, type RunningServer } from './server.js';
 import { bannerLines } from './server/banner.js';
 import { repositoryList, setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
-import type { Method } from './proxyconf/sites.js';
+import { proxyPlan, type Method } from './proxyconf/sites.js';
 import { AcmeCertificates } from './tls/acme.js';
 import { certificateNames, ensureSelfSigned, forgetServerCertificate } from './tls/self-signed.js';
 import { trustInstructions } from './tls/trust.js';
@@ -138,6 +138,14 @@ async function writeProxyConfig(args: string[]): Promise<void> {
   const file = join(out, 'wharf.conf');
   await writeFile(file, proxyConfig(config, server, method));
   process.stdout.write(`wharf: wrote ${file} (${server}, ${method} method)\n`);
+  if (proxyPlan(config, method).ownCertificate) {
+    // The snippet names Wharf's certificate: make sure it is there, so the proxy's config test passes now.
+    const existed = existsSync(join(config.certsDir, 'server.crt'));
+    const material = await ensureSelfSigned(config.certsDir, certificateNames(config));
+    process.stdout.write(existed
+      ? `wharf: the proxy serves Wharf's certificate ${join(config.certsDir, 'server.crt')}; clients trust ${material.caPath} (wharf certs says how)\n`
+      : `wharf: created Wharf's CA and server certificate in ${config.certsDir} for the proxy; clients trust ${material.caPath} (wharf certs says how)\n`);
+  }
 }
 
 async function main(argv: string[]): Promise<void> {
