@@ -80,6 +80,19 @@ async function serve(args: string[]): Promise<void> {
     process.exit(1);
   }
   for (const line of bannerLines(config, server.urls, { version, configFile })) logger.info(line);
+  // SIGHUP: read the file again and reload; a bad file is refused and the running config stays.
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(async () => {
+      logger.info(`SIGHUP: reloading ${configFile}`);
+      try {
+        await server.reload(loadConfig(configFile, overrides));
+      } catch (error) {
+        const reason = error instanceof ConfigError ? `config error: ${error.message}` : error instanceof Error ? error.message : String(error);
+        logger.error(`reload refused: ${reason}; still serving the previous configuration`);
+      }
+    });
+  });
   const stop = (signal: string) => {
     logger.info(`${signal}: shutting down`);
     server.close().then(() => process.exit(0), () => process.exit(1));
@@ -101,6 +114,11 @@ async function certs(args: string[]): Promise<void> {
   if (values.regenerate) await forgetServerCertificate(config.certsDir);
   const material = await ensureSelfSigned(config.certsDir, certificateNames(config));
   process.stdout.write(trustInstructions(config, await readFile(material.caPath, 'utf8'), material.caPath));
+  if (material.issued) {
+    process.stdout.write(`\nIssued a new server certificate: ${material.certPath}\n`
+      + 'A running wharf serve with this certsDir serves it from the next connection: it watches the file.\n'
+      + '(Where file events do not arrive, as on some network filesystems: kill -HUP <pid of wharf serve>.)\n');
+  }
 }
 
 async function setup(args: string[]): Promise<void> {

@@ -1,24 +1,25 @@
 import { createServer, type Server } from 'node:http';
-import { createSecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
+import { createSecureServer, type Http2Session } from 'node:http2';
 import type { Server as TlsServer } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { acmeSettingsPath } from './config/acme.js';
-import type { Config, ListenerConfig } from './config/types.js';
+import type { Config } from './config/types.js';
 import { accessLog } from './http/accesslog.js';
 import { createApp, type Live } from './http/app.js';
 import { answerClientErrors, maxHeaderBytes, requestErrorHandler } from './http/refusals.js';
 import { createLogger, type Logger } from './log/logger.js';
+import type { Repository } from './repos/repository.js';
 import { RepositorySet } from './repos/set.js';
 import { setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
 import type { Method } from './proxyconf/sites.js';
 import { trustedProxies } from './routing/proxies.js';
+import { ListenerCertificates } from './server/certificates.js';
 import { listen, urlOf } from './server/listen.js';
-import { openStore } from './store/index.js';
+import { classify, inEffect, type ReloadReport } from './server/reload.js';
+import { openStore, type Store } from './store/index.js';
 import { AcmeCertificates } from './tls/acme.js';
 import { answerAlpnChallenges } from './tls/alpn-challenge.js';
-import { CertificateFiles } from './tls/files.js';
-import { certificateNames, ensureSelfSigned, type TlsMaterial } from './tls/self-signed.js';
 
 /** How long a shutdown waits for transfers in flight before it cuts them. */
 export const shutdownGraceMs = 30_000;
@@ -28,8 +29,20 @@ export interface RunningServer {
   urls: string[];
   /** The CA to trust when a listener serves a self-signed certificate. */
   caPath: string | null;
+  /**
+   * Takes a new configuration without dropping connections: repositories, routing, trusted
+   * proxies, the access log, certificates and (through the reload hooks) permissions. What binds
+   * sockets or locates data is reported as needing a restart and keeps its old value. A hook that
+   * refuses the configuration rejects the reload, and the old configuration stays whole.
+   */
+  reload(config: Config): Promise<ReloadReport>;
   /** Stops accepting, lets requests in flight finish (up to graceMs), then releases everything. */
   close(options?: { graceMs?: number }): Promise<void>;
+}
+
+/** Something else that takes a new configuration on reload (access control's permissions). */
+export interface ReloadHook {
+  update(config: Config): void | Promise<void>;
 }
 
 export interface ServerOptions {
@@ -37,46 +50,59 @@ export interface ServerOptions {
   writeLog?: (text: string) => void;
   /** Operational messages (upstream trouble, certificates); defaults to stderr in config.log.format. */
   logger?: Logger;
+  /** Told about every reloaded configuration before it takes effect; one that throws refuses it. */
+  reloadHooks?: readonly ReloadHook[];
 }
 
-/**
- * The TLS settings of a listener: Wharf's own certificate, the ACME one (Wharf's own until the
- * first order completes), or the operator's files chosen by SNI.
- */
-async function tlsOptions(listener: ListenerConfig, index: number, selfSigned: TlsMaterial | null, acme: AcmeCertificates | null): Promise<SecureServerOptions | null> {
-  if (listener.tls === 'acme') return acme!.current ?? { key: selfSigned!.key, cert: selfSigned!.cert };
-  if (listener.tls === 'self-signed') return { key: selfSigned!.key, cert: selfSigned!.cert };
-  if (listener.tls !== 'files') return null;
-  const files = await CertificateFiles.open(listener.certificates, `listeners[${index}].tls.certificates`);
-  return { ...files.defaults, SNICallback: files.sniCallback };
+/** The config with each listener's port as bound (port 0 picks one): what "Set Me Up" must name. */
+function withPorts(config: Config, ports: readonly number[]): Config {
+  return { ...config, listeners: config.listeners.map((listener, i) => ({ ...listener, port: ports[i] ?? listener.port })) };
+}
+
+interface LiveParts {
+  config: Config;
+  repositories: RepositorySet;
+  writeLog: (text: string) => void;
+  caPath: () => string | null;
+}
+
+/** What requests read, for one configuration. */
+function liveState({ config, repositories, writeLog, caPath }: LiveParts): Live {
+  return {
+    repositories,
+    keys: new Set(repositories.keys),
+    trustedProxies: trustedProxies(config.trustedProxies),
+    baseDomain: config.baseDomain,
+    accessLog: config.log.access ? accessLog(config.log.format, writeLog) : null,
+    setup: (key) => setupText(config, key, caPath()),
+    proxyConfig: (server, method) => {
+      const chosen = (method ?? defaultMethod(config)) as Method;
+      return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(config, server as ProxyServer, chosen) : null;
+    },
+  };
 }
 
 /** Opens the store, builds the repositories and the app, and starts every listener. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger({ format: config.log.format, write: (line) => process.stderr.write(line) });
+  const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
+  const warn = (message: string) => logger.warn(message);
   const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
   if (acme && !acme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
-  const store = await openStore(config.dataDir);
-  const repositories = RepositorySet.fromConfig(config, store, (message) => logger.warn(message));
-  const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
-  const requestLog = config.log.access ? accessLog(config.log.format, writeLog) : null;
-  const proxies = trustedProxies(config.trustedProxies);
-  const tls = config.listeners.some((listener) => listener.tls === 'self-signed' || (listener.tls === 'acme' && !acme!.current))
-    ? await ensureSelfSigned(config.certsDir, certificateNames(config))
-    : null;
+  const store: Store = await openStore(config.dataDir);
+  const certificates = await ListenerCertificates.open(config, logger, acme).catch(async (error: unknown) => {
+    store.close();
+    throw error;
+  });
+  const caPath = () => certificates.caPath;
+  let current = { config, repositories: RepositorySet.fromConfig(config, store, warn) };
+  /** Repositories a reload replaced: closed with the server, as requests may still hold them. */
+  const retired: Repository[] = [];
+  const ports: number[] = [];
+  let live = liveState({ ...current, writeLog, caPath });
   const servers: Server[] = [];
   const urls: string[] = [];
-  // "Set Me Up" names the ports actually bound (port 0 in the config picks one at listen time).
-  let bound: Config = config;
-  const httpsPort = () => bound.listeners.find((listener) => listener.tls !== 'none')!.port;
-  const live: Live = {
-    repositories, keys: new Set(repositories.keys), trustedProxies: proxies, baseDomain: config.baseDomain, accessLog: requestLog,
-    setup: (key) => setupText(bound, key, tls?.caPath ?? null),
-    proxyConfig: (server, method) => {
-      const chosen = (method ?? defaultMethod(bound)) as Method;
-      return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(bound, server as ProxyServer, chosen) : null;
-    },
-  };
+  const httpsPort = () => ports[config.listeners.findIndex((listener) => listener.tls !== 'none')]!;
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
   try {
@@ -88,7 +114,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         redirectToPort: listener.redirectToHttps ? httpsPort : null,
         acmeChallenge: acme ? (token) => acme.keyAuthorization(token) : null,
       });
-      const serverOptions = await tlsOptions(listener, index, tls, acme);
+      const serverOptions = certificates.serverOptions(index);
       // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).
       const requests = getRequestListener(app.fetch, { errorHandler: requestErrorHandler(logger) });
       const server = (serverOptions
@@ -104,29 +130,44 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         sessions.add(session);
         session.once('close', () => sessions.delete(session));
       });
-      // A renewed ACME certificate is served from the next handshake on.
-      if (listener.tls === 'acme') {
-        acme!.onCertificate((served) => (server as unknown as TlsServer).setSecureContext({ ...serverOptions, ...served }));
-        if (config.acme!.challenge === 'tls-alpn-01') answerAlpnChallenges(server as unknown as TlsServer, (name) => acme!.alpnCertificate(name));
-      }
+      if (serverOptions) certificates.attach(index, server as unknown as TlsServer);
+      if (listener.tls === 'acme' && config.acme!.challenge === 'tls-alpn-01') answerAlpnChallenges(server as unknown as TlsServer, (name) => acme!.alpnCertificate(name));
       servers.push(server);
       const address = await listen(server, listener, index);
       urls.push(urlOf(address, listener.tls !== 'none'));
-      bound = { ...bound, listeners: bound.listeners.map((item, i) => (i === index ? { ...item, port: address.port } : item)) };
+      ports.push(address.port);
     }
+    live = liveState({ config: withPorts(config, ports), repositories: current.repositories, writeLog, caPath });
     acme?.start();
   } catch (error) {
     acme?.close();
+    certificates.close();
     servers.forEach((server) => server.close());
-    await repositories.close();
+    await current.repositories.close();
     store.close();
     throw error;
   }
   return {
     urls,
-    caPath: tls?.caPath ?? null,
+    caPath: certificates.caPath,
+    async reload(requested) {
+      const report = classify(current.config, requested);
+      const next = inEffect(current.config, requested);
+      for (const hook of options.reloadHooks ?? []) await hook.update(next);
+      const repositories = report.applied.some((path) => path.startsWith('repositories'))
+        ? RepositorySet.fromConfig(next, store, warn, { set: current.repositories, config: current.config })
+        : current.repositories;
+      retired.push(...current.repositories.all().filter((repository) => repositories.find(repository.key) !== repository));
+      current = { config: next, repositories };
+      live = liveState({ config: withPorts(next, ports), repositories, writeLog, caPath });
+      await certificates.reload(next);
+      logger.info(report.applied.length ? `reload: applied ${report.applied.join(', ')}` : 'reload: no configuration change to apply; certificates re-read');
+      if (report.needsRestart.length) logger.warn(`reload: ${report.needsRestart.join(', ')} changed, which needs a restart; the old value stays in effect until then`);
+      return report;
+    },
     async close({ graceMs = shutdownGraceMs } = {}) {
       acme?.close();
+      certificates.close();
       const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections?.();
@@ -140,7 +181,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         await closed;
       }
       clearTimeout(timer);
-      await repositories.close();
+      await Promise.all([current.repositories.close(), ...retired.map((repository) => repository.close?.())]);
       store.close();
     },
   };

@@ -15,11 +15,16 @@ export class RepositorySet {
     this.#byKey = new Map([...repositories].map((repository) => [repository.key, repository]));
   }
 
-  /** Builds every configured repository over one store. */
-  static fromConfig(config: Config, store: Store, log: (message: string) => void): RepositorySet {
+  /**
+   * Builds every configured repository over one store. With `previous` (a configuration reload),
+   * repositories whose settings are unchanged are kept as they are, caches and connections included.
+   */
+  static fromConfig(config: Config, store: Store, log: (message: string) => void, previous?: { set: RepositorySet; config: Config }): RepositorySet {
     const reader = new BlobReader(store.blobs);
     const downloads = new BlobDownloads(store.blobs);
     const repositories = Object.entries(config.repositories).map(([key, repositoryConfig]): Repository => {
+      const kept = previous?.set.find(key);
+      if (kept && JSON.stringify(previous!.config.repositories[key]) === JSON.stringify(repositoryConfig)) return kept;
       store.metadata.registerRepository(key, repositoryConfig.type);
       return repositoryConfig.type === 'local'
         ? new LocalRepository({ key, config: repositoryConfig, store, reader })

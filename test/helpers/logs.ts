@@ -2,8 +2,10 @@
 // it is written, rather than sleeping for a flush.
 
 export interface LogCollector {
-  /** Takes text holding one or more lines (a newline at the end optional). */
+  /** Takes text holding one or more whole lines (a newline at the end optional). */
   write: (text: string) => void;
+  /** Takes a chunk of a stream: lines are taken as they complete. */
+  chunk: (text: string) => void;
   lines: string[];
   /** The first line that matches, now or when it is written (at most `ms` later). */
   waitFor(match: RegExp | string, ms?: number): Promise<string>;
@@ -13,8 +15,15 @@ export function logCollector(): LogCollector {
   const lines: string[] = [];
   const waiters = new Set<{ test: (line: string) => boolean; resolve: (line: string) => void }>();
   const matcher = (match: RegExp | string) => (line: string) => (typeof match === 'string' ? line.includes(match) : match.test(line));
-  return {
+  let partial = '';
+  const collector: LogCollector = {
     lines,
+    chunk(text) {
+      const whole = partial + text;
+      const end = whole.lastIndexOf('\n') + 1;
+      partial = whole.slice(end);
+      if (end > 0) collector.write(whole.slice(0, end));
+    },
     write(text) {
       for (const line of text.split('\n').filter(Boolean)) {
         lines.push(line);
@@ -39,4 +48,5 @@ export function logCollector(): LogCollector {
       });
     },
   };
+  return collector;
 }

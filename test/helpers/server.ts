@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateConfig } from '../../src/config/validate.js';
 import { createLogger } from '../../src/log/logger.js';
+import { logCollector, type LogCollector } from './logs.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 
 export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -81,25 +82,35 @@ export interface WharfProcess {
   url: string;
   child: ChildProcess;
   stderr: () => string;
+  /** Its log lines (stderr), to wait for one. */
+  log: LogCollector;
 }
 
-/** Starts `wharf serve` as a child process (for kill and restart tests) and waits for its URL. */
-export async function spawnWharf(dataDir: string): Promise<WharfProcess> {
+/**
+ * Starts `wharf serve` as a child process (for kill, restart and signal tests) and waits for its
+ * URL. `config` is the YAML to serve (default: docker-local, no access log); it is written to
+ * `<dataDir>.yaml`, and its first listener is moved to a free port.
+ */
+export async function spawnWharf(dataDir: string, options: { config?: string } = {}): Promise<WharfProcess> {
   const configFile = `${dataDir}.yaml`;
-  await writeFile(configFile, 'repositories:\n  docker-local: { type: local }\nlog: { access: false }\n');
+  await writeFile(configFile, options.config ?? 'repositories:\n  docker-local: { type: local }\nlog: { access: false }\n');
   const child = spawn(process.execPath, [cliPath, 'serve', '--config', configFile, '--listen', '127.0.0.1:0', '--data', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const log = logCollector();
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    log.chunk(chunk.toString());
+  });
   const url = await new Promise<string>((resolve, reject) => {
     child.stderr!.on('data', () => {
-      const match = /listening on (http:\/\/[^\s,]+)/.exec(stderr);
+      const match = /listening on (https?:\/\/[^\s,]+)/.exec(stderr);
       if (match) resolve(match[1]!);
     });
     child.once('exit', (code) => reject(new Error(`wharf exited with ${code}: ${stderr}`)));
   });
-  return { url, child, stderr: () => stderr };
+  return { url, child, stderr: () => stderr, log };
 }
 
 /** Runs the CLI to completion and returns its exit code and output. */
