@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
+import { authBench } from './auth.js';
 import { localBench } from './local.js';
 import { push, putManifest } from './load.js';
 import { fixedPayload, payload, payloadDir } from './payload.js';
@@ -13,7 +14,7 @@ import { renderTable, type Row } from './table.js';
 
 // npm run bench: Wharf against CNCF Distribution 2.8.2, nginx (sendfile) and a bare node:http
 // server, all started here on loopback, in one run. Each figure is the median of BENCH_RUNS runs.
-// BENCH_ONLY=local, tls or remote runs one part.
+// BENCH_ONLY=local, tls, auth or remote runs one part.
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -54,7 +55,12 @@ async function main(): Promise<void> {
     const only = process.env.BENCH_ONLY;
     const rows: Row[] = [];
     let peakRssMiB = 0;
-    if (only !== 'remote' && only !== 'tls') {
+    if (!only || only === 'auth') {
+      const auth = await authBench({ work, open: wharf, runs, seconds });
+      servers.push(auth.server);
+      rows.push(...auth.rows);
+    }
+    if (only !== 'remote' && only !== 'tls' && only !== 'auth') {
       const local = await localBench({
         wharf, distribution, nginx, bare,
         names: { wharf: name, distribution: distributionName },
@@ -64,10 +70,10 @@ async function main(): Promise<void> {
       rows.push(...local.rows);
       peakRssMiB = local.peakRssMiB;
     }
-    if (only !== 'remote' && only !== 'local') {
+    if (only !== 'remote' && only !== 'local' && only !== 'auth') {
       rows.push(...await tlsBench({ wharf, nginx, caPath: join(work, 'certs', 'ca.crt'), name, large, runs, seconds }));
     }
-    if (only !== 'local' && only !== 'tls') {
+    if (only !== 'local' && only !== 'tls' && only !== 'auth') {
       rows.push(...await remoteBench({ work, origin: distribution.url.replace('/v2/', ''), image: distributionName, large, runs, seconds }));
     }
 

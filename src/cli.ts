@@ -8,7 +8,11 @@ import { acmeSettingsPath } from './config/acme.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
+import { UsageError } from './cli/common.js';
+import { tokenCommand } from './cli/tokens.js';
+import { userCommand } from './cli/users.js';
 import { createLogger, type Logger } from './log/logger.js';
+import { RegistryError } from './oci/errors.js';
 import { startServer, type RunningServer } from './server.js';
 import { bannerLines } from './server/banner.js';
 import { repositoryList, setupText } from './setup/instructions.js';
@@ -26,6 +30,10 @@ Usage:
   wharf certs [--config FILE] [--regenerate]
   wharf setup [REPOSITORY] [--config FILE]
   wharf proxy-config nginx|apache [--method subdomain|port|path] [--out DIR] [--config FILE]
+  wharf user add NAME [--groups G1,G2] [--admin] --password-stdin [--config FILE]
+  wharf user passwd NAME --password-stdin | user remove NAME | user list   [--config FILE]
+  wharf token create --user NAME [--scope repository:KEY/IMAGE:pull,push …] [--expires 90d] [--description TEXT]
+  wharf token list | token revoke ID   [--config FILE]
   wharf --version
   wharf --help                 (or COMMAND --help)
 
@@ -37,6 +45,8 @@ Commands:
                without REPOSITORY, list the repositories
   proxy-config write nginx or Apache configuration for running Wharf behind them
                (default --out: nginx/ or apache/; default method: subdomain with baseDomain, else path)
+  user         manage users (passwords on standard input); works while the server runs
+  token        create, list and revoke access tokens (printed once; usable as a docker login password)
 
 Options for serve:
   --config FILE       configuration file (YAML)
@@ -79,7 +89,10 @@ async function serve(args: string[]): Promise<void> {
     logger.error(`not started: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   }
-  for (const line of bannerLines(config, server.urls, { version, configFile })) logger.info(line);
+  // What serve says it serves goes to standard output, as the one-time admin password does.
+  const said = createLogger({ format: config.log.format, write: (line) => process.stdout.write(line) });
+  if (server.initialAdminPassword) console.log(`wharf: the first user is admin, password ${server.initialAdminPassword} (shown once; log in with: docker login ${hostOf(server.urls[0]!)} -u admin)`);
+  for (const line of bannerLines(config, server.urls, { version, configFile })) said.info(line);
   // SIGHUP: read the file again and reload; a bad file is refused and the running config stays.
   let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
@@ -99,6 +112,10 @@ async function serve(args: string[]): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+function hostOf(url: string): string {
+  return new URL(url).host;
 }
 
 async function certs(args: string[]): Promise<void> {
@@ -180,13 +197,23 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'certs') return certs(rest);
   if (command === 'setup') return setup(rest);
   if (command === 'proxy-config') return writeProxyConfig(rest);
+  if (command === 'user' || command === 'token') {
+    const load = (file: string | undefined) => loadConfig(file ?? defaultConfigPath());
+    return command === 'user' ? userCommand(rest, load) : tokenCommand(rest, load);
+  }
   process.stderr.write(`wharf: unknown command ${JSON.stringify(command)}\n\n${usage}`);
   process.exitCode = 2;
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError && error.path.startsWith('--') && error.path !== '--config') {
+    process.stderr.write(`wharf: ${error.message}\n`);
+  } else if (error instanceof ConfigError) {
     process.stderr.write(`wharf: config error: ${error.message}\n`);
+  } else if (error instanceof UsageError) {
+    process.stderr.write(`wharf: ${error.message}\n\n${usage}`);
+  } else if (error instanceof RegistryError) {
+    process.stderr.write(`wharf: ${error.message}\n`);
   } else if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`wharf: ${error.message}\n\n${usage}`);
   } else {

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { createSecureServer, type Http2Session } from 'node:http2';
 import type { Server as TlsServer } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
+import { openAccessControl, type AccessControl } from './access-control.js';
 import { acmeSettingsPath } from './config/acme.js';
 import type { Config } from './config/types.js';
 import { accessLog } from './http/accesslog.js';
@@ -36,6 +37,10 @@ export interface RunningServer {
    * refuses the configuration rejects the reload, and the old configuration stays whole.
    */
   reload(config: Config): Promise<ReloadReport>;
+  /** On the first start with authentication on: the generated admin password (also in dataDir/initial-admin-password). */
+  initialAdminPassword: string | null;
+  /** Swaps the permission targets for those of `config` (as a reload does), without a restart. */
+  updatePermissions(config: Config): void;
   /** Stops accepting, lets requests in flight finish (up to graceMs), then releases everything. */
   close(options?: { graceMs?: number }): Promise<void>;
 }
@@ -52,6 +57,10 @@ export interface ServerOptions {
   logger?: Logger;
   /** Told about every reloaded configuration before it takes effect; one that throws refuses it. */
   reloadHooks?: readonly ReloadHook[];
+  /** Audit lines (logins, pushes, deletes, denials); defaults to the operational log. */
+  audit?: (line: string) => void;
+  /** The clock of tokens and login throttling (tests move it). */
+  now?: () => number;
 }
 
 /** The config with each listener's port as bound (port 0 picks one): what "Set Me Up" must name. */
@@ -90,10 +99,22 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
   if (acme && !acme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
   const store: Store = await openStore(config.dataDir);
-  const certificates = await ListenerCertificates.open(config, logger, acme).catch(async (error: unknown) => {
+  // Access control's messages: its warnings say so ("warning: …").
+  const authLog = (message: string) => (message.startsWith('warning: ') ? logger.warn(message) : logger.info(message));
+  let access: AccessControl;
+  let certificates: ListenerCertificates;
+  try {
+    access = await openAccessControl(config, { log: authLog, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}) });
+    certificates = await ListenerCertificates.open(config, logger, acme).catch(async (error: unknown) => {
+      await access.close();
+      throw error;
+    });
+  } catch (error) {
     store.close();
     throw error;
-  });
+  }
+  /** Permissions follow every reload, before anything else of it takes effect. */
+  const hooks: ReloadHook[] = [{ update: (next) => access.service?.update(next.permissions) }, ...(options.reloadHooks ?? [])];
   const caPath = () => certificates.caPath;
   let current = { config, repositories: RepositorySet.fromConfig(config, store, warn) };
   /** Repositories a reload replaced: closed with the server, as requests may still hold them. */
@@ -105,11 +126,13 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const httpsPort = () => ports[config.listeners.findIndex((listener) => listener.tls !== 'none')]!;
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
+  let initialAdminPassword: string | null = null;
   try {
     for (const [index, listener] of config.listeners.entries()) {
       const app = createApp({
         live: () => live,
         logger,
+        auth: access.service,
         boundRepository: listener.repository,
         redirectToPort: listener.redirectToHttps ? httpsPort : null,
         acmeChallenge: acme ? (token) => acme.keyAuthorization(token) : null,
@@ -139,10 +162,12 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     }
     live = liveState({ config: withPorts(config, ports), repositories: current.repositories, writeLog, caPath });
     acme?.start();
+    initialAdminPassword = await access.createFirstAdmin();
   } catch (error) {
     acme?.close();
     certificates.close();
     servers.forEach((server) => server.close());
+    await access.close();
     await current.repositories.close();
     store.close();
     throw error;
@@ -150,10 +175,12 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   return {
     urls,
     caPath: certificates.caPath,
+    initialAdminPassword,
+    updatePermissions: (next) => access.service?.update(next.permissions),
     async reload(requested) {
       const report = classify(current.config, requested);
       const next = inEffect(current.config, requested);
-      for (const hook of options.reloadHooks ?? []) await hook.update(next);
+      for (const hook of hooks) await hook.update(next);
       const repositories = report.applied.some((path) => path.startsWith('repositories'))
         ? RepositorySet.fromConfig(next, store, warn, { set: current.repositories, config: current.config })
         : current.repositories;
@@ -181,6 +208,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         await closed;
       }
       clearTimeout(timer);
+      await access.close();
       await Promise.all([current.repositories.close(), ...retired.map((repository) => repository.close?.())]);
       store.close();
     },

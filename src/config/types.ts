@@ -1,3 +1,5 @@
+import type { AuthConfig, PermissionTarget } from './auth.js';
+
 // The one typed configuration object. Nothing outside config/ reads YAML or process.env.
 
 export interface ListenerConfig {
@@ -82,4 +84,7 @@ export interface Config {
   readonly repositories: Readonly<Record<string, RepositoryConfig>>;
   /** access: one line per request on stdout; format: text or JSON lines, for every log line. */
   readonly log: { readonly access: boolean; readonly format: 'text' | 'json' };
+  readonly auth: AuthConfig;
+  /** Artifactory-style permission targets; admins may do everything regardless. */
+  readonly permissions: readonly PermissionTarget[];
 }

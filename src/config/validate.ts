@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { isValidRepositoryKey, maxRepositoryKeyLength } from '../oci/names.js';
 import { acmeConfig, acmeKeys } from './acme.js';
+import { authConfig, permissionsConfig, reservedRepositoryKeys } from './auth.js';
 import { ConfigError } from './errors.js';
 import { bindAddress, boolean, byteSize, describe, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
@@ -95,6 +96,7 @@ function repositories(value: unknown): Record<string, RepositoryConfig> {
     if (key.length > maxRepositoryKeyLength) {
       throw new ConfigError(path, `a repository key is at most ${maxRepositoryKeyLength} characters (it is a DNS label in <key>.<baseDomain>); this one has ${key.length}`);
     }
+    if (reservedRepositoryKeys.includes(key)) throw new ConfigError(path, `"${key}" is reserved (/v2/token and /v2/auth belong to the token service); choose another key`);
     if (!isValidRepositoryKey(key)) {
       throw new ConfigError(path, 'a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
     }
@@ -126,7 +128,7 @@ function deepFreeze<T>(value: T): T {
 
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
-  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log']);
+  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log', 'auth', 'permissions']);
   const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access', 'format']);
   if (log.format !== undefined && log.format !== 'text' && log.format !== 'json') throw new ConfigError('log.format', `expected text or json, got ${describe(log.format)}`);
   const repositoryConfigs = repositories(node.repositories);
@@ -169,5 +171,7 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     acme,
     repositories: repositoryConfigs,
     log: { access: log.access === undefined ? true : boolean(log.access, 'log.access'), format: (log.format as 'text' | 'json' | undefined) ?? 'text' },
+    auth: authConfig(node.auth, { listenerAddresses: listenerConfigs.map((item) => item.address), baseDomain }),
+    permissions: permissionsConfig(node.permissions, Object.keys(repositoryConfigs)),
   });
 }

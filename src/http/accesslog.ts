@@ -11,7 +11,8 @@ import type { RequestRecord } from './observe.js';
 
 export type AccessLog = (record: RequestRecord) => void;
 
-function line(format: LogFormat, r: RequestRecord): string {
+function line(format: LogFormat, record: RequestRecord): string {
+  const r = { ...record, url: redactUrl(record.url) };
   const ms = Math.round(r.seconds * 10_000) / 10;
   if (format === 'json') {
     return formatLine('json', 'info', 'request', {
@@ -24,6 +25,13 @@ function line(format: LogFormat, r: RequestRecord): string {
   const text = `${textValue(r.client)} ${textValue(r.user ?? '-')} "${r.method} ${url}" ${r.status} ${r.bytesOut} ${ms}ms repo=${r.repository ?? '-'} ` +
     `host=${textValue(r.host ?? '-')} agent=${JSON.stringify(r.userAgent ?? '')} in=${r.bytesIn}`;
   return formatLine('text', 'info', `${text}${r.cache ? ` ${r.cache}` : ''}${r.aborted ? ' aborted' : ''}`);
+}
+
+/** Query parameters that can carry a secret (OAuth2 token requests, tokens in URLs): never logged. */
+const secretParameters = /([?&](?:password|refresh_token|access_token|token|client_secret)=)[^&#]*/gi;
+
+export function redactUrl(url: string): string {
+  return url.includes('?') ? url.replace(secretParameters, '$1***') : url;
 }
 
 export function accessLog(format: LogFormat, write: (text: string) => void): AccessLog {

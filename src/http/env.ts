@@ -1,5 +1,6 @@
 import type { Http2Bindings, HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
+import type { Access } from '../auth/access.js';
 
 export type Env = {
   Bindings: HttpBindings | Http2Bindings;
@@ -12,6 +13,8 @@ export type Env = {
     endpoint?: string;
     /** The authenticated user, set by access control. */
     user?: string;
+    /** What the caller may do, set by access control. */
+    access?: Access | null;
   };
 };
 export type Ctx = Context<Env>;

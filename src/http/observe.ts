@@ -1,4 +1,4 @@
-import { firstForwarded, type TrustedProxies } from '../routing/proxies.js';
+import { clientAddress, type TrustedProxies } from '../routing/proxies.js';
 import type { Ctx } from './env.js';
 
 // One record per request, made when the response has been sent (or abandoned), for the access
@@ -52,6 +52,11 @@ function routeClassOf(c: Ctx, path: string): RouteClass {
   return 'other';
 }
 
+/** The user access control named; it says "-" for anonymous callers. */
+function authenticated(user: string | undefined): string | null {
+  return user && user !== '-' ? user : null;
+}
+
 function byteLength(chunk: unknown, encoding?: unknown): number {
   if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
   return chunk instanceof Uint8Array ? chunk.byteLength : 0;
@@ -82,7 +87,6 @@ export function observe(c: Ctx, proxies: TrustedProxies, sink: RequestSink): voi
   } as typeof outgoing.end;
   outgoing.once('close', () => {
     const { headers, socket } = incoming;
-    const peer = socket?.remoteAddress;
     const url = incoming.url ?? '/';
     sink({
       method: incoming.method ?? '-',
@@ -91,8 +95,8 @@ export function observe(c: Ctx, proxies: TrustedProxies, sink: RequestSink): voi
       bytesIn,
       bytesOut: incoming.method === 'HEAD' ? 0 : bytesOut,
       seconds: (performance.now() - startedAt) / 1000,
-      client: (proxies.trusts(peer) ? firstForwarded(headers['x-forwarded-for']) : undefined) ?? peer ?? '-',
-      user: c.get('user') ?? null,
+      client: clientAddress(socket?.remoteAddress, headers, proxies),
+      user: authenticated(c.get('user')),
       repository: c.get('repository') ?? null,
       host: headers.host ?? (headers[':authority'] as string | undefined) ?? null,
       userAgent: headers['user-agent'] ?? null,

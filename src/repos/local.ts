@@ -153,7 +153,7 @@ export class LocalRepository implements Repository {
       monolithic: async (name, body, digest) => link(name, await blobs.write(body, requireDigest(digest))),
       mount: async (name: string, digest: string, from: BlobSource | null) => {
         const size = from
-          ? await from.repository.statBlob(from.name, digest).catch(() => null)
+          ? await from.repository.statBlob(from.name, digest, from.options).catch(() => null)
           : metadata.blobSizeInRepository(key, digest);
         if (size === null || (await blobs.size(digest)) !== size) return null;
         return link(name, { digest, size });

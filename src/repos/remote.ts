@@ -13,7 +13,7 @@ import type { ManifestRow, Page } from '../store/metadata.js';
 import { allowedUrls, fetchForeignLayer } from '../upstream/foreign.js';
 import { negotiate } from './negotiate.js';
 import { first, readBody, UpstreamGate } from './upstream-gate.js';
-import type { BlobRead, ByteRange, Listing, Manifest, Repository } from './repository.js';
+import type { BlobRead, ByteRange, Listing, Manifest, ReadOptions, Repository } from './repository.js';
 
 // A pull-through cache of one upstream registry.
 //   Manifests by digest: immutable, fetched once and kept.
@@ -26,6 +26,11 @@ import type { BlobRead, ByteRange, Listing, Manifest, Repository } from './repos
 //     (cache/downloads.ts); served from disk afterwards.
 //   Upstream failures: cached tags are served stale (serveStale) with a Warning header; the
 //     circuit breaker and the mapping of upstream answers live in upstream-gate.ts.
+
+/** What a read that may not fetch (no Deploy/Cache permission) gets for anything not cached. */
+function notCached(code: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN', what: string, key: string): RegistryError {
+  return new RegistryError(code, { message: `${what} is not cached in ${key}; fetching it from the upstream needs the deploy permission` });
+}
 
 function toManifest(row: ManifestRow, cache: Manifest['cache']): Manifest {
   return { digest: row.digest, mediaType: row.media_type, content: row.content, ...(cache ? { cache } : {}) };
@@ -64,7 +69,8 @@ export class RemoteRepository implements Repository {
     this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log });
   }
 
-  async #fetchManifest(name: string, reference: string): Promise<Manifest> {
+  async #fetchManifest(name: string, reference: string, options: ReadOptions): Promise<Manifest> {
+    if (options.fetch === false) throw notCached('MANIFEST_UNKNOWN', `manifest ${name}:${reference}`, this.key);
     this.#upstream.knownMissing(`manifest ${name}:${reference}`);
     const key = `${name}\u0000${reference}`;
     let pending = this.#manifestFetches.get(key);
@@ -86,17 +92,17 @@ export class RemoteRepository implements Repository {
     return pending;
   }
 
-  async #manifestByDigest(name: string, digest: string): Promise<Manifest> {
+  async #manifestByDigest(name: string, digest: string, options: ReadOptions): Promise<Manifest> {
     const row = this.#store.metadata.manifestByDigest(this.key, name, digest);
-    return row ? this.#hit(row) : this.#fetchManifest(name, digest);
+    return row ? this.#hit(row) : this.#fetchManifest(name, digest, options);
   }
 
-  async #manifestByTag(name: string, tag: string): Promise<Manifest> {
+  async #manifestByTag(name: string, tag: string, options: ReadOptions): Promise<Manifest> {
     const metadata = this.#store.metadata;
     const state = metadata.tagState(this.key, name, tag);
     const cached = state && metadata.manifestByTag(this.key, name, tag);
-    if (!state || !cached) return this.#fetchManifest(name, tag);
-    if (state.checked_at !== null && Date.now() - state.checked_at < this.#config.metadataTtl) return this.#hit(cached);
+    if (!state || !cached) return this.#fetchManifest(name, tag, options);
+    if (options.fetch === false || (state.checked_at !== null && Date.now() - state.checked_at < this.#config.metadataTtl)) return this.#hit(cached);
     try {
       const head = await this.#upstream.send('HEAD', name, `manifests/${tag}`, { accept: manifestAcceptHeader });
       head.body.resume();
@@ -106,7 +112,7 @@ export class RemoteRepository implements Repository {
         return this.#hit(cached);
       }
       if (head.status !== 200 && head.status !== 404) throw await this.#upstream.refusal(head, `manifest ${name}:${tag}`, 'MANIFEST_UNKNOWN');
-      return await this.#fetchManifest(name, tag);
+      return await this.#fetchManifest(name, tag, options);
     } catch (error) {
       if (!this.#config.serveStale || (error instanceof RegistryError && error.status < 500)) throw error;
       const reason = error instanceof Error ? error.message : String(error);
@@ -129,10 +135,10 @@ export class RemoteRepository implements Repository {
     return stream;
   }
 
-  async getManifest(name: string, reference: string, accepted: AcceptedTypes): Promise<Manifest> {
-    if (isDigest(reference)) return this.#manifestByDigest(name, reference);
-    const manifest = await this.#manifestByTag(name, reference);
-    const chosen = await negotiate(manifest, accepted, (digest) => this.#manifestByDigest(name, digest));
+  async getManifest(name: string, reference: string, accepted: AcceptedTypes, options: ReadOptions = {}): Promise<Manifest> {
+    if (isDigest(reference)) return this.#manifestByDigest(name, reference, options);
+    const manifest = await this.#manifestByTag(name, reference, options);
+    const chosen = await negotiate(manifest, accepted, (digest) => this.#manifestByDigest(name, digest, options));
     return chosen === manifest ? manifest : { ...chosen, ...(manifest.warning ? { warning: manifest.warning } : {}) };
   }
 
@@ -154,7 +160,7 @@ export class RemoteRepository implements Repository {
     return (content && parseManifest(content).foreign.find((layer) => layer.digest === digest)) || null;
   }
 
-  async statBlob(name: string, digest: string): Promise<number> {
+  async statBlob(name: string, digest: string, options: ReadOptions = {}): Promise<number> {
     const cached = await this.#cachedSize(name, digest);
     if (cached !== null) return cached;
     const foreign = this.#foreignLayer(name, digest);
@@ -162,6 +168,7 @@ export class RemoteRepository implements Repository {
       allowedUrls(foreign, this.#config.foreignLayers.allow);
       return foreign.size;
     }
+    if (options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
     this.#upstream.knownMissing(`blob ${name}@${digest}`);
     const response = await this.#upstream.send('HEAD', name, `blobs/${digest}`);
     response.body.resume();
@@ -169,7 +176,7 @@ export class RemoteRepository implements Repository {
     return Number(first(response.headers['content-length']));
   }
 
-  async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null): Promise<BlobRead> {
+  async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options: ReadOptions = {}): Promise<BlobRead> {
     const cached = await this.#cachedSize(name, digest);
     if (cached !== null) {
       const range = pickRange?.(cached) ?? null;
@@ -177,6 +184,7 @@ export class RemoteRepository implements Repository {
       this.#store.metadata.notePull(this.key, name, digest, 'blob');
       return { size: cached, range, cache: 'HIT', stream: this.#served(await this.#reader.open(digest, cached, range ?? { start: 0, end: cached - 1 })) };
     }
+    if (options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
     const foreign = this.#foreignLayer(name, digest);
     if (!foreign) this.#upstream.knownMissing(`blob ${name}@${digest}`);
     const { download, started } = await this.#downloads.join(digest, {
@@ -231,7 +239,12 @@ export class RemoteRepository implements Repository {
     await this.#upstream.close();
   }
 
-  async listTags(name: string, page: Page): Promise<Listing<string>> {
+  async listTags(name: string, page: Page, options: ReadOptions = {}): Promise<Listing<string>> {
+    if (options.fetch === false) {
+      // The tags cached here, without asking the upstream.
+      const rows = this.#store.metadata.listTags(this.key, name, { ...page, n: page.n + 1 });
+      return rows.length > page.n ? { items: rows.slice(0, page.n), more: true } : { items: rows, more: false };
+    }
     const query = new URLSearchParams({ n: String(page.n + 1), ...(page.last ? { last: page.last } : {}) });
     const response = await this.#upstream.send('GET', name, `tags/list?${query}`);
     if (response.status !== 200) throw await this.#upstream.refusal(response, `image ${name}`, 'NAME_UNKNOWN');
@@ -245,9 +258,10 @@ export class RemoteRepository implements Repository {
     return rows.length > page.n ? { items: rows.slice(0, page.n), more: true } : { items: rows, more: false };
   }
 
-  async referrers(name: string, digest: string): Promise<Descriptor[]> {
+  async referrers(name: string, digest: string, options: ReadOptions = {}): Promise<Descriptor[]> {
     const key = `${name}\u0000${digest}`;
     const cached = this.#referrers.get(key);
+    if (options.fetch === false) return cached?.descriptors ?? [];
     if (cached && Date.now() - cached.at < this.#config.metadataTtl) return cached.descriptors;
     let descriptors: Descriptor[];
     try {

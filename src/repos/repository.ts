@@ -45,6 +45,17 @@ export interface BlobRead {
 export interface BlobSource {
   repository: Repository;
   name: string;
+  /** How the source may be read (a remote source the caller may not fetch into serves its cache only). */
+  options?: ReadOptions;
+}
+
+/** Per-request options of reads. */
+export interface ReadOptions {
+  /**
+   * Remote repositories: whether this request may fetch from the upstream (Artifactory's
+   * Deploy/Cache permission). Default true; false serves only what is cached.
+   */
+  fetch?: boolean;
 }
 
 /** Blob uploads: a capability, present only on repositories that accept pushes. */
@@ -69,17 +80,17 @@ export interface Repository {
   readonly kind: 'local' | 'remote' | 'virtual';
   readonly key: string;
 
-  getManifest(name: string, reference: string, accepted: AcceptedTypes): Promise<Manifest>;
+  getManifest(name: string, reference: string, accepted: AcceptedTypes, options?: ReadOptions): Promise<Manifest>;
   /** Size of a blob the image may read. */
-  statBlob(name: string, digest: string): Promise<number>;
+  statBlob(name: string, digest: string, options?: ReadOptions): Promise<number>;
   /**
    * Opens a blob for reading. `pickRange` is called with the blob's size and returns the bytes
    * to stream (or throws, e.g. for an unsatisfiable Range); null means the whole blob.
    */
-  openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null): Promise<BlobRead>;
-  listTags(name: string, page: Page): Promise<Listing<string>>;
+  openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options?: ReadOptions): Promise<BlobRead>;
+  listTags(name: string, page: Page, options?: ReadOptions): Promise<Listing<string>>;
   listImages(page: Page): Promise<Listing<string>>;
-  referrers(name: string, digest: string): Promise<Descriptor[]>;
+  referrers(name: string, digest: string, options?: ReadOptions): Promise<Descriptor[]>;
 
   putManifest?(name: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult>;
   deleteManifest?(name: string, reference: string): Promise<void>;

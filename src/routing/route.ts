@@ -91,9 +91,14 @@ function boundRoute(repoKey: string, path: string): Route | null {
  */
 function unknownSubdomain(name: string, path: string, context: RouteContext): Route {
   if (path === '/v2' || path === '/v2/') return base;
-  throw new RegistryError('NAME_UNKNOWN', {
-    message: `no repository for host ${name}; this registry serves ${[...context.keys].map((k) => `${k}.${context.baseDomain}`).join(', ')}`,
-    detail: { host: name },
+  throw unknownHost(name, [...context.keys], context.baseDomain!);
+}
+
+/** NAME_UNKNOWN for a host below baseDomain that names no repository, listing the names `keys` are served on. */
+export function unknownHost(host: string, keys: readonly string[], baseDomain: string): RegistryError {
+  return new RegistryError('NAME_UNKNOWN', {
+    message: `no repository for host ${host}${keys.length ? `; this registry serves ${keys.map((k) => `${k}.${baseDomain}`).join(', ')}` : ''}`,
+    detail: { host },
   });
 }
 

@@ -3,8 +3,11 @@ import type { Config } from '../config/types.js';
 // What a configuration reload (SIGHUP) changes. The paths that differ are listed by key, never by
 // value (a password may be one of them); those that bind sockets or locate data wait for a restart.
 
-/** Settings a running server cannot take over: listeners and what they bind, where data lives, the log's shape. */
-const restartOnly = ['listeners', 'acme', 'dataDir', 'certsDir', 'storage', 'metrics', 'log.format'];
+/**
+ * Settings a running server cannot take over: listeners and what they bind, where data lives, the
+ * log's shape, how access control authenticates (its permission targets do change on reload).
+ */
+const restartOnly = ['listeners', 'acme', 'dataDir', 'certsDir', 'storage', 'metrics', 'log.format', 'auth'];
 
 export interface ReloadReport {
   /** Key paths now in effect. */

@@ -32,7 +32,7 @@ test.before(async () => {
     // The proxies are trusted, as an operator would set it: Location headers name the proxy's origin.
     'trustedProxies: [127.0.0.1]',
     `listeners:\n  - { address: 127.0.0.1, port: ${await freePort()} }`,
-    'repositories:\n  docker-local: { type: local }', 'log: { access: false }', '',
+    'repositories:\n  docker-local: { type: local }', 'log: { access: false }', 'auth: { enabled: false }', '',
   ].join('\n'));
   for (const server of ['nginx', 'apache']) {
     for (const method of ['subdomain', 'port', 'path']) {

@@ -8,11 +8,17 @@ import { validateConfig } from '../../src/config/validate.js';
 import { createLogger } from '../../src/log/logger.js';
 import { logCollector, type LogCollector } from './logs.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { hashPassword } from '../../src/auth/passwords.js';
+import { SqliteAuthStore } from '../../src/store/auth.js';
+import { layout } from '../../src/store/layout.js';
 
 export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 export interface TestServer {
   url: string;
+  initialAdminPassword: string | null;
+  /** Swaps the permission targets, as a config reload would. */
+  updatePermissions(permissions: Record<string, unknown>[]): void;
   /** Every listener's URL, in config order. */
   urls: string[];
   caPath: string | null;
@@ -43,11 +49,23 @@ export interface StartOptions {
   /** Operational log lines, each without its newline (otherwise on stderr). */
   log?: (line: string) => void;
   logFormat?: 'text' | 'json';
+  /**
+   * The `auth:` block. Default { enabled: false }: the suites that test the registry API itself
+   * run without access control; the access-control suites pass their own (enabled by default).
+   */
+  auth?: Record<string, unknown>;
+  permissions?: Record<string, unknown>[];
+  /** Users created before the server starts. */
+  users?: { name: string; password: string; groups?: string[]; admin?: boolean }[];
+  /** Audit lines (otherwise in the operational log). */
+  audit?: (line: string) => void;
+  /** The clock of tokens and throttling. */
+  now?: () => number;
 }
 
 export async function startWharf(options: StartOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await tempDir());
-  const config = validateConfig({
+  const raw = {
     dataDir,
     certsDir: join(dataDir, 'certs'),
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
@@ -55,14 +73,23 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     listeners: options.listeners ?? [{ address: '127.0.0.1', port: 0 }],
     repositories: options.repositories ?? { 'docker-local': { type: 'local' } },
     log: { access: options.accessLog !== undefined, format: options.logFormat ?? 'text' },
-  }, { baseDir: process.cwd() });
+    auth: options.auth ?? { enabled: false },
+    ...(options.permissions ? { permissions: options.permissions } : {}),
+  };
+  const config = validateConfig(raw, { baseDir: process.cwd() });
+  if (options.users) await addUsers(dataDir, options.users);
   const log = options.log;
   let server: RunningServer | null = await startServer(config, {
     ...(options.accessLog ? { writeLog: options.accessLog } : {}),
     ...(log ? { logger: createLogger({ format: options.logFormat ?? 'text', write: (line) => log(line.trimEnd()) }) } : {}),
+    ...(options.audit ? { audit: options.audit } : {}),
+    ...(options.now ? { now: options.now } : {}),
   });
+  const initialAdminPassword = server.initialAdminPassword;
   return {
     url: server.urls[0]!,
+    initialAdminPassword,
+    updatePermissions: (permissions) => server?.updatePermissions({ ...config, permissions: validateConfig({ ...raw, permissions }, { baseDir: process.cwd() }).permissions }),
     urls: server.urls,
     caPath: server.caPath,
     dataDir,
@@ -82,7 +109,7 @@ export interface WharfProcess {
   url: string;
   child: ChildProcess;
   stderr: () => string;
-  /** Its log lines (stderr), to wait for one. */
+  /** Its output lines (stderr and stdout), to wait for one. */
   log: LogCollector;
 }
 
@@ -93,7 +120,7 @@ export interface WharfProcess {
  */
 export async function spawnWharf(dataDir: string, options: { config?: string } = {}): Promise<WharfProcess> {
   const configFile = `${dataDir}.yaml`;
-  await writeFile(configFile, options.config ?? 'repositories:\n  docker-local: { type: local }\nlog: { access: false }\n');
+  await writeFile(configFile, options.config ?? 'repositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n');
   const child = spawn(process.execPath, [cliPath, 'serve', '--config', configFile, '--listen', '127.0.0.1:0', '--data', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -103,24 +130,40 @@ export async function spawnWharf(dataDir: string, options: { config?: string } =
     stderr += chunk.toString();
     log.chunk(chunk.toString());
   });
+  const stdout = logCollector();
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout.chunk(chunk.toString());
+    log.write(stdout.lines.splice(0).join('\n'));
+  });
   const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', () => {
-      const match = /listening on (https?:\/\/[^\s,]+)/.exec(stderr);
-      if (match) resolve(match[1]!);
-    });
+    log.waitFor(/listening on https?:\/\//, 30_000).then((line) => resolve(/listening on (https?:\/\/[^\s,]+)/.exec(line)![1]!), reject);
     child.once('exit', (code) => reject(new Error(`wharf exited with ${code}: ${stderr}`)));
   });
   return { url, child, stderr: () => stderr, log };
 }
 
 /** Runs the CLI to completion and returns its exit code and output. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Adds users straight to the data directory's account store (as `wharf user add` does). */
+export async function addUsers(dataDir: string, users: NonNullable<StartOptions['users']>): Promise<void> {
+  const store = new SqliteAuthStore(layout(dataDir).database);
+  try {
+    for (const user of users) {
+      const now = Date.now();
+      await store.addUser({ name: user.name, passwordHash: await hashPassword(user.password), groups: user.groups ?? [], admin: user.admin ?? false, createdAt: now, updatedAt: now, passwordChangedAt: now });
+    }
+  } finally {
+    await store.close();
+  }
 }

@@ -18,7 +18,7 @@ export interface Distribution {
 }
 
 /** Starts Distribution 2.8 on loopback with filesystem storage, optionally behind htpasswd Basic auth. */
-export async function startDistribution(options: { user?: string; password?: string; foreignUrls?: boolean } = {}): Promise<Distribution> {
+export async function startDistribution(options: { user?: string; password?: string; foreignUrls?: boolean; proxy?: { remoteurl: string; username?: string; password?: string } } = {}): Promise<Distribution> {
   const dir = await tempDir('wharf-distribution-');
   const port = await freePort();
   const lines = [
@@ -29,6 +29,8 @@ export async function startDistribution(options: { user?: string; password?: str
   ];
   // Distribution refuses manifests with layer URLs unless they match an allow pattern.
   if (options.foreignUrls) lines.push("validation: { manifests: { urls: { allow: ['^https?://'] } } }");
+  // A pull-through cache of another registry (with the credentials it logs in with there).
+  if (options.proxy) lines.push(`proxy: ${JSON.stringify(options.proxy)}`);
   if (options.user && options.password) {
     await mkdir(join(dir, 'auth'), { recursive: true });
     const entry = execFileSync('htpasswd', ['-Bbn', options.user, options.password]).toString().trim();

@@ -42,7 +42,7 @@ test('the start-up banner names the version, the config file, each listener with
   const dataDir = await tempDir();
   const wharf = await spawnWharf(dataDir);
   try {
-    const output = wharf.stderr();
+    const output = wharf.log.lines.join('\n');
     assert.match(output, new RegExp(`info wharf ${version.replaceAll('.', '\\.')}: config ${dataDir}\\.yaml, data in ${dataDir}`));
     assert.match(output, `info listening on ${wharf.url} serving docker-local by path (/v2/<key>/…)`);
   } finally {

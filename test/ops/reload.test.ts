@@ -40,7 +40,7 @@ function servedByIp(url: string): Promise<X509Certificate> {
 function config(dir: string, extra: Record<string, unknown> = {}): Config {
   return validateConfig({
     dataDir: join(dir, 'data'), certsDir: join(dir, 'certs'), listeners: [{ address: '127.0.0.1', port: 0 }],
-    repositories: { 'docker-local': { type: 'local' } }, log: { access: false }, ...extra,
+    repositories: { 'docker-local': { type: 'local' } }, log: { access: false }, auth: { enabled: false }, ...extra,
   }, { baseDir: dir });
 }
 
@@ -120,7 +120,7 @@ test('SIGHUP on wharf serve: reloads without dropping a transfer in flight, refu
     });
     patch.write(item.bytes.subarray(0, 100_000));
 
-    await writeFile(configFile, 'repositories:\n  docker-local: { type: local }\n  docker-hub: { type: remote, url: "https://registry-1.docker.io" }\nlog: { access: false }\n');
+    await writeFile(configFile, 'repositories:\n  docker-local: { type: local }\n  docker-hub: { type: remote, url: "https://registry-1.docker.io" }\nlog: { access: false }\nauth: { enabled: false }\n');
     wharf.child.kill('SIGHUP');
     await wharf.log.waitFor('reload: applied repositories.docker-hub');
     patch.end(item.bytes.subarray(100_000));
@@ -148,7 +148,7 @@ test('tls files: a certificate replaced on disk reaches clients that connect by 
   await generate('2');
   const log = logCollector();
   const server = await startServer(validateConfig({
-    dataDir: join(dir, 'data'), certsDir: join(dir, 'certs'), log: { access: false },
+    dataDir: join(dir, 'data'), certsDir: join(dir, 'certs'), log: { access: false }, auth: { enabled: false },
     listeners: [{ address: '127.0.0.1', port: 0, tls: { mode: 'files', certificates: [{ cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') }] } }],
     repositories: { 'docker-local': { type: 'local' } },
   }, { baseDir: dir }), { logger: createLogger({ format: 'text', write: log.write }) });
@@ -180,7 +180,7 @@ test('wharf certs --regenerate reaches a running wharf serve, and says so', asyn
   const dataDir = await tempDir();
   const certsDir = join(dataDir, 'certs');
   const wharf = await spawnWharf(dataDir, {
-    config: `certsDir: ${certsDir}\nlisteners:\n  - { address: 127.0.0.1, port: 0, tls: { mode: self-signed } }\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\n`,
+    config: `certsDir: ${certsDir}\nlisteners:\n  - { address: 127.0.0.1, port: 0, tls: { mode: self-signed } }\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n`,
   });
   try {
     const before = await servedByIp(wharf.url);
