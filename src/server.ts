@@ -2,11 +2,13 @@ import { createServer, type Server } from 'node:http';
 import { createSecureServer, type Http2Session } from 'node:http2';
 import type { Server as TlsServer } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
+import { Registry } from 'prom-client';
 import { openAccessControl, type AccessControl } from './access-control.js';
 import { acmeSettingsPath } from './config/acme.js';
 import type { Config } from './config/types.js';
 import { accessLog } from './http/accesslog.js';
-import { createApp, type Live } from './http/app.js';
+import { createApp, createMetricsApp, type Live } from './http/app.js';
+import { createMetrics } from './http/metrics.js';
 import { answerClientErrors, maxHeaderBytes, requestErrorHandler } from './http/refusals.js';
 import { createLogger, type Logger } from './log/logger.js';
 import type { Repository } from './repos/repository.js';
@@ -17,6 +19,7 @@ import type { Method } from './proxyconf/sites.js';
 import { trustedProxies } from './routing/proxies.js';
 import { ListenerCertificates } from './server/certificates.js';
 import { listen, urlOf } from './server/listen.js';
+import { readiness } from './server/readiness.js';
 import { classify, inEffect, type ReloadReport } from './server/reload.js';
 import { openStore, type Store } from './store/index.js';
 import { AcmeCertificates } from './tls/acme.js';
@@ -30,6 +33,8 @@ export interface RunningServer {
   urls: string[];
   /** The CA to trust when a listener serves a self-signed certificate. */
   caPath: string | null;
+  /** The metrics listener's URL, when config.metrics gives /metrics an address of its own. */
+  metricsUrl: string | null;
   /**
    * Takes a new configuration without dropping connections: repositories, routing, trusted
    * proxies, the access log, certificates and (through the reload hooks) permissions. What binds
@@ -61,6 +66,8 @@ export interface ServerOptions {
   audit?: (line: string) => void;
   /** The clock of tokens and login throttling (tests move it). */
   now?: () => number;
+  /** Bytes each repository holds, for wharf_storage_bytes; defaults to the metadata's blob sizes. */
+  storageBytes?: () => Record<string, number> | Promise<Record<string, number>>;
 }
 
 /** The config with each listener's port as bound (port 0 picks one): what "Set Me Up" must name. */
@@ -116,13 +123,23 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   /** Permissions follow every reload, before anything else of it takes effect. */
   const hooks: ReloadHook[] = [{ update: (next) => access.service?.update(next.permissions) }, ...(options.reloadHooks ?? [])];
   const caPath = () => certificates.caPath;
-  let current = { config, repositories: RepositorySet.fromConfig(config, store, warn) };
+  const registry = new Registry();
+  const metrics = createMetrics(registry, {
+    repositories: () => current.repositories,
+    storageBytes: options.storageBytes ?? (() => Object.fromEntries(current.repositories.keys.map((key) => [key, store.metadata.repositoryBytes(key)]))),
+    openUploads: () => store.metadata.staleUploads(Number.MAX_SAFE_INTEGER).length,
+  });
+  const build = (next: Config, previous?: { set: RepositorySet; config: Config }) =>
+    RepositorySet.fromConfig(next, store, warn, { observeUpstream: (key) => metrics.upstream(key), ...(previous ? { previous } : {}) });
+  let current = { config, repositories: build(config) };
   /** Repositories a reload replaced: closed with the server, as requests may still hold them. */
   const retired: Repository[] = [];
   const ports: number[] = [];
   let live = liveState({ ...current, writeLog, caPath });
   const servers: Server[] = [];
   const urls: string[] = [];
+  const ready = readiness({ store, dataDir: config.dataDir, servers: () => servers });
+  let metricsUrl: string | null = null;
   const httpsPort = () => ports[config.listeners.findIndex((listener) => listener.tls !== 'none')]!;
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
@@ -136,6 +153,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         boundRepository: listener.repository,
         redirectToPort: listener.redirectToHttps ? httpsPort : null,
         acmeChallenge: acme ? (token) => acme.keyAuthorization(token) : null,
+        metrics, serveMetrics: config.metrics === null, ready,
       });
       const serverOptions = certificates.serverOptions(index);
       // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).
@@ -160,6 +178,12 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       urls.push(urlOf(address, listener.tls !== 'none'));
       ports.push(address.port);
     }
+    if (config.metrics) {
+      const app = createMetricsApp({ metrics, ready });
+      const server = createServer({ maxHeaderSize: maxHeaderBytes }, getRequestListener(app.fetch));
+      servers.push(server);
+      metricsUrl = urlOf(await listen(server, config.metrics, 'metrics'), false);
+    }
     live = liveState({ config: withPorts(config, ports), repositories: current.repositories, writeLog, caPath });
     acme?.start();
     initialAdminPassword = await access.createFirstAdmin();
@@ -175,6 +199,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   return {
     urls,
     caPath: certificates.caPath,
+    metricsUrl,
     initialAdminPassword,
     updatePermissions: (next) => access.service?.update(next.permissions),
     async reload(requested) {
@@ -182,7 +207,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       const next = inEffect(current.config, requested);
       for (const hook of hooks) await hook.update(next);
       const repositories = report.applied.some((path) => path.startsWith('repositories'))
-        ? RepositorySet.fromConfig(next, store, warn, { set: current.repositories, config: current.config })
+        ? build(next, { set: current.repositories, config: current.config })
         : current.repositories;
       retired.push(...current.repositories.all().filter((repository) => repositories.find(repository.key) !== repository));
       current = { config: next, repositories };

@@ -82,6 +82,11 @@ export interface Config {
   /** The acme listeners' settings (one certificate for all of them); null without such a listener. */
   readonly acme: AcmeConfig | null;
   readonly repositories: Readonly<Record<string, RepositoryConfig>>;
+  /**
+   * A plain listener of its own for GET /metrics (and the probes), as Distribution's debug address:
+   * then /metrics is not served on the registry listeners. null: /metrics on every listener.
+   */
+  readonly metrics: { readonly address: string; readonly port: number } | null;
   /** access: one line per request on stdout; format: text or JSON lines, for every log line. */
   readonly log: { readonly access: boolean; readonly format: 'text' | 'json' };
   readonly auth: AuthConfig;

@@ -126,9 +126,18 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+function metricsListener(value: unknown, listenerConfigs: readonly ListenerConfig[]): Config['metrics'] {
+  if (value === undefined) return null;
+  const node = mapping(value, 'metrics', ['address', 'port']);
+  const metricsPort = port(node.port, 'metrics.port');
+  const clash = listenerConfigs.findIndex((listener) => listener.port === metricsPort && metricsPort !== 0);
+  if (clash !== -1) throw new ConfigError('metrics.port', `port ${metricsPort} is already used by listeners[${clash}]`);
+  return { address: node.address === undefined ? '127.0.0.1' : bindAddress(node.address, 'metrics.address'), port: metricsPort };
+}
+
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
-  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log', 'auth', 'permissions']);
+  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log', 'auth', 'permissions', 'metrics']);
   const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access', 'format']);
   if (log.format !== undefined && log.format !== 'text' && log.format !== 'json') throw new ConfigError('log.format', `expected text or json, got ${describe(log.format)}`);
   const repositoryConfigs = repositories(node.repositories);
@@ -170,6 +179,7 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     listeners: listenerConfigs,
     acme,
     repositories: repositoryConfigs,
+    metrics: metricsListener(node.metrics, listenerConfigs),
     log: { access: log.access === undefined ? true : boolean(log.access, 'log.access'), format: (log.format as 'text' | 'json' | undefined) ?? 'text' },
     auth: authConfig(node.auth, { listenerAddresses: listenerConfigs.map((item) => item.address), baseDomain }),
     permissions: permissionsConfig(node.permissions, Object.keys(repositoryConfigs)),

@@ -9,7 +9,8 @@ import type { AccessLog } from './accesslog.js';
 import { dispatch, unknownRepository } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
 import { errorResponse } from './errors.js';
-import { renderMetrics } from './metrics.js';
+import { addHealthRoutes, type Readiness } from './health.js';
+import type { Metrics } from './metrics.js';
 import { observe } from './observe.js';
 import { refuseLargeHeaders } from './refusals.js';
 import { concealed, openGate, requestInfo } from './request.js';
@@ -40,6 +41,11 @@ export interface AppOptions {
   redirectToPort: (() => number) | null;
   /** Users, tokens and permissions; null when authentication is off (everyone may do everything). */
   auth: AuthService | null;
+  metrics: Metrics;
+  /** Whether GET /metrics is served here (not when a metrics listener of its own serves it). */
+  serveMetrics: boolean;
+  /** What GET /readyz reports. */
+  ready: () => Promise<Readiness>;
 }
 
 /** The Hono app: every registry path goes through routing, then the OCI dispatcher. */
@@ -47,12 +53,18 @@ export function createApp(options: AppOptions): Hono<Env> {
   const { live, logger } = options;
   const app = new Hono<Env>();
   const auth = options.auth;
+  const { metrics } = options;
   app.use(async (c, next) => {
-    observe(c, live().trustedProxies, (record) => live().accessLog?.(record));
+    observe(c, live().trustedProxies, (record) => {
+      metrics.record(record);
+      live().accessLog?.(record);
+    });
     refuseLargeHeaders(c);
     await next();
   });
   app.onError((error, c) => errorResponse(concealed(error, c.get('access'), auth !== null), c, logger));
+  // Probes first: they answer on every listener, a redirecting one included, without credentials.
+  addHealthRoutes(app, options.ready);
   const acmeChallenge = options.acmeChallenge;
   if (acmeChallenge !== null) {
     // Before the HTTPS redirect: the CA asks over plain HTTP on port 80.
@@ -113,11 +125,12 @@ export function createApp(options: AppOptions): Hono<Env> {
   app.all('/v2/token', tokenService);
   app.all('/api/docker/:key/v2/token', tokenService);
   app.all('/api/docker/:key/v2/auth', tokenService);
-  app.get('/metrics', async (c) => {
-    const current = live();
-    (await openGate(c, auth, requestInfo(c, current.trustedProxies), null)).requireAdmin('metrics');
-    return new Response(renderMetrics(current.repositories), { headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } });
-  });
+  if (options.serveMetrics) {
+    app.get('/metrics', async (c) => {
+      (await openGate(c, auth, requestInfo(c, live().trustedProxies), null)).requireAdmin('metrics');
+      return new Response(await metrics.render(), { headers: { 'Content-Type': metrics.contentType } });
+    });
+  }
   app.get('/api/setup/:key', async (c) => {
     const key = c.req.param('key');
     const current = live();
@@ -141,5 +154,16 @@ export function createApp(options: AppOptions): Hono<Env> {
   app.all('/v2/*', registry);
   app.all('/api/docker/*', registry);
   app.notFound((c) => errorResponse(new RegistryError('NAME_UNKNOWN', { message: `no endpoint at ${c.req.path}; the registry API is under /v2/`, detail: { path: c.req.path } }), c, logger));
+  return app;
+}
+
+/**
+ * The app of the metrics listener (config metrics: an address of its own, as Distribution's debug
+ * address): /metrics without credentials, for a scraper on a private network, and the probes.
+ */
+export function createMetricsApp(options: { metrics: Metrics; ready: () => Promise<Readiness> }): Hono<Env> {
+  const app = new Hono<Env>();
+  addHealthRoutes(app, options.ready);
+  app.get('/metrics', async () => new Response(await options.metrics.render(), { headers: { 'Content-Type': options.metrics.contentType } }));
   return app;
 }

@@ -12,12 +12,14 @@ const hints: Record<string, string> = {
   EAI_AGAIN: 'the host name does not resolve (the resolver did not answer)',
 };
 
-export function listen(server: Server, listener: ListenerConfig, index: number): Promise<AddressInfo> {
+/** `where` names it in messages: its listeners[] index, or the config key that defines it. */
+export function listen(server: Server, listener: Pick<ListenerConfig, 'address' | 'port'>, where: number | string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const failed = (error: NodeJS.ErrnoException) => {
       const code = error.code ?? error.message;
       const hint = hints[code];
-      reject(new Error(`cannot listen on ${listener.address}:${listener.port} (listeners[${index}]): ${code}${hint ? `, ${hint}` : ''}`));
+      const name = typeof where === 'number' ? `listeners[${where}]` : where;
+      reject(new Error(`cannot listen on ${listener.address}:${listener.port} (${name}): ${code}${hint ? `, ${hint}` : ''}`));
     };
     server.once('error', failed);
     server.listen(listener.port, listener.address, () => {
