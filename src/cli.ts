@@ -148,7 +148,7 @@ async function setup(args: string[]): Promise<void> {
     return;
   }
   const selfSigned = config.listeners.some((listener) => listener.tls === 'self-signed');
-  const text = setupText(config, key, selfSigned ? join(config.certsDir, 'ca.crt') : null);
+  const text = setupText(config, key, selfSigned ? join(config.certsDir, 'ca.crt') : null, { authentication: config.auth.enabled });
   if (!text) {
     process.stderr.write(`wharf: no repository ${JSON.stringify(key)}; configured: ${Object.keys(config.repositories).join(', ')}\n`);
     process.exitCode = 2;

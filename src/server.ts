@@ -90,7 +90,7 @@ function liveState({ config, repositories, writeLog, caPath }: LiveParts): Live 
     trustedProxies: trustedProxies(config.trustedProxies),
     baseDomain: config.baseDomain,
     accessLog: config.log.access ? accessLog(config.log.format, writeLog) : null,
-    setup: (key) => setupText(config, key, caPath()),
+    setup: (key) => setupText(config, key, caPath(), { authentication: config.auth.enabled }),
     proxyConfig: (server, method) => {
       const chosen = (method ?? defaultMethod(config)) as Method;
       return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(config, server as ProxyServer, chosen) : null;
@@ -151,6 +151,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         logger,
         auth: access.service,
         boundRepository: listener.repository,
+        mirrors: listener.mirrors,
         redirectToPort: listener.redirectToHttps ? httpsPort : null,
         acmeChallenge: acme ? (token) => acme.keyAuthorization(token) : null,
         metrics, serveMetrics: config.metrics === null, ready,

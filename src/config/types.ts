@@ -14,6 +14,12 @@ export interface ListenerConfig {
   readonly certificates: readonly { readonly cert: string; readonly key: string }[];
   /** Port binding: every request on this listener goes to this repository. */
   readonly repository: string | null;
+  /**
+   * A mirror endpoint for several upstreams: upstream registry (containerd's ns parameter, e.g.
+   * docker.io) → remote repository key; requests without ns are for docker.io (Docker's
+   * registry-mirrors). null: not a mirror listener.
+   */
+  readonly mirrors: Readonly<Record<string, string>> | null;
   /** A plain listener that answers every request with a redirect to the first TLS listener. */
   readonly redirectToHttps: boolean;
 }

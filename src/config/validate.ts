@@ -7,7 +7,20 @@ import { ConfigError } from './errors.js';
 import { bindAddress, boolean, byteSize, describe, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
-export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false };
+export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false };
+
+/** A listener's mirrors: upstream registry names (docker.io, ghcr.io, localhost:5000) → repository keys, checked later. */
+function mirrors(value: unknown, path: string): Record<string, string> {
+  const node = mapping(value, path, Object.keys(value ?? {}));
+  const entries = Object.entries(node).map(([upstream, key]) => {
+    const [host, port, ...rest] = upstream.split(':');
+    if (rest.length || (port !== undefined && !/^\d{1,5}$/.test(port))) throw new ConfigError(join(path, upstream), 'expected a registry name like docker.io or ghcr.io (host[:port])');
+    hostName(host, join(path, upstream));
+    return [upstream.toLowerCase(), string(key, join(path, upstream))] as const;
+  });
+  if (entries.length === 0) throw new ConfigError(path, 'map at least one upstream registry to a remote repository, e.g. { docker.io: docker-hub }');
+  return Object.fromEntries(entries);
+}
 
 const tlsModes = ['none', 'self-signed', 'files', 'acme'] as const;
 
@@ -21,7 +34,8 @@ function certificates(value: unknown, path: string, baseDir: string): { cert: st
 }
 
 function listener(value: unknown, path: string, baseDir: string): ListenerConfig {
-  const node = mapping(value, path, ['address', 'port', 'tls', 'repository', 'redirectToHttps']);
+  const node = mapping(value, path, ['address', 'port', 'tls', 'repository', 'mirrors', 'redirectToHttps']);
+  if (node.repository !== undefined && node.mirrors !== undefined) throw new ConfigError(join(path, 'mirrors'), 'a listener is bound to one repository or mirrors several, not both');
   let tls: ListenerConfig['tls'] = 'none';
   let pairs: { cert: string; key: string }[] = [];
   if (node.tls !== undefined) {
@@ -42,6 +56,7 @@ function listener(value: unknown, path: string, baseDir: string): ListenerConfig
     tls,
     certificates: pairs,
     repository: node.repository === undefined ? null : string(node.repository, join(path, 'repository')),
+    mirrors: node.mirrors === undefined ? null : mirrors(node.mirrors, join(path, 'mirrors')),
     redirectToHttps: node.redirectToHttps === undefined ? false : boolean(node.redirectToHttps, join(path, 'redirectToHttps')),
   };
 }
@@ -148,6 +163,12 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     }
     if (item.repository !== null && !repositoryConfigs[item.repository]) {
       throw new ConfigError(`listeners[${i}].repository`, `no repository ${JSON.stringify(item.repository)} (configured: ${Object.keys(repositoryConfigs).join(', ')})`);
+    }
+    for (const [upstream, key] of Object.entries(item.mirrors ?? {})) {
+      const remotes = Object.keys(repositoryConfigs).filter((name) => repositoryConfigs[name]!.type === 'remote');
+      if (repositoryConfigs[key]?.type !== 'remote') {
+        throw new ConfigError(`listeners[${i}].mirrors.${upstream}`, `expected a remote repository, got ${JSON.stringify(key)} (remote repositories: ${remotes.join(', ') || 'none'})`);
+      }
     }
   });
   const baseDomain = node.baseDomain === undefined ? null : hostName(node.baseDomain, 'baseDomain');

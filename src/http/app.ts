@@ -35,6 +35,8 @@ export interface AppOptions {
   logger: Logger;
   /** The listener's port binding, if any. */
   boundRepository: string | null;
+  /** On a mirror listener: upstream registry (ns) → repository key. */
+  mirrors: Readonly<Record<string, string>> | null;
   /** ACME HTTP-01: the key authorization for a token while an order waits for it. */
   acmeChallenge: ((token: string) => string | undefined) | null;
   /** On a redirectToHttps listener: the HTTPS port to send every request to (read per request). */
@@ -54,6 +56,7 @@ export function createApp(options: AppOptions): Hono<Env> {
   const app = new Hono<Env>();
   const auth = options.auth;
   const { metrics } = options;
+  const mirrors = options.mirrors ? new Map(Object.entries(options.mirrors)) : null;
   app.use(async (c, next) => {
     observe(c, live().trustedProxies, (record) => {
       metrics.record(record);
@@ -87,7 +90,8 @@ export function createApp(options: AppOptions): Hono<Env> {
   const routeOf = (c: Ctx, path: string, current: Live) => {
     const info = requestInfo(c, current.trustedProxies);
     try {
-      const resolved = route(path, info.host, { boundRepository: options.boundRepository, baseDomain: current.baseDomain, keys: current.keys });
+      const context = { boundRepository: options.boundRepository, mirrors, baseDomain: current.baseDomain, keys: current.keys };
+      const resolved = route(path, info.host, context, mirrors ? { ns: c.req.query('ns') ?? null } : {});
       if (resolved?.repoKey) c.set('repository', resolved.repoKey);
       return { info, resolved, failure: null };
     } catch (failure) {

@@ -46,6 +46,8 @@ function decode(path: string): string {
 export interface RouteContext {
   /** The listener's bound repository, if it has one. */
   boundRepository: string | null;
+  /** On a mirror listener: upstream registry (containerd's ns) → repository key. */
+  mirrors?: ReadonlyMap<string, string> | null;
   baseDomain: string | null;
   /** Configured repository keys (subdomains are checked against them). */
   keys: ReadonlySet<string>;
@@ -102,10 +104,30 @@ export function unknownHost(host: string, keys: readonly string[], baseDomain: s
   });
 }
 
-/** Maps a request (path without query string, Host) to a repository and endpoint, or null if not a registry path. */
-export function route(rawPath: string, host: string | undefined, context: RouteContext): Route | null {
+/**
+ * A mirror listener: containerd names the upstream in ?ns= (docker.io when absent, as Docker's
+ * registry-mirrors send nothing). An upstream the listener does not map gets NAME_UNKNOWN: the
+ * request never becomes a connection to a host it names.
+ */
+function mirrorRoute(path: string, mirrors: ReadonlyMap<string, string>, ns: string | null): Route | null {
+  const upstream = (ns ?? 'docker.io').toLowerCase();
+  const key = mirrors.get(upstream);
+  if (key) return boundRoute(key, path);
+  if (path === '/v2' || path === '/v2/') return base;
+  throw new RegistryError('NAME_UNKNOWN', {
+    message: `this mirror serves ${[...mirrors.keys()].join(', ')}; it has nothing for ns=${JSON.stringify(upstream)}`,
+    detail: { ns: upstream },
+  });
+}
+
+/**
+ * Maps a request (path without query string, Host, and on a mirror listener the ns query
+ * parameter) to a repository and endpoint, or null if not a registry path.
+ */
+export function route(rawPath: string, host: string | undefined, context: RouteContext, query: { ns?: string | null } = {}): Route | null {
   const path = rawPath.includes('%') ? decode(rawPath) : rawPath;
   if (context.boundRepository) return boundRoute(context.boundRepository, path);
+  if (context.mirrors) return mirrorRoute(path, context.mirrors, query.ns ?? null);
   const subdomain = subdomainKey(host, context);
   if (subdomain === null) return routePath(path);
   return 'key' in subdomain ? boundRoute(subdomain.key, path) : unknownSubdomain(subdomain.unknown, path, context);

@@ -6,6 +6,7 @@ import type { Config, ListenerConfig } from '../config/types.js';
 function serves(listener: ListenerConfig, config: Config): string {
   if (listener.redirectToHttps) return 'redirects to HTTPS';
   if (listener.repository) return `${listener.repository} (port binding)`;
+  if (listener.mirrors) return `a mirror: ${Object.entries(listener.mirrors).map(([upstream, key]) => `${upstream} from ${key}`).join(', ')} (by containerd's ns)`;
   const keys = Object.keys(config.repositories);
   const subdomains = config.baseDomain ? ` and by subdomain (<key>.${config.baseDomain})` : '';
   return `${keys.join(', ')} by path (/v2/<key>/…)${subdomains}`;
