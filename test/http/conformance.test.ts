@@ -162,6 +162,11 @@ test('HTTP/1.1 without Host: 400 in the spec JSON with the API-version header, a
     assert.match(answer.body.errors[0]!.message, 'Host header');
   }
   await operations.waitFor('warn refused a request: 400 an HTTP/1.1 request needs a Host header');
+  const garbled = parseRaw(await raw(base, 'BREW /v2/ HTTP/1.1\r\nHost: x\r\n\r\n'));
+  assert.is(garbled.status, 400);
+  assert.match(garbled.headers, 'docker-distribution-api-version: registry/2.0');
+  assert.is(garbled.body.errors[0]!.code, 'REQUEST_INVALID');
+  await operations.waitFor(/refused a request from 127\.0\.0\.1: 400 malformed HTTP request/);
 });
 
 test('one header limit, 16 KiB, on HTTP/1.1 (plain and TLS) and h2: 431 in the spec JSON, and a log line', async () => {
