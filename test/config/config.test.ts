@@ -1,26 +1,10 @@
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
-import { runCli, tempDir } from '../helpers/server.js';
+import { configFile, problem } from '../helpers/config.js';
+import { runCli } from '../helpers/server.js';
 
-async function configFile(text: string): Promise<string> {
-  const file = join(await tempDir('wharf-config-'), 'wharf.yaml');
-  await writeFile(file, text);
-  return file;
-}
-
-async function problem(text: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
-  try {
-    loadConfig(await configFile(text), {}, env);
-  } catch (error) {
-    assert.instance(error, ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('config was accepted');
-}
 
 test('the shipped default config is valid: docker-local on 127.0.0.1:5000, data in ./data', () => {
   const config = loadConfig('config/wharf.yaml', {}, {});

@@ -1,28 +1,12 @@
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
+import { configFile, problem } from '../helpers/config.js';
 import { runCli, tempDir } from '../helpers/server.js';
 
 // Configuration mistakes an operator makes on day one, each answered by one message naming the key.
 
-async function configFile(text: string): Promise<string> {
-  const file = join(await tempDir('wharf-config-'), 'wharf.yaml');
-  await writeFile(file, text);
-  return file;
-}
-
-async function problem(text: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
-  try {
-    loadConfig(await configFile(text), {}, env);
-  } catch (error) {
-    assert.instance(error, ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('config was accepted');
-}
 
 const local = 'repositories:\n  docker-local: { type: local }\n';
 
