@@ -6,19 +6,15 @@ import { Registry } from 'prom-client';
 import { openAccessControl, type AccessControl } from './access-control.js';
 import { acmeSettingsPath } from './config/acme.js';
 import type { Config } from './config/types.js';
-import { accessLog } from './http/accesslog.js';
-import { createApp, createMetricsApp, type Live } from './http/app.js';
+import { createApp, createMetricsApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import { answerClientErrors, maxHeaderBytes, requestErrorHandler } from './http/refusals.js';
 import { createLogger, type Logger } from './log/logger.js';
 import type { Repository } from './repos/repository.js';
 import { RepositorySet } from './repos/set.js';
-import { setupText } from './setup/instructions.js';
-import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
-import type { Method } from './proxyconf/sites.js';
-import { trustedProxies } from './routing/proxies.js';
 import { ListenerCertificates } from './server/certificates.js';
 import { listen, urlOf } from './server/listen.js';
+import { liveState, withPorts } from './server/live.js';
 import { readiness } from './server/readiness.js';
 import { classify, inEffect, type ReloadReport } from './server/reload.js';
 import { openStore, type Store } from './store/index.js';
@@ -68,34 +64,6 @@ export interface ServerOptions {
   now?: () => number;
   /** Bytes each repository holds, for wharf_storage_bytes; defaults to the metadata's blob sizes. */
   storageBytes?: () => Record<string, number> | Promise<Record<string, number>>;
-}
-
-/** The config with each listener's port as bound (port 0 picks one): what "Set Me Up" must name. */
-function withPorts(config: Config, ports: readonly number[]): Config {
-  return { ...config, listeners: config.listeners.map((listener, i) => ({ ...listener, port: ports[i] ?? listener.port })) };
-}
-
-interface LiveParts {
-  config: Config;
-  repositories: RepositorySet;
-  writeLog: (text: string) => void;
-  caPath: () => string | null;
-}
-
-/** What requests read, for one configuration. */
-function liveState({ config, repositories, writeLog, caPath }: LiveParts): Live {
-  return {
-    repositories,
-    keys: new Set(repositories.keys),
-    trustedProxies: trustedProxies(config.trustedProxies),
-    baseDomain: config.baseDomain,
-    accessLog: config.log.access ? accessLog(config.log.format, writeLog) : null,
-    setup: (key) => setupText(config, key, caPath(), { authentication: config.auth.enabled }),
-    proxyConfig: (server, method) => {
-      const chosen = (method ?? defaultMethod(config)) as Method;
-      return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(config, server as ProxyServer, chosen) : null;
-    },
-  };
 }
 
 /** Opens the store, builds the repositories and the app, and starts every listener. */
