@@ -1,10 +1,13 @@
 import { RegistryError } from '../oci/errors.js';
-import type { Repository } from '../repos/repository.js';
+import type { Target } from './target.js';
 
-/** The error for a write the repository's kind does not take, saying where to write instead. */
-export function refuseWrite(repository: Repository, action: string): RegistryError {
+/** The error for a write the repository's kind does not take, saying which repositories take it. */
+export function refuseWrite(target: Target, action: string): RegistryError {
+  const { repository, repositories } = target;
+  const writable = repositories.all().filter((other) => other.uploads).map((other) => other.key);
+  const where = writable.length ? `push to a local repository (${writable.join(', ')})` : 'no repository here takes pushes: configure one with type: local';
   return new RegistryError('UNSUPPORTED', {
-    message: `cannot ${action} ${repository.key}: it is a ${repository.kind} repository; push to a local repository, or to a virtual one with a default deployment repository`,
+    message: `cannot ${action} ${repository.key}: it is a ${repository.kind} repository; ${where}`,
     detail: { repository: repository.key, kind: repository.kind },
   });
 }

@@ -6,6 +6,14 @@ import { BlobDownloads } from '../cache/downloads.js';
 import { LocalRepository } from './local.js';
 import { RemoteRepository } from './remote.js';
 import type { Repository } from './repository.js';
+import type { UpstreamObserver } from './upstream-gate.js';
+
+export interface BuildOptions {
+  /** On a reload: the set and configuration before it (unchanged repositories are kept). */
+  previous?: { set: RepositorySet; config: Config };
+  /** Upstream latency of each remote repository, for metrics. */
+  observeUpstream?: (key: string) => UpstreamObserver;
+}
 
 /** The configured repositories, by key. */
 export class RepositorySet {
@@ -15,15 +23,21 @@ export class RepositorySet {
     this.#byKey = new Map([...repositories].map((repository) => [repository.key, repository]));
   }
 
-  /** Builds every configured repository over one store. */
-  static fromConfig(config: Config, store: Store, log: (message: string) => void): RepositorySet {
+  /**
+   * Builds every configured repository over one store. With `previous` (a configuration reload),
+   * repositories whose settings are unchanged are kept as they are, caches and connections included.
+   */
+  static fromConfig(config: Config, store: Store, log: (message: string) => void, options: BuildOptions = {}): RepositorySet {
+    const previous = options.previous;
     const reader = new BlobReader(store.blobs);
     const downloads = new BlobDownloads(store.blobs);
     const repositories = Object.entries(config.repositories).map(([key, repositoryConfig]): Repository => {
+      const kept = previous?.set.find(key);
+      if (kept && JSON.stringify(previous!.config.repositories[key]) === JSON.stringify(repositoryConfig)) return kept;
       store.metadata.registerRepository(key, repositoryConfig.type);
       return repositoryConfig.type === 'local'
         ? new LocalRepository({ key, config: repositoryConfig, store, reader })
-        : new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log });
+        : new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log, ...(options.observeUpstream ? { observeUpstream: options.observeUpstream(key) } : {}) });
     });
     return new RepositorySet(repositories);
   }
