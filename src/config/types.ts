@@ -14,6 +14,12 @@ export interface ListenerConfig {
   readonly certificates: readonly { readonly cert: string; readonly key: string }[];
   /** Port binding: every request on this listener goes to this repository. */
   readonly repository: string | null;
+  /**
+   * A mirror endpoint for several upstreams: upstream registry (containerd's ns parameter, e.g.
+   * docker.io) → remote repository key; requests without ns are for docker.io (Docker's
+   * registry-mirrors). null: not a mirror listener.
+   */
+  readonly mirrors: Readonly<Record<string, string>> | null;
   /** A plain listener that answers every request with a redirect to the first TLS listener. */
   readonly redirectToHttps: boolean;
 }
@@ -96,7 +102,13 @@ export interface Config {
   /** The acme listeners' settings (one certificate for all of them); null without such a listener. */
   readonly acme: AcmeConfig | null;
   readonly repositories: Readonly<Record<string, RepositoryConfig>>;
-  readonly log: { readonly access: boolean };
+  /**
+   * A plain listener of its own for GET /metrics (and the probes), as Distribution's debug address:
+   * then /metrics is not served on the registry listeners. null: /metrics on every listener.
+   */
+  readonly metrics: { readonly address: string; readonly port: number } | null;
+  /** access: one line per request on stdout; format: text or JSON lines, for every log line. */
+  readonly log: { readonly access: boolean; readonly format: 'text' | 'json' };
   readonly auth: AuthConfig;
   /** Artifactory-style permission targets; admins may do everything regardless. */
   readonly permissions: readonly PermissionTarget[];

@@ -42,7 +42,7 @@ export async function getBlob(target: Target, digest: string): Promise<Response>
 
 export async function deleteBlob(target: Target, digest: string): Promise<Response> {
   const { repository, name } = target;
-  if (!repository.deleteBlob) throw refuseWrite(repository, 'delete blobs from');
+  if (!repository.deleteBlob) throw refuseWrite(target, 'delete blobs from');
   await repository.deleteBlob(name, digest);
   target.gate.audit({ action: 'delete', target: auditTarget(target, digest), result: 'ok' });
   return new Response(null, { status: 202, headers: { ...apiVersionHeader, 'Content-Length': '0' } });

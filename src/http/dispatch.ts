@@ -87,7 +87,8 @@ function writeTarget(repository: Repository, route: Route, name: string, action:
 /** Serves one registry request that routing has mapped to `route`, once `gate` lets it through. */
 export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet, gate: Gate): Promise<Response> {
   const method = c.req.method;
-  const endpoint = parseEndpoint(route.endpointPath);
+  const endpoint = parseEndpoint(route.endpointPath, { method, path: c.req.path });
+  c.set('endpoint', endpoint.kind);
   if (endpoint.kind === 'base' || endpoint.kind === 'catalog') {
     const allowed = endpoint.kind === 'base' ? ['GET', 'HEAD'] : ['GET'];
     if (!allowed.includes(method)) throw unsupportedMethod(method, allowed);

@@ -16,7 +16,7 @@ function pageOf(c: Ctx): Page {
   const n = c.req.query('n');
   const last = c.req.query('last');
   if (n !== undefined && !/^\d{1,6}$/.test(n)) {
-    throw new RegistryError('UNSUPPORTED', { status: 400, message: `invalid n=${JSON.stringify(n)}: expected a non-negative integer`, detail: { n } });
+    throw new RegistryError('PAGINATION_NUMBER_INVALID', { message: `invalid n=${JSON.stringify(n)}: expected a whole number of results from 0 to 999999`, detail: { n } });
   }
   return { n: n === undefined ? defaultPageSize : Number(n), last: last || undefined };
 }

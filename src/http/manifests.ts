@@ -59,7 +59,7 @@ async function requireOverwrite(target: Target, reference: string, content: Buff
 
 export async function putManifest(target: Target, reference: string): Promise<Response> {
   const { c, repository, name } = target;
-  if (!repository.putManifest) throw refuseWrite(repository, 'push manifests to');
+  if (!repository.putManifest) throw refuseWrite(target, 'push manifests to');
   const tooLarge = (bytes: number) => new RegistryError('SIZE_INVALID', { status: 413, message: `manifest is over ${maxManifestBytes} bytes (${bytes} so far)` });
   const declared = Number(c.req.header('content-length') ?? 0);
   if (declared > maxManifestBytes) throw tooLarge(declared);
@@ -81,7 +81,7 @@ export async function putManifest(target: Target, reference: string): Promise<Re
 
 export async function deleteManifest(target: Target, reference: string): Promise<Response> {
   const { repository, name } = target;
-  if (!repository.deleteManifest) throw refuseWrite(repository, 'delete manifests from');
+  if (!repository.deleteManifest) throw refuseWrite(target, 'delete manifests from');
   await repository.deleteManifest(name, reference);
   target.gate.audit({ action: 'delete', target: auditTarget(target, reference), result: 'ok' });
   return new Response(null, { status: 202, headers: { ...apiVersionHeader, 'Content-Length': '0' } });

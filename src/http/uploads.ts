@@ -13,7 +13,7 @@ import { refuseWrite } from './writes.js';
 // chunked POST + PATCH* + PUT, status GET, cancel DELETE and cross-repository mount.
 
 function uploadsOf(target: Target): Uploads {
-  if (!target.repository.uploads) throw refuseWrite(target.repository, 'push blobs to');
+  if (!target.repository.uploads) throw refuseWrite(target, 'push blobs to');
   return target.repository.uploads;
 }
 

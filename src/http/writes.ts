@@ -1,8 +1,9 @@
 import { RegistryError } from '../oci/errors.js';
-import type { Repository } from '../repos/repository.js';
+import type { Target } from './target.js';
 
 /** The error for a write the repository does not take, saying where to write instead. */
-export function refuseWrite(repository: Repository, action: string): RegistryError {
+export function refuseWrite(target: Target, action: string): RegistryError {
+  const { repository, repositories } = target;
   const detail = { repository: repository.key, kind: repository.kind };
   if (repository.kind === 'virtual') {
     // A virtual repository takes writes only through its default deployment repository.
@@ -12,8 +13,10 @@ export function refuseWrite(repository: Repository, action: string): RegistryErr
       detail,
     });
   }
+  const writable = repositories.all().filter((other) => other.uploads || other.deployment).map((other) => other.key);
+  const where = writable.length ? `push to ${writable.join(', ')}` : 'no repository here takes pushes: configure one with type: local';
   return new RegistryError('UNSUPPORTED', {
-    message: `cannot ${action} ${repository.key}: it is a ${repository.kind} repository; push to a local repository, or to a virtual one with a default deployment repository`,
+    message: `cannot ${action} ${repository.key}: it is a ${repository.kind} repository; ${where}`,
     detail,
   });
 }

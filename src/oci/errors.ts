@@ -17,6 +17,12 @@ const table = {
   DENIED: [403, 'requested access to the resource is denied'],
   UNSUPPORTED: [405, 'the operation is unsupported'],
   TOOMANYREQUESTS: [429, 'too many requests'],
+  /** Requests refused before any endpoint reads them: malformed, headers over the limit, too slow. */
+  REQUEST_INVALID: [400, 'malformed request'],
+  REQUEST_HEADERS_TOO_LARGE: [431, 'request header fields too large'],
+  REQUEST_TIMEOUT: [408, 'the request did not arrive in time'],
+  /** Distribution's code for an n= that is not a count (tags/list, _catalog). */
+  PAGINATION_NUMBER_INVALID: [400, 'invalid number of results requested'],
   /** Distribution's errcode for failures that are nobody's input: upstream outages, internal errors. */
   UNKNOWN: [500, 'unknown error'],
 } as const satisfies Record<string, readonly [number, string]>;

@@ -1,7 +1,7 @@
 import type { AcceptedTypes } from '../oci/accept.js';
 import { isDigest, requireDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
-import { parseManifest, type Descriptor } from '../oci/manifest.js';
+import { parseManifest, type DeclaredSize, type Descriptor } from '../oci/manifest.js';
 import { schema1Types } from '../oci/mediatypes.js';
 import type { BlobReader } from '../cache/small-blobs.js';
 import type { LocalRepositoryConfig } from '../config/types.js';
@@ -67,6 +67,7 @@ export class LocalRepository implements Repository {
       }
       throw new RegistryError('UNSUPPORTED', { status: 400, message: 'manifests are addressed by sha256 digests', detail: { digest: reference } });
     }
+    this.#checkSizes(name, manifest.declared);
     const { missing } = this.#store.metadata.putManifest({ repo: this.key, name, manifest, content, tag: byDigest ? null : reference, requireReferences: true });
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {
@@ -75,6 +76,19 @@ export class LocalRepository implements Repository {
       });
     }
     return { digest: manifest.digest, subject: manifest.subject?.digest ?? null };
+  }
+
+  /** A descriptor whose size differs from what it points to would break every pull: refused. */
+  #checkSizes(name: string, declared: readonly DeclaredSize[]): void {
+    const metadata = this.#store.metadata;
+    for (const item of declared) {
+      const stored = item.kind === 'blob' ? metadata.blobSize(this.key, name, item.digest) : metadata.manifestByDigest(this.key, name, item.digest)?.content.length ?? null;
+      if (stored === null || stored === item.size) continue;
+      throw new RegistryError('MANIFEST_INVALID', {
+        message: `${item.where} gives size ${item.size} for ${item.digest}, but that ${item.kind} in ${this.key}/${name} is ${stored} bytes`,
+        detail: { descriptor: item.where, digest: item.digest, declared: item.size, stored },
+      });
+    }
   }
 
   async deleteManifest(name: string, reference: string): Promise<void> {

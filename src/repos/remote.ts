@@ -12,7 +12,7 @@ import type { Store } from '../store/index.js';
 import type { ManifestRow, Page } from '../store/metadata.js';
 import { allowedUrls, fetchForeignLayer } from '../upstream/foreign.js';
 import { negotiate } from './negotiate.js';
-import { first, readBody, UpstreamGate } from './upstream-gate.js';
+import { first, readBody, UpstreamGate, type UpstreamObserver } from './upstream-gate.js';
 import type { BlobRead, ByteRange, Listing, Manifest, ReadOptions, Repository } from './repository.js';
 
 // A pull-through cache of one upstream registry.
@@ -43,6 +43,8 @@ export interface RemoteRepositoryOptions {
   reader: BlobReader;
   downloads: BlobDownloads;
   log: (message: string) => void;
+  /** Upstream latency and failures, for metrics. */
+  observeUpstream?: UpstreamObserver;
 }
 
 export class RemoteRepository implements Repository {
@@ -66,7 +68,7 @@ export class RemoteRepository implements Repository {
     this.#reader = options.reader;
     this.#downloads = options.downloads;
     this.#log = options.log;
-    this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log });
+    this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log, ...(options.observeUpstream ? { observe: options.observeUpstream } : {}) });
   }
 
   async #fetchManifest(name: string, reference: string, options: ReadOptions): Promise<Manifest> {
@@ -118,7 +120,9 @@ export class RemoteRepository implements Repository {
       const reason = error instanceof Error ? error.message : String(error);
       this.stats.stale++;
       this.#log(`${this.key}: serving stale ${name}:${tag} (${state.digest}): ${reason}`);
-      return { ...toManifest(cached, 'STALE'), warning: `110 wharf "stale: upstream ${this.#config.url} failed: ${reason.replace(/"/g, "'")}"` };
+      // Upstream errors name the upstream already; say it once.
+      const cause = reason.includes(this.#config.url) ? reason : `upstream ${this.#config.url} failed: ${reason}`;
+      return { ...toManifest(cached, 'STALE'), warning: `110 wharf "stale: ${cause.replace(/"/g, "'")}"` };
     }
   }
 

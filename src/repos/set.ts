@@ -7,6 +7,14 @@ import { LocalRepository } from './local.js';
 import { RemoteRepository } from './remote.js';
 import type { Repository } from './repository.js';
 import { VirtualRepository } from './virtual.js';
+import type { UpstreamObserver } from './upstream-gate.js';
+
+export interface BuildOptions {
+  /** On a reload: the set and configuration before it (unchanged repositories are kept). */
+  previous?: { set: RepositorySet; config: Config };
+  /** Upstream latency of each remote repository, for metrics. */
+  observeUpstream?: (key: string) => UpstreamObserver;
+}
 
 /** The configured repositories, by key. */
 export class RepositorySet {
@@ -16,21 +24,33 @@ export class RepositorySet {
     this.#byKey = new Map([...repositories].map((repository) => [repository.key, repository]));
   }
 
-  /** Builds every configured repository over one store. */
-  static fromConfig(config: Config, store: Store, log: (message: string) => void): RepositorySet {
+  /**
+   * Builds every configured repository over one store. With `previous` (a configuration reload),
+   * repositories whose settings are unchanged are kept as they are, caches and connections included.
+   */
+  static fromConfig(config: Config, store: Store, log: (message: string) => void, options: BuildOptions = {}): RepositorySet {
+    const previous = options.previous;
     const reader = new BlobReader(store.blobs);
     const downloads = new BlobDownloads(store.blobs);
     const built = new Map<string, Repository>();
-    // Members before the virtual repositories over them (config/ has ruled out cycles).
+    // Members before the virtual repositories over them (config/ has ruled out cycles). A virtual
+    // repository holds no state of its own, so it is always built anew over the current members.
     const build = (key: string): Repository => {
       const existing = built.get(key);
       if (existing) return existing;
       const repositoryConfig = config.repositories[key]!;
-      store.metadata.registerRepository(key, repositoryConfig.type);
       let repository: Repository;
-      if (repositoryConfig.type === 'local') repository = new LocalRepository({ key, config: repositoryConfig, store, reader });
-      else if (repositoryConfig.type === 'remote') repository = new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log });
-      else {
+      const kept = previous?.set.find(key);
+      if (repositoryConfig.type !== 'virtual' && kept && JSON.stringify(previous!.config.repositories[key]) === JSON.stringify(repositoryConfig)) {
+        repository = kept;
+      } else if (repositoryConfig.type === 'local') {
+        store.metadata.registerRepository(key, repositoryConfig.type);
+        repository = new LocalRepository({ key, config: repositoryConfig, store, reader });
+      } else if (repositoryConfig.type === 'remote') {
+        store.metadata.registerRepository(key, repositoryConfig.type);
+        repository = new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log, ...(options.observeUpstream ? { observeUpstream: options.observeUpstream(key) } : {}) });
+      } else {
+        store.metadata.registerRepository(key, repositoryConfig.type);
         const members = repositoryConfig.repositories.map(build);
         const target = repositoryConfig.defaultDeploymentRepo;
         repository = new VirtualRepository({ key, config: repositoryConfig, members, deployment: target === null ? null : build(target) });

@@ -1,30 +1,14 @@
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
-import { runCli, tempDir } from '../helpers/server.js';
+import { configFile, problem } from '../helpers/config.js';
+import { runCli } from '../helpers/server.js';
 
-async function configFile(text: string): Promise<string> {
-  const file = join(await tempDir('wharf-config-'), 'wharf.yaml');
-  await writeFile(file, text);
-  return file;
-}
-
-async function problem(text: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
-  try {
-    loadConfig(await configFile(text), {}, env);
-  } catch (error) {
-    assert.instance(error, ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('config was accepted');
-}
 
 test('the shipped default config is valid: docker-local, docker-hub and the virtual docker on 127.0.0.1:5000, data in ./data', () => {
   const config = loadConfig('config/wharf.yaml', {}, {});
-  assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false }]);
+  assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false }]);
   assert.equal(Object.keys(config.repositories), ['docker-local', 'docker-hub', 'docker']);
   assert.equal(config.repositories.docker, { type: 'virtual', repositories: ['docker-local', 'docker-hub'], defaultDeploymentRepo: 'docker-local', resolveDockerTagsByTimestamp: false });
   assert.equal(config.repositories['docker-local'], { type: 'local', blockSchema1: true });
@@ -35,7 +19,7 @@ test('the shipped default config is valid: docker-local, docker-hub and the virt
 test('--listen and --data override the first listener and the data directory', async () => {
   const file = await configFile('listeners:\n  - { address: 0.0.0.0, port: 5000 }\n  - { port: 5001 }\nrepositories:\n  a: { type: local }\n');
   const config = loadConfig(file, { listen: '127.0.0.2:6000', data: '/tmp/elsewhere' }, {});
-  assert.equal(config.listeners, [{ address: '127.0.0.2', port: 6000, tls: 'none', certificates: [], repository: null, redirectToHttps: false }, { address: '127.0.0.1', port: 5001, tls: 'none', certificates: [], repository: null, redirectToHttps: false }]);
+  assert.equal(config.listeners, [{ address: '127.0.0.2', port: 6000, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false }, { address: '127.0.0.1', port: 5001, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false }]);
   assert.is(config.dataDir, '/tmp/elsewhere');
 });
 
@@ -51,11 +35,11 @@ test('each invalid config is one message naming the key path', async () => {
   assert.is(await problem('repositories:\n  docker_local: { type: local }\n'), 'repositories.docker_local: a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
   assert.is(await problem('repositories:\n  Docker: { type: local }\n'), 'repositories.Docker: a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
   assert.is(await problem('repositories:\n  a: { type: local, blockSchema1: "yes" }\n'), 'repositories.a.blockSchema1: expected true or false, got "yes"');
-  assert.is(await problem('repositories:\n  a: { type: cloud }\n'), 'repositories.a.type: expected local, remote or virtual, got "cloud"');
+  assert.is(await problem('repositories:\n  a: { type: cloud }\n'), 'repositories.a.type: expected local or remote, got "cloud"');
   assert.is(await problem('listeners:\n  - { port: 5000 }\n  - { port: 5000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[1].port: port 5000 is already used by listeners[0]');
   assert.is(await problem('listeners:\n  - { port: 70000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[0].port: expected a port number 0-65535, got number 70000');
   assert.is(await problem('dataDir: 5\nrepositories:\n  a: { type: local }\n'), 'dataDir: expected a non-empty string, got number 5');
-  assert.is(await problem('listen: 5000\nrepositories:\n  a: { type: local }\n'), 'listen: unknown key (allowed here: dataDir, certsDir, baseDomain, trustedProxies, listeners, repositories, log, auth, permissions)');
+  assert.is(await problem('listen: 5000\nrepositories:\n  a: { type: local }\n'), 'listen: unknown key (allowed here: dataDir, certsDir, baseDomain, trustedProxies, listeners, repositories, log, auth, permissions, metrics)');
   assert.is(await problem('dataDir: ./x\n'), 'repositories: expected a mapping, got nothing');
   assert.is(await problem('trustedProxies: [10.0.0.0/40]\nrepositories:\n  a: { type: local }\n'), 'trustedProxies[0]: expected an IP address or CIDR block like 10.0.0.0/8, got "10.0.0.0/40"');
   assert.match(await problem('repositories: [\n'), 'is not valid YAML');

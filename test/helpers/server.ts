@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateConfig } from '../../src/config/validate.js';
+import { createLogger } from '../../src/log/logger.js';
+import { logCollector, type LogCollector } from './logs.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { SqliteAuthStore } from '../../src/store/auth.js';
@@ -44,8 +46,9 @@ export interface StartOptions {
   listeners?: Record<string, unknown>[];
   baseDomain?: string;
   trustedProxies?: string[];
-  /** Operational messages (otherwise on stderr). */
-  log?: (message: string) => void;
+  /** Operational log lines, each without its newline (otherwise on stderr). */
+  log?: (line: string) => void;
+  logFormat?: 'text' | 'json';
   /**
    * The `auth:` block. Default { enabled: false }: the suites that test the registry API itself
    * run without access control; the access-control suites pass their own (enabled by default).
@@ -69,15 +72,16 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
     listeners: options.listeners ?? [{ address: '127.0.0.1', port: 0 }],
     repositories: options.repositories ?? { 'docker-local': { type: 'local' } },
-    log: { access: options.accessLog !== undefined },
+    log: { access: options.accessLog !== undefined, format: options.logFormat ?? 'text' },
     auth: options.auth ?? { enabled: false },
     ...(options.permissions ? { permissions: options.permissions } : {}),
   };
   const config = validateConfig(raw, { baseDir: process.cwd() });
   if (options.users) await addUsers(dataDir, options.users);
+  const log = options.log;
   let server: RunningServer | null = await startServer(config, {
     ...(options.accessLog ? { writeLog: options.accessLog } : {}),
-    ...(options.log ? { log: options.log } : {}),
+    ...(log ? { logger: createLogger({ format: options.logFormat ?? 'text', write: (line) => log(line.trimEnd()) }) } : {}),
     ...(options.audit ? { audit: options.audit } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
@@ -105,27 +109,37 @@ export interface WharfProcess {
   url: string;
   child: ChildProcess;
   stderr: () => string;
+  /** Its output lines (stderr and stdout), to wait for one. */
+  log: LogCollector;
 }
 
-/** Starts `wharf serve` as a child process (for kill and restart tests) and waits for its URL. */
-export async function spawnWharf(dataDir: string): Promise<WharfProcess> {
+/**
+ * Starts `wharf serve` as a child process (for kill, restart and signal tests) and waits for its
+ * URL. `config` is the YAML to serve (default: docker-local, no access log); it is written to
+ * `<dataDir>.yaml`, and its first listener is moved to a free port.
+ */
+export async function spawnWharf(dataDir: string, options: { config?: string } = {}): Promise<WharfProcess> {
   const configFile = `${dataDir}.yaml`;
-  await writeFile(configFile, 'repositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n');
+  await writeFile(configFile, options.config ?? 'repositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n');
   const child = spawn(process.execPath, [cliPath, 'serve', '--config', configFile, '--listen', '127.0.0.1:0', '--data', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const log = logCollector();
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    log.chunk(chunk.toString());
+  });
+  const stdout = logCollector();
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout.chunk(chunk.toString());
+    log.write(stdout.lines.splice(0).join('\n'));
+  });
   const url = await new Promise<string>((resolve, reject) => {
-    let stdout = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /listening on (http:\/\/[^\s,]+)/.exec(stdout);
-      if (match) resolve(match[1]!);
-    });
+    log.waitFor(/listening on https?:\/\//, 30_000).then((line) => resolve(/listening on (https?:\/\/[^\s,]+)/.exec(line)![1]!), reject);
     child.once('exit', (code) => reject(new Error(`wharf exited with ${code}: ${stderr}`)));
   });
-  return { url, child, stderr: () => stderr };
+  return { url, child, stderr: () => stderr, log };
 }
 
 /** Runs the CLI to completion and returns its exit code and output. */

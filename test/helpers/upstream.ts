@@ -70,6 +70,8 @@ export type Counts = Record<string, number>;
 export interface CountingProxy {
   url: string;
   counts: Counts;
+  /** TCP connections accepted so far (reset() leaves it). */
+  connections: () => number;
   /** Bytes of blob bodies the upstream sent through the proxy. */
   blobBytes: () => number;
   fault: Fault;
@@ -97,10 +99,12 @@ function kindOf(path: string): string {
 /** A pass-through in front of `target` that counts requests and can inject faults. */
 export async function startCountingProxy(target: string): Promise<CountingProxy> {
   let bytes = 0;
+  let connections = 0;
   const tokens = new Set<string>();
   const proxy: CountingProxy = {
     url: '',
     counts: {},
+    connections: () => connections,
     blobBytes: () => bytes,
     fault: 'none',
     redirectBlobsTo: null,
@@ -171,6 +175,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     upstream.on('error', () => res.socket?.destroy());
     req.pipe(upstream);
   });
+  server.on('connection', () => { connections++; });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   proxy.stop = async () => {
