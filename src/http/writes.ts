@@ -13,8 +13,11 @@ export function refuseWrite(target: Target, action: string): RegistryError {
       detail,
     });
   }
-  const writable = repositories.all().filter((other) => other.uploads || other.deployment).map((other) => other.key);
-  const where = writable.length ? `push to ${writable.join(', ')}` : 'no repository here takes pushes: configure one with type: local';
+  const keys = (kind: string) => repositories.all().filter((other) => other.kind === kind && (other.uploads || other.deployment)).map((other) => other.key);
+  const [locals, virtuals] = [keys('local'), keys('virtual')];
+  const where = locals.length === 0
+    ? 'no repository here takes pushes: configure one with type: local'
+    : `push to a local repository (${locals.join(', ')})${virtuals.length ? ` or a virtual one that deploys to one (${virtuals.join(', ')})` : ''}`;
   return new RegistryError('UNSUPPORTED', {
     message: `cannot ${action} ${repository.key}: it is a ${repository.kind} repository; ${where}`,
     detail,
