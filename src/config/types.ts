@@ -73,7 +73,21 @@ export interface AcmeConfig {
   readonly caFile: string | null;
 }
 
-export type RepositoryConfig = LocalRepositoryConfig | RemoteRepositoryConfig;
+/**
+ * One endpoint over an ordered list of other repositories (local, remote, virtual), with a local
+ * member that receives pushes.
+ */
+export interface VirtualRepositoryConfig {
+  readonly type: 'virtual';
+  /** Member keys in configured order; resolution takes local members first, then remote ones. */
+  readonly repositories: readonly string[];
+  /** The local member pushes go to; null: pushes are refused, saying how to set one. */
+  readonly defaultDeploymentRepo: string | null;
+  /** A tag held by several members resolves to the most recently pushed one, not the first. */
+  readonly resolveDockerTagsByTimestamp: boolean;
+}
+
+export type RepositoryConfig = LocalRepositoryConfig | RemoteRepositoryConfig | VirtualRepositoryConfig;
 
 export interface Config {
   /** Absolute path of the data directory. */

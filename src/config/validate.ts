@@ -5,6 +5,7 @@ import { acmeConfig, acmeKeys } from './acme.js';
 import { authConfig, permissionsConfig, reservedRepositoryKeys } from './auth.js';
 import { ConfigError } from './errors.js';
 import { bindAddress, boolean, byteSize, describe, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
+import { checkVirtualRepositories, virtualRepository } from './virtual.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
 export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false };
@@ -95,10 +96,10 @@ function remote(value: unknown, path: string): RemoteRepositoryConfig {
 
 function repository(value: unknown, path: string): RepositoryConfig {
   const type = (value as Node | null)?.type;
-  if (type === undefined || type === null) throw new ConfigError(join(path, 'type'), 'required: local or remote');
+  if (type === undefined || type === null) throw new ConfigError(join(path, 'type'), 'required: local, remote or virtual');
   if (type === 'remote') return remote(value, path);
-  if (type === 'virtual') throw new ConfigError(join(path, 'type'), 'virtual repositories are not available in this version (local and remote are)');
-  if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local or remote, got ${describe(type)}`);
+  if (type === 'virtual') return virtualRepository(value, path);
+  if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${describe(type)}`);
   const node = mapping(value, path, ['type', 'blockSchema1']);
   return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')) };
 }
@@ -118,6 +119,7 @@ function repositories(value: unknown): Record<string, RepositoryConfig> {
     result[key] = repository(item, path);
   }
   if (Object.keys(result).length === 0) throw new ConfigError('repositories', 'at least one repository is needed');
+  checkVirtualRepositories(result);
   return result;
 }
 
@@ -164,10 +166,11 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     if (item.repository !== null && !repositoryConfigs[item.repository]) {
       throw new ConfigError(`listeners[${i}].repository`, `no repository ${JSON.stringify(item.repository)} (configured: ${Object.keys(repositoryConfigs).join(', ')})`);
     }
+    // A mirror serves pulls: a remote repository, or a virtual one over remote members.
+    const mirrorable = Object.keys(repositoryConfigs).filter((name) => repositoryConfigs[name]!.type !== 'local');
     for (const [upstream, key] of Object.entries(item.mirrors ?? {})) {
-      const remotes = Object.keys(repositoryConfigs).filter((name) => repositoryConfigs[name]!.type === 'remote');
-      if (repositoryConfigs[key]?.type !== 'remote') {
-        throw new ConfigError(`listeners[${i}].mirrors.${upstream}`, `expected a remote repository, got ${JSON.stringify(key)} (remote repositories: ${remotes.join(', ') || 'none'})`);
+      if (!mirrorable.includes(key)) {
+        throw new ConfigError(`listeners[${i}].mirrors.${upstream}`, `expected a remote or virtual repository, got ${JSON.stringify(key)} (those configured: ${mirrorable.join(', ') || 'none'})`);
       }
     }
   });

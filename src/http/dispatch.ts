@@ -1,6 +1,7 @@
 import type { Action } from '../auth/actions.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseEndpoint, type Endpoint } from '../oci/paths.js';
+import type { Repository } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
 import type { Route } from '../routing/route.js';
 import { deleteBlob, getBlob, headBlob } from './blobs.js';
@@ -72,6 +73,17 @@ export function unknownRepository(key: string, repositories: RepositorySet, gate
   });
 }
 
+/**
+ * Where a write lands: the repository itself, or a virtual repository's deployment repository,
+ * where the caller needs the same permission (the route's token scope names the virtual one).
+ */
+function writeTarget(repository: Repository, route: Route, name: string, action: Action, gate: Gate): Repository {
+  const target = repository.deployment;
+  if (!target) return repository;
+  if (!gate.access?.principalMay(target.key, name, action)) gate.deny(route, target.key, name, action);
+  return target;
+}
+
 /** Serves one registry request that routing has mapped to `route`, once `gate` lets it through. */
 export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet, gate: Gate): Promise<Response> {
   const method = c.req.method;
@@ -93,7 +105,8 @@ export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet
   const entry = methods[method];
   if (!entry) throw unsupportedMethod(method, Object.keys(methods));
   const access = gate.require(route, route.repoKey, endpoint.name, entry.action);
-  const repository = repositories.find(route.repoKey);
-  if (!repository) throw unknownRepository(route.repoKey, repositories, gate);
+  const routed = repositories.find(route.repoKey);
+  if (!routed) throw unknownRepository(route.repoKey, repositories, gate);
+  const repository = entry.action === 'read' ? routed : writeTarget(routed, route, endpoint.name, entry.action, gate);
   return entry.handle({ c, route, repository, name: endpoint.name, repositories, access, gate }, endpoint);
 }

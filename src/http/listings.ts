@@ -5,7 +5,7 @@ import type { Listing, Page } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
 import { displayName, type Route } from '../routing/route.js';
 import { apiVersionHeader, type Ctx } from './env.js';
-import { readOptions, urlFor, type Target } from './target.js';
+import { readOptions, readOptionsFor, urlFor, type Target } from './target.js';
 
 // Tag and catalog listing with the spec's pagination (n, last, Link rel="next"), and referrers.
 
@@ -66,7 +66,7 @@ export async function listCatalog(c: Ctx, route: Route, repositories: Repository
     }
     for (;;) {
       // One more than the page needs: a readable name after a full page means there is a next one.
-      const listing = await repository.listImages({ n: Math.min(page.n - items.length + 1, defaultPageSize), last });
+      const listing = await repository.listImages({ n: Math.min(page.n - items.length + 1, defaultPageSize), last }, readOptionsFor(access, repository, ''));
       for (const name of listing.items) {
         if (!access.principalMay(repository.key, name, 'read')) continue;
         if (items.length === page.n) {

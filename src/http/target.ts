@@ -24,9 +24,19 @@ export function urlFor(target: Target, suffix: string): string {
   return `${target.route.prefix}${target.name}/${suffix}`;
 }
 
-/** How this request may read: a remote repository fetches from its upstream only for callers with deploy there. */
+/**
+ * How a caller may read an image of a repository: a remote repository fetches from its upstream
+ * only for callers with deploy there; a virtual repository reads each member with the caller's
+ * permissions on that member.
+ */
+export function readOptionsFor(access: Access, repository: Repository, name: string): ReadOptions {
+  if (repository.kind === 'remote') return { fetch: access.mayFetch(repository.key, name) };
+  if (repository.kind !== 'virtual') return {};
+  return { member: (member, image) => (access.principalMay(member.key, image, 'read') ? readOptionsFor(access, member, image) : null) };
+}
+
 export function readOptions(target: Target): ReadOptions {
-  return target.repository.kind === 'remote' ? { fetch: target.access.mayFetch(target.repository.key, target.name) } : {};
+  return readOptionsFor(target.access, target.repository, target.name);
 }
 
 /** The image (and tag or digest) a request is about, for the audit trail. */

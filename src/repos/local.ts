@@ -11,7 +11,7 @@ import { negotiate } from './negotiate.js';
 import type { BlobRead, BlobSource, ByteRange, Listing, Manifest, PutManifestResult, Repository, Uploads } from './repository.js';
 
 function toManifest(row: ManifestRow): Manifest {
-  return { digest: row.digest, mediaType: row.media_type, content: row.content };
+  return { digest: row.digest, mediaType: row.media_type, content: row.content, ...(row.pushed_at ? { pushedAt: row.pushed_at } : {}) };
 }
 
 function listing<T>(rows: T[], page: Page): Listing<T> {

@@ -33,7 +33,7 @@ function notCached(code: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN', what: string, key:
 }
 
 function toManifest(row: ManifestRow, cache: Manifest['cache']): Manifest {
-  return { digest: row.digest, mediaType: row.media_type, content: row.content, ...(cache ? { cache } : {}) };
+  return { digest: row.digest, mediaType: row.media_type, content: row.content, ...(cache ? { cache } : {}), ...(row.pushed_at ? { pushedAt: row.pushed_at } : {}) };
 }
 
 export interface RemoteRepositoryOptions {

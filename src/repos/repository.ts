@@ -19,6 +19,8 @@ export interface Manifest {
   cache?: CacheOutcome;
   /** A Warning header value (RFC 9111 §5.5), e.g. when a stale cached tag is served. */
   warning?: string;
+  /** When the tag was last pushed (or, in a cache, last changed upstream), for timestamp resolution. */
+  pushedAt?: number;
 }
 
 export interface PutManifestResult {
@@ -56,6 +58,11 @@ export interface ReadOptions {
    * Deploy/Cache permission). Default true; false serves only what is cached.
    */
   fetch?: boolean;
+  /**
+   * Virtual repositories: how the caller may read each member (its permissions are checked on the
+   * member that serves the content), or null when the caller may not read that member at all.
+   */
+  member?: (member: Repository, name: string) => ReadOptions | null;
 }
 
 /** Blob uploads: a capability, present only on repositories that accept pushes. */
@@ -89,13 +96,19 @@ export interface Repository {
    */
   openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options?: ReadOptions): Promise<BlobRead>;
   listTags(name: string, page: Page, options?: ReadOptions): Promise<Listing<string>>;
-  listImages(page: Page): Promise<Listing<string>>;
+  /** Image names; with `options.member`, only those the caller may read in a virtual repository's members. */
+  listImages(page: Page, options?: ReadOptions): Promise<Listing<string>>;
   referrers(name: string, digest: string, options?: ReadOptions): Promise<Descriptor[]>;
 
   putManifest?(name: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult>;
   deleteManifest?(name: string, reference: string): Promise<void>;
   deleteBlob?(name: string, digest: string): Promise<void>;
   readonly uploads?: Uploads;
+  /**
+   * Virtual repositories: the local member that writes land in (null: writes are refused). The
+   * HTTP layer authorizes and performs a write there, so permissions apply where content lands.
+   */
+  readonly deployment?: Repository | null;
   /** Cache counters, on repositories that cache (remote). */
   readonly stats?: CacheStats;
   /** Releases connections (upstream pools). */

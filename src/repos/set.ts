@@ -6,6 +6,7 @@ import { BlobDownloads } from '../cache/downloads.js';
 import { LocalRepository } from './local.js';
 import { RemoteRepository } from './remote.js';
 import type { Repository } from './repository.js';
+import { VirtualRepository } from './virtual.js';
 import type { UpstreamObserver } from './upstream-gate.js';
 
 export interface BuildOptions {
@@ -31,15 +32,33 @@ export class RepositorySet {
     const previous = options.previous;
     const reader = new BlobReader(store.blobs);
     const downloads = new BlobDownloads(store.blobs);
-    const repositories = Object.entries(config.repositories).map(([key, repositoryConfig]): Repository => {
+    const built = new Map<string, Repository>();
+    // Members before the virtual repositories over them (config/ has ruled out cycles). A virtual
+    // repository holds no state of its own, so it is always built anew over the current members.
+    const build = (key: string): Repository => {
+      const existing = built.get(key);
+      if (existing) return existing;
+      const repositoryConfig = config.repositories[key]!;
+      let repository: Repository;
       const kept = previous?.set.find(key);
-      if (kept && JSON.stringify(previous!.config.repositories[key]) === JSON.stringify(repositoryConfig)) return kept;
-      store.metadata.registerRepository(key, repositoryConfig.type);
-      return repositoryConfig.type === 'local'
-        ? new LocalRepository({ key, config: repositoryConfig, store, reader })
-        : new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log, ...(options.observeUpstream ? { observeUpstream: options.observeUpstream(key) } : {}) });
-    });
-    return new RepositorySet(repositories);
+      if (repositoryConfig.type !== 'virtual' && kept && JSON.stringify(previous!.config.repositories[key]) === JSON.stringify(repositoryConfig)) {
+        repository = kept;
+      } else if (repositoryConfig.type === 'local') {
+        store.metadata.registerRepository(key, repositoryConfig.type);
+        repository = new LocalRepository({ key, config: repositoryConfig, store, reader });
+      } else if (repositoryConfig.type === 'remote') {
+        store.metadata.registerRepository(key, repositoryConfig.type);
+        repository = new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log, ...(options.observeUpstream ? { observeUpstream: options.observeUpstream(key) } : {}) });
+      } else {
+        store.metadata.registerRepository(key, repositoryConfig.type);
+        const members = repositoryConfig.repositories.map(build);
+        const target = repositoryConfig.defaultDeploymentRepo;
+        repository = new VirtualRepository({ key, config: repositoryConfig, members, deployment: target === null ? null : build(target) });
+      }
+      built.set(key, repository);
+      return repository;
+    };
+    return new RepositorySet(Object.keys(config.repositories).map(build));
   }
 
   async close(): Promise<void> {

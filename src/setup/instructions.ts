@@ -14,10 +14,11 @@ export function setupText(config: Config, key: string, caPath: string | null, op
   const access = accessFor(config, key);
   if (!access) return null;
   const login = options.authentication ?? true;
-  const kind = config.repositories[key]!.type;
+  const repository = config.repositories[key]!;
+  const kind = repository.type;
   const { registry, prefix } = access;
   const image = `${prefix}/team/app:1.0`;
-  const pushes = kind === 'local';
+  const pushes = kind === 'local' || (kind === 'virtual' && repository.defaultDeploymentRepo !== null);
   const plain = access.listener.tls === 'none';
   // podman and skopeo refuse plain HTTP unless told, even on loopback.
   const podman = (command: string) => `  podman ${command}${plain ? ' --tls-verify=false' : ''}`;

@@ -8,6 +8,8 @@ export interface ManifestRow {
   media_type: string;
   size: number;
   content: Buffer;
+  /** Reads by tag: when the tag was last set. */
+  pushed_at?: number;
 }
 
 export interface ReferrerRow {
@@ -83,7 +85,7 @@ export class MetadataStore {
         `SELECT m.digest, m.media_type, m.size, m.content FROM repository_manifests r JOIN manifests m ON m.digest = r.digest
          WHERE r.repo = ? AND r.name = ? AND r.digest = ?`),
       manifestByTag: db.prepare<[string, string, string], ManifestRow>(
-        `SELECT m.digest, m.media_type, m.size, m.content FROM tags t JOIN manifests m ON m.digest = t.digest
+        `SELECT m.digest, m.media_type, m.size, m.content, t.pushed_at FROM tags t JOIN manifests m ON m.digest = t.digest
          WHERE t.repo = ? AND t.name = ? AND t.tag = ?`),
       insertManifest: db.prepare(
         `INSERT OR IGNORE INTO manifests (digest, media_type, size, content, subject, artifact_type, annotations)

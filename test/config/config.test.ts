@@ -6,10 +6,11 @@ import { configFile, problem } from '../helpers/config.js';
 import { runCli } from '../helpers/server.js';
 
 
-test('the shipped default config is valid: docker-local on 127.0.0.1:5000, data in ./data', () => {
+test('the shipped default config is valid: docker-local, docker-hub and the virtual docker on 127.0.0.1:5000, data in ./data', () => {
   const config = loadConfig('config/wharf.yaml', {}, {});
   assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false }]);
-  assert.equal(Object.keys(config.repositories), ['docker-local']);
+  assert.equal(Object.keys(config.repositories), ['docker-local', 'docker-hub', 'docker']);
+  assert.equal(config.repositories.docker, { type: 'virtual', repositories: ['docker-local', 'docker-hub'], defaultDeploymentRepo: 'docker-local', resolveDockerTagsByTimestamp: false });
   assert.equal(config.repositories['docker-local'], { type: 'local', blockSchema1: true });
   assert.is(config.dataDir, join(process.cwd(), 'data'));
   assert.ok(Object.isFrozen(config.listeners[0]));
@@ -34,7 +35,7 @@ test('each invalid config is one message naming the key path', async () => {
   assert.is(await problem('repositories:\n  docker_local: { type: local }\n'), 'repositories.docker_local: a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
   assert.is(await problem('repositories:\n  Docker: { type: local }\n'), 'repositories.Docker: a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
   assert.is(await problem('repositories:\n  a: { type: local, blockSchema1: "yes" }\n'), 'repositories.a.blockSchema1: expected true or false, got "yes"');
-  assert.is(await problem('repositories:\n  a: { type: cloud }\n'), 'repositories.a.type: expected local or remote, got "cloud"');
+  assert.is(await problem('repositories:\n  a: { type: cloud }\n'), 'repositories.a.type: expected local, remote or virtual, got "cloud"');
   assert.is(await problem('listeners:\n  - { port: 5000 }\n  - { port: 5000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[1].port: port 5000 is already used by listeners[0]');
   assert.is(await problem('listeners:\n  - { port: 70000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[0].port: expected a port number 0-65535, got number 70000');
   assert.is(await problem('dataDir: 5\nrepositories:\n  a: { type: local }\n'), 'dataDir: expected a non-empty string, got number 5');
@@ -60,7 +61,6 @@ test('remote repositories: defaults, durations and sizes; bad values name their 
   assert.is(await problem(remote('    cache: { maxSize: lots }\n')), 'repositories.hub.cache.maxSize: expected a size like 512MiB or 50GiB, got "lots"');
   assert.is(await problem(remote('    foreignLayers: { allow: [3] }\n')), 'repositories.hub.foreignLayers.allow[0]: expected a non-empty string, got number 3');
   assert.is(await problem(remote('    blockSchema1: true\n')), 'repositories.hub.blockSchema1: unknown key (allowed here: type, url, username, password, metadataTtl, serveStale, offlineAfter, retryAfter, timeouts, cache, foreignLayers)');
-  assert.is(await problem('repositories:\n  all: { type: virtual }\n'), 'repositories.all.type: virtual repositories are not available in this version (local and remote are)');
 });
 
 test('acme: domains default to baseDomain and each <repoKey>.<baseDomain>; bad values name their key', async () => {

@@ -36,8 +36,8 @@ test('keys and names that are too long get a message about their length', async 
 });
 
 test('a missing repository type says it is required, not "got null"', async () => {
-  assert.is(await problem('repositories:\n  docker-local: { blockSchema1: true }\n'), 'repositories.docker-local.type: required: local or remote');
-  assert.is(await problem('repositories:\n  docker-local: {}\n'), 'repositories.docker-local.type: required: local or remote');
+  assert.is(await problem('repositories:\n  docker-local: { blockSchema1: true }\n'), 'repositories.docker-local.type: required: local, remote or virtual');
+  assert.is(await problem('repositories:\n  docker-local: {}\n'), 'repositories.docker-local.type: required: local, remote or virtual');
   assert.is(await problem('repositories:\n  docker-local: { type: 7 }\n'), 'repositories.docker-local.type: expected local or remote, got number 7');
 });
 

@@ -82,13 +82,13 @@ test('an ns the mirror does not map: 404 NAME_UNKNOWN, and not one connection to
   assert.equal([hubProxy.connections(), ghcrProxy.connections()], before);
 });
 
-test('a mirror must map to remote repositories; and not beside a port binding', async () => {
+test('a mirror must map to remote (or virtual) repositories; and not beside a port binding', async () => {
   const dir = await tempDir('wharf-mirrors-');
   const file = join(dir, 'wharf.yaml');
   await writeFile(file, 'listeners:\n  - { port: 5002, mirrors: { docker.io: docker-local } }\nrepositories:\n  docker-local: { type: local }\n  hub: { type: remote, url: "https://registry-1.docker.io" }\n');
   const result = await runCli(['setup', '--config', file]);
   assert.is(result.code, 2);
-  assert.match(result.stderr, 'listeners[0].mirrors.docker.io: expected a remote repository, got "docker-local" (remote repositories: hub)');
+  assert.match(result.stderr, 'listeners[0].mirrors.docker.io: expected a remote or virtual repository, got "docker-local" (those configured: hub)');
 });
 
 /** The block of `text` after `title`, with its 4-space indentation removed. */

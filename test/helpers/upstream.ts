@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Test } from 'uvu';
 import { freePort } from './ports.js';
-import { startWharf, tempDir, type TestServer } from './server.js';
+import { startWharf, tempDir, type StartOptions, type TestServer } from './server.js';
 
 // Real upstreams for remote-repository tests: CNCF Distribution from Debian's docker-registry,
 // and a counting pass-through in front of it that can also misbehave on purpose.
@@ -212,11 +212,15 @@ export interface RemoteFixture {
 /** Distribution, a counting pass-through in front of it, and Wharf with the repositories `configure` returns for that pass-through. */
 export async function startRemoteFixture(
   configure: (upstreamUrl: string) => Record<string, unknown>,
-  options: { distribution?: Parameters<typeof startDistribution>[0]; accessLog?: (text: string) => void } = {},
+  options: { distribution?: Parameters<typeof startDistribution>[0]; accessLog?: (text: string) => void; listeners?: StartOptions['listeners'] } = {},
 ): Promise<RemoteFixture> {
   const distribution = await startDistribution(options.distribution);
   const proxy = await startCountingProxy(distribution.url);
-  const wharf = await startWharf({ repositories: configure(proxy.url), ...(options.accessLog ? { accessLog: options.accessLog } : {}) });
+  const wharf = await startWharf({
+    repositories: configure(proxy.url),
+    ...(options.accessLog ? { accessLog: options.accessLog } : {}),
+    ...(options.listeners ? { listeners: options.listeners } : {}),
+  });
   return {
     distribution,
     proxy,
