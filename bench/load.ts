@@ -15,8 +15,11 @@ export interface Rate {
   mbps: number;
 }
 
-export async function getRate(url: string, options: { connections: number; seconds: number; headers?: Record<string, string> }): Promise<Rate> {
-  const result = await autocannon({ url, connections: options.connections, duration: options.seconds, headers: options.headers ?? {} });
+export async function getRate(url: string, options: { connections: number; seconds: number; headers?: Record<string, string>; method?: 'GET' | 'POST'; body?: string }): Promise<Rate> {
+  const result = await autocannon({
+    url, connections: options.connections, duration: options.seconds, headers: options.headers ?? {},
+    ...(options.method ? { method: options.method } : {}), ...(options.body !== undefined ? { body: options.body } : {}),
+  });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
   return { rps: result.requests.average, p99: result.latency.p99, mbps: result.throughput.average / 1e6 };
 }

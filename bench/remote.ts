@@ -26,7 +26,7 @@ interface Proxy {
 async function startProxy(kind: Kind, work: string, origin: string, image: string, digest: string): Promise<Proxy> {
   const dir = await mkdtemp(join(work, `${kind}-proxy-`));
   const counter = await startCounter(work, origin);
-  const server = kind === 'Wharf' ? await startWharf(dir, counter.url) : await startDistribution(dir, counter.url);
+  const server = kind === 'Wharf' ? await startWharf(dir, { upstream: counter.url }) : await startDistribution(dir, counter.url);
   const base = server.url.replace(/\/v2\/$/, '');
   const path = kind === 'Wharf' ? `docker-remote/${image}` : image;
   return {

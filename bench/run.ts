@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
+import { authBench } from './auth.js';
 import { localBench } from './local.js';
 import { push, putManifest } from './load.js';
 import { fixedPayload, payload, payloadDir } from './payload.js';
@@ -14,7 +15,7 @@ import { renderTable, type Row } from './table.js';
 
 // npm run bench: Wharf against CNCF Distribution 2.8.2, nginx (sendfile) and a bare node:http
 // server, all started here on loopback, in one run. Each figure is the median of BENCH_RUNS runs.
-// BENCH_ONLY=local, tls, remote or storage runs one part.
+// BENCH_ONLY=local, tls, auth, remote or storage runs one part.
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -57,6 +58,11 @@ async function main(): Promise<void> {
     const notes: string[] = [];
     const part = (name: string) => !only || only === name;
     let peakRssMiB = 0;
+    if (part('auth')) {
+      const auth = await authBench({ work, open: wharf, runs, seconds });
+      servers.push(auth.server);
+      rows.push(...auth.rows);
+    }
     if (part('local')) {
       const local = await localBench({
         wharf, distribution, nginx, bare,

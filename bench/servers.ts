@@ -51,14 +51,33 @@ export async function startProcess(name: string, command: string, args: string[]
 
 const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
+/** Runs the wharf command to completion with `input` on its standard input. */
+function wharfCommand(args: string[], input: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['pipe', 'ignore', 'inherit'] });
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`wharf ${args[0]} exited with ${code}`))));
+    child.stdin!.end(input);
+  });
+}
+
+export interface WharfBenchOptions {
+  /** A docker-remote repository in front of this upstream. */
+  upstream?: string;
+  /** Access control on, with this user allowed to deploy to docker-local; off otherwise. */
+  user?: { name: string; password: string };
+}
+
 /**
  * Wharf with docker-local, and docker-remote in front of `upstream` when given; plain HTTP, and a
  * self-signed TLS listener beside it (its certificate in <dir>/certs).
  */
-export async function startWharf(dir: string, upstream?: string): Promise<BenchServer> {
+export async function startWharf(dir: string, options: WharfBenchOptions = {}): Promise<BenchServer> {
   const [port, tlsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'wharf.yaml');
-  const remote = upstream ? `  docker-remote: { type: remote, url: "${upstream}" }\n` : '';
+  const remote = options.upstream ? `  docker-remote: { type: remote, url: "${options.upstream}" }\n` : '';
+  const auth = options.user
+    ? `permissions:\n  - { name: bench, repositories: [docker-local], users: { ${options.user.name}: [deploy] } }\n`
+    : 'auth: { enabled: false }\n';
   await writeFile(config, [
     `dataDir: ${join(dir, 'data')}`,
     `certsDir: ${join(dir, 'certs')}`,
@@ -66,8 +85,9 @@ export async function startWharf(dir: string, upstream?: string): Promise<BenchS
     `  - { address: 127.0.0.1, port: ${port} }`,
     `  - { address: 127.0.0.1, port: ${tlsPort}, tls: { mode: self-signed } }`,
     'repositories:',
-    `  docker-local: { type: local }\n${remote}log: { access: false }\n`,
+    `  docker-local: { type: local }\n${remote}log: { access: false }\n${auth}`,
   ].join('\n'));
+  if (options.user) await wharfCommand(['user', 'add', options.user.name, '--password-stdin', '--config', config], options.user.password);
   const server = await startProcess('Wharf', process.execPath, [cli, 'serve', '--config', config], `http://127.0.0.1:${port}/v2/`);
   return { ...server, tlsUrl: `https://127.0.0.1:${tlsPort}` };
 }

@@ -9,7 +9,7 @@ export interface Row {
   mbps?: Record<string, number>;
 }
 
-const anchors = ['Distribution', 'nginx', 'node:http', 'Wharf plain', 'Wharf SQLite+fs', 'Wharf idle', 'Wharf redirect'];
+const anchors = ['Distribution', 'nginx', 'node:http', 'Wharf plain', 'Wharf, auth off', 'Wharf SQLite+fs', 'Wharf idle', 'Wharf redirect'];
 
 function format(value: number | undefined): string {
   if (value === undefined) return '–';
@@ -37,6 +37,7 @@ export function renderTable(rows: Row[], info: { peakRssMiB: number; runs: numbe
   lines.push('');
   if (info.peakRssMiB > 0) lines.push(`Wharf peak RSS while serving four 1 GiB streams: ${info.peakRssMiB.toFixed(0)} MiB (target < 150 MiB).`);
   lines.push('Rows starting "TLS:" are Wharf\'s self-signed HTTPS listener against its own plain HTTP and nginx terminating TLS with the same certificate.');
+  lines.push('Rows starting "auth:" are Wharf with access control on (a bearer token, or Basic credentials, on every request) against the same build with auth: { enabled: false }; the token endpoint rows have no anchor.');
   lines.push('Rows starting "remote:" compare Wharf\'s remote repository with Distribution configured as a pull-through proxy of the same origin (the 20-concurrent rows are one run each).');
   lines.push('Rows starting "storage:" run the collector in the server over seeded metadata (the idle column is the same GET loop without it), and Wharf on PostgreSQL 15 + S3 (s3rver, npm) next to SQLite + filesystem.');
   lines.push(...(info.notes ?? []));

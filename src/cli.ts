@@ -8,31 +8,47 @@ import { acmeSettingsPath } from './config/acme.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { gcCommand } from './cli/gc.js';
-import { startServer } from './server.js';
-import { setupText } from './setup/instructions.js';
+import type { Config } from './config/types.js';
+import { UsageError } from './cli/common.js';
+import { tokenCommand } from './cli/tokens.js';
+import { userCommand } from './cli/users.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { RegistryError } from './oci/errors.js';
+import { startServer, type RunningServer } from './server.js';
+import { bannerLines } from './server/banner.js';
+import { repositoryList, setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
-import type { Method } from './proxyconf/sites.js';
+import { proxyPlan, type Method } from './proxyconf/sites.js';
 import { AcmeCertificates } from './tls/acme.js';
 import { certificateNames, ensureSelfSigned, forgetServerCertificate } from './tls/self-signed.js';
 import { trustInstructions } from './tls/trust.js';
+import { version } from './version.js';
 
 const usage = `wharf — an edge container registry
 
 Usage:
   wharf serve [--config FILE] [--listen ADDR:PORT] [--data DIR]
   wharf certs [--config FILE] [--regenerate]
-  wharf setup REPOSITORY [--config FILE]
+  wharf setup [REPOSITORY] [--config FILE]
   wharf proxy-config nginx|apache [--method subdomain|port|path] [--out DIR] [--config FILE]
+  wharf user add NAME [--groups G1,G2] [--admin] --password-stdin [--config FILE]
+  wharf user passwd NAME --password-stdin | user remove NAME | user list   [--config FILE]
+  wharf token create --user NAME [--scope repository:KEY/IMAGE:pull,push …] [--expires 90d] [--description TEXT]
+  wharf token list | token revoke ID   [--config FILE]
   wharf gc [--dry-run] [--config FILE]
-  wharf --help
+  wharf --version
+  wharf --help                 (or COMMAND --help)
 
 Commands:
   serve        start the registry (the default config is config/wharf.yaml)
   certs        create Wharf's CA and server certificate if needed, and print how to trust them;
                with tls mode acme, show the ACME certificate and when it renews
-  setup        print the docker and podman commands that reach a repository ("Set Me Up")
+  setup        print the docker and podman commands that reach a repository ("Set Me Up");
+               without REPOSITORY, list the repositories
   proxy-config write nginx or Apache configuration for running Wharf behind them
                (default --out: nginx/ or apache/; default method: subdomain with baseDomain, else path)
+  user         manage users (passwords on standard input); works while the server runs
+  token        create, list and revoke access tokens (printed once; usable as a docker login password)
   gc           collect garbage now: untagged manifests, unreferenced blobs, expired uploads
                (--dry-run: count what would go, change nothing); safe while the server runs
 
@@ -42,33 +58,76 @@ Options for serve:
   --data DIR          replace dataDir
 `;
 
+/** Every command answers --help (or -h) with the usage rather than a parser message. */
+function wantsHelp(args: string[]): boolean {
+  if (!args.includes('--help') && !args.includes('-h')) return false;
+  process.stdout.write(usage);
+  return true;
+}
+
+/** Operational log lines on stderr, in the configured format. */
+function stderrLogger(config: Config): Logger {
+  return createLogger({ format: config.log.format, write: (line) => process.stderr.write(line) });
+}
+
 function defaultConfigPath(): string {
   const local = resolve('config/wharf.yaml');
   return existsSync(local) ? local : fileURLToPath(new URL('../../config/wharf.yaml', import.meta.url));
 }
 
 async function serve(args: string[]): Promise<void> {
+  if (wantsHelp(args)) return;
   const { values } = parseArgs({
     args,
     options: { config: { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' } },
   });
-  const config = loadConfig(values.config ?? defaultConfigPath(), { listen: values.listen, data: values.data });
-  const server = await startServer(config);
-  const keys = Object.keys(config.repositories).join(', ');
-  console.log(`wharf: listening on ${server.urls.join(', ')} (repositories: ${keys}; data: ${config.dataDir})`);
+  const configFile = resolve(values.config ?? defaultConfigPath());
+  const overrides = { listen: values.listen, data: values.data };
+  const config = loadConfig(configFile, overrides);
+  const logger = stderrLogger(config);
+  let server: RunningServer;
+  try {
+    server = await startServer(config, { logger });
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    logger.error(`not started: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
+  // What serve says it serves goes to standard output, as the one-time admin password does.
+  const said = createLogger({ format: config.log.format, write: (line) => process.stdout.write(line) });
+  if (server.initialAdminPassword) console.log(`wharf: the first user is admin, password ${server.initialAdminPassword} (shown once; log in with: docker login ${hostOf(server.urls[0]!)} -u admin)`);
+  for (const line of bannerLines(config, server.urls, { version, configFile })) said.info(line);
+  // SIGHUP: read the file again and reload; a bad file is refused and the running config stays.
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(async () => {
+      logger.info(`SIGHUP: reloading ${configFile}`);
+      try {
+        await server.reload(loadConfig(configFile, overrides));
+      } catch (error) {
+        const reason = error instanceof ConfigError ? `config error: ${error.message}` : error instanceof Error ? error.message : String(error);
+        logger.error(`reload refused: ${reason}; still serving the previous configuration`);
+      }
+    });
+  });
   const stop = (signal: string) => {
-    console.log(`wharf: ${signal}, shutting down`);
+    logger.info(`${signal}: shutting down`);
     server.close().then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
+function hostOf(url: string): string {
+  return new URL(url).host;
+}
+
 async function certs(args: string[]): Promise<void> {
+  if (wantsHelp(args)) return;
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, regenerate: { type: 'boolean' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
   if (config.acme) {
-    const acme = await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, (message) => console.error(`wharf: ${message}`));
+    const acme = await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, stderrLogger(config));
     process.stdout.write(acme.describe());
     if (!config.listeners.some((listener) => listener.tls === 'self-signed')) return;
     process.stdout.write('\n');
@@ -76,14 +135,24 @@ async function certs(args: string[]): Promise<void> {
   if (values.regenerate) await forgetServerCertificate(config.certsDir);
   const material = await ensureSelfSigned(config.certsDir, certificateNames(config));
   process.stdout.write(trustInstructions(config, await readFile(material.caPath, 'utf8'), material.caPath));
+  if (material.issued) {
+    process.stdout.write(`\nIssued a new server certificate: ${material.certPath}\n`
+      + 'A running wharf serve with this certsDir serves it from the next connection: it watches the file.\n'
+      + '(Where file events do not arrive, as on some network filesystems: kill -HUP <pid of wharf serve>.)\n');
+  }
 }
 
 async function setup(args: string[]): Promise<void> {
+  if (wantsHelp(args)) return;
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
-  const key = positionals[0] ?? '';
+  const key = positionals[0];
+  if (key === undefined) {
+    process.stdout.write(repositoryList(config));
+    return;
+  }
   const selfSigned = config.listeners.some((listener) => listener.tls === 'self-signed');
-  const text = setupText(config, key, selfSigned ? join(config.certsDir, 'ca.crt') : null);
+  const text = setupText(config, key, selfSigned ? join(config.certsDir, 'ca.crt') : null, { authentication: config.auth.enabled });
   if (!text) {
     process.stderr.write(`wharf: no repository ${JSON.stringify(key)}; configured: ${Object.keys(config.repositories).join(', ')}\n`);
     process.exitCode = 2;
@@ -93,6 +162,7 @@ async function setup(args: string[]): Promise<void> {
 }
 
 async function writeProxyConfig(args: string[]): Promise<void> {
+  if (wantsHelp(args)) return;
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' }, method: { type: 'string' }, out: { type: 'string' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
   const server = positionals[0] as ProxyServer;
@@ -107,6 +177,14 @@ async function writeProxyConfig(args: string[]): Promise<void> {
   const file = join(out, 'wharf.conf');
   await writeFile(file, proxyConfig(config, server, method));
   process.stdout.write(`wharf: wrote ${file} (${server}, ${method} method)\n`);
+  if (proxyPlan(config, method).ownCertificate) {
+    // The snippet names Wharf's certificate: make sure it is there, so the proxy's config test passes now.
+    const existed = existsSync(join(config.certsDir, 'server.crt'));
+    const material = await ensureSelfSigned(config.certsDir, certificateNames(config));
+    process.stdout.write(existed
+      ? `wharf: the proxy serves Wharf's certificate ${join(config.certsDir, 'server.crt')}; clients trust ${material.caPath} (wharf certs says how)\n`
+      : `wharf: created Wharf's CA and server certificate in ${config.certsDir} for the proxy; clients trust ${material.caPath} (wharf certs says how)\n`);
+  }
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -115,18 +193,32 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(usage);
     return;
   }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`wharf ${version}\n`);
+    return;
+  }
   if (command === 'serve') return serve(rest);
   if (command === 'certs') return certs(rest);
   if (command === 'setup') return setup(rest);
   if (command === 'proxy-config') return writeProxyConfig(rest);
   if (command === 'gc') return gcCommand(rest, (file) => loadConfig(file ?? defaultConfigPath()));
+  if (command === 'user' || command === 'token') {
+    const load = (file: string | undefined) => loadConfig(file ?? defaultConfigPath());
+    return command === 'user' ? userCommand(rest, load) : tokenCommand(rest, load);
+  }
   process.stderr.write(`wharf: unknown command ${JSON.stringify(command)}\n\n${usage}`);
   process.exitCode = 2;
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError && error.path.startsWith('--') && error.path !== '--config') {
+    process.stderr.write(`wharf: ${error.message}\n`);
+  } else if (error instanceof ConfigError) {
     process.stderr.write(`wharf: config error: ${error.message}\n`);
+  } else if (error instanceof UsageError) {
+    process.stderr.write(`wharf: ${error.message}\n\n${usage}`);
+  } else if (error instanceof RegistryError) {
+    process.stderr.write(`wharf: ${error.message}\n`);
   } else if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`wharf: ${error.message}\n\n${usage}`);
   } else {

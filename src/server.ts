@@ -1,24 +1,28 @@
-import type { Server } from 'node:http';
-import { createSecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { createSecureServer, type Http2Session } from 'node:http2';
 import type { Server as TlsServer } from 'node:tls';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
+import { Registry } from 'prom-client';
+import { openAccessControl, type AccessControl } from './access-control.js';
 import { acmeSettingsPath } from './config/acme.js';
-import type { Config, ListenerConfig } from './config/types.js';
-import { accessLog } from './http/accesslog.js';
-import { createApp } from './http/app.js';
+import type { Config } from './config/types.js';
+import { createApp, createMetricsApp } from './http/app.js';
+import { createMetrics } from './http/metrics.js';
+import { answerClientErrors, maxHeaderBytes, requestErrorHandler } from './http/refusals.js';
+import { createLogger, type Logger } from './log/logger.js';
+import type { Repository } from './repos/repository.js';
 import { RepositorySet } from './repos/set.js';
-import { setupText } from './setup/instructions.js';
-import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
-import type { Method } from './proxyconf/sites.js';
-import { trustedProxies } from './routing/proxies.js';
-import { collectPolicy, openConfiguredStore } from './storage.js';
+import { ListenerCertificates } from './server/certificates.js';
+import { listen, urlOf } from './server/listen.js';
+import { liveState, withPorts } from './server/live.js';
+import { readiness } from './server/readiness.js';
+import { classify, inEffect, type ReloadReport } from './server/reload.js';
+import { collectPolicy, openConfiguredStore, registerRepositories } from './storage.js';
 import { periodicCollection, type CollectSummary } from './store/gc.js';
+import type { Store } from './store/index.js';
 import type { LifecycleHooks } from './store/lifecycle.js';
 import { AcmeCertificates } from './tls/acme.js';
 import { answerAlpnChallenges } from './tls/alpn-challenge.js';
-import { CertificateFiles } from './tls/files.js';
-import { certificateNames, ensureSelfSigned, type TlsMaterial } from './tls/self-signed.js';
 
 /** How long a shutdown waits for transfers in flight before it cuts them. */
 export const shutdownGraceMs = 30_000;
@@ -28,96 +32,123 @@ export interface RunningServer {
   urls: string[];
   /** The CA to trust when a listener serves a self-signed certificate. */
   caPath: string | null;
+  /** The metrics listener's URL, when config.metrics gives /metrics an address of its own. */
+  metricsUrl: string | null;
+  /**
+   * Takes a new configuration without dropping connections: repositories, routing, trusted
+   * proxies, the access log, certificates and (through the reload hooks) permissions. What binds
+   * sockets or locates data is reported as needing a restart and keeps its old value. A hook that
+   * refuses the configuration rejects the reload, and the old configuration stays whole.
+   */
+  reload(config: Config): Promise<ReloadReport>;
+  /** On the first start with authentication on: the generated admin password (also in dataDir/initial-admin-password). */
+  initialAdminPassword: string | null;
+  /** Swaps the permission targets for those of `config` (as a reload does), without a restart. */
+  updatePermissions(config: Config): void;
   /** Stops accepting, lets requests in flight finish (up to graceMs), then releases everything. */
   close(options?: { graceMs?: number }): Promise<void>;
   /** Runs a garbage collection now (for an admin endpoint, which must authorize the caller). */
   collectGarbage(options?: { dryRun?: boolean }): Promise<CollectSummary>;
-  /** For /readyz: whether pushes can succeed now (storage writable, database reachable). */
+  /** Whether pushes can succeed now (storage writable, database reachable), as /readyz reports. */
   storageHealth(): Promise<{ writable: boolean; reason?: string }>;
+}
+
+/** Something else that takes a new configuration on reload (access control's permissions). */
+export interface ReloadHook {
+  update(config: Config): void | Promise<void>;
 }
 
 export interface ServerOptions {
   /** Where access-log lines go; defaults to stdout when the config enables the access log. */
   writeLog?: (text: string) => void;
-  /** Operational messages (upstream trouble, certificates); defaults to stderr. */
-  log?: (message: string) => void;
-  /** The store's clock (tests move it past grace periods). */
+  /** Operational messages (upstream trouble, certificates); defaults to stderr in config.log.format. */
+  logger?: Logger;
+  /** Told about every reloaded configuration before it takes effect; one that throws refuses it. */
+  reloadHooks?: readonly ReloadHook[];
+  /** Audit lines (logins, pushes, deletes, denials); defaults to the operational log. */
+  audit?: (line: string) => void;
+  /** The clock of tokens and login throttling (tests move it). */
   now?: () => number;
-  /** Lifecycle hooks (tests force interleavings with them). */
-  hooks?: LifecycleHooks;
-}
-
-function listen(server: Server, port: number, address: string): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, address, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
-}
-
-function urlOf(info: AddressInfo, tls: boolean): string {
-  const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
-  return `${tls ? 'https' : 'http'}://${host}:${info.port}`;
-}
-
-/**
- * The TLS settings of a listener: Wharf's own certificate, the ACME one (Wharf's own until the
- * first order completes), or the operator's files chosen by SNI.
- */
-async function tlsOptions(listener: ListenerConfig, index: number, selfSigned: TlsMaterial | null, acme: AcmeCertificates | null): Promise<SecureServerOptions | null> {
-  if (listener.tls === 'acme') return acme!.current ?? { key: selfSigned!.key, cert: selfSigned!.cert };
-  if (listener.tls === 'self-signed') return { key: selfSigned!.key, cert: selfSigned!.cert };
-  if (listener.tls !== 'files') return null;
-  const files = await CertificateFiles.open(listener.certificates, `listeners[${index}].tls.certificates`);
-  return { ...files.defaults, SNICallback: files.sniCallback };
+  /** Bytes each repository holds, for wharf_storage_bytes; defaults to the metadata's blob sizes. */
+  storageBytes?: () => Record<string, number> | Promise<Record<string, number>>;
+  /** The store's clock (tests move it past gc.grace). */
+  storageNow?: () => number;
+  /** Blob lifecycle hooks (tests force interleavings with them). */
+  storageHooks?: LifecycleHooks;
 }
 
 /** Opens the store, builds the repositories and the app, and starts every listener. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
-  const log = options.log ?? ((message: string) => console.error(`wharf: ${message}`));
-  const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, log) : null;
-  if (acme && !acme.current) log(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
-  const store = await openConfiguredStore(config, { recover: true, log, ...(options.now ? { now: options.now } : {}), ...(options.hooks ? { hooks: options.hooks } : {}) });
-  let repositories: RepositorySet;
+  const logger = options.logger ?? createLogger({ format: config.log.format, write: (line) => process.stderr.write(line) });
+  const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
+  const warn = (message: string) => logger.warn(message);
+  const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
+  if (acme && !acme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
+  const store: Store = await openConfiguredStore(config, {
+    recover: true, log: warn, ...(options.storageNow ? { now: options.storageNow } : {}), ...(options.storageHooks ? { hooks: options.storageHooks } : {}),
+  });
+  // Access control's messages: its warnings say so ("warning: …").
+  const authLog = (message: string) => (message.startsWith('warning: ') ? logger.warn(message) : logger.info(message));
+  let access: AccessControl;
+  let certificates: ListenerCertificates;
   try {
-    repositories = await RepositorySet.fromConfig(config, store, log);
+    access = await openAccessControl(config, { log: authLog, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}) });
+    certificates = await ListenerCertificates.open(config, logger, acme).catch(async (error: unknown) => {
+      await access.close();
+      throw error;
+    });
   } catch (error) {
     await store.close();
     throw error;
   }
-  const collector = periodicCollection(store, collectPolicy(config), { interval: config.gc.interval, log });
-  const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
-  const requestLog = config.log.access ? accessLog(writeLog) : null;
-  const proxies = trustedProxies(config.trustedProxies);
-  const tls = config.listeners.some((listener) => listener.tls === 'self-signed' || (listener.tls === 'acme' && !acme!.current))
-    ? await ensureSelfSigned(config.certsDir, certificateNames(config))
-    : null;
+  /** Permissions follow every reload, before anything else of it takes effect. */
+  const hooks: ReloadHook[] = [{ update: (next) => access.service?.update(next.permissions) }, ...(options.reloadHooks ?? [])];
+  const caPath = () => certificates.caPath;
+  const registry = new Registry();
+  const metrics = createMetrics(registry, {
+    repositories: () => current.repositories,
+    storageBytes: options.storageBytes ?? (async () => Object.fromEntries(await Promise.all(current.repositories.keys.map(async (key) => [key, await store.metadata.blobLinks.repositoryBytes(key)])))),
+    openUploads: async () => (await store.metadata.uploads.all()).length,
+  });
+  const build = async (next: Config, previous?: { set: RepositorySet; config: Config }) => {
+    await registerRepositories(store, next);
+    return RepositorySet.fromConfig(next, store, warn, { observeUpstream: (key) => metrics.upstream(key), ...(previous ? { previous } : {}) });
+  };
+  let current = { config, repositories: await build(config) };
+  const collector = periodicCollection(store, collectPolicy(config), { interval: config.gc.interval, log: warn });
+  /** Repositories a reload replaced: closed with the server, as requests may still hold them. */
+  const retired: Repository[] = [];
+  const ports: number[] = [];
+  let live = liveState({ ...current, writeLog, caPath });
   const servers: Server[] = [];
   const urls: string[] = [];
-  // "Set Me Up" names the ports actually bound (port 0 in the config picks one at listen time).
-  let bound: Config = config;
-  const httpsPort = () => bound.listeners.find((listener) => listener.tls !== 'none')!.port;
+  const ready = readiness({ store, servers: () => servers });
+  let metricsUrl: string | null = null;
+  const httpsPort = () => ports[config.listeners.findIndex((listener) => listener.tls !== 'none')]!;
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
+  let initialAdminPassword: string | null = null;
   try {
     for (const [index, listener] of config.listeners.entries()) {
       const app = createApp({
-        repositories, accessLog: requestLog, boundRepository: listener.repository, baseDomain: config.baseDomain, trustedProxies: proxies,
-        setup: (key) => setupText(bound, key, tls?.caPath ?? null),
+        live: () => live,
+        logger,
+        auth: access.service,
+        boundRepository: listener.repository,
+        mirrors: listener.mirrors,
         redirectToPort: listener.redirectToHttps ? httpsPort : null,
         acmeChallenge: acme ? (token) => acme.keyAuthorization(token) : null,
-        proxyConfig: (server, method) => {
-          const chosen = (method ?? defaultMethod(bound)) as Method;
-          return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(bound, server as ProxyServer, chosen) : null;
-        },
+        metrics, serveMetrics: config.metrics === null, ready,
       });
-      const serverOptions = await tlsOptions(listener, index, tls, acme);
+      const serverOptions = certificates.serverOptions(index);
       // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).
+      const requests = getRequestListener(app.fetch, { errorHandler: requestErrorHandler(logger) });
       const server = (serverOptions
-        ? createAdaptorServer({ fetch: app.fetch, createServer: createSecureServer, serverOptions: { ...serverOptions, allowHTTP1: true } })
-        : createAdaptorServer({ fetch: app.fetch })) as Server;
+        ? createSecureServer({ ...serverOptions, allowHTTP1: true }, requests)
+        : createServer({ maxHeaderSize: maxHeaderBytes, requireHostHeader: false }, requests)) as unknown as Server;
+      // A TLS listener's HTTP/1.1 connections are parsed with the server's maxHeaderSize property.
+      Object.assign(server, { maxHeaderSize: maxHeaderBytes });
+      answerClientErrors(server, logger);
       // Large layers take minutes: no whole-request deadline, but headers must arrive promptly.
       server.requestTimeout = 0;
       server.headersTimeout = 60_000;
@@ -125,32 +156,58 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         sessions.add(session);
         session.once('close', () => sessions.delete(session));
       });
-      // A renewed ACME certificate is served from the next handshake on.
-      if (listener.tls === 'acme') {
-        acme!.onCertificate((served) => (server as unknown as TlsServer).setSecureContext({ ...serverOptions, ...served }));
-        if (config.acme!.challenge === 'tls-alpn-01') answerAlpnChallenges(server as unknown as TlsServer, (name) => acme!.alpnCertificate(name));
-      }
+      if (serverOptions) certificates.attach(index, server as unknown as TlsServer);
+      if (listener.tls === 'acme' && config.acme!.challenge === 'tls-alpn-01') answerAlpnChallenges(server as unknown as TlsServer, (name) => acme!.alpnCertificate(name));
       servers.push(server);
-      const address = await listen(server, listener.port, listener.address);
+      const address = await listen(server, listener, index);
       urls.push(urlOf(address, listener.tls !== 'none'));
-      bound = { ...bound, listeners: bound.listeners.map((item, i) => (i === index ? { ...item, port: address.port } : item)) };
+      ports.push(address.port);
     }
+    if (config.metrics) {
+      const app = createMetricsApp({ metrics, ready });
+      const server = createServer({ maxHeaderSize: maxHeaderBytes }, getRequestListener(app.fetch));
+      servers.push(server);
+      metricsUrl = urlOf(await listen(server, config.metrics, 'metrics'), false);
+    }
+    live = liveState({ config: withPorts(config, ports), repositories: current.repositories, writeLog, caPath });
     acme?.start();
+    initialAdminPassword = await access.createFirstAdmin();
   } catch (error) {
     acme?.close();
+    certificates.close();
     servers.forEach((server) => server.close());
+    await access.close();
     await collector.stop();
-    await repositories.close();
+    await current.repositories.close();
     await store.close();
     throw error;
   }
   return {
     urls,
-    caPath: tls?.caPath ?? null,
+    caPath: certificates.caPath,
+    metricsUrl,
+    initialAdminPassword,
+    updatePermissions: (next) => access.service?.update(next.permissions),
     collectGarbage: (collectOptions) => collector.collect(collectOptions),
     storageHealth: () => store.health(),
+    async reload(requested) {
+      const report = classify(current.config, requested);
+      const next = inEffect(current.config, requested);
+      for (const hook of hooks) await hook.update(next);
+      const repositories = report.applied.some((path) => path.startsWith('repositories'))
+        ? await build(next, { set: current.repositories, config: current.config })
+        : current.repositories;
+      retired.push(...current.repositories.all().filter((repository) => repositories.find(repository.key) !== repository));
+      current = { config: next, repositories };
+      live = liveState({ config: withPorts(next, ports), repositories, writeLog, caPath });
+      await certificates.reload(next);
+      logger.info(report.applied.length ? `reload: applied ${report.applied.join(', ')}` : 'reload: no configuration change to apply; certificates re-read');
+      if (report.needsRestart.length) logger.warn(`reload: ${report.needsRestart.join(', ')} changed, which needs a restart; the old value stays in effect until then`);
+      return report;
+    },
     async close({ graceMs = shutdownGraceMs } = {}) {
       acme?.close();
+      certificates.close();
       const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections?.();
@@ -164,8 +221,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         await closed;
       }
       clearTimeout(timer);
+      await access.close();
       await collector.stop();
-      await repositories.close();
+      await Promise.all([current.repositories.close(), ...retired.map((repository) => repository.close?.())]);
       await store.close();
     },
   };

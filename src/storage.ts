@@ -17,6 +17,11 @@ export async function openConfiguredStore(config: Config, options: Pick<StoreOpt
   }
 }
 
+/** Records the configured repositories and their kinds in the metadata. */
+export async function registerRepositories(store: Store, config: Config): Promise<void> {
+  for (const [key, repository] of Object.entries(config.repositories)) await store.metadata.images.register(key, repository.type);
+}
+
 /** What the collector may remove, from the repositories' settings. */
 export function collectPolicy(config: Config): CollectPolicy {
   const local = Object.entries(config.repositories).filter(([, repository]) => repository.type === 'local');

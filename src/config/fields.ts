@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 
 // Small typed readers over the parsed YAML tree. Each takes the key path for its error message.
@@ -34,11 +35,6 @@ export function string(value: unknown, path: string): string {
   return value;
 }
 
-export function boolean(value: unknown, path: string): boolean {
-  if (typeof value !== 'boolean') throw new ConfigError(path, `expected true or false, got ${describe(value)}`);
-  return value;
-}
-
 export function port(value: unknown, path: string): number {
   const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof number !== 'number' || !Number.isInteger(number) || number < 0 || number > 65535) {
@@ -63,6 +59,7 @@ export function duration(value: unknown, path: string): number {
 }
 
 export function positiveInteger(value: unknown, path: string): number {
+  if (typeof value === 'string' && /^\d+$/.test(value)) return positiveInteger(Number(value), path);
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new ConfigError(path, `expected a whole number of at least 1, got ${describe(value)}`);
   return value;
 }
@@ -82,11 +79,35 @@ export function httpUrl(value: unknown, path: string): string {
 
 const dnsNamePattern = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
-/** A DNS host name like registry.example.com, lowercased. */
+/** A DNS host name like registry.example.com, lowercased (RFC 1035 lengths: 63 per label, 253 in all). */
 export function hostName(value: unknown, path: string): string {
   const text = string(value, path).toLowerCase();
-  if (!dnsNamePattern.test(text)) throw new ConfigError(path, `expected a DNS name like registry.example.com, got ${describe(value)}`);
+  if (text.length > 253) throw new ConfigError(path, `a DNS name is at most 253 characters; this one has ${text.length}`);
+  const long = text.split('.').find((label) => label.length > 63);
+  if (long) throw new ConfigError(path, `each dot-separated part of a DNS name is at most 63 characters; ${JSON.stringify(long.slice(0, 20))}… has ${long.length}`);
+  if (!dnsNamePattern.test(text) || /^[\d.]+$/.test(text)) throw new ConfigError(path, `expected a DNS name like registry.example.com, got ${describe(value)}`);
   return text;
+}
+
+/** A listener's address: an IPv4 or IPv6 address, or a host name this machine resolves. */
+export function bindAddress(value: unknown, path: string): string {
+  const text = string(value, path);
+  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  if (isIP(bare)) return bare;
+  const expected = 'expected an IP address (127.0.0.1, 0.0.0.0, ::) or a host name';
+  if (/^[\d.]+$/.test(text) || bare.includes(':')) throw new ConfigError(path, `${expected}, got ${describe(value)}: not a valid IP address`);
+  try {
+    return hostName(text, path);
+  } catch {
+    throw new ConfigError(path, `${expected}, got ${describe(value)}`);
+  }
+}
+
+/** Environment variables arrive as text: "true" and "false" from ${VAR} count as booleans. */
+export function boolean(value: unknown, path: string): boolean {
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (typeof value !== 'boolean') throw new ConfigError(path, `expected true or false, got ${describe(value)}`);
+  return value;
 }
 
 const sizeUnits: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };

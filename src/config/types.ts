@@ -1,3 +1,5 @@
+import type { AuthConfig, PermissionTarget } from './auth.js';
+
 // The one typed configuration object. Nothing outside config/ reads YAML or process.env.
 
 export interface ListenerConfig {
@@ -12,6 +14,12 @@ export interface ListenerConfig {
   readonly certificates: readonly { readonly cert: string; readonly key: string }[];
   /** Port binding: every request on this listener goes to this repository. */
   readonly repository: string | null;
+  /**
+   * A mirror endpoint for several upstreams: upstream registry (containerd's ns parameter, e.g.
+   * docker.io) → remote repository key; requests without ns are for docker.io (Docker's
+   * registry-mirrors). null: not a mirror listener.
+   */
+  readonly mirrors: Readonly<Record<string, string>> | null;
   /** A plain listener that answers every request with a redirect to the first TLS listener. */
   readonly redirectToHttps: boolean;
 }
@@ -67,7 +75,21 @@ export interface AcmeConfig {
   readonly caFile: string | null;
 }
 
-export type RepositoryConfig = LocalRepositoryConfig | RemoteRepositoryConfig;
+/**
+ * One endpoint over an ordered list of other repositories (local, remote, virtual), with a local
+ * member that receives pushes.
+ */
+export interface VirtualRepositoryConfig {
+  readonly type: 'virtual';
+  /** Member keys in configured order; resolution takes local members first, then remote ones. */
+  readonly repositories: readonly string[];
+  /** The local member pushes go to; null: pushes are refused, saying how to set one. */
+  readonly defaultDeploymentRepo: string | null;
+  /** A tag held by several members resolves to the most recently pushed one, not the first. */
+  readonly resolveDockerTagsByTimestamp: boolean;
+}
+
+export type RepositoryConfig = LocalRepositoryConfig | RemoteRepositoryConfig | VirtualRepositoryConfig;
 
 export interface StorageConfig {
   readonly blobs:
@@ -110,7 +132,16 @@ export interface Config {
   /** The acme listeners' settings (one certificate for all of them); null without such a listener. */
   readonly acme: AcmeConfig | null;
   readonly repositories: Readonly<Record<string, RepositoryConfig>>;
-  readonly log: { readonly access: boolean };
+  /**
+   * A plain listener of its own for GET /metrics (and the probes), as Distribution's debug address:
+   * then /metrics is not served on the registry listeners. null: /metrics on every listener.
+   */
+  readonly metrics: { readonly address: string; readonly port: number } | null;
+  /** access: one line per request on stdout; format: text or JSON lines, for every log line. */
+  readonly log: { readonly access: boolean; readonly format: 'text' | 'json' };
+  readonly auth: AuthConfig;
+  /** Artifactory-style permission targets; admins may do everything regardless. */
+  readonly permissions: readonly PermissionTarget[];
   readonly storage: StorageConfig;
   readonly gc: CollectorConfig;
 }

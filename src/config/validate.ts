@@ -1,13 +1,28 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import { isValidRepositoryKey } from '../oci/names.js';
+import { isValidRepositoryKey, maxRepositoryKeyLength } from '../oci/names.js';
 import { acmeConfig, acmeKeys } from './acme.js';
+import { authConfig, permissionsConfig, reservedRepositoryKeys } from './auth.js';
 import { ConfigError } from './errors.js';
 import { collectorConfig, storageConfig, storageKeys } from './storage.js';
-import { boolean, byteSize, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
+import { bindAddress, boolean, byteSize, describe, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
+import { checkVirtualRepositories, virtualRepository } from './virtual.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
-export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false };
+export const defaultListener: ListenerConfig = { address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false };
+
+/** A listener's mirrors: upstream registry names (docker.io, ghcr.io, localhost:5000) → repository keys, checked later. */
+function mirrors(value: unknown, path: string): Record<string, string> {
+  const node = mapping(value, path, Object.keys(value ?? {}));
+  const entries = Object.entries(node).map(([upstream, key]) => {
+    const [host, port, ...rest] = upstream.split(':');
+    if (rest.length || (port !== undefined && !/^\d{1,5}$/.test(port))) throw new ConfigError(join(path, upstream), 'expected a registry name like docker.io or ghcr.io (host[:port])');
+    hostName(host, join(path, upstream));
+    return [upstream.toLowerCase(), string(key, join(path, upstream))] as const;
+  });
+  if (entries.length === 0) throw new ConfigError(path, 'map at least one upstream registry to a remote repository, e.g. { docker.io: docker-hub }');
+  return Object.fromEntries(entries);
+}
 
 const tlsModes = ['none', 'self-signed', 'files', 'acme'] as const;
 
@@ -21,7 +36,8 @@ function certificates(value: unknown, path: string, baseDir: string): { cert: st
 }
 
 function listener(value: unknown, path: string, baseDir: string): ListenerConfig {
-  const node = mapping(value, path, ['address', 'port', 'tls', 'repository', 'redirectToHttps']);
+  const node = mapping(value, path, ['address', 'port', 'tls', 'repository', 'mirrors', 'redirectToHttps']);
+  if (node.repository !== undefined && node.mirrors !== undefined) throw new ConfigError(join(path, 'mirrors'), 'a listener is bound to one repository or mirrors several, not both');
   let tls: ListenerConfig['tls'] = 'none';
   let pairs: { cert: string; key: string }[] = [];
   if (node.tls !== undefined) {
@@ -37,11 +53,12 @@ function listener(value: unknown, path: string, baseDir: string): ListenerConfig
     if (tls !== 'acme' && stray) throw new ConfigError(join(tlsPath, stray), 'only used with mode: acme');
   }
   return {
-    address: node.address === undefined ? defaultListener.address : string(node.address, join(path, 'address')),
+    address: node.address === undefined ? defaultListener.address : bindAddress(node.address, join(path, 'address')),
     port: port(node.port, join(path, 'port')),
     tls,
     certificates: pairs,
     repository: node.repository === undefined ? null : string(node.repository, join(path, 'repository')),
+    mirrors: node.mirrors === undefined ? null : mirrors(node.mirrors, join(path, 'mirrors')),
     redirectToHttps: node.redirectToHttps === undefined ? false : boolean(node.redirectToHttps, join(path, 'redirectToHttps')),
   };
 }
@@ -80,13 +97,14 @@ function remote(value: unknown, path: string): RemoteRepositoryConfig {
 
 function repository(value: unknown, path: string): RepositoryConfig {
   const type = (value as Node | null)?.type;
+  if (type === undefined || type === null) throw new ConfigError(join(path, 'type'), 'required: local, remote or virtual');
   if (type === 'remote') return remote(value, path);
-  if (type === 'virtual') throw new ConfigError(join(path, 'type'), 'virtual repositories are not available in this version (local and remote are)');
-  if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${JSON.stringify(type ?? null)}`);
+  if (type === 'virtual') return virtualRepository(value, path);
+  if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${describe(type)}`);
   const node = mapping(value, path, ['type', 'blockSchema1', 'gc']);
   const gc = node.gc === undefined ? {} : mapping(node.gc, join(path, 'gc'), ['untagged']);
   const untagged = gc.untagged ?? 'delete';
-  if (untagged !== 'delete' && untagged !== 'keep') throw new ConfigError(join(join(path, 'gc'), 'untagged'), `expected delete or keep, got ${JSON.stringify(untagged)}`);
+  if (untagged !== 'delete' && untagged !== 'keep') throw new ConfigError(join(join(path, 'gc'), 'untagged'), `expected delete or keep, got ${describe(untagged)}`);
   return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')), gc: { untagged } };
 }
 
@@ -95,12 +113,17 @@ function repositories(value: unknown): Record<string, RepositoryConfig> {
   const result: Record<string, RepositoryConfig> = {};
   for (const [key, item] of Object.entries(node)) {
     const path = join('repositories', key);
+    if (key.length > maxRepositoryKeyLength) {
+      throw new ConfigError(path, `a repository key is at most ${maxRepositoryKeyLength} characters (it is a DNS label in <key>.<baseDomain>); this one has ${key.length}`);
+    }
+    if (reservedRepositoryKeys.includes(key)) throw new ConfigError(path, `"${key}" is reserved (/v2/token and /v2/auth belong to the token service); choose another key`);
     if (!isValidRepositoryKey(key)) {
       throw new ConfigError(path, 'a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
     }
     result[key] = repository(item, path);
   }
   if (Object.keys(result).length === 0) throw new ConfigError('repositories', 'at least one repository is needed');
+  checkVirtualRepositories(result);
   return result;
 }
 
@@ -124,10 +147,20 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+function metricsListener(value: unknown, listenerConfigs: readonly ListenerConfig[]): Config['metrics'] {
+  if (value === undefined) return null;
+  const node = mapping(value, 'metrics', ['address', 'port']);
+  const metricsPort = port(node.port, 'metrics.port');
+  const clash = listenerConfigs.findIndex((listener) => listener.port === metricsPort && metricsPort !== 0);
+  if (clash !== -1) throw new ConfigError('metrics.port', `port ${metricsPort} is already used by listeners[${clash}]`);
+  return { address: node.address === undefined ? '127.0.0.1' : bindAddress(node.address, 'metrics.address'), port: metricsPort };
+}
+
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
-  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log', ...storageKeys]);
-  const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access']);
+  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log', 'auth', 'permissions', 'metrics', ...storageKeys]);
+  const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access', 'format']);
+  if (log.format !== undefined && log.format !== 'text' && log.format !== 'json') throw new ConfigError('log.format', `expected text or json, got ${describe(log.format)}`);
   const repositoryConfigs = repositories(node.repositories);
   const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners, options.baseDir);
   listenerConfigs.forEach((item, i) => {
@@ -136,6 +169,13 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     }
     if (item.repository !== null && !repositoryConfigs[item.repository]) {
       throw new ConfigError(`listeners[${i}].repository`, `no repository ${JSON.stringify(item.repository)} (configured: ${Object.keys(repositoryConfigs).join(', ')})`);
+    }
+    // A mirror serves pulls: a remote repository, or a virtual one over remote members.
+    const mirrorable = Object.keys(repositoryConfigs).filter((name) => repositoryConfigs[name]!.type !== 'local');
+    for (const [upstream, key] of Object.entries(item.mirrors ?? {})) {
+      if (!mirrorable.includes(key)) {
+        throw new ConfigError(`listeners[${i}].mirrors.${upstream}`, `expected a remote or virtual repository, got ${JSON.stringify(key)} (those configured: ${mirrorable.join(', ') || 'none'})`);
+      }
     }
   });
   const baseDomain = node.baseDomain === undefined ? null : hostName(node.baseDomain, 'baseDomain');
@@ -167,7 +207,10 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     listeners: listenerConfigs,
     acme,
     repositories: repositoryConfigs,
-    log: { access: log.access === undefined ? true : boolean(log.access, 'log.access') },
+    metrics: metricsListener(node.metrics, listenerConfigs),
+    log: { access: log.access === undefined ? true : boolean(log.access, 'log.access'), format: (log.format as 'text' | 'json' | undefined) ?? 'text' },
+    auth: authConfig(node.auth, { listenerAddresses: listenerConfigs.map((item) => item.address), baseDomain }),
+    permissions: permissionsConfig(node.permissions, Object.keys(repositoryConfigs)),
     storage: storageConfig(node.storage),
     gc: collectorConfig(node.gc, node.uploads),
   });

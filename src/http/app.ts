@@ -1,44 +1,76 @@
 import { Hono } from 'hono';
+import type { AuthService } from '../auth/service.js';
+import type { Logger } from '../log/logger.js';
 import { RegistryError } from '../oci/errors.js';
 import type { RepositorySet } from '../repos/set.js';
-import { firstForwarded, forwardedOrigin, type TrustedProxies } from '../routing/proxies.js';
-import { route } from '../routing/route.js';
+import type { TrustedProxies } from '../routing/proxies.js';
+import { route, unknownHost } from '../routing/route.js';
 import type { AccessLog } from './accesslog.js';
 import { artifactoryRoutes } from './artifactory.js';
-import { dispatch } from './dispatch.js';
+import { dispatch, unknownRepository } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
 import { errorResponse } from './errors.js';
-import { renderMetrics } from './metrics.js';
+import { addHealthRoutes, type Readiness } from './health.js';
+import type { Metrics } from './metrics.js';
+import { observe, type RequestRecord } from './observe.js';
+import { refuseLargeHeaders } from './refusals.js';
+import { concealed, openGate, requestInfo } from './request.js';
+import { authEntry, tokenEndpoint } from './token.js';
 
-export interface AppOptions {
+/** What a configuration reload may change: read anew by every request. */
+export interface Live {
   repositories: RepositorySet;
-  accessLog: AccessLog | null;
-  /** The listener's port binding, if any. */
-  boundRepository: string | null;
+  /** The configured repository keys (subdomains are checked against them). */
+  keys: ReadonlySet<string>;
   trustedProxies: TrustedProxies;
   baseDomain: string | null;
+  accessLog: AccessLog | null;
   /** "Set Me Up" text for a repository key, or null for an unknown key. */
   setup: (key: string) => string | null;
   /** nginx/Apache configuration text, or null for an unknown server or method. */
   proxyConfig: (server: string, method: string | undefined) => string | null;
+}
+
+export interface AppOptions {
+  live: () => Live;
+  logger: Logger;
+  /** The listener's port binding, if any. */
+  boundRepository: string | null;
+  /** On a mirror listener: upstream registry (ns) → repository key. */
+  mirrors: Readonly<Record<string, string>> | null;
   /** ACME HTTP-01: the key authorization for a token while an order waits for it. */
   acmeChallenge: ((token: string) => string | undefined) | null;
   /** On a redirectToHttps listener: the HTTPS port to send every request to (read per request). */
   redirectToPort: (() => number) | null;
+  /** Users, tokens and permissions; null when authentication is off (everyone may do everything). */
+  auth: AuthService | null;
+  metrics: Metrics;
+  /** Whether GET /metrics is served here (not when a metrics listener of its own serves it). */
+  serveMetrics: boolean;
+  /** What GET /readyz reports. */
+  ready: () => Promise<Readiness>;
 }
 
 /** The Hono app: every registry path goes through routing, then the OCI dispatcher. */
 export function createApp(options: AppOptions): Hono<Env> {
-  const { repositories, accessLog } = options;
-  const routeContext = { boundRepository: options.boundRepository, baseDomain: options.baseDomain, keys: new Set(repositories.keys) };
+  const { live, logger } = options;
   const app = new Hono<Env>();
-  if (accessLog) {
-    app.use(async (c, next) => {
-      accessLog.record(c, performance.now(), options.trustedProxies);
-      await next();
-    });
-  }
-  app.onError((error) => errorResponse(error));
+  const auth = options.auth;
+  const { metrics } = options;
+  const mirrors = options.mirrors ? new Map(Object.entries(options.mirrors)) : null;
+  const sink = (record: RequestRecord) => {
+    metrics.record(record);
+    live().accessLog?.(record);
+  };
+  // Not async: no extra promise per request on the hot path.
+  app.use((c, next) => {
+    observe(c, live().trustedProxies, sink);
+    refuseLargeHeaders(c);
+    return next();
+  });
+  app.onError((error, c) => errorResponse(concealed(error, c.get('access'), auth !== null), c, logger));
+  // Probes first: they answer on every listener, a redirecting one included, without credentials.
+  addHealthRoutes(app, options.ready);
   const acmeChallenge = options.acmeChallenge;
   if (acmeChallenge !== null) {
     // Before the HTTPS redirect: the CA asks over plain HTTP on port 80.
@@ -57,33 +89,89 @@ export function createApp(options: AppOptions): Hono<Env> {
       return c.redirect(`https://${host}${port === 443 ? '' : `:${port}`}${url.pathname}${url.search}`, 308);
     });
   }
-  const registry = (c: Ctx) => {
-    // HTTP/2 carries the host in :authority rather than Host; a trusted proxy may name it.
-    const { headers, socket } = c.env.incoming;
-    const trusted = options.trustedProxies.trusts(socket?.remoteAddress);
-    const forwarded = trusted ? firstForwarded(headers['x-forwarded-host']) : undefined;
-    const host = forwarded ?? headers.host ?? (headers[':authority'] as string | undefined);
-    const resolved = route(c.req.path, host, routeContext);
-    if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}` });
-    // Behind a proxy that reports the client's origin, Location and Link name it (as Distribution).
-    const origin = trusted ? forwardedOrigin(headers) : '';
-    return dispatch(c, origin ? { ...resolved, prefix: `${origin}${resolved.prefix}` } : resolved, repositories);
+  /** Routes a request; a routing failure is kept until we know whom to tell what. */
+  const routeOf = (c: Ctx, path: string, current: Live) => {
+    const info = requestInfo(c, current.trustedProxies);
+    try {
+      const context = { boundRepository: options.boundRepository, mirrors, baseDomain: current.baseDomain, keys: current.keys };
+      const resolved = route(path, info.host, context, mirrors ? { ns: c.req.query('ns') ?? null } : {});
+      if (resolved?.repoKey) c.set('repository', resolved.repoKey);
+      return { info, resolved, failure: null };
+    } catch (failure) {
+      return { info, resolved: null, failure };
+    }
   };
-  app.get('/metrics', () => new Response(renderMetrics(repositories), { headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } }));
-  app.get('/api/setup/:key', (c) => {
+  /** A host naming no repository is answered naming only the hosts the caller may read in. */
+  const routingFailure = (failure: unknown, readable: (key: string) => boolean, current: Live): unknown => {
+    const host = failure instanceof RegistryError && failure.code === 'NAME_UNKNOWN' ? (failure.detail as { host?: string } | null)?.host : undefined;
+    if (host === undefined || !current.baseDomain) return failure;
+    return unknownHost(host, current.repositories.keys.filter(readable), current.baseDomain);
+  };
+  const registry = async (c: Ctx) => {
+    const current = live();
+    const { info, resolved, failure } = routeOf(c, c.req.path, current);
+    const gate = await openGate(c, auth, info, resolved);
+    if (failure) {
+      const access = gate.requireCredentials();
+      throw routingFailure(failure, (key) => access.readsSomething(key), current);
+    }
+    if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}`, detail: { path: c.req.path } });
+    // Behind a proxy that reports the client's origin, Location and Link name it (as Distribution).
+    return dispatch(c, info.reported ? { ...resolved, prefix: `${info.origin}${resolved.prefix}` } : resolved, current.repositories, gate);
+  };
+  // The token service, matched before repository routing (`token` and `auth` are reserved keys).
+  // It reads credentials itself: a login checks the database, not the server's snapshot.
+  const tokenService = async (c: Ctx) => {
+    if (!auth) throw new RegistryError('UNSUPPORTED', { status: 404, message: 'authentication is off (auth.enabled: false): no tokens are needed' });
+    const current = live();
+    const { info, resolved, failure } = routeOf(c, c.req.path.replace(/\/(token|auth)$/, '/'), current);
+    if (failure || !resolved) throw routingFailure(failure, () => false, current);
+    const context = { auth, route: resolved, address: info.address, host: info.host, secure: info.secure };
+    return c.req.path.endsWith('/auth') ? authEntry(c, context) : tokenEndpoint(c, context);
+  };
+  app.all('/v2/token', tokenService);
+  app.all('/api/docker/:key/v2/token', tokenService);
+  app.all('/api/docker/:key/v2/auth', tokenService);
+  if (options.serveMetrics) {
+    app.get('/metrics', async (c) => {
+      (await openGate(c, auth, requestInfo(c, live().trustedProxies), null)).requireAdmin('metrics');
+      return new Response(await metrics.render(), { headers: { 'Content-Type': metrics.contentType } });
+    });
+  }
+  app.get('/api/setup/:key', async (c) => {
     const key = c.req.param('key');
-    repositories.get(key); // NAME_UNKNOWN, naming the configured keys, for any other key
-    return new Response(options.setup(key), { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+    const current = live();
+    const { repositories } = current;
+    const gate = await openGate(c, auth, requestInfo(c, current.trustedProxies), null);
+    const access = gate.requireCredentials();
+    if (!repositories.find(key) || !access.readsSomething(key)) {
+      if (access.principal.kind === 'anonymous' && auth) gate.requireAdmin(`setup of ${key}`);
+      throw unknownRepository(key, repositories, gate);
+    }
+    return new Response(current.setup(key), { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   });
-  app.get('/api/proxy-config/:server', (c) => {
-    const text = options.proxyConfig(c.req.param('server'), c.req.query('method'));
+  app.get('/api/proxy-config/:server', async (c) => {
+    const current = live();
+    (await openGate(c, auth, requestInfo(c, current.trustedProxies), null)).requireAdmin('proxy configuration');
+    const text = current.proxyConfig(c.req.param('server'), c.req.query('method'));
     if (text === null) throw new RegistryError('UNSUPPORTED', { status: 400, message: 'expected /api/proxy-config/nginx|apache?method=subdomain|port|path' });
     return new Response(text, { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   });
-  artifactoryRoutes(app, repositories);
+  artifactoryRoutes(app, { live, auth });
   app.all('/v2', registry);
   app.all('/v2/*', registry);
   app.all('/api/docker/*', registry);
-  app.notFound((c) => errorResponse(new RegistryError('NAME_UNKNOWN', { message: `no endpoint at ${c.req.path}; the registry API is under /v2/` })));
+  app.notFound((c) => errorResponse(new RegistryError('NAME_UNKNOWN', { message: `no endpoint at ${c.req.path}; the registry API is under /v2/`, detail: { path: c.req.path } }), c, logger));
+  return app;
+}
+
+/**
+ * The app of the metrics listener (config metrics: an address of its own, as Distribution's debug
+ * address): /metrics without credentials, for a scraper on a private network, and the probes.
+ */
+export function createMetricsApp(options: { metrics: Metrics; ready: () => Promise<Readiness> }): Hono<Env> {
+  const app = new Hono<Env>();
+  addHealthRoutes(app, options.ready);
+  app.get('/metrics', async () => new Response(await options.metrics.render(), { headers: { 'Content-Type': options.metrics.contentType } }));
   return app;
 }

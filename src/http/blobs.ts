@@ -1,11 +1,11 @@
 import { apiVersionHeader } from './env.js';
 import { parseRangeHeader } from './ranges.js';
 import { sendStream } from './streams.js';
-import type { Target } from './target.js';
+import { auditTarget, readOptions, type Target } from './target.js';
 import { refuseWrite } from './writes.js';
 
 export async function headBlob(target: Target, digest: string): Promise<Response> {
-  const size = await target.repository.statBlob(target.name, digest);
+  const size = await target.repository.statBlob(target.name, digest, readOptions(target));
   return new Response(null, {
     status: 200,
     headers: {
@@ -22,7 +22,7 @@ export async function headBlob(target: Target, digest: string): Promise<Response
 export async function getBlob(target: Target, digest: string): Promise<Response> {
   const { c, repository, name } = target;
   const rangeHeader = c.req.header('range');
-  const read = await repository.openBlob(name, digest, rangeHeader ? (length) => parseRangeHeader(rangeHeader, length) : undefined);
+  const read = await repository.openBlob(name, digest, rangeHeader ? (length) => parseRangeHeader(rangeHeader, length) : undefined, readOptions(target));
   if (read.cache) c.set('cache', read.cache);
   if ('redirect' in read) {
     // A verified, committed blob in the object store: the client fetches it there (Range included).
@@ -47,7 +47,8 @@ export async function getBlob(target: Target, digest: string): Promise<Response>
 
 export async function deleteBlob(target: Target, digest: string): Promise<Response> {
   const { repository, name } = target;
-  if (!repository.deleteBlob) throw refuseWrite(repository, 'delete blobs from');
+  if (!repository.deleteBlob) throw refuseWrite(target, 'delete blobs from');
   await repository.deleteBlob(name, digest);
+  target.gate.audit({ action: 'delete', target: auditTarget(target, digest), result: 'ok' });
   return new Response(null, { status: 202, headers: { ...apiVersionHeader, 'Content-Length': '0' } });
 }

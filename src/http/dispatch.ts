@@ -1,39 +1,52 @@
+import type { Action } from '../auth/actions.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseEndpoint, type Endpoint } from '../oci/paths.js';
+import type { Repository } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
 import type { Route } from '../routing/route.js';
 import { deleteBlob, getBlob, headBlob } from './blobs.js';
 import { apiVersionHeader, type Ctx } from './env.js';
+import type { Gate } from './gate.js';
 import { listCatalog, listReferrers, listTags } from './listings.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
 import type { Target } from './target.js';
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './uploads.js';
 
 type Handler = (target: Target, endpoint: Endpoint) => Promise<Response>;
-type Methods = Partial<Record<string, Handler>>;
+/** What a route does, and the action it needs on the image it names. */
+interface Entry {
+  action: Action;
+  handle: Handler;
+}
+type Methods = Partial<Record<string, Entry>>;
 
-// Endpoint kind → method → handler (distribution-spec §"Endpoints").
+const read = (handle: Handler): Entry => ({ action: 'read', handle });
+const deploy = (handle: Handler): Entry => ({ action: 'deploy', handle });
+const remove = (handle: Handler): Entry => ({ action: 'delete', handle });
+
+// Endpoint kind → method → action and handler (distribution-spec §"Endpoints"). Handlers check
+// what depends on the request itself: a mount's source (read), a tag overwrite (delete too).
 const table: Record<Exclude<Endpoint['kind'], 'base' | 'catalog'>, Methods> = {
   manifest: {
-    GET: (t, e) => getManifest(t, ref(e), false),
-    HEAD: (t, e) => getManifest(t, ref(e), true),
-    PUT: (t, e) => putManifest(t, ref(e)),
-    DELETE: (t, e) => deleteManifest(t, ref(e)),
+    GET: read((t, e) => getManifest(t, ref(e), false)),
+    HEAD: read((t, e) => getManifest(t, ref(e), true)),
+    PUT: deploy((t, e) => putManifest(t, ref(e))),
+    DELETE: remove((t, e) => deleteManifest(t, ref(e))),
   },
   blob: {
-    GET: (t, e) => getBlob(t, digest(e)),
-    HEAD: (t, e) => headBlob(t, digest(e)),
-    DELETE: (t, e) => deleteBlob(t, digest(e)),
+    GET: read((t, e) => getBlob(t, digest(e))),
+    HEAD: read((t, e) => headBlob(t, digest(e))),
+    DELETE: remove((t, e) => deleteBlob(t, digest(e))),
   },
-  uploads: { POST: (t) => startUpload(t) },
+  uploads: { POST: deploy((t) => startUpload(t)) },
   upload: {
-    GET: (t, e) => uploadStatus(t, uuid(e)),
-    PATCH: (t, e) => patchUpload(t, uuid(e)),
-    PUT: (t, e) => finishUpload(t, uuid(e)),
-    DELETE: (t, e) => cancelUpload(t, uuid(e)),
+    GET: deploy((t, e) => uploadStatus(t, uuid(e))),
+    PATCH: deploy((t, e) => patchUpload(t, uuid(e))),
+    PUT: deploy((t, e) => finishUpload(t, uuid(e))),
+    DELETE: deploy((t, e) => cancelUpload(t, uuid(e))),
   },
-  tags: { GET: (t) => listTags(t) },
-  referrers: { GET: (t, e) => listReferrers(t, digest(e)) },
+  tags: { GET: read((t) => listTags(t)) },
+  referrers: { GET: read((t, e) => listReferrers(t, digest(e))) },
 };
 
 const ref = (e: Endpoint) => (e as { reference: string }).reference;
@@ -51,19 +64,49 @@ function base(): Response {
   return new Response('{}', { status: 200, headers: { ...apiVersionHeader, 'Content-Type': 'application/json; charset=utf-8' } });
 }
 
-/** Serves one registry request that routing has mapped to `route`. */
-export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet): Promise<Response> {
+/** NAME_UNKNOWN naming only the keys the caller may read in. */
+export function unknownRepository(key: string, repositories: RepositorySet, gate: Gate): RegistryError {
+  const visible = repositories.keys.filter((k) => gate.access?.readsSomething(k));
+  return new RegistryError('NAME_UNKNOWN', {
+    message: `no repository ${JSON.stringify(key)}${visible.length ? `; repository keys you may read: ${visible.join(', ')}. Use HOST/<repoKey>/<image>, e.g. HOST/${visible[0]}/team/app` : ''}`,
+    detail: { repository: key },
+  });
+}
+
+/**
+ * Where a write lands: the repository itself, or a virtual repository's deployment repository,
+ * where the caller needs the same permission (the route's token scope names the virtual one).
+ */
+function writeTarget(repository: Repository, route: Route, name: string, action: Action, gate: Gate): Repository {
+  const target = repository.deployment;
+  if (!target) return repository;
+  if (!gate.access?.principalMay(target.key, name, action)) gate.deny(route, target.key, name, action);
+  return target;
+}
+
+/** Serves one registry request that routing has mapped to `route`, once `gate` lets it through. */
+export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet, gate: Gate): Promise<Response> {
   const method = c.req.method;
-  const endpoint = parseEndpoint(route.endpointPath);
-  const repository = route.repoKey === null ? null : repositories.get(route.repoKey);
+  const endpoint = parseEndpoint(route.endpointPath, { method, path: c.req.path });
+  c.set('endpoint', endpoint.kind);
   if (endpoint.kind === 'base' || endpoint.kind === 'catalog') {
     const allowed = endpoint.kind === 'base' ? ['GET', 'HEAD'] : ['GET'];
     if (!allowed.includes(method)) throw unsupportedMethod(method, allowed);
-    return endpoint.kind === 'base' ? base() : listCatalog(c, route, repositories);
+    if (endpoint.kind === 'base') {
+      gate.requireCredentials();
+      return base();
+    }
+    const access = gate.requireCatalog();
+    if (route.repoKey !== null && !repositories.find(route.repoKey)) throw unknownRepository(route.repoKey, repositories, gate);
+    return listCatalog(c, route, repositories, access);
   }
-  if (!repository) throw new RegistryError('NAME_UNKNOWN', { message: 'no repository key in the path' });
+  if (route.repoKey === null) throw new RegistryError('NAME_UNKNOWN', { message: 'no repository key in the path' });
   const methods = table[endpoint.kind];
-  const handler = methods[method];
-  if (!handler) throw unsupportedMethod(method, Object.keys(methods));
-  return handler({ c, route, repository, name: endpoint.name, repositories }, endpoint);
+  const entry = methods[method];
+  if (!entry) throw unsupportedMethod(method, Object.keys(methods));
+  const access = gate.require(route, route.repoKey, endpoint.name, entry.action);
+  const routed = repositories.find(route.repoKey);
+  if (!routed) throw unknownRepository(route.repoKey, repositories, gate);
+  const repository = entry.action === 'read' ? routed : writeTarget(routed, route, endpoint.name, entry.action, gate);
+  return entry.handle({ c, route, repository, name: endpoint.name, repositories, access, gate }, endpoint);
 }

@@ -1,7 +1,22 @@
 import type { Http2Bindings, HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
+import type { Access } from '../auth/access.js';
 
-export type Env = { Bindings: HttpBindings | Http2Bindings; Variables: { cache?: string } };
+export type Env = {
+  Bindings: HttpBindings | Http2Bindings;
+  Variables: {
+    /** How a cache answered (HIT, MISS, JOIN, STALE), for the access log. */
+    cache?: string;
+    /** The repository key routing resolved. */
+    repository?: string;
+    /** The OCI endpoint kind dispatch parsed (manifest, blob, …), for metrics. */
+    endpoint?: string;
+    /** The authenticated user, set by access control. */
+    user?: string;
+    /** What the caller may do, set by access control. */
+    access?: Access | null;
+  };
+};
 export type Ctx = Context<Env>;
 
 /** Sent on every response (distribution-spec: clients check it on GET /v2/). */

@@ -1,10 +1,11 @@
+import type { Access } from '../auth/access.js';
 import { RegistryError } from '../oci/errors.js';
 import { OCI_INDEX } from '../oci/mediatypes.js';
 import type { Listing, Page } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
 import { displayName, type Route } from '../routing/route.js';
 import { apiVersionHeader, type Ctx } from './env.js';
-import { urlFor, type Target } from './target.js';
+import { readOptions, readOptionsFor, urlFor, type Target } from './target.js';
 
 // Tag and catalog listing with the spec's pagination (n, last, Link rel="next"), and referrers.
 
@@ -15,7 +16,7 @@ function pageOf(c: Ctx): Page {
   const n = c.req.query('n');
   const last = c.req.query('last');
   if (n !== undefined && !/^\d{1,6}$/.test(n)) {
-    throw new RegistryError('UNSUPPORTED', { status: 400, message: `invalid n=${JSON.stringify(n)}: expected a non-negative integer`, detail: { n } });
+    throw new RegistryError('PAGINATION_NUMBER_INVALID', { message: `invalid n=${JSON.stringify(n)}: expected a whole number of results from 0 to 999999`, detail: { n } });
   }
   return { n: n === undefined ? defaultPageSize : Number(n), last: last || undefined };
 }
@@ -36,7 +37,7 @@ function linkHeader(path: string, page: Page, listing: Listing<string>): Record<
 export async function listTags(target: Target): Promise<Response> {
   const { c, route, repository, name } = target;
   const page = pageOf(c);
-  const listing = await repository.listTags(name, page);
+  const listing = await repository.listTags(name, page, readOptions(target));
   return json(
     { name: displayName(route, repository.key, name), tags: listing.items },
     { ...linkHeader(urlFor(target, 'tags/list'), page, listing), ...(listing.warning ? { Warning: listing.warning } : {}) },
@@ -45,28 +46,37 @@ export async function listTags(target: Target): Promise<Response> {
 
 /**
  * The catalog of one repository (below its key prefix), or of all of them (/v2/_catalog), where
- * image names carry their repository key and pages run across repositories in name order.
+ * image names carry their repository key and pages run across repositories in name order. Only
+ * images the caller may read are listed; a page is filled from the names that follow, and a Link
+ * is sent only when another readable name follows it.
  */
-export async function listCatalog(c: Ctx, route: Route, repositories: RepositorySet): Promise<Response> {
+export async function listCatalog(c: Ctx, route: Route, repositories: RepositorySet, access: Access): Promise<Response> {
   const page = pageOf(c);
-  const scope = route.repoKey ? [repositories.get(route.repoKey)] : repositories.all();
+  const scope = (route.repoKey ? [repositories.get(route.repoKey)] : repositories.all()).filter((r) => access.readsSomething(r.key));
   // Sort by "key/" so that the order of keys is the order of the names they prefix.
   const ordered = scope.sort((a, b) => (`${a.key}/` < `${b.key}/` ? -1 : 1));
   const items: string[] = [];
   let more = false;
-  for (const repository of ordered) {
+  search: for (const repository of ordered) {
     const prefix = `${repository.key}/`;
     let last = page.last;
     if (last && route.namesIncludeKey) {
       if (!last.startsWith(prefix) && last > prefix) continue; // every name here sorts before `last`
       last = last.startsWith(prefix) ? last.slice(prefix.length) : undefined;
     }
-    // Once the page is full this asks for n=0, which still says whether more names follow.
-    const listing = await repository.listImages({ n: page.n - items.length, last });
-    items.push(...listing.items.map((name) => displayName(route, repository.key, name)));
-    if (listing.more) {
-      more = true;
-      break;
+    for (;;) {
+      // One more than the page needs: a readable name after a full page means there is a next one.
+      const listing = await repository.listImages({ n: Math.min(page.n - items.length + 1, defaultPageSize), last }, readOptionsFor(access, repository, ''));
+      for (const name of listing.items) {
+        if (!access.principalMay(repository.key, name, 'read')) continue;
+        if (items.length === page.n) {
+          more = true;
+          break search;
+        }
+        items.push(displayName(route, repository.key, name));
+      }
+      if (!listing.more) break;
+      last = listing.items.at(-1);
     }
   }
   const listing = { items, more };
@@ -76,7 +86,7 @@ export async function listCatalog(c: Ctx, route: Route, repositories: Repository
 export async function listReferrers(target: Target, digest: string): Promise<Response> {
   const { c, repository, name } = target;
   const artifactType = c.req.query('artifactType');
-  const all = await repository.referrers(name, digest);
+  const all = await repository.referrers(name, digest, readOptions(target));
   const manifests = artifactType ? all.filter((d) => d.artifactType === artifactType) : all;
   return new Response(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }), {
     status: 200,

@@ -1,10 +1,11 @@
 import { parseAccept } from '../oci/accept.js';
+import { digestOf, isDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { maxManifestBytes } from '../oci/manifest.js';
 import { apiVersionHeader } from './env.js';
 import { readLimited, requestBody } from './streams.js';
 import type { Manifest } from '../repos/repository.js';
-import { urlFor, type Target } from './target.js';
+import { auditTarget, readOptions, urlFor, type Target } from './target.js';
 import { refuseWrite } from './writes.js';
 
 // What a manifest GET sends, built once per stored manifest: the hot path only looks it up.
@@ -42,20 +43,30 @@ function render(manifest: Manifest): Rendered {
 
 export async function getManifest(target: Target, reference: string, head: boolean): Promise<Response> {
   const { c, repository, name } = target;
-  const manifest = await repository.getManifest(name, reference, parseAccept(c.req.header('accept')));
+  const manifest = await repository.getManifest(name, reference, parseAccept(c.req.header('accept')), readOptions(target));
   const { body, headers } = render(manifest);
   if (manifest.cache) c.set('cache', manifest.cache);
   return new Response(head ? null : body, { status: 200, headers: manifest.warning ? { ...headers, Warning: manifest.warning } : headers });
 }
 
+/** Moving an existing tag to another manifest is an overwrite: it needs delete as well (Artifactory's Delete/Overwrite). */
+async function requireOverwrite(target: Target, reference: string, content: Buffer): Promise<void> {
+  const { repository, name, access, route } = target;
+  if (isDigest(reference) || access.principalMay(repository.key, name, 'delete')) return;
+  const current = await repository.getManifest(name, reference, { any: true, types: new Set() }).catch(() => null);
+  if (current && current.digest !== digestOf(content)) target.gate.deny(route, repository.key, name, 'delete');
+}
+
 export async function putManifest(target: Target, reference: string): Promise<Response> {
   const { c, repository, name } = target;
-  if (!repository.putManifest) throw refuseWrite(repository, 'push manifests to');
+  if (!repository.putManifest) throw refuseWrite(target, 'push manifests to');
   const tooLarge = (bytes: number) => new RegistryError('SIZE_INVALID', { status: 413, message: `manifest is over ${maxManifestBytes} bytes (${bytes} so far)` });
   const declared = Number(c.req.header('content-length') ?? 0);
   if (declared > maxManifestBytes) throw tooLarge(declared);
   const content = await readLimited(requestBody(c), maxManifestBytes, tooLarge);
+  await requireOverwrite(target, reference, content);
   const { digest, subject } = await repository.putManifest(name, reference, content, c.req.header('content-type'));
+  target.gate.audit({ action: 'push', target: auditTarget(target, reference), result: 'ok' });
   return new Response(null, {
     status: 201,
     headers: {
@@ -70,7 +81,8 @@ export async function putManifest(target: Target, reference: string): Promise<Re
 
 export async function deleteManifest(target: Target, reference: string): Promise<Response> {
   const { repository, name } = target;
-  if (!repository.deleteManifest) throw refuseWrite(repository, 'delete manifests from');
+  if (!repository.deleteManifest) throw refuseWrite(target, 'delete manifests from');
   await repository.deleteManifest(name, reference);
+  target.gate.audit({ action: 'delete', target: auditTarget(target, reference), result: 'ok' });
   return new Response(null, { status: 202, headers: { ...apiVersionHeader, 'Content-Length': '0' } });
 }

@@ -1,9 +1,42 @@
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { CacheStats } from '../cache/stats.js';
 import type { RepositorySet } from '../repos/set.js';
+import type { RequestRecord } from './observe.js';
 
-// GET /metrics in the Prometheus text format (version 0.0.4).
+// GET /metrics, through prom-client on a registry server.ts creates and hands in (no global
+// registry). Labels are bounded: route class (manifest, blob, upload, …), never raw paths;
+// methods outside the HTTP set count as OTHER; repositories are the configured keys.
+//
+//   wharf_http_requests_total{route,method,status}               requests answered
+//   wharf_http_request_duration_seconds{route,method,status}     latency histogram
+//   wharf_http_request_body_bytes_total{route}                   request body bytes received
+//   wharf_http_response_body_bytes_total{route}                  response body bytes sent
+//   wharf_uploads_in_progress                                    upload sessions open
+//   wharf_storage_bytes{repository}                              bytes of blobs each repository holds
+//   wharf_cache_{hits,misses,joins,stale,evictions}_total{repository}, wharf_{upstream,served}_bytes_total,
+//   wharf_upstream_errors_total, wharf_upstream_ratelimit_remaining   (names kept from before prom-client)
+//   wharf_upstream_request_duration_seconds{repository,outcome}  upstream latency (ok, error)
+//   process_*, nodejs_*                                          prom-client's process metrics
 
-const counters: [keyof CacheStats, string, string][] = [
+export interface MetricsSources {
+  /** The current repositories (a reload may change them). */
+  repositories: () => RepositorySet;
+  /** Bytes each repository holds, by key (read at scrape time). */
+  storageBytes: () => Record<string, number> | Promise<Record<string, number>>;
+  /** Upload sessions started and not yet finished or cancelled. */
+  openUploads: () => number | Promise<number>;
+}
+
+export interface Metrics {
+  /** Counts one answered request. */
+  record(request: RequestRecord): void;
+  /** Times upstream requests of one remote repository. */
+  upstream(repository: string): (seconds: number, outcome: 'ok' | 'error') => void;
+  render(): Promise<string>;
+  contentType: string;
+}
+
+const cacheCounters: [keyof CacheStats, string, string][] = [
   ['hits', 'wharf_cache_hits_total', 'Requests served from the cache.'],
   ['misses', 'wharf_cache_misses_total', 'Requests that fetched from the upstream.'],
   ['joins', 'wharf_cache_joins_total', 'Requests that joined an upstream fetch already in flight.'],
@@ -14,17 +47,80 @@ const counters: [keyof CacheStats, string, string][] = [
   ['evictions', 'wharf_cache_evictions_total', 'Blobs dropped from the cache to stay within cache.maxSize.'],
 ];
 
-export function renderMetrics(repositories: RepositorySet): string {
-  const withStats = repositories.all().filter((r) => r.stats);
-  const lines: string[] = [];
-  for (const [field, name, help] of counters) {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-    for (const repository of withStats) lines.push(`${name}{repository="${repository.key}"} ${repository.stats![field] ?? 0}`);
+interface Incrementing {
+  inc(value?: number): void;
+}
+
+const httpMethods = new Set(['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
+
+export function createMetrics(registry: Registry, sources: MetricsSources): Metrics {
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({ name: 'wharf_http_requests_total', help: 'HTTP requests answered, by route class, method and status.', labelNames: ['route', 'method', 'status'], registers });
+  const duration = new Histogram({
+    name: 'wharf_http_request_duration_seconds', help: 'Time from request to the end of the response.', labelNames: ['route', 'method', 'status'], registers,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+  });
+  const bytesIn = new Counter({ name: 'wharf_http_request_body_bytes_total', help: 'Request body bytes received.', labelNames: ['route'], registers });
+  const bytesOut = new Counter({ name: 'wharf_http_response_body_bytes_total', help: 'Response body bytes sent.', labelNames: ['route'], registers });
+  const upstreamDuration = new Histogram({
+    name: 'wharf_upstream_request_duration_seconds', help: 'Time to an upstream answer (headers), by remote repository and outcome.', labelNames: ['repository', 'outcome'], registers,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  });
+  new Gauge({
+    name: 'wharf_uploads_in_progress', help: 'Upload sessions started and not yet finished or cancelled.', registers,
+    async collect() { this.set(await sources.openUploads()); },
+  });
+  new Gauge({
+    name: 'wharf_storage_bytes', help: 'Bytes of blobs each repository holds (a blob shared by two counts in both).', labelNames: ['repository'], registers,
+    async collect() {
+      this.reset();
+      for (const [repository, bytes] of Object.entries(await sources.storageBytes())) this.set({ repository }, bytes);
+    },
+  });
+  const cached = () => sources.repositories().all().filter((repository) => repository.stats);
+  for (const [field, name, help] of cacheCounters) {
+    new Counter({
+      name, help, labelNames: ['repository'], registers,
+      collect() {
+        this.reset();
+        for (const repository of cached()) this.inc({ repository: repository.key }, repository.stats![field] as number);
+      },
+    });
   }
-  lines.push('# HELP wharf_upstream_ratelimit_remaining Pulls left in the upstream rate-limit window (Docker Hub).', '# TYPE wharf_upstream_ratelimit_remaining gauge');
-  for (const repository of withStats) {
-    const remaining = repository.stats!.rateLimitRemaining;
-    if (remaining !== null) lines.push(`wharf_upstream_ratelimit_remaining{repository="${repository.key}"} ${remaining}`);
-  }
-  return `${lines.join('\n')}\n`;
+  new Gauge({
+    name: 'wharf_upstream_ratelimit_remaining', help: 'Pulls left in the upstream rate-limit window (Docker Hub).', labelNames: ['repository'], registers,
+    collect() {
+      this.reset();
+      for (const repository of cached()) if (repository.stats!.rateLimitRemaining !== null) this.set({ repository: repository.key }, repository.stats!.rateLimitRemaining);
+    },
+  });
+  // Children per label set, so the request path does no label hashing after the first time.
+  const children = new Map<string, { count: Incrementing; time: { observe(value: number): void }; in: Incrementing; out: Incrementing }>();
+  return {
+    record(request) {
+      const method = httpMethods.has(request.method) ? request.method : 'OTHER';
+      const status = String(request.status);
+      const key = `${request.routeClass} ${method} ${status}`;
+      let child = children.get(key);
+      if (!child) {
+        child = {
+          count: requests.labels(request.routeClass, method, status),
+          time: duration.labels(request.routeClass, method, status),
+          in: bytesIn.labels(request.routeClass),
+          out: bytesOut.labels(request.routeClass),
+        };
+        children.set(key, child);
+      }
+      child.count.inc();
+      child.time.observe(request.seconds);
+      if (request.bytesIn) child.in.inc(request.bytesIn);
+      if (request.bytesOut) child.out.inc(request.bytesOut);
+    },
+    upstream(repository) {
+      return (seconds, outcome) => upstreamDuration.observe({ repository, outcome }, seconds);
+    },
+    render: () => registry.metrics(),
+    contentType: registry.contentType,
+  };
 }

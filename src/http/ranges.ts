@@ -32,7 +32,8 @@ export function parseContentRange(header: string | undefined): ByteRange | undef
   const match = /^(?:bytes )?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
   const range = match ? { start: Number(match[1]), end: Number(match[2]) } : null;
   if (!range || range.end < range.start) {
-    throw new RegistryError('BLOB_UPLOAD_INVALID', { status: 416, message: `invalid Content-Range ${JSON.stringify(header)}; expected <start>-<end>` });
+    // Malformed is a bad request (400); only a well-formed range out of order is 416 (store/).
+    throw new RegistryError('BLOB_UPLOAD_INVALID', { message: `invalid Content-Range ${JSON.stringify(header)}; expected <start>-<end>` });
   }
   return range;
 }

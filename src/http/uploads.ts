@@ -1,5 +1,6 @@
 import { RegistryError } from '../oci/errors.js';
 import { isDigest, requireDigest } from '../oci/digest.js';
+import { isValidName } from '../oci/names.js';
 import { qualifyName } from '../routing/route.js';
 import type { Uploads, UploadState, WrittenBlob } from '../repos/repository.js';
 import { apiVersionHeader } from './env.js';
@@ -12,7 +13,7 @@ import { refuseWrite } from './writes.js';
 // chunked POST + PATCH* + PUT, status GET, cancel DELETE and cross-repository mount.
 
 function uploadsOf(target: Target): Uploads {
-  if (!target.repository.uploads) throw refuseWrite(target.repository, 'push blobs to');
+  if (!target.repository.uploads) throw refuseWrite(target, 'push blobs to');
   return target.repository.uploads;
 }
 
@@ -54,8 +55,12 @@ async function mount(target: Target, uploads: Uploads, digest: string, from: str
   if (from) {
     const qualified = qualifyName(target.route, from);
     const repository = qualified && target.repositories.find(qualified.repoKey);
-    if (!qualified || !repository) return null;
-    source = { repository, name: qualified.name };
+    // A source the caller may not read is no source: a plain upload follows, revealing nothing.
+    if (!qualified || !repository || !isValidName(qualified.name) || !target.access.may(repository.key, qualified.name, 'read')) return null;
+    const fetch = repository.kind !== 'remote' || target.access.mayFetch(repository.key, qualified.name);
+    source = { repository, name: qualified.name, options: { fetch } };
+  } else if (!target.access.readsEverything(target.repository.key)) {
+    return null; // without a source, any image of the repository could be one
   }
   const blob = await uploads.mount(target.name, digest, source);
   return blob && created(target, blob);

@@ -17,6 +17,12 @@ const table = {
   DENIED: [403, 'requested access to the resource is denied'],
   UNSUPPORTED: [405, 'the operation is unsupported'],
   TOOMANYREQUESTS: [429, 'too many requests'],
+  /** Requests refused before any endpoint reads them: malformed, headers over the limit, too slow. */
+  REQUEST_INVALID: [400, 'malformed request'],
+  REQUEST_HEADERS_TOO_LARGE: [431, 'request header fields too large'],
+  REQUEST_TIMEOUT: [408, 'the request did not arrive in time'],
+  /** Distribution's code for an n= that is not a count (tags/list, _catalog). */
+  PAGINATION_NUMBER_INVALID: [400, 'invalid number of results requested'],
   /** RFC 4918 §11.5 Insufficient Storage: the registry's disk or object store is full. */
   STORAGE_FULL: [507, 'storage is full'],
   /** Distribution's errcode for failures that are nobody's input: upstream outages, internal errors. */

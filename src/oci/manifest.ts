@@ -35,6 +35,16 @@ export interface ParsedManifest {
   /** For referrers: artifactType, else the config's media type (image-spec manifest.md). */
   artifactType: string | null;
   annotations: Record<string, string> | null;
+  /** The size each descriptor of a stored blob or child manifest declares, with where it sits. */
+  declared: DeclaredSize[];
+}
+
+export interface DeclaredSize {
+  /** Where in the manifest: "config", "layers[2]", "manifests[0]". */
+  where: string;
+  digest: string;
+  size: number;
+  kind: 'blob' | 'manifest';
 }
 
 function invalid(message: string): RegistryError {
@@ -109,12 +119,13 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
       if (typeof sum !== 'string' || !isDigest(sum)) throw invalid(`fsLayers[${i}].blobSum is not a valid digest`);
       return sum;
     });
-    return { digest, mediaType, kind: 'schema1', blobs: [...new Set(blobs)], children: [], foreign: [], subject: null, artifactType: null, annotations: null };
+    return { digest, mediaType, kind: 'schema1', blobs: [...new Set(blobs)], children: [], foreign: [], subject: null, artifactType: null, annotations: null, declared: [] };
   }
   if (indexTypes.has(mediaType)) {
     if (!Array.isArray(body.manifests)) throw invalid('an index must have a manifests list');
     const children = descriptors(body.manifests, 'manifests');
-    return { digest, mediaType, kind: 'index', blobs: [], children, foreign: [], subject, artifactType, annotations };
+    const declared = children.map((child, i): DeclaredSize => ({ where: `manifests[${i}]`, digest: child.digest, size: child.size, kind: 'manifest' }));
+    return { digest, mediaType, kind: 'index', blobs: [], children, foreign: [], subject, artifactType, annotations, declared };
   }
   if (imageTypes.has(mediaType)) {
     const config = descriptor(body.config, 'config');
@@ -123,7 +134,9 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
     const foreign = layers.filter((layer) => layer.urls?.length);
     const blobs = [config, ...layers.filter((layer) => !layer.urls?.length)].map((d) => d.digest);
     const effectiveArtifactType = artifactType ?? (config.mediaType === OCI_EMPTY ? null : config.mediaType);
-    return { digest, mediaType, kind: 'image', blobs: [...new Set(blobs)], children: [], foreign, subject, artifactType: effectiveArtifactType, annotations };
+    const declared: DeclaredSize[] = [{ where: 'config', digest: config.digest, size: config.size, kind: 'blob' }];
+    layers.forEach((layer, i) => { if (!layer.urls?.length) declared.push({ where: `layers[${i}]`, digest: layer.digest, size: layer.size, kind: 'blob' }); });
+    return { digest, mediaType, kind: 'image', blobs: [...new Set(blobs)], children: [], foreign, subject, artifactType: effectiveArtifactType, annotations, declared };
   }
   throw invalid(`unsupported manifest media type ${JSON.stringify(mediaType)}`);
 }

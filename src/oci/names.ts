@@ -16,6 +16,9 @@ export function isValidName(name: string): boolean {
 }
 
 export function requireName(name: string): string {
+  if (name.length > maxNameLength) {
+    throw new RegistryError('NAME_INVALID', { message: `repository name is ${name.length} characters long; the limit is ${maxNameLength}`, detail: { length: name.length } });
+  }
   if (!isValidName(name)) {
     throw new RegistryError('NAME_INVALID', { message: `invalid repository name ${JSON.stringify(name)}`, detail: { name } });
   }
@@ -27,8 +30,9 @@ export function isValidTag(tag: string): boolean {
 }
 
 /** Repository keys are Artifactory-style and must also be valid DNS labels (subdomain access). */
-const repositoryKeyPattern = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export const maxRepositoryKeyLength = 63;
+const repositoryKeyPattern = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 
 export function isValidRepositoryKey(key: string): boolean {
-  return repositoryKeyPattern.test(key);
+  return key.length <= maxRepositoryKeyLength && repositoryKeyPattern.test(key);
 }

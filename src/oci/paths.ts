@@ -17,8 +17,17 @@ export type Endpoint =
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-function notFound(path: string): RegistryError {
-  return new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at /v2/${path}` });
+/** What the request was, for messages: its method and its whole path as the client sent it. */
+export interface RequestLine {
+  method: string;
+  path: string;
+}
+
+function notFound(request: RequestLine): RegistryError {
+  return new RegistryError('NAME_UNKNOWN', {
+    message: `no registry endpoint at ${request.path}: after the image name come manifests/<reference>, blobs/<digest>, blobs/uploads/, tags/list or referrers/<digest>`,
+    detail: { path: request.path },
+  });
 }
 
 function requireDigestSegment(value: string): string {
@@ -26,8 +35,12 @@ function requireDigestSegment(value: string): string {
   return value;
 }
 
-/** Parses what follows "/v2/" (no query string). Throws NAME_INVALID, DIGEST_INVALID, … */
-export function parseEndpoint(path: string): Endpoint {
+/**
+ * Parses what follows "/v2/" (no query string). Throws NAME_INVALID, DIGEST_INVALID, … A
+ * reference that is neither a tag nor a digest names no manifest: 404 MANIFEST_UNKNOWN to reads
+ * (as Distribution and the OCI conformance suite have it), 400 MANIFEST_INVALID to a push.
+ */
+export function parseEndpoint(path: string, request: RequestLine = { method: 'GET', path: `/v2/${path}` }): Endpoint {
   if (path === '') return { kind: 'base' };
   if (path === '_catalog') return { kind: 'catalog' };
   const segments = path.split('/');
@@ -39,14 +52,15 @@ export function parseEndpoint(path: string): Endpoint {
     if (!uuidPattern.test(last)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { uuid: last } });
     return { kind: 'upload', name: nameOf(3), uuid: last };
   }
-  if (n < 2) throw notFound(path);
+  if (n < 2) throw notFound(request);
   switch (segments[n - 2]) {
     case 'blobs':
       if (last === 'uploads') return { kind: 'uploads', name: nameOf(2) };
       return { kind: 'blob', name: nameOf(2), digest: requireDigestSegment(last) };
     case 'manifests':
       if (!isValidTag(last) && !isDigest(last)) {
-        throw new RegistryError('MANIFEST_INVALID', { message: `invalid reference ${JSON.stringify(last)}: neither a tag nor a digest` });
+        const code = request.method === 'PUT' ? 'MANIFEST_INVALID' : 'MANIFEST_UNKNOWN';
+        throw new RegistryError(code, { message: `invalid reference ${JSON.stringify(last)}: neither a tag nor a digest`, detail: { reference: last } });
       }
       return { kind: 'manifest', name: nameOf(2), reference: last };
     case 'tags':
@@ -55,5 +69,5 @@ export function parseEndpoint(path: string): Endpoint {
     case 'referrers':
       return { kind: 'referrers', name: nameOf(2), digest: requireDigestSegment(last) };
   }
-  throw notFound(path);
+  throw notFound(request);
 }

@@ -23,6 +23,8 @@ export interface ProxyPlan {
   upstream: string;
   certificate: string;
   certificateKey: string;
+  /** Whether that certificate is Wharf's own (made in certsDir), rather than the operator's. */
+  ownCertificate: boolean;
   sites: Site[];
 }
 
@@ -55,7 +57,21 @@ export function proxyPlan(config: Config, method: Method): ProxyPlan {
 }
 
 /** What the proxy serves: the operator's own certificate (a files listener's first pair) if there is one, else Wharf's. */
-function proxyCertificate(config: Config): { certificate: string; certificateKey: string } {
-  const own = config.listeners.find((listener) => listener.tls === 'files')?.certificates[0];
-  return own ? { certificate: own.cert, certificateKey: own.key } : { certificate: `${config.certsDir}/server.crt`, certificateKey: `${config.certsDir}/server.key` };
+function proxyCertificate(config: Config): Pick<ProxyPlan, 'certificate' | 'certificateKey' | 'ownCertificate'> {
+  const operators = config.listeners.find((listener) => listener.tls === 'files')?.certificates[0];
+  return operators
+    ? { certificate: operators.cert, certificateKey: operators.key, ownCertificate: false }
+    : { certificate: `${config.certsDir}/server.crt`, certificateKey: `${config.certsDir}/server.key`, ownCertificate: true };
+}
+
+/** The names port 80 redirects to HTTPS: the named sites on 443 (others have no name to match). */
+export function redirectNames(plan: ProxyPlan): string[] {
+  return [...new Set(plan.sites.filter((item) => item.port === 443 && item.serverName).map((item) => item.serverName!))];
+}
+
+/** Where the certificate comes from, for the snippet's header. */
+export function certificateNote(plan: ProxyPlan): string {
+  return plan.ownCertificate
+    ? "Certificate: Wharf's own, made in certsDir by `wharf proxy-config` or `wharf certs`; clients trust its ca.crt (wharf certs says how)."
+    : 'Certificate: the first pair of your files listener; replace it there and reload the proxy after a renewal.';
 }

@@ -1,7 +1,7 @@
 import type { AcceptedTypes } from '../oci/accept.js';
 import { isDigest, requireDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
-import { parseManifest, type Descriptor } from '../oci/manifest.js';
+import { parseManifest, type DeclaredSize, type Descriptor } from '../oci/manifest.js';
 import { schema1Types } from '../oci/mediatypes.js';
 import type { BlobReader } from '../cache/small-blobs.js';
 import type { LocalRepositoryConfig } from '../config/types.js';
@@ -35,12 +35,12 @@ export class LocalRepository implements Repository {
     const { manifests, tags, pulls } = this.#store.metadata;
     const image = this.#image(name);
     const byDigest = isDigest(reference);
-    const digest = byDigest ? reference : await tags.digest(image, reference);
-    const row = digest && (byDigest ? await manifests.inImage(image, digest) : await manifests.content(digest));
+    const tag = byDigest ? undefined : await tags.get(image, reference);
+    const row = byDigest ? await manifests.inImage(image, reference) : tag && await manifests.content(tag.digest);
     if (!row) throw new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${name}:${reference} is not in ${this.key}`, detail: { name, reference } });
     const manifest = byDigest
       ? toManifest(row)
-      : await negotiate(toManifest(row), accepted, async (child) => {
+      : await negotiate({ ...toManifest(row), pushedAt: tag!.pushed_at }, accepted, async (child) => {
         const found = await manifests.inImage(image, child);
         return found && toManifest(found);
       });
@@ -65,6 +65,7 @@ export class LocalRepository implements Repository {
       }
       throw new RegistryError('UNSUPPORTED', { status: 400, message: 'manifests are addressed by sha256 digests', detail: { digest: reference } });
     }
+    await this.#checkSizes(name, manifest.declared);
     const { missing } = await this.#store.metadata.manifests.push({
       ...this.#image(name), manifest, content, tag: byDigest ? null : reference, now: this.#store.now(),
     });
@@ -75,6 +76,20 @@ export class LocalRepository implements Repository {
       });
     }
     return { digest: manifest.digest, subject: manifest.subject?.digest ?? null };
+  }
+
+  /** A descriptor whose size differs from what it points to would break every pull: refused. */
+  async #checkSizes(name: string, declared: readonly DeclaredSize[]): Promise<void> {
+    const { blobLinks, manifests } = this.#store.metadata;
+    const image = this.#image(name);
+    for (const item of declared) {
+      const stored = item.kind === 'blob' ? await blobLinks.size(image, item.digest) : (await manifests.inImage(image, item.digest))?.size ?? null;
+      if (stored === null || stored === item.size) continue;
+      throw new RegistryError('MANIFEST_INVALID', {
+        message: `${item.where} gives size ${item.size} for ${item.digest}, but that ${item.kind} in ${this.key}/${name} is ${stored} bytes`,
+        detail: { descriptor: item.where, digest: item.digest, declared: item.size, stored },
+      });
+    }
   }
 
   async deleteManifest(name: string, reference: string): Promise<void> {
@@ -154,7 +169,7 @@ export class LocalRepository implements Repository {
       monolithic: (name, body, digest) => lifecycle.write(owner(name), body, requireDigest(digest)),
       mount: async (name: string, digest: string, from: BlobSource | null) => {
         const size = from
-          ? await from.repository.statBlob(from.name, digest).catch(() => null)
+          ? await from.repository.statBlob(from.name, digest, from.options).catch(() => null)
           : await metadata.blobLinks.sizeInRepository(this.key, digest);
         if (size === null || !(await lifecycle.linkExisting(owner(name), digest, size))) return null;
         return { digest, size };

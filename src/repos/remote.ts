@@ -13,8 +13,8 @@ import type { ManifestRow } from '../store/metadata/types.js';
 import { allowedUrls, fetchForeignLayer } from '../upstream/foreign.js';
 import { negotiate } from './negotiate.js';
 import { listing, readBlob, toManifest } from './reading.js';
-import { first, readBody, UpstreamGate } from './upstream-gate.js';
-import type { BlobRead, ByteRange, Listing, Manifest, Repository } from './repository.js';
+import { first, readBody, UpstreamGate, type UpstreamObserver } from './upstream-gate.js';
+import type { BlobRead, ByteRange, Listing, Manifest, ReadOptions, Repository } from './repository.js';
 
 // A pull-through cache of one upstream registry.
 //   Manifests by digest: immutable, fetched once and kept.
@@ -30,10 +30,16 @@ import type { BlobRead, ByteRange, Listing, Manifest, Repository } from './repos
 //     upstream-gate.ts.
 //   Eviction (cache.maxSize) only unlinks blobs: the store's collector frees the bytes.
 
-/** RFC 9111 §5.5 Warning 110 ("Response is Stale"), naming the upstream and its failure. */
+/** RFC 9111 §5.5 Warning 110 ("Response is Stale"), naming the upstream and its failure once. */
 function staleWarning(upstream: string, error: unknown): string {
   const reason = error instanceof Error ? error.message : String(error);
-  return `110 wharf "stale: upstream ${upstream} failed: ${reason.replace(/"/g, "'")}"`;
+  const cause = reason.includes(upstream) ? reason : `upstream ${upstream} failed: ${reason}`;
+  return `110 wharf "stale: ${cause.replace(/"/g, "'")}"`;
+}
+
+/** What a read that may not fetch (no Deploy/Cache permission) gets for anything not cached. */
+function notCached(code: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN', what: string, key: string): RegistryError {
+  return new RegistryError(code, { message: `${what} is not cached in ${key}; fetching it from the upstream needs the deploy permission` });
 }
 
 export interface RemoteRepositoryOptions {
@@ -43,6 +49,8 @@ export interface RemoteRepositoryOptions {
   reader: BlobReader;
   downloads: BlobDownloads;
   log: (message: string) => void;
+  /** Upstream latency and failures, for metrics. */
+  observeUpstream?: UpstreamObserver;
 }
 
 export class RemoteRepository implements Repository {
@@ -66,10 +74,11 @@ export class RemoteRepository implements Repository {
     this.#reader = options.reader;
     this.#downloads = options.downloads;
     this.#log = options.log;
-    this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log });
+    this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log, ...(options.observeUpstream ? { observe: options.observeUpstream } : {}) });
   }
 
-  async #fetchManifest(name: string, reference: string): Promise<Manifest> {
+  async #fetchManifest(name: string, reference: string, options: ReadOptions): Promise<Manifest> {
+    if (options.fetch === false) throw notCached('MANIFEST_UNKNOWN', `manifest ${name}:${reference}`, this.key);
     this.#upstream.knownMissing(`manifest ${name}:${reference}`);
     const key = `${name}\u0000${reference}`;
     let pending = this.#manifestFetches.get(key);
@@ -100,19 +109,21 @@ export class RemoteRepository implements Repository {
     return this.#config.serveStale && !(error instanceof RegistryError && error.status < 500);
   }
 
-  async #manifestByDigest(name: string, digest: string): Promise<Manifest> {
+  async #manifestByDigest(name: string, digest: string, options: ReadOptions): Promise<Manifest> {
     const row = await this.#store.metadata.manifests.inImage(this.#image(name), digest);
-    return row ? this.#hit(row) : this.#fetchManifest(name, digest);
+    return row ? this.#hit(row) : this.#fetchManifest(name, digest, options);
   }
 
-  async #manifestByTag(name: string, tag: string): Promise<Manifest> {
+  async #manifestByTag(name: string, tag: string, options: ReadOptions): Promise<Manifest> {
     const { tags, manifests } = this.#store.metadata;
     const image = this.#image(name);
-    const digest = await tags.digest(image, tag);
-    const cached = digest && await manifests.content(digest);
-    if (!digest || !cached) return this.#fetchManifest(name, tag);
+    const found = await tags.get(image, tag);
+    const digest = found?.digest;
+    const row = digest && await manifests.content(digest);
+    if (!digest || !row) return this.#fetchManifest(name, tag, options);
+    const cached = { ...row, pushedAt: found.pushed_at };
     const confirmedAt = await tags.confirmedAt(image, tag);
-    if (confirmedAt !== null && Date.now() - confirmedAt < this.#config.metadataTtl) return this.#hit(cached);
+    if (options.fetch === false || (confirmedAt !== null && Date.now() - confirmedAt < this.#config.metadataTtl)) return this.#hit(cached);
     try {
       const head = await this.#upstream.send('HEAD', name, `manifests/${tag}`, { accept: manifestAcceptHeader });
       head.body.resume();
@@ -121,18 +132,18 @@ export class RemoteRepository implements Repository {
         return this.#hit(cached);
       }
       if (head.status !== 200 && head.status !== 404) throw await this.#upstream.refusal(head, `manifest ${name}:${tag}`, 'MANIFEST_UNKNOWN');
-      return await this.#fetchManifest(name, tag);
+      return await this.#fetchManifest(name, tag, options);
     } catch (error) {
       if (!this.#mayServeStale(error)) throw error;
       this.stats.stale++;
       this.#log(`${this.key}: serving stale ${name}:${tag} (${digest}): ${error instanceof Error ? error.message : String(error)}`);
-      return { ...toManifest(cached, 'STALE'), warning: staleWarning(this.#config.url, error) };
+      return { ...toManifest(cached, 'STALE'), pushedAt: cached.pushedAt, warning: staleWarning(this.#config.url, error) };
     }
   }
 
-  #hit(row: ManifestRow): Manifest {
+  #hit(row: ManifestRow & { pushedAt?: number }): Manifest {
     this.stats.hits++;
-    return toManifest(row, 'HIT');
+    return { ...toManifest(row, 'HIT'), ...(row.pushedAt ? { pushedAt: row.pushedAt } : {}) };
   }
 
   /** Counts the bytes a client is sent. */
@@ -141,10 +152,10 @@ export class RemoteRepository implements Repository {
     return stream;
   }
 
-  async getManifest(name: string, reference: string, accepted: AcceptedTypes): Promise<Manifest> {
-    if (isDigest(reference)) return this.#manifestByDigest(name, reference);
-    const manifest = await this.#manifestByTag(name, reference);
-    const chosen = await negotiate(manifest, accepted, (digest) => this.#manifestByDigest(name, digest));
+  async getManifest(name: string, reference: string, accepted: AcceptedTypes, options: ReadOptions = {}): Promise<Manifest> {
+    if (isDigest(reference)) return this.#manifestByDigest(name, reference, options);
+    const manifest = await this.#manifestByTag(name, reference, options);
+    const chosen = await negotiate(manifest, accepted, (digest) => this.#manifestByDigest(name, digest, options));
     return chosen === manifest ? manifest : { ...chosen, ...(manifest.warning ? { warning: manifest.warning } : {}) };
   }
 
@@ -174,7 +185,7 @@ export class RemoteRepository implements Repository {
     return (content && parseManifest(content).foreign.find((layer) => layer.digest === digest)) || null;
   }
 
-  async statBlob(name: string, digest: string): Promise<number> {
+  async statBlob(name: string, digest: string, options: ReadOptions = {}): Promise<number> {
     const cached = await this.#cachedSize(name, digest);
     if (cached !== null) return cached;
     const foreign = await this.#foreignLayer(name, digest);
@@ -182,6 +193,7 @@ export class RemoteRepository implements Repository {
       allowedUrls(foreign, this.#config.foreignLayers.allow);
       return foreign.size;
     }
+    if (options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
     this.#upstream.knownMissing(`blob ${name}@${digest}`);
     const response = await this.#upstream.send('HEAD', name, `blobs/${digest}`);
     response.body.resume();
@@ -189,7 +201,7 @@ export class RemoteRepository implements Repository {
     return Number(first(response.headers['content-length']));
   }
 
-  async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null): Promise<BlobRead> {
+  async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options: ReadOptions = {}): Promise<BlobRead> {
     const cached = await this.#cachedSize(name, digest);
     if (cached !== null) {
       const read = await readBlob(this.#store, this.#reader, digest, cached, pickRange);
@@ -197,6 +209,7 @@ export class RemoteRepository implements Repository {
       this.#store.metadata.pulls.note('blob', this.#image(name), digest);
       return 'stream' in read ? { ...read, cache: 'HIT', stream: this.#served(read.stream) } : { ...read, cache: 'HIT' };
     }
+    if (options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
     const foreign = await this.#foreignLayer(name, digest);
     if (!foreign) this.#upstream.knownMissing(`blob ${name}@${digest}`);
     const { download, started } = await this.#downloads.join(digest, {
@@ -253,7 +266,9 @@ export class RemoteRepository implements Repository {
   }
 
   /** The upstream's tag list; while the upstream fails, the tags cached here, with a Warning. */
-  async listTags(name: string, page: Page): Promise<Listing<string>> {
+  async listTags(name: string, page: Page, options: ReadOptions = {}): Promise<Listing<string>> {
+    // Without the deploy permission: the tags cached here, without asking the upstream.
+    if (options.fetch === false) return listing(await this.#store.metadata.tags.list(this.#image(name), { ...page, n: page.n + 1 }), page);
     const query = new URLSearchParams({ n: String(page.n + 1), ...(page.last ? { last: page.last } : {}) });
     try {
       const response = await this.#upstream.send('GET', name, `tags/list?${query}`);
@@ -273,9 +288,10 @@ export class RemoteRepository implements Repository {
     return listing(await this.#store.metadata.images.list(this.key, { ...page, n: page.n + 1 }), page);
   }
 
-  async referrers(name: string, digest: string): Promise<Descriptor[]> {
+  async referrers(name: string, digest: string, options: ReadOptions = {}): Promise<Descriptor[]> {
     const key = `${name}\u0000${digest}`;
     const cached = this.#referrers.get(key);
+    if (options.fetch === false) return cached?.descriptors ?? [];
     if (cached && Date.now() - cached.at < this.#config.metadataTtl) return cached.descriptors;
     let descriptors: Descriptor[];
     try {

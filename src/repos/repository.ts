@@ -17,6 +17,8 @@ export interface Manifest {
   cache?: CacheOutcome;
   /** A Warning header value (RFC 9111 §5.5), e.g. when a stale cached tag is served. */
   warning?: string;
+  /** When the tag was last pushed (or, in a cache, last changed upstream), for timestamp resolution. */
+  pushedAt?: number;
 }
 
 export interface PutManifestResult {
@@ -54,6 +56,22 @@ export type BlobRead = BlobStream | BlobRedirect;
 export interface BlobSource {
   repository: Repository;
   name: string;
+  /** How the source may be read (a remote source the caller may not fetch into serves its cache only). */
+  options?: ReadOptions;
+}
+
+/** Per-request options of reads. */
+export interface ReadOptions {
+  /**
+   * Remote repositories: whether this request may fetch from the upstream (Artifactory's
+   * Deploy/Cache permission). Default true; false serves only what is cached.
+   */
+  fetch?: boolean;
+  /**
+   * Virtual repositories: how the caller may read each member (its permissions are checked on the
+   * member that serves the content), or null when the caller may not read that member at all.
+   */
+  member?: (member: Repository, name: string) => ReadOptions | null;
 }
 
 /** Blob uploads: a capability, present only on repositories that accept pushes. */
@@ -78,17 +96,18 @@ export interface Repository {
   readonly kind: 'local' | 'remote' | 'virtual';
   readonly key: string;
 
-  getManifest(name: string, reference: string, accepted: AcceptedTypes): Promise<Manifest>;
+  getManifest(name: string, reference: string, accepted: AcceptedTypes, options?: ReadOptions): Promise<Manifest>;
   /** Size of a blob the image may read. */
-  statBlob(name: string, digest: string): Promise<number>;
+  statBlob(name: string, digest: string, options?: ReadOptions): Promise<number>;
   /**
    * Opens a blob for reading. `pickRange` is called with the blob's size and returns the bytes
    * to stream (or throws, e.g. for an unsatisfiable Range); null means the whole blob.
    */
-  openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null): Promise<BlobRead>;
-  listTags(name: string, page: Page): Promise<Listing<string>>;
-  listImages(page: Page): Promise<Listing<string>>;
-  referrers(name: string, digest: string): Promise<Descriptor[]>;
+  openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options?: ReadOptions): Promise<BlobRead>;
+  listTags(name: string, page: Page, options?: ReadOptions): Promise<Listing<string>>;
+  /** Image names; with `options.member`, only those the caller may read in a virtual repository's members. */
+  listImages(page: Page, options?: ReadOptions): Promise<Listing<string>>;
+  referrers(name: string, digest: string, options?: ReadOptions): Promise<Descriptor[]>;
 
   putManifest?(name: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult>;
   /** By tag: removes the tag. By digest: removes the manifest and every tag pointing to it. */
@@ -97,6 +116,11 @@ export interface Repository {
   /** Removes a whole image: its tags, manifests and blob links (the bytes go at the next collection). */
   deleteImage?(name: string): Promise<void>;
   readonly uploads?: Uploads;
+  /**
+   * Virtual repositories: the local member that writes land in (null: writes are refused). The
+   * HTTP layer authorizes and performs a write there, so permissions apply where content lands.
+   */
+  readonly deployment?: Repository | null;
   /** Cache counters, on repositories that cache (remote). */
   readonly stats?: CacheStats;
   /** Releases connections (upstream pools). */

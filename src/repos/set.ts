@@ -6,6 +6,15 @@ import { BlobDownloads } from '../cache/downloads.js';
 import { LocalRepository } from './local.js';
 import { RemoteRepository } from './remote.js';
 import type { Repository } from './repository.js';
+import { VirtualRepository } from './virtual.js';
+import type { UpstreamObserver } from './upstream-gate.js';
+
+export interface BuildOptions {
+  /** On a reload: the set and configuration before it (unchanged repositories are kept). */
+  previous?: { set: RepositorySet; config: Config };
+  /** Upstream latency of each remote repository, for metrics. */
+  observeUpstream?: (key: string) => UpstreamObserver;
+}
 
 /** The configured repositories, by key. */
 export class RepositorySet {
@@ -15,17 +24,38 @@ export class RepositorySet {
     this.#byKey = new Map([...repositories].map((repository) => [repository.key, repository]));
   }
 
-  /** Builds every configured repository over one store. */
-  static async fromConfig(config: Config, store: Store, log: (message: string) => void): Promise<RepositorySet> {
+  /**
+   * Builds every configured repository over one store. With `previous` (a configuration reload),
+   * repositories whose settings are unchanged are kept as they are, caches and connections included.
+   */
+  static fromConfig(config: Config, store: Store, log: (message: string) => void, options: BuildOptions = {}): RepositorySet {
+    const previous = options.previous;
     const reader = new BlobReader(store.blobs);
     const downloads = new BlobDownloads(store.blobs);
-    for (const [key, repositoryConfig] of Object.entries(config.repositories)) await store.metadata.images.register(key, repositoryConfig.type);
-    const repositories = Object.entries(config.repositories).map(([key, repositoryConfig]): Repository => {
-      return repositoryConfig.type === 'local'
-        ? new LocalRepository({ key, config: repositoryConfig, store, reader })
-        : new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log });
-    });
-    return new RepositorySet(repositories);
+    const built = new Map<string, Repository>();
+    // Members before the virtual repositories over them (config/ has ruled out cycles). A virtual
+    // repository holds no state of its own, so it is always built anew over the current members.
+    const build = (key: string): Repository => {
+      const existing = built.get(key);
+      if (existing) return existing;
+      const repositoryConfig = config.repositories[key]!;
+      let repository: Repository;
+      const kept = previous?.set.find(key);
+      if (repositoryConfig.type !== 'virtual' && kept && JSON.stringify(previous!.config.repositories[key]) === JSON.stringify(repositoryConfig)) {
+        repository = kept;
+      } else if (repositoryConfig.type === 'local') {
+        repository = new LocalRepository({ key, config: repositoryConfig, store, reader });
+      } else if (repositoryConfig.type === 'remote') {
+        repository = new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log, ...(options.observeUpstream ? { observeUpstream: options.observeUpstream(key) } : {}) });
+      } else {
+        const members = repositoryConfig.repositories.map(build);
+        const target = repositoryConfig.defaultDeploymentRepo;
+        repository = new VirtualRepository({ key, config: repositoryConfig, members, deployment: target === null ? null : build(target) });
+      }
+      built.set(key, repository);
+      return repository;
+    };
+    return new RepositorySet(Object.keys(config.repositories).map(build));
   }
 
   async close(): Promise<void> {

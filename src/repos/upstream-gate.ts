@@ -45,11 +45,15 @@ export async function readBody(response: UpstreamResponse, limit: number): Promi
   return Buffer.concat(chunks, bytes);
 }
 
+/** Told how long each upstream request took to answer, and whether it failed (metrics). */
+export type UpstreamObserver = (seconds: number, outcome: 'ok' | 'error') => void;
+
 export class UpstreamGate {
   readonly #key: string;
   readonly #config: RemoteRepositoryConfig;
   readonly #stats: CacheStats;
   readonly #log: (message: string) => void;
+  readonly #observe: UpstreamObserver;
   readonly #client: UpstreamClient;
   readonly #dockerHub: boolean;
   /** Upstream 404s by what was asked, with their expiry (a short-lived negative cache). */
@@ -57,7 +61,8 @@ export class UpstreamGate {
   #failures = 0;
   #offlineUntil = 0;
 
-  constructor(options: { key: string; config: RemoteRepositoryConfig; stats: CacheStats; log: (message: string) => void }) {
+  constructor(options: { key: string; config: RemoteRepositoryConfig; stats: CacheStats; log: (message: string) => void; observe?: UpstreamObserver }) {
+    this.#observe = options.observe ?? (() => undefined);
     this.#key = options.key;
     this.#config = options.config;
     this.#stats = options.stats;
@@ -81,8 +86,12 @@ export class UpstreamGate {
       throw new RegistryError('UNKNOWN', { status: 503, message: `upstream ${this.#config.url} of ${this.#key} is marked offline after ${this.#failures} failures; retrying after ${new Date(this.#offlineUntil).toISOString()}` });
     }
     const upstreamName = upstreamImageName(this.#dockerHub, name);
+    const startedAt = performance.now();
+    const elapsed = () => (performance.now() - startedAt) / 1000;
+    let response: UpstreamResponse | null = null;
     try {
-      const response = await this.#client.send({ method, path: `/v2/${upstreamName}/${suffix}`, scope: `repository:${upstreamName}:pull`, headers });
+      response = await this.#client.send({ method, path: `/v2/${upstreamName}/${suffix}`, scope: `repository:${upstreamName}:pull`, headers });
+      this.#observe(elapsed(), response.status >= 500 ? 'error' : 'ok');
       if (response.status >= 500) {
         response.body.resume();
         throw new RegistryError('UNKNOWN', { status: 502, message: `upstream ${this.#config.url} answered ${response.status}` });
@@ -90,7 +99,9 @@ export class UpstreamGate {
       this.#failures = 0;
       return response;
     } catch (error) {
+      if (response === null) this.#observe(elapsed(), 'error'); // no answer at all
       this.#stats.upstreamErrors++;
+      this.#log(`${this.#key}: ${method} ${suffix.split('?', 1)[0]} of ${name} failed: ${error instanceof Error ? error.message : String(error)}`);
       if (++this.#failures >= this.#config.offlineAfter) {
         this.#offlineUntil = Date.now() + this.#config.retryAfter;
         this.#log(`${this.#key}: upstream ${this.#config.url} marked offline for ${this.#config.retryAfter / 1000}s after ${this.#failures} failures`);

@@ -47,3 +47,20 @@ export function forwardedOrigin(headers: IncomingHttpHeaders): string {
   const explicit = port !== undefined && /^\d{1,5}$/.test(port) && port !== (proto === 'https' ? '443' : '80') && !/:\d+$/.test(host);
   return `${proto}://${host}${explicit ? `:${port}` : ''}`;
 }
+
+/** The client's address: the one a trusted proxy forwards for, else the peer's. */
+export function clientAddress(peer: string | undefined, headers: IncomingHttpHeaders, proxies: TrustedProxies): string {
+  return (proxies.trusts(peer) ? firstForwarded(headers['x-forwarded-for']) : undefined) ?? peer ?? '-';
+}
+
+/**
+ * The origin the client used, for absolute URLs (Location and Link behind a proxy, the token
+ * realm always): what a trusted proxy reports, else the request's own scheme and Host (or
+ * :authority); `fallback` when the Host is missing or malformed (never echoed into a header).
+ */
+export function clientOrigin(headers: IncomingHttpHeaders, options: { trusted: boolean; tls: boolean; fallback: string }): { origin: string; reported: boolean } {
+  const reported = options.trusted ? forwardedOrigin(headers) : '';
+  if (reported) return { origin: reported, reported: true };
+  const host = headers.host ?? (headers[':authority'] as string | undefined);
+  return { origin: `${options.tls ? 'https' : 'http'}://${host && forwardedHost.test(host) ? host : options.fallback}`, reported: false };
+}

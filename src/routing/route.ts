@@ -27,7 +27,15 @@ export interface QualifiedName {
 
 const apiPrefix = '/api/docker/';
 
+/**
+ * The path with percent-escapes decoded. An encoded slash would turn into a separator after the
+ * split and so name another image than the one routing, access control and storage agree on
+ * (team%2Fapp would act as team/app): refused, as no client sends one.
+ */
 function decode(path: string): string {
+  if (/%2f/i.test(path)) {
+    throw new RegistryError('NAME_INVALID', { message: 'an encoded slash (%2F) is not allowed in the path: write the name with plain slashes, as team/app' });
+  }
   try {
     return decodeURIComponent(path);
   } catch {
@@ -38,6 +46,8 @@ function decode(path: string): string {
 export interface RouteContext {
   /** The listener's bound repository, if it has one. */
   boundRepository: string | null;
+  /** On a mirror listener: upstream registry (containerd's ns) → repository key. */
+  mirrors?: ReadonlyMap<string, string> | null;
   baseDomain: string | null;
   /** Configured repository keys (subdomains are checked against them). */
   keys: ReadonlySet<string>;
@@ -48,37 +58,84 @@ function hostName(host: string | undefined): string | null {
   return host.replace(/:\d+$/, '').replace(/\.$/, '').toLowerCase();
 }
 
-/** The repository a Host names by subdomain, null when the host is not below baseDomain. */
-function subdomainKey(host: string | undefined, context: RouteContext): string | null {
+const base: Route = { repoKey: null, endpointPath: '', prefix: '/v2/', namesIncludeKey: true };
+
+/**
+ * The repository a Host names by subdomain: its key, `unknown` for a name below baseDomain that
+ * names no repository, null when the host is not below baseDomain.
+ */
+function subdomainKey(host: string | undefined, context: RouteContext): { key: string } | { unknown: string } | null {
   const name = hostName(host);
-  const base = context.baseDomain;
-  if (!name || !base || !name.endsWith(`.${base}`)) return null;
-  const key = name.slice(0, -base.length - 1);
-  if (!context.keys.has(key)) {
-    throw new RegistryError('NAME_UNKNOWN', {
-      message: `no repository for host ${name}; this registry serves ${[...context.keys].map((k) => `${k}.${base}`).join(', ')}`,
-      detail: { host: name },
-    });
-  }
-  return key;
+  const domain = context.baseDomain;
+  if (!name || !domain || !name.endsWith(`.${domain}`)) return null;
+  const key = name.slice(0, -domain.length - 1);
+  return context.keys.has(key) ? { key } : { unknown: name };
 }
 
-/** A route on which one repository is the whole registry (port binding, subdomain). */
+/**
+ * A route on which one repository is the whole registry (port binding, subdomain): /v2/…, and
+ * its own Artifactory prefix /api/docker/<key>/v2/… (what a reverse proxy may rewrite to).
+ */
 function boundRoute(repoKey: string, path: string): Route | null {
-  if (path !== '/v2' && !path.startsWith('/v2/')) return null;
-  return { repoKey, endpointPath: path.slice(4), prefix: '/v2/', namesIncludeKey: false };
+  if (path === '/v2' || path.startsWith('/v2/')) return { repoKey, endpointPath: path.slice(4), prefix: '/v2/', namesIncludeKey: false };
+  const prefixed = routePath(path);
+  if (!prefixed || prefixed.namesIncludeKey) return null;
+  if (prefixed.repoKey !== repoKey) {
+    throw new RegistryError('NAME_UNKNOWN', { message: `this host or port serves ${repoKey} only, not ${prefixed.repoKey}`, detail: { repository: prefixed.repoKey } });
+  }
+  return prefixed;
 }
 
-/** Maps a request (path without query string, Host) to a repository and endpoint, or null if not a registry path. */
-export function route(rawPath: string, host: string | undefined, context: RouteContext): Route | null {
+/**
+ * A host below baseDomain that names no repository: /v2/ answers as anywhere (clients probe it
+ * first and report a 404 there only as "invalid status code"), and the first request that names
+ * an image gets the served names.
+ */
+function unknownSubdomain(name: string, path: string, context: RouteContext): Route {
+  if (path === '/v2' || path === '/v2/') return base;
+  throw unknownHost(name, [...context.keys], context.baseDomain!);
+}
+
+/** NAME_UNKNOWN for a host below baseDomain that names no repository, listing the names `keys` are served on. */
+export function unknownHost(host: string, keys: readonly string[], baseDomain: string): RegistryError {
+  return new RegistryError('NAME_UNKNOWN', {
+    message: `no repository for host ${host}${keys.length ? `; this registry serves ${keys.map((k) => `${k}.${baseDomain}`).join(', ')}` : ''}`,
+    detail: { host },
+  });
+}
+
+/**
+ * A mirror listener: containerd names the upstream in ?ns= (docker.io when absent, as Docker's
+ * registry-mirrors send nothing). An upstream the listener does not map gets NAME_UNKNOWN: the
+ * request never becomes a connection to a host it names.
+ */
+function mirrorRoute(path: string, mirrors: ReadonlyMap<string, string>, ns: string | null): Route | null {
+  const upstream = (ns ?? 'docker.io').toLowerCase();
+  const key = mirrors.get(upstream);
+  if (key) return boundRoute(key, path);
+  if (path === '/v2' || path === '/v2/') return base;
+  throw new RegistryError('NAME_UNKNOWN', {
+    message: `this mirror serves ${[...mirrors.keys()].join(', ')}; it has nothing for ns=${JSON.stringify(upstream)}`,
+    detail: { ns: upstream },
+  });
+}
+
+/**
+ * Maps a request (path without query string, Host, and on a mirror listener the ns query
+ * parameter) to a repository and endpoint, or null if not a registry path.
+ */
+export function route(rawPath: string, host: string | undefined, context: RouteContext, query: { ns?: string | null } = {}): Route | null {
   const path = rawPath.includes('%') ? decode(rawPath) : rawPath;
-  const bound = context.boundRepository ?? subdomainKey(host, context);
-  return bound ? boundRoute(bound, path) : routePath(path);
+  if (context.boundRepository) return boundRoute(context.boundRepository, path);
+  if (context.mirrors) return mirrorRoute(path, context.mirrors, query.ns ?? null);
+  const subdomain = subdomainKey(host, context);
+  if (subdomain === null) return routePath(path);
+  return 'key' in subdomain ? boundRoute(subdomain.key, path) : unknownSubdomain(subdomain.unknown, path, context);
 }
 
 /** The repository-path methods: /api/docker/<key>/v2/… and /v2/<key>/…. */
 function routePath(path: string): Route | null {
-  if (path === '/v2' || path === '/v2/') return { repoKey: null, endpointPath: '', prefix: '/v2/', namesIncludeKey: true };
+  if (path === '/v2' || path === '/v2/') return base;
   if (path.startsWith('/v2/')) {
     const rest = path.slice(4);
     if (rest === '_catalog') return { repoKey: null, endpointPath: rest, prefix: '/v2/', namesIncludeKey: true };

@@ -1,68 +1,45 @@
-import { hostname } from 'node:os';
-import type { Config, ListenerConfig } from '../config/types.js';
+import type { Config } from '../config/types.js';
+import { accessFor } from './access.js';
+import { mirrorLines } from './mirrors.js';
 
 // "Set Me Up": the commands that reach one repository, for the access method the config gives it
-// (a port binding first, then a subdomain, then the repository path), like Artifactory's dialog.
+// (setup/access.ts), like Artifactory's dialog; for a remote repository, how to use it as a mirror.
 
-interface Access {
-  /** What docker login takes: host[:port]. */
-  registry: string;
-  /** What image names start with: registry, or registry/<key> for the path method. */
-  prefix: string;
-  method: 'port binding' | 'subdomain' | 'repository path';
-  listener: ListenerConfig;
+export interface SetupOptions {
+  /** Whether the server asks clients to log in (default true: the login lines are printed). */
+  authentication?: boolean;
 }
 
-function hostOf(listener: ListenerConfig, config: Config): string {
-  if (listener.address === '0.0.0.0' || listener.address === '::') return config.baseDomain ?? hostname();
-  return listener.address.includes(':') ? `[${listener.address}]` : listener.address;
-}
-
-function withPort(host: string, listener: ListenerConfig): string {
-  const defaultPort = listener.tls === 'none' ? 80 : 443;
-  return listener.port === defaultPort ? host : `${host}:${listener.port}`;
-}
-
-/** How clients reach `key`, or null when it is not a configured repository. */
-function accessFor(config: Config, key: string): Access | null {
-  if (!config.repositories[key]) return null;
-  const bound = config.listeners.find((listener) => listener.repository === key);
-  if (bound) {
-    const registry = withPort(hostOf(bound, config), bound);
-    return { registry, prefix: registry, method: 'port binding', listener: bound };
-  }
-  const shared = config.listeners.find((listener) => listener.repository === null) ?? config.listeners[0]!;
-  if (config.baseDomain && shared.tls !== 'none') {
-    const registry = withPort(`${key}.${config.baseDomain}`, shared);
-    return { registry, prefix: registry, method: 'subdomain', listener: shared };
-  }
-  const registry = withPort(hostOf(shared, config), shared);
-  return { registry, prefix: `${registry}/${key}`, method: 'repository path', listener: shared };
-}
-
-export function setupText(config: Config, key: string, caPath: string | null): string | null {
+export function setupText(config: Config, key: string, caPath: string | null, options: SetupOptions = {}): string | null {
   const access = accessFor(config, key);
   if (!access) return null;
-  const kind = config.repositories[key]!.type;
+  const login = options.authentication ?? true;
+  const repository = config.repositories[key]!;
+  const kind = repository.type;
   const { registry, prefix } = access;
   const image = `${prefix}/team/app:1.0`;
-  const pushes = kind === 'local';
+  const pushes = kind === 'local' || (kind === 'virtual' && repository.defaultDeploymentRepo !== null);
+  const plain = access.listener.tls === 'none';
+  // podman and skopeo refuse plain HTTP unless told, even on loopback.
+  const podman = (command: string) => `  podman ${command}${plain ? ' --tls-verify=false' : ''}`;
   const lines = [
     `Set Me Up: ${key} (${kind} repository, by ${access.method})`,
     '',
     'docker:',
-    `  docker login ${registry}`,
+    ...(login ? [`  docker login ${registry}`] : []),
     ...(pushes ? [`  docker tag app:1.0 ${image}`, `  docker push ${image}`] : []),
     `  docker pull ${image}`,
     '',
     'podman:',
-    `  podman login ${registry}`,
-    ...(pushes ? [`  podman tag app:1.0 ${image}`, `  podman push ${image}`] : []),
-    `  podman pull ${image}`,
-    '',
-    '~/.docker/config.json (what docker login writes; auth is base64 of user:password):',
-    `  { "auths": { "${registry}": { "auth": "<base64 of user:password>" } } }`,
+    ...(login ? [`${podman('login')} ${registry}`] : []),
+    ...(pushes ? [`  podman tag app:1.0 ${image}`, `${podman('push')} ${image}`] : []),
+    `${podman('pull')} ${image}`,
   ];
+  if (login) {
+    lines.push('', '~/.docker/config.json (what docker login writes; auth is base64 of user:password):', `  { "auths": { "${registry}": { "auth": "<base64 of user:password>" } } }`);
+  } else {
+    lines.push('', 'No login needed: this server does not ask for credentials.');
+  }
   if (!pushes) lines.push('', `${key} is a ${kind} repository: pull only; push to a local repository.`);
   if (access.listener.tls === 'self-signed' && caPath) {
     lines.push(
@@ -71,8 +48,20 @@ export function setupText(config: Config, key: string, caPath: string | null): s
       `  docker: sudo mkdir -p /etc/docker/certs.d/${registry} && sudo cp ${caPath} /etc/docker/certs.d/${registry}/ca.crt`,
       `  podman: sudo mkdir -p /etc/containers/certs.d/${registry} && sudo cp ${caPath} /etc/containers/certs.d/${registry}/ca.crt`,
     );
-  } else if (access.listener.tls === 'none') {
+  } else if (plain) {
     lines.push('', `This listener is plain HTTP: docker accepts that on 127.0.0.0/8 only; elsewhere add "${registry}" to insecure-registries, or use a TLS listener.`);
   }
+  lines.push(...mirrorLines(config, key, caPath));
   return `${lines.join('\n')}\n`;
+}
+
+/** What `wharf setup` prints without a repository: each key, its kind and how images are named. */
+export function repositoryList(config: Config): string {
+  const keys = Object.keys(config.repositories);
+  const width = Math.max(...keys.map((key) => key.length));
+  const lines = keys.map((key) => {
+    const access = accessFor(config, key)!;
+    return `  ${key.padEnd(width)}  ${config.repositories[key]!.type.padEnd(6)}  ${access.prefix}/<image>  (by ${access.method})`;
+  });
+  return `Repositories (wharf setup REPOSITORY prints the commands for one):\n${lines.join('\n')}\n`;
 }

@@ -43,6 +43,11 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** The SQLite metadata database of a data directory (access control keeps its tables there too). */
+export function metadataFile(dataDir: string): string {
+  return join(dataDir, 'meta.db');
+}
+
 /** Opens (creating if needed) the storage and, with `recover`, repairs what an interrupted run left. */
 export async function openStore(options: StoreOptions): Promise<Store> {
   const now = options.now ?? Date.now;
@@ -56,7 +61,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     await blobs.prepare({ recover: options.recover });
     metadata = await openMetadata(options.metadata.driver === 'postgres'
       ? { driver: 'postgres', url: options.metadata.url }
-      : { driver: 'sqlite', path: join(options.dataDir, 'meta.db'), log });
+      : { driver: 'sqlite', path: metadataFile(options.dataDir), log });
   } catch (error) {
     await blobs.close();
     throw error;

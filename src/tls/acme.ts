@@ -7,6 +7,7 @@ import { rootCertificates } from 'node:tls';
 import { Client, axios, crypto as acmeCrypto } from 'acme-client';
 import { ConfigError } from '../config/errors.js';
 import type { AcmeConfig } from '../config/types.js';
+import type { Logger } from '../log/logger.js';
 import { namesOf } from './files.js';
 import { writePrivateFile } from './private-file.js';
 
@@ -59,7 +60,7 @@ function describeError(error: unknown): string {
 export class AcmeCertificates {
   readonly #config: AcmeConfig;
   readonly #dir: string;
-  readonly #log: (message: string) => void;
+  readonly #log: Logger;
   readonly #agent: Agent | undefined;
   /** HTTP-01: token → key authorization. */
   readonly #challenges = new Map<string, string>();
@@ -71,7 +72,7 @@ export class AcmeCertificates {
   #failures = 0;
   #closed = false;
 
-  private constructor(config: AcmeConfig, dir: string, current: Current | null, agent: Agent | undefined, log: (message: string) => void) {
+  private constructor(config: AcmeConfig, dir: string, current: Current | null, agent: Agent | undefined, log: Logger) {
     this.#config = config;
     this.#agent = agent;
     this.#dir = dir;
@@ -83,7 +84,7 @@ export class AcmeCertificates {
    * Loads the stored certificate, if there is a usable one; start() then keeps it current.
    * `where` is the settings' config path, for messages.
    */
-  static async open(config: AcmeConfig, where: string, certsDir: string, log: (message: string) => void): Promise<AcmeCertificates> {
+  static async open(config: AcmeConfig, where: string, certsDir: string, log: Logger): Promise<AcmeCertificates> {
     // One retry policy, ours (backoff per order); acme-client would otherwise retry each request
     // up to five times over more than a minute. Its badNonce retry stays.
     (axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
@@ -105,7 +106,7 @@ export class AcmeCertificates {
     try {
       current = parse(await readFile(join(dir, 'certificate.pem'), 'utf8'));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') log(`ACME: ignoring ${join(dir, 'certificate.pem')}: ${describeError(error)}`);
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`ACME: ignoring ${join(dir, 'certificate.pem')}: ${describeError(error)}`);
     }
     return new AcmeCertificates(config, dir, current, agent, log);
   }
@@ -180,14 +181,14 @@ export class AcmeCertificates {
       this.#failures = 0;
       for (const subscriber of this.#subscribers) subscriber(issued);
       const next = this.#renewalDelay();
-      this.#log(`ACME: certificate for ${names.join(', ')} issued by ${issued.issuer}, valid until ${new Date(issued.notAfter).toISOString()}; renewal from ${new Date(Date.now() + next).toISOString()}`);
+      this.#log.info(`ACME: certificate for ${names.join(', ')} issued by ${issued.issuer}, valid until ${new Date(issued.notAfter).toISOString()}; renewal from ${new Date(Date.now() + next).toISOString()}`);
       this.#schedule(next);
     } catch (error) {
       if (this.#closed) return;
       this.#failures += 1;
       const retry = Math.min(this.#config.retryAfter * 2 ** (this.#failures - 1), maxRetryMs);
       const serving = this.#current ? `the current certificate (valid until ${new Date(this.#current.notAfter).toISOString()}) keeps serving` : 'no certificate yet';
-      this.#log(`ACME: order for ${names.join(', ')} from ${this.#config.directory} failed (attempt ${this.#failures}): ${describeError(error)}; retrying in ${Math.round(retry / 1000)}s; ${serving}`);
+      this.#log.warn(`ACME: order for ${names.join(', ')} from ${this.#config.directory} failed (attempt ${this.#failures}): ${describeError(error)}; retrying in ${Math.round(retry / 1000)}s; ${serving}`);
       this.#schedule(retry);
     }
   }

@@ -3,10 +3,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError } from '../config/errors.js';
 
-// TLS from PEM files the operator provides: several cert/key pairs, the one whose names match
-// the client's SNI is served (the first one otherwise). Each handshake checks the files' mtimes,
-// so a certificate replaced on disk (a renewal by certbot, say) is served from the next
-// handshake on, without a restart.
+// TLS from PEM files: the operator's cert/key pairs (tls mode files), or Wharf's own server
+// certificate (self-signed). The pair whose names match the client's SNI is served, the first one
+// otherwise and to clients that send no SNI (connecting by IP address). A pair replaced on disk (a
+// renewal by certbot, `wharf certs --regenerate`) is served from the next handshake: SNI
+// handshakes check the files' stamps, and a watch on their folders (or a reload) swaps the
+// server's default context, which no callback sees.
 
 export interface CertificatePair {
   cert: string;
@@ -54,10 +56,40 @@ async function load(pair: CertificatePair, where: string): Promise<Loaded> {
 export class CertificateFiles {
   #loaded: Loaded[];
   readonly #where: string;
+  readonly #subscribers = new Set<(defaults: CertificatePair) => void>();
 
   private constructor(loaded: Loaded[], where: string) {
     this.#loaded = loaded;
     this.#where = where;
+  }
+
+  /** The files, for watching. */
+  get paths(): string[] {
+    return this.#loaded.flatMap((entry) => [entry.pair.cert, entry.pair.key]);
+  }
+
+  /** Called with the first pair's PEM whenever it changes (the server swaps its default context). */
+  onDefaultsChange(subscriber: (defaults: CertificatePair) => void): void {
+    this.#subscribers.add(subscriber);
+  }
+
+  /**
+   * Loads every pair whose files changed; returns the certificate files that were reloaded. A pair
+   * that fails to load (half-written, key and certificate not matching yet) keeps serving the old
+   * one and is reported.
+   */
+  async refresh(): Promise<{ reloaded: string[]; failed: string[] }> {
+    const reloaded: string[] = [];
+    const failed: string[] = [];
+    for (const index of this.#loaded.keys()) {
+      const before = this.#loaded[index]!;
+      try {
+        if ((await this.#fresh(index)) !== before) reloaded.push(before.pair.cert);
+      } catch (error) {
+        failed.push(`${before.pair.cert}: ${(error as Error).message}`);
+      }
+    }
+    return { reloaded, failed };
   }
 
   /** Loads and checks every pair; `where` is the config path for error messages. */
@@ -83,6 +115,7 @@ export class CertificateFiles {
     // Replaced on disk: load it again (a half-written file fails to load, and the old one stays).
     const reloaded = await load(entry.pair, `${this.#where}[${index}]`);
     this.#loaded = this.#loaded.map((item, i) => (i === index ? reloaded : item));
+    if (index === 0) for (const subscriber of this.#subscribers) subscriber(reloaded.pem);
     return reloaded;
   }
 }

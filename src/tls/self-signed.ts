@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import forge from 'node-forge';
-import { writePrivateFile } from './private-file.js';
+import { replaceFile, writePrivateFile } from './private-file.js';
 import type { Config } from '../config/types.js';
 
 // Self-signed TLS: on first start Wharf creates its own CA and a server certificate signed by it,
@@ -14,7 +14,8 @@ import type { Config } from '../config/types.js';
 // It is issued again whenever that list changes or expiry comes within 30 days.
 //
 //   certsDir/ca.crt, ca.key            the CA: trust ca.crt in clients
-//   certsDir/server.crt, server.key    the serving certificate (chain: server, ca)
+//   certsDir/server.crt, server.key    the serving certificate, as the chain it is served with
+//                                      (server, then ca), and its key; each replaced in one rename
 //   certsDir/server.names.json         the names the server certificate was issued for
 
 export interface TlsMaterial {
@@ -22,6 +23,11 @@ export interface TlsMaterial {
   /** The server certificate followed by the CA certificate. */
   cert: string;
   caPath: string;
+  /** The files the server serves: certsDir/server.crt (the chain) and server.key. */
+  certPath: string;
+  keyPath: string;
+  /** Whether this call issued a new server certificate. */
+  issued: boolean;
 }
 
 const renewWithinMs = 30 * 24 * 3600 * 1000;
@@ -90,13 +96,17 @@ export async function ensureSelfSigned(dir: string, names: { dns: string[]; ips:
   await mkdir(dir, { recursive: true });
   const ca = await loadOrCreateCa(dir);
   const wanted = JSON.stringify(names);
+  const paths = { caPath: join(dir, 'ca.crt'), certPath: join(dir, 'server.crt'), keyPath: join(dir, 'server.key') };
   try {
     const [certPem, key, issuedFor] = await Promise.all([
-      readFile(join(dir, 'server.crt'), 'utf8'), readFile(join(dir, 'server.key'), 'utf8'), readFile(join(dir, 'server.names.json'), 'utf8'),
+      readFile(paths.certPath, 'utf8'), readFile(paths.keyPath, 'utf8'), readFile(join(dir, 'server.names.json'), 'utf8'),
     ]);
     const current = forge.pki.certificateFromPem(certPem);
     if (issuedFor === wanted && current.validity.notAfter.getTime() - Date.now() > renewWithinMs && ca.cert.verify(current)) {
-      return { key, cert: `${certPem}${ca.pem}`, caPath: join(dir, 'ca.crt') };
+      // Earlier versions stored the server certificate alone: store the chain it is served with.
+      const chain = certPem.includes(ca.pem.trim()) ? certPem : `${certPem}${ca.pem}`;
+      if (chain !== certPem) await replaceFile(paths.certPath, chain, 0o644);
+      return { key, cert: chain, ...paths, issued: false };
     }
   } catch { /* none yet, or unreadable: issue one */ }
   const keys = newKeyPair();
@@ -110,11 +120,11 @@ export async function ensureSelfSigned(dir: string, names: { dns: string[]; ips:
     { name: 'subjectAltName', altNames: [...names.dns.map((value) => ({ type: 2, value })), ...names.ips.map((ip) => ({ type: 7, ip }))] },
   ]);
   cert.sign(ca.key, forge.md.sha256.create());
-  const certPem = forge.pki.certificateToPem(cert);
-  await writePrivateFile(join(dir, 'server.key'), keys.pem);
-  await writeFile(join(dir, 'server.crt'), certPem);
+  const chain = `${forge.pki.certificateToPem(cert)}${ca.pem}`;
+  await writePrivateFile(paths.keyPath, keys.pem);
+  await replaceFile(paths.certPath, chain, 0o644);
   await writeFile(join(dir, 'server.names.json'), wanted);
-  return { key: keys.pem, cert: `${certPem}${ca.pem}`, caPath: join(dir, 'ca.crt') };
+  return { key: keys.pem, cert: chain, ...paths, issued: true };
 }
 
 /** Makes the next ensureSelfSigned issue a new server certificate (the CA is kept). */

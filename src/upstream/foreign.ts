@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import { RegistryError } from '../oci/errors.js';
 import type { Descriptor } from '../oci/manifest.js';
-import { allowedBy } from './ant.js';
+import { allowedBy } from '../oci/ant.js';
 import type { Readable } from 'node:stream';
 
 /** The layer's http(s) URLs that the patterns allow; DENIED, naming the patterns, when none. */

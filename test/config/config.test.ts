@@ -1,31 +1,16 @@
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
-import { runCli, tempDir } from '../helpers/server.js';
+import { configFile, problem } from '../helpers/config.js';
+import { runCli } from '../helpers/server.js';
 
-async function configFile(text: string): Promise<string> {
-  const file = join(await tempDir('wharf-config-'), 'wharf.yaml');
-  await writeFile(file, text);
-  return file;
-}
 
-async function problem(text: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
-  try {
-    loadConfig(await configFile(text), {}, env);
-  } catch (error) {
-    assert.instance(error, ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('config was accepted');
-}
-
-test('the shipped default config is valid: docker-local on 127.0.0.1:5000, data in ./data', () => {
+test('the shipped default config is valid: docker-local, docker-hub and the virtual docker on 127.0.0.1:5000, data in ./data', () => {
   const config = loadConfig('config/wharf.yaml', {}, {});
-  assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, redirectToHttps: false }]);
-  assert.equal(Object.keys(config.repositories), ['docker-local']);
+  assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false }]);
+  assert.equal(Object.keys(config.repositories), ['docker-local', 'docker-hub', 'docker']);
+  assert.equal(config.repositories.docker, { type: 'virtual', repositories: ['docker-local', 'docker-hub'], defaultDeploymentRepo: 'docker-local', resolveDockerTagsByTimestamp: false });
   assert.equal(config.repositories['docker-local'], { type: 'local', blockSchema1: true, gc: { untagged: 'delete' } });
   assert.equal(config.storage, { blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' } });
   assert.equal(config.gc, { interval: 3_600_000, grace: 3_600_000, uploadsExpireAfter: 86_400_000 });
@@ -36,7 +21,7 @@ test('the shipped default config is valid: docker-local on 127.0.0.1:5000, data 
 test('--listen and --data override the first listener and the data directory', async () => {
   const file = await configFile('listeners:\n  - { address: 0.0.0.0, port: 5000 }\n  - { port: 5001 }\nrepositories:\n  a: { type: local }\n');
   const config = loadConfig(file, { listen: '127.0.0.2:6000', data: '/tmp/elsewhere' }, {});
-  assert.equal(config.listeners, [{ address: '127.0.0.2', port: 6000, tls: 'none', certificates: [], repository: null, redirectToHttps: false }, { address: '127.0.0.1', port: 5001, tls: 'none', certificates: [], repository: null, redirectToHttps: false }]);
+  assert.equal(config.listeners, [{ address: '127.0.0.2', port: 6000, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false }, { address: '127.0.0.1', port: 5001, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false }]);
   assert.is(config.dataDir, '/tmp/elsewhere');
 });
 
@@ -56,7 +41,7 @@ test('each invalid config is one message naming the key path', async () => {
   assert.is(await problem('listeners:\n  - { port: 5000 }\n  - { port: 5000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[1].port: port 5000 is already used by listeners[0]');
   assert.is(await problem('listeners:\n  - { port: 70000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[0].port: expected a port number 0-65535, got number 70000');
   assert.is(await problem('dataDir: 5\nrepositories:\n  a: { type: local }\n'), 'dataDir: expected a non-empty string, got number 5');
-  assert.is(await problem('listen: 5000\nrepositories:\n  a: { type: local }\n'), 'listen: unknown key (allowed here: dataDir, certsDir, baseDomain, trustedProxies, listeners, repositories, log, storage, gc, uploads)');
+  assert.is(await problem('listen: 5000\nrepositories:\n  a: { type: local }\n'), 'listen: unknown key (allowed here: dataDir, certsDir, baseDomain, trustedProxies, listeners, repositories, log, auth, permissions, metrics, storage, gc, uploads)');
   assert.is(await problem('dataDir: ./x\n'), 'repositories: expected a mapping, got nothing');
   assert.is(await problem('trustedProxies: [10.0.0.0/40]\nrepositories:\n  a: { type: local }\n'), 'trustedProxies[0]: expected an IP address or CIDR block like 10.0.0.0/8, got "10.0.0.0/40"');
   assert.match(await problem('repositories: [\n'), 'is not valid YAML');
@@ -78,7 +63,6 @@ test('remote repositories: defaults, durations and sizes; bad values name their 
   assert.is(await problem(remote('    cache: { maxSize: lots }\n')), 'repositories.hub.cache.maxSize: expected a size like 512MiB or 50GiB, got "lots"');
   assert.is(await problem(remote('    foreignLayers: { allow: [3] }\n')), 'repositories.hub.foreignLayers.allow[0]: expected a non-empty string, got number 3');
   assert.is(await problem(remote('    blockSchema1: true\n')), 'repositories.hub.blockSchema1: unknown key (allowed here: type, url, username, password, metadataTtl, serveStale, offlineAfter, retryAfter, timeouts, cache, foreignLayers)');
-  assert.is(await problem('repositories:\n  all: { type: virtual }\n'), 'repositories.all.type: virtual repositories are not available in this version (local and remote are)');
 });
 
 test('acme: domains default to baseDomain and each <repoKey>.<baseDomain>; bad values name their key', async () => {

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { nginxTempPaths } from '../../bench/servers.js';
 import { runCli, startWharf, tempDir } from '../helpers/server.js';
+import { stockApache, stockNginx } from '../helpers/stock-proxies.js';
 
 // wharf proxy-config: the snippets, and the real nginx and Apache accepting them.
 
@@ -37,22 +37,16 @@ async function generate(server: string, method: string): Promise<string> {
   return join(out, 'wharf.conf');
 }
 
+/** `nginx -t` with the snippet dropped into a copy of Debian's stock /etc/nginx. */
 async function nginxAccepts(snippet: string): Promise<void> {
-  const conf = join(dir, 'nginx-test.conf');
-  await writeFile(conf, `pid ${dir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  ${nginxTempPaths(dir)}\n  access_log off;\n  include ${snippet};\n}\n`);
-  await run('nginx', ['-t', '-q', '-c', conf, '-p', dir]);
+  const proxy = await stockNginx(await tempDir('wharf-stock-nginx-'), await readFile(snippet, 'utf8'));
+  assert.match(await proxy.check(), 'test is successful');
 }
 
+/** `apache2 -t` with the snippet enabled as a site in a copy of Debian's stock /etc/apache2. */
 async function apacheAccepts(snippet: string): Promise<void> {
-  const conf = join(dir, 'apache-test.conf');
-  const modules = ['mpm_event', 'authz_core', 'ssl', 'socache_shmcb', 'proxy', 'proxy_http', 'rewrite', 'headers'];
-  await writeFile(conf, [
-    `ServerRoot ${dir}`, `PidFile ${dir}/apache.pid`, `ErrorLog ${dir}/apache-error.log`, `DefaultRuntimeDir ${dir}`, 'ServerName localhost',
-    ...modules.map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`),
-    'Listen 80', `Include ${snippet}`, '',
-  ].join('\n'));
-  const { stderr } = await run('apache2', ['-t', '-f', conf]);
-  assert.match(stderr, 'Syntax OK');
+  const proxy = await stockApache(await tempDir('wharf-stock-apache-'), await readFile(snippet, 'utf8'));
+  assert.match(await proxy.check(), 'Syntax OK');
 }
 
 test('nginx accepts every method; subdomain sites rewrite to the repository prefix and stream both ways', async () => {
@@ -92,6 +86,36 @@ test('with a files listener the proxy serves that certificate, and nginx and Apa
     await (server === 'nginx' ? nginxAccepts(snippet) : apacheAccepts(snippet));
   }
 });
+
+test('Apache: no second "Listen 443" beside Debian\'s ports.conf (AH00526); port 80 redirects only the named sites', async () => {
+  const subdomain = await readFile(join(dir, 'apache-subdomain', 'wharf.conf'), 'utf8');
+  assert.not.match(subdomain, /^Listen /m);
+  assert.match(subdomain, '<VirtualHost *:80>\n  ServerName docker-local.registry.test\n  ServerAlias docker-hub.registry.test');
+  const port = await readFile(join(dir, 'apache-port', 'wharf.conf'), 'utf8');
+  assert.match(port, /^Listen 5001$/m);
+  assert.not.match(port, '<VirtualHost *:80>', 'port sites have no name for port 80 to redirect');
+  // What the old snippet did is what stock Debian refuses.
+  const refusal = await apacheAccepts(await writeSnippet(`Listen 443\n${subdomain}`)).then(() => '', (error: { stderr?: string }) => error.stderr ?? String(error));
+  assert.match(refusal, 'AH00526');
+});
+
+test('proxy-config on a fresh config creates the certificate it names, so nginx -t passes at once, and says so', async () => {
+  const fresh = await tempDir('wharf-proxyconf-fresh-');
+  const file = join(fresh, 'wharf.yaml');
+  await writeFile(file, `certsDir: ${join(fresh, 'certs')}\nbaseDomain: registry.test\nrepositories:\n  docker-local: { type: local }\n`);
+  const result = await runCli(['proxy-config', 'nginx', '--out', join(fresh, 'nginx'), '--config', file]);
+  assert.is(result.code, 0, result.stderr);
+  assert.match(result.stdout, `created Wharf's CA and server certificate in ${join(fresh, 'certs')} for the proxy; clients trust ${join(fresh, 'certs', 'ca.crt')}`);
+  await nginxAccepts(join(fresh, 'nginx', 'wharf.conf'));
+  const again = await runCli(['proxy-config', 'apache', '--out', join(fresh, 'apache'), '--config', file]);
+  assert.match(again.stdout, `the proxy serves Wharf's certificate ${join(fresh, 'certs', 'server.crt')}`);
+});
+
+async function writeSnippet(text: string): Promise<string> {
+  const file = join(await tempDir('wharf-snippet-'), 'wharf.conf');
+  await writeFile(file, text);
+  return file;
+}
 
 test('the same configuration is served at /api/proxy-config/<server>', async () => {
   const wharf = await startWharf();

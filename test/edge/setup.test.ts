@@ -20,7 +20,7 @@ test('repository path on a plain listener: push and pull under <host>/<key>/', a
   assert.is(result.code, 0, result.stderr);
   assert.match(result.stdout, 'by repository path');
   assert.match(result.stdout, 'docker push 127.0.0.1:5000/docker-local/team/app:1.0');
-  assert.match(result.stdout, 'podman pull 127.0.0.1:5000/docker-local/team/app:1.0');
+  assert.match(result.stdout, 'podman pull --tls-verify=false 127.0.0.1:5000/docker-local/team/app:1.0');
   assert.match(result.stdout, '"auths": { "127.0.0.1:5000"');
 });
 

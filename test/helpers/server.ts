@@ -5,16 +5,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateConfig } from '../../src/config/validate.js';
+import { createLogger } from '../../src/log/logger.js';
+import { logCollector, type LogCollector } from './logs.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import type { CollectSummary } from '../../src/store/gc.js';
 import type { LifecycleHooks } from '../../src/store/lifecycle.js';
 import { postgresDatabase } from './postgres.js';
 import { s3Storage } from './s3.js';
+import { hashPassword } from '../../src/auth/passwords.js';
+import { SqliteAuthStore } from '../../src/store/auth.js';
+import { metadataFile } from '../../src/store/index.js';
 
 export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 export interface TestServer {
   url: string;
+  initialAdminPassword: string | null;
+  /** Swaps the permission targets, as a config reload would. */
+  updatePermissions(permissions: Record<string, unknown>[]): void;
   /** Every listener's URL, in config order. */
   urls: string[];
   caPath: string | null;
@@ -48,14 +56,27 @@ export interface StartOptions {
   listeners?: Record<string, unknown>[];
   baseDomain?: string;
   trustedProxies?: string[];
-  /** Operational messages (otherwise on stderr). */
-  log?: (message: string) => void;
+  /** Operational log lines, each without its newline (otherwise on stderr). */
+  log?: (line: string) => void;
+  logFormat?: 'text' | 'json';
+  /**
+   * The `auth:` block. Default { enabled: false }: the suites that test the registry API itself
+   * run without access control; the access-control suites pass their own (enabled by default).
+   */
+  auth?: Record<string, unknown>;
+  permissions?: Record<string, unknown>[];
+  /** Users created before the server starts. */
+  users?: { name: string; password: string; groups?: string[]; admin?: boolean }[];
+  /** Audit lines (otherwise in the operational log). */
+  audit?: (line: string) => void;
+  /** The clock of tokens and throttling. */
+  now?: () => number;
   /** The storage section; by default WHARF_TEST_STORAGE's choice (see testStorage). */
   storage?: Record<string, unknown>;
   gc?: Record<string, unknown>;
   uploads?: Record<string, unknown>;
   /** The store's clock and lifecycle hooks (tests that move past grace periods or force interleavings). */
-  now?: () => number;
+  storageNow?: () => number;
   hooks?: LifecycleHooks;
 }
 
@@ -72,27 +93,37 @@ export async function testStorage(choice = process.env.WHARF_TEST_STORAGE): Prom
 export async function startWharf(options: StartOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await tempDir());
   const storage = options.storage ?? (await testStorage());
-  const config = validateConfig({
+  const raw = {
+    dataDir,
     storage,
     ...(options.gc ? { gc: options.gc } : {}),
     ...(options.uploads ? { uploads: options.uploads } : {}),
-    dataDir,
     certsDir: join(dataDir, 'certs'),
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
     listeners: options.listeners ?? [{ address: '127.0.0.1', port: 0 }],
     repositories: options.repositories ?? { 'docker-local': { type: 'local' } },
-    log: { access: options.accessLog !== undefined },
-  }, { baseDir: process.cwd() });
+    log: { access: options.accessLog !== undefined, format: options.logFormat ?? 'text' },
+    auth: options.auth ?? { enabled: false },
+    ...(options.permissions ? { permissions: options.permissions } : {}),
+  };
+  const config = validateConfig(raw, { baseDir: process.cwd() });
+  if (options.users) await addUsers(dataDir, options.users);
+  const log = options.log;
   let server: RunningServer | null = await startServer(config, {
     ...(options.accessLog ? { writeLog: options.accessLog } : {}),
-    ...(options.log ? { log: options.log } : {}),
+    ...(log ? { logger: createLogger({ format: options.logFormat ?? 'text', write: (line) => log(line.trimEnd()) }) } : {}),
+    ...(options.audit ? { audit: options.audit } : {}),
     ...(options.now ? { now: options.now } : {}),
-    ...(options.hooks ? { hooks: options.hooks } : {}),
+    ...(options.storageNow ? { storageNow: options.storageNow } : {}),
+    ...(options.hooks ? { storageHooks: options.hooks } : {}),
   });
   const running = server;
+  const initialAdminPassword = server.initialAdminPassword;
   return {
     url: server.urls[0]!,
+    initialAdminPassword,
+    updatePermissions: (permissions) => server?.updatePermissions({ ...config, permissions: validateConfig({ ...raw, permissions }, { baseDir: process.cwd() }).permissions }),
     urls: server.urls,
     caPath: server.caPath,
     dataDir,
@@ -115,39 +146,61 @@ export interface WharfProcess {
   url: string;
   child: ChildProcess;
   stderr: () => string;
+  /** Its output lines (stderr and stdout), to wait for one. */
+  log: LogCollector;
 }
 
-/** Starts `wharf serve` as a child process (for kill and restart tests) and waits for its URL. */
-export async function spawnWharf(dataDir: string, options: { storage?: Record<string, unknown>; config?: string } = {}): Promise<WharfProcess> {
+/**
+ * Starts `wharf serve` as a child process (for kill, restart and signal tests) and waits for its
+ * URL. `config` is the YAML to serve (default: docker-local, no access log); it is written to
+ * `<dataDir>.yaml`, and its first listener is moved to a free port.
+ */
+export async function spawnWharf(dataDir: string, options: { config?: string } = {}): Promise<WharfProcess> {
   const configFile = `${dataDir}.yaml`;
-  const storage = options.storage ?? {};
-  // JSON is YAML: the storage section goes in as it is.
-  await writeFile(configFile, `repositories:\n  docker-local: { type: local }\nlog: { access: false }\nstorage: ${JSON.stringify(storage)}\n${options.config ?? ''}`);
+  await writeFile(configFile, options.config ?? 'repositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n');
   const child = spawn(process.execPath, [cliPath, 'serve', '--config', configFile, '--listen', '127.0.0.1:0', '--data', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const log = logCollector();
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    log.chunk(chunk.toString());
+  });
+  const stdout = logCollector();
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout.chunk(chunk.toString());
+    log.write(stdout.lines.splice(0).join('\n'));
+  });
   const url = await new Promise<string>((resolve, reject) => {
-    let stdout = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /listening on (http:\/\/[^\s,]+)/.exec(stdout);
-      if (match) resolve(match[1]!);
-    });
+    log.waitFor(/listening on https?:\/\//, 30_000).then((line) => resolve(/listening on (https?:\/\/[^\s,]+)/.exec(line)![1]!), reject);
     child.once('exit', (code) => reject(new Error(`wharf exited with ${code}: ${stderr}`)));
   });
-  return { url, child, stderr: () => stderr };
+  return { url, child, stderr: () => stderr, log };
 }
 
 /** Runs the CLI to completion and returns its exit code and output. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Adds users straight to the data directory's account store (as `wharf user add` does). */
+export async function addUsers(dataDir: string, users: NonNullable<StartOptions['users']>): Promise<void> {
+  const store = new SqliteAuthStore(metadataFile(dataDir));
+  try {
+    for (const user of users) {
+      const now = Date.now();
+      await store.addUser({ name: user.name, passwordHash: await hashPassword(user.password), groups: user.groups ?? [], admin: user.admin ?? false, createdAt: now, updatedAt: now, passwordChangedAt: now });
+    }
+  } finally {
+    await store.close();
+  }
 }

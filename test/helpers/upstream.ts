@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Test } from 'uvu';
 import { freePort } from './ports.js';
-import { startWharf, tempDir, type TestServer } from './server.js';
+import { startWharf, tempDir, type StartOptions, type TestServer } from './server.js';
 
 // Real upstreams for remote-repository tests: CNCF Distribution from Debian's docker-registry,
 // and a counting pass-through in front of it that can also misbehave on purpose.
@@ -18,7 +18,7 @@ export interface Distribution {
 }
 
 /** Starts Distribution 2.8 on loopback with filesystem storage, optionally behind htpasswd Basic auth. */
-export async function startDistribution(options: { user?: string; password?: string; foreignUrls?: boolean } = {}): Promise<Distribution> {
+export async function startDistribution(options: { user?: string; password?: string; foreignUrls?: boolean; proxy?: { remoteurl: string; username?: string; password?: string } } = {}): Promise<Distribution> {
   const dir = await tempDir('wharf-distribution-');
   const port = await freePort();
   const lines = [
@@ -29,6 +29,8 @@ export async function startDistribution(options: { user?: string; password?: str
   ];
   // Distribution refuses manifests with layer URLs unless they match an allow pattern.
   if (options.foreignUrls) lines.push("validation: { manifests: { urls: { allow: ['^https?://'] } } }");
+  // A pull-through cache of another registry (with the credentials it logs in with there).
+  if (options.proxy) lines.push(`proxy: ${JSON.stringify(options.proxy)}`);
   if (options.user && options.password) {
     await mkdir(join(dir, 'auth'), { recursive: true });
     const entry = execFileSync('htpasswd', ['-Bbn', options.user, options.password]).toString().trim();
@@ -68,6 +70,8 @@ export type Counts = Record<string, number>;
 export interface CountingProxy {
   url: string;
   counts: Counts;
+  /** TCP connections accepted so far (reset() leaves it). */
+  connections: () => number;
   /** Bytes of blob bodies the upstream sent through the proxy. */
   blobBytes: () => number;
   fault: Fault;
@@ -95,10 +99,12 @@ function kindOf(path: string): string {
 /** A pass-through in front of `target` that counts requests and can inject faults. */
 export async function startCountingProxy(target: string): Promise<CountingProxy> {
   let bytes = 0;
+  let connections = 0;
   const tokens = new Set<string>();
   const proxy: CountingProxy = {
     url: '',
     counts: {},
+    connections: () => connections,
     blobBytes: () => bytes,
     fault: 'none',
     redirectBlobsTo: null,
@@ -169,6 +175,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     upstream.on('error', () => res.socket?.destroy());
     req.pipe(upstream);
   });
+  server.on('connection', () => { connections++; });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   proxy.stop = async () => {
@@ -205,11 +212,16 @@ export interface RemoteFixture {
 /** Distribution, a counting pass-through in front of it, and Wharf with the repositories `configure` returns for that pass-through. */
 export async function startRemoteFixture(
   configure: (upstreamUrl: string) => Record<string, unknown>,
-  options: { distribution?: Parameters<typeof startDistribution>[0]; accessLog?: (text: string) => void; gc?: Record<string, unknown> } = {},
+  options: { distribution?: Parameters<typeof startDistribution>[0]; accessLog?: (text: string) => void; listeners?: StartOptions['listeners']; gc?: Record<string, unknown> } = {},
 ): Promise<RemoteFixture> {
   const distribution = await startDistribution(options.distribution);
   const proxy = await startCountingProxy(distribution.url);
-  const wharf = await startWharf({ repositories: configure(proxy.url), ...(options.accessLog ? { accessLog: options.accessLog } : {}), ...(options.gc ? { gc: options.gc } : {}) });
+  const wharf = await startWharf({
+    repositories: configure(proxy.url),
+    ...(options.accessLog ? { accessLog: options.accessLog } : {}),
+    ...(options.listeners ? { listeners: options.listeners } : {}),
+    ...(options.gc ? { gc: options.gc } : {}),
+  });
   return {
     distribution,
     proxy,

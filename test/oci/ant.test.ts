@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { allowedBy, antMatch } from '../../src/upstream/ant.js';
+import { allowedBy, antMatch } from '../../src/oci/ant.js';
 
 test('** allows everything; **/host/** allows one host at any path', () => {
   assert.ok(antMatch('**', 'https://anything.example/x/y'));

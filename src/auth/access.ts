@@ -1,0 +1,99 @@
+import { dockerActionFor, type Action } from './actions.js';
+import type { Authorizer } from './permissions.js';
+import { anonymous, principalKey, type Principal } from './principal.js';
+
+// What one request may do: its principal's permissions and, for a bearer JWT, the token's
+// granted access on top. The JWT names repositories as `<key>/<image>` whatever route it was
+// issued on, so routing, authorization and storage see one name.
+
+export type Verdict = 'granted' | 'outside-token' | 'denied';
+
+export interface Access {
+  readonly principal: Principal;
+  /** For the access log and audit trail: "-" for anonymous. */
+  readonly who: string;
+  verdict(repoKey: string, image: string, action: Action): Verdict;
+  may(repoKey: string, image: string, action: Action): boolean;
+  /**
+   * The principal's permission, whatever the bearer token's scope: a token's scope says which
+   * kind of request it allows (pull, push, delete); details within a request (filling a remote
+   * cache, overwriting a tag) are the principal's, as Docker clients never ask for them.
+   */
+  principalMay(repoKey: string, image: string, action: Action): boolean;
+  /** Whether a read on a remote repository may fetch from the upstream (Artifactory's Deploy/Cache). */
+  mayFetch(repoKey: string, image: string): boolean;
+  mayListCatalog(): boolean;
+  readsSomething(repoKey: string): boolean;
+  readsEverything(repoKey: string): boolean;
+  /** Admins see configuration (repository keys, upstream URLs, proxy snippets, metrics). */
+  readonly admin: boolean;
+}
+
+/** Authentication is off: every caller may do everything. */
+export const openAccess: Access = {
+  principal: anonymous,
+  who: '-',
+  verdict: () => 'granted',
+  may: () => true,
+  principalMay: () => true,
+  mayFetch: () => true,
+  mayListCatalog: () => true,
+  readsSomething: () => true,
+  readsEverything: () => true,
+  admin: true,
+};
+
+export class RequestAccess implements Access {
+  readonly principal: Principal;
+  readonly who: string;
+  readonly #grants: ReadonlySet<string> | null;
+  readonly #authorizer: Authorizer;
+
+  /** `grants`: "type:name:action" from a bearer JWT, or null for credentials that carry none (Basic, access token). */
+  constructor(principal: Principal, grants: ReadonlySet<string> | null, authorizer: Authorizer) {
+    this.principal = principal;
+    this.who = principalKey(principal);
+    this.#grants = grants;
+    this.#authorizer = authorizer;
+  }
+
+  get admin(): boolean {
+    const principal = this.principal;
+    return principal.kind === 'user' ? principal.admin : principal.kind === 'token' && principal.admin && principal.scope === null;
+  }
+
+  #inToken(repoKey: string, image: string, action: Action): boolean {
+    if (this.#grants === null) return true;
+    const prefix = `repository:${repoKey}/${image}:`;
+    return this.#grants.has(`${prefix}${dockerActionFor(action)}`) || this.#grants.has(`${prefix}*`);
+  }
+
+  verdict(repoKey: string, image: string, action: Action): Verdict {
+    if (!this.#authorizer.allows(this.principal, repoKey, image, action)) return 'denied';
+    return this.#inToken(repoKey, image, action) ? 'granted' : 'outside-token';
+  }
+
+  may(repoKey: string, image: string, action: Action): boolean {
+    return this.verdict(repoKey, image, action) === 'granted';
+  }
+
+  principalMay(repoKey: string, image: string, action: Action): boolean {
+    return this.#authorizer.allows(this.principal, repoKey, image, action);
+  }
+
+  mayFetch(repoKey: string, image: string): boolean {
+    return this.principalMay(repoKey, image, 'deploy');
+  }
+
+  mayListCatalog(): boolean {
+    return this.#grants === null || this.#grants.has('registry:catalog:*');
+  }
+
+  readsSomething(repoKey: string): boolean {
+    return this.#authorizer.readsSomething(this.principal, repoKey);
+  }
+
+  readsEverything(repoKey: string): boolean {
+    return this.#authorizer.readsEverything(this.principal, repoKey);
+  }
+}

@@ -1,0 +1,67 @@
+import { createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+
+// Password hashes: scrypt with a random per-user salt, stored with its parameters so they can be
+// raised later without invalidating existing hashes:
+//   scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>
+// N = 2^15 (32 MiB, ~100 ms here) is above Django's scrypt default (2^14).
+
+const defaults = { N: 2 ** 15, r: 8, p: 1 };
+const keyLength = 32;
+
+function derive(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
+  const options: ScryptOptions = { ...params, maxmem: 256 * params.N * params.r + (1 << 20) };
+  return new Promise((resolve, reject) => {
+    scrypt(password.normalize('NFC'), salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key)));
+  });
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await derive(password, salt, defaults);
+  return ['scrypt', defaults.N, defaults.r, defaults.p, salt.toString('base64'), key.toString('base64')].join('$');
+}
+
+/** A hash no password matches, verified for unknown users so that they take as long as known ones. */
+export const unusableHash = `scrypt$${defaults.N}$${defaults.r}$${defaults.p}$${Buffer.alloc(16).toString('base64')}$${Buffer.alloc(keyLength).toString('base64')}`;
+
+/** Constant-time check of a password against a stored hash; false for any malformed hash. */
+export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
+  const [scheme, N, r, p, salt, hash] = encoded.split('$');
+  if (scheme !== 'scrypt' || !salt || !hash) return false;
+  const params = { N: Number(N), r: Number(r), p: Number(p) };
+  if (![params.N, params.r, params.p].every((n) => Number.isSafeInteger(n) && n > 0)) return false;
+  const expected = Buffer.from(hash, 'base64');
+  const actual = await derive(password, Buffer.from(salt, 'base64'), params);
+  return expected.length === actual.length && timingSafeEqual(expected, actual) && encoded !== unusableHash;
+}
+
+/**
+ * Passwords verified lately, so that Basic credentials on every registry request do not each
+ * cost a scrypt: kept for `ttlMs` under an HMAC of user and password (a random key per process,
+ * so the table is useless outside it), with the hash they matched. A changed hash matches nothing.
+ */
+export class VerifiedPasswords {
+  readonly #key = randomBytes(32);
+  readonly #entries = new LRUCache<string, { hash: string; at: number }>({ max: 10_000 });
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+
+  constructor(options: { ttlMs: number; now: () => number }) {
+    this.#ttlMs = options.ttlMs;
+    this.#now = options.now;
+  }
+
+  #mac(user: string, password: string): string {
+    return createHmac('sha256', this.#key).update(`${user}\u0000${password}`).digest('base64');
+  }
+
+  remembers(user: string, password: string, hash: string): boolean {
+    const entry = this.#entries.get(this.#mac(user, password));
+    return entry !== undefined && entry.hash === hash && this.#now() - entry.at < this.#ttlMs;
+  }
+
+  remember(user: string, password: string, hash: string): void {
+    this.#entries.set(this.#mac(user, password), { hash, at: this.#now() });
+  }
+}

@@ -1,0 +1,60 @@
+import type { AccountDirectory } from './accounts.js';
+import { parseAccessToken, secretMatches } from './access-tokens.js';
+import { anonymous, type Principal } from './principal.js';
+import { parseTokenScope } from './scopes.js';
+
+// Principals as the account snapshot has them now, built once per user or access token and kept
+// until the snapshot changes (forget()), so the hot path allocates nothing for them.
+
+export class Principals {
+  readonly #directory: AccountDirectory;
+  readonly #built = new Map<string, Principal>();
+
+  constructor(directory: AccountDirectory) {
+    this.#directory = directory;
+  }
+
+  forget(): void {
+    this.#built.clear();
+  }
+
+  user(name: string): Principal | null {
+    const cached = this.#built.get(`u:${name}`);
+    if (cached) return cached;
+    const user = this.#directory.user(name);
+    if (!user) return null;
+    const principal: Principal = { kind: 'user', name, groups: user.groups, admin: user.admin };
+    this.#built.set(`u:${name}`, principal);
+    return principal;
+  }
+
+  #token(id: string): Principal | null {
+    const cached = this.#built.get(`t:${id}`);
+    if (cached) return cached;
+    const token = this.#directory.usableToken(id);
+    const owner = token && this.#directory.user(token.owner);
+    if (!token || !owner) return null;
+    const scope = token.scope.length === 0 ? null : token.scope.map(parseTokenScope);
+    const principal: Principal = { kind: 'token', name: owner.name, groups: owner.groups, admin: owner.admin, tokenId: id, scope };
+    this.#built.set(`t:${id}`, principal);
+    return principal;
+  }
+
+  /** Whom a token's subject (and access token id) stands for now; null when the user is gone or the access token revoked. */
+  of(subject: string, tokenId: string | null): Principal | null {
+    if (subject === '') return tokenId === null ? anonymous : null;
+    if (tokenId === null) return this.user(subject);
+    const principal = this.#token(tokenId);
+    if (principal?.kind !== 'token' || principal.name !== subject) return null;
+    this.#directory.noteUse(tokenId);
+    return principal;
+  }
+
+  /** An access token's principal, when the secret matches a usable token. */
+  fromAccessToken(text: string): Principal | null {
+    const parsed = parseAccessToken(text);
+    const token = parsed && this.#directory.usableToken(parsed.id);
+    if (!parsed || !token || !secretMatches(parsed.secret, token.secretHash)) return null;
+    return this.of(token.owner, parsed.id);
+  }
+}

@@ -1,0 +1,182 @@
+import type { AuthConfig, PermissionTarget } from '../config/auth.js';
+import { RegistryError } from '../oci/errors.js';
+import { RequestAccess, type Access } from './access.js';
+import { AccountDirectory, type Accounts } from './accounts.js';
+import { parseAccessToken } from './access-tokens.js';
+import type { Audit } from './audit.js';
+import { grantScopes, type ScopeTarget } from './grants.js';
+import { TokenService, type Grant } from './jwt.js';
+import type { SigningKey } from './keys.js';
+import { unusableHash, verifyPassword, VerifiedPasswords } from './passwords.js';
+import { Authorizer } from './permissions.js';
+import { principalKey, type Principal } from './principal.js';
+import { Principals } from './principals.js';
+import type { ScopeRequest } from './scopes.js';
+import { LoginThrottle } from './throttle.js';
+
+// Authentication: who a caller is, from a password or access token (Basic, or the token
+// endpoint), a bearer JWT we issued, or nothing at all (anonymous). Passwords are checked against
+// the database at login; a successful check is remembered for a minute (VerifiedPasswords), so
+// Basic on every registry request runs no scrypt.
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface AuthServiceOptions {
+  config: AuthConfig;
+  permissions: readonly PermissionTarget[];
+  accounts: Accounts;
+  key: SigningKey;
+  audit: Audit;
+  now: () => number;
+  onError: (error: unknown) => void;
+}
+
+export interface TokenAnswer {
+  token: string;
+  access_token: string;
+  expires_in: number;
+  issued_at: string;
+  refresh_token?: string;
+}
+
+const credentialTtlMs = 60_000;
+
+export class AuthService {
+  readonly config: AuthConfig;
+  readonly tokens: TokenService;
+  readonly authorizer: Authorizer;
+  readonly directory: AccountDirectory;
+  readonly #accounts: Accounts;
+  readonly audit: Audit;
+  readonly #now: () => number;
+  readonly #throttle: LoginThrottle;
+  readonly #passwords: VerifiedPasswords;
+  readonly #principals: Principals;
+
+  constructor(options: AuthServiceOptions) {
+    this.config = options.config;
+    this.#accounts = options.accounts;
+    this.audit = options.audit;
+    this.#now = options.now;
+    this.authorizer = new Authorizer(options.permissions);
+    this.tokens = new TokenService({ key: options.key, service: options.config.service, lifetimeMs: options.config.tokenLifetime, refreshLifetimeMs: options.config.refreshTokenLifetime, now: options.now });
+    this.#passwords = new VerifiedPasswords({ ttlMs: credentialTtlMs, now: options.now });
+    this.#throttle = new LoginThrottle({ ...options.config.throttle, windowMs: options.config.throttle.window, now: options.now });
+    this.directory = new AccountDirectory(options.accounts, {
+      now: options.now,
+      onError: options.onError,
+      onChange: () => {
+        this.authorizer.forget();
+        this.#principals.forget();
+      },
+    });
+    this.#principals = new Principals(this.directory);
+  }
+
+  /** Loads the accounts and starts watching them for changes. */
+  async start(): Promise<void> {
+    await this.directory.refresh();
+    this.directory.start();
+  }
+
+  /** New permission targets (a config reload); cached decisions go with the old ones. */
+  update(permissions: readonly PermissionTarget[]): void {
+    this.authorizer.update(permissions);
+  }
+
+  access(principal: Principal, grants: ReadonlySet<string> | null): Access {
+    return new RequestAccess(principal, grants, this.authorizer);
+  }
+
+  /** The principal a bearer JWT speaks for now, or null (its user removed, its access token revoked). */
+  principalOf(subject: string, tokenId: string | null): Principal | null {
+    return this.#principals.of(subject, tokenId);
+  }
+
+  /** An access token sent as a bearer credential. */
+  accessTokenPrincipal(text: string): Principal | null {
+    return this.#principals.fromAccessToken(text);
+  }
+
+  /**
+   * Checks a user name with a password or access token. `fresh`: read the user from the database
+   * (token endpoint logins) rather than from the snapshot (Basic on registry requests).
+   */
+  async login(credentials: Credentials, from: string, options: { fresh: boolean }): Promise<Principal> {
+    const { username, password } = credentials;
+    const token = parseAccessToken(password);
+    // Basic on a registry request: a password verified within the minute, its hash unchanged.
+    const known = this.directory.user(username);
+    if (!options.fresh && !token && known && this.#passwords.remembers(username, password, known.passwordHash)) return this.#principals.user(username)!;
+    try {
+      this.#throttle.check(username, from);
+    } catch (error) {
+      this.audit.record({ who: username, from, action: 'login', result: 'throttled' });
+      throw error;
+    }
+    if (options.fresh) await this.directory.refresh();
+    const principal = token ? this.#checkToken(username, password) : await this.#checkPassword(credentials, options.fresh);
+    if (!principal) {
+      this.#throttle.failed(username, from);
+      this.audit.record({ who: username, from, action: 'login', result: 'failed' });
+      throw new RegistryError('UNAUTHORIZED', { message: 'invalid user name or password' });
+    }
+    this.#throttle.succeeded(username);
+    this.audit.record({ who: principalKey(principal), from, action: 'login', result: 'ok' });
+    return principal;
+  }
+
+  #checkToken(username: string, text: string): Principal | null {
+    const principal = this.accessTokenPrincipal(text);
+    return principal?.kind === 'token' && principal.name === username ? principal : null;
+  }
+
+  async #checkPassword(credentials: Credentials, fresh: boolean): Promise<Principal | null> {
+    const { username, password } = credentials;
+    const user = fresh ? await this.#accounts.getUser(username) : this.directory.user(username);
+    const ok = (user && this.#passwords.remembers(username, password, user.passwordHash))
+      // Unknown users are checked against a hash no password matches: they take as long as known ones.
+      || (await verifyPassword(password, user?.passwordHash ?? unusableHash));
+    if (!ok || !user) return null;
+    this.#passwords.remember(username, password, user.passwordHash);
+    // A user just added by the CLI may not be in the snapshot yet.
+    if (!this.directory.user(user.name)) await this.directory.refresh();
+    return this.#principals.user(user.name);
+  }
+
+  /** The refresh token's user (or access token), if still valid: the user exists and kept their password. */
+  async refresh(refreshToken: string, from: string): Promise<Principal> {
+    const claims = await this.tokens.verifyRefresh(refreshToken);
+    await this.directory.refresh();
+    const user = claims && (await this.#accounts.getUser(claims.subject));
+    const principal = user && user.passwordChangedAt === claims.passwordChangedAt ? this.principalOf(claims.subject, claims.tokenId) : null;
+    if (!principal) {
+      this.audit.record({ who: claims?.subject ?? '-', from, action: 'refresh', result: 'failed' });
+      throw new RegistryError('UNAUTHORIZED', { message: 'the refresh token is not valid (expired, revoked, or the password changed): log in again' });
+    }
+    return principal;
+  }
+
+  grant(principal: Principal, scopes: readonly ScopeRequest[], resolve: (name: string) => ScopeTarget | null): Grant[] {
+    return grantScopes(this.authorizer, principal, scopes, resolve);
+  }
+
+  async answer(principal: Principal, grants: Grant[], options: { offline: boolean }): Promise<TokenAnswer> {
+    const subject = principal.kind === 'anonymous' ? '' : principal.name;
+    const tokenId = principal.kind === 'token' ? principal.tokenId : null;
+    const token = await this.tokens.issue(subject, tokenId, grants);
+    const answer: TokenAnswer = { token, access_token: token, expires_in: this.tokens.lifetimeSeconds, issued_at: new Date(this.#now()).toISOString() };
+    if (options.offline && principal.kind !== 'anonymous') {
+      const user = await this.#accounts.getUser(principal.name);
+      if (user) answer.refresh_token = await this.tokens.issueRefresh({ subject, tokenId, passwordChangedAt: user.passwordChangedAt });
+    }
+    return answer;
+  }
+
+  async close(): Promise<void> {
+    await this.directory.close();
+  }
+}

@@ -1,0 +1,25 @@
+// The Authorization header, parsed: Basic user:password, a Bearer token, nothing, or something
+// malformed (which is refused, never taken for anonymous).
+
+export type SentCredentials =
+  | { kind: 'none' }
+  | { kind: 'basic'; username: string; password: string }
+  | { kind: 'bearer'; token: string }
+  | { kind: 'malformed'; reason: string };
+
+const maxHeaderLength = 8192;
+
+export function parseAuthorization(header: string | undefined): SentCredentials {
+  if (header === undefined || header === '') return { kind: 'none' };
+  if (header.length > maxHeaderLength) return { kind: 'malformed', reason: 'the Authorization header is too long' };
+  const match = /^([A-Za-z]+) +([A-Za-z0-9._~+/=-]+)$/.exec(header.trim());
+  if (!match) return { kind: 'malformed', reason: 'expected "Bearer <token>" or "Basic <base64 user:password>"' };
+  const scheme = match[1]!.toLowerCase();
+  if (scheme === 'bearer') return { kind: 'bearer', token: match[2]! };
+  if (scheme !== 'basic') return { kind: 'malformed', reason: `unsupported authorization scheme ${match[1]}` };
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(match[2]!)) return { kind: 'malformed', reason: 'Basic credentials are not base64' };
+  const decoded = Buffer.from(match[2]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 1 || decoded.includes('\u0000') || decoded.includes('\ufffd')) return { kind: 'malformed', reason: 'Basic credentials must be user:password' };
+  return { kind: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}

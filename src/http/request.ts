@@ -1,0 +1,58 @@
+import type { TLSSocket } from 'node:tls';
+import type { Access } from '../auth/access.js';
+import type { AuthService } from '../auth/service.js';
+import { isLoopbackAddress } from '../config/auth.js';
+import { RegistryError } from '../oci/errors.js';
+import { clientAddress, clientOrigin, firstForwarded, type TrustedProxies } from '../routing/proxies.js';
+import type { Route } from '../routing/route.js';
+import type { Ctx } from './env.js';
+import { Gate } from './gate.js';
+
+// What a handler needs to know about where a request came from, and the gate that authenticates it.
+
+export interface RequestInfo {
+  /** The host that selects a repository (Host, :authority, or a trusted proxy's X-Forwarded-Host). */
+  host: string | undefined;
+  /** The origin the client used, absolute; `reported` when a trusted proxy named it. */
+  origin: string;
+  reported: boolean;
+  address: string;
+  /** Over TLS (here or at a trusted proxy), or from a loopback peer. */
+  secure: boolean;
+}
+
+export function requestInfo(c: Ctx, proxies: TrustedProxies): RequestInfo {
+  const { headers, socket } = c.env.incoming;
+  const peer = socket?.remoteAddress;
+  const trusted = proxies.trusts(peer);
+  const tls = Boolean((socket as TLSSocket | undefined)?.encrypted) || headers[':scheme'] === 'https';
+  const forwarded = trusted ? firstForwarded(headers['x-forwarded-host']) : undefined;
+  const host = forwarded ?? headers.host ?? (headers[':authority'] as string | undefined);
+  const fallback = socket?.localAddress ? `${socket.localAddress.includes(':') ? `[${socket.localAddress}]` : socket.localAddress}:${socket.localPort}` : 'localhost';
+  const { origin, reported } = clientOrigin(headers, { trusted, tls, fallback });
+  const loopback = peer !== undefined && isLoopbackAddress(peer.replace(/^::ffff:/, ''));
+  return { host, origin, reported, address: clientAddress(peer, headers, proxies), secure: tls || (reported && origin.startsWith('https:')) || (loopback && !trusted) };
+}
+
+/** The token endpoint that serves a route's scope names: below the /api/docker/<key>/v2/ prefix, or /v2/token. */
+export function realmPath(route: Route | null): string {
+  return route?.prefix.startsWith('/api/docker/') ? `${route.prefix}token` : '/v2/token';
+}
+
+/** Authenticates the request (401/429 for bad credentials) and remembers who it is for the log and error rendering. */
+export async function openGate(c: Ctx, auth: AuthService | null, info: RequestInfo, route: Route | null): Promise<Gate> {
+  const gate = await Gate.open(c.req.header('authorization'), { auth, realm: `${info.origin}${realmPath(route)}`, address: info.address, secure: info.secure });
+  c.set('user', gate.who);
+  c.set('access', gate.access);
+  return gate;
+}
+
+/**
+ * What an error may say to this caller: anonymous callers (and callers without credentials)
+ * learn nothing about upstreams or internals, only the code and its standard message.
+ */
+export function concealed(error: unknown, access: Access | null | undefined, authOn: boolean): unknown {
+  if (!authOn || !(error instanceof RegistryError) || (access && access.principal.kind !== 'anonymous')) return error;
+  if (error.status < 500 && !/upstream/i.test(error.message)) return error;
+  return new RegistryError(error.code, { status: error.status, headers: { ...error.headers } });
+}

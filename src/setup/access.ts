@@ -1,0 +1,53 @@
+import { hostname } from 'node:os';
+import type { Config, ListenerConfig } from '../config/types.js';
+
+// How clients reach a repository, as "Set Me Up" and `wharf setup` name it: a port binding
+// first, then a subdomain, then the repository path; among listeners, a TLS one before a plain
+// one (clients need no insecure-registry setting for it).
+
+export interface Access {
+  /** What docker login takes: host[:port]. */
+  registry: string;
+  /** What image names start with: registry, or registry/<key> for the path method. */
+  prefix: string;
+  method: 'port binding' | 'subdomain' | 'repository path';
+  listener: ListenerConfig;
+}
+
+function hostOf(listener: ListenerConfig, config: Config): string {
+  if (listener.address === '0.0.0.0' || listener.address === '::') return config.baseDomain ?? hostname();
+  return listener.address.includes(':') ? `[${listener.address}]` : listener.address;
+}
+
+function withPort(host: string, listener: ListenerConfig): string {
+  const defaultPort = listener.tls === 'none' ? 80 : 443;
+  return listener.port === defaultPort ? host : `${host}:${listener.port}`;
+}
+
+/** `host:port` of a listener as clients name it. */
+export function listenerAddress(listener: ListenerConfig, config: Config): string {
+  return withPort(hostOf(listener, config), listener);
+}
+
+/** TLS listeners before plain ones, otherwise in config order. */
+function tlsFirst(listeners: ListenerConfig[]): ListenerConfig | undefined {
+  return listeners.find((listener) => listener.tls !== 'none') ?? listeners[0];
+}
+
+/** How clients reach `key`, or null when it is not a configured repository. */
+export function accessFor(config: Config, key: string): Access | null {
+  if (!config.repositories[key]) return null;
+  const bound = tlsFirst(config.listeners.filter((listener) => listener.repository === key));
+  if (bound) {
+    const registry = listenerAddress(bound, config);
+    return { registry, prefix: registry, method: 'port binding', listener: bound };
+  }
+  const shared = tlsFirst(config.listeners.filter((listener) => listener.repository === null && listener.mirrors === null && !listener.redirectToHttps))
+    ?? config.listeners[0]!;
+  if (config.baseDomain && shared.tls !== 'none') {
+    const registry = withPort(`${key}.${config.baseDomain}`, shared);
+    return { registry, prefix: registry, method: 'subdomain', listener: shared };
+  }
+  const registry = listenerAddress(shared, config);
+  return { registry, prefix: `${registry}/${key}`, method: 'repository path', listener: shared };
+}

@@ -1,0 +1,90 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AccountDirectory } from '../../src/auth/accounts.js';
+import { verifyPassword } from '../../src/auth/passwords.js';
+import { SqliteAuthStore } from '../../src/store/auth.js';
+import { layout } from '../../src/store/layout.js';
+import { runCli, tempDir } from '../helpers/server.js';
+
+// The account store (its own connection to the metadata database) and the wharf user/token commands.
+
+const user = (name: string, at = 1) => ({ name, passwordHash: 'scrypt$x', groups: ['devs'], admin: false, createdAt: at, updatedAt: at, passwordChangedAt: at });
+
+test('the store: users and tokens; every change moves the counter, noting a token use does not', async () => {
+  const store = new SqliteAuthStore(layout(await tempDir()).database);
+  const start = await store.changeCounter();
+  assert.ok(await store.addUser(user('ci')));
+  assert.not.ok(await store.addUser(user('ci')), 'a name is taken once');
+  assert.is(await store.changeCounter(), start + 1, 'a refused add changes nothing');
+  await store.addToken({ id: 't1', owner: 'ci', secretHash: 'h', scope: ['repository:a:pull'], expiresAt: null, description: 'CI', createdAt: 2, lastUsedAt: null, revokedAt: null });
+  await store.noteTokenUses([{ id: 't1', at: 7 }]);
+  assert.is(await store.changeCounter(), start + 2);
+  assert.is((await store.listTokens())[0]!.lastUsedAt, 7);
+  assert.ok(await store.setPassword('ci', 'scrypt$y', 9));
+  assert.equal((await store.getUser('ci'))!.passwordChangedAt, 9);
+  assert.ok(await store.removeUser('ci', 10));
+  assert.is((await store.listTokens())[0]!.revokedAt, 10, "a removed user's tokens are revoked with them");
+  assert.not.ok(await store.revokeToken('t1', 11), 'already revoked');
+  assert.is(await store.getUser('ci'), null);
+  await store.close();
+});
+
+test('the server-side directory loads again only when the counter moved', async () => {
+  const store = new SqliteAuthStore(layout(await tempDir()).database);
+  let changes = 0;
+  const directory = new AccountDirectory(store, { onChange: () => { changes++; }, onError: (error) => { throw error; }, now: () => 100 });
+  await directory.refresh();
+  await directory.refresh();
+  assert.is(changes, 1);
+  assert.ok(directory.empty);
+  await store.addUser(user('ci'));
+  await store.addToken({ id: 't1', owner: 'ci', secretHash: 'h', scope: [], expiresAt: 100, description: '', createdAt: 2, lastUsedAt: null, revokedAt: null });
+  await directory.refresh();
+  assert.is(changes, 2);
+  assert.is(directory.user('ci')?.name, 'ci');
+  assert.is(directory.usableToken('t1'), undefined, 'expired at the clock');
+  await directory.close();
+  await store.close();
+});
+
+test('wharf user and wharf token write the database; secrets only on stdin and printed once', async () => {
+  const dir = await tempDir();
+  const config = join(dir, 'wharf.yaml');
+  await writeFile(config, `dataDir: ${dir}/data\ncertsDir: ${dir}/certs\nrepositories:\n  docker-local: { type: local }\n`);
+  const cli = (args: string[], input?: string) => runCli([...args, '--config', config], process.env, input);
+  const refused = await cli(['user', 'add', 'ci']);
+  assert.is(refused.code, 2);
+  assert.match(refused.stderr, '--password-stdin');
+  const added = await cli(['user', 'add', 'ci', '--groups', 'devs,ops', '--password-stdin'], 'first-password\n');
+  assert.is(added.code, 0, added.stderr);
+  assert.match(added.stderr, 'audit: who=cli:');
+  assert.match(added.stderr, 'action=user-add target=ci result=ok');
+  assert.is((await cli(['user', 'add', 'ci', '--password-stdin'], 'other-password')).code, 1, 'exists already');
+  assert.is((await cli(['user', 'add', 'x:y', '--password-stdin'], 'other-password')).code, 1, 'no colon in a name');
+  assert.is((await cli(['user', 'add', 'eve', '--password-stdin'], 'short')).code, 1, 'too short');
+  const list = await cli(['user', 'list']);
+  assert.match(list.stdout, /^ci\s+no\s+devs,ops\s/m);
+  assert.is((await cli(['user', 'passwd', 'ci', '--password-stdin'], 'second-password')).code, 0);
+  const store = new SqliteAuthStore(layout(join(dir, 'data')).database);
+  assert.ok(await verifyPassword('second-password', (await store.getUser('ci'))!.passwordHash));
+  const created = await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:docker-local/team/**:pull', '--expires', '30d', '--description', 'release job']);
+  assert.is(created.code, 0, created.stderr);
+  const token = created.stdout.trim();
+  assert.match(token, /^wharf_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+  const id = token.slice(6, 22);
+  const tokens = await cli(['token', 'list']);
+  assert.match(tokens.stdout, new RegExp(`^${id}\\s+ci\\s+repository:docker-local/team/\\*\\*:pull\\s+\\S+\\s+-\\s+active\\s+release job$`, 'm'));
+  assert.not.match(tokens.stdout, token.slice(23), 'the secret is never shown again');
+  assert.not.ok(JSON.stringify(await store.listTokens()).includes(token.slice(23)), 'nor stored');
+  assert.is((await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:docker-local:fly'])).code, 2);
+  assert.is((await cli(['token', 'create', '--user', 'nobody'])).code, 1);
+  assert.is((await cli(['token', 'revoke', id])).code, 0);
+  assert.match((await cli(['token', 'list'])).stdout, /\srevoked\s/);
+  assert.is((await cli(['user', 'remove', 'ci'])).code, 0);
+  assert.is((await cli(['user', 'remove', 'ci'])).code, 1);
+  await store.close();
+});
+
+test.run();

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import type { Image } from './images.js';
+
+// Docker's token flow as a client does it, for end-to-end tests of an authenticated Wharf.
+
+export const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+export interface Challenge {
+  realm: string;
+  service: string;
+  scope?: string;
+  error?: string;
+}
+
+/** The Bearer challenge of a 401 (asserting there is one). */
+export function challengeOf(response: Response): Challenge {
+  const header = response.headers.get('www-authenticate') ?? '';
+  assert.match(header, /^Bearer /, `a Bearer challenge, got ${JSON.stringify(header)}`);
+  return Object.fromEntries([...header.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]])) as unknown as Challenge;
+}
+
+export interface TokenOptions {
+  credentials?: { user: string; password: string };
+  scopes?: string[];
+  offline?: boolean;
+}
+
+/** GET <realm>?service=…&scope=…: the token endpoint's JSON answer (asserting 200). */
+export async function fetchToken(realm: string, service: string, options: TokenOptions = {}): Promise<{ token: string; refresh_token?: string; expires_in: number }> {
+  const url = new URL(realm);
+  url.searchParams.set('service', service);
+  for (const scope of options.scopes ?? []) url.searchParams.append('scope', scope);
+  if (options.offline) url.searchParams.set('offline_token', 'true');
+  const headers: Record<string, string> = options.credentials ? { authorization: basic(options.credentials.user, options.credentials.password) } : {};
+  const response = await fetch(url, { headers });
+  assert.equal(response.status, 200, `token endpoint: ${await response.clone().text()}`);
+  return response.json() as Promise<{ token: string; refresh_token?: string; expires_in: number }>;
+}
+
+/** The access a JWT carries (its payload, unverified). */
+export function accessOf(token: string): { type: string; name: string; actions: string[] }[] {
+  return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { access: { type: string; name: string; actions: string[] }[] }).access;
+}
+
+export type Fetch = (path: string, init?: { method?: string; body?: Buffer<ArrayBuffer>; headers?: Record<string, string> }) => Promise<Response>;
+
+/**
+ * A registry client on `base` that answers each Bearer challenge as Docker does: a token for the
+ * challenge's scope (Basic to the realm when credentials are given), then the request again.
+ */
+export function dockerClient(base: string, credentials?: { user: string; password: string }): Fetch {
+  return async (path, init = {}) => {
+    const first = await fetch(`${base}${path}`, init);
+    if (first.status !== 401) return first;
+    const challenge = challengeOf(first);
+    await first.arrayBuffer();
+    const { token } = await fetchToken(challenge.realm, challenge.service, { ...(credentials ? { credentials } : {}), scopes: challenge.scope ? [challenge.scope] : [] });
+    return fetch(`${base}${path}`, { ...init, headers: { ...init.headers, authorization: `Bearer ${token}` } });
+  };
+}
+
+/** Pushes an image with `client` (monolithic blob uploads, then the manifest); returns the manifest PUT's response. */
+export async function pushWith(client: Fetch, name: string, image: Image, tag: string): Promise<Response> {
+  for (const item of [image.config, ...image.layers]) {
+    const response = await client(`/v2/${name}/blobs/uploads/?digest=${item.digest}`, { method: 'POST', body: item.bytes });
+    if (response.status !== 201) return response;
+  }
+  return client(`/v2/${name}/manifests/${tag}`, { method: 'PUT', body: image.manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+}
+
+/** Polls `check` until it returns true (the server picks up a CLI change within about a second); fails after `ms`. */
+export async function eventually(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await sleep(100);
+  }
+}

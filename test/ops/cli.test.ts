@@ -1,0 +1,55 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runCli, spawnWharf, tempDir } from '../helpers/server.js';
+
+// The wharf command as a new operator meets it: version, help on every command, a start-up banner
+// that says what is served where, and `setup` listing the repositories.
+
+const { version } = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+test('wharf --version prints the package version', async () => {
+  for (const flag of ['--version', 'version']) {
+    const result = await runCli([flag]);
+    assert.is(result.code, 0);
+    assert.is(result.stdout, `wharf ${version}\n`);
+  }
+});
+
+test('COMMAND --help prints the usage, not a parser message', async () => {
+  for (const command of ['serve', 'certs', 'setup', 'proxy-config']) {
+    const result = await runCli([command, '--help']);
+    assert.is(result.code, 0, result.stderr);
+    assert.match(result.stdout, 'Usage:\n  wharf serve [--config FILE]');
+    assert.is(result.stderr, '');
+  }
+});
+
+test('wharf setup without a repository lists them with their kind and image prefix', async () => {
+  const dir = await tempDir('wharf-cli-');
+  const file = join(dir, 'wharf.yaml');
+  await writeFile(file, 'listeners:\n  - { address: 127.0.0.1, port: 5000 }\n  - { address: 127.0.0.1, port: 5002, repository: docker-hub }\n'
+    + 'repositories:\n  docker-local: { type: local }\n  docker-hub: { type: remote, url: "https://registry-1.docker.io" }\n');
+  const result = await runCli(['setup', '--config', file]);
+  assert.is(result.code, 0, result.stderr);
+  assert.match(result.stdout, 'Repositories (wharf setup REPOSITORY prints the commands for one):');
+  assert.match(result.stdout, /docker-local {2}local {3}127\.0\.0\.1:5000\/docker-local\/<image> {2}\(by repository path\)/);
+  assert.match(result.stdout, /docker-hub {4}remote {2}127\.0\.0\.1:5002\/<image> {2}\(by port binding\)/);
+});
+
+test('the start-up banner names the version, the config file, each listener with what it serves, and the data', async () => {
+  const dataDir = await tempDir();
+  const wharf = await spawnWharf(dataDir);
+  try {
+    const output = wharf.log.lines.join('\n');
+    assert.match(output, new RegExp(`info wharf ${version.replaceAll('.', '\\.')}: config ${dataDir}\\.yaml, data in ${dataDir}`));
+    assert.match(output, `info listening on ${wharf.url} serving docker-local by path (/v2/<key>/…)`);
+  } finally {
+    const exited = new Promise((resolve) => wharf.child.once('exit', resolve));
+    wharf.child.kill('SIGTERM');
+    await exited;
+  }
+});
+
+test.run();
