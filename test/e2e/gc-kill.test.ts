@@ -19,7 +19,7 @@ let wharf: WharfProcess | null = null;
 test.after.each(() => { wharf?.child.kill('SIGKILL'); wharf = null; });
 
 /** The server's config, which `wharf gc --config` reads too. */
-const config = (dataDir: string) => `dataDir: ${dataDir}\ngc: { grace: 0s, interval: 0 }\n`;
+const config = (dataDir: string) => `dataDir: ${dataDir}\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\ngc: { grace: 0s, interval: 0 }\n`;
 
 async function pulls(url: string, name: string, image: ReturnType<typeof makeImage>): Promise<void> {
   assert.is((await fetch(`${url}/v2/${name}/manifests/1`)).status, 200);

@@ -53,7 +53,7 @@ for (const layout of ['default', 's3-postgres']) {
     for (const item of pool) await seedBlob(origin.url, 'pool', item);
     wharf = await startWharf({
       storage: await testStorage(layout),
-      now: () => clock,
+      storageNow: () => clock,
       repositories: { 'docker-local': { type: 'local' }, 'docker-remote': { type: 'remote', url: origin.url } },
     });
   });

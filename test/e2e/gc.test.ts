@@ -38,7 +38,7 @@ for (const layout of ['default', 's3-postgres']) {
     clock = Date.now();
     wharf = await startWharf({
       storage: await testStorage(layout),
-      now: () => clock,
+      storageNow: () => clock,
       repositories: { [repo]: { type: 'local' }, pinned: { type: 'local', gc: { untagged: 'keep' } } },
     });
   });

@@ -40,11 +40,11 @@ for (const [driver, options] of Object.entries(drivers)) {
     const made = makeImage({ layers: 2 });
     const refused = await metadata.manifests.push(put(made, '1.0'));
     assert.equal(refused.missing.sort(), [made.config.digest, ...made.layers.map((l) => l.digest)].sort());
-    assert.is(await metadata.tags.digest(image, '1.0'), undefined);
+    assert.is((await metadata.tags.get(image, '1.0'))?.digest, undefined);
     assert.not.ok(await metadata.images.exists(image));
     await linkBlobs(metadata, image, made);
     assert.equal(await metadata.manifests.push(put(made, '1.0')), { missing: [] });
-    assert.is(await metadata.tags.digest(image, '1.0'), made.digest);
+    assert.is((await metadata.tags.get(image, '1.0'))?.digest, made.digest);
     const row = await metadata.manifests.inImage(image, made.digest);
     assert.ok(row?.content.equals(made.manifest));
     assert.is(row?.size, made.manifest.length);
@@ -58,7 +58,7 @@ for (const [driver, options] of Object.entries(drivers)) {
     const made = makeImage();
     const remote = { repo: 'docker-hub', name: 'library/alpine' };
     await metadata.manifests.cache({ ...remote, manifest: parseManifest(made.manifest), content: made.manifest, tag: '3', now: 5000 });
-    assert.is(await metadata.tags.digest(remote, '3'), made.digest);
+    assert.is((await metadata.tags.get(remote, '3'))?.digest, made.digest);
     assert.is(await metadata.tags.confirmedAt(remote, '3'), 5000);
     await metadata.tags.confirm(remote, '3', 9000);
     assert.is(await metadata.tags.confirmedAt(remote, '3'), 9000);
@@ -135,22 +135,22 @@ for (const [driver, options] of Object.entries(drivers)) {
       await tx.manifests.push(put(made, 'gone'));
       throw new Error('rolled back');
     }).catch(() => undefined);
-    assert.is(await metadata.tags.digest(image, 'gone'), undefined);
+    assert.is((await metadata.tags.get(image, 'gone'))?.digest, undefined);
     let release!: () => void;
     const barrier = new Promise<void>((resolve) => { release = resolve; });
     let inside!: () => void;
     const reached = new Promise<void>((resolve) => { inside = resolve; });
     const writing = metadata.transaction(async (tx) => {
       await tx.manifests.push(put(made, 'later'));
-      assert.is(await tx.tags.digest(image, 'later'), made.digest, 'the transaction sees its own write');
+      assert.is((await tx.tags.get(image, 'later'))?.digest, made.digest, 'the transaction sees its own write');
       inside();
       await barrier;
     });
     await reached;
-    assert.is(await metadata.tags.digest(image, 'later'), undefined, 'uncommitted writes are invisible outside');
+    assert.is((await metadata.tags.get(image, 'later'))?.digest, undefined, 'uncommitted writes are invisible outside');
     release();
     await writing;
-    assert.is(await metadata.tags.digest(image, 'later'), made.digest);
+    assert.is((await metadata.tags.get(image, 'later'))?.digest, made.digest);
   });
 
   test('the collector removes untagged manifests, then unreferenced links, then unused blobs; the lease admits one collector', async () => {
@@ -194,7 +194,7 @@ for (const [driver, options] of Object.entries(drivers)) {
     await first.manifests.push(put(made, 'x'));
     await first.close();
     const again = await openMetadata(opened);
-    assert.is(await again.tags.digest(image, 'x'), made.digest);
+    assert.is((await again.tags.get(image, 'x'))?.digest, made.digest);
     await again.close();
   });
 

@@ -1,12 +1,12 @@
 import type { Db } from './sql.js';
-import type { ImageRef, Page, Tags } from './types.js';
+import type { ImageRef, Page, TagRow, Tags } from './types.js';
 
 export class SqlTags implements Tags {
   constructor(private readonly db: Db) {}
 
-  async digest({ repo, name }: ImageRef, tag: string): Promise<string | undefined> {
-    const row = await this.db.sql.get<{ digest: string }>('SELECT digest FROM tags WHERE repo = $1 AND name = $2 AND tag = $3', [repo, name, tag]);
-    return row?.digest;
+  async get({ repo, name }: ImageRef, tag: string): Promise<TagRow | undefined> {
+    const row = await this.db.sql.get<TagRow>('SELECT digest, pushed_at FROM tags WHERE repo = $1 AND name = $2 AND tag = $3', [repo, name, tag]);
+    return row && { digest: row.digest, pushed_at: Number(row.pushed_at) };
   }
 
   async list({ repo, name }: ImageRef, page: Page): Promise<string[]> {

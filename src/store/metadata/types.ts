@@ -89,9 +89,15 @@ export interface Manifests {
   withForeignLayer(image: ImageRef, digest: string): Promise<Buffer | undefined>;
 }
 
+export interface TagRow {
+  digest: string;
+  /** When the tag was last set (a virtual repository may prefer the newest). */
+  pushed_at: number;
+}
+
 export interface Tags {
-  /** The digest a tag points to: always asked of the database (tags move). */
-  digest(image: ImageRef, tag: string): Promise<string | undefined>;
+  /** Where a tag points: always asked of the database (tags move). */
+  get(image: ImageRef, tag: string): Promise<TagRow | undefined>;
   list(image: ImageRef, page: Page): Promise<string[]>;
   remove(image: ImageRef, tag: string): Promise<boolean>;
   /** Remote repositories: when the upstream last confirmed the tag's digest (null: never). */
