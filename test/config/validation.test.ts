@@ -38,7 +38,7 @@ test('keys and names that are too long get a message about their length', async 
 test('a missing repository type says it is required, not "got null"', async () => {
   assert.is(await problem('repositories:\n  docker-local: { blockSchema1: true }\n'), 'repositories.docker-local.type: required: local, remote or virtual');
   assert.is(await problem('repositories:\n  docker-local: {}\n'), 'repositories.docker-local.type: required: local, remote or virtual');
-  assert.is(await problem('repositories:\n  docker-local: { type: 7 }\n'), 'repositories.docker-local.type: expected local or remote, got number 7');
+  assert.is(await problem('repositories:\n  docker-local: { type: 7 }\n'), 'repositories.docker-local.type: expected local, remote or virtual, got number 7');
 });
 
 test('${VAR} works as an unquoted value in a flow mapping, as the shipped config writes listeners', async () => {
