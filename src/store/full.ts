@@ -1,12 +1,12 @@
 import { RegistryError } from '../oci/errors.js';
 
-// A full disk (ENOSPC, EDQUOT), a full SQLite database (SQLITE_FULL) or an object store over its
-// quota (Ceph RGW QuotaExceeded, MinIO XMinioStorageFull) is the operator's problem, not the
+// A full disk (ENOSPC, EDQUOT), a full SQLite database (SQLITE_FULL), PostgreSQL's disk_full
+// (SQLSTATE 53100) or an object store over its quota (Ceph RGW QuotaExceeded, MinIO XMinioStorageFull) is the operator's problem, not the
 // client's and not an internal error: it answers 507 STORAGE_FULL and is logged once per
 // occurrence, without paths. Writes fail before anything is committed, so nothing half-written
 // is ever served, and they succeed again once space is freed.
 
-const fullCodes = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', 'QuotaExceeded', 'XMinioStorageFull', 'StorageFull']);
+const fullCodes = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', '53100', 'QuotaExceeded', 'XMinioStorageFull', 'StorageFull']);
 
 function codeOf(error: unknown): string | undefined {
   const value = error as { code?: unknown; name?: unknown; Code?: unknown } | null;

@@ -4,7 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
-import { tempDir } from '../helpers/server.js';
+import { freePort } from '../helpers/ports.js';
+import { runCli, tempDir } from '../helpers/server.js';
 
 // storage, gc and uploads: defaults unchanged, every mistake named by its key.
 
@@ -61,6 +62,17 @@ test('a local repository may keep untagged manifests (gc.untagged: keep)', async
   const config = await load('  pinned: { type: local, gc: { untagged: keep } }\n');
   assert.equal(config.repositories.pinned, { type: 'local', blockSchema1: true, gc: { untagged: 'keep' } });
   assert.equal(config.repositories.a, { type: 'local', blockSchema1: true, gc: { untagged: 'delete' } });
+});
+
+test('a database that cannot be reached at start names the key and the server, never the password', async () => {
+  const dir = await tempDir('wharf-config-');
+  const port = await freePort();
+  const file = join(dir, 'wharf.yaml');
+  await writeFile(file, `dataDir: ${join(dir, 'data')}\nlisteners: [{ address: 127.0.0.1, port: 0 }]\nrepositories:\n  a: { type: local }\nauth: { enabled: false }\nstorage: { metadata: { driver: postgres, url: "postgres://wharf:hunter2@127.0.0.1:${port}/wharf" } }\n`);
+  const result = await runCli(['serve', '--config', file]);
+  assert.is(result.code, 1);
+  assert.match(result.stderr, `storage.metadata.url: cannot connect to postgres at 127.0.0.1:${port}: ECONNREFUSED`);
+  assert.not.match(result.stderr, 'hunter2');
 });
 
 test.run();
