@@ -9,12 +9,13 @@ import { push, putManifest } from './load.js';
 import { fixedPayload, payload, payloadDir } from './payload.js';
 import { startBareNode, startDistribution, startNginx, startWharf, type BenchServer } from './servers.js';
 import { remoteBench } from './remote.js';
+import { storageBench } from './storage.js';
 import { tlsBench } from './tls.js';
 import { renderTable, type Row } from './table.js';
 
 // npm run bench: Wharf against CNCF Distribution 2.8.2, nginx (sendfile) and a bare node:http
 // server, all started here on loopback, in one run. Each figure is the median of BENCH_RUNS runs.
-// BENCH_ONLY=local, tls, auth or remote runs one part.
+// BENCH_ONLY=local, tls, auth, remote or storage runs one part.
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -54,13 +55,15 @@ async function main(): Promise<void> {
     }
     const only = process.env.BENCH_ONLY;
     const rows: Row[] = [];
+    const notes: string[] = [];
+    const part = (name: string) => !only || only === name;
     let peakRssMiB = 0;
-    if (!only || only === 'auth') {
+    if (part('auth')) {
       const auth = await authBench({ work, open: wharf, runs, seconds });
       servers.push(auth.server);
       rows.push(...auth.rows);
     }
-    if (only !== 'remote' && only !== 'tls' && only !== 'auth') {
+    if (part('local')) {
       const local = await localBench({
         wharf, distribution, nginx, bare,
         names: { wharf: name, distribution: distributionName },
@@ -70,28 +73,37 @@ async function main(): Promise<void> {
       rows.push(...local.rows);
       peakRssMiB = local.peakRssMiB;
     }
-    if (only !== 'remote' && only !== 'local' && only !== 'auth') {
+    if (part('tls')) {
       rows.push(...await tlsBench({ wharf, nginx, caPath: join(work, 'certs', 'ca.crt'), name, large, runs, seconds }));
     }
-    if (only !== 'local' && only !== 'tls' && only !== 'auth') {
+    if (part('remote')) {
       rows.push(...await remoteBench({ work, origin: distribution.url.replace('/v2/', ''), image: distributionName, large, runs, seconds }));
     }
+    if (part('storage')) {
+      const storage = await storageBench({
+        work, wharf, distribution, names: { wharf: name, distribution: distributionName },
+        payloads: { config: configBlob, small, medium, large, manifest }, runs, seconds,
+      });
+      rows.push(...storage.rows);
+      notes.push(...storage.notes);
+    }
 
-    const table = renderTable(rows, { peakRssMiB, runs, seconds });
+    const table = renderTable(rows, { peakRssMiB, runs, seconds, notes });
     console.log(`\n${table}`);
-    // Only a complete run replaces the table in README.
-    if (!only) await updateReadme(table);
+    // A complete run replaces the table in README; a storage-only run its own table.
+    if (!only) await updateReadme(table, 'bench');
+    if (only === 'storage') await updateReadme(table, 'bench-storage');
   } finally {
     for (const server of servers) await server.stop();
     await rm(work, { recursive: true, force: true });
   }
 }
 
-/** Replaces the table between the bench markers in README.md. */
-async function updateReadme(table: string): Promise<void> {
+/** Replaces the table between the `marker` comments in README.md. */
+async function updateReadme(table: string, marker: string): Promise<void> {
   const readme = fileURLToPath(new URL('../../README.md', import.meta.url));
   const text = await readFile(readme, 'utf8').catch(() => null);
-  const pattern = /(<!-- bench:start -->\n)[\s\S]*?(<!-- bench:end -->)/;
+  const pattern = new RegExp(`(<!-- ${marker}:start -->\n)[\\s\\S]*?(<!-- ${marker}:end -->)`);
   if (!text || !pattern.test(text)) return;
   await writeFile(readme, text.replace(pattern, `$1${table}\n$2`));
   console.log('bench: README.md table updated');

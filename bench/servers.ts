@@ -31,8 +31,9 @@ async function waitForHttp(url: string, child: ChildProcess): Promise<void> {
   throw new Error(`${url} did not come up`);
 }
 
-export async function startProcess(name: string, command: string, args: string[], url: string, env?: NodeJS.ProcessEnv): Promise<BenchServer> {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env: env ?? process.env });
+export async function startProcess(name: string, command: string, args: string[], url: string, env?: NodeJS.ProcessEnv, onStderr?: (text: string) => void): Promise<BenchServer> {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', onStderr ? 'pipe' : 'inherit'], env: env ?? process.env });
+  child.stderr?.on('data', (chunk: Buffer) => onStderr?.(chunk.toString()));
   await waitForHttp(url, child);
   return {
     name,

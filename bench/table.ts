@@ -9,7 +9,7 @@ export interface Row {
   mbps?: Record<string, number>;
 }
 
-const anchors = ['Distribution', 'nginx', 'node:http', 'Wharf plain', 'Wharf, auth off'];
+const anchors = ['Distribution', 'nginx', 'node:http', 'Wharf plain', 'Wharf, auth off', 'Wharf SQLite+fs', 'Wharf idle', 'Wharf redirect'];
 
 function format(value: number | undefined): string {
   if (value === undefined) return '–';
@@ -26,7 +26,7 @@ function cell(row: Row, server: string): string {
   return `${format(value)}${row.unit ? ` ${row.unit}` : ''}${extras.length ? ` (${extras.join(', ')})` : ''}`;
 }
 
-export function renderTable(rows: Row[], info: { peakRssMiB: number; runs: number; seconds: number }): string {
+export function renderTable(rows: Row[], info: { peakRssMiB: number; runs: number; seconds: number; notes?: string[] }): string {
   const header = ['measure', 'Wharf', ...anchors, 'Wharf / anchor', 'target'];
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
   for (const row of rows) {
@@ -39,6 +39,8 @@ export function renderTable(rows: Row[], info: { peakRssMiB: number; runs: numbe
   lines.push('Rows starting "TLS:" are Wharf\'s self-signed HTTPS listener against its own plain HTTP and nginx terminating TLS with the same certificate.');
   lines.push('Rows starting "auth:" are Wharf with access control on (a bearer token, or Basic credentials, on every request) against the same build with auth: { enabled: false }; the token endpoint rows have no anchor.');
   lines.push('Rows starting "remote:" compare Wharf\'s remote repository with Distribution configured as a pull-through proxy of the same origin (the 20-concurrent rows are one run each).');
+  lines.push('Rows starting "storage:" run the collector in the server over seeded metadata (the idle column is the same GET loop without it), and Wharf on PostgreSQL 15 + S3 (s3rver, npm) next to SQLite + filesystem.');
+  lines.push(...(info.notes ?? []));
   lines.push(`Medians of ${info.runs} runs (${info.seconds} s each for request rates), ${new Date().toISOString().slice(0, 10)}, on this 2-core machine; load generator and servers share the cores.`);
   return lines.join('\n');
 }

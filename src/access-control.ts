@@ -5,7 +5,7 @@ import { AuthService } from './auth/service.js';
 import { isLoopbackAddress } from './config/auth.js';
 import type { Config } from './config/types.js';
 import { SqliteAuthStore } from './store/auth.js';
-import { layout } from './store/layout.js';
+import { metadataFile } from './store/index.js';
 
 // Wires access control for the server: the account store, the signing key, the auth service,
 // the first admin on a fresh data directory, and the start-up warnings.
@@ -40,7 +40,7 @@ export async function openAccessControl(config: Config, options: AccessControlOp
     }
   }
   const now = options.now ?? Date.now;
-  const store = new SqliteAuthStore(layout(config.dataDir).database);
+  const store = new SqliteAuthStore(metadataFile(config.dataDir));
   try {
     const service = new AuthService({
       config: config.auth,

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { acmeSettingsPath } from './config/acme.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
+import { gcCommand } from './cli/gc.js';
 import type { Config } from './config/types.js';
 import { UsageError } from './cli/common.js';
 import { tokenCommand } from './cli/tokens.js';
@@ -34,6 +35,7 @@ Usage:
   wharf user passwd NAME --password-stdin | user remove NAME | user list   [--config FILE]
   wharf token create --user NAME [--scope repository:KEY/IMAGE:pull,push …] [--expires 90d] [--description TEXT]
   wharf token list | token revoke ID   [--config FILE]
+  wharf gc [--dry-run] [--config FILE]
   wharf --version
   wharf --help                 (or COMMAND --help)
 
@@ -47,6 +49,8 @@ Commands:
                (default --out: nginx/ or apache/; default method: subdomain with baseDomain, else path)
   user         manage users (passwords on standard input); works while the server runs
   token        create, list and revoke access tokens (printed once; usable as a docker login password)
+  gc           collect garbage now: untagged manifests, unreferenced blobs, expired uploads
+               (--dry-run: count what would go, change nothing); safe while the server runs
 
 Options for serve:
   --config FILE       configuration file (YAML)
@@ -197,6 +201,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'certs') return certs(rest);
   if (command === 'setup') return setup(rest);
   if (command === 'proxy-config') return writeProxyConfig(rest);
+  if (command === 'gc') return gcCommand(rest, (file) => loadConfig(file ?? defaultConfigPath()));
   if (command === 'user' || command === 'token') {
     const load = (file: string | undefined) => loadConfig(file ?? defaultConfigPath());
     return command === 'user' ? userCommand(rest, load) : tokenCommand(rest, load);

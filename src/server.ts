@@ -17,7 +17,10 @@ import { listen, urlOf } from './server/listen.js';
 import { liveState, withPorts } from './server/live.js';
 import { readiness } from './server/readiness.js';
 import { classify, inEffect, type ReloadReport } from './server/reload.js';
-import { openStore, type Store } from './store/index.js';
+import { collectPolicy, openConfiguredStore, registerRepositories } from './storage.js';
+import { periodicCollection, type CollectSummary } from './store/gc.js';
+import type { Store } from './store/index.js';
+import type { LifecycleHooks } from './store/lifecycle.js';
 import { AcmeCertificates } from './tls/acme.js';
 import { answerAlpnChallenges } from './tls/alpn-challenge.js';
 
@@ -44,6 +47,10 @@ export interface RunningServer {
   updatePermissions(config: Config): void;
   /** Stops accepting, lets requests in flight finish (up to graceMs), then releases everything. */
   close(options?: { graceMs?: number }): Promise<void>;
+  /** Runs a garbage collection now (for an admin endpoint, which must authorize the caller). */
+  collectGarbage(options?: { dryRun?: boolean }): Promise<CollectSummary>;
+  /** Whether pushes can succeed now (storage writable, database reachable), as /readyz reports. */
+  storageHealth(): Promise<{ writable: boolean; reason?: string }>;
 }
 
 /** Something else that takes a new configuration on reload (access control's permissions). */
@@ -64,6 +71,10 @@ export interface ServerOptions {
   now?: () => number;
   /** Bytes each repository holds, for wharf_storage_bytes; defaults to the metadata's blob sizes. */
   storageBytes?: () => Record<string, number> | Promise<Record<string, number>>;
+  /** The store's clock (tests move it past gc.grace). */
+  storageNow?: () => number;
+  /** Blob lifecycle hooks (tests force interleavings with them). */
+  storageHooks?: LifecycleHooks;
 }
 
 /** Opens the store, builds the repositories and the app, and starts every listener. */
@@ -73,7 +84,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const warn = (message: string) => logger.warn(message);
   const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
   if (acme && !acme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
-  const store: Store = await openStore(config.dataDir);
+  const store: Store = await openConfiguredStore(config, {
+    recover: true, log: warn, ...(options.storageNow ? { now: options.storageNow } : {}), ...(options.storageHooks ? { hooks: options.storageHooks } : {}),
+  });
   // Access control's messages: its warnings say so ("warning: …").
   const authLog = (message: string) => (message.startsWith('warning: ') ? logger.warn(message) : logger.info(message));
   let access: AccessControl;
@@ -85,7 +98,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       throw error;
     });
   } catch (error) {
-    store.close();
+    await store.close();
     throw error;
   }
   /** Permissions follow every reload, before anything else of it takes effect. */
@@ -94,19 +107,22 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const registry = new Registry();
   const metrics = createMetrics(registry, {
     repositories: () => current.repositories,
-    storageBytes: options.storageBytes ?? (() => Object.fromEntries(current.repositories.keys.map((key) => [key, store.metadata.repositoryBytes(key)]))),
-    openUploads: () => store.metadata.staleUploads(Number.MAX_SAFE_INTEGER).length,
+    storageBytes: options.storageBytes ?? (async () => Object.fromEntries(await Promise.all(current.repositories.keys.map(async (key) => [key, await store.metadata.blobLinks.repositoryBytes(key)])))),
+    openUploads: async () => (await store.metadata.uploads.all()).length,
   });
-  const build = (next: Config, previous?: { set: RepositorySet; config: Config }) =>
-    RepositorySet.fromConfig(next, store, warn, { observeUpstream: (key) => metrics.upstream(key), ...(previous ? { previous } : {}) });
-  let current = { config, repositories: build(config) };
+  const build = async (next: Config, previous?: { set: RepositorySet; config: Config }) => {
+    await registerRepositories(store, next);
+    return RepositorySet.fromConfig(next, store, warn, { observeUpstream: (key) => metrics.upstream(key), ...(previous ? { previous } : {}) });
+  };
+  let current = { config, repositories: await build(config) };
+  const collector = periodicCollection(store, collectPolicy(config), { interval: config.gc.interval, log: warn });
   /** Repositories a reload replaced: closed with the server, as requests may still hold them. */
   const retired: Repository[] = [];
   const ports: number[] = [];
   let live = liveState({ ...current, writeLog, caPath });
   const servers: Server[] = [];
   const urls: string[] = [];
-  const ready = readiness({ store, dataDir: config.dataDir, servers: () => servers });
+  const ready = readiness({ store, servers: () => servers });
   let metricsUrl: string | null = null;
   const httpsPort = () => ports[config.listeners.findIndex((listener) => listener.tls !== 'none')]!;
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
@@ -161,8 +177,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     certificates.close();
     servers.forEach((server) => server.close());
     await access.close();
+    await collector.stop();
     await current.repositories.close();
-    store.close();
+    await store.close();
     throw error;
   }
   return {
@@ -171,12 +188,14 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     metricsUrl,
     initialAdminPassword,
     updatePermissions: (next) => access.service?.update(next.permissions),
+    collectGarbage: (collectOptions) => collector.collect(collectOptions),
+    storageHealth: () => store.health(),
     async reload(requested) {
       const report = classify(current.config, requested);
       const next = inEffect(current.config, requested);
       for (const hook of hooks) await hook.update(next);
       const repositories = report.applied.some((path) => path.startsWith('repositories'))
-        ? build(next, { set: current.repositories, config: current.config })
+        ? await build(next, { set: current.repositories, config: current.config })
         : current.repositories;
       retired.push(...current.repositories.all().filter((repository) => repositories.find(repository.key) !== repository));
       current = { config: next, repositories };
@@ -203,8 +222,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       }
       clearTimeout(timer);
       await access.close();
+      await collector.stop();
       await Promise.all([current.repositories.close(), ...retired.map((repository) => repository.close?.())]);
-      store.close();
+      await store.close();
     },
   };
 }

@@ -1,20 +1,19 @@
 import { EventEmitter } from 'node:events';
-import { close, open, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { newHasher, parseDigest } from '../oci/digest.js';
+import { parseDigest, type ParsedDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
-import type { BlobStore, ByteRange } from '../store/blobs.js';
-import { removeQuietly } from '../store/files.js';
-import { HashingFileWriter } from '../store/hashing.js';
+import type { BlobDriver, BlobWriter, ByteRange } from '../store/index.js';
 
 // One upstream fetch per digest, however many clients ask. The first request starts a download
-// that writes to a temp file while hashing; every request, the first included, follows it: bytes
-// go out to readers as they arrive from the upstream, from memory, while they are written; a
-// reader that falls behind what is still in memory reads the file back. The digest is checked at
-// the end and only then is the file committed to the blob store. Until then the last byte is held
-// back from every reader, so a blob that fails verification is never delivered whole: readers are
-// cut off instead. A reader that goes away does not affect the download.
+// that goes to a blob writer of the store (hashed as it is written); every request, the first
+// included, follows it: bytes go out to readers as they arrive from the upstream, from memory,
+// while they are written; a reader that falls behind what is still in memory reads the written
+// bytes back from the writer, and from the committed blob once the writer has handed them over.
+// The digest is checked at the end and only then is the blob committed to the store. Until then
+// the last byte is held back from every reader, so a blob that fails verification is never
+// delivered whole: readers are cut off instead. A reader that goes away does not affect the
+// download.
 
 export interface UpstreamBlob {
   /** From the upstream's Content-Length; null when it sent none. */
@@ -28,25 +27,26 @@ const readChunkBytes = 1 << 20;
 
 class Download extends EventEmitter {
   readonly digest: string;
-  readonly tempPath: string;
+  readonly writer: BlobWriter;
+  readonly #store: BlobDriver;
   size: number | null = null;
   /** Bytes received from the upstream so far; `written` of them are in the temp file. */
   received = 0;
   written = 0;
   state: State = 'running';
   error: Error | null = null;
-  committedPath: string | null = null;
   /**
    * Bytes [start, received) in memory: what the writer still holds and the batch it wrote last
    * (for readers just behind). The writer's backpressure bounds it (its buffer plus one batch).
    */
   memory: { start: number; buffers: Buffer[] } = { start: 0, buffers: [] };
 
-  constructor(digest: string, tempPath: string) {
+  constructor(digest: string, writer: BlobWriter, store: BlobDriver) {
     super();
     this.setMaxListeners(0);
     this.digest = digest;
-    this.tempPath = tempPath;
+    this.writer = writer;
+    this.#store = store;
   }
 
   /** Bytes a reader may have now: all received, but the blob's last byte only once verified. */
@@ -90,30 +90,17 @@ class Download extends EventEmitter {
     return null;
   }
 
-  /** A descriptor of the file, the temp file or, once renamed on commit, the committed one. */
-  #open(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const opened = (error: NodeJS.ErrnoException | null, descriptor: number) => (error ? reject(error) : resolve(descriptor));
-      if (this.state === 'committed') return open(this.committedPath!, 'r', opened);
-      open(this.tempPath, 'r', (error, descriptor) => {
-        if (error?.code === 'ENOENT' && this.committedPath) return open(this.committedPath, 'r', opened);
-        opened(error, descriptor);
-      });
-    });
-  }
-
-  /** A stream of `range` (inclusive) that follows the file as it grows. */
+  /** A stream of `range` (inclusive) that follows the download as it grows. */
   reader(range: ByteRange): Readable {
-    // The file is opened at once (the descriptor stays valid through the rename on commit and a
-    // later eviction), but bytes still in memory go out without waiting for the open.
     const download = this;
-    const descriptor = this.#open();
-    descriptor.catch(() => undefined); // reported by the first read from disk, if one is needed
     let position = range.start;
+    // Once the writer has handed its bytes to the store, the rest comes from the committed blob.
+    let committed: Readable | null = null;
     const stream = new Readable({
       highWaterMark: readChunkBytes,
       read() {
         const pump = (): void => {
+          if (committed) return void committed.resume();
           if (position > range.end) return void this.push(null);
           if (download.state === 'failed') return void this.destroy(download.error ?? new Error('download failed'));
           const limit = Math.min(range.end + 1, download.available);
@@ -127,18 +114,26 @@ class Download extends EventEmitter {
             position += fromMemory.length;
             return void this.push(fromMemory);
           }
-          // From the file only what is written: memory holds everything from memory.start on.
+          // From storage only what is written: memory holds everything from memory.start on.
           const length = Math.min(readChunkBytes, Math.min(limit, download.memory.start) - position);
-          descriptor.then((fd) => read(fd, Buffer.allocUnsafe(length), 0, length, position, (error, bytesRead, buffer) => {
-            if (error) return void this.destroy(error);
-            position += bytesRead;
-            this.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
-          }), (error: Error) => this.destroy(error));
+          download.writer.readWritten(position, length).then((bytes: Buffer | null) => {
+            if (bytes) {
+              position += bytes.length;
+              return void this.push(bytes);
+            }
+            return download.#store.read(download.digest, { start: position, end: Math.min(range.end, (download.size ?? Infinity) - 1) }).then((rest) => {
+              committed = rest;
+              rest.on('data', (chunk: Buffer) => { if (!this.push(chunk)) rest.pause(); });
+              rest.once('end', () => this.push(null));
+              rest.once('error', (error) => this.destroy(error));
+            });
+          }).catch((error: Error) => this.destroy(error));
         };
         pump();
       },
       destroy(error, callback) {
-        descriptor.then((fd) => close(fd, () => callback(error)), () => callback(error));
+        committed?.destroy();
+        callback(error);
       },
     });
     return stream;
@@ -150,8 +145,8 @@ export interface DownloadSource {
   fetch: () => Promise<UpstreamBlob>;
   /** Told how many more bytes arrived from the upstream. */
   onBytes?: (bytes: number) => void;
-  /** Runs once the blob is verified and in the store (to record it in the metadata). */
-  onCommitted: (size: number) => void;
+  /** Commits the verified blob (`place` hands the writer's bytes to the store) and links it. */
+  commit: (size: number, place: () => Promise<void>) => Promise<void>;
 }
 
 export interface JoinResult {
@@ -164,10 +159,10 @@ export type { Download };
 
 /** The downloads in progress, by digest (state in this instance, not in the module). */
 export class BlobDownloads {
-  readonly #store: BlobStore;
+  readonly #store: BlobDriver;
   readonly #running = new Map<string, Promise<Download>>();
 
-  constructor(store: BlobStore) {
+  constructor(store: BlobDriver) {
     this.#store = store;
   }
 
@@ -181,14 +176,14 @@ export class BlobDownloads {
     return { download: await starting, started: true };
   }
 
-  async #start(digest: string, { fetch, onBytes, onCommitted }: DownloadSource): Promise<Download> {
+  async #start(digest: string, { fetch, onBytes, commit }: DownloadSource): Promise<Download> {
     const parsed = parseDigest(digest);
     if (!parsed) throw new RegistryError('DIGEST_INVALID', { detail: { digest } });
-    const download = new Download(digest, this.#store.tempPath());
-    const hash = newHasher(parsed.algorithm);
-    const writer = new HashingFileWriter(download.tempPath, { hash, onWritten: (bytes, batchBytes) => download.wrote(bytes, batchBytes) });
-    // The temp file is created while the upstream is asked (one less wait before the first
-    // byte), and exists before the first reader opens it.
+    let download: Download | null = null;
+    const writer = this.#store.writer({ algorithm: parsed.algorithm, onWritten: (bytes, batchBytes) => download!.wrote(bytes, batchBytes) });
+    download = new Download(digest, writer, this.#store);
+    // The writer's storage is created while the upstream is asked (one less wait before the
+    // first byte), and exists before the first reader reads it back.
     const created = new Promise<void>((resolve, reject) => {
       writer.once('ready', resolve);
       writer.once('error', reject);
@@ -196,8 +191,7 @@ export class BlobDownloads {
     const [answer, file] = await Promise.allSettled([fetch(), created]);
     if (answer.status === 'rejected' || file.status === 'rejected') {
       if (answer.status === 'fulfilled') answer.value.body.destroy();
-      writer.destroy();
-      await removeQuietly(download.tempPath);
+      await writer.cancel();
       throw answer.status === 'rejected' ? answer.reason : (file as PromiseRejectedResult).reason;
     }
     const upstream = answer.value;
@@ -207,32 +201,28 @@ export class BlobDownloads {
       onBytes?.(chunk.length);
       download.receive(chunk);
     });
-    const finish = async () => {
+    const finish = async (started: Download) => {
       try {
         await pipeline(upstream.body, writer);
-        const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
+        const actual = writer.digest();
         if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { message: `the upstream sent content with digest ${actual} for ${digest}` });
-        if (download.size !== null && download.received !== download.size) throw new Error(`the upstream sent ${download.received} of ${download.size} bytes`);
-        download.size = download.written;
-        download.committedPath = this.#store.pathOf(digest);
-        download.state = 'verified';
-        download.emit('progress');
-        await this.#store.commit(download.tempPath, parsed);
-        download.state = 'committed';
-        onCommitted(download.written);
+        if (started.size !== null && started.received !== started.size) throw new Error(`the upstream sent ${started.received} of ${started.size} bytes`);
+        started.size = started.written;
+        started.state = 'verified';
+        started.emit('progress');
+        await commit(started.written, async () => { await writer.commit(parsed as ParsedDigest); });
+        started.state = 'committed';
       } catch (error) {
-        download.error = error instanceof Error ? error : new Error(String(error));
-        // Readers of verified bytes keep them; only the cache entry is lost.
-        if (download.state === 'running') download.state = 'failed';
+        started.error = error instanceof Error ? error : new Error(String(error));
+        if (started.state === 'running') started.state = 'failed';
       } finally {
-        download.memory = { start: download.received, buffers: [] };
-        await removeQuietly(download.tempPath); // gone already when committed by rename
-
+        started.memory = { start: started.received, buffers: [] };
+        await writer.cancel(); // nothing left after a commit
         this.#running.delete(digest);
-        download.emit('progress');
+        started.emit('progress');
       }
     };
-    void finish();
+    void finish(download);
     return download;
   }
 }

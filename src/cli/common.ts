@@ -2,7 +2,7 @@ import { userInfo } from 'node:os';
 import { auditLine, type AuditEvent } from '../auth/audit.js';
 import type { Config } from '../config/types.js';
 import { SqliteAuthStore } from '../store/auth.js';
-import { layout } from '../store/layout.js';
+import { metadataFile } from '../store/index.js';
 
 // What `wharf user` and `wharf token` share: the account store of the configured data directory,
 // and their audit lines (on standard error, like the server's operational log).
@@ -11,7 +11,7 @@ import { layout } from '../store/layout.js';
 export class UsageError extends Error {}
 
 export async function withAccountStore<T>(config: Config, work: (store: SqliteAuthStore) => Promise<T>): Promise<T> {
-  const store = new SqliteAuthStore(layout(config.dataDir).database);
+  const store = new SqliteAuthStore(metadataFile(config.dataDir));
   try {
     return await work(store);
   } finally {

@@ -28,6 +28,8 @@ export interface LocalRepositoryConfig {
   readonly type: 'local';
   /** Refuse Docker schema1 manifests (deprecated, unsigned-by-default, no multi-arch). */
   readonly blockSchema1: boolean;
+  /** What the collector does with manifests no tag reaches: delete them (after gc.grace) or keep them. */
+  readonly gc: { readonly untagged: 'delete' | 'keep' };
 }
 
 export interface RemoteRepositoryConfig {
@@ -89,6 +91,34 @@ export interface VirtualRepositoryConfig {
 
 export type RepositoryConfig = LocalRepositoryConfig | RemoteRepositoryConfig | VirtualRepositoryConfig;
 
+export interface StorageConfig {
+  readonly blobs:
+    | { readonly driver: 'filesystem' }
+    | {
+      readonly driver: 's3';
+      /** null: AWS itself, in `region`. */
+      readonly endpoint: string | null;
+      readonly region: string;
+      readonly bucket: string;
+      readonly prefix: string;
+      readonly accessKeyId: string | null;
+      readonly secretAccessKey: string | null;
+      readonly forcePathStyle: boolean;
+      /** Answer blob GETs with a 307 to a presigned URL. */
+      readonly redirect: boolean;
+    };
+  readonly metadata: { readonly driver: 'sqlite' } | { readonly driver: 'postgres'; readonly url: string };
+}
+
+export interface CollectorConfig {
+  /** How often the collector runs in the server (ms); 0: only on demand. */
+  readonly interval: number;
+  /** Nothing written or referenced more recently than this is collected (ms). */
+  readonly grace: number;
+  /** Upload sessions started longer ago than this are dropped (ms). */
+  readonly uploadsExpireAfter: number;
+}
+
 export interface Config {
   /** Absolute path of the data directory. */
   readonly dataDir: string;
@@ -112,4 +142,6 @@ export interface Config {
   readonly auth: AuthConfig;
   /** Artifactory-style permission targets; admins may do everything regardless. */
   readonly permissions: readonly PermissionTarget[];
+  readonly storage: StorageConfig;
+  readonly gc: CollectorConfig;
 }

@@ -4,6 +4,7 @@ import { isValidRepositoryKey, maxRepositoryKeyLength } from '../oci/names.js';
 import { acmeConfig, acmeKeys } from './acme.js';
 import { authConfig, permissionsConfig, reservedRepositoryKeys } from './auth.js';
 import { ConfigError } from './errors.js';
+import { collectorConfig, storageConfig, storageKeys } from './storage.js';
 import { bindAddress, boolean, byteSize, describe, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import { checkVirtualRepositories, virtualRepository } from './virtual.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
@@ -100,8 +101,11 @@ function repository(value: unknown, path: string): RepositoryConfig {
   if (type === 'remote') return remote(value, path);
   if (type === 'virtual') return virtualRepository(value, path);
   if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${describe(type)}`);
-  const node = mapping(value, path, ['type', 'blockSchema1']);
-  return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')) };
+  const node = mapping(value, path, ['type', 'blockSchema1', 'gc']);
+  const gc = node.gc === undefined ? {} : mapping(node.gc, join(path, 'gc'), ['untagged']);
+  const untagged = gc.untagged ?? 'delete';
+  if (untagged !== 'delete' && untagged !== 'keep') throw new ConfigError(join(join(path, 'gc'), 'untagged'), `expected delete or keep, got ${describe(untagged)}`);
+  return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')), gc: { untagged } };
 }
 
 function repositories(value: unknown): Record<string, RepositoryConfig> {
@@ -154,7 +158,7 @@ function metricsListener(value: unknown, listenerConfigs: readonly ListenerConfi
 
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
-  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log', 'auth', 'permissions', 'metrics']);
+  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log', 'auth', 'permissions', 'metrics', ...storageKeys]);
   const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access', 'format']);
   if (log.format !== undefined && log.format !== 'text' && log.format !== 'json') throw new ConfigError('log.format', `expected text or json, got ${describe(log.format)}`);
   const repositoryConfigs = repositories(node.repositories);
@@ -207,5 +211,7 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     log: { access: log.access === undefined ? true : boolean(log.access, 'log.access'), format: (log.format as 'text' | 'json' | undefined) ?? 'text' },
     auth: authConfig(node.auth, { listenerAddresses: listenerConfigs.map((item) => item.address), baseDomain }),
     permissions: permissionsConfig(node.permissions, Object.keys(repositoryConfigs)),
+    storage: storageConfig(node.storage),
+    gc: collectorConfig(node.gc, node.uploads),
   });
 }

@@ -6,6 +6,7 @@ import type { RepositorySet } from '../repos/set.js';
 import type { TrustedProxies } from '../routing/proxies.js';
 import { route, unknownHost } from '../routing/route.js';
 import type { AccessLog } from './accesslog.js';
+import { artifactoryRoutes } from './artifactory.js';
 import { dispatch, unknownRepository } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
 import { errorResponse } from './errors.js';
@@ -156,6 +157,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     if (text === null) throw new RegistryError('UNSUPPORTED', { status: 400, message: 'expected /api/proxy-config/nginx|apache?method=subdomain|port|path' });
     return new Response(text, { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   });
+  artifactoryRoutes(app, { live, auth });
   app.all('/v2', registry);
   app.all('/v2/*', registry);
   app.all('/api/docker/*', registry);

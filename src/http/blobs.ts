@@ -22,8 +22,13 @@ export async function headBlob(target: Target, digest: string): Promise<Response
 export async function getBlob(target: Target, digest: string): Promise<Response> {
   const { c, repository, name } = target;
   const rangeHeader = c.req.header('range');
-  const { size, range, stream: body, cache } = await repository.openBlob(name, digest, rangeHeader ? (length) => parseRangeHeader(rangeHeader, length) : undefined, readOptions(target));
-  if (cache) c.set('cache', cache);
+  const read = await repository.openBlob(name, digest, rangeHeader ? (length) => parseRangeHeader(rangeHeader, length) : undefined, readOptions(target));
+  if (read.cache) c.set('cache', read.cache);
+  if ('redirect' in read) {
+    // A verified, committed blob in the object store: the client fetches it there (Range included).
+    return new Response(null, { status: 307, headers: { ...apiVersionHeader, Location: read.redirect, 'Docker-Content-Digest': digest, 'Content-Length': '0' } });
+  }
+  const { size, range, stream: body } = read;
   const common = {
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': digest,

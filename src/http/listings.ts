@@ -40,7 +40,7 @@ export async function listTags(target: Target): Promise<Response> {
   const listing = await repository.listTags(name, page, readOptions(target));
   return json(
     { name: displayName(route, repository.key, name), tags: listing.items },
-    linkHeader(urlFor(target, 'tags/list'), page, listing),
+    { ...linkHeader(urlFor(target, 'tags/list'), page, listing), ...(listing.warning ? { Warning: listing.warning } : {}) },
   );
 }
 

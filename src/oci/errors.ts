@@ -23,6 +23,8 @@ const table = {
   REQUEST_TIMEOUT: [408, 'the request did not arrive in time'],
   /** Distribution's code for an n= that is not a count (tags/list, _catalog). */
   PAGINATION_NUMBER_INVALID: [400, 'invalid number of results requested'],
+  /** RFC 4918 §11.5 Insufficient Storage: the registry's disk or object store is full. */
+  STORAGE_FULL: [507, 'storage is full'],
   /** Distribution's errcode for failures that are nobody's input: upstream outages, internal errors. */
   UNKNOWN: [500, 'unknown error'],
 } as const satisfies Record<string, readonly [number, string]>;

@@ -5,20 +5,12 @@ import { parseManifest, type DeclaredSize, type Descriptor } from '../oci/manife
 import { schema1Types } from '../oci/mediatypes.js';
 import type { BlobReader } from '../cache/small-blobs.js';
 import type { LocalRepositoryConfig } from '../config/types.js';
-import type { Store } from '../store/index.js';
-import type { ManifestRow, Page } from '../store/metadata.js';
+import type { ByteRange, Page, Store } from '../store/index.js';
 import { negotiate } from './negotiate.js';
-import type { BlobRead, BlobSource, ByteRange, Listing, Manifest, PutManifestResult, Repository, Uploads } from './repository.js';
+import { toManifest, readBlob, listing } from './reading.js';
+import type { BlobRead, BlobSource, Listing, Manifest, PutManifestResult, Repository, Uploads } from './repository.js';
 
-function toManifest(row: ManifestRow): Manifest {
-  return { digest: row.digest, mediaType: row.media_type, content: row.content, ...(row.pushed_at ? { pushedAt: row.pushed_at } : {}) };
-}
-
-function listing<T>(rows: T[], page: Page): Listing<T> {
-  return rows.length > page.n ? { items: rows.slice(0, page.n), more: true } : { items: rows, more: false };
-}
-
-/** Private images pushed by users and CI: metadata links in SQLite over the shared blob store. */
+/** Private images pushed by users and CI: metadata links over the shared blob store. */
 export class LocalRepository implements Repository {
   readonly kind = 'local';
   readonly key: string;
@@ -35,18 +27,24 @@ export class LocalRepository implements Repository {
     this.uploads = this.#uploads();
   }
 
+  #image(name: string) {
+    return { repo: this.key, name };
+  }
+
   async getManifest(name: string, reference: string, accepted: AcceptedTypes): Promise<Manifest> {
-    const metadata = this.#store.metadata;
+    const { manifests, tags, pulls } = this.#store.metadata;
+    const image = this.#image(name);
     const byDigest = isDigest(reference);
-    const row = byDigest ? metadata.manifestByDigest(this.key, name, reference) : metadata.manifestByTag(this.key, name, reference);
+    const tag = byDigest ? undefined : await tags.get(image, reference);
+    const row = byDigest ? await manifests.inImage(image, reference) : tag && await manifests.content(tag.digest);
     if (!row) throw new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${name}:${reference} is not in ${this.key}`, detail: { name, reference } });
     const manifest = byDigest
       ? toManifest(row)
-      : await negotiate(toManifest(row), accepted, async (digest) => {
-        const child = metadata.manifestByDigest(this.key, name, digest);
-        return child && toManifest(child);
+      : await negotiate({ ...toManifest(row), pushedAt: tag!.pushed_at }, accepted, async (child) => {
+        const found = await manifests.inImage(image, child);
+        return found && toManifest(found);
       });
-    metadata.notePull(this.key, name, manifest.digest);
+    pulls.note('manifest', image, manifest.digest);
     return manifest;
   }
 
@@ -67,8 +65,10 @@ export class LocalRepository implements Repository {
       }
       throw new RegistryError('UNSUPPORTED', { status: 400, message: 'manifests are addressed by sha256 digests', detail: { digest: reference } });
     }
-    this.#checkSizes(name, manifest.declared);
-    const { missing } = this.#store.metadata.putManifest({ repo: this.key, name, manifest, content, tag: byDigest ? null : reference, requireReferences: true });
+    await this.#checkSizes(name, manifest.declared);
+    const { missing } = await this.#store.metadata.manifests.push({
+      ...this.#image(name), manifest, content, tag: byDigest ? null : reference, now: this.#store.now(),
+    });
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {
         message: `the manifest references ${missing.length} blob(s) or manifest(s) not in ${this.key}/${name}: ${missing.slice(0, 5).join(', ')}`,
@@ -79,10 +79,11 @@ export class LocalRepository implements Repository {
   }
 
   /** A descriptor whose size differs from what it points to would break every pull: refused. */
-  #checkSizes(name: string, declared: readonly DeclaredSize[]): void {
-    const metadata = this.#store.metadata;
+  async #checkSizes(name: string, declared: readonly DeclaredSize[]): Promise<void> {
+    const { blobLinks, manifests } = this.#store.metadata;
+    const image = this.#image(name);
     for (const item of declared) {
-      const stored = item.kind === 'blob' ? metadata.blobSize(this.key, name, item.digest) : metadata.manifestByDigest(this.key, name, item.digest)?.content.length ?? null;
+      const stored = item.kind === 'blob' ? await blobLinks.size(image, item.digest) : (await manifests.inImage(image, item.digest))?.size ?? null;
       if (stored === null || stored === item.size) continue;
       throw new RegistryError('MANIFEST_INVALID', {
         message: `${item.where} gives size ${item.size} for ${item.digest}, but that ${item.kind} in ${this.key}/${name} is ${stored} bytes`,
@@ -92,42 +93,62 @@ export class LocalRepository implements Repository {
   }
 
   async deleteManifest(name: string, reference: string): Promise<void> {
-    const metadata = this.#store.metadata;
-    const deleted = isDigest(reference) ? metadata.deleteManifest(this.key, name, reference) : metadata.deleteTag(this.key, name, reference);
+    const { manifests, tags } = this.#store.metadata;
+    const image = this.#image(name);
+    const deleted = isDigest(reference) ? await manifests.unlink(image, reference) : await tags.remove(image, reference);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${name}:${reference} is not in ${this.key}`, detail: { name, reference } });
   }
 
+  async deleteImage(name: string): Promise<void> {
+    if (!(await this.#store.metadata.images.remove(this.#image(name)))) {
+      throw new RegistryError('NAME_UNKNOWN', { message: `no image ${name} in ${this.key}`, detail: { name } });
+    }
+  }
+
   async statBlob(name: string, digest: string): Promise<number> {
-    const size = this.#store.metadata.blobSize(this.key, name, digest);
+    const size = await this.#store.metadata.blobLinks.size(this.#image(name), digest);
     if (size === null) throw new RegistryError('BLOB_UNKNOWN', { message: `blob ${digest} is not in ${this.key}/${name}`, detail: { digest } });
     return size;
   }
 
   async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null): Promise<BlobRead> {
-    const size = await this.statBlob(name, digest);
-    const range = pickRange?.(size) ?? null;
-    return { size, range, stream: await this.#reader.open(digest, size, range ?? { start: 0, end: size - 1 }) };
+    return readBlob(this.#store, this.#reader, digest, await this.statBlob(name, digest), pickRange);
   }
 
-  /** Unlinks the blob from the image; the bytes stay until garbage collection finds them unused. */
+  /**
+   * Unlinks the blob from the image; the bytes stay until the collector finds them unused. A blob
+   * a tagged manifest of the image still needs is refused: deleting it would break that tag.
+   */
   async deleteBlob(name: string, digest: string): Promise<void> {
-    if (!this.#store.metadata.unlinkBlob(this.key, name, digest)) {
+    const { blobLinks } = this.#store.metadata;
+    const image = this.#image(name);
+    const users = (await blobLinks.referencedBy(image, digest)).filter((user) => user.tag !== null);
+    if (users.length > 0) {
+      const { digest: manifest, tag } = users[0]!;
+      throw new RegistryError('DENIED', {
+        status: 409,
+        message: `blob ${digest} is used by manifest ${manifest} (tag ${tag}) of ${this.key}/${name}; delete the tag or the manifest first`,
+        detail: { digest, manifest, tag },
+      });
+    }
+    if (!(await blobLinks.unlink(image, digest))) {
       throw new RegistryError('BLOB_UNKNOWN', { message: `blob ${digest} is not in ${this.key}/${name}`, detail: { digest } });
     }
   }
 
   async listTags(name: string, page: Page): Promise<Listing<string>> {
-    const metadata = this.#store.metadata;
-    if (!metadata.hasImage(this.key, name)) throw new RegistryError('NAME_UNKNOWN', { message: `no image ${name} in ${this.key}`, detail: { name } });
-    return listing(metadata.listTags(this.key, name, { ...page, n: page.n + 1 }), page);
+    const { images, tags } = this.#store.metadata;
+    const image = this.#image(name);
+    if (!(await images.exists(image))) throw new RegistryError('NAME_UNKNOWN', { message: `no image ${name} in ${this.key}`, detail: { name } });
+    return listing(await tags.list(image, { ...page, n: page.n + 1 }), page);
   }
 
   async listImages(page: Page): Promise<Listing<string>> {
-    return listing(this.#store.metadata.listImages(this.key, { ...page, n: page.n + 1 }), page);
+    return listing(await this.#store.metadata.images.list(this.key, { ...page, n: page.n + 1 }), page);
   }
 
   async referrers(name: string, digest: string): Promise<Descriptor[]> {
-    return this.#store.metadata.referrers(this.key, name, digest).map((row) => ({
+    return (await this.#store.metadata.manifests.referrers(this.#image(name), digest)).map((row) => ({
       mediaType: row.media_type,
       digest: row.digest,
       size: row.size,
@@ -137,26 +158,21 @@ export class LocalRepository implements Repository {
   }
 
   #uploads(): Uploads {
-    const { uploads, blobs, metadata } = this.#store;
-    const key = this.key;
-    const owner = (name: string) => ({ repo: key, name });
-    const link = (name: string, written: { digest: string; size: number }) => {
-      metadata.linkBlob(key, name, written.digest, written.size);
-      return written;
-    };
+    const { uploads, lifecycle, metadata } = this.#store;
+    const owner = (name: string) => this.#image(name);
     return {
       start: (name) => uploads.start(owner(name)),
       status: (name, uuid) => uploads.status(owner(name), uuid),
       append: (name, uuid, body, range) => uploads.append(owner(name), uuid, body, range),
       cancel: (name, uuid) => uploads.cancel(owner(name), uuid),
-      finish: async (name, uuid, digest) => link(name, await uploads.finish(owner(name), uuid, requireDigest(digest))),
-      monolithic: async (name, body, digest) => link(name, await blobs.write(body, requireDigest(digest))),
+      finish: (name, uuid, digest) => uploads.finish(owner(name), uuid, requireDigest(digest)),
+      monolithic: (name, body, digest) => lifecycle.write(owner(name), body, requireDigest(digest)),
       mount: async (name: string, digest: string, from: BlobSource | null) => {
         const size = from
           ? await from.repository.statBlob(from.name, digest, from.options).catch(() => null)
-          : metadata.blobSizeInRepository(key, digest);
-        if (size === null || (await blobs.size(digest)) !== size) return null;
-        return link(name, { digest, size });
+          : await metadata.blobLinks.sizeInRepository(this.key, digest);
+        if (size === null || !(await lifecycle.linkExisting(owner(name), digest, size))) return null;
+        return { digest, size };
       },
     };
   }

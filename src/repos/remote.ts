@@ -8,10 +8,11 @@ import type { BlobDownloads } from '../cache/downloads.js';
 import type { BlobReader } from '../cache/small-blobs.js';
 import { newCacheStats, type CacheStats } from '../cache/stats.js';
 import type { RemoteRepositoryConfig } from '../config/types.js';
-import type { Store } from '../store/index.js';
-import type { ManifestRow, Page } from '../store/metadata.js';
+import type { ImageRef, Page, Store } from '../store/index.js';
+import type { ManifestRow } from '../store/metadata/types.js';
 import { allowedUrls, fetchForeignLayer } from '../upstream/foreign.js';
 import { negotiate } from './negotiate.js';
+import { listing, readBlob, toManifest } from './reading.js';
 import { first, readBody, UpstreamGate, type UpstreamObserver } from './upstream-gate.js';
 import type { BlobRead, ByteRange, Listing, Manifest, ReadOptions, Repository } from './repository.js';
 
@@ -24,16 +25,21 @@ import type { BlobRead, ByteRange, Listing, Manifest, ReadOptions, Repository } 
 //     others get.
 //   Blobs: one upstream fetch per digest, streamed to every waiting client while it is written
 //     (cache/downloads.ts); served from disk afterwards.
-//   Upstream failures: cached tags are served stale (serveStale) with a Warning header; the
-//     circuit breaker and the mapping of upstream answers live in upstream-gate.ts.
+//   Upstream failures: cached tags (and the cached tag list) are served stale (serveStale) with
+//     a Warning header; the circuit breaker and the mapping of upstream answers live in
+//     upstream-gate.ts.
+//   Eviction (cache.maxSize) only unlinks blobs: the store's collector frees the bytes.
+
+/** RFC 9111 §5.5 Warning 110 ("Response is Stale"), naming the upstream and its failure once. */
+function staleWarning(upstream: string, error: unknown): string {
+  const reason = error instanceof Error ? error.message : String(error);
+  const cause = reason.includes(upstream) ? reason : `upstream ${upstream} failed: ${reason}`;
+  return `110 wharf "stale: ${cause.replace(/"/g, "'")}"`;
+}
 
 /** What a read that may not fetch (no Deploy/Cache permission) gets for anything not cached. */
 function notCached(code: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN', what: string, key: string): RegistryError {
   return new RegistryError(code, { message: `${what} is not cached in ${key}; fetching it from the upstream needs the deploy permission` });
-}
-
-function toManifest(row: ManifestRow, cache: Manifest['cache']): Manifest {
-  return { digest: row.digest, mediaType: row.media_type, content: row.content, ...(cache ? { cache } : {}), ...(row.pushed_at ? { pushedAt: row.pushed_at } : {}) };
 }
 
 export interface RemoteRepositoryOptions {
@@ -85,7 +91,7 @@ export class RemoteRepository implements Repository {
         if (isDigest(reference) && manifest.digest !== reference) {
           throw new RegistryError('DIGEST_INVALID', { status: 502, message: `upstream ${this.#config.url} sent a manifest with digest ${manifest.digest} for ${reference}` });
         }
-        this.#store.metadata.putManifest({ repo: this.key, name, manifest, content, tag: isDigest(reference) ? null : reference, requireReferences: false });
+        await this.#store.metadata.manifests.cache({ ...this.#image(name), manifest, content, tag: isDigest(reference) ? null : reference, now: Date.now() });
         this.stats.misses++;
         return { digest: manifest.digest, mediaType: manifest.mediaType, content, cache: 'MISS' as const };
       })().finally(() => this.#manifestFetches.delete(key));
@@ -94,41 +100,50 @@ export class RemoteRepository implements Repository {
     return pending;
   }
 
+  #image(name: string): ImageRef {
+    return { repo: this.key, name };
+  }
+
+  /** Whether a failure may be answered from the cache (upstream trouble, not a refusal). */
+  #mayServeStale(error: unknown): boolean {
+    return this.#config.serveStale && !(error instanceof RegistryError && error.status < 500);
+  }
+
   async #manifestByDigest(name: string, digest: string, options: ReadOptions): Promise<Manifest> {
-    const row = this.#store.metadata.manifestByDigest(this.key, name, digest);
+    const row = await this.#store.metadata.manifests.inImage(this.#image(name), digest);
     return row ? this.#hit(row) : this.#fetchManifest(name, digest, options);
   }
 
   async #manifestByTag(name: string, tag: string, options: ReadOptions): Promise<Manifest> {
-    const metadata = this.#store.metadata;
-    const state = metadata.tagState(this.key, name, tag);
-    const cached = state && metadata.manifestByTag(this.key, name, tag);
-    if (!state || !cached) return this.#fetchManifest(name, tag, options);
-    if (options.fetch === false || (state.checked_at !== null && Date.now() - state.checked_at < this.#config.metadataTtl)) return this.#hit(cached);
+    const { tags, manifests } = this.#store.metadata;
+    const image = this.#image(name);
+    const found = await tags.get(image, tag);
+    const digest = found?.digest;
+    const row = digest && await manifests.content(digest);
+    if (!digest || !row) return this.#fetchManifest(name, tag, options);
+    const cached = { ...row, pushedAt: found.pushed_at };
+    const confirmedAt = await tags.confirmedAt(image, tag);
+    if (options.fetch === false || (confirmedAt !== null && Date.now() - confirmedAt < this.#config.metadataTtl)) return this.#hit(cached);
     try {
       const head = await this.#upstream.send('HEAD', name, `manifests/${tag}`, { accept: manifestAcceptHeader });
       head.body.resume();
-      const digest = first(head.headers['docker-content-digest']);
-      if (head.status === 200 && digest === state.digest) {
-        metadata.touchTag(this.key, name, tag);
+      if (head.status === 200 && first(head.headers['docker-content-digest']) === digest) {
+        await tags.confirm(image, tag, Date.now());
         return this.#hit(cached);
       }
       if (head.status !== 200 && head.status !== 404) throw await this.#upstream.refusal(head, `manifest ${name}:${tag}`, 'MANIFEST_UNKNOWN');
       return await this.#fetchManifest(name, tag, options);
     } catch (error) {
-      if (!this.#config.serveStale || (error instanceof RegistryError && error.status < 500)) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
+      if (!this.#mayServeStale(error)) throw error;
       this.stats.stale++;
-      this.#log(`${this.key}: serving stale ${name}:${tag} (${state.digest}): ${reason}`);
-      // Upstream errors name the upstream already; say it once.
-      const cause = reason.includes(this.#config.url) ? reason : `upstream ${this.#config.url} failed: ${reason}`;
-      return { ...toManifest(cached, 'STALE'), warning: `110 wharf "stale: ${cause.replace(/"/g, "'")}"` };
+      this.#log(`${this.key}: serving stale ${name}:${tag} (${digest}): ${error instanceof Error ? error.message : String(error)}`);
+      return { ...toManifest(cached, 'STALE'), pushedAt: cached.pushedAt, warning: staleWarning(this.#config.url, error) };
     }
   }
 
-  #hit(row: ManifestRow): Manifest {
+  #hit(row: ManifestRow & { pushedAt?: number }): Manifest {
     this.stats.hits++;
-    return toManifest(row, 'HIT');
+    return { ...toManifest(row, 'HIT'), ...(row.pushedAt ? { pushedAt: row.pushedAt } : {}) };
   }
 
   /** Counts the bytes a client is sent. */
@@ -145,27 +160,35 @@ export class RemoteRepository implements Repository {
   }
 
   async deleteManifest(name: string, reference: string): Promise<void> {
-    const metadata = this.#store.metadata;
-    const deleted = isDigest(reference) ? metadata.deleteManifest(this.key, name, reference) : metadata.deleteTag(this.key, name, reference);
+    const { manifests, tags } = this.#store.metadata;
+    const image = this.#image(name);
+    const deleted = isDigest(reference) ? await manifests.unlink(image, reference) : await tags.remove(image, reference);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${name}:${reference} is not cached in ${this.key}`, detail: { name, reference } });
   }
 
+  async deleteImage(name: string): Promise<void> {
+    if (!(await this.#store.metadata.images.remove(this.#image(name)))) {
+      throw new RegistryError('NAME_UNKNOWN', { message: `no image ${name} is cached in ${this.key}`, detail: { name } });
+    }
+  }
+
+  /** A cached blob's size: a link means the bytes are in the store (only the collector removes them, and never linked ones). */
   async #cachedSize(name: string, digest: string): Promise<number | null> {
-    const size = this.#store.metadata.blobSize(this.key, name, digest) ?? this.#store.metadata.blobSizeInRepository(this.key, digest);
-    return size !== null && (await this.#store.blobs.size(digest)) === size ? size : null;
+    const { blobLinks } = this.#store.metadata;
+    return (await blobLinks.size(this.#image(name), digest)) ?? blobLinks.sizeInRepository(this.key, digest);
   }
 
   /** The foreign-layer descriptor of `digest` in a cached manifest of the image, when those are cached. */
-  #foreignLayer(name: string, digest: string): Descriptor | null {
+  async #foreignLayer(name: string, digest: string): Promise<Descriptor | null> {
     if (!this.#config.foreignLayers.cache) return null;
-    const content = this.#store.metadata.manifestWithForeignLayer(this.key, name, digest);
+    const content = await this.#store.metadata.manifests.withForeignLayer(this.#image(name), digest);
     return (content && parseManifest(content).foreign.find((layer) => layer.digest === digest)) || null;
   }
 
   async statBlob(name: string, digest: string, options: ReadOptions = {}): Promise<number> {
     const cached = await this.#cachedSize(name, digest);
     if (cached !== null) return cached;
-    const foreign = this.#foreignLayer(name, digest);
+    const foreign = await this.#foreignLayer(name, digest);
     if (foreign) {
       allowedUrls(foreign, this.#config.foreignLayers.allow);
       return foreign.size;
@@ -181,13 +204,13 @@ export class RemoteRepository implements Repository {
   async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options: ReadOptions = {}): Promise<BlobRead> {
     const cached = await this.#cachedSize(name, digest);
     if (cached !== null) {
-      const range = pickRange?.(cached) ?? null;
+      const read = await readBlob(this.#store, this.#reader, digest, cached, pickRange);
       this.stats.hits++;
-      this.#store.metadata.notePull(this.key, name, digest, 'blob');
-      return { size: cached, range, cache: 'HIT', stream: this.#served(await this.#reader.open(digest, cached, range ?? { start: 0, end: cached - 1 })) };
+      this.#store.metadata.pulls.note('blob', this.#image(name), digest);
+      return 'stream' in read ? { ...read, cache: 'HIT', stream: this.#served(read.stream) } : { ...read, cache: 'HIT' };
     }
     if (options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
-    const foreign = this.#foreignLayer(name, digest);
+    const foreign = await this.#foreignLayer(name, digest);
     if (!foreign) this.#upstream.knownMissing(`blob ${name}@${digest}`);
     const { download, started } = await this.#downloads.join(digest, {
       fetch: async () => {
@@ -198,8 +221,8 @@ export class RemoteRepository implements Repository {
         return { size: length === undefined ? null : Number(length), body: response.body };
       },
       onBytes: (bytes) => { this.stats.upstreamBytes += bytes; },
-      onCommitted: (size) => {
-        this.#store.metadata.linkBlob(this.key, name, digest, size);
+      commit: async (size, place) => {
+        await this.#store.lifecycle.commit(this.#image(name), digest, size, place);
         this.#enforceLimit(digest).catch((error: unknown) => this.#log(`${this.key}: cache eviction failed: ${String(error)}`));
       },
     });
@@ -213,26 +236,27 @@ export class RemoteRepository implements Repository {
 
   /**
    * Keeps the cache within cache.maxSize: unlinks the least recently pulled blobs (never `keep`,
-   * the one just fetched) and removes the bytes of those no image links any more, so a blob that
-   * a local repository also holds stays on disk.
+   * the one just fetched). The bytes of a blob nothing links any more are freed by the store's
+   * next collection; a blob a local repository also holds stays.
    */
   async #enforceLimit(keep: string): Promise<void> {
     const max = this.#config.cache.maxSize;
     if (max === null) return;
-    const metadata = this.#store.metadata;
-    let total = metadata.repositoryBytes(this.key);
-    for (const blob of total > max ? metadata.leastRecentlyPulled(this.key, 10_000) : []) {
+    const { blobLinks, pulls } = this.#store.metadata;
+    let total = await blobLinks.repositoryBytes(this.key);
+    if (total <= max) return;
+    await pulls.flush();
+    for (const blob of await blobLinks.leastRecentlyPulled(this.key, 10_000)) {
       if (total <= max) break;
       if (blob.digest === keep) continue;
-      metadata.unlinkBlob(this.key, blob.name, blob.digest);
+      await blobLinks.unlink(this.#image(blob.name), blob.digest);
       total -= blob.size;
-      if (metadata.blobLinks(blob.digest) === 0) await this.#store.blobs.delete(blob.digest);
       this.stats.evictions++;
     }
   }
 
   async deleteBlob(name: string, digest: string): Promise<void> {
-    if (!this.#store.metadata.unlinkBlob(this.key, name, digest)) {
+    if (!(await this.#store.metadata.blobLinks.unlink(this.#image(name), digest))) {
       throw new RegistryError('BLOB_UNKNOWN', { message: `blob ${digest} is not cached in ${this.key}/${name}`, detail: { digest } });
     }
   }
@@ -241,23 +265,27 @@ export class RemoteRepository implements Repository {
     await this.#upstream.close();
   }
 
+  /** The upstream's tag list; while the upstream fails, the tags cached here, with a Warning. */
   async listTags(name: string, page: Page, options: ReadOptions = {}): Promise<Listing<string>> {
-    if (options.fetch === false) {
-      // The tags cached here, without asking the upstream.
-      const rows = this.#store.metadata.listTags(this.key, name, { ...page, n: page.n + 1 });
-      return rows.length > page.n ? { items: rows.slice(0, page.n), more: true } : { items: rows, more: false };
-    }
+    // Without the deploy permission: the tags cached here, without asking the upstream.
+    if (options.fetch === false) return listing(await this.#store.metadata.tags.list(this.#image(name), { ...page, n: page.n + 1 }), page);
     const query = new URLSearchParams({ n: String(page.n + 1), ...(page.last ? { last: page.last } : {}) });
-    const response = await this.#upstream.send('GET', name, `tags/list?${query}`);
-    if (response.status !== 200) throw await this.#upstream.refusal(response, `image ${name}`, 'NAME_UNKNOWN');
-    const tags = ((JSON.parse((await readBody(response, 16 << 20)).toString('utf8')) as { tags?: string[] | null }).tags ?? [])
-      .filter((tag) => !page.last || tag > page.last).sort();
-    return tags.length > page.n ? { items: tags.slice(0, page.n), more: true } : { items: tags, more: false };
+    try {
+      const response = await this.#upstream.send('GET', name, `tags/list?${query}`);
+      if (response.status !== 200) throw await this.#upstream.refusal(response, `image ${name}`, 'NAME_UNKNOWN');
+      const tags = ((JSON.parse((await readBody(response, 16 << 20)).toString('utf8')) as { tags?: string[] | null }).tags ?? [])
+        .filter((tag) => !page.last || tag > page.last).sort();
+      return listing(tags, page);
+    } catch (error) {
+      const image = this.#image(name);
+      if (!this.#mayServeStale(error) || !(await this.#store.metadata.images.exists(image))) throw error;
+      this.stats.stale++;
+      return { ...listing(await this.#store.metadata.tags.list(image, { ...page, n: page.n + 1 }), page), warning: staleWarning(this.#config.url, error) };
+    }
   }
 
   async listImages(page: Page): Promise<Listing<string>> {
-    const rows = this.#store.metadata.listImages(this.key, { ...page, n: page.n + 1 });
-    return rows.length > page.n ? { items: rows.slice(0, page.n), more: true } : { items: rows, more: false };
+    return listing(await this.#store.metadata.images.list(this.key, { ...page, n: page.n + 1 }), page);
   }
 
   async referrers(name: string, digest: string, options: ReadOptions = {}): Promise<Descriptor[]> {

@@ -2,9 +2,7 @@ import type { Readable } from 'node:stream';
 import type { AcceptedTypes } from '../oci/accept.js';
 import type { CacheStats } from '../cache/stats.js';
 import type { Descriptor } from '../oci/manifest.js';
-import type { ByteRange, WrittenBlob } from '../store/blobs.js';
-import type { Page } from '../store/metadata.js';
-import type { UploadState } from '../store/uploads.js';
+import type { ByteRange, Page, UploadState, WrittenBlob } from '../store/index.js';
 
 export type { ByteRange, Page, UploadState, WrittenBlob };
 
@@ -33,9 +31,11 @@ export interface Listing<T> {
   items: T[];
   /** True when a next page exists (the handler then sends a Link header). */
   more: boolean;
+  /** A Warning header value, e.g. when cached tags are listed because the upstream failed. */
+  warning?: string;
 }
 
-export interface BlobRead {
+export interface BlobStream {
   /** null when not known yet (an upstream that sends no length): the body is then chunked. */
   size: number | null;
   cache?: CacheOutcome;
@@ -43,6 +43,15 @@ export interface BlobRead {
   range: ByteRange | null;
   stream: Readable;
 }
+
+/** A verified, committed blob the client may fetch from the object store directly (presigned URL). */
+export interface BlobRedirect {
+  size: number;
+  cache?: CacheOutcome;
+  redirect: string;
+}
+
+export type BlobRead = BlobStream | BlobRedirect;
 
 export interface BlobSource {
   repository: Repository;
@@ -101,8 +110,11 @@ export interface Repository {
   referrers(name: string, digest: string, options?: ReadOptions): Promise<Descriptor[]>;
 
   putManifest?(name: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult>;
+  /** By tag: removes the tag. By digest: removes the manifest and every tag pointing to it. */
   deleteManifest?(name: string, reference: string): Promise<void>;
   deleteBlob?(name: string, digest: string): Promise<void>;
+  /** Removes a whole image: its tags, manifests and blob links (the bytes go at the next collection). */
+  deleteImage?(name: string): Promise<void>;
   readonly uploads?: Uploads;
   /**
    * Virtual repositories: the local member that writes land in (null: writes are refused). The

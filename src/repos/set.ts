@@ -44,13 +44,10 @@ export class RepositorySet {
       if (repositoryConfig.type !== 'virtual' && kept && JSON.stringify(previous!.config.repositories[key]) === JSON.stringify(repositoryConfig)) {
         repository = kept;
       } else if (repositoryConfig.type === 'local') {
-        store.metadata.registerRepository(key, repositoryConfig.type);
         repository = new LocalRepository({ key, config: repositoryConfig, store, reader });
       } else if (repositoryConfig.type === 'remote') {
-        store.metadata.registerRepository(key, repositoryConfig.type);
         repository = new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log, ...(options.observeUpstream ? { observeUpstream: options.observeUpstream(key) } : {}) });
       } else {
-        store.metadata.registerRepository(key, repositoryConfig.type);
         const members = repositoryConfig.repositories.map(build);
         const target = repositoryConfig.defaultDeploymentRepo;
         repository = new VirtualRepository({ key, config: repositoryConfig, members, deployment: target === null ? null : build(target) });

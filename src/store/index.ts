@@ -1,24 +1,92 @@
 import { mkdir } from 'node:fs/promises';
-import { BlobStore } from './blobs.js';
-import { layout } from './layout.js';
-import { MetadataStore } from './metadata.js';
+import { join } from 'node:path';
+import { FilesystemBlobs } from './blobs/filesystem.js';
+import type { BlobDriver } from './blobs/types.js';
+import { S3Blobs, type S3Options } from './blobs/s3.js';
+import { BlobLifecycle, type LifecycleHooks } from './lifecycle.js';
+import { openMetadata } from './metadata/index.js';
+import type { Metadata } from './metadata/types.js';
 import { UploadSessions } from './uploads.js';
 
-export interface Store {
-  blobs: BlobStore;
-  metadata: MetadataStore;
-  uploads: UploadSessions;
-  close(): void;
+export type { BlobDriver, BlobWriter, ByteRange, WrittenBlob } from './blobs/types.js';
+export type { ImageRef, Metadata, Page } from './metadata/types.js';
+export type { UploadState } from './uploads.js';
+export type { S3Options };
+
+export interface StoreOptions {
+  /** Local files: the SQLite database, the filesystem driver's blobs, temp files. */
+  dataDir: string;
+  blobs: { driver: 'filesystem' } | ({ driver: 's3' } & S3Options);
+  metadata: { driver: 'sqlite' } | { driver: 'postgres'; url: string };
+  /** Start-up of a server: drop half-written temp files, repair interrupted upload finishes. Not for a side process (wharf gc). */
+  recover: boolean;
+  /** The time (ms); tests inject one to move past grace periods. */
+  now?: () => number;
+  /** Operational messages (a full disk). */
+  log?: (message: string) => void;
+  hooks?: LifecycleHooks;
 }
 
-/** Opens (creating if needed) the data directory and recovers from an interrupted run. */
-export async function openStore(dataDir: string): Promise<Store> {
-  const paths = layout(dataDir);
-  await mkdir(dataDir, { recursive: true });
-  const blobs = new BlobStore(paths);
-  await blobs.prepare();
-  const metadata = new MetadataStore(paths.database);
-  const uploads = new UploadSessions({ layout: paths, metadata, blobs });
-  await uploads.purgeStale();
-  return { blobs, metadata, uploads, close: () => metadata.close() };
+/**
+ * The storage layer: metadata (SQLite or PostgreSQL), bytes (filesystem or S3), the one
+ * lifecycle that commits and links blobs, and upload sessions. Only store/ deletes bytes.
+ */
+export interface Store {
+  readonly metadata: Metadata;
+  readonly blobs: BlobDriver;
+  readonly lifecycle: BlobLifecycle;
+  readonly uploads: UploadSessions;
+  now(): number;
+  log(message: string): void;
+  /** For readiness: can a push succeed now (storage writable, database reachable)? */
+  health(): Promise<{ writable: boolean; reason?: string }>;
+  close(): Promise<void>;
+}
+
+/** The SQLite metadata database of a data directory (access control keeps its tables there too). */
+export function metadataFile(dataDir: string): string {
+  return join(dataDir, 'meta.db');
+}
+
+/** Opens (creating if needed) the storage and, with `recover`, repairs what an interrupted run left. */
+export async function openStore(options: StoreOptions): Promise<Store> {
+  const now = options.now ?? Date.now;
+  const log = options.log ?? ((message: string) => console.error(`wharf: ${message}`));
+  await mkdir(options.dataDir, { recursive: true });
+  const blobs: BlobDriver = options.blobs.driver === 's3'
+    ? await S3Blobs.open({ ...options.blobs, tmpDir: join(options.dataDir, 'tmp') })
+    : new FilesystemBlobs(options.dataDir);
+  let metadata: Metadata;
+  try {
+    await blobs.prepare({ recover: options.recover });
+    metadata = await openMetadata(options.metadata.driver === 'postgres'
+      ? { driver: 'postgres', url: options.metadata.url }
+      : { driver: 'sqlite', path: metadataFile(options.dataDir), log });
+  } catch (error) {
+    await blobs.close();
+    throw error;
+  }
+  const lifecycle = new BlobLifecycle(metadata, blobs, { now, hooks: options.hooks ?? {}, log });
+  const uploads = new UploadSessions(metadata, blobs.sessions, lifecycle, { now, log });
+  if (options.recover) await uploads.repair();
+  return {
+    metadata,
+    blobs,
+    lifecycle,
+    uploads,
+    now,
+    log,
+    async health() {
+      try {
+        await metadata.ping();
+      } catch {
+        return { writable: false, reason: 'the metadata database is not reachable' };
+      }
+      return blobs.health();
+    },
+    async close() {
+      await metadata.close();
+      await blobs.close();
+    },
+  };
 }

@@ -1,22 +1,12 @@
 import { randomUUID, type Hash } from 'node:crypto';
-import { readdir, truncate, writeFile } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
 import { newHasher, type ParsedDigest } from '../oci/digest.js';
-import type { BlobStore, ByteRange, WrittenBlob } from './blobs.js';
-import { HashingFileWriter, hashFile } from './hashing.js';
-import { removeQuietly } from './files.js';
-import type { Layout } from './layout.js';
-import type { MetadataStore } from './metadata.js';
-
-/** Sessions untouched this long are purged at start-up (Distribution's default is the same). */
-const uploadMaxAgeMs = 7 * 24 * 3600 * 1000;
-
-export interface UploadOwner {
-  repo: string;
-  name: string;
-}
+import type { ByteRange, SessionBytes, WrittenBlob } from './blobs/types.js';
+import { hashStream } from './blobs/hashing.js';
+import { storageFailure } from './full.js';
+import type { BlobLifecycle } from './lifecycle.js';
+import type { ImageRef, Metadata } from './metadata/types.js';
 
 export interface UploadState {
   uuid: string;
@@ -24,39 +14,57 @@ export interface UploadState {
   size: number;
 }
 
+/** Passes a chunk through, failing at its end when it was not `length` bytes (nothing of it is kept then). */
+function expectLength(body: Readable, length: number): Readable {
+  let seen = 0;
+  const check = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      callback(null, chunk);
+    },
+    flush(callback) {
+      callback(seen === length ? null : new RegistryError('SIZE_INVALID', { status: 416, message: `Content-Range announces ${length} bytes, the body had ${seen}` }));
+    },
+  });
+  return pipeline(body, check, () => undefined);
+}
+
 interface LiveSession {
-  /** sha256 of the bytes so far, so that finishing costs no second read of the file. */
+  /** sha256 of the bytes so far, so that finishing costs no second read. */
   hash: Hash;
   size: number;
   busy: boolean;
 }
 
+function unknown(uuid: string, owner: ImageRef): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_UNKNOWN', { message: `upload ${uuid} is not in progress for ${owner.repo}/${owner.name}`, detail: { uuid } });
+}
+
 /**
- * Upload sessions (POST → PATCH* → PUT). The bytes so far live in uploads/<uuid>; the running
- * hash lives in memory and is rebuilt from the file after a restart. A chunk that fails midway
- * is cut off again, so a session always holds whole chunks.
+ * Upload sessions (POST → PATCH* → PUT). The bytes so far live with the blob driver (a file, or
+ * objects in S3), so any process serving the store can continue a session; the running hash lives
+ * in memory and is rebuilt from the bytes when a process meets a session it has not seen (after a
+ * restart, or on another node). A session always resumes, finishes or answers BLOB_UPLOAD_UNKNOWN.
  */
 export class UploadSessions {
-  readonly #layout: Layout;
-  readonly #metadata: MetadataStore;
-  readonly #blobs: BlobStore;
   readonly #live = new Map<string, LiveSession>();
 
-  constructor(options: { layout: Layout; metadata: MetadataStore; blobs: BlobStore }) {
-    this.#layout = options.layout;
-    this.#metadata = options.metadata;
-    this.#blobs = options.blobs;
-  }
+  constructor(
+    private readonly metadata: Metadata,
+    private readonly bytes: SessionBytes,
+    private readonly lifecycle: BlobLifecycle,
+    private readonly options: { now: () => number; log: (message: string) => void },
+  ) {}
 
-  async start(owner: UploadOwner): Promise<UploadState> {
+  async start(owner: ImageRef): Promise<UploadState> {
     const uuid = randomUUID();
-    await writeFile(this.#layout.upload(uuid), '');
-    this.#metadata.createUpload({ uuid, repo: owner.repo, name: owner.name, started_at: Date.now() });
+    await this.bytes.create(uuid).catch((error: unknown) => { throw storageFailure(error, this.options.log); });
+    await this.metadata.uploads.create({ uuid, repo: owner.repo, name: owner.name, started_at: this.options.now() });
     this.#live.set(uuid, { hash: newHasher(), size: 0, busy: false });
     return { uuid, size: 0 };
   }
 
-  async status(owner: UploadOwner, uuid: string): Promise<UploadState> {
+  async status(owner: ImageRef, uuid: string): Promise<UploadState> {
     const session = await this.#session(owner, uuid);
     return { uuid, size: session.size };
   }
@@ -65,7 +73,7 @@ export class UploadSessions {
    * Appends a chunk. `range` is the client's Content-Range, if any: it must start where the
    * session ends (else 416, as the spec says for an out-of-order chunk).
    */
-  async append(owner: UploadOwner, uuid: string, body: Readable, range?: ByteRange): Promise<UploadState> {
+  async append(owner: ImageRef, uuid: string, body: Readable, range?: ByteRange): Promise<UploadState> {
     const session = await this.#session(owner, uuid);
     if (range && range.start !== session.size) {
       throw new RegistryError('BLOB_UPLOAD_INVALID', {
@@ -79,76 +87,99 @@ export class UploadSessions {
     }
     session.busy = true;
     const hash = session.hash.copy();
-    const writer = new HashingFileWriter(this.#layout.upload(uuid), { hash, flags: 'r+', start: session.size });
     try {
-      await pipeline(body, writer);
-      if (range && writer.bytes !== range.end - range.start + 1) {
-        throw new RegistryError('SIZE_INVALID', {
-          status: 416,
-          message: `Content-Range announces ${range.end - range.start + 1} bytes, the body had ${writer.bytes}`,
-        });
-      }
+      const chunk = range ? expectLength(body, range.end - range.start + 1) : body;
+      session.size = await this.bytes.append(uuid, session.size, chunk, hash).catch((error: unknown) => { throw storageFailure(error, this.options.log); });
       session.hash = hash;
-      session.size += writer.bytes;
-    } catch (error) {
-      await truncate(this.#layout.upload(uuid), session.size).catch(() => undefined);
-      throw error;
     } finally {
       session.busy = false;
     }
     return { uuid, size: session.size };
   }
 
-  /** Verifies the whole upload against `digest` and commits it as a blob; the session ends either way. */
-  async finish(owner: UploadOwner, uuid: string, digest: ParsedDigest): Promise<WrittenBlob> {
+  /** Verifies the whole upload against `digest` and links it into the image as a blob; the session ends either way. */
+  async finish(owner: ImageRef, uuid: string, digest: ParsedDigest): Promise<WrittenBlob> {
     const session = await this.#session(owner, uuid);
     if (session.busy) throw new RegistryError('BLOB_UPLOAD_INVALID', { message: 'a chunk of this upload is still being received', detail: { uuid } });
     session.busy = true;
-    const path = this.#layout.upload(uuid);
     try {
-      const hash = digest.algorithm === 'sha256' ? session.hash.copy() : (await hashFile(path, newHasher(digest.algorithm))).hash;
+      const hash = digest.algorithm === 'sha256' ? session.hash.copy() : await this.#rehash(uuid, newHasher(digest.algorithm));
       const actual = `${digest.algorithm}:${hash.digest('hex')}`;
-      if (actual !== `${digest.algorithm}:${digest.hex}`) {
-        throw new RegistryError('DIGEST_INVALID', { message: `uploaded content has digest ${actual}, not ${digest.algorithm}:${digest.hex}`, detail: { digest: actual } });
+      const expected = `${digest.algorithm}:${digest.hex}`;
+      if (actual !== expected) {
+        throw new RegistryError('DIGEST_INVALID', { message: `uploaded content has digest ${actual}, not ${expected}`, detail: { digest: actual } });
       }
-      await this.#blobs.commit(path, digest);
-      return { digest: actual, size: session.size };
+      // Start-up repair finishes this link if the process dies after the bytes moved.
+      await this.metadata.uploads.committing(uuid, expected);
+      return await this.lifecycle.commit(owner, expected, session.size, () => this.bytes.commit(uuid, digest));
     } finally {
       await this.#end(uuid);
     }
   }
 
-  async cancel(owner: UploadOwner, uuid: string): Promise<void> {
+  async cancel(owner: ImageRef, uuid: string): Promise<void> {
     await this.#session(owner, uuid);
     await this.#end(uuid);
   }
 
-  /** Drops sessions older than a week, and files a crash left without a session. */
-  async purgeStale(): Promise<void> {
-    for (const uuid of this.#metadata.staleUploads(Date.now() - uploadMaxAgeMs)) await this.#end(uuid);
-    for (const file of await readdir(this.#layout.uploads)) {
-      if (!this.#metadata.upload(file)) await removeQuietly(this.#layout.upload(file));
+  /** Ends sessions started before `before` (the collector's uploads.expireAfter); returns how many. */
+  async expire(before: number): Promise<number> {
+    let ended = 0;
+    for (let batch = await this.metadata.uploads.startedBefore(before, 500); batch.length > 0; batch = await this.metadata.uploads.startedBefore(before, 500)) {
+      for (const row of batch) await this.#end(row.uuid);
+      ended += batch.length;
     }
+    for await (const { uuid, modifiedAt } of this.bytes.list()) {
+      if (modifiedAt < before && !(await this.metadata.uploads.get(uuid))) await this.bytes.delete(uuid);
+    }
+    return ended + (await this.bytes.abortAbandoned(before));
+  }
+
+  /**
+   * Start-up repair of what a crash left between the steps of a finish: a session whose bytes
+   * were already moved into the blob store is linked (if the blob is there) and ended; a session
+   * whose bytes are gone otherwise is ended (its client gets BLOB_UPLOAD_UNKNOWN and starts
+   * again); bytes without a session are dropped.
+   */
+  async repair(): Promise<void> {
+    for (const row of await this.metadata.uploads.all()) {
+      if ((await this.bytes.size(row.uuid)) !== null) continue;
+      const blob = row.committing ? await this.metadata.blobs.get(row.committing) : undefined;
+      if (blob?.state === 'present') await this.lifecycle.linkExisting(row, blob.digest, blob.size);
+      await this.metadata.uploads.remove(row.uuid);
+    }
+    for await (const { uuid } of this.bytes.list()) {
+      if (!(await this.metadata.uploads.get(uuid))) await this.bytes.delete(uuid);
+    }
+  }
+
+  async #rehash(uuid: string, hash: Hash): Promise<Hash> {
+    await hashStream(await this.bytes.read(uuid), hash);
+    return hash;
   }
 
   async #end(uuid: string): Promise<void> {
     this.#live.delete(uuid);
-    this.#metadata.deleteUpload(uuid);
-    await removeQuietly(this.#layout.upload(uuid));
+    await this.metadata.uploads.remove(uuid);
+    await this.bytes.delete(uuid);
   }
 
-  async #session(owner: UploadOwner, uuid: string): Promise<LiveSession> {
-    const row = this.#metadata.upload(uuid);
-    if (!row || row.repo !== owner.repo || row.name !== owner.name) {
-      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { message: `upload ${uuid} is not in progress for ${owner.repo}/${owner.name}`, detail: { uuid } });
+  async #session(owner: ImageRef, uuid: string): Promise<LiveSession> {
+    const row = await this.metadata.uploads.get(uuid);
+    if (!row || row.repo !== owner.repo || row.name !== owner.name) throw unknown(uuid, owner);
+    const stored = await this.bytes.size(uuid);
+    if (stored === null) {
+      // The bytes are gone (a crash between the steps of a finish): the session cannot go on.
+      this.#live.delete(uuid);
+      await this.metadata.uploads.remove(uuid);
+      throw unknown(uuid, owner);
     }
     let session = this.#live.get(uuid);
-    if (!session) {
-      // After a restart: rebuild the running hash from the bytes on disk.
-      const { hash, size } = await hashFile(this.#layout.upload(uuid), newHasher());
-      session = this.#live.get(uuid) ?? { hash, size, busy: false };
-      this.#live.set(uuid, session);
-    }
+    if (session && (session.busy || session.size === stored)) return session;
+    // First sight of this session here, or another process appended meanwhile: rebuild the hash.
+    const hash = await this.#rehash(uuid, newHasher());
+    session = { hash, size: stored, busy: false };
+    this.#live.set(uuid, session);
     return session;
   }
 }

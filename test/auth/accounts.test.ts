@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { AccountDirectory } from '../../src/auth/accounts.js';
 import { verifyPassword } from '../../src/auth/passwords.js';
 import { SqliteAuthStore } from '../../src/store/auth.js';
-import { layout } from '../../src/store/layout.js';
+import { metadataFile } from '../../src/store/index.js';
 import { runCli, tempDir } from '../helpers/server.js';
 
 // The account store (its own connection to the metadata database) and the wharf user/token commands.
@@ -13,7 +13,7 @@ import { runCli, tempDir } from '../helpers/server.js';
 const user = (name: string, at = 1) => ({ name, passwordHash: 'scrypt$x', groups: ['devs'], admin: false, createdAt: at, updatedAt: at, passwordChangedAt: at });
 
 test('the store: users and tokens; every change moves the counter, noting a token use does not', async () => {
-  const store = new SqliteAuthStore(layout(await tempDir()).database);
+  const store = new SqliteAuthStore(metadataFile(await tempDir()));
   const start = await store.changeCounter();
   assert.ok(await store.addUser(user('ci')));
   assert.not.ok(await store.addUser(user('ci')), 'a name is taken once');
@@ -32,7 +32,7 @@ test('the store: users and tokens; every change moves the counter, noting a toke
 });
 
 test('the server-side directory loads again only when the counter moved', async () => {
-  const store = new SqliteAuthStore(layout(await tempDir()).database);
+  const store = new SqliteAuthStore(metadataFile(await tempDir()));
   let changes = 0;
   const directory = new AccountDirectory(store, { onChange: () => { changes++; }, onError: (error) => { throw error; }, now: () => 100 });
   await directory.refresh();
@@ -67,7 +67,7 @@ test('wharf user and wharf token write the database; secrets only on stdin and p
   const list = await cli(['user', 'list']);
   assert.match(list.stdout, /^ci\s+no\s+devs,ops\s/m);
   assert.is((await cli(['user', 'passwd', 'ci', '--password-stdin'], 'second-password')).code, 0);
-  const store = new SqliteAuthStore(layout(join(dir, 'data')).database);
+  const store = new SqliteAuthStore(metadataFile(join(dir, 'data')));
   assert.ok(await verifyPassword('second-password', (await store.getUser('ci'))!.passwordHash));
   const created = await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:docker-local/team/**:pull', '--expires', '30d', '--description', 'release job']);
   assert.is(created.code, 0, created.stderr);

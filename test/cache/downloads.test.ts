@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
@@ -27,14 +26,14 @@ async function until(done: () => boolean): Promise<void> {
 }
 
 let store: Store;
-test.before(async () => { store = await openStore(await tempDir()); });
+test.before(async () => { store = await openStore({ dataDir: await tempDir(), blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' }, recover: true }); });
 test.after(() => store.close());
 
 test('readers get bytes as they arrive; a late reader reads the file, then memory; all of them get the blob', async () => {
   const upstream = new PassThrough({ highWaterMark: mib });
   let committed = 0;
   const downloads = new BlobDownloads(store.blobs);
-  const { download } = await downloads.join(digest, { fetch: async () => ({ size: content.length, body: upstream }), onCommitted: (size) => { committed = size; } });
+  const { download } = await downloads.join(digest, { fetch: async () => ({ size: content.length, body: upstream }), commit: async (size, place) => { await place(); committed = size; } });
   const early = collect(download.reader({ start: 0, end: content.length - 1 }));
   // The first chunk is offered to readers on arrival, before it is on disk (of a blob of known
   // size only the very last byte waits for verification).
@@ -55,7 +54,9 @@ test('readers get bytes as they arrive; a late reader reads the file, then memor
   assert.ok(b.equals(content), 'late reader');
   assert.ok(c.equals(content.subarray(from, 10 * mib + 1)), 'mid-blob reader');
   await until(() => committed === content.length);
-  assert.equal(await readdir(store.blobs.pathOf(digest).replace(/\/[^/]+$/, '')), [digest.slice(7)]);
+  assert.is((await store.blobs.stat(digest))?.size, content.length);
+  // A reader that starts after the commit reads the committed blob.
+  assert.ok((await collect(download.reader({ start: 5, end: 10 * mib }))).equals(content.subarray(5, 10 * mib + 1)), 'reader after the commit');
 });
 
 test.run();

@@ -11,7 +11,9 @@ test('the shipped default config is valid: docker-local, docker-hub and the virt
   assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false }]);
   assert.equal(Object.keys(config.repositories), ['docker-local', 'docker-hub', 'docker']);
   assert.equal(config.repositories.docker, { type: 'virtual', repositories: ['docker-local', 'docker-hub'], defaultDeploymentRepo: 'docker-local', resolveDockerTagsByTimestamp: false });
-  assert.equal(config.repositories['docker-local'], { type: 'local', blockSchema1: true });
+  assert.equal(config.repositories['docker-local'], { type: 'local', blockSchema1: true, gc: { untagged: 'delete' } });
+  assert.equal(config.storage, { blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' } });
+  assert.equal(config.gc, { interval: 3_600_000, grace: 3_600_000, uploadsExpireAfter: 86_400_000 });
   assert.is(config.dataDir, join(process.cwd(), 'data'));
   assert.ok(Object.isFrozen(config.listeners[0]));
 });
@@ -31,7 +33,7 @@ test('${ENV} is interpolated; an unset variable names its key', async () => {
 });
 
 test('each invalid config is one message naming the key path', async () => {
-  assert.is(await problem('repositories:\n  a: { type: local, colour: red }\n'), 'repositories.a.colour: unknown key (allowed here: type, blockSchema1)');
+  assert.is(await problem('repositories:\n  a: { type: local, colour: red }\n'), 'repositories.a.colour: unknown key (allowed here: type, blockSchema1, gc)');
   assert.is(await problem('repositories:\n  docker_local: { type: local }\n'), 'repositories.docker_local: a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
   assert.is(await problem('repositories:\n  Docker: { type: local }\n'), 'repositories.Docker: a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
   assert.is(await problem('repositories:\n  a: { type: local, blockSchema1: "yes" }\n'), 'repositories.a.blockSchema1: expected true or false, got "yes"');
@@ -39,7 +41,7 @@ test('each invalid config is one message naming the key path', async () => {
   assert.is(await problem('listeners:\n  - { port: 5000 }\n  - { port: 5000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[1].port: port 5000 is already used by listeners[0]');
   assert.is(await problem('listeners:\n  - { port: 70000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[0].port: expected a port number 0-65535, got number 70000');
   assert.is(await problem('dataDir: 5\nrepositories:\n  a: { type: local }\n'), 'dataDir: expected a non-empty string, got number 5');
-  assert.is(await problem('listen: 5000\nrepositories:\n  a: { type: local }\n'), 'listen: unknown key (allowed here: dataDir, certsDir, baseDomain, trustedProxies, listeners, repositories, log, auth, permissions, metrics)');
+  assert.is(await problem('listen: 5000\nrepositories:\n  a: { type: local }\n'), 'listen: unknown key (allowed here: dataDir, certsDir, baseDomain, trustedProxies, listeners, repositories, log, auth, permissions, metrics, storage, gc, uploads)');
   assert.is(await problem('dataDir: ./x\n'), 'repositories: expected a mapping, got nothing');
   assert.is(await problem('trustedProxies: [10.0.0.0/40]\nrepositories:\n  a: { type: local }\n'), 'trustedProxies[0]: expected an IP address or CIDR block like 10.0.0.0/8, got "10.0.0.0/40"');
   assert.match(await problem('repositories: [\n'), 'is not valid YAML');

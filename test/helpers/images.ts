@@ -30,9 +30,10 @@ export function descriptorOf(item: Blob, mediaType: string): { mediaType: string
   return { mediaType, digest: item.digest, size: item.bytes.length };
 }
 
-export function makeImage(options: { layers?: number; layerBytes?: number; architecture?: string } = {}): Image {
+/** A new image of random layers, or of the given ones (`share`, e.g. a layer another image has too). */
+export function makeImage(options: { layers?: number; layerBytes?: number; architecture?: string; share?: Blob[] } = {}): Image {
   const platform = { os: 'linux', architecture: options.architecture ?? 'amd64' };
-  const layers = Array.from({ length: options.layers ?? 2 }, () => blob(gzipSync(randomBytes(options.layerBytes ?? 2048))));
+  const layers = options.share ?? Array.from({ length: options.layers ?? 2 }, () => blob(gzipSync(randomBytes(options.layerBytes ?? 2048))));
   const config = blob(Buffer.from(JSON.stringify({
     ...platform,
     created: new Date().toISOString(),

@@ -8,9 +8,13 @@ import { validateConfig } from '../../src/config/validate.js';
 import { createLogger } from '../../src/log/logger.js';
 import { logCollector, type LogCollector } from './logs.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import type { CollectSummary } from '../../src/store/gc.js';
+import type { LifecycleHooks } from '../../src/store/lifecycle.js';
+import { postgresDatabase } from './postgres.js';
+import { s3Storage } from './s3.js';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { SqliteAuthStore } from '../../src/store/auth.js';
-import { layout } from '../../src/store/layout.js';
+import { metadataFile } from '../../src/store/index.js';
 
 export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -23,6 +27,12 @@ export interface TestServer {
   urls: string[];
   caPath: string | null;
   dataDir: string;
+  /** The storage section the server runs with (the same is given to a restart). */
+  storage: Record<string, unknown>;
+  /** Runs a garbage collection in the server now. */
+  collectGarbage(options?: { dryRun?: boolean }): Promise<CollectSummary>;
+  /** What /readyz reports about storage. */
+  storageHealth(): Promise<{ writable: boolean; reason?: string }>;
   /** Stops the server; the data directory stays until cleanup(). */
   stop(): Promise<void>;
   cleanup(): Promise<void>;
@@ -61,12 +71,33 @@ export interface StartOptions {
   audit?: (line: string) => void;
   /** The clock of tokens and throttling. */
   now?: () => number;
+  /** The storage section; by default WHARF_TEST_STORAGE's choice (see testStorage). */
+  storage?: Record<string, unknown>;
+  gc?: Record<string, unknown>;
+  uploads?: Record<string, unknown>;
+  /** The store's clock and lifecycle hooks (tests that move past grace periods or force interleavings). */
+  storageNow?: () => number;
+  hooks?: LifecycleHooks;
+}
+
+/**
+ * The storage the end-to-end suites run on: the defaults (SQLite and the filesystem), or, with
+ * WHARF_TEST_STORAGE=s3-postgres, PostgreSQL and S3 (each server gets a fresh database and bucket).
+ */
+export async function testStorage(choice = process.env.WHARF_TEST_STORAGE): Promise<Record<string, unknown>> {
+  if (choice === 's3-postgres') return { blobs: await s3Storage(), metadata: { driver: 'postgres', url: await postgresDatabase() } };
+  if (choice && choice !== 'default') throw new Error(`WHARF_TEST_STORAGE: expected default or s3-postgres, got ${choice}`);
+  return {};
 }
 
 export async function startWharf(options: StartOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await tempDir());
+  const storage = options.storage ?? (await testStorage());
   const raw = {
     dataDir,
+    storage,
+    ...(options.gc ? { gc: options.gc } : {}),
+    ...(options.uploads ? { uploads: options.uploads } : {}),
     certsDir: join(dataDir, 'certs'),
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
@@ -84,7 +115,10 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     ...(log ? { logger: createLogger({ format: options.logFormat ?? 'text', write: (line) => log(line.trimEnd()) }) } : {}),
     ...(options.audit ? { audit: options.audit } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.storageNow ? { storageNow: options.storageNow } : {}),
+    ...(options.hooks ? { storageHooks: options.hooks } : {}),
   });
+  const running = server;
   const initialAdminPassword = server.initialAdminPassword;
   return {
     url: server.urls[0]!,
@@ -93,6 +127,9 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     urls: server.urls,
     caPath: server.caPath,
     dataDir,
+    storage,
+    collectGarbage: (collectOptions) => running.collectGarbage(collectOptions),
+    storageHealth: () => running.storageHealth(),
     async stop() {
       await server?.close();
       server = null;
@@ -157,7 +194,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, inp
 
 /** Adds users straight to the data directory's account store (as `wharf user add` does). */
 export async function addUsers(dataDir: string, users: NonNullable<StartOptions['users']>): Promise<void> {
-  const store = new SqliteAuthStore(layout(dataDir).database);
+  const store = new SqliteAuthStore(metadataFile(dataDir));
   try {
     for (const user of users) {
       const now = Date.now();

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { digestOf } from '../../src/oci/digest.js';
 import { blob } from '../helpers/images.js';
 import { errorCode, pushBlob } from '../helpers/registry.js';
+import { storedBlobs, storedSessions } from '../helpers/stored.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
@@ -100,7 +101,7 @@ test('PUT with a final chunk completes a chunked upload', async () => {
 });
 
 test('a digest mismatch is DIGEST_INVALID and keeps nothing', async () => {
-  const before = await filesUnder('blobs');
+  const before = await storedBlobs(server);
   const bytes = randomBytes(1000);
   const wrong = digestOf(randomBytes(10));
   const monolithic = await fetch(`${base}/v2/${name}/blobs/uploads/?digest=${wrong}`, { method: 'POST', body: bytes });
@@ -112,9 +113,9 @@ test('a digest mismatch is DIGEST_INVALID and keeps nothing', async () => {
   assert.is(await errorCode(put), 'DIGEST_INVALID');
   assert.is((await fetch(`${base}${location}`)).status, 404, 'the session is gone');
   assert.is((await fetch(`${base}/v2/${name}/blobs/${wrong}`, { method: 'HEAD' })).status, 404);
-  assert.equal(await filesUnder('blobs'), before);
+  assert.equal(await storedBlobs(server), before);
   assert.equal(await filesUnder('tmp'), []);
-  assert.not.ok((await filesUnder('uploads')).includes(location.split('/').pop()!), 'the session file is gone');
+  assert.not.ok((await storedSessions(server)).includes(location.split('/').pop()!), 'the session bytes are gone');
 });
 
 test('PUT without a digest, or with a malformed one, is DIGEST_INVALID', async () => {
@@ -209,7 +210,7 @@ test('the same bytes pushed to two images are stored once', async () => {
   const item = blob(randomBytes(321));
   await pushBlob(base, 'docker-local/one', item);
   await pushBlob(base, 'docker-local/two', item);
-  const matches = (await filesUnder('blobs')).filter((file) => file === item.digest.slice(7));
+  const matches = (await storedBlobs(server)).filter((digest) => digest === item.digest);
   assert.is(matches.length, 1);
 });
 

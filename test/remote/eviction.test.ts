@@ -1,16 +1,15 @@
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeImage } from '../helpers/images.js';
-import { pushBlob, seedImage } from '../helpers/registry.js';
+import { pushImage, seedImage } from '../helpers/registry.js';
+import { storedBlobs } from '../helpers/stored.js';
 import { remoteFixture } from '../helpers/upstream.js';
 
 const fixture = remoteFixture(test, (url) => ({
   'docker-local': { type: 'local' },
   'docker-remote': { type: 'remote', url, cache: { maxSize: '2500KiB' } },
-}));
+}), { gc: { grace: 0 } });
 
 /** Waits (up to 10 s) until `done` holds; the assertions after it say what was expected. */
 async function settle(done: () => Promise<boolean>): Promise<void> {
@@ -18,14 +17,14 @@ async function settle(done: () => Promise<boolean>): Promise<void> {
 }
 
 async function onDisk(digest: string): Promise<boolean> {
-  return (await readdir(join(fixture.wharf.dataDir, 'blobs'), { recursive: true })).some((file) => String(file).endsWith(digest.slice(7)));
+  return (await storedBlobs(fixture.wharf)).includes(digest);
 }
 
 test('over cache.maxSize the least recently pulled blobs go; a blob a local repository holds stays on disk', async () => {
   const image = makeImage({ layers: 4, layerBytes: 1 << 20 });
   const [a, b, c, d] = image.layers as [typeof image.layers[0], typeof image.layers[0], typeof image.layers[0], typeof image.layers[0]];
   await seedImage(fixture.distribution.url, 'team/big', image, '1');
-  await pushBlob(fixture.wharf.url, 'docker-local/team/keep', b);
+  await pushImage(fixture.wharf.url, 'docker-local/team/keep', makeImage({ share: [b] }), '1');
   const pull = async (digest: string) => {
     const response = await fetch(`${fixture.wharf.url}/v2/docker-remote/team/big/blobs/${digest}`);
     assert.is(response.status, 200);
@@ -38,7 +37,11 @@ test('over cache.maxSize the least recently pulled blobs go; a blob a local repo
   await pull(c.digest); // 3 MiB > 2500 KiB: b goes (least recently pulled)
   await pull(d.digest); // a goes
   // A client has its bytes once they verify; the commit, and the eviction it triggers, follow.
-  await settle(async () => !(await onDisk(a.digest)));
+  // Eviction only unlinks: the collector frees the bytes.
+  await settle(async () => (await fetch(`${fixture.wharf.url}/metrics`).then((r) => r.text())).includes('wharf_cache_evictions_total{repository="docker-remote"} 2'));
+  assert.ok(await onDisk(a.digest), 'evicted, not yet collected');
+  const summary = await fixture.wharf.collectGarbage();
+  assert.is(summary.blobs, 1, 'only a: b is still linked by docker-local');
   assert.ok(await onDisk(b.digest), 'b is still held by docker-local');
   assert.not.ok(await onDisk(a.digest), 'a was evicted and nothing else holds it');
   assert.ok(await onDisk(c.digest));

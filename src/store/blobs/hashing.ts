@@ -1,8 +1,10 @@
 import type { Hash } from 'node:crypto';
-import { close, createReadStream, open, writev } from 'node:fs';
-import { Writable } from 'node:stream';
+import { close, open, writev } from 'node:fs';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { readChunkBytes } from './blobs.js';
+
+/** Reads of 1 MiB instead of Node's 64 KiB default: 3-4x the throughput on large blobs here. */
+export const readChunkBytes = 1024 * 1024;
 
 /** Bytes buffered while a write is in flight; they go to disk together in one writev. */
 const writeBatchBytes = 8 << 20;
@@ -56,10 +58,9 @@ export class HashingFileWriter extends Writable {
       this.#hash.update(buffer);
       length += buffer.length;
     }
-    writev(this.#fd!, buffers, this.#position, (error, written) => {
-      if (!error && written !== length) error = new Error(`short write to ${this.#path}: ${written} of ${length} bytes`);
-      this.#position += written ?? 0;
-      this.#bytes += written ?? 0;
+    writeAll(this.#fd!, buffers, this.#position, (error, written) => {
+      this.#position += written;
+      this.#bytes += written;
       if (!error) this.#onWritten?.(this.#bytes, length);
       callback(error);
     });
@@ -72,14 +73,37 @@ export class HashingFileWriter extends Writable {
   }
 }
 
-/** Hashes a whole file, streaming. */
-export async function hashFile(path: string, hash: Hash): Promise<{ hash: Hash; size: number }> {
+/**
+ * writev until every byte is written: a short write (a disk filling up) is followed by another
+ * for the rest, which then fails with the real cause (ENOSPC).
+ */
+function writeAll(fd: number, buffers: Buffer[], position: number, done: (error: NodeJS.ErrnoException | null, written: number) => void, before = 0): void {
+  writev(fd, buffers, position, (error, written) => {
+    if (error) return done(error, before);
+    const total = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+    if (written === total) return done(null, before + written);
+    if (written === 0) return done(Object.assign(new Error('the file system accepted no bytes'), { code: 'EIO' }), before);
+    let skip = written;
+    const rest: Buffer[] = [];
+    for (const buffer of buffers) {
+      if (skip >= buffer.length) skip -= buffer.length;
+      else {
+        rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+        skip = 0;
+      }
+    }
+    writeAll(fd, rest, position + written, done, before + written);
+  });
+}
+
+/** Hashes a stream to its end; resolves with its size. */
+export async function hashStream(source: Readable, hash: Hash): Promise<number> {
   let size = 0;
-  await pipeline(createReadStream(path, { highWaterMark: readChunkBytes }), async function* (source) {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
+  await pipeline(source, async function* (chunks) {
+    for await (const chunk of chunks as AsyncIterable<Buffer>) {
       hash.update(chunk);
       size += chunk.length;
     }
   });
-  return { hash, size };
+  return size;
 }

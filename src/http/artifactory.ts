@@ -1,0 +1,92 @@
+import type { Hono } from 'hono';
+import type { Action } from '../auth/actions.js';
+import type { AuthService } from '../auth/service.js';
+import { RegistryError } from '../oci/errors.js';
+import { isValidTag, requireName } from '../oci/names.js';
+import type { Repository } from '../repos/repository.js';
+import type { RepositorySet } from '../repos/set.js';
+import type { TrustedProxies } from '../routing/proxies.js';
+import type { Route } from '../routing/route.js';
+import { unknownRepository } from './dispatch.js';
+import { apiVersionHeader, type Env } from './env.js';
+import type { Gate } from './gate.js';
+import { openGate, requestInfo } from './request.js';
+
+// Artifactory's "Delete Item" for Docker repositories, where an image is a folder and each tag a
+// folder inside it:
+//   DELETE /artifactory/<repoKey>/<image>         the whole image: tags, manifests, blob links
+//   DELETE /artifactory/<repoKey>/<image>/<tag>   one tag (its manifest goes at the next
+//                                                  collection if nothing else keeps it)
+// A path that names an image the caller may delete is the image; otherwise its last segment is a
+// tag of the image before it. 204 on success, as Artifactory answers. Layers no longer used
+// disappear at the next garbage collection; an image left without manifests leaves the catalog.
+
+interface Context {
+  gate: Gate;
+  /** How the image is named in challenges and denials: the repository-path form. */
+  scope: Route;
+  repository: Repository;
+  /** What follows the repository key. */
+  path: string;
+}
+
+interface Entry {
+  method: 'DELETE';
+  /** What the caller must be allowed to do to the image the path names. */
+  action: Action;
+  handle: (context: Context) => Promise<void>;
+}
+
+async function deleteImageOrTag({ gate, scope, repository, path }: Context): Promise<void> {
+  const { key } = repository;
+  if (!repository.deleteImage || !repository.deleteManifest) {
+    throw new RegistryError('UNSUPPORTED', { message: `cannot delete images from ${key}: it is a ${repository.kind} repository`, detail: { repository: key, kind: repository.kind } });
+  }
+  const name = requireName(path);
+  const slash = name.lastIndexOf('/');
+  const tag = name.slice(slash + 1);
+  const tagged = slash > 0 && isValidTag(tag);
+  if (!tagged || gate.access?.principalMay(key, name, 'delete')) {
+    gate.require(scope, key, name, 'delete');
+    try {
+      await repository.deleteImage(name);
+      return gate.audit({ action: 'delete', target: `${key}/${name}`, result: 'ok' });
+    } catch (error) {
+      if (!tagged || !(error instanceof RegistryError) || error.code !== 'NAME_UNKNOWN') throw error;
+    }
+  }
+  const image = name.slice(0, slash);
+  gate.require(scope, key, image, 'delete');
+  await repository.deleteManifest(image, tag).catch((error: unknown) => {
+    throw error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN'
+      ? new RegistryError('NAME_UNKNOWN', { message: `no image ${name} and no tag ${tag} of ${image} in ${key}`, detail: { path } })
+      : error;
+  });
+  gate.audit({ action: 'delete', target: `${key}/${image}:${tag}`, result: 'ok' });
+}
+
+const entries: Entry[] = [{ method: 'DELETE', action: 'delete', handle: deleteImageOrTag }];
+
+/** Registers /artifactory/<repoKey>/… on the app; each request is authorized through the gate. */
+export function artifactoryRoutes(app: Hono<Env>, options: { live: () => { repositories: RepositorySet; trustedProxies: TrustedProxies }; auth: AuthService | null }): void {
+  for (const entry of entries) {
+    app.on(entry.method, '/artifactory/*', async (c) => {
+      const { repositories, trustedProxies } = options.live();
+      const gate = await openGate(c, options.auth, requestInfo(c, trustedProxies), null);
+      let rest: string;
+      try {
+        rest = decodeURIComponent(c.req.path.slice('/artifactory/'.length));
+      } catch {
+        throw new RegistryError('NAME_INVALID', { message: 'the request path is not valid percent-encoding' });
+      }
+      const slash = rest.indexOf('/');
+      if (slash <= 0) throw new RegistryError('NAME_INVALID', { message: 'expected /artifactory/<repoKey>/<image>[/<tag>]' });
+      const key = rest.slice(0, slash);
+      const repository = repositories.find(key);
+      if (!repository) throw unknownRepository(key, repositories, gate);
+      const scope: Route = { repoKey: key, endpointPath: '', prefix: `/v2/${key}/`, namesIncludeKey: true };
+      await entry.handle({ gate, scope, repository, path: rest.slice(slash + 1).replace(/\/$/, '') });
+      return new Response(null, { status: 204, headers: apiVersionHeader });
+    });
+  }
+}

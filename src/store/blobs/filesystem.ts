@@ -1,0 +1,130 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { parseDigest, type ParsedDigest } from '../../oci/digest.js';
+import { RegistryError } from '../../oci/errors.js';
+import { commitFile, removeQuietly, syncPath } from './files.js';
+import { readChunkBytes } from './hashing.js';
+import { FilesystemSessions } from './fs-sessions.js';
+import { SpoolWriter } from './spool.js';
+import type { BlobDriver, ByteRange, StoredBlob, WriterOptions } from './types.js';
+
+// The data directory's bytes:
+//
+//   <dataDir>/
+//     blobs/<alg>/<xx>/<hex>   one file per blob digest, shared by every repository (xx = hex[0..2])
+//     uploads/<uuid>           bytes of an upload session so far; resumable across restarts
+//     tmp/                     files being written; emptied at start-up, never read by name
+//
+// Every name below dataDir is built from a validated digest or a UUID we generated, never from
+// a client's path, so no request can reach outside this tree. A blob file appears only by
+// rename of a complete, synced, verified temp file.
+
+/** Below this much free space a write is not expected to succeed: /readyz says so. */
+const minimumFreeBytes = 16 << 20;
+
+function missing(digest: string): RegistryError {
+  return new RegistryError('BLOB_UNKNOWN', { message: `blob ${digest} is not in the store`, detail: { digest } });
+}
+
+export class FilesystemBlobs implements BlobDriver {
+  readonly name = 'filesystem';
+  readonly sessions: FilesystemSessions;
+  readonly #root: string;
+  readonly #tmp: string;
+  readonly #blobs: string;
+
+  constructor(root: string) {
+    this.#root = root;
+    this.#tmp = join(root, 'tmp');
+    this.#blobs = join(root, 'blobs');
+    this.sessions = new FilesystemSessions({ dir: join(root, 'uploads'), place: (file, digest) => this.#place(file, digest) });
+  }
+
+  #path(digest: string | ParsedDigest): string {
+    const parsed = typeof digest === 'string' ? parseDigest(digest) : digest;
+    if (!parsed) throw missing(String(digest));
+    return join(this.#blobs, parsed.algorithm, parsed.hex.slice(0, 2), parsed.hex);
+  }
+
+  async stat(digest: string): Promise<StoredBlob | null> {
+    try {
+      const info = await stat(this.#path(digest));
+      return { digest, size: info.size, modifiedAt: info.mtimeMs };
+    } catch {
+      return null;
+    }
+  }
+
+  /** A plain fs read stream in 1 MiB chunks (no larger than the range: a 1 KiB blob costs one 1 KiB read). */
+  async read(digest: string, range?: ByteRange): Promise<Readable> {
+    const path = this.#path(digest);
+    if (range && range.end < range.start) {
+      if (!(await this.stat(digest))) throw missing(digest);
+      return Readable.from([]);
+    }
+    const highWaterMark = range ? Math.max(1, Math.min(readChunkBytes, range.end - range.start + 1)) : readChunkBytes;
+    const stream = createReadStream(path, { highWaterMark, ...(range ? { start: range.start, end: range.end } : {}) });
+    try {
+      await once(stream, 'ready');
+    } catch {
+      throw missing(digest);
+    }
+    return stream;
+  }
+
+  writer(options: WriterOptions = {}): SpoolWriter {
+    return new SpoolWriter(this.#tmp, (file, digest) => this.#place(file, digest), options);
+  }
+
+  /** Moves a verified file into place; if the blob exists already (same bytes) the file is dropped. */
+  async #place(file: string, digest: ParsedDigest): Promise<void> {
+    const target = this.#path(digest);
+    if (await this.stat(`${digest.algorithm}:${digest.hex}`)) return removeQuietly(file);
+    await syncPath(file);
+    await commitFile(file, target);
+  }
+
+  async delete(digest: string): Promise<void> {
+    await unlink(this.#path(digest)).catch((error: NodeJS.ErrnoException) => { if (error.code !== 'ENOENT') throw error; });
+  }
+
+  async *list(): AsyncIterable<StoredBlob> {
+    for (const algorithm of await readdir(this.#blobs).catch(() => [])) {
+      for (const prefix of await readdir(join(this.#blobs, algorithm)).catch(() => [])) {
+        for (const hex of await readdir(join(this.#blobs, algorithm, prefix)).catch(() => [])) {
+          const digest = `${algorithm}:${hex}`;
+          if (!parseDigest(digest)) continue;
+          const found = await this.stat(digest);
+          if (found) yield found;
+        }
+      }
+    }
+  }
+
+  async prepare({ recover }: { recover: boolean }): Promise<void> {
+    await mkdir(this.#blobs, { recursive: true });
+    // tmp/ holds only writes in progress: left-overs of an interrupted run are never complete.
+    if (recover) await removeQuietly(this.#tmp);
+    await mkdir(this.#tmp, { recursive: true });
+    await this.sessions.prepare();
+  }
+
+  async health(): Promise<{ writable: boolean; reason?: string }> {
+    try {
+      const space = await statfs(this.#root);
+      if (space.bavail * space.bsize < minimumFreeBytes) return { writable: false, reason: 'storage is full' };
+      const probe = join(this.#tmp, '.probe');
+      await writeFile(probe, 'ok');
+      await removeQuietly(probe);
+      return { writable: true };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return { writable: false, reason: code === 'ENOSPC' ? 'storage is full' : `storage is not writable (${code ?? 'error'})` };
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,78 @@
+import type { Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ParsedDigest } from '../../oci/digest.js';
+import { removeQuietly } from './files.js';
+import { HashingFileWriter, readChunkBytes } from './hashing.js';
+import { pour } from './pour.js';
+import type { SessionBytes } from './types.js';
+
+/**
+ * Upload sessions as files, uploads/<uuid>: each chunk is appended at the session's end; a chunk
+ * that fails midway is cut off again, so a session always holds whole chunks.
+ */
+export class FilesystemSessions implements SessionBytes {
+  readonly #dir: string;
+  readonly #place: (file: string, digest: ParsedDigest) => Promise<void>;
+
+  constructor(options: { dir: string; place: (file: string, digest: ParsedDigest) => Promise<void> }) {
+    this.#dir = options.dir;
+    this.#place = options.place;
+  }
+
+  #path(uuid: string): string {
+    return join(this.#dir, uuid);
+  }
+
+  async prepare(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true });
+  }
+
+  async create(uuid: string): Promise<void> {
+    await writeFile(this.#path(uuid), '');
+  }
+
+  async size(uuid: string): Promise<number | null> {
+    try {
+      return (await stat(this.#path(uuid))).size;
+    } catch {
+      return null;
+    }
+  }
+
+  async append(uuid: string, offset: number, body: Readable, hash: Hash): Promise<number> {
+    const writer = new HashingFileWriter(this.#path(uuid), { hash, flags: 'r+', start: offset });
+    try {
+      await pour(body, writer);
+      return offset + writer.bytes;
+    } catch (error) {
+      await truncate(this.#path(uuid), offset).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async read(uuid: string): Promise<Readable> {
+    return createReadStream(this.#path(uuid), { highWaterMark: readChunkBytes });
+  }
+
+  async commit(uuid: string, digest: ParsedDigest): Promise<void> {
+    await this.#place(this.#path(uuid), digest);
+  }
+
+  async delete(uuid: string): Promise<void> {
+    await removeQuietly(this.#path(uuid));
+  }
+
+  async *list(): AsyncIterable<{ uuid: string; modifiedAt: number }> {
+    for (const uuid of await readdir(this.#dir).catch(() => [])) {
+      const info = await stat(this.#path(uuid)).catch(() => null);
+      if (info) yield { uuid, modifiedAt: info.mtimeMs };
+    }
+  }
+
+  async abortAbandoned(): Promise<number> {
+    return 0;
+  }
+}

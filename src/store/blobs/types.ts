@@ -1,0 +1,91 @@
+import type { Hash } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import type { DigestAlgorithm, ParsedDigest } from '../../oci/digest.js';
+
+// The blob driver seam: where the bytes of blobs and of upload sessions live. Two drivers stand
+// behind it (filesystem, s3) and pass one conformance suite (test/store/blob-driver.test.ts).
+// Nothing above the store reaches the bytes any other way.
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export interface WrittenBlob {
+  digest: string;
+  size: number;
+}
+
+export interface StoredBlob {
+  digest: string;
+  size: number;
+  /** Last modification (ms since the epoch): the collector's grace for bytes nobody registered. */
+  modifiedAt: number;
+}
+
+/**
+ * Bytes being written: hashed as they arrive, invisible under any digest until `commit`, which
+ * verifies them and makes them the blob of that digest atomically (or keeps the copy already
+ * there: the content is the same). `cancel` drops them.
+ */
+export interface BlobWriter extends Writable {
+  /** Bytes written (and hashed) so far. */
+  readonly bytes: number;
+  /** The digest of what was written (once the writer has finished). */
+  digest(): string;
+  /** Bytes already written, for readers following the write; null once they are only in the committed blob. */
+  readWritten(position: number, length: number): Promise<Buffer | null>;
+  commit(expected: ParsedDigest): Promise<WrittenBlob>;
+  cancel(): Promise<void>;
+}
+
+export interface WriterOptions {
+  algorithm?: DigestAlgorithm;
+  /** Told after each batch reaches the writer's storage: total bytes, and the batch's bytes. */
+  onWritten?: (bytes: number, batchBytes: number) => void;
+}
+
+/** The bytes of upload sessions so far, kept where any process serving the store can continue them. */
+export interface SessionBytes {
+  create(uuid: string): Promise<void>;
+  /** Bytes held, or null when the session's bytes are gone. */
+  size(uuid: string): Promise<number | null>;
+  /**
+   * Appends `body` at `offset` (the current size), hashing it into `hash`. Resolves with the new
+   * size once the bytes are durable. On failure nothing of the chunk remains.
+   */
+  append(uuid: string, offset: number, body: Readable, hash: Hash): Promise<number>;
+  /** The whole session, to rebuild its hash after a restart. */
+  read(uuid: string): Promise<Readable>;
+  /** Makes the (verified) session bytes the blob of `digest` and drops the session bytes. */
+  commit(uuid: string, digest: ParsedDigest): Promise<void>;
+  delete(uuid: string): Promise<void>;
+  list(): AsyncIterable<{ uuid: string; modifiedAt: number }>;
+  /** Drops storage-side leftovers of writes abandoned before `before` (S3 multipart uploads); returns how many. */
+  abortAbandoned(before: number): Promise<number>;
+}
+
+export interface BlobDriver {
+  readonly name: 'filesystem' | 's3';
+  stat(digest: string): Promise<StoredBlob | null>;
+  /**
+   * Opens a blob (or `range` of it) for reading. Resolves once the bytes are reachable, so a
+   * missing blob is BLOB_UNKNOWN here, before anything is sent.
+   */
+  read(digest: string, range?: ByteRange): Promise<Readable>;
+  writer(options?: WriterOptions): BlobWriter;
+  delete(digest: string): Promise<void>;
+  /** Every stored blob, in no particular order. */
+  list(): AsyncIterable<StoredBlob>;
+  /** A URL the client may fetch the blob from directly (presigned), when the driver offers one. */
+  redirect?(digest: string): Promise<string | null>;
+  readonly sessions: SessionBytes;
+  /** Start-up: create what is missing; with `recover`, drop what an interrupted run left half-written. */
+  prepare(options: { recover: boolean }): Promise<void>;
+  /** Whether a write can succeed now (free space, a write probe). */
+  health(): Promise<{ writable: boolean; reason?: string }>;
+  close(): Promise<void>;
+}
+
+export type { DigestAlgorithm, ParsedDigest };

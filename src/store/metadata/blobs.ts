@@ -1,0 +1,39 @@
+import { lockRows, type Db } from './sql.js';
+import type { BlobRow, Blobs, ImageRef } from './types.js';
+
+// The stored-bytes registry. Every change that takes a reference to a blob changes its row
+// under a row lock (touched_at): the collector's conditional UPDATE, waiting on that lock,
+// then sees the new version and leaves the blob alone (PostgreSQL re-checks a locked row's own
+// columns after the lock is released; SQLite has one writer at a time).
+
+export class SqlBlobs implements Blobs {
+  constructor(private readonly db: Db) {}
+
+  async get(digest: string): Promise<BlobRow | undefined> {
+    const row = await this.db.sql.get<BlobRow>('SELECT digest, size, state, touched_at FROM blobs WHERE digest = $1', [digest]);
+    return row && { ...row, size: Number(row.size), touched_at: Number(row.touched_at) };
+  }
+
+  async claim(digest: string, size: number, now: number): Promise<'claimed' | 'deleting'> {
+    return this.db.atomic(async (sql) => {
+      const inserted = await sql.run("INSERT INTO blobs (digest, size, state, touched_at) VALUES ($1, $2, 'present', $3) ON CONFLICT (digest) DO NOTHING", [digest, size, now]);
+      if (inserted > 0) return 'claimed';
+      const row = await sql.get<{ state: string }>(`SELECT state FROM blobs WHERE digest = $1${lockRows(sql, 'update')}`, [digest]);
+      if (row?.state !== 'present') return 'deleting';
+      await sql.run('UPDATE blobs SET touched_at = $2 WHERE digest = $1', [digest, now]);
+      return 'claimed';
+    });
+  }
+
+  async link({ repo, name }: ImageRef, digest: string, size: number, now: number): Promise<boolean> {
+    return this.db.atomic(async (sql) => {
+      const touched = await sql.run("UPDATE blobs SET touched_at = $2 WHERE digest = $1 AND state = 'present'", [digest, now]);
+      if (touched === 0) return false;
+      await sql.run(
+        'INSERT INTO repository_blobs (repo, name, digest, size, linked_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, name, digest) DO UPDATE SET linked_at = excluded.linked_at',
+        [repo, name, digest, size, now],
+      );
+      return true;
+    });
+  }
+}

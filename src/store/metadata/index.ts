@@ -1,0 +1,59 @@
+import { SqlBlobLinks } from './blob-links.js';
+import { SqlBlobs } from './blobs.js';
+import { SqlCollector } from './collector.js';
+import { SqlImages } from './images.js';
+import { manifestContentCache, SqlManifests } from './manifests.js';
+import { openPostgres } from './postgres.js';
+import { BatchedPulls } from './pulls.js';
+import { migrate } from './schema.js';
+import type { Db, Sql, SqlDatabase } from './sql.js';
+import { openSqlite } from './sqlite.js';
+import { SqlTags } from './tags.js';
+import type { Concerns, Metadata } from './types.js';
+import { SqlUploads } from './uploads.js';
+
+export type * from './types.js';
+
+export type MetadataOptions =
+  | { driver: 'sqlite'; path: string; busyTimeoutMs?: number; log?: (message: string) => void }
+  | { driver: 'postgres'; url: string; poolSize?: number };
+
+function concerns(db: Db, contents: ReturnType<typeof manifestContentCache>): Concerns {
+  return {
+    images: new SqlImages(db),
+    manifests: new SqlManifests(db, contents),
+    tags: new SqlTags(db),
+    blobLinks: new SqlBlobLinks(db),
+    blobs: new SqlBlobs(db),
+    uploads: new SqlUploads(db),
+    collector: new SqlCollector(db),
+  };
+}
+
+/**
+ * Opens the metadata database (creating or migrating its schema). Every concern reads and writes
+ * through the same SQL, on SQLite (embedded, the default) or PostgreSQL (shared by several
+ * processes or nodes).
+ */
+export async function openMetadata(options: MetadataOptions): Promise<Metadata> {
+  const database: SqlDatabase = options.driver === 'sqlite' ? openSqlite(options.path, options) : await openPostgres(options.url, options);
+  try {
+    await migrate(database);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const contents = manifestContentCache();
+  const outside: Db = { sql: database.sql, atomic: (work) => database.transaction(work) };
+  const pulls = new BatchedPulls(database);
+  return {
+    ...concerns(outside, contents),
+    pulls,
+    transaction: (work) => database.transaction((sql: Sql) => work(concerns({ sql, atomic: (inner) => inner(sql) }, contents))),
+    ping: () => database.ping(),
+    async close() {
+      await pulls.flush().catch(() => undefined);
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { reasonOf, StorageConnectError } from '../errors.js';
+import type { Sql, SqlDatabase } from './sql.js';
+
+// PostgreSQL through node-postgres: a pool, statements prepared once per connection by name,
+// transactions at READ COMMITTED. The blob lifecycle's safety does not rest on the isolation
+// level but on row locks: whoever takes a reference to a blob or manifest changes its row under
+// a lock, and the collector locks its candidates FOR UPDATE and re-checks them in a new
+// statement (which sees everything committed meanwhile). That needs no retry loop, which
+// SERIALIZABLE would, on every push that meets a collection.
+
+/** BIGINT (timestamps, sizes) and NUMERIC (SUM) as JavaScript numbers: they stay below 2^53. */
+const numeric = new Set([20, 1700]);
+const typeParsers = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    (numeric.has(oid) ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+};
+
+export interface PostgresOptions {
+  poolSize?: number;
+}
+
+/** "host:port" of a connection URL, for messages (never the credentials). */
+function serverOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}`;
+  } catch {
+    return 'the configured server';
+  }
+}
+
+function over(query: (config: pg.QueryConfig) => Promise<pg.QueryResult>): Sql {
+  const names = new Map<string, string>();
+  const named = (text: string, values: readonly unknown[]): pg.QueryConfig => {
+    let name = names.get(text);
+    if (!name) names.set(text, (name = `w${createHash('sha1').update(text).digest('hex').slice(0, 16)}`));
+    return { name, text, values: values as unknown[] };
+  };
+  return {
+    dialect: 'postgres',
+    all: async <T>(text: string, params: readonly unknown[] = []) => (await query(named(text, params))).rows as T[],
+    get: async <T>(text: string, params: readonly unknown[] = []) => (await query(named(text, params))).rows[0] as T | undefined,
+    run: async (text, params = []) => (await query(named(text, params))).rowCount ?? 0,
+  };
+}
+
+export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<SqlDatabase> {
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types: typeParsers, connectionTimeoutMillis: 10_000 });
+  // An idle connection that drops is replaced on next use; the query that meets it reports.
+  pool.on('error', () => undefined);
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw new StorageConnectError('metadata', `postgres at ${serverOf(url)}`, reasonOf(error) === 'Error' ? (error as Error).message : reasonOf(error));
+  }
+  return {
+    sql: over((config) => pool.query(config)),
+    async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await work(over((config) => client.query(config)));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    ping: async () => { await pool.query('SELECT 1'); },
+    close: () => pool.end(),
+  };
+}

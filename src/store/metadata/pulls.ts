@@ -1,0 +1,32 @@
+import type { SqlDatabase } from './sql.js';
+import type { ImageRef, Pulls } from './types.js';
+
+/** How long pull timestamps are gathered before they are written in one transaction. */
+const pullFlushMs = 2000;
+
+/** Pull times, gathered in memory so that a pull never waits on a write. */
+export class BatchedPulls implements Pulls {
+  readonly #pending = new Map<string, { kind: 'manifest' | 'blob'; repo: string; name: string; digest: string; at: number }>();
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly database: SqlDatabase) {}
+
+  note(kind: 'manifest' | 'blob', { repo, name }: ImageRef, digest: string): void {
+    this.#pending.set(`${kind}\u0000${repo}\u0000${name}\u0000${digest}`, { kind, repo, name, digest, at: Date.now() });
+    this.#timer ??= setTimeout(() => void this.flush().catch(() => undefined), pullFlushMs).unref();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const pulls = [...this.#pending.values()];
+    this.#pending.clear();
+    if (pulls.length === 0) return;
+    await this.database.transaction(async (sql) => {
+      for (const pull of pulls) {
+        const table = pull.kind === 'manifest' ? 'repository_manifests' : 'repository_blobs';
+        await sql.run(`UPDATE ${table} SET pulled_at = $1 WHERE repo = $2 AND name = $3 AND digest = $4`, [pull.at, pull.repo, pull.name, pull.digest]);
+      }
+    });
+  }
+}

@@ -1,0 +1,81 @@
+import type { Dialect, Sql, SqlDatabase } from './sql.js';
+
+// Versioned migrations, the same for SQLite and PostgreSQL (column types differ). Applied in
+// order at start-up, each in its own transaction with its row in schema_migrations; a database
+// from an older Wharf (migration 1 is the schema it already had) is brought forward in place.
+//
+// Manifests are content-addressed and shared (like blobs); what a repository holds is links:
+// repository_manifests, repository_blobs and tags. `repo` is the repository key (docker-local),
+// `name` the image inside it (team/app). Times are milliseconds since the epoch.
+
+interface Types {
+  int: string;
+  bytes: string;
+  /** SQLite stores tables keyed by their primary key without a rowid: smaller and faster. */
+  keyed: string;
+}
+
+const types: Record<Dialect, Types> = {
+  sqlite: { int: 'INTEGER', bytes: 'BLOB', keyed: ' WITHOUT ROWID' },
+  postgres: { int: 'BIGINT', bytes: 'BYTEA', keyed: '' },
+};
+
+const migrations: ((t: Types) => string[])[] = [
+  // 1: the schema before the storage seams.
+  ({ int, bytes, keyed }) => [
+    `CREATE TABLE IF NOT EXISTS repositories (key TEXT PRIMARY KEY, kind TEXT NOT NULL, created_at ${int} NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS manifests (
+      digest TEXT PRIMARY KEY, media_type TEXT NOT NULL, size ${int} NOT NULL, content ${bytes} NOT NULL,
+      subject TEXT, artifact_type TEXT, annotations TEXT)`,
+    'CREATE INDEX IF NOT EXISTS manifests_subject ON manifests(subject) WHERE subject IS NOT NULL',
+    `CREATE TABLE IF NOT EXISTS manifest_references (
+      digest TEXT NOT NULL, target TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('blob', 'manifest', 'foreign')),
+      PRIMARY KEY (digest, target))${keyed}`,
+    'CREATE INDEX IF NOT EXISTS manifest_references_target ON manifest_references(target)',
+    `CREATE TABLE IF NOT EXISTS repository_manifests (
+      repo TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, pushed_at ${int} NOT NULL, pulled_at ${int},
+      PRIMARY KEY (repo, name, digest))${keyed}`,
+    `CREATE TABLE IF NOT EXISTS tags (
+      repo TEXT NOT NULL, name TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, pushed_at ${int} NOT NULL, checked_at ${int},
+      PRIMARY KEY (repo, name, tag))${keyed}`,
+    `CREATE TABLE IF NOT EXISTS repository_blobs (
+      repo TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, size ${int} NOT NULL, linked_at ${int} NOT NULL, pulled_at ${int},
+      PRIMARY KEY (repo, name, digest))${keyed}`,
+    'CREATE INDEX IF NOT EXISTS repository_blobs_digest ON repository_blobs(digest)',
+    `CREATE TABLE IF NOT EXISTS uploads (uuid TEXT PRIMARY KEY, repo TEXT NOT NULL, name TEXT NOT NULL, started_at ${int} NOT NULL)`,
+  ],
+  // 2: one owner of a blob's life (the blobs registry), the remote cache's own state, uploads
+  // that remember which blob they are being committed to (start-up repair), GC indexes.
+  ({ int, keyed }) => [
+    `CREATE TABLE blobs (
+      digest TEXT PRIMARY KEY, size ${int} NOT NULL,
+      state TEXT NOT NULL CHECK (state IN ('present', 'deleting')),
+      touched_at ${int} NOT NULL)${keyed}`,
+    "INSERT INTO blobs (digest, size, state, touched_at) SELECT digest, MAX(size), 'present', 0 FROM repository_blobs GROUP BY digest",
+    `CREATE TABLE remote_tags (
+      repo TEXT NOT NULL, name TEXT NOT NULL, tag TEXT NOT NULL, checked_at ${int} NOT NULL,
+      PRIMARY KEY (repo, name, tag))${keyed}`,
+    'INSERT INTO remote_tags (repo, name, tag, checked_at) SELECT repo, name, tag, checked_at FROM tags WHERE checked_at IS NOT NULL',
+    'ALTER TABLE tags DROP COLUMN checked_at',
+    'CREATE INDEX tags_digest ON tags(repo, name, digest)',
+    'CREATE INDEX repository_manifests_digest ON repository_manifests(digest)',
+    'ALTER TABLE uploads ADD COLUMN committing TEXT',
+    `CREATE TABLE collector_lease (id ${int} PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, expires_at ${int} NOT NULL)`,
+  ],
+];
+
+/** Applies the migrations this database has not had yet. */
+export async function migrate(database: SqlDatabase): Promise<void> {
+  const t = types[database.sql.dialect];
+  await database.sql.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version ${t.int} PRIMARY KEY, applied_at ${t.int} NOT NULL)`);
+  for (const [index, migration] of migrations.entries()) {
+    const version = index + 1;
+    await database.transaction(async (sql: Sql) => {
+      // Several processes may start at once: the first applies, the others find it done.
+      if (sql.dialect === 'postgres') await sql.run('SELECT pg_advisory_xact_lock(7297810)');
+      if (await sql.get('SELECT version FROM schema_migrations WHERE version = $1', [version])) return;
+      for (const statement of migration(t)) await sql.run(statement);
+      await sql.run('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version, Date.now()]);
+    });
+  }
+}

@@ -1,0 +1,43 @@
+// The one SQL surface both databases stand behind. Statements are written once, with $1, $2…
+// placeholders and SQL that SQLite (3.35+) and PostgreSQL (15) both accept; the few differences
+// (row locks, column types) are asked of `dialect`. A statement that changes rows and returns
+// some uses `all`/`get` too: each driver routes it to its write connection.
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Sql {
+  readonly dialect: Dialect;
+  all<T>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  get<T>(text: string, params?: readonly unknown[]): Promise<T | undefined>;
+  /** Runs a statement; resolves with the number of rows it changed. */
+  run(text: string, params?: readonly unknown[]): Promise<number>;
+}
+
+/** A database connection: autocommit statements, and transactions. */
+export interface SqlDatabase {
+  readonly sql: Sql;
+  /** Runs `work` in one transaction (serialized with every other write); rolls back if it throws. */
+  transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+  /** Whether the database answers (for readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * What concerns are built over: statements outside or inside a transaction, and `atomic`, which
+ * runs several statements as one change (a new transaction, or the one already open).
+ */
+export interface Db {
+  readonly sql: Sql;
+  atomic<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+}
+
+/** A row lock on what a SELECT reads (PostgreSQL). SQLite has one writer at a time: no clause needed. */
+export function lockRows(sql: Sql, mode: 'update' | 'share'): string {
+  return sql.dialect === 'postgres' ? ` FOR ${mode === 'update' ? 'UPDATE' : 'SHARE'}` : '';
+}
+
+/** `$1, $2, …` for a list of n values starting after `offset` parameters. */
+export function placeholders(count: number, offset = 0): string {
+  return Array.from({ length: count }, (_, i) => `$${offset + i + 1}`).join(', ');
+}

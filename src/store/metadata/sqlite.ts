@@ -1,0 +1,106 @@
+import Database from 'better-sqlite3';
+import { storageFailure } from '../full.js';
+import { mutex } from './mutex.js';
+import type { Sql, SqlDatabase } from './sql.js';
+
+// SQLite through better-sqlite3 (synchronous, microseconds per statement). Two connections:
+// writes go through one, serialized by an async mutex so that a transaction whose work awaits
+// (a blob being committed between two statements) never interleaves with another write; reads
+// outside transactions go to a second, read-only connection, which in WAL mode sees only
+// committed data. Other processes (`wharf gc`, a second worker) may open the same file: the busy
+// timeout makes them wait for each other's short transactions instead of failing.
+
+interface Prepared {
+  text: string;
+  write: Database.Statement;
+  /** The same statement on the read connection, prepared on first autocommit use. */
+  read?: Database.Statement;
+  /** Which $N each positional ? takes. */
+  order: number[];
+}
+
+export interface SqliteOptions {
+  /** How long a statement waits for another process's write lock (ms). */
+  busyTimeoutMs?: number;
+  /** Told when a write fails because the disk is full (it becomes STORAGE_FULL). */
+  log?: (message: string) => void;
+}
+
+function toSqlite(text: string): { text: string; order: number[] } {
+  const order: number[] = [];
+  return { text: text.replace(/\$(\d+)/g, (_, n: string) => { order.push(Number(n) - 1); return '?'; }), order };
+}
+
+export function openSqlite(path: string, options: SqliteOptions = {}): SqlDatabase {
+  const timeout = options.busyTimeoutMs ?? 5000;
+  const writer = new Database(path, { timeout });
+  writer.pragma('journal_mode = WAL');
+  writer.pragma('synchronous = FULL');
+  let reader: Database.Database | null = null;
+  const prepared = new Map<string, Prepared>();
+  const lock = mutex();
+  const log = options.log ?? (() => undefined);
+  /** One writer at a time; a full disk is STORAGE_FULL, not an internal error. */
+  const exclusive = <T>(work: () => Promise<T>): Promise<T> => lock(() => work().catch((error: unknown) => { throw storageFailure(error, log); }));
+
+  const statement = (text: string): Prepared => {
+    let entry = prepared.get(text);
+    if (!entry) {
+      const translated = toSqlite(text);
+      entry = { text: translated.text, write: writer.prepare(translated.text), order: translated.order };
+      prepared.set(text, entry);
+    }
+    return entry;
+  };
+  const bind = (entry: Prepared, params: readonly unknown[]) => entry.order.map((i) => params[i] ?? null);
+  /** The read-connection statement for a read, or null for a write. */
+  const readOnly = (entry: Prepared): Database.Statement | null => {
+    if (!entry.write.readonly) return null;
+    // Opened on first use, once the schema exists (a read-only connection cannot create it).
+    reader ??= new Database(path, { readonly: true, timeout });
+    return (entry.read ??= reader.prepare(entry.text));
+  };
+
+  /** Statements on the write connection, run as they come (inside a transaction, or holding the lock). */
+  const direct: Sql = {
+    dialect: 'sqlite',
+    all: async <T>(text: string, params: readonly unknown[] = []) => { const s = statement(text); return s.write.all(...bind(s, params)) as T[]; },
+    get: async <T>(text: string, params: readonly unknown[] = []) => { const s = statement(text); return s.write.get(...bind(s, params)) as T | undefined; },
+    run: async (text, params = []) => { const s = statement(text); return s.write.run(...bind(s, params)).changes; },
+  };
+  /** Autocommit: reads from the read connection, writes one at a time on the write connection. */
+  const autocommit: Sql = {
+    dialect: 'sqlite',
+    all: async <T>(text: string, params: readonly unknown[] = []) => {
+      const s = statement(text);
+      const read = readOnly(s);
+      return read ? (read.all(...bind(s, params)) as T[]) : exclusive(() => direct.all<T>(text, params));
+    },
+    get: async <T>(text: string, params: readonly unknown[] = []) => {
+      const s = statement(text);
+      const read = readOnly(s);
+      return read ? (read.get(...bind(s, params)) as T | undefined) : exclusive(() => direct.get<T>(text, params));
+    },
+    run: (text, params = []) => exclusive(() => direct.run(text, params)),
+  };
+
+  return {
+    sql: autocommit,
+    transaction: <T>(work: (sql: Sql) => Promise<T>) => exclusive(async () => {
+      writer.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await work(direct);
+        writer.exec('COMMIT');
+        return result;
+      } catch (error) {
+        if (writer.inTransaction) writer.exec('ROLLBACK');
+        throw error;
+      }
+    }),
+    ping: async () => { writer.prepare('SELECT 1').get(); },
+    close: async () => lock(async () => {
+      reader?.close();
+      writer.close();
+    }),
+  };
+}

@@ -1,0 +1,212 @@
+import type { ParsedManifest } from '../../oci/manifest.js';
+
+// The metadata seam: one async interface per concern, composed into `Metadata` with one
+// transaction helper whose `tx` offers the same concerns. Users and tokens (auth) will be one
+// more concern beside these.
+
+export interface Page {
+  last?: string | undefined;
+  n: number;
+}
+
+export interface ManifestRow {
+  digest: string;
+  media_type: string;
+  size: number;
+  content: Buffer;
+}
+
+export interface ReferrerRow {
+  digest: string;
+  media_type: string;
+  size: number;
+  artifact_type: string | null;
+  annotations: string | null;
+}
+
+export interface ImageRef {
+  repo: string;
+  name: string;
+}
+
+export interface ManifestPut extends ImageRef {
+  manifest: ParsedManifest;
+  content: Uint8Array;
+  tag: string | null;
+  now: number;
+}
+
+export interface BlobLinkRow {
+  name: string;
+  digest: string;
+  size: number;
+}
+
+export interface BlobRow {
+  digest: string;
+  size: number;
+  state: 'present' | 'deleting';
+  touched_at: number;
+}
+
+export interface UploadRow {
+  uuid: string;
+  repo: string;
+  name: string;
+  started_at: number;
+  /** The digest the session's bytes were being committed to, if a finish had begun. */
+  committing: string | null;
+}
+
+/** Repositories and the images in them. */
+export interface Images {
+  register(key: string, kind: string): Promise<void>;
+  exists(image: ImageRef): Promise<boolean>;
+  list(repo: string, page: Page): Promise<string[]>;
+  /** Removes every tag, manifest link and blob link of an image (the bytes wait for the collector). */
+  remove(image: ImageRef): Promise<boolean>;
+}
+
+/** Manifests (content-addressed, shared) and the images that hold them. */
+export interface Manifests {
+  /** A manifest's bytes by digest, whoever holds it (immutable: served from memory once read). */
+  content(digest: string): Promise<ManifestRow | undefined>;
+  /** The manifest if the image holds it. */
+  inImage(image: ImageRef, digest: string): Promise<ManifestRow | undefined>;
+  /**
+   * A local push: stores the manifest, links it (and its tag) into the image, in one transaction.
+   * Every blob and child manifest must be in the image; otherwise nothing is written and the
+   * missing digests are returned. The references it relies on are touched, so a concurrent
+   * collection sees them in use.
+   */
+  push(put: ManifestPut): Promise<{ missing: string[] }>;
+  /** A remote cache fill: stores what the upstream sent, links it, and records the upstream's confirmation of the tag. */
+  cache(put: ManifestPut): Promise<void>;
+  /** Removes a manifest from an image with every tag that points to it. */
+  unlink(image: ImageRef, digest: string): Promise<boolean>;
+  referrers(image: ImageRef, subject: string): Promise<ReferrerRow[]>;
+  /** A manifest of the image that lists `digest` as a foreign layer (its bytes), if any. */
+  withForeignLayer(image: ImageRef, digest: string): Promise<Buffer | undefined>;
+}
+
+export interface TagRow {
+  digest: string;
+  /** When the tag was last set (a virtual repository may prefer the newest). */
+  pushed_at: number;
+}
+
+export interface Tags {
+  /** Where a tag points: always asked of the database (tags move). */
+  get(image: ImageRef, tag: string): Promise<TagRow | undefined>;
+  list(image: ImageRef, page: Page): Promise<string[]>;
+  remove(image: ImageRef, tag: string): Promise<boolean>;
+  /** Remote repositories: when the upstream last confirmed the tag's digest (null: never). */
+  confirmedAt(image: ImageRef, tag: string): Promise<number | null>;
+  confirm(image: ImageRef, tag: string, at: number): Promise<void>;
+}
+
+/** Which images hold which blobs (what a repository holds is links; the bytes are shared). */
+export interface BlobLinks {
+  size(image: ImageRef, digest: string): Promise<number | null>;
+  /** Size of a blob linked to any image of the repository, or null. */
+  sizeInRepository(repo: string, digest: string): Promise<number | null>;
+  unlink(image: ImageRef, digest: string): Promise<boolean>;
+  repositoryBytes(repo: string): Promise<number>;
+  leastRecentlyPulled(repo: string, limit: number): Promise<BlobLinkRow[]>;
+  /** The manifests of the image (with one of their tags, if any) that reference the blob. */
+  referencedBy(image: ImageRef, digest: string): Promise<{ digest: string; tag: string | null }[]>;
+}
+
+/**
+ * The stored-bytes registry: one row per digest whose bytes the store holds or is about to hold.
+ * Only the store's blob lifecycle writes it.
+ */
+export interface Blobs {
+  get(digest: string): Promise<BlobRow | undefined>;
+  /**
+   * Takes the digest before its bytes are committed: absent → inserted `present`; `present` →
+   * touched. Either way the collector leaves it alone for its grace period. Returns 'deleting'
+   * (and changes nothing) while the collector holds it.
+   */
+  claim(digest: string, size: number, now: number): Promise<'claimed' | 'deleting'>;
+  /** Links a present blob into an image and touches it; false when the row is not present. */
+  link(image: ImageRef, digest: string, size: number, now: number): Promise<boolean>;
+}
+
+export interface Uploads {
+  create(row: Omit<UploadRow, 'committing'>): Promise<void>;
+  get(uuid: string): Promise<UploadRow | undefined>;
+  /** Records that the session's bytes are being committed as `digest` (start-up repair finishes it). */
+  committing(uuid: string, digest: string): Promise<void>;
+  remove(uuid: string): Promise<void>;
+  all(): Promise<UploadRow[]>;
+  startedBefore(time: number, limit: number): Promise<UploadRow[]>;
+}
+
+/** Pull times (LRU eviction, statistics): gathered in memory, written in batches. */
+export interface Pulls {
+  note(kind: 'manifest' | 'blob', image: ImageRef, digest: string): void;
+  flush(): Promise<void>;
+}
+
+export interface Concerns {
+  readonly images: Images;
+  readonly manifests: Manifests;
+  readonly tags: Tags;
+  readonly blobLinks: BlobLinks;
+  readonly blobs: Blobs;
+  readonly uploads: Uploads;
+  readonly collector: CollectorQueries;
+}
+
+export interface Metadata extends Concerns {
+  readonly pulls: Pulls;
+  transaction<T>(work: (tx: Concerns) => Promise<T>): Promise<T>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A window of rows in key order: after this key (null: from the start), at most `size` rows. */
+export interface Batch {
+  after: string[] | null;
+  size: number;
+}
+
+/** What a batch removed, and where the next window starts (null: this one reached the end). */
+export interface Swept {
+  removed: number;
+  next: string[] | null;
+}
+
+/** What the garbage collector asks and changes; each call is one short transaction (a batch). */
+export interface CollectorQueries {
+  /**
+   * Takes (or renews) the one collector lease until `expiresAt`. Returns null when this owner
+   * holds it, else the current holder. `replacing` takes it over from a holder known to be dead.
+   */
+  lease(owner: string, now: number, expiresAt: number, replacing?: string): Promise<string | null>;
+  release(owner: string): Promise<void>;
+  /**
+   * In the next window of `repo`'s manifests: removes those no tag names, no manifest of the same
+   * image lists as a child, whose subject (if any) is not in the image, linked before `before`;
+   * the conditions are checked again in the deleting statement.
+   */
+  sweepUntaggedManifests(repo: string, before: number, batch: Batch): Promise<Swept>;
+  /** In the next window of `repo`'s blob links: removes those no manifest of their image references, linked before `before`. */
+  sweepUnreferencedLinks(repo: string, before: number, batch: Batch): Promise<Swept>;
+  /** In the next window of manifest rows: removes those no image holds any more (with their references). */
+  sweepOrphanManifests(batch: Batch): Promise<Swept>;
+  /**
+   * In the next window of blob rows: marks `deleting` those that are present, linked nowhere,
+   * referenced by no manifest and not touched since `before`, and returns them.
+   */
+  markUnusedBlobs(before: number, batch: Batch): Promise<{ marked: BlobRow[]; next: string[] | null }>;
+  /** Rows left `deleting` (a collection interrupted after marking). */
+  deleting(limit: number): Promise<BlobRow[]>;
+  /** Of these digests, the ones with no row at all (bytes nobody registered). */
+  unregistered(digests: string[]): Promise<string[]>;
+  /** Inserts a `deleting` row for bytes nobody registered; false if a row appeared meanwhile. */
+  claimUnregistered(digest: string, size: number, now: number): Promise<boolean>;
+  /** Forgets blob rows whose bytes are gone. */
+  forget(digests: string[]): Promise<void>;
+}

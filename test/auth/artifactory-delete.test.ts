@@ -1,0 +1,40 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { makeImage } from '../helpers/images.js';
+import { seedImage } from '../helpers/registry.js';
+import { startWharf, type TestServer } from '../helpers/server.js';
+
+// DELETE /artifactory/<repoKey>/<image>[/<tag>] is authorized like the registry's own DELETE:
+// the delete action on the image it names.
+
+let wharf: TestServer;
+const basic = (user: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${user}-password-1`).toString('base64')}` });
+
+test.before(async () => {
+  wharf = await startWharf({
+    auth: {},
+    users: [{ name: 'ci', password: 'ci-password-1' }, { name: 'ops', password: 'ops-password-1' }],
+    permissions: [{ name: 'team', repositories: ['docker-local'], users: { ci: ['deploy'], ops: ['delete'] } }],
+  });
+});
+test.after(() => wharf.cleanup());
+
+test('anonymous callers are challenged, a deployer is denied, a deleter deletes a tag and then the image', async () => {
+  const image = makeImage();
+  await seedImage(wharf.url, 'docker-local/team/app', image, '1', basic('ci'));
+  await seedImage(wharf.url, 'docker-local/team/app', image, '2', basic('ci'));
+  const anonymous = await fetch(`${wharf.url}/artifactory/docker-local/team/app/1`, { method: 'DELETE' });
+  assert.is(anonymous.status, 401);
+  assert.match(anonymous.headers.get('www-authenticate') ?? '', 'repository:docker-local/team/app:delete');
+  const deployer = await fetch(`${wharf.url}/artifactory/docker-local/team/app/1`, { method: 'DELETE', headers: basic('ci') });
+  assert.is(deployer.status, 403);
+  assert.is(((await deployer.json()) as { errors: { code: string }[] }).errors[0]!.code, 'DENIED');
+  assert.is((await fetch(`${wharf.url}/artifactory/docker-local/team/app`, { method: 'DELETE', headers: basic('ci') })).status, 403, 'nor the whole image');
+  assert.is((await fetch(`${wharf.url}/artifactory/docker-local/team/app/1`, { method: 'DELETE', headers: basic('ops') })).status, 204);
+  const tags = (await (await fetch(`${wharf.url}/v2/docker-local/team/app/tags/list`, { headers: basic('ci') })).json()) as { tags: string[] };
+  assert.equal(tags.tags, ['2']);
+  assert.is((await fetch(`${wharf.url}/artifactory/docker-local/team/app`, { method: 'DELETE', headers: basic('ops') })).status, 204);
+  assert.is((await fetch(`${wharf.url}/v2/docker-local/team/app/manifests/2`, { headers: basic('ci') })).status, 404);
+});
+
+test.run();

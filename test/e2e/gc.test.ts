@@ -1,0 +1,127 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { digestOf } from '../../src/oci/digest.js';
+import { OCI_INDEX } from '../../src/oci/mediatypes.js';
+import { descriptorOf, makeImage, makeIndex, type Image } from '../helpers/images.js';
+import { errorCode, pushBlob, pushImage, putManifest } from '../helpers/registry.js';
+import { startWharf, testStorage, type TestServer } from '../helpers/server.js';
+import { storedBlobs } from '../helpers/stored.js';
+
+// Garbage collection end to end, on SQLite + filesystem and on PostgreSQL + S3: the bytes of
+// what nothing reaches go, shared and reachable bytes stay, and deletion works as Artifactory
+// documents it. The store's clock is moved past gc.grace instead of waiting for it.
+
+const hour = 3_600_000;
+const repo = 'docker-local';
+
+function blobsOf(image: Image): string[] {
+  return [image.config.digest, ...image.layers.map((layer) => layer.digest)];
+}
+
+async function pullable(base: string, name: string, reference: string, image: Image): Promise<void> {
+  const manifest = await fetch(`${base}/v2/${name}/manifests/${reference}`);
+  assert.is(manifest.status, 200, `${name}:${reference}`);
+  assert.ok(Buffer.from(await manifest.arrayBuffer()).equals(image.manifest));
+  for (const item of [image.config, ...image.layers]) {
+    const response = await fetch(`${base}/v2/${name}/blobs/${item.digest}`);
+    assert.is(response.status, 200, `${item.digest} of ${name}:${reference}`);
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(item.bytes));
+  }
+}
+
+for (const layout of ['default', 's3-postgres']) {
+  const test = suite(`garbage collection (${layout})`);
+  let wharf: TestServer;
+  let clock = 0;
+  const later = () => { clock += 2 * hour; };
+  test.before.each(async () => {
+    clock = Date.now();
+    wharf = await startWharf({
+      storage: await testStorage(layout),
+      storageNow: () => clock,
+      repositories: { [repo]: { type: 'local' }, pinned: { type: 'local', gc: { untagged: 'keep' } } },
+    });
+  });
+  test.after.each(async () => { await wharf.cleanup(); });
+
+  test('delete a tag, collect: exactly the orphaned bytes go, shared ones stay, the other image still pulls', async () => {
+    const shared = makeImage({ layers: 1 }).layers[0]!;
+    const doomed = makeImage({ share: [shared, makeImage({ layers: 1 }).layers[0]!] });
+    const kept = makeImage({ share: [shared, makeImage({ layers: 1 }).layers[0]!] });
+    await pushImage(wharf.url, `${repo}/team/a`, doomed, '1');
+    await pushImage(wharf.url, `${repo}/team/b`, kept, '1');
+    const before = await storedBlobs(wharf);
+    assert.is((await fetch(`${wharf.url}/v2/${repo}/team/a/manifests/1`, { method: 'DELETE' })).status, 202);
+    assert.is((await wharf.collectGarbage()).blobs, 0, 'nothing within gc.grace goes');
+    later();
+    const dry = await wharf.collectGarbage({ dryRun: true });
+    assert.equal({ manifests: dry.manifests, blobs: dry.blobs }, { manifests: 1, blobs: 2 });
+    assert.equal(await storedBlobs(wharf), before, 'a dry run changes nothing');
+    const summary = await wharf.collectGarbage();
+    assert.equal({ manifests: summary.manifests, blobs: summary.blobs, bytes: summary.bytes }, {
+      manifests: 1, blobs: 2, bytes: doomed.config.bytes.length + doomed.layers[1]!.bytes.length,
+    });
+    const orphaned = [doomed.config.digest, doomed.layers[1]!.digest];
+    assert.equal(await storedBlobs(wharf), before.filter((digest) => !orphaned.includes(digest)));
+    await pullable(wharf.url, `${repo}/team/b`, '1', kept);
+    const catalog = (await (await fetch(`${wharf.url}/v2/_catalog`)).json()) as { repositories: string[] };
+    assert.equal(catalog.repositories, [`${repo}/team/b`], 'the empty image left the catalog');
+    assert.is((await wharf.collectGarbage()).blobs, 0, 'a second collection finds nothing');
+  });
+
+  test('an index keeps its children, a kept manifest keeps its referrers; gc.untagged: keep keeps every manifest', async () => {
+    const amd = makeImage();
+    const arm = makeImage({ architecture: 'arm64' });
+    const index = makeIndex([amd, arm]);
+    for (const image of [amd, arm]) await pushImage(wharf.url, `${repo}/multi`, image, `only-${image.platform.architecture}`);
+    assert.is((await putManifest(wharf.url, `${repo}/multi`, 'latest', index.bytes, OCI_INDEX)).status, 201);
+    for (const image of [amd, arm]) await fetch(`${wharf.url}/v2/${repo}/multi/manifests/only-${image.platform.architecture}`, { method: 'DELETE' });
+    const signature = makeImage({ layers: 1 });
+    const referrer: Buffer<ArrayBuffer> = Buffer.from(JSON.stringify({ ...JSON.parse(signature.manifest.toString()), subject: descriptorOf({ digest: index.digest, bytes: index.bytes }, OCI_INDEX) }));
+    await pushBlob(wharf.url, `${repo}/multi`, signature.config);
+    await pushBlob(wharf.url, `${repo}/multi`, signature.layers[0]!);
+    assert.is((await putManifest(wharf.url, `${repo}/multi`, digestOf(referrer), referrer)).status, 201);
+    const pinned = makeImage();
+    await pushImage(wharf.url, 'pinned/app', pinned, 'v1');
+    await fetch(`${wharf.url}/v2/pinned/app/manifests/v1`, { method: 'DELETE' });
+    later();
+    const summary = await wharf.collectGarbage();
+    assert.is(summary.manifests, 0);
+    assert.is(summary.blobs, 0);
+    await pullable(wharf.url, `${repo}/multi`, amd.digest, amd);
+    await pullable(wharf.url, `${repo}/multi`, arm.digest, arm);
+    const referrers = (await (await fetch(`${wharf.url}/v2/${repo}/multi/referrers/${index.digest}`)).json()) as { manifests: unknown[] };
+    assert.is(referrers.manifests.length, 1);
+    await pullable(wharf.url, 'pinned/app', pinned.digest, pinned);
+    // Untag the index: it, its children and its referrer go together.
+    await fetch(`${wharf.url}/v2/${repo}/multi/manifests/latest`, { method: 'DELETE' });
+    later();
+    const after = await wharf.collectGarbage();
+    assert.is(after.manifests, 4);
+    assert.is(after.blobs, blobsOf(amd).length + blobsOf(arm).length + 2);
+    assert.is((await fetch(`${wharf.url}/v2/${repo}/multi/manifests/${amd.digest}`)).status, 404);
+  });
+
+  test('Artifactory deletion: a tag, a whole image; a blob a tagged manifest uses is refused with 409 naming it', async () => {
+    const image = makeImage();
+    await pushImage(wharf.url, `${repo}/team/app`, image, '1.0');
+    await pushImage(wharf.url, `${repo}/team/app`, image, '2.0');
+    const blob = await fetch(`${wharf.url}/v2/${repo}/team/app/blobs/${image.layers[0]!.digest}`, { method: 'DELETE' });
+    assert.is(blob.status, 409);
+    const body = (await blob.json()) as { errors: { code: string; message: string }[] };
+    assert.is(body.errors[0]!.code, 'DENIED');
+    assert.match(body.errors[0]!.message, image.digest);
+    assert.is((await fetch(`${wharf.url}/artifactory/${repo}/team/app/1.0`, { method: 'DELETE' })).status, 204);
+    const tags = (await (await fetch(`${wharf.url}/v2/${repo}/team/app/tags/list`)).json()) as { tags: string[] };
+    assert.equal(tags.tags, ['2.0']);
+    assert.is((await fetch(`${wharf.url}/artifactory/${repo}/team/app`, { method: 'DELETE' })).status, 204);
+    assert.is(await errorCode(await fetch(`${wharf.url}/v2/${repo}/team/app/tags/list`)), 'NAME_UNKNOWN');
+    assert.is((await fetch(`${wharf.url}/artifactory/${repo}/team/app`, { method: 'DELETE' })).status, 404);
+    assert.is((await fetch(`${wharf.url}/artifactory/nope/team/app`, { method: 'DELETE' })).status, 404);
+    later();
+    assert.is((await wharf.collectGarbage()).blobs, blobsOf(image).length);
+    assert.equal(await storedBlobs(wharf), []);
+  });
+
+  test.run();
+}

@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { OCI_INDEX } from '../../src/oci/mediatypes.js';
+import { blob, makeImage, makeIndex, type Image } from '../helpers/images.js';
+import { pushImage, putManifest } from '../helpers/registry.js';
+import { startWharf, testStorage } from '../helpers/server.js';
+
+// On PostgreSQL + S3 nothing lives only on the local disk: a server started with an empty data
+// directory (a new node, a lost disk) serves every image and continues an upload session.
+
+test('a restart on PostgreSQL + S3 with an empty local disk serves every image and resumes an upload', async () => {
+  const storage = await testStorage('s3-postgres');
+  const first = await startWharf({ storage });
+  const images: [string, Image][] = [['team/a', makeImage()], ['team/b', makeImage({ layers: 3 })], ['multi', makeImage({ architecture: 'arm64' })]];
+  for (const [name, image] of images) await pushImage(first.url, `docker-local/${name}`, image, '1');
+  const index = makeIndex([images[2]![1]]);
+  assert.is((await putManifest(first.url, 'docker-local/multi', 'list', index.bytes, OCI_INDEX)).status, 201);
+  const pending = blob(randomBytes(3 << 20));
+  const start = await fetch(`${first.url}/v2/docker-local/team/a/blobs/uploads/`, { method: 'POST' });
+  const location = start.headers.get('location')!;
+  assert.is((await fetch(`${first.url}${location}`, { method: 'PATCH', body: pending.bytes.subarray(0, 1 << 20) })).status, 202);
+  await first.stop();
+  await rm(first.dataDir, { recursive: true, force: true });
+
+  const second = await startWharf({ storage });
+  try {
+    assert.is.not(second.dataDir, first.dataDir);
+    for (const [name, image] of images) {
+      const manifest = await fetch(`${second.url}/v2/docker-local/${name}/manifests/1`);
+      assert.ok(Buffer.from(await manifest.arrayBuffer()).equals(image.manifest), name);
+      for (const item of [image.config, ...image.layers]) {
+        const response = await fetch(`${second.url}/v2/docker-local/${name}/blobs/${item.digest}`);
+        assert.ok(Buffer.from(await response.arrayBuffer()).equals(item.bytes), `${name} ${item.digest}`);
+      }
+    }
+    assert.is((await fetch(`${second.url}/v2/docker-local/multi/manifests/list`, { headers: { Accept: OCI_INDEX } })).headers.get('docker-content-digest'), index.digest);
+    const status = await fetch(`${second.url}${location}`);
+    assert.is(status.status, 204);
+    assert.is(status.headers.get('range'), `0-${(1 << 20) - 1}`);
+    const rest = await fetch(`${second.url}${location}?digest=${pending.digest}`, { method: 'PUT', body: pending.bytes.subarray(1 << 20), headers: { 'Content-Range': `${1 << 20}-${pending.bytes.length - 1}` } });
+    assert.is(rest.status, 201);
+    const pulled = await fetch(`${second.url}/v2/docker-local/team/a/blobs/${pending.digest}`);
+    assert.ok(Buffer.from(await pulled.arrayBuffer()).equals(pending.bytes));
+    const catalog = (await (await fetch(`${second.url}/v2/_catalog`)).json()) as { repositories: string[] };
+    assert.equal(catalog.repositories, ['docker-local/multi', 'docker-local/team/a', 'docker-local/team/b']);
+  } finally {
+    await second.cleanup();
+  }
+});
+
+test.run();

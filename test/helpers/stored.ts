@@ -1,0 +1,32 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { s3Keys, type S3Settings } from './s3.js';
+
+// What a server's storage really holds: blob digests from the filesystem or from the bucket.
+
+export async function storedBlobs(server: { dataDir: string; storage: Record<string, unknown> }): Promise<string[]> {
+  const blobs = server.storage.blobs as S3Settings | undefined;
+  if (blobs?.driver === 's3') {
+    return (await s3Keys(blobs)).filter((key) => key.includes('/blobs/')).map((key) => {
+      const [algorithm, , hex] = key.slice(key.indexOf('/blobs/') + 7).split('/');
+      return `${algorithm}:${hex}`;
+    }).sort();
+  }
+  const root = join(server.dataDir, 'blobs');
+  const found: string[] = [];
+  for (const algorithm of await readdir(root).catch(() => [])) {
+    for (const prefix of await readdir(join(root, algorithm))) {
+      for (const hex of await readdir(join(root, algorithm, prefix))) found.push(`${algorithm}:${hex}`);
+    }
+  }
+  return found.sort();
+}
+
+/** Upload sessions whose bytes the storage holds (their UUIDs). */
+export async function storedSessions(server: { dataDir: string; storage: Record<string, unknown> }): Promise<string[]> {
+  const blobs = server.storage.blobs as S3Settings | undefined;
+  if (blobs?.driver === 's3') {
+    return [...new Set((await s3Keys(blobs)).filter((key) => key.includes('/uploads/')).map((key) => key.slice(key.indexOf('/uploads/') + 9).split('/')[0]!))].sort();
+  }
+  return (await readdir(join(server.dataDir, 'uploads')).catch(() => [])).sort();
+}

@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseDigest } from '../../src/oci/digest.js';
+import { parseManifest } from '../../src/oci/manifest.js';
+import { collectGarbage, type CollectPolicy } from '../../src/store/gc.js';
+import { openStore, type Store, type StoreOptions } from '../../src/store/index.js';
+import { blob, makeImage } from '../helpers/images.js';
+import { postgresDatabase } from '../helpers/postgres.js';
+import { s3Storage } from '../helpers/s3.js';
+import { tempDir } from '../helpers/server.js';
+
+// The eviction-versus-push race, forced: a local push finds the blob a remote cache holds, and
+// stops (a barrier in the lifecycle) between "the bytes are already here" and "link"; meanwhile
+// the cache evicts the blob and the collector runs; then the push goes on. Before the lifecycle,
+// eviction deleted the file there and the pushed tag pointed at missing bytes.
+
+const hour = 3_600_000;
+const policy: CollectPolicy = { grace: hour, uploadsExpireAfter: 24 * hour, localRepositories: ['docker-local'], untaggedRepositories: ['docker-local'] };
+const local = { repo: 'docker-local', name: 'team/app' };
+const remote = { repo: 'docker-hub', name: 'library/base' };
+
+const layouts: Record<string, () => Promise<Pick<StoreOptions, 'blobs' | 'metadata'>>> = {
+  'sqlite + filesystem': async () => ({ blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' } }),
+  'postgres + s3': async () => ({ blobs: await s3Storage(), metadata: { driver: 'postgres', url: await postgresDatabase() } }),
+};
+
+async function readAll(store: Store, digest: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.blobs.read(digest)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+for (const [layoutName, layout] of Object.entries(layouts)) {
+  const test = suite(`blob lifecycle on ${layoutName}`);
+  let store: Store;
+  let clock = 0;
+  let paused: { digest: string; resume: () => void } | null = null;
+  let arrived: (() => void) | null = null;
+  test.before.each(async () => {
+    clock = Date.now();
+    store = await openStore({
+      dataDir: await tempDir(), ...(await layout()), recover: true, now: () => clock, log: () => undefined,
+      hooks: {
+        afterClaim: async (digest) => {
+          if (!arrived) return;
+          await new Promise<void>((resume) => { paused = { digest, resume }; arrived!(); });
+        },
+      },
+    });
+  });
+  test.after.each(async () => { await store.close(); });
+
+  /** Pushes `bytes` into the local image, stopping at the barrier until `during` has run. */
+  async function pushAcross(bytes: Buffer, during: () => Promise<void>): Promise<unknown> {
+    const atBarrier = new Promise<void>((resolve) => { arrived = resolve; });
+    const push = store.lifecycle.write(local, Readable.from([bytes]), parseDigest(blob(bytes).digest)!).catch((error: unknown) => error);
+    await atBarrier;
+    arrived = null;
+    await during();
+    paused!.resume();
+    return push;
+  }
+
+  test('eviction and a collection between claim and link cannot take the bytes of a push', async () => {
+    const layer = blob(randomBytes(200_000));
+    await store.lifecycle.write(remote, Readable.from([layer.bytes]), parseDigest(layer.digest)!); // the cache fill
+    clock += 2 * hour; // the cached blob is old
+    const result = await pushAcross(layer.bytes, async () => {
+      assert.ok(await store.metadata.blobLinks.unlink(remote, layer.digest), 'evicted');
+      const summary = await collectGarbage(store, policy);
+      assert.is(summary.blobs, 0, 'the claim touched the blob: the collector leaves it alone');
+    });
+    assert.equal(result, { digest: layer.digest, size: layer.bytes.length });
+    const image = makeImage({ share: [layer] });
+    await store.lifecycle.write(local, Readable.from([image.config.bytes]), parseDigest(image.config.digest)!);
+    assert.equal(await store.metadata.manifests.push({ ...local, manifest: parseManifest(image.manifest), content: image.manifest, tag: '1.0', now: clock }), { missing: [] });
+    assert.ok((await readAll(store, layer.digest)).equals(layer.bytes), 'the tagged image has its bytes');
+    clock += 2 * hour;
+    assert.is((await collectGarbage(store, policy)).blobs, 0, 'a tagged image keeps its blobs');
+    assert.ok((await readAll(store, layer.digest)).equals(layer.bytes));
+  });
+
+  test('a push stalled past the grace period while the collector deletes its blob fails cleanly: no link, and a retry succeeds', async () => {
+    const layer = blob(randomBytes(100_000));
+    await store.lifecycle.write(remote, Readable.from([layer.bytes]), parseDigest(layer.digest)!);
+    const result = await pushAcross(layer.bytes, async () => {
+      await store.metadata.blobLinks.unlink(remote, layer.digest);
+      clock += 2 * hour; // the push stalls for longer than gc.grace
+      const summary = await collectGarbage(store, policy);
+      assert.is(summary.blobs, 1, 'the collector deleted the unused blob');
+    });
+    assert.instance(result, Error);
+    assert.match((result as Error).message, 'retry the push');
+    assert.is(await store.metadata.blobLinks.size(local, layer.digest), null, 'no link to missing bytes');
+    assert.equal(await store.lifecycle.write(local, Readable.from([layer.bytes]), parseDigest(layer.digest)!), { digest: layer.digest, size: layer.bytes.length });
+    assert.ok((await readAll(store, layer.digest)).equals(layer.bytes));
+  });
+
+  test('a commit that meets a blob the collector is deleting waits for it, then commits the bytes afresh', async () => {
+    const layer = blob(randomBytes(50_000));
+    await store.lifecycle.write(remote, Readable.from([layer.bytes]), parseDigest(layer.digest)!);
+    await store.metadata.blobLinks.unlink(remote, layer.digest);
+    clock += 2 * hour;
+    const [marked] = (await store.metadata.collector.markUnusedBlobs(clock - hour, { after: null, size: 10 })).marked;
+    assert.is(marked?.digest, layer.digest);
+    const push = store.lifecycle.write(local, Readable.from([layer.bytes]), parseDigest(layer.digest)!);
+    await store.blobs.delete(layer.digest); // the collector's next steps, while the push waits
+    await store.metadata.collector.forget([layer.digest]);
+    assert.equal(await push, { digest: layer.digest, size: layer.bytes.length });
+    assert.ok((await readAll(store, layer.digest)).equals(layer.bytes));
+  });
+
+  test.run();
+}
