@@ -8,6 +8,7 @@ import type { BlobDownloads } from '../cache/downloads.js';
 import type { BlobReader } from '../cache/small-blobs.js';
 import { newCacheStats, type CacheStats } from '../cache/stats.js';
 import type { RemoteRepositoryConfig } from '../config/types.js';
+import { countSent } from '../store/blobs/file-body.js';
 import type { ImageRef, Page, Store } from '../store/index.js';
 import type { ManifestRow } from '../store/metadata/types.js';
 import { allowedUrls, fetchForeignLayer } from '../upstream/foreign.js';
@@ -148,8 +149,7 @@ export class RemoteRepository implements Repository {
 
   /** Counts the bytes a client is sent. */
   #served(stream: Readable): Readable {
-    stream.on('data', (chunk: Buffer) => { this.stats.servedBytes += chunk.length; });
-    return stream;
+    return countSent(stream, (bytes) => { this.stats.servedBytes += bytes; });
   }
 
   async getManifest(name: string, reference: string, accepted: AcceptedTypes, options: ReadOptions = {}): Promise<Manifest> {
