@@ -13,6 +13,7 @@ import { errorResponse } from './errors.js';
 import { addHealthRoutes, type Readiness } from './health.js';
 import type { Metrics } from './metrics.js';
 import { observe, type RequestRecord } from './observe.js';
+import type { OffloadSettings } from './offload.js';
 import { refuseLargeHeaders } from './refusals.js';
 import { concealed, openGate, requestInfo } from './request.js';
 import { authEntry, tokenEndpoint } from './token.js';
@@ -29,6 +30,8 @@ export interface Live {
   setup: (key: string) => string | null;
   /** nginx/Apache configuration text, or null for an unknown server or method. */
   proxyConfig: (server: string, method: string | undefined) => string | null;
+  /** With proxy.offload: where blob files are, for answers the proxy serves. */
+  offload: OffloadSettings | null;
 }
 
 export interface AppOptions {
@@ -116,6 +119,7 @@ export function createApp(options: AppOptions): Hono<Env> {
       throw routingFailure(failure, (key) => access.readsSomething(key), current);
     }
     if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}`, detail: { path: c.req.path } });
+    if (current.offload) c.set('offload', current.offload);
     // Behind a proxy that reports the client's origin, Location and Link name it (as Distribution).
     return dispatch(c, info.reported ? { ...resolved, prefix: `${info.origin}${resolved.prefix}` } : resolved, current.repositories, gate);
   };
