@@ -6,6 +6,7 @@ import type { RepositorySet } from '../repos/set.js';
 import type { TrustedProxies } from '../routing/proxies.js';
 import { route, unknownHost } from '../routing/route.js';
 import type { AccessLog } from './accesslog.js';
+import { adminRoutes, type AdminOptions } from './admin.js';
 import { artifactoryRoutes } from './artifactory.js';
 import { dispatch, unknownRepository } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
@@ -52,6 +53,8 @@ export interface AppOptions {
   serveMetrics: boolean;
   /** What GET /readyz reports. */
   ready: () => Promise<Readiness>;
+  /** A garbage collection now (POST /api/system/storage/gc, admins only). */
+  collectGarbage: AdminOptions['collectGarbage'];
 }
 
 /** The Hono app: every registry path goes through routing, then the OCI dispatcher. */
@@ -162,6 +165,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     return new Response(text, { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   });
   artifactoryRoutes(app, { live, auth });
+  adminRoutes(app, { live, auth, collectGarbage: options.collectGarbage });
   app.all('/v2', registry);
   app.all('/v2/*', registry);
   app.all('/api/docker/*', registry);

@@ -1,3 +1,4 @@
+import { SqlAccounts } from './accounts.js';
 import { SqlBlobLinks } from './blob-links.js';
 import { SqlBlobs } from './blobs.js';
 import { SqlCollector } from './collector.js';
@@ -27,6 +28,7 @@ function concerns(db: Db, contents: ReturnType<typeof manifestContentCache>): Co
     blobs: new SqlBlobs(db),
     uploads: new SqlUploads(db),
     collector: new SqlCollector(db),
+    accounts: new SqlAccounts(db),
   };
 }
 

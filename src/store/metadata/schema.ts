@@ -62,6 +62,19 @@ const migrations: ((t: Types) => string[])[] = [
     'ALTER TABLE uploads ADD COLUMN committing TEXT',
     `CREATE TABLE collector_lease (id ${int} PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, expires_at ${int} NOT NULL)`,
   ],
+  // 3: users and access tokens (access control), with the change counter servers poll. SQLite
+  // data directories from before this migration may hold these tables already (access control
+  // kept them in the same file): kept as they are.
+  ({ int }) => [
+    `CREATE TABLE IF NOT EXISTS auth_users (
+      name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, groups TEXT NOT NULL, admin ${int} NOT NULL,
+      created_at ${int} NOT NULL, updated_at ${int} NOT NULL, password_changed_at ${int} NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS auth_tokens (
+      id TEXT PRIMARY KEY, owner TEXT NOT NULL, secret_hash TEXT NOT NULL, scope TEXT NOT NULL, expires_at ${int},
+      description TEXT NOT NULL, created_at ${int} NOT NULL, last_used_at ${int}, revoked_at ${int})`,
+    `CREATE TABLE IF NOT EXISTS auth_changes (id ${int} PRIMARY KEY CHECK (id = 1), counter ${int} NOT NULL)`,
+    'INSERT INTO auth_changes (id, counter) VALUES (1, 0) ON CONFLICT (id) DO NOTHING',
+  ],
 ];
 
 /** Applies the migrations this database has not had yet. */
