@@ -5,6 +5,7 @@ import { RegistryError } from '../oci/errors.js';
 import { maxManifestBytes, parseManifest, type Descriptor } from '../oci/manifest.js';
 import { manifestAcceptHeader } from '../oci/mediatypes.js';
 import type { BlobDownloads } from '../cache/downloads.js';
+import { fillReader } from '../cache/fill-reader.js';
 import type { BlobReader } from '../cache/small-blobs.js';
 import { newCacheStats, type CacheStats } from '../cache/stats.js';
 import type { RemoteRepositoryConfig } from '../config/types.js';
@@ -212,7 +213,7 @@ export class RemoteRepository implements Repository {
     if (options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
     const foreign = await this.#foreignLayer(name, digest);
     if (!foreign) this.#upstream.knownMissing(`blob ${name}@${digest}`);
-    const { download, started } = await this.#downloads.join(digest, {
+    const { fill, started } = await this.#downloads.join(digest, {
       fetch: async () => {
         if (foreign) return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response);
         const response = await this.#upstream.send('GET', name, `blobs/${digest}`);
@@ -226,9 +227,9 @@ export class RemoteRepository implements Repository {
         this.#enforceLimit(digest).catch((error: unknown) => this.#log(`${this.key}: cache eviction failed: ${String(error)}`));
       },
     });
-    const size = download.size;
+    const size = fill.size;
     const range = size !== null ? pickRange?.(size) ?? null : null;
-    const stream = this.#served(download.reader(range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 }));
+    const stream = this.#served(fillReader(fill, this.#store.blobs, range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 }));
     if (started) this.stats.misses++;
     else this.stats.joins++;
     return { size, range, cache: started ? 'MISS' : 'JOIN', stream };
