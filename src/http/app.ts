@@ -13,6 +13,7 @@ import { errorResponse } from './errors.js';
 import { addHealthRoutes, type Readiness } from './health.js';
 import type { Metrics } from './metrics.js';
 import { observe, type RequestRecord } from './observe.js';
+import { promoteRoute } from './promote.js';
 import { refuseLargeHeaders } from './refusals.js';
 import { concealed, openGate, requestInfo } from './request.js';
 import { authEntry, tokenEndpoint } from './token.js';
@@ -158,6 +159,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     return new Response(text, { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   });
   artifactoryRoutes(app, { live, auth });
+  promoteRoute(app, { live, auth });
   app.all('/v2', registry);
   app.all('/v2/*', registry);
   app.all('/api/docker/*', registry);

@@ -1,0 +1,141 @@
+import { lockRows, placeholders, type Db, type Sql } from './sql.js';
+import type { Closure, ImageRef, Management, ManifestInfo, SearchQuery, SearchRow } from './types.js';
+
+// Repository management over the metadata: what a promotion links (the closure of a manifest in
+// an image), image info extracted from configs, pull statistics, and search over tags.
+
+/** Stores a manifest's image info once (content-addressed: it never changes). */
+export async function storeInfo(sql: Sql, digest: string, info: ManifestInfo): Promise<void> {
+  const inserted = await sql.run(
+    `INSERT INTO manifest_info (digest, config_digest, created, os, architecture, variant, size, info)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (digest) DO NOTHING`,
+    [digest, info.configDigest, info.created, info.os, info.architecture, info.variant, info.size, info.details],
+  );
+  if (inserted === 0) return;
+  for (const [key, value] of Object.entries(info.labels)) {
+    await sql.run('INSERT INTO manifest_labels (digest, key, value) VALUES ($1, $2, $3) ON CONFLICT (digest, key) DO NOTHING', [digest, key, value]);
+  }
+}
+
+interface InfoRow {
+  digest: string;
+  config_digest: string | null;
+  created: string | null;
+  os: string | null;
+  architecture: string | null;
+  variant: string | null;
+  size: number | string;
+  info: string;
+}
+
+/** `*` and `?` wildcards as a LIKE pattern (with \ escaping LIKE's own wildcards). */
+function likePattern(value: string): string {
+  return value.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%').replace(/\?/g, '_');
+}
+
+export class SqlManagement implements Management {
+  constructor(private readonly db: Db) {}
+
+  async closure({ repo, name }: ImageRef, digests: string[]): Promise<Closure> {
+    const { sql } = this.db;
+    const seen = new Set<string>();
+    let frontier = [...new Set(digests)];
+    while (frontier.length > 0) {
+      frontier.forEach((digest) => seen.add(digest));
+      const list = placeholders(frontier.length, 2);
+      const found = await sql.all<{ digest: string }>(
+        `SELECT r.digest FROM repository_manifests r WHERE r.repo = $1 AND r.name = $2 AND (
+           r.digest IN (SELECT f.target FROM manifest_references f WHERE f.kind = 'manifest' AND f.digest IN (${list}))
+           OR r.digest IN (SELECT m.digest FROM manifests m WHERE m.subject IN (${list})))`,
+        [repo, name, ...frontier],
+      );
+      frontier = [...new Set(found.map((row) => row.digest))].filter((digest) => !seen.has(digest));
+    }
+    const manifests = [...seen].sort();
+    const blobs = await sql.all<{ digest: string; size: number | string }>(
+      `SELECT DISTINCT b.digest, b.size FROM repository_blobs b JOIN manifest_references f ON f.target = b.digest AND f.kind = 'blob'
+       WHERE b.repo = $1 AND b.name = $2 AND f.digest IN (${placeholders(manifests.length, 2)}) ORDER BY b.digest`,
+      [repo, name, ...manifests],
+    );
+    return { manifests, blobs: blobs.map((row) => ({ digest: row.digest, size: Number(row.size) })) };
+  }
+
+  async link({ repo, name }: ImageRef, closure: Closure, now: number): Promise<boolean> {
+    return this.db.atomic(async (sql) => {
+      // Blobs first, under the same row lock a push takes: a blob the collector holds is not linked.
+      for (const blob of closure.blobs) {
+        const row = await sql.get<{ state: string }>(`SELECT state FROM blobs WHERE digest = $1${lockRows(sql, 'update')}`, [blob.digest]);
+        if (row?.state !== 'present') return false;
+        await sql.run('UPDATE blobs SET touched_at = $2 WHERE digest = $1', [blob.digest, now]);
+        await sql.run(
+          'INSERT INTO repository_blobs (repo, name, digest, size, linked_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, name, digest) DO UPDATE SET linked_at = excluded.linked_at',
+          [repo, name, blob.digest, blob.size, now],
+        );
+      }
+      for (const digest of closure.manifests) {
+        await sql.run(
+          'INSERT INTO repository_manifests (repo, name, digest, pushed_at) VALUES ($1, $2, $3, $4) ON CONFLICT (repo, name, digest) DO UPDATE SET pushed_at = excluded.pushed_at',
+          [repo, name, digest, now],
+        );
+      }
+      return true;
+    });
+  }
+
+  async putInfo(digest: string, info: ManifestInfo): Promise<void> {
+    await this.db.atomic((sql) => storeInfo(sql, digest, info));
+  }
+
+  async info(digests: string[]): Promise<(ManifestInfo & { digest: string })[]> {
+    if (digests.length === 0) return [];
+    const list = placeholders(digests.length);
+    const rows = await this.db.sql.all<InfoRow>(`SELECT digest, config_digest, created, os, architecture, variant, size, info FROM manifest_info WHERE digest IN (${list})`, digests);
+    const labels = await this.db.sql.all<{ digest: string; key: string; value: string }>(`SELECT digest, key, value FROM manifest_labels WHERE digest IN (${list}) ORDER BY key`, digests);
+    return rows.map((row) => ({
+      digest: row.digest,
+      configDigest: row.config_digest,
+      created: row.created,
+      os: row.os,
+      architecture: row.architecture,
+      variant: row.variant,
+      size: Number(row.size),
+      labels: Object.fromEntries(labels.filter((label) => label.digest === row.digest).map((label) => [label.key, label.value])),
+      details: row.info,
+    }));
+  }
+
+  async usage({ repo, name }: ImageRef, digest: string): Promise<{ pushed_at: number; pulled_at: number | null; downloads: number } | undefined> {
+    const row = await this.db.sql.get<{ pushed_at: number; pulled_at: number | null; downloads: number }>(
+      'SELECT pushed_at, pulled_at, downloads FROM repository_manifests WHERE repo = $1 AND name = $2 AND digest = $3',
+      [repo, name, digest],
+    );
+    return row && { pushed_at: Number(row.pushed_at), pulled_at: row.pulled_at === null ? null : Number(row.pulled_at), downloads: Number(row.downloads) };
+  }
+
+  async search(query: SearchQuery): Promise<SearchRow[]> {
+    if (query.repositories.length === 0) return [];
+    const params: unknown[] = [...query.repositories];
+    const where = [`t.repo IN (${placeholders(query.repositories.length)})`];
+    const param = (value: unknown) => `$${params.push(value)}`;
+    const match = (column: string, value: string) => (/[*?]/.test(value) ? `${column} LIKE ${param(likePattern(value))} ESCAPE '\\'` : `${column} = ${param(value)}`);
+    if (query.image !== undefined) where.push(match('t.name', query.image));
+    if (query.tag !== undefined) where.push(match('t.tag', query.tag));
+    // A tag matches through its own manifest or, for an index, through one of its platform manifests.
+    const orChild = (condition: string) => `(t.digest IN (${condition}) OR t.digest IN (SELECT f.digest FROM manifest_references f WHERE f.kind = 'manifest' AND f.target IN (${condition})))`;
+    if (query.digest !== undefined) {
+      const digest = param(query.digest);
+      where.push(`(t.digest = ${digest} OR t.digest IN (SELECT f.digest FROM manifest_references f WHERE f.kind = 'manifest' AND f.target = ${digest}))`);
+    }
+    if (query.label !== undefined) {
+      const key = param(query.label.key);
+      const value = query.label.value === undefined ? '' : ` AND l.value = ${param(query.label.value)}`;
+      where.push(orChild(`SELECT l.digest FROM manifest_labels l WHERE l.key = ${key}${value}`));
+    }
+    if (query.after) where.push(`(t.repo, t.name, t.tag) > (${param(query.after[0])}, ${param(query.after[1])}, ${param(query.after[2])})`);
+    const rows = await this.db.sql.all<SearchRow>(
+      `SELECT t.repo, t.name, t.tag, t.digest, t.pushed_at FROM tags t WHERE ${where.join(' AND ')} ORDER BY t.repo, t.name, t.tag LIMIT ${param(query.limit)}`,
+      params,
+    );
+    return rows.map((row) => ({ ...row, pushed_at: Number(row.pushed_at) }));
+  }
+}
