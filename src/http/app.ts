@@ -11,6 +11,7 @@ import { dispatch, unknownRepository } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
 import { errorResponse } from './errors.js';
 import { addHealthRoutes, type Readiness } from './health.js';
+import { imageInfoRoutes } from './image-info.js';
 import type { Metrics } from './metrics.js';
 import { observe, type RequestRecord } from './observe.js';
 import { promoteRoute } from './promote.js';
@@ -160,6 +161,7 @@ export function createApp(options: AppOptions): Hono<Env> {
   });
   artifactoryRoutes(app, { live, auth });
   promoteRoute(app, { live, auth });
+  imageInfoRoutes(app, { live, auth });
   app.all('/v2', registry);
   app.all('/v2/*', registry);
   app.all('/api/docker/*', registry);

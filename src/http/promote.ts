@@ -53,7 +53,7 @@ export function promoteRoute(app: Hono<Env>, options: { live: () => { repositori
     caller.require(request.repository, request.image, 'read');
     caller.require(request.targetRepository, targetImage, 'deploy');
     if (!request.copy) caller.require(request.repository, request.image, 'delete', ' (a move takes the tags from the source; use copy: true to copy)');
-    const promotion = repositories.promotion!;
+    const promotion = repositories.management!.promotion;
     const plan = await promotion.plan(request);
     for (const overwrite of plan.overwrites) {
       caller.require(plan.target.repo, plan.target.name, 'delete', ` (tag ${overwrite.tag} points to ${overwrite.digest}; overwriting it needs delete)`);

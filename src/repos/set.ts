@@ -5,6 +5,7 @@ import type { Store } from '../store/index.js';
 import { BlobDownloads } from '../cache/downloads.js';
 import { LocalRepository } from './local.js';
 import { RemoteRepository } from './remote.js';
+import { ImageCatalog } from './catalog.js';
 import { Promotion } from './promotion.js';
 import type { Repository, TagsDropped } from './repository.js';
 import { VirtualRepository } from './virtual.js';
@@ -22,12 +23,12 @@ export interface BuildOptions {
 /** The configured repositories, by key. */
 export class RepositorySet {
   readonly #byKey: ReadonlyMap<string, Repository>;
-  /** Promotion between these repositories (null in a set built without a store). */
-  readonly promotion: Promotion | null;
+  /** Promotion between these repositories, tag info and search (null in a set built without a store). */
+  readonly management: { promotion: Promotion; catalog: ImageCatalog } | null;
 
-  constructor(repositories: Iterable<Repository>, promotion: Promotion | null = null) {
+  constructor(repositories: Iterable<Repository>, management: RepositorySet['management'] = null) {
     this.#byKey = new Map([...repositories].map((repository) => [repository.key, repository]));
-    this.promotion = promotion;
+    this.management = management;
   }
 
   /**
@@ -65,7 +66,10 @@ export class RepositorySet {
       built.set(key, repository);
       return repository;
     };
-    return new RepositorySet(Object.keys(config.repositories).map(build), new Promotion({ store, repositories: config.repositories, onTagsDropped }));
+    return new RepositorySet(Object.keys(config.repositories).map(build), {
+      promotion: new Promotion({ store, repositories: config.repositories, onTagsDropped }),
+      catalog: new ImageCatalog(store),
+    });
   }
 
   async close(): Promise<void> {
