@@ -25,18 +25,19 @@ export interface MultiArch {
 }
 
 /** Images for linux/amd64, linux/arm64/v8 and an attestation-like unknown/unknown child, pushed by digest, then the index by tag. */
-export async function pushMultiArch(base: string, name: string, tag: string, options: { unknownChild?: boolean } = {}): Promise<MultiArch> {
+export async function pushMultiArch(base: string, name: string, tag: string, options: { unknownChild?: boolean; headers?: Record<string, string> } = {}): Promise<MultiArch> {
+  const headers = options.headers ?? {};
   const amd64 = makeImage({ architecture: 'amd64' });
   const arm64 = makeImage({ architecture: 'arm64' });
   const images = [amd64, arm64];
   if (options.unknownChild) images.push({ ...makeImage(), platform: { os: 'unknown', architecture: 'unknown' } });
   for (const image of images) {
-    for (const item of [image.config, ...image.layers]) await pushBlob(base, name, item);
-    const put = await putManifest(base, name, image.digest, image.manifest);
+    for (const item of [image.config, ...image.layers]) await pushBlob(base, name, item, headers);
+    const put = await putManifest(base, name, image.digest, image.manifest, OCI_MANIFEST, headers);
     assert.equal(put.status, 201, await put.text());
   }
   const index = indexWithVariant(images);
-  const put = await putManifest(base, name, tag, index.bytes, OCI_INDEX);
+  const put = await putManifest(base, name, tag, index.bytes, OCI_INDEX, headers);
   assert.equal(put.status, 201, await put.text());
   return { images, index };
 }
