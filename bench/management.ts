@@ -22,7 +22,7 @@ const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const images = 10_000;
 const pad = (i: number) => String(i).padStart(5, '0');
 
-async function seed(dataDir: string): Promise<string> {
+export async function seedManagement(dataDir: string): Promise<string> {
   const store = await openStore({ dataDir, blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' }, recover: true, log: () => undefined });
   const layer = randomBytes(64);
   const layerDigest = digestOf(layer);
@@ -65,7 +65,7 @@ async function seed(dataDir: string): Promise<string> {
 export async function managementBench(options: { work: string; runs: number; seconds: number }): Promise<Row[]> {
   const dir = await mkdtemp(join(options.work, 'management-'));
   console.log(`bench: seeding ${images.toLocaleString('en-US')} images and an image with ${images.toLocaleString('en-US')} tags`);
-  const digest = await seed(join(dir, 'data'));
+  const digest = await seedManagement(join(dir, 'data'));
   const port = await freePort();
   const config = join(dir, 'wharf.yaml');
   await writeFile(config, [

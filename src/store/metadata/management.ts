@@ -120,22 +120,27 @@ export class SqlManagement implements Management {
     const match = (column: string, value: string) => (/[*?]/.test(value) ? `${column} LIKE ${param(likePattern(value))} ESCAPE '\\'` : `${column} = ${param(value)}`);
     if (query.image !== undefined) where.push(match('t.name', query.image));
     if (query.tag !== undefined) where.push(match('t.tag', query.tag));
-    // A tag matches through its own manifest or, for an index, through one of its platform manifests.
-    const orChild = (condition: string) => `(t.digest IN (${condition}) OR t.digest IN (SELECT f.digest FROM manifest_references f WHERE f.kind = 'manifest' AND f.target IN (${condition})))`;
-    if (query.digest !== undefined) {
-      const digest = param(query.digest);
-      where.push(`(t.digest = ${digest} OR t.digest IN (SELECT f.digest FROM manifest_references f WHERE f.kind = 'manifest' AND f.target = ${digest}))`);
-    }
+    // A tag matches through its own manifest or, for an index, through one of its platform
+    // manifests: the matching manifests and the indexes over them.
+    const withParents = (manifests: string) => `${manifests} UNION SELECT f.digest FROM manifest_references f WHERE f.kind = 'manifest' AND f.target IN (${manifests})`;
+    let candidates: string | null = null;
+    if (query.digest !== undefined) candidates = withParents(`SELECT CAST(${param(query.digest)} AS TEXT)`);
     if (query.label !== undefined) {
-      const key = param(query.label.key);
       const value = query.label.value === undefined ? '' : ` AND l.value = ${param(query.label.value)}`;
-      where.push(orChild(`SELECT l.digest FROM manifest_labels l WHERE l.key = ${key}${value}`));
+      const labelled = withParents(`SELECT l.digest FROM manifest_labels l WHERE l.key = ${param(query.label.key)}${value}`);
+      // key=value is selective: the search starts from the manifests that have it; a bare key may
+      // match most images, so tags are walked in order and checked.
+      if (candidates === null && query.label.value !== undefined) candidates = labelled;
+      else where.push(`t.digest IN (${labelled})`);
     }
     if (query.after) where.push(`(t.repo, t.name, t.tag) > (${param(query.after[0])}, ${param(query.after[1])}, ${param(query.after[2])})`);
-    const rows = await this.db.sql.all<SearchRow>(
-      `SELECT t.repo, t.name, t.tag, t.digest, t.pushed_at FROM tags t WHERE ${where.join(' AND ')} ORDER BY t.repo, t.name, t.tag LIMIT ${param(query.limit)}`,
-      params,
-    );
+    const columns = 't.repo, t.name, t.tag, t.digest, t.pushed_at';
+    const order = `ORDER BY t.repo, t.name, t.tag LIMIT ${param(query.limit)}`;
+    // CROSS JOIN keeps SQLite's planner from walking every tag in order instead (PostgreSQL plans it either way).
+    const text = candidates === null
+      ? `SELECT ${columns} FROM tags t WHERE ${where.join(' AND ')} ${order}`
+      : `WITH c(digest) AS (${candidates}) SELECT ${columns} FROM c CROSS JOIN tags t WHERE t.digest = c.digest AND ${where.join(' AND ')} ${order}`;
+    const rows = await this.db.sql.all<SearchRow>(text, params);
     return rows.map((row) => ({ ...row, pushed_at: Number(row.pushed_at) }));
   }
 }
