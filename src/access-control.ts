@@ -4,10 +4,9 @@ import { loadSigningKey } from './auth/keys.js';
 import { AuthService } from './auth/service.js';
 import { isLoopbackAddress } from './config/auth.js';
 import type { Config } from './config/types.js';
-import { SqliteAuthStore } from './store/auth.js';
-import { metadataFile } from './store/index.js';
+import type { Accounts } from './store/metadata/types.js';
 
-// Wires access control for the server: the account store, the signing key, the auth service,
+// Wires access control for the server: the accounts (in the metadata database), the signing key, the auth service,
 // the first admin on a fresh data directory, and the start-up warnings.
 
 export interface AccessControl {
@@ -28,7 +27,8 @@ export interface AccessControlOptions {
   now?: () => number;
 }
 
-export async function openAccessControl(config: Config, options: AccessControlOptions): Promise<AccessControl> {
+/** `accounts`: the users and tokens of the configured metadata database (the server's store). */
+export async function openAccessControl(config: Config, accounts: Accounts, options: AccessControlOptions): Promise<AccessControl> {
   const { log } = options;
   if (!config.auth.enabled) {
     log('authentication is off (auth.enabled: false): every caller may pull, push, overwrite and delete');
@@ -40,35 +40,26 @@ export async function openAccessControl(config: Config, options: AccessControlOp
     }
   }
   const now = options.now ?? Date.now;
-  const store = new SqliteAuthStore(metadataFile(config.dataDir));
-  try {
-    const service = new AuthService({
-      config: config.auth,
-      permissions: config.permissions,
-      accounts: store,
-      key: await loadSigningKey(config.certsDir),
-      audit: auditTrail(options.audit ?? log),
-      now,
-      onError: (error) => log(`auth: cannot read users and tokens: ${error instanceof Error ? error.message : String(error)}`),
-    });
-    await service.start();
-    return {
-      service,
-      async createFirstAdmin() {
-        if (!service.directory.empty) return null;
-        const created = await createInitialAdmin(store, config.dataDir, now());
-        if (!created) return null;
-        log(`created user admin with a random password, shown once on standard output and kept in ${created.file} (readable by its owner only); change it with wharf user passwd admin`);
-        await service.directory.refresh();
-        return created.password;
-      },
-      async close() {
-        await service.close();
-        await store.close();
-      },
-    };
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
+  const service = new AuthService({
+    config: config.auth,
+    permissions: config.permissions,
+    accounts,
+    key: await loadSigningKey(config.certsDir),
+    audit: auditTrail(options.audit ?? log),
+    now,
+    onError: (error) => log(`auth: cannot read users and tokens: ${error instanceof Error ? error.message : String(error)}`),
+  });
+  await service.start();
+  return {
+    service,
+    async createFirstAdmin() {
+      if (!service.directory.empty) return null;
+      const created = await createInitialAdmin(accounts, config.dataDir, now());
+      if (!created) return null;
+      log(`created user admin with a random password, shown once on standard output and kept in ${created.file} (readable by its owner only); change it with wharf user passwd admin`);
+      await service.directory.refresh();
+      return created.password;
+    },
+    close: () => service.close(),
+  };
 }

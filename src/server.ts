@@ -92,7 +92,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let access: AccessControl;
   let certificates: ListenerCertificates;
   try {
-    access = await openAccessControl(config, { log: authLog, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}) });
+    access = await openAccessControl(config, store.metadata.accounts, { log: authLog, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}) });
     certificates = await ListenerCertificates.open(config, logger, acme).catch(async (error: unknown) => {
       await access.close();
       throw error;
@@ -139,6 +139,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         redirectToPort: listener.redirectToHttps ? httpsPort : null,
         acmeChallenge: acme ? (token) => acme.keyAuthorization(token) : null,
         metrics, serveMetrics: config.metrics === null, ready,
+        collectGarbage: (collectOptions) => collector.collect(collectOptions),
       });
       const serverOptions = certificates.serverOptions(index);
       // TLS listeners speak HTTP/2 and HTTP/1.1, chosen by ALPN (Go clients pick h2).

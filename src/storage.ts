@@ -1,19 +1,33 @@
 import type { Config } from './config/types.js';
 import { StorageConnectError } from './store/errors.js';
 import type { CollectPolicy } from './store/gc.js';
-import { openStore, type Store, type StoreOptions } from './store/index.js';
+import { openMetadataOf, openStore, type Metadata, type Store, type StoreOptions } from './store/index.js';
 
 // The bridge from the configuration to the store, for the server and for `wharf gc`.
 
-/** Opens the configured storage; a backend that cannot be reached is reported with its configuration key. */
+/** A backend that cannot be reached is reported with its configuration key. */
+function namingTheKey(error: unknown): unknown {
+  if (!(error instanceof StorageConnectError)) return error;
+  const key = error.component === 'metadata' ? 'storage.metadata.url' : 'storage.blobs.endpoint';
+  return new Error(`${key}: ${error.message}`);
+}
+
+/** Opens the configured storage. */
 export async function openConfiguredStore(config: Config, options: Pick<StoreOptions, 'recover' | 'log' | 'now' | 'hooks'>): Promise<Store> {
   const { blobs, metadata } = config.storage;
   try {
     return await openStore({ dataDir: config.dataDir, blobs, metadata, ...options });
   } catch (error) {
-    if (!(error instanceof StorageConnectError)) throw error;
-    const key = error.component === 'metadata' ? 'storage.metadata.url' : 'storage.blobs.endpoint';
-    throw new Error(`${key}: ${error.message}`);
+    throw namingTheKey(error);
+  }
+}
+
+/** Opens only the configured metadata database (`wharf user`, `wharf token`): no blobs, no recovery. */
+export async function openConfiguredMetadata(config: Config): Promise<Metadata> {
+  try {
+    return await openMetadataOf({ dataDir: config.dataDir, metadata: config.storage.metadata });
+  } catch (error) {
+    throw namingTheKey(error);
   }
 }
 

@@ -1,21 +1,22 @@
 import { userInfo } from 'node:os';
 import { auditLine, type AuditEvent } from '../auth/audit.js';
 import type { Config } from '../config/types.js';
-import { SqliteAuthStore } from '../store/auth.js';
-import { metadataFile } from '../store/index.js';
+import { openConfiguredMetadata } from '../storage.js';
+import type { Accounts } from '../store/metadata/types.js';
 
-// What `wharf user` and `wharf token` share: the account store of the configured data directory,
-// and their audit lines (on standard error, like the server's operational log).
+// What `wharf user` and `wharf token` share: the accounts of the configured metadata database
+// (SQLite in the data directory, or PostgreSQL), and their audit lines (on standard error, like
+// the server's operational log).
 
 /** A command-line mistake: printed with the usage, exit code 2. */
 export class UsageError extends Error {}
 
-export async function withAccountStore<T>(config: Config, work: (store: SqliteAuthStore) => Promise<T>): Promise<T> {
-  const store = new SqliteAuthStore(metadataFile(config.dataDir));
+export async function withAccounts<T>(config: Config, work: (accounts: Accounts) => Promise<T>): Promise<T> {
+  const metadata = await openConfiguredMetadata(config);
   try {
-    return await work(store);
+    return await work(metadata.accounts);
   } finally {
-    await store.close();
+    await metadata.close();
   }
 }
 

@@ -4,7 +4,7 @@ import { isValidAccountName } from '../auth/accounts.js';
 import { parseTokenScope } from '../auth/scopes.js';
 import { duration } from '../config/fields.js';
 import type { Config } from '../config/types.js';
-import { auditCli, columns, isoDate, UsageError, withAccountStore } from './common.js';
+import { auditCli, columns, isoDate, UsageError, withAccounts } from './common.js';
 
 // wharf token create|list|revoke: access tokens for CI. The token is printed once; only a hash
 // of its secret is stored. It works as the password in docker login and as a Bearer or Basic
@@ -21,7 +21,7 @@ export async function tokenCommand(args: string[], loadConfig: (file: string | u
     },
   });
   const config = loadConfig(values.config);
-  await withAccountStore(config, async (store) => {
+  await withAccounts(config, async (store) => {
     const now = Date.now();
     if (sub === 'create') {
       const owner = values.user;

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { isValidAccountName, minPasswordLength } from '../auth/accounts.js';
 import { hashPassword } from '../auth/passwords.js';
 import type { Config } from '../config/types.js';
-import { auditCli, columns, isoDate, readStdin, UsageError, withAccountStore } from './common.js';
+import { auditCli, columns, isoDate, readStdin, UsageError, withAccounts } from './common.js';
 
 // wharf user add|passwd|remove|list: writes the account store directly; a running server picks
 // the change up within a second (it polls the store's change counter).
@@ -29,7 +29,7 @@ export async function userCommand(args: string[], loadConfig: (file: string | un
     options: { config: { type: 'string' }, groups: { type: 'string' }, admin: { type: 'boolean' }, 'password-stdin': { type: 'boolean' } },
   });
   const config = loadConfig(values.config);
-  await withAccountStore(config, async (store) => {
+  await withAccounts(config, async (store) => {
     const now = Date.now();
     if (sub === 'add') {
       const name = userName(positionals);

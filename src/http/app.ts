@@ -7,6 +7,7 @@ import type { Access as Reach } from '../setup/access.js';
 import type { TrustedProxies } from '../routing/proxies.js';
 import { route, unknownHost } from '../routing/route.js';
 import type { AccessLog } from './accesslog.js';
+import { adminRoutes, type AdminOptions } from './admin.js';
 import { artifactoryRoutes } from './artifactory.js';
 import { dispatch, unknownRepository } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
@@ -56,6 +57,8 @@ export interface AppOptions {
   serveMetrics: boolean;
   /** What GET /readyz reports. */
   ready: () => Promise<Readiness>;
+  /** A garbage collection now (POST /api/system/storage/gc, admins only). */
+  collectGarbage: AdminOptions['collectGarbage'];
 }
 
 /** The Hono app: every registry path goes through routing, then the OCI dispatcher. */
@@ -169,6 +172,7 @@ export function createApp(options: AppOptions): Hono<Env> {
   imageInfoRoutes(app, { live, auth });
   searchRoute(app, { live, auth });
   repositoriesRoute(app, { live, auth });
+  adminRoutes(app, { live, auth, collectGarbage: options.collectGarbage });
   app.all('/v2', registry);
   app.all('/v2/*', registry);
   app.all('/api/docker/*', registry);

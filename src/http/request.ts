@@ -34,9 +34,13 @@ export function requestInfo(c: Ctx, proxies: TrustedProxies): RequestInfo {
   return { host, origin, reported, address: clientAddress(peer, headers, proxies), secure: tls || (reported && origin.startsWith('https:')) || (loopback && !trusted) };
 }
 
-/** The token endpoint that serves a route's scope names: below the /api/docker/<key>/v2/ prefix, or /v2/token. */
+/**
+ * The token endpoint that serves a route's scope names: below the /api/docker/<key>/v2/ prefix, or
+ * /v2/token; on a mirror, with the request's ns, so the token names the repository it chose.
+ */
 export function realmPath(route: Route | null): string {
-  return route?.prefix.startsWith('/api/docker/') ? `${route.prefix}token` : '/v2/token';
+  const path = route?.prefix.startsWith('/api/docker/') ? `${route.prefix}token` : '/v2/token';
+  return route?.query ? `${path}?${route.query}` : path;
 }
 
 /** Authenticates the request (401/429 for bad credentials) and remembers who it is for the log and error rendering. */

@@ -18,6 +18,8 @@ export interface Route {
   prefix: string;
   /** How clients name images on this route: "docker-local/team/app" on /v2/, "team/app" below a key prefix. */
   namesIncludeKey: boolean;
+  /** A query URLs on this route carry to reach the same repository: a mirror's `ns=ghcr.io`. */
+  query?: string;
 }
 
 export interface QualifiedName {
@@ -112,7 +114,8 @@ export function unknownHost(host: string, keys: readonly string[], baseDomain: s
 function mirrorRoute(path: string, mirrors: ReadonlyMap<string, string>, ns: string | null): Route | null {
   const upstream = (ns ?? 'docker.io').toLowerCase();
   const key = mirrors.get(upstream);
-  if (key) return boundRoute(key, path);
+  const bound = key ? boundRoute(key, path) : null;
+  if (bound) return ns === null ? bound : { ...bound, query: `ns=${encodeURIComponent(upstream)}` };
   if (path === '/v2' || path === '/v2/') return base;
   throw new RegistryError('NAME_UNKNOWN', {
     message: `this mirror serves ${[...mirrors.keys()].join(', ')}; it has nothing for ns=${JSON.stringify(upstream)}`,

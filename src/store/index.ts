@@ -43,9 +43,16 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** The SQLite metadata database of a data directory (access control keeps its tables there too). */
+/** The SQLite metadata database of a data directory. */
 export function metadataFile(dataDir: string): string {
   return join(dataDir, 'meta.db');
+}
+
+/** Opens the metadata database a storage configuration names (creating the data directory for SQLite). */
+export async function openMetadataOf(options: Pick<StoreOptions, 'dataDir' | 'metadata' | 'log'>): Promise<Metadata> {
+  if (options.metadata.driver === 'postgres') return openMetadata({ driver: 'postgres', url: options.metadata.url });
+  await mkdir(options.dataDir, { recursive: true });
+  return openMetadata({ driver: 'sqlite', path: metadataFile(options.dataDir), ...(options.log ? { log: options.log } : {}) });
 }
 
 /** Opens (creating if needed) the storage and, with `recover`, repairs what an interrupted run left. */
@@ -59,9 +66,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   let metadata: Metadata;
   try {
     await blobs.prepare({ recover: options.recover });
-    metadata = await openMetadata(options.metadata.driver === 'postgres'
-      ? { driver: 'postgres', url: options.metadata.url }
-      : { driver: 'sqlite', path: metadataFile(options.dataDir), log });
+    metadata = await openMetadataOf({ ...options, log });
   } catch (error) {
     await blobs.close();
     throw error;

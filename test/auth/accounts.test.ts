@@ -4,16 +4,24 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AccountDirectory } from '../../src/auth/accounts.js';
 import { verifyPassword } from '../../src/auth/passwords.js';
-import { SqliteAuthStore } from '../../src/store/auth.js';
 import { metadataFile } from '../../src/store/index.js';
+import { openMetadata, type Metadata } from '../../src/store/metadata/index.js';
+import { postgresDatabase } from '../helpers/postgres.js';
 import { runCli, tempDir } from '../helpers/server.js';
 
-// The account store (its own connection to the metadata database) and the wharf user/token commands.
+// Users and tokens in the metadata database (SQLite and PostgreSQL), and the wharf user/token commands.
+
+const databases: [string, () => Promise<Metadata>][] = [
+  ['SQLite', async () => openMetadata({ driver: 'sqlite', path: metadataFile(await tempDir()) })],
+  ['PostgreSQL', async () => openMetadata({ driver: 'postgres', url: await postgresDatabase() })],
+];
 
 const user = (name: string, at = 1) => ({ name, passwordHash: 'scrypt$x', groups: ['devs'], admin: false, createdAt: at, updatedAt: at, passwordChangedAt: at });
 
-test('the store: users and tokens; every change moves the counter, noting a token use does not', async () => {
-  const store = new SqliteAuthStore(metadataFile(await tempDir()));
+for (const [database, open] of databases) {
+test(`${database}: users and tokens; every change moves the counter, noting a token use does not`, async () => {
+  const metadata = await open();
+  const store = metadata.accounts;
   const start = await store.changeCounter();
   assert.ok(await store.addUser(user('ci')));
   assert.not.ok(await store.addUser(user('ci')), 'a name is taken once');
@@ -28,11 +36,12 @@ test('the store: users and tokens; every change moves the counter, noting a toke
   assert.is((await store.listTokens())[0]!.revokedAt, 10, "a removed user's tokens are revoked with them");
   assert.not.ok(await store.revokeToken('t1', 11), 'already revoked');
   assert.is(await store.getUser('ci'), null);
-  await store.close();
+  await metadata.close();
 });
 
-test('the server-side directory loads again only when the counter moved', async () => {
-  const store = new SqliteAuthStore(metadataFile(await tempDir()));
+test(`${database}: the server-side directory loads again only when the counter moved`, async () => {
+  const metadata = await open();
+  const store = metadata.accounts;
   let changes = 0;
   const directory = new AccountDirectory(store, { onChange: () => { changes++; }, onError: (error) => { throw error; }, now: () => 100 });
   await directory.refresh();
@@ -46,8 +55,9 @@ test('the server-side directory loads again only when the counter moved', async 
   assert.is(directory.user('ci')?.name, 'ci');
   assert.is(directory.usableToken('t1'), undefined, 'expired at the clock');
   await directory.close();
-  await store.close();
+  await metadata.close();
 });
+}
 
 test('wharf user and wharf token write the database; secrets only on stdin and printed once', async () => {
   const dir = await tempDir();
@@ -67,7 +77,8 @@ test('wharf user and wharf token write the database; secrets only on stdin and p
   const list = await cli(['user', 'list']);
   assert.match(list.stdout, /^ci\s+no\s+devs,ops\s/m);
   assert.is((await cli(['user', 'passwd', 'ci', '--password-stdin'], 'second-password')).code, 0);
-  const store = new SqliteAuthStore(metadataFile(join(dir, 'data')));
+  const metadata = await openMetadata({ driver: 'sqlite', path: metadataFile(join(dir, 'data')) });
+  const store = metadata.accounts;
   assert.ok(await verifyPassword('second-password', (await store.getUser('ci'))!.passwordHash));
   const created = await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:docker-local/team/**:pull', '--expires', '30d', '--description', 'release job']);
   assert.is(created.code, 0, created.stderr);
@@ -84,7 +95,7 @@ test('wharf user and wharf token write the database; secrets only on stdin and p
   assert.match((await cli(['token', 'list'])).stdout, /\srevoked\s/);
   assert.is((await cli(['user', 'remove', 'ci'])).code, 0);
   assert.is((await cli(['user', 'remove', 'ci'])).code, 1);
-  await store.close();
+  await metadata.close();
 });
 
 test.run();

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OCI_INDEX } from '../../src/oci/mediatypes.js';
 import { blob, makeImage, makeIndex, type Image } from '../helpers/images.js';
+import { dockerClient, pushWith } from '../helpers/auth.js';
 import { pushImage, putManifest } from '../helpers/registry.js';
 import { startWharf, testStorage } from '../helpers/server.js';
 
@@ -45,6 +46,29 @@ test('a restart on PostgreSQL + S3 with an empty local disk serves every image a
     assert.ok(Buffer.from(await pulled.arrayBuffer()).equals(pending.bytes));
     const catalog = (await (await fetch(`${second.url}/v2/_catalog`)).json()) as { repositories: string[] };
     assert.equal(catalog.repositories, ['docker-local/multi', 'docker-local/team/a', 'docker-local/team/b']);
+  } finally {
+    await second.cleanup();
+  }
+});
+
+test('users and access tokens live in PostgreSQL: a new node with an empty disk logs them in', async () => {
+  const storage = await testStorage('s3-postgres');
+  const users = [{ name: 'ci', password: 'ci-password-1' }];
+  const permissions = [{ name: 'ci', repositories: ['docker-local'], users: { ci: ['deploy'] } }];
+  const first = await startWharf({ storage, auth: {}, users, permissions, audit: () => undefined });
+  const image = makeImage();
+  assert.is((await pushWith(dockerClient(first.url, { user: 'ci', password: 'ci-password-1' }), 'docker-local/ci/app', image, '1')).status, 201);
+  await first.stop();
+  await rm(first.dataDir, { recursive: true, force: true });
+  // The second node gets no users of its own: it must find ci's in the database.
+  const second = await startWharf({ storage, auth: {}, permissions, audit: () => undefined });
+  try {
+    assert.is(second.initialAdminPassword, null, 'the database has users: no first admin is made');
+    const pulled = await dockerClient(second.url, { user: 'ci', password: 'ci-password-1' })('/v2/docker-local/ci/app/manifests/1');
+    assert.is(pulled.status, 200);
+    assert.is(pulled.headers.get('docker-content-digest'), image.digest);
+    const wrong = await fetch(`${second.url}/v2/token?service=wharf`, { headers: { authorization: `Basic ${Buffer.from('ci:not-it').toString('base64')}` } });
+    assert.is(wrong.status, 401);
   } finally {
     await second.cleanup();
   }

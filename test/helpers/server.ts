@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateConfig } from '../../src/config/validate.js';
+import type { Config } from '../../src/config/types.js';
 import { createLogger } from '../../src/log/logger.js';
 import { logCollector, type LogCollector } from './logs.js';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -13,8 +14,7 @@ import type { LifecycleHooks } from '../../src/store/lifecycle.js';
 import { postgresDatabase } from './postgres.js';
 import { s3Storage } from './s3.js';
 import { hashPassword } from '../../src/auth/passwords.js';
-import { SqliteAuthStore } from '../../src/store/auth.js';
-import { metadataFile } from '../../src/store/index.js';
+import { openConfiguredMetadata } from '../../src/storage.js';
 
 export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -108,7 +108,7 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     ...(options.permissions ? { permissions: options.permissions } : {}),
   };
   const config = validateConfig(raw, { baseDir: process.cwd() });
-  if (options.users) await addUsers(dataDir, options.users);
+  if (options.users) await addUsers(config, options.users);
   const log = options.log;
   let server: RunningServer | null = await startServer(config, {
     ...(options.accessLog ? { writeLog: options.accessLog } : {}),
@@ -192,15 +192,15 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, inp
   });
 }
 
-/** Adds users straight to the data directory's account store (as `wharf user add` does). */
-export async function addUsers(dataDir: string, users: NonNullable<StartOptions['users']>): Promise<void> {
-  const store = new SqliteAuthStore(metadataFile(dataDir));
+/** Adds users straight to the configured metadata database (as `wharf user add` does). */
+export async function addUsers(config: Config, users: NonNullable<StartOptions['users']>): Promise<void> {
+  const metadata = await openConfiguredMetadata(config);
   try {
     for (const user of users) {
       const now = Date.now();
-      await store.addUser({ name: user.name, passwordHash: await hashPassword(user.password), groups: user.groups ?? [], admin: user.admin ?? false, createdAt: now, updatedAt: now, passwordChangedAt: now });
+      await metadata.accounts.addUser({ name: user.name, passwordHash: await hashPassword(user.password), groups: user.groups ?? [], admin: user.admin ?? false, createdAt: now, updatedAt: now, passwordChangedAt: now });
     }
   } finally {
-    await store.close();
+    await metadata.close();
   }
 }

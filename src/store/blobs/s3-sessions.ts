@@ -60,7 +60,7 @@ export class S3Sessions implements SessionBytes {
   }
 
   async create(uuid: string): Promise<void> {
-    await this.options.client.send(new PutObjectCommand({ Bucket: this.options.bucket, Key: `${this.#dir(uuid)}.session`, Body: '' }));
+    await this.options.client.send(new PutObjectCommand({ Bucket: this.options.bucket, Key: `${this.#dir(uuid)}.session`, Body: '', ContentLength: 0 }));
   }
 
   async size(uuid: string): Promise<number | null> {
@@ -101,7 +101,7 @@ export class S3Sessions implements SessionBytes {
       if (chunks.length === 1 && total <= maxCopyBytes) {
         await this.options.client.send(new CopyObjectCommand({ Bucket: this.options.bucket, Key: target, CopySource: `${this.options.bucket}/${encodeURI(chunks[0]!.key)}` }));
       } else if (total === 0) {
-        await this.options.client.send(new PutObjectCommand({ Bucket: this.options.bucket, Key: target, Body: '' }));
+        await this.options.client.send(new PutObjectCommand({ Bucket: this.options.bucket, Key: target, Body: '', ContentLength: 0 }));
       } else {
         await uploadStream(this.options.client, { Bucket: this.options.bucket, Key: target }, await this.read(uuid), new PassThrough());
       }

@@ -170,7 +170,7 @@ export class S3Blobs implements BlobDriver {
   async health(): Promise<{ writable: boolean; reason?: string }> {
     const probe = this.#key('.probe');
     try {
-      await this.#client.send(new PutObjectCommand({ Bucket: this.#options.bucket, Key: probe, Body: 'ok' }));
+      await this.#client.send(new PutObjectCommand({ Bucket: this.#options.bucket, Key: probe, Body: 'ok', ContentLength: 2 }));
       await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: probe }));
       return { writable: true };
     } catch (error) {

@@ -1,3 +1,4 @@
+import { SqlAccounts } from './accounts.js';
 import { SqlBlobLinks } from './blob-links.js';
 import { SqlBlobs } from './blobs.js';
 import { SqlCollector } from './collector.js';
@@ -29,6 +30,7 @@ function concerns(db: Db, contents: ReturnType<typeof manifestContentCache>): Co
     uploads: new SqlUploads(db),
     collector: new SqlCollector(db),
     management: new SqlManagement(db),
+    accounts: new SqlAccounts(db),
   };
 }
 

@@ -62,7 +62,20 @@ const migrations: ((t: Types) => string[])[] = [
     'ALTER TABLE uploads ADD COLUMN committing TEXT',
     `CREATE TABLE collector_lease (id ${int} PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, expires_at ${int} NOT NULL)`,
   ],
-  // 3: repository management. Platform tags (platformTags) name the index tag they follow;
+  // 3: users and access tokens (access control), with the change counter servers poll. SQLite
+  // data directories from before this migration may hold these tables already (access control
+  // kept them in the same file): kept as they are.
+  ({ int }) => [
+    `CREATE TABLE IF NOT EXISTS auth_users (
+      name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, groups TEXT NOT NULL, admin ${int} NOT NULL,
+      created_at ${int} NOT NULL, updated_at ${int} NOT NULL, password_changed_at ${int} NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS auth_tokens (
+      id TEXT PRIMARY KEY, owner TEXT NOT NULL, secret_hash TEXT NOT NULL, scope TEXT NOT NULL, expires_at ${int},
+      description TEXT NOT NULL, created_at ${int} NOT NULL, last_used_at ${int}, revoked_at ${int})`,
+    `CREATE TABLE IF NOT EXISTS auth_changes (id ${int} PRIMARY KEY CHECK (id = 1), counter ${int} NOT NULL)`,
+    'INSERT INTO auth_changes (id, counter) VALUES (1, 0) ON CONFLICT (id) DO NOTHING',
+  ],
+  // 4: repository management. Platform tags (platformTags) name the index tag they follow;
   // download counts beside pull times; what the image config says, extracted once per manifest
   // (manifest_info: platform, created, total size, the Docker Info fields as JSON; labels in a
   // table of their own for search), and indexes for searching tags by name, tag and digest.

@@ -1,8 +1,7 @@
 import type { ParsedManifest } from '../../oci/manifest.js';
 
 // The metadata seam: one async interface per concern, composed into `Metadata` with one
-// transaction helper whose `tx` offers the same concerns. Users and tokens (auth) will be one
-// more concern beside these.
+// transaction helper whose `tx` offers the same concerns, users and tokens (auth) among them.
 
 export interface Page {
   last?: string | undefined;
@@ -242,6 +241,48 @@ export interface SearchRow {
   pushed_at: number;
 }
 
+export interface UserRecord {
+  name: string;
+  /** scrypt$N$r$p$salt$hash (auth/passwords.ts); never a clear-text password. */
+  passwordHash: string;
+  groups: string[];
+  admin: boolean;
+  createdAt: number;
+  updatedAt: number;
+  passwordChangedAt: number;
+}
+
+export interface TokenRecord {
+  id: string;
+  owner: string;
+  /** SHA-256 of the token's secret (auth/access-tokens.ts). */
+  secretHash: string;
+  scope: string[];
+  expiresAt: number | null;
+  description: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+/** Users and access tokens; every change moves one counter that servers poll to reload. */
+export interface Accounts {
+  changeCounter(): Promise<number>;
+  listUsers(): Promise<UserRecord[]>;
+  getUser(name: string): Promise<UserRecord | null>;
+  /** Adds a user; false when the name is taken. */
+  addUser(user: UserRecord): Promise<boolean>;
+  /** Sets a new password hash; false for an unknown user. */
+  setPassword(name: string, passwordHash: string, at: number): Promise<boolean>;
+  /** Removes a user and revokes their tokens; false for an unknown user. */
+  removeUser(name: string, at: number): Promise<boolean>;
+  listTokens(): Promise<TokenRecord[]>;
+  addToken(token: TokenRecord): Promise<void>;
+  /** false for an unknown or already revoked token. */
+  revokeToken(id: string, at: number): Promise<boolean>;
+  noteTokenUses(uses: readonly { id: string; at: number }[]): Promise<void>;
+}
+
 export interface Concerns {
   readonly images: Images;
   readonly manifests: Manifests;
@@ -251,6 +292,7 @@ export interface Concerns {
   readonly uploads: Uploads;
   readonly collector: CollectorQueries;
   readonly management: Management;
+  readonly accounts: Accounts;
 }
 
 export interface Metadata extends Concerns {
