@@ -123,6 +123,13 @@ export class Promotion {
     const dropped = await this.#store.metadata.transaction(async (tx) => {
       await checkUnchanged(tx, plan);
       const closure = await tx.management.closure(plan.source, [...new Set(plan.tags.map((item) => item.digest))]);
+      if (closure.missing.length > 0) {
+        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {
+          message: `${plan.source.repo}/${plan.source.name} does not hold ${closure.missing.length} blob(s) or manifest(s) the promoted manifests need (${closure.missing.slice(0, 3).join(', ')}); `
+            + 'a remote repository holds what was pulled through it: pull the image (every platform) once, then promote it',
+          detail: { missing: closure.missing },
+        });
+      }
       if (!(await tx.management.link(plan.target, closure, now))) {
         throw new RegistryError('DENIED', { status: 409, message: 'a blob of the image is being garbage-collected; nothing was changed, try again' });
       }

@@ -57,7 +57,15 @@ export class SqlManagement implements Management {
        WHERE b.repo = $1 AND b.name = $2 AND f.digest IN (${placeholders(manifests.length, 2)}) ORDER BY b.digest`,
       [repo, name, ...manifests],
     );
-    return { manifests, blobs: blobs.map((row) => ({ digest: row.digest, size: Number(row.size) })) };
+    // What those manifests reference that the image does not hold (a remote cache not yet filled).
+    const missing = await sql.all<{ target: string }>(
+      `SELECT DISTINCT f.target FROM manifest_references f WHERE f.digest IN (${placeholders(manifests.length, 2)}) AND (
+         (f.kind = 'blob' AND NOT EXISTS (SELECT 1 FROM repository_blobs b WHERE b.repo = $1 AND b.name = $2 AND b.digest = f.target))
+         OR (f.kind = 'manifest' AND NOT EXISTS (SELECT 1 FROM repository_manifests r WHERE r.repo = $1 AND r.name = $2 AND r.digest = f.target)))
+       ORDER BY f.target`,
+      [repo, name, ...manifests],
+    );
+    return { manifests, blobs: blobs.map((row) => ({ digest: row.digest, size: Number(row.size) })), missing: missing.map((row) => row.target) };
   }
 
   async link({ repo, name }: ImageRef, closure: Closure, now: number): Promise<boolean> {

@@ -200,6 +200,8 @@ export interface Pulls {
 export interface Closure {
   manifests: string[];
   blobs: { digest: string; size: number }[];
+  /** Blobs and child manifests those manifests reference that the image does not hold (a remote cache not filled yet). */
+  missing: string[];
 }
 
 /** Repository management: what promotion links, image info, download counts, search. */
