@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
+import { requireName } from '../oci/names.js';
 import { promotionTarget, type PromotionRequest } from '../repos/promotion.js';
 import type { RepositorySet } from '../repos/set.js';
 import type { TrustedProxies } from '../routing/proxies.js';
@@ -27,14 +28,16 @@ function field(body: Record<string, unknown>, key: string, required: boolean): s
   return value;
 }
 
+const nameOrNull = (name: string | null) => (name === null ? null : requireName(name));
+
 function promotionRequest(repository: string, body: Record<string, unknown>): PromotionRequest {
   const copy = body.copy ?? false;
   if (typeof copy !== 'boolean') throw new RegistryError('REQUEST_INVALID', { message: 'copy must be true or false', detail: { field: 'copy' } });
   return {
     repository,
-    image: field(body, 'dockerRepository', true)!,
+    image: requireName(field(body, 'dockerRepository', true)!),
     targetRepository: field(body, 'targetRepo', true)!,
-    targetImage: field(body, 'targetDockerRepository', false),
+    targetImage: nameOrNull(field(body, 'targetDockerRepository', false)),
     tag: field(body, 'tag', false),
     targetTag: field(body, 'targetTag', false),
     copy,
