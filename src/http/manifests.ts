@@ -54,7 +54,7 @@ export async function getManifest(target: Target, reference: string, head: boole
 async function requireOverwrite(target: Target, reference: string, content: Buffer): Promise<void> {
   const { repository, name, access, route } = target;
   if (isDigest(reference) || access.principalMay(repository.key, name, 'delete')) return;
-  const current = await repository.getManifest(name, reference, { any: true, types: new Set() }).catch(() => null);
+  const current = await repository.getManifest(name, reference, { any: true, types: new Set() }, { head: true }).catch(() => null);
   if (current && current.digest !== digestOf(content)) target.gate.deny(route, repository.key, name, 'delete');
 }
 

@@ -46,6 +46,15 @@ function parseCursor(text: string): [string, string, string] {
   throw invalid('last is not a cursor from a previous page');
 }
 
+// The name and tag grammars' characters, with the * and ? wildcards; as long as a name may be.
+const imagePattern = /^[a-z0-9._/*?-]{1,255}$/;
+const tagPattern = /^[A-Za-z0-9_.*?-]{1,128}$/;
+
+function pattern(key: string, value: string, grammar: RegExp): string {
+  if (!grammar.test(value)) throw invalid(`${key} ${JSON.stringify(value.slice(0, 300))} is not a${key === 'image' ? 'n image name' : ' tag'} or a pattern of one (* and ? as wildcards)`);
+  return value;
+}
+
 /** The leaf repositories (local and remote) to search. */
 function leaves(selected: Repository[]): Repository[] {
   const found = selected.flatMap((repository) => (repository instanceof VirtualRepository ? resolutionOrder(repository.members) : [repository]));
@@ -59,8 +68,8 @@ export function searchRoute(app: Hono<Env>, options: Options): void {
     const caller = await apiCaller(c, options.auth, info);
     const q = c.req.query();
     const query: Omit<SearchQuery, 'limit'> = { repositories: [], after: q.last ? parseCursor(q.last) : null };
-    if (q.image) query.image = q.image;
-    if (q.tag) query.tag = q.tag;
+    if (q.image) query.image = pattern('image', q.image, imagePattern);
+    if (q.tag) query.tag = pattern('tag', q.tag, tagPattern);
     if (q.digest) {
       if (!isDigest(q.digest)) throw invalid(`digest ${JSON.stringify(q.digest)} is not a digest (sha256:<64 hex digits>)`);
       query.digest = q.digest;
@@ -79,9 +88,8 @@ export function searchRoute(app: Hono<Env>, options: Options): void {
     for (const key of named ?? []) caller.visible(key, repositories);
     const selected = named ? named.map((key) => repositories.get(key)) : repositories.all();
     query.repositories = leaves(selected).map((repository) => repository.key).filter((key) => caller.access.readsSomething(key)).sort();
-    const { rows, more } = await repositories.management!.catalog.search(query, n, (row) => caller.may(row.repo, row.name, 'read'));
-    const last = rows.at(-1);
-    const next = more && last ? cursor([last.repo, last.name, last.tag]) : null;
+    const { rows, resume } = await repositories.management!.catalog.search(query, n, (row) => caller.may(row.repo, row.name, 'read'));
+    const next = resume ? cursor(resume) : null;
     const results = rows.map((row) => ({
       repository: row.repo,
       image: row.name,

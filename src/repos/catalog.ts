@@ -57,6 +57,10 @@ function platformImage(digest: string, info: ManifestInfo, platform: Descriptor[
   };
 }
 
+const maxScanned = 20_000;
+
+const keyOf = (row: SearchRow): [string, string, string] => [row.repo, row.name, row.tag];
+
 export class ImageCatalog {
   readonly #store: Store;
 
@@ -133,22 +137,25 @@ export class ImageCatalog {
 
   /**
    * A page of search results the caller may read: `readable` filters rows (permissions are per
-   * image); pages are filled from the rows that follow. `more`: another readable row follows.
+   * image); pages are filled from the rows that follow, but no more than `maxScanned` rows are
+   * read for one page, so a caller who may read little of a large repository cannot make one
+   * request walk all of it. `resume`: where the next page starts, null when the search is done
+   * (a page may then be short, even empty, and still have a next one).
    */
-  async search(query: Omit<SearchQuery, 'limit'>, n: number, readable: (row: SearchRow) => boolean): Promise<{ rows: SearchRow[]; more: boolean }> {
+  async search(query: Omit<SearchQuery, 'limit'>, n: number, readable: (row: SearchRow) => boolean): Promise<{ rows: SearchRow[]; resume: [string, string, string] | null }> {
     const rows: SearchRow[] = [];
     let after = query.after;
     const batch = Math.min(Math.max(n * 2, 100), 5000);
-    for (;;) {
+    for (let scanned = 0; scanned < maxScanned; scanned += batch) {
       const found = await this.#store.metadata.management.search({ ...query, after, limit: batch });
       for (const row of found) {
         if (!readable(row)) continue;
-        if (rows.length === n) return { rows, more: true };
+        if (rows.length === n) return { rows, resume: keyOf(rows.at(-1)!) };
         rows.push(row);
       }
-      if (found.length < batch) return { rows, more: false };
-      const last = found.at(-1)!;
-      after = [last.repo, last.name, last.tag];
+      if (found.length < batch) return { rows, resume: null };
+      after = keyOf(found.at(-1)!);
     }
+    return { rows, resume: after };
   }
 }

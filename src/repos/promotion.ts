@@ -1,5 +1,6 @@
 import { RegistryError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
+import { schema1Types } from '../oci/mediatypes.js';
 import { isValidTag, requireName } from '../oci/names.js';
 import type { LocalRepositoryConfig, RepositoryConfig } from '../config/types.js';
 import type { Store } from '../store/index.js';
@@ -47,18 +48,22 @@ export interface PromotionOptions {
   store: Store;
   repositories: Readonly<Record<string, RepositoryConfig>>;
   onTagsDropped?: TagsDropped;
+  /** Runs in the transaction after the checks, before anything is linked (tests force interleavings with it). */
+  beforeLink?: () => Promise<void>;
 }
 
 const invalid = (message: string) => new RegistryError('REQUEST_INVALID', { message });
 const unsupported = (message: string, detail: unknown) => new RegistryError('UNSUPPORTED', { status: 400, message, detail });
-const changed = () => new RegistryError('DENIED', { status: 409, message: 'the source or target changed while the promotion was prepared; nothing was changed, try again' });
+const changed = () => new RegistryError('UNSUPPORTED', { status: 409, message: 'the source or target changed while the promotion was prepared; nothing was changed, try again' });
 
 export class Promotion {
   readonly #store: Store;
   readonly #repositories: Readonly<Record<string, RepositoryConfig>>;
   readonly #onTagsDropped: TagsDropped;
+  readonly #beforeLink: () => Promise<void>;
 
   constructor(options: PromotionOptions) {
+    this.#beforeLink = options.beforeLink ?? (async () => undefined);
     this.#store = options.store;
     this.#repositories = options.repositories;
     this.#onTagsDropped = options.onTagsDropped ?? (() => undefined);
@@ -80,7 +85,7 @@ export class Promotion {
     const sourceConfig = this.#repository(request.repository);
     this.#target(request.targetRepository);
     if (sourceConfig.type === 'virtual') {
-      throw unsupported(`${request.repository} is a virtual repository: promote from the member that holds the image (${sourceConfig.repositories.join(', ')})`, { repository: request.repository });
+      throw unsupported(`${request.repository} is a virtual repository: promote from the member that holds the image`, { repository: request.repository });
     }
     if (sourceConfig.type === 'remote' && !request.copy) {
       throw unsupported(`${request.repository} is a remote repository: its cached images can be copied (copy: true), not moved`, { repository: request.repository });
@@ -130,8 +135,10 @@ export class Promotion {
           detail: { missing: closure.missing },
         });
       }
+      if (targetConfig.blockSchema1) await refuseSchema1(tx, closure.manifests, plan.target.repo);
+      await this.#beforeLink();
       if (!(await tx.management.link(plan.target, closure, now))) {
-        throw new RegistryError('DENIED', { status: 409, message: 'a blob of the image is being garbage-collected; nothing was changed, try again' });
+        throw new RegistryError('UNSUPPORTED', { status: 409, message: 'a blob or manifest of the image is being garbage-collected; nothing was changed, try again' });
       }
       const removed: string[] = [];
       for (const item of plan.tags) {
@@ -139,8 +146,10 @@ export class Promotion {
         removed.push(...await tx.tags.set(plan.target, item.targetTag, item.digest, now, { platformTags, maxUniqueTags: targetConfig.maxUniqueTags }));
       }
       if (!plan.copy) {
-        if (plan.wholeImage) await tx.images.remove(plan.source);
-        else for (const item of plan.tags) if (!(plan.source.repo === plan.target.repo && plan.source.name === plan.target.name && item.tag === item.targetTag)) await tx.tags.remove(plan.source, item.tag);
+        // Only the planned tags leave (a whole image's were checked to be all of them); then a whole
+        // image leaves the source, unless a tag arrived meanwhile.
+        for (const item of plan.tags) if (!(plan.source.repo === plan.target.repo && plan.source.name === plan.target.name && item.tag === item.targetTag)) await tx.tags.remove(plan.source, item.tag);
+        if (plan.wholeImage && (await tx.tags.details(plan.source)).length === 0) await tx.images.remove(plan.source);
       }
       return [...new Set(removed)];
     });
@@ -155,14 +164,26 @@ export function promotionTarget(plan: PromotionPlan): string {
   return `${plan.source.repo}/${plan.source.name}${tags ? `:${tags.tag}` : ''}->${plan.target.repo}/${plan.target.name}${tags ? `:${tags.targetTag}` : ''}`;
 }
 
-/** Source tags as planned, target tags as planned (or overwritten as planned). */
+/** Source tags as planned (for a whole image, no other tag either), target tags as planned (or overwritten as planned). */
 async function checkUnchanged(tx: Concerns, plan: PromotionPlan): Promise<void> {
-  const source = new Map((await tx.tags.details(plan.source)).map((row) => [row.tag, row.digest]));
+  const sourceRows = await tx.tags.details(plan.source);
+  if (plan.wholeImage && sourceRows.filter((row) => row.platform_of === null).length !== plan.tags.length) throw changed();
+  const source = new Map(sourceRows.map((row) => [row.tag, row.digest]));
   const target = new Map((await tx.tags.details(plan.target)).map((row) => [row.tag, row.digest]));
   for (const item of plan.tags) {
     if (source.get(item.tag) !== item.digest) throw changed();
     const current = target.get(item.targetTag);
     if (current !== undefined && current !== item.digest && !plan.overwrites.some((o) => o.tag === item.targetTag && o.digest === current)) throw changed();
+  }
+}
+
+/** A target that blocks schema1 (blockSchema1) takes none by promotion either. */
+async function refuseSchema1(tx: Concerns, digests: string[], target: string): Promise<void> {
+  for (const digest of digests) {
+    const row = await tx.manifests.content(digest);
+    if (row && schema1Types.has(row.media_type)) {
+      throw new RegistryError('MANIFEST_INVALID', { message: `${digest} is a Docker schema1 manifest and ${target} blocks them (blockSchema1); convert the image to schema2 or OCI first`, detail: { digest } });
+    }
   }
 }
 

@@ -72,6 +72,10 @@ test('read + deploy copies; a move also needs delete on the source', async () =>
   assert.is(await tagDigest(base(), 'docker-prod/team/copy/manifests/1', as('root')), null);
   assert.is((await promote(base(), 'docker-local', { targetRepo: 'docker-prod', dockerRepository: 'team/copy', tag: '1', copy: true }, as('deployer'))).status, 200);
   assert.is(await tagDigest(base(), 'docker-prod/team/copy/manifests/1', as('root')), image.digest);
+  // Pushing the same image to the tag again is no overwrite (deploy is enough), and no download.
+  await seedImage(base(), 'docker-prod/team/copy', image, '1', as('deployer'));
+  const info = (await (await fetch(`${base()}/api/docker/docker-prod/info/team/copy/1`, { headers: as('root') })).json()) as { downloadCount: number };
+  assert.is(info.downloadCount, 0);
   const moved = await seed('team/move', '1');
   assert.is((await promote(base(), 'docker-local', { targetRepo: 'docker-prod', dockerRepository: 'team/move', tag: '1' }, as('mover'))).status, 200);
   assert.is(await tagDigest(base(), 'docker-prod/team/move/manifests/1', as('root')), moved.digest);

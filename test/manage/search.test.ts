@@ -101,7 +101,7 @@ test('pages of n with a Link to the next; the pages together are the whole answe
 
 test('anonymous callers find only what anonymous may read; bad queries get spec errors', async () => {
   assert.equal((await search('image=team/web', {})).results, []);
-  for (const [query, code] of [['', 'REQUEST_INVALID'], ['image=x&n=0', 'PAGINATION_NUMBER_INVALID'], ['image=x&n=5000', 'PAGINATION_NUMBER_INVALID'], ['digest=sha256:zz', 'REQUEST_INVALID'], ['image=x&last=%%%', 'REQUEST_INVALID'], ['label==x', 'REQUEST_INVALID']] as const) {
+  for (const [query, code] of [['', 'REQUEST_INVALID'], ['image=x&n=0', 'PAGINATION_NUMBER_INVALID'], ['image=x&n=5000', 'PAGINATION_NUMBER_INVALID'], ['digest=sha256:zz', 'REQUEST_INVALID'], ['image=x&last=%%%', 'REQUEST_INVALID'], ['label==x', 'REQUEST_INVALID'], [`image=${'a'.repeat(300)}`, 'REQUEST_INVALID'], ['image=Team/%3Cx%3E', 'REQUEST_INVALID'], ['tag=a%20b', 'REQUEST_INVALID']] as const) {
     const response = await fetch(`${wharf.url}/api/search/docker?${query}`, { headers: alice });
     assert.is(await errorCode(response), code, query);
   }

@@ -118,6 +118,11 @@ test('platform tags do not count toward maxUniqueTags; a tag set directly is a p
   assert.is((await fetch(`${base()}/v2/${name}/manifests/c`, { method: 'DELETE' })).status, 202);
   assert.is(await tagDigest(base(), `${name}/manifests/c-linux-amd64`), own.digest);
   assert.is(await tagDigest(base(), `${name}/manifests/c-linux-arm64-v8`), null);
+  // An index pushed later under c does not take that tag over: it stays the image pushed to it.
+  tick();
+  await pushMultiArch(base(), name, 'c');
+  assert.is(await tagDigest(base(), `${name}/manifests/c-linux-amd64`), own.digest);
+  assert.ok(await tagDigest(base(), `${name}/manifests/c-linux-arm64-v8`), 'the other platform is tagged');
 });
 
 test.run();

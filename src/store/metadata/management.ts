@@ -1,3 +1,4 @@
+import { linkBlob } from './blobs.js';
 import { lockRows, placeholders, type Db, type Sql } from './sql.js';
 import type { Closure, ImageRef, Management, ManifestInfo, SearchQuery, SearchRow } from './types.js';
 
@@ -68,17 +69,16 @@ export class SqlManagement implements Management {
     return { manifests, blobs: blobs.map((row) => ({ digest: row.digest, size: Number(row.size) })), missing: missing.map((row) => row.target) };
   }
 
-  async link({ repo, name }: ImageRef, closure: Closure, now: number): Promise<boolean> {
+  async link(image: ImageRef, closure: Closure, now: number): Promise<boolean> {
+    const { repo, name } = image;
     return this.db.atomic(async (sql) => {
-      // Blobs first, under the same row lock a push takes: a blob the collector holds is not linked.
-      for (const blob of closure.blobs) {
-        const row = await sql.get<{ state: string }>(`SELECT state FROM blobs WHERE digest = $1${lockRows(sql, 'update')}`, [blob.digest]);
-        if (row?.state !== 'present') return false;
-        await sql.run('UPDATE blobs SET touched_at = $2 WHERE digest = $1', [blob.digest, now]);
-        await sql.run(
-          'INSERT INTO repository_blobs (repo, name, digest, size, linked_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, name, digest) DO UPDATE SET linked_at = excluded.linked_at',
-          [repo, name, blob.digest, blob.size, now],
-        );
+      // As a push links them: a blob the collector holds is not linked.
+      for (const blob of closure.blobs) if (!(await linkBlob(sql, image, blob.digest, blob.size, now))) return false;
+      // A manifest the collector's orphan sweep is deleting (the source unlinked it meanwhile) is
+      // not linked either; the share lock keeps the sweep from deleting it until this commits.
+      if (closure.manifests.length > 0) {
+        const present = await sql.all<{ digest: string }>(`SELECT digest FROM manifests WHERE digest IN (${placeholders(closure.manifests.length)})${lockRows(sql, 'share')}`, closure.manifests);
+        if (present.length !== closure.manifests.length) return false;
       }
       for (const digest of closure.manifests) {
         await sql.run(

@@ -4,7 +4,8 @@ import type { ImageRef, TagRules } from './types.js';
 // Setting and removing tags in a local repository, the same for a push and a promotion:
 //   - a tag set directly is a plain tag (platform_of NULL), even if it was a platform tag;
 //   - its platform tags (platformTags) are replaced in the same statement group, so they always
-//     follow the index the tag names, and go when the tag goes;
+//     follow the index the tag names, and go when the tag goes; a plain tag of the same name is
+//     left as it is (it was pushed or promoted on purpose, and moving it would need delete);
 //   - maxUniqueTags counts plain tags; beyond it the oldest by push time (then by name) are
 //     removed with their platform tags, never the tag just set.
 
@@ -27,7 +28,7 @@ export async function setTag(sql: Sql, image: ImageRef, tag: string, digest: str
     ON CONFLICT (repo, name, tag) DO UPDATE SET digest = excluded.digest, pushed_at = excluded.pushed_at, platform_of = excluded.platform_of`;
   await sql.run(upsert, [repo, name, tag, digest, now, null]);
   for (const platform of rules.platformTags) {
-    if (platform.tag !== tag) await sql.run(upsert, [repo, name, platform.tag, platform.digest, now, tag]);
+    if (platform.tag !== tag) await sql.run(`${upsert} WHERE tags.platform_of IS NOT NULL`, [repo, name, platform.tag, platform.digest, now, tag]);
   }
   if (rules.maxUniqueTags <= 0) return [];
   const counted = await sql.get<{ count: number | string }>('SELECT COUNT(*) AS count FROM tags WHERE repo = $1 AND name = $2 AND platform_of IS NULL', [repo, name]);

@@ -211,7 +211,7 @@ export interface Management {
    * image holds of any of them, recursively) and the blobs those reference that the image links.
    */
   closure(image: ImageRef, digests: string[]): Promise<Closure>;
-  /** Links manifests and blobs into an image; false (and nothing linked) when a blob is being collected. */
+  /** Links manifests and blobs into an image (within a transaction); false when a blob or manifest is being collected. */
   link(image: ImageRef, closure: Closure, now: number): Promise<boolean>;
   /** Stores what an image config says about a manifest (once; a second call changes nothing). */
   putInfo(digest: string, info: ManifestInfo): Promise<void>;
