@@ -1,3 +1,4 @@
+import type { ImageSummary } from '../../oci/image-config.js';
 import type { ParsedManifest } from '../../oci/manifest.js';
 
 // The metadata seam: one async interface per concern, composed into `Metadata` with one
@@ -61,15 +62,7 @@ export interface TagDetail {
 }
 
 /** What a stored image's config says, extracted once when its manifest is stored. */
-export interface ManifestInfo {
-  configDigest: string | null;
-  created: string | null;
-  os: string | null;
-  architecture: string | null;
-  variant: string | null;
-  /** Config and layers, compressed, in bytes. */
-  size: number;
-  labels: Record<string, string>;
+export interface ManifestInfo extends Omit<ImageSummary, 'details'> {
   /** The rest (ports, volumes, env, entrypoint, cmd, history with layers), as JSON. */
   details: string;
 }
