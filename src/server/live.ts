@@ -6,6 +6,7 @@ import { blobDirectory } from '../proxyconf/offload.js';
 import type { Method } from '../proxyconf/sites.js';
 import type { RepositorySet } from '../repos/set.js';
 import { trustedProxies } from '../routing/proxies.js';
+import { accessMethods } from '../setup/access.js';
 import { setupText } from '../setup/instructions.js';
 
 // What requests read for one configuration; a reload makes a new one and swaps it in whole.
@@ -32,6 +33,7 @@ export function liveState({ config, repositories, writeLog, caPath }: LiveParts)
     offload: config.proxy.offload ? { blobDirectory: blobDirectory(config), trustedProxies: proxies } : null,
     baseDomain: config.baseDomain,
     accessLog: config.log.access ? accessLog(config.log.format, writeLog) : null,
+    reach: (key) => accessMethods(config, key),
     setup: (key) => setupText(config, key, caPath(), { authentication: config.auth.enabled }),
     proxyConfig: (server, method) => {
       const chosen = (method ?? defaultMethod(config)) as Method;
