@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cliPath, startWharf, tempDir } from '../helpers/server.js';
-import { basic, challengeOf, fetchToken } from '../helpers/auth.js';
+import { cliPath, runCli, startWharf, tempDir } from '../helpers/server.js';
+import { basic, challengeOf, eventually, fetchToken } from '../helpers/auth.js';
 import { errorCode } from '../helpers/registry.js';
 
 // Password guessing is throttled, Basic credentials travel only where they are safe, and a
@@ -55,6 +55,24 @@ test('Basic credentials are refused where they would travel in clear: behind a p
     assert.is(tls.status, 200, 'behind a TLS-terminating proxy they are fine');
     const token = await fetchToken(`${wharf.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: 'ci-password-1' } });
     assert.is((await fetch(`${wharf.url}/v2/`, { headers: { authorization: `Bearer ${token.token}`, 'X-Forwarded-Proto': 'http' } })).status, 200, 'bearer tokens are short-lived and bound: accepted');
+  } finally {
+    await wharf.cleanup();
+  }
+});
+
+test('access tokens (wharf_…) travel where passwords may: refused as a Bearer credential over clear-text HTTP', async () => {
+  const wharf = await startWharf({ auth: {}, trustedProxies: ['127.0.0.0/8'], users: [{ name: 'ci', password: 'ci-password-1' }] });
+  try {
+    const config = join(wharf.dataDir, 'cli.yaml');
+    await writeFile(config, `dataDir: ${wharf.dataDir}\nrepositories:\n  docker-local: { type: local }\n`);
+    const created = await runCli(['token', 'create', '--user', 'ci', '--config', config]);
+    assert.is(created.code, 0, created.stderr);
+    const headers = { authorization: `Bearer ${created.stdout.trim()}`, 'X-Forwarded-Host': 'registry.example' };
+    // The server notices the new token within a second.
+    await eventually('the token works behind a TLS-terminating proxy', async () => (await fetch(`${wharf.url}/v2/`, { headers: { ...headers, 'X-Forwarded-Proto': 'https' } })).status === 200);
+    const plain = await fetch(`${wharf.url}/v2/`, { headers: { ...headers, 'X-Forwarded-Proto': 'http' } });
+    assert.is(plain.status, 401);
+    assert.match(((await plain.json()) as { errors: { message: string }[] }).errors[0]!.message, 'access tokens are accepted over TLS or on loopback only');
   } finally {
     await wharf.cleanup();
   }
