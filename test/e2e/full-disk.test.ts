@@ -55,10 +55,14 @@ test('a push to a full disk is 507 STORAGE_FULL, leaves nothing, and works once 
     assert.is((await fetch(`${wharf.url}${location}`)).headers.get('range'), '0-999');
     const health = await wharf.storageHealth();
     assert.equal(health, { writable: false, reason: 'storage is full' });
+    const ready = await fetch(`${wharf.url}/readyz`);
+    assert.is(ready.status, 503);
+    assert.is(await ready.text(), 'not ready: storage is full\n');
     assert.is((await fetch(`${wharf.url}/v2/docker-local/app/blobs/${item.digest}`, { method: 'HEAD' })).status, 404, 'nothing half-written is served');
     assert.equal(await readdir(join(mountPoint, 'data', 'tmp')), [], 'no temp file left');
     await rm(filler);
     assert.equal(await wharf.storageHealth(), { writable: true });
+    assert.is((await fetch(`${wharf.url}/readyz`)).status, 200);
     const again = await fetch(`${wharf.url}/v2/docker-local/app/blobs/uploads/?digest=${item.digest}`, { method: 'POST', body: item.bytes });
     assert.is(again.status, 201, 'pushes recover once space is freed');
     assert.is((await fetch(`${wharf.url}${location}`, { method: 'PATCH', body: item.bytes.subarray(1000), headers: { 'Content-Range': `1000-${item.bytes.length - 1}` } })).status, 202);
