@@ -4,6 +4,7 @@ import type { Server as TlsServer } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { Registry } from 'prom-client';
 import { openAccessControl, type AccessControl } from './access-control.js';
+import type { LoginHooks } from './auth/service.js';
 import { acmeSettingsPath } from './config/acme.js';
 import type { Config } from './config/types.js';
 import { createApp, createMetricsApp } from './http/app.js';
@@ -69,6 +70,8 @@ export interface ServerOptions {
   audit?: (line: string) => void;
   /** The clock of tokens and login throttling (tests move it). */
   now?: () => number;
+  /** Login hooks (tests hold parallel logins with them). */
+  loginHooks?: LoginHooks;
   /** Bytes each repository holds, for wharf_storage_bytes; defaults to the metadata's blob sizes. */
   storageBytes?: () => Record<string, number> | Promise<Record<string, number>>;
   /** The store's clock (tests move it past gc.grace). */
@@ -92,7 +95,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let access: AccessControl;
   let certificates: ListenerCertificates;
   try {
-    access = await openAccessControl(config, store.metadata.accounts, { log: authLog, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}) });
+    access = await openAccessControl(config, store.metadata.accounts, { log: authLog, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}), ...(options.loginHooks ? { loginHooks: options.loginHooks } : {}) });
     certificates = await ListenerCertificates.open(config, logger, acme).catch(async (error: unknown) => {
       await access.close();
       throw error;

@@ -10,7 +10,7 @@ import { errorCode } from '../helpers/registry.js';
 // Password guessing is throttled, Basic credentials travel only where they are safe, and a
 // listener that would carry them in clear text is named at start.
 
-test('failed logins are throttled per user and per address: 429 with Retry-After, until the window passes', async () => {
+test('failed logins are throttled per user (from an address) and per address: 429 with Retry-After, until the window passes', async () => {
   let now = 1_800_000_000_000;
   let audit = '';
   const wharf = await startWharf({
@@ -38,6 +38,50 @@ test('failed logins are throttled per user and per address: 429 with Retry-After
     assert.match(audit, 'who=victim from=127.0.0.1 action=login result=throttled');
     now += 60_000;
     assert.is((await login('victim', 'right-password')).status, 200, 'after the window');
+  } finally {
+    await wharf.cleanup();
+  }
+});
+
+test('parallel wrong passwords: no more than the limit reach the password hash, and the user still logs in from elsewhere', async () => {
+  const guesses = 10;
+  // Every guess either waits in the hook (its attempt counted, its hash not begun) or was refused:
+  // once all have done one or the other, the held ones are released together.
+  let arrived = 0;
+  let allArrived!: () => void;
+  const all = new Promise<void>((resolve) => { allArrived = resolve; });
+  const arrive = () => { if (++arrived === guesses) allArrived(); };
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => { release = resolve; });
+  let hashed = 0;
+  let audit = '';
+  const wharf = await startWharf({
+    auth: { throttle: { perUser: 3, perAddress: 100, window: '1m' } },
+    trustedProxies: ['127.0.0.1'],
+    audit: (line) => { audit += `${line}\n`; },
+    users: [{ name: 'victim', password: 'right-password' }],
+    loginHooks: { reserved: async () => { hashed++; arrive(); await released; } },
+  });
+  try {
+    const login = (password: string, from: string) => fetch(`${wharf.url}/v2/token?service=wharf`, {
+      headers: { authorization: basic('victim', password), 'X-Forwarded-For': from, 'X-Forwarded-Proto': 'https' },
+    });
+    const pending = Array.from({ length: guesses }, async (_, i) => {
+      const response = await login(`guess-${i}`, '203.0.113.66');
+      if (response.status === 429) arrive();
+      return response.status;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`only ${arrived} of ${guesses} guesses arrived`)), 20_000); })]);
+    clearTimeout(timer);
+    release();
+    const statuses = await Promise.all(pending);
+    assert.is(hashed, 3, 'three attempts reached the hash');
+    assert.equal(statuses.filter((status) => status === 401).length, 3);
+    assert.equal(statuses.filter((status) => status === 429).length, guesses - 3);
+    assert.is(audit.match(/result=failed/g)?.length, 3);
+    assert.is((await login('right-password', '203.0.113.66')).status, 429, 'from the guessing address the user waits');
+    assert.is((await login('right-password', '198.51.100.20')).status, 200, 'from another address the user is not locked out');
   } finally {
     await wharf.cleanup();
   }
