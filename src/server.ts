@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { openAccessControl, type AccessControl } from './access-control.js';
 import type { LoginHooks } from './auth/service.js';
 import { acmeSettingsPath } from './config/acme.js';
+import { isLoopbackAddress } from './config/auth.js';
 import type { Config } from './config/types.js';
 import { createApp, createMetricsApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
@@ -171,7 +172,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       const app = createMetricsApp({ metrics, ready });
       const server = createServer({ maxHeaderSize: maxHeaderBytes }, getRequestListener(app.fetch));
       servers.push(server);
-      metricsUrl = urlOf(await listen(server, config.metrics, 'metrics'), false);
+      const bound = await listen(server, config.metrics, 'metrics');
+      metricsUrl = urlOf(bound, false);
+      if (!isLoopbackAddress(config.metrics.address)) {
+        logger.warn(`warning: the metrics listener ${config.metrics.address}:${bound.port} is beyond loopback and asks no credentials: whoever reaches it reads repository keys and upstream hosts in /metrics; bind it to 127.0.0.1 or a private address only scrapers reach`);
+      }
     }
     live = liveState({ config: withPorts(config, ports), repositories: current.repositories, writeLog, caPath });
     acme?.start();
