@@ -19,7 +19,7 @@ export interface GateContext {
   realm: string;
   /** Client address (for throttling and the audit trail). */
   address: string;
-  /** TLS (here or at a trusted proxy), or a loopback peer: where passwords and access tokens may travel. */
+  /** TLS (here or at a trusted proxy), or loopback all the way from the client: where passwords and access tokens may travel. */
   secure: boolean;
 }
 
