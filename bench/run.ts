@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
 import { authBench } from './auth.js';
 import { localBench } from './local.js';
+import { managementBench } from './management.js';
 import { push, putManifest } from './load.js';
 import { fixedPayload, payload, payloadDir } from './payload.js';
 import { startBareNode, startDistribution, startNginx, startWharf, type BenchServer } from './servers.js';
@@ -15,7 +16,7 @@ import { renderTable, type Row } from './table.js';
 
 // npm run bench: Wharf against CNCF Distribution 2.8.2, nginx (sendfile) and a bare node:http
 // server, all started here on loopback, in one run. Each figure is the median of BENCH_RUNS runs.
-// BENCH_ONLY=local, tls, auth, remote or storage runs one part.
+// BENCH_ONLY=local, tls, auth, remote, storage or management runs one part.
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -26,6 +27,13 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'wharf-bench-'));
   const servers: BenchServer[] = [];
   try {
+    if (process.env.BENCH_ONLY === 'management') {
+      // Its own server and data: none of the payloads or anchors below.
+      const table = renderTable(await managementBench({ work, runs, seconds }), { peakRssMiB: 0, runs, seconds });
+      console.log(`\n${table}`);
+      await updateReadme(table, 'bench-management');
+      return;
+    }
     console.log('bench: preparing payloads in', payloadDir);
     const small = await payload('blob-1k', 1024);
     const medium = await payload('blob-4m', 4 << 20);
@@ -87,6 +95,8 @@ async function main(): Promise<void> {
       rows.push(...storage.rows);
       notes.push(...storage.notes);
     }
+
+    if (part('management')) rows.push(...await managementBench({ work, runs, seconds }));
 
     const table = renderTable(rows, { peakRssMiB, runs, seconds, notes });
     console.log(`\n${table}`);

@@ -8,6 +8,7 @@ import { acmeSettingsPath } from './config/acme.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { gcCommand } from './cli/gc.js';
+import { promoteCommand } from './cli/promote.js';
 import type { Config } from './config/types.js';
 import { UsageError } from './cli/common.js';
 import { tokenCommand } from './cli/tokens.js';
@@ -36,6 +37,7 @@ Usage:
   wharf token create --user NAME [--scope repository:KEY/IMAGE:pull,push …] [--expires 90d] [--description TEXT]
   wharf token list | token revoke ID   [--config FILE]
   wharf gc [--dry-run] [--config FILE]
+  wharf promote REPO IMAGE[:TAG] TARGET-REPO [--target-image NAME] [--target-tag TAG] [--copy] [--config FILE]
   wharf --version
   wharf --help                 (or COMMAND --help)
 
@@ -51,6 +53,8 @@ Commands:
   token        create, list and revoke access tokens (printed once; usable as a docker login password)
   gc           collect garbage now: untagged manifests, unreferenced blobs, expired uploads
                (--dry-run: count what would go, change nothing); safe while the server runs
+  promote      move (or --copy) a tag, or without :TAG every tag, of an image to a local repository,
+               metadata only, as POST /api/docker/REPO/v2/promote does; safe while the server runs
 
 Options for serve:
   --config FILE       configuration file (YAML)
@@ -202,6 +206,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'setup') return setup(rest);
   if (command === 'proxy-config') return writeProxyConfig(rest);
   if (command === 'gc') return gcCommand(rest, (file) => loadConfig(file ?? defaultConfigPath()));
+  if (command === 'promote') return promoteCommand(rest, (file) => loadConfig(file ?? defaultConfigPath()));
   if (command === 'user' || command === 'token') {
     const load = (file: string | undefined) => loadConfig(file ?? defaultConfigPath());
     return command === 'user' ? userCommand(rest, load) : tokenCommand(rest, load);

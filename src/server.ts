@@ -116,7 +116,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   });
   const build = async (next: Config, previous?: { set: RepositorySet; config: Config }) => {
     await registerRepositories(store, next);
-    return RepositorySet.fromConfig(next, store, warn, { observeUpstream: (key) => metrics.upstream(key), ...(previous ? { previous } : {}) });
+    return RepositorySet.fromConfig(next, store, warn, { observeUpstream: (key) => metrics.upstream(key), onTagsDropped: (event) => metrics.tagsRemoved(event.repository, event.tags.length), ...(previous ? { previous } : {}) });
   };
   let current = { config, repositories: await build(config) };
   const collector = periodicCollection(store, collectPolicy(config), { interval: config.gc.interval, log: warn });

@@ -30,6 +30,10 @@ export interface LocalRepositoryConfig {
   readonly blockSchema1: boolean;
   /** What the collector does with manifests no tag reaches: delete them (after gc.grace) or keep them. */
   readonly gc: { readonly untagged: 'delete' | 'keep' };
+  /** Tags an image may have (platform tags not counted); a push beyond it removes the oldest. 0: no limit. */
+  readonly maxUniqueTags: number;
+  /** Also tag each platform image of an index pushed by tag as `<tag>-<os>-<arch>[-<variant>]`. */
+  readonly platformTags: boolean;
 }
 
 export interface RemoteRepositoryConfig {

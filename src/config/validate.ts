@@ -101,11 +101,21 @@ function repository(value: unknown, path: string): RepositoryConfig {
   if (type === 'remote') return remote(value, path);
   if (type === 'virtual') return virtualRepository(value, path);
   if (type !== 'local') throw new ConfigError(join(path, 'type'), `expected local, remote or virtual, got ${describe(type)}`);
-  const node = mapping(value, path, ['type', 'blockSchema1', 'gc']);
+  const node = mapping(value, path, ['type', 'blockSchema1', 'gc', 'maxUniqueTags', 'platformTags']);
   const gc = node.gc === undefined ? {} : mapping(node.gc, join(path, 'gc'), ['untagged']);
   const untagged = gc.untagged ?? 'delete';
   if (untagged !== 'delete' && untagged !== 'keep') throw new ConfigError(join(join(path, 'gc'), 'untagged'), `expected delete or keep, got ${describe(untagged)}`);
-  return { type, blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')), gc: { untagged } };
+  const limit = node.maxUniqueTags ?? 0;
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
+    throw new ConfigError(join(path, 'maxUniqueTags'), `expected a whole number of tags per image, 0 for no limit, got ${describe(limit)}`);
+  }
+  return {
+    type,
+    blockSchema1: node.blockSchema1 === undefined ? true : boolean(node.blockSchema1, join(path, 'blockSchema1')),
+    gc: { untagged },
+    maxUniqueTags: limit,
+    platformTags: node.platformTags === undefined ? false : boolean(node.platformTags, join(path, 'platformTags')),
+  };
 }
 
 function repositories(value: unknown): Record<string, RepositoryConfig> {

@@ -3,6 +3,7 @@ import type { AuthService } from '../auth/service.js';
 import type { Logger } from '../log/logger.js';
 import { RegistryError } from '../oci/errors.js';
 import type { RepositorySet } from '../repos/set.js';
+import type { Access as Reach } from '../setup/access.js';
 import type { TrustedProxies } from '../routing/proxies.js';
 import { route, unknownHost } from '../routing/route.js';
 import type { AccessLog } from './accesslog.js';
@@ -12,8 +13,12 @@ import { dispatch, unknownRepository } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
 import { errorResponse } from './errors.js';
 import { addHealthRoutes, type Readiness } from './health.js';
+import { imageInfoRoutes } from './image-info.js';
 import type { Metrics } from './metrics.js';
 import { observe, type RequestRecord } from './observe.js';
+import { promoteRoute } from './promote.js';
+import { repositoriesRoute } from './repositories.js';
+import { searchRoute } from './search.js';
 import { refuseLargeHeaders } from './refusals.js';
 import { concealed, openGate, requestInfo } from './request.js';
 import { authEntry, tokenEndpoint } from './token.js';
@@ -26,6 +31,8 @@ export interface Live {
   trustedProxies: TrustedProxies;
   baseDomain: string | null;
   accessLog: AccessLog | null;
+  /** How clients reach a repository, the preferred way first (none for an unknown key). */
+  reach: (key: string) => Reach[];
   /** "Set Me Up" text for a repository key, or null for an unknown key; the upstream only for `showUpstream`. */
   setup: (key: string, options: { showUpstream: boolean }) => string | null;
   /** nginx/Apache configuration text, or null for an unknown server or method. */
@@ -161,6 +168,10 @@ export function createApp(options: AppOptions): Hono<Env> {
     return new Response(text, { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   });
   artifactoryRoutes(app, { live, auth });
+  promoteRoute(app, { live, auth });
+  imageInfoRoutes(app, { live, auth });
+  searchRoute(app, { live, auth });
+  repositoriesRoute(app, { live, auth });
   adminRoutes(app, { live, auth, collectGarbage: options.collectGarbage });
   app.all('/v2', registry);
   app.all('/v2/*', registry);

@@ -43,7 +43,8 @@ function render(manifest: Manifest): Rendered {
 
 export async function getManifest(target: Target, reference: string, head: boolean): Promise<Response> {
   const { c, repository, name } = target;
-  const manifest = await repository.getManifest(name, reference, parseAccept(c.req.header('accept')), readOptions(target));
+  const options = readOptions(target);
+  const manifest = await repository.getManifest(name, reference, parseAccept(c.req.header('accept')), head ? { ...options, head } : options);
   const { body, headers } = render(manifest);
   if (manifest.cache) c.set('cache', manifest.cache);
   return new Response(head ? null : body, { status: 200, headers: manifest.warning ? { ...headers, Warning: manifest.warning } : headers });
@@ -53,7 +54,7 @@ export async function getManifest(target: Target, reference: string, head: boole
 async function requireOverwrite(target: Target, reference: string, content: Buffer): Promise<void> {
   const { repository, name, access, route } = target;
   if (isDigest(reference) || access.principalMay(repository.key, name, 'delete')) return;
-  const current = await repository.getManifest(name, reference, { any: true, types: new Set() }).catch(() => null);
+  const current = await repository.getManifest(name, reference, { any: true, types: new Set() }, { head: true }).catch(() => null);
   if (current && current.digest !== digestOf(content)) target.gate.deny(route, repository.key, name, 'delete');
 }
 

@@ -16,6 +16,7 @@ import type { RequestRecord } from './observe.js';
 //   wharf_cache_{hits,misses,joins,stale,evictions}_total{repository}, wharf_{upstream,served}_bytes_total,
 //   wharf_upstream_errors_total, wharf_upstream_ratelimit_remaining   (names kept from before prom-client)
 //   wharf_upstream_request_duration_seconds{repository,outcome}  upstream latency (ok, error)
+//   wharf_tags_removed_total{repository}                         tags maxUniqueTags removed
 //   process_*, nodejs_*                                          prom-client's process metrics
 
 export interface MetricsSources {
@@ -32,6 +33,8 @@ export interface Metrics {
   record(request: RequestRecord): void;
   /** Times upstream requests of one remote repository. */
   upstream(repository: string): (seconds: number, outcome: 'ok' | 'error') => void;
+  /** Counts tags a repository's maxUniqueTags removed. */
+  tagsRemoved(repository: string, count: number): void;
   render(): Promise<string>;
   contentType: string;
 }
@@ -67,6 +70,7 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
     name: 'wharf_upstream_request_duration_seconds', help: 'Time to an upstream answer (headers), by remote repository and outcome.', labelNames: ['repository', 'outcome'], registers,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
   });
+  const tagsRemoved = new Counter({ name: 'wharf_tags_removed_total', help: 'Tags removed because an image exceeded its repository\'s maxUniqueTags.', labelNames: ['repository'], registers });
   new Gauge({
     name: 'wharf_uploads_in_progress', help: 'Upload sessions started and not yet finished or cancelled.', registers,
     async collect() { this.set(await sources.openUploads()); },
@@ -120,6 +124,7 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
     upstream(repository) {
       return (seconds, outcome) => upstreamDuration.observe({ repository, outcome }, seconds);
     },
+    tagsRemoved: (repository, count) => tagsRemoved.inc({ repository }, count),
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };

@@ -6,9 +6,10 @@ import { schema1Types } from '../oci/mediatypes.js';
 import type { BlobReader } from '../cache/small-blobs.js';
 import type { LocalRepositoryConfig } from '../config/types.js';
 import type { ByteRange, Page, Store } from '../store/index.js';
+import { extractInfo, platformTagsOf } from './image-info.js';
 import { negotiate } from './negotiate.js';
 import { toManifest, readBlob, listing } from './reading.js';
-import type { BlobRead, BlobSource, Listing, Manifest, PutManifestResult, Repository, Uploads } from './repository.js';
+import type { BlobRead, BlobSource, Listing, Manifest, PutManifestResult, ReadOptions, Repository, TagsDropped, Uploads } from './repository.js';
 
 /** Private images pushed by users and CI: metadata links over the shared blob store. */
 export class LocalRepository implements Repository {
@@ -18,12 +19,14 @@ export class LocalRepository implements Repository {
   readonly #config: LocalRepositoryConfig;
   readonly #store: Store;
   readonly #reader: BlobReader;
+  readonly #onTagsDropped: TagsDropped;
 
-  constructor(options: { key: string; config: LocalRepositoryConfig; store: Store; reader: BlobReader }) {
+  constructor(options: { key: string; config: LocalRepositoryConfig; store: Store; reader: BlobReader; onTagsDropped?: TagsDropped }) {
     this.key = options.key;
     this.#config = options.config;
     this.#store = options.store;
     this.#reader = options.reader;
+    this.#onTagsDropped = options.onTagsDropped ?? (() => undefined);
     this.uploads = this.#uploads();
   }
 
@@ -31,7 +34,7 @@ export class LocalRepository implements Repository {
     return { repo: this.key, name };
   }
 
-  async getManifest(name: string, reference: string, accepted: AcceptedTypes): Promise<Manifest> {
+  async getManifest(name: string, reference: string, accepted: AcceptedTypes, options: ReadOptions = {}): Promise<Manifest> {
     const { manifests, tags, pulls } = this.#store.metadata;
     const image = this.#image(name);
     const byDigest = isDigest(reference);
@@ -44,7 +47,7 @@ export class LocalRepository implements Repository {
         const found = await manifests.inImage(image, child);
         return found && toManifest(found);
       });
-    pulls.note('manifest', image, manifest.digest);
+    pulls.note('manifest', image, manifest.digest, { download: !options.head });
     return manifest;
   }
 
@@ -66,9 +69,11 @@ export class LocalRepository implements Repository {
       throw new RegistryError('UNSUPPORTED', { status: 400, message: 'manifests are addressed by sha256 digests', detail: { digest: reference } });
     }
     await this.#checkSizes(name, manifest.declared);
-    const { missing } = await this.#store.metadata.manifests.push({
-      ...this.#image(name), manifest, content, tag: byDigest ? null : reference, now: this.#store.now(),
-    });
+    const tag = byDigest ? null : reference;
+    const rules = { platformTags: tag && this.#config.platformTags ? platformTagsOf(tag, manifest.children) : [], maxUniqueTags: this.#config.maxUniqueTags };
+    const info = await extractInfo(this.#store, manifest, content);
+    const { missing, dropped } = await this.#store.metadata.manifests.push({ ...this.#image(name), manifest, content, tag, now: this.#store.now(), rules, info });
+    if (dropped.length > 0) this.#onTagsDropped({ repository: this.key, image: name, tags: dropped, limit: this.#config.maxUniqueTags });
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {
         message: `the manifest references ${missing.length} blob(s) or manifest(s) not in ${this.key}/${name}: ${missing.slice(0, 5).join(', ')}`,

@@ -158,9 +158,14 @@ export class RemoteRepository implements Repository {
   }
 
   async getManifest(name: string, reference: string, accepted: AcceptedTypes, options: ReadOptions = {}): Promise<Manifest> {
-    if (isDigest(reference)) return this.#manifestByDigest(name, reference, options);
+    if (isDigest(reference)) {
+      const manifest = await this.#manifestByDigest(name, reference, options);
+      this.#store.metadata.pulls.note('manifest', this.#image(name), manifest.digest, { download: !options.head });
+      return manifest;
+    }
     const manifest = await this.#manifestByTag(name, reference, options);
     const chosen = await negotiate(manifest, accepted, (digest) => this.#manifestByDigest(name, digest, options));
+    this.#store.metadata.pulls.note('manifest', this.#image(name), chosen.digest, { download: !options.head });
     return chosen === manifest ? manifest : { ...chosen, ...(manifest.warning ? { warning: manifest.warning } : {}) };
   }
 

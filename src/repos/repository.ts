@@ -75,7 +75,12 @@ export interface ReadOptions {
    * member that serves the content), or null when the caller may not read that member at all.
    */
   member?: (member: Repository, name: string) => ReadOptions | null;
+  /** A HEAD request: the manifest is not sent, so it is not counted as a download. */
+  head?: boolean;
 }
+
+/** Tags a repository removed on its own (maxUniqueTags), for the log and metrics. */
+export type TagsDropped = (event: { repository: string; image: string; tags: string[]; limit: number }) => void;
 
 /** Blob uploads: a capability, present only on repositories that accept pushes. */
 export interface Uploads {

@@ -5,7 +5,9 @@ import type { Store } from '../store/index.js';
 import { BlobDownloads } from '../cache/downloads.js';
 import { LocalRepository } from './local.js';
 import { RemoteRepository } from './remote.js';
-import type { Repository } from './repository.js';
+import { ImageCatalog } from './catalog.js';
+import { Promotion } from './promotion.js';
+import type { Repository, TagsDropped } from './repository.js';
 import { VirtualRepository } from './virtual.js';
 import type { UpstreamObserver } from './upstream-gate.js';
 
@@ -14,14 +16,19 @@ export interface BuildOptions {
   previous?: { set: RepositorySet; config: Config };
   /** Upstream latency of each remote repository, for metrics. */
   observeUpstream?: (key: string) => UpstreamObserver;
+  /** Tags maxUniqueTags removed (after they are logged), for metrics. */
+  onTagsDropped?: TagsDropped;
 }
 
 /** The configured repositories, by key. */
 export class RepositorySet {
   readonly #byKey: ReadonlyMap<string, Repository>;
+  /** Promotion between these repositories, tag info and search (null in a set built without a store). */
+  readonly management: { promotion: Promotion; catalog: ImageCatalog } | null;
 
-  constructor(repositories: Iterable<Repository>) {
+  constructor(repositories: Iterable<Repository>, management: RepositorySet['management'] = null) {
     this.#byKey = new Map([...repositories].map((repository) => [repository.key, repository]));
+    this.management = management;
   }
 
   /**
@@ -33,6 +40,10 @@ export class RepositorySet {
     const reader = new BlobReader(store.blobs);
     const downloads = new BlobDownloads(store.blobs);
     const built = new Map<string, Repository>();
+    const onTagsDropped: TagsDropped = (event) => {
+      log(`repositories.${event.repository}.maxUniqueTags (${event.limit}): removed the oldest tag(s) ${event.tags.join(', ')} of ${event.image}; their content goes at the next garbage collection`);
+      options.onTagsDropped?.(event);
+    };
     // Members before the virtual repositories over them (config/ has ruled out cycles). A virtual
     // repository holds no state of its own, so it is always built anew over the current members.
     const build = (key: string): Repository => {
@@ -44,7 +55,7 @@ export class RepositorySet {
       if (repositoryConfig.type !== 'virtual' && kept && JSON.stringify(previous!.config.repositories[key]) === JSON.stringify(repositoryConfig)) {
         repository = kept;
       } else if (repositoryConfig.type === 'local') {
-        repository = new LocalRepository({ key, config: repositoryConfig, store, reader });
+        repository = new LocalRepository({ key, config: repositoryConfig, store, reader, onTagsDropped });
       } else if (repositoryConfig.type === 'remote') {
         repository = new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log, ...(options.observeUpstream ? { observeUpstream: options.observeUpstream(key) } : {}) });
       } else {
@@ -55,7 +66,10 @@ export class RepositorySet {
       built.set(key, repository);
       return repository;
     };
-    return new RepositorySet(Object.keys(config.repositories).map(build));
+    return new RepositorySet(Object.keys(config.repositories).map(build), {
+      promotion: new Promotion({ store, repositories: config.repositories, onTagsDropped }),
+      catalog: new ImageCatalog(store),
+    });
   }
 
   async close(): Promise<void> {

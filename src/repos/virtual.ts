@@ -79,7 +79,7 @@ export class VirtualRepository implements Repository {
     const readable: [Repository, ReadOptions | undefined][] = [];
     for (const member of this.#order) {
       const memberOptions = options?.member ? options.member(member, name) : options;
-      if (memberOptions !== null) readable.push([member, memberOptions]);
+      if (memberOptions !== null) readable.push([member, options?.head && memberOptions ? { ...memberOptions, head: true } : memberOptions]);
     }
     return readable;
   }

@@ -5,6 +5,7 @@ import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } f
 import type { Method } from '../proxyconf/sites.js';
 import type { RepositorySet } from '../repos/set.js';
 import { trustedProxies } from '../routing/proxies.js';
+import { accessMethods } from '../setup/access.js';
 import { setupText } from '../setup/instructions.js';
 
 // What requests read for one configuration; a reload makes a new one and swaps it in whole.
@@ -29,6 +30,7 @@ export function liveState({ config, repositories, writeLog, caPath }: LiveParts)
     trustedProxies: trustedProxies(config.trustedProxies),
     baseDomain: config.baseDomain,
     accessLog: config.log.access ? accessLog(config.log.format, writeLog) : null,
+    reach: (key) => accessMethods(config, key),
     setup: (key, options) => setupText(config, key, caPath(), { authentication: config.auth.enabled, showUpstream: options.showUpstream }),
     proxyConfig: (server, method) => {
       const chosen = (method ?? defaultMethod(config)) as Method;

@@ -51,3 +51,27 @@ export function accessFor(config: Config, key: string): Access | null {
   const registry = listenerAddress(shared, config);
   return { registry, prefix: `${registry}/${key}`, method: 'repository path', listener: shared };
 }
+
+/**
+ * Every way clients reach `key` (the preferred one, as accessFor chooses it, first): its port
+ * bindings, its subdomain on a shared TLS listener, and the repository path on a shared listener.
+ */
+export function accessMethods(config: Config, key: string): Access[] {
+  const preferred = accessFor(config, key);
+  if (!preferred) return [];
+  const methods: Access[] = config.listeners.filter((listener) => listener.repository === key).map((listener) => {
+    const registry = listenerAddress(listener, config);
+    return { registry, prefix: registry, method: 'port binding', listener };
+  });
+  const shared = tlsFirst(config.listeners.filter((listener) => listener.repository === null && listener.mirrors === null && !listener.redirectToHttps));
+  if (shared && config.baseDomain && shared.tls !== 'none') {
+    const registry = withPort(`${key}.${config.baseDomain}`, shared);
+    methods.push({ registry, prefix: registry, method: 'subdomain', listener: shared });
+  }
+  if (shared) {
+    const registry = listenerAddress(shared, config);
+    methods.push({ registry, prefix: `${registry}/${key}`, method: 'repository path', listener: shared });
+  }
+  const same = (a: Access, b: Access) => a.prefix === b.prefix && a.method === b.method;
+  return [preferred, ...methods.filter((method) => !same(method, preferred))];
+}

@@ -11,7 +11,7 @@ test('the shipped default config is valid: docker-local, docker-hub and the virt
   assert.equal(config.listeners, [{ address: '127.0.0.1', port: 5000, tls: 'none', certificates: [], repository: null, mirrors: null, redirectToHttps: false }]);
   assert.equal(Object.keys(config.repositories), ['docker-local', 'docker-hub', 'docker']);
   assert.equal(config.repositories.docker, { type: 'virtual', repositories: ['docker-local', 'docker-hub'], defaultDeploymentRepo: 'docker-local', resolveDockerTagsByTimestamp: false });
-  assert.equal(config.repositories['docker-local'], { type: 'local', blockSchema1: true, gc: { untagged: 'delete' } });
+  assert.equal(config.repositories['docker-local'], { type: 'local', blockSchema1: true, gc: { untagged: 'delete' }, maxUniqueTags: 0, platformTags: false });
   assert.equal(config.storage, { blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' } });
   assert.equal(config.gc, { interval: 3_600_000, grace: 3_600_000, uploadsExpireAfter: 86_400_000 });
   assert.is(config.dataDir, join(process.cwd(), 'data'));
@@ -33,7 +33,7 @@ test('${ENV} is interpolated; an unset variable names its key', async () => {
 });
 
 test('each invalid config is one message naming the key path', async () => {
-  assert.is(await problem('repositories:\n  a: { type: local, colour: red }\n'), 'repositories.a.colour: unknown key (allowed here: type, blockSchema1, gc)');
+  assert.is(await problem('repositories:\n  a: { type: local, colour: red }\n'), 'repositories.a.colour: unknown key (allowed here: type, blockSchema1, gc, maxUniqueTags, platformTags)');
   assert.is(await problem('repositories:\n  docker_local: { type: local }\n'), 'repositories.docker_local: a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
   assert.is(await problem('repositories:\n  Docker: { type: local }\n'), 'repositories.Docker: a repository key is lowercase letters, digits and dashes (no underscores), like docker-local');
   assert.is(await problem('repositories:\n  a: { type: local, blockSchema1: "yes" }\n'), 'repositories.a.blockSchema1: expected true or false, got "yes"');

@@ -60,8 +60,8 @@ test('each storage mistake is one message naming its key (and never echoes a dat
 
 test('a local repository may keep untagged manifests (gc.untagged: keep)', async () => {
   const config = await load('  pinned: { type: local, gc: { untagged: keep } }\n');
-  assert.equal(config.repositories.pinned, { type: 'local', blockSchema1: true, gc: { untagged: 'keep' } });
-  assert.equal(config.repositories.a, { type: 'local', blockSchema1: true, gc: { untagged: 'delete' } });
+  assert.equal(config.repositories.pinned, { type: 'local', blockSchema1: true, gc: { untagged: 'keep' }, maxUniqueTags: 0, platformTags: false });
+  assert.equal(config.repositories.a, { type: 'local', blockSchema1: true, gc: { untagged: 'delete' }, maxUniqueTags: 0, platformTags: false });
 });
 
 test('a database that cannot be reached at start names the key and the server, never the password', async () => {

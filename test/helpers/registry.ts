@@ -4,20 +4,20 @@ import type { Blob, Image } from './images.js';
 
 // A tiny registry client over fetch, for end-to-end tests: just enough to push test images.
 
-export async function pushBlob(base: string, name: string, item: Blob): Promise<Response> {
-  const response = await fetch(`${base}/v2/${name}/blobs/uploads/?digest=${item.digest}`, { method: 'POST', body: item.bytes });
+export async function pushBlob(base: string, name: string, item: Blob, headers: Record<string, string> = {}): Promise<Response> {
+  const response = await fetch(`${base}/v2/${name}/blobs/uploads/?digest=${item.digest}`, { method: 'POST', body: item.bytes, headers });
   assert.equal(response.status, 201, `monolithic upload of ${item.digest}: ${await response.clone().text()}`);
   return response;
 }
 
-export async function putManifest(base: string, name: string, reference: string, bytes: Buffer<ArrayBuffer>, mediaType = OCI_MANIFEST): Promise<Response> {
-  return fetch(`${base}/v2/${name}/manifests/${reference}`, { method: 'PUT', body: bytes, headers: { 'Content-Type': mediaType } });
+export async function putManifest(base: string, name: string, reference: string, bytes: Buffer<ArrayBuffer>, mediaType = OCI_MANIFEST, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${base}/v2/${name}/manifests/${reference}`, { method: 'PUT', body: bytes, headers: { 'Content-Type': mediaType, ...headers } });
 }
 
 /** Pushes an image's blobs and its manifest under `tag`. */
-export async function pushImage(base: string, name: string, image: Image, tag: string): Promise<void> {
-  for (const item of [image.config, ...image.layers]) await pushBlob(base, name, item);
-  const response = await putManifest(base, name, tag, image.manifest);
+export async function pushImage(base: string, name: string, image: Image, tag: string, headers: Record<string, string> = {}): Promise<void> {
+  for (const item of [image.config, ...image.layers]) await pushBlob(base, name, item, headers);
+  const response = await putManifest(base, name, tag, image.manifest, OCI_MANIFEST, headers);
   assert.equal(response.status, 201, await response.text());
 }
 

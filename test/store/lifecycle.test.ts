@@ -75,7 +75,7 @@ for (const [layoutName, layout] of Object.entries(layouts)) {
     assert.equal(result, { digest: layer.digest, size: layer.bytes.length });
     const image = makeImage({ share: [layer] });
     await store.lifecycle.write(local, Readable.from([image.config.bytes]), parseDigest(image.config.digest)!);
-    assert.equal(await store.metadata.manifests.push({ ...local, manifest: parseManifest(image.manifest), content: image.manifest, tag: '1.0', now: clock }), { missing: [] });
+    assert.equal(await store.metadata.manifests.push({ ...local, manifest: parseManifest(image.manifest), content: image.manifest, tag: '1.0', now: clock }), { missing: [], dropped: [] });
     assert.ok((await readAll(store, layer.digest)).equals(layer.bytes), 'the tagged image has its bytes');
     clock += 2 * hour;
     assert.is((await collectGarbage(store, policy)).blobs, 0, 'a tagged image keeps its blobs');

@@ -1,4 +1,4 @@
-import { lockRows, type Db } from './sql.js';
+import { lockRows, type Db, type Sql } from './sql.js';
 import type { BlobRow, Blobs, ImageRef } from './types.js';
 
 // The stored-bytes registry. Every change that takes a reference to a blob changes its row
@@ -25,15 +25,18 @@ export class SqlBlobs implements Blobs {
     });
   }
 
-  async link({ repo, name }: ImageRef, digest: string, size: number, now: number): Promise<boolean> {
-    return this.db.atomic(async (sql) => {
-      const touched = await sql.run("UPDATE blobs SET touched_at = $2 WHERE digest = $1 AND state = 'present'", [digest, now]);
-      if (touched === 0) return false;
-      await sql.run(
-        'INSERT INTO repository_blobs (repo, name, digest, size, linked_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, name, digest) DO UPDATE SET linked_at = excluded.linked_at',
-        [repo, name, digest, size, now],
-      );
-      return true;
-    });
+  async link(image: ImageRef, digest: string, size: number, now: number): Promise<boolean> {
+    return this.db.atomic((sql) => linkBlob(sql, image, digest, size, now));
   }
+}
+
+/** Links a present blob into an image, touching its row (the collector then leaves it alone); false when it is not present. */
+export async function linkBlob(sql: Sql, { repo, name }: ImageRef, digest: string, size: number, now: number): Promise<boolean> {
+  const touched = await sql.run("UPDATE blobs SET touched_at = $2 WHERE digest = $1 AND state = 'present'", [digest, now]);
+  if (touched === 0) return false;
+  await sql.run(
+    'INSERT INTO repository_blobs (repo, name, digest, size, linked_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, name, digest) DO UPDATE SET linked_at = excluded.linked_at',
+    [repo, name, digest, size, now],
+  );
+  return true;
 }

@@ -110,7 +110,11 @@ export class SqlCollector implements CollectorQueries {
         `DELETE FROM manifests WHERE digest IN (${placeholders(digests.length)}) AND NOT EXISTS (SELECT 1 FROM repository_manifests r WHERE r.digest = manifests.digest) RETURNING digest`,
         digests,
       );
-      if (removed.length > 0) await sql.run(`DELETE FROM manifest_references WHERE digest IN (${placeholders(removed.length)})`, removed.map((row) => row.digest));
+      if (removed.length > 0) {
+        for (const table of ['manifest_references', 'manifest_info', 'manifest_labels']) {
+          await sql.run(`DELETE FROM ${table} WHERE digest IN (${placeholders(removed.length)})`, removed.map((row) => row.digest));
+        }
+      }
       return { removed: removed.length, next };
     });
   }

@@ -3,6 +3,7 @@ import { SqlBlobLinks } from './blob-links.js';
 import { SqlBlobs } from './blobs.js';
 import { SqlCollector } from './collector.js';
 import { SqlImages } from './images.js';
+import { SqlManagement } from './management.js';
 import { manifestContentCache, SqlManifests } from './manifests.js';
 import { openPostgres } from './postgres.js';
 import { BatchedPulls } from './pulls.js';
@@ -28,6 +29,7 @@ function concerns(db: Db, contents: ReturnType<typeof manifestContentCache>): Co
     blobs: new SqlBlobs(db),
     uploads: new SqlUploads(db),
     collector: new SqlCollector(db),
+    management: new SqlManagement(db),
     accounts: new SqlAccounts(db),
   };
 }

@@ -1,5 +1,7 @@
 import { LRUCache } from 'lru-cache';
+import { storeInfo } from './management.js';
 import { placeholders, type Db, type Sql } from './sql.js';
+import { noRules, removeTags, setTag } from './tag-rules.js';
 import type { ImageRef, ManifestPut, ManifestRow, Manifests, ReferrerRow } from './types.js';
 
 /** Bytes of manifest content kept in memory. By digest, so an entry can never go stale. */
@@ -19,8 +21,8 @@ function references(put: ManifestPut): unknown[][] {
   ];
 }
 
-/** Stores a manifest's bytes and references, links it into the image and moves the tag. */
-async function store(sql: Sql, put: ManifestPut): Promise<void> {
+/** Stores a manifest's bytes and references, links it into the image and moves the tag; returns the tags maxUniqueTags removed. */
+async function store(sql: Sql, put: ManifestPut): Promise<string[]> {
   const { repo, name, manifest, content, tag, now } = put;
   await sql.run(
     `INSERT INTO manifests (digest, media_type, size, content, subject, artifact_type, annotations)
@@ -37,12 +39,8 @@ async function store(sql: Sql, put: ManifestPut): Promise<void> {
     'INSERT INTO repository_manifests (repo, name, digest, pushed_at) VALUES ($1, $2, $3, $4) ON CONFLICT (repo, name, digest) DO UPDATE SET pushed_at = excluded.pushed_at',
     [repo, name, manifest.digest, now],
   );
-  if (tag) {
-    await sql.run(
-      'INSERT INTO tags (repo, name, tag, digest, pushed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, name, tag) DO UPDATE SET digest = excluded.digest, pushed_at = excluded.pushed_at',
-      [repo, name, tag, manifest.digest, now],
-    );
-  }
+  if (put.info) await storeInfo(sql, manifest.digest, put.info);
+  return tag ? setTag(sql, put, tag, manifest.digest, now, put.rules ?? noRules) : [];
 }
 
 /**
@@ -78,14 +76,13 @@ export class SqlManifests implements Manifests {
     return linked ? this.content(digest) : undefined;
   }
 
-  async push(put: ManifestPut): Promise<{ missing: string[] }> {
+  async push(put: ManifestPut): Promise<{ missing: string[]; dropped: string[] }> {
     return this.db.atomic(async (sql) => {
       const missing = [
         ...await touchPresent(sql, 'repository_blobs', put, put.manifest.blobs),
         ...await touchPresent(sql, 'repository_manifests', put, put.manifest.children.map((child) => child.digest)),
       ];
-      if (missing.length === 0) await store(sql, put);
-      return { missing };
+      return { missing, dropped: missing.length === 0 ? await store(sql, put) : [] };
     });
   }
 
@@ -104,8 +101,8 @@ export class SqlManifests implements Manifests {
   async unlink({ repo, name }: ImageRef, digest: string): Promise<boolean> {
     return this.db.atomic(async (sql) => {
       const params = [repo, name, digest];
-      await sql.run('DELETE FROM remote_tags WHERE repo = $1 AND name = $2 AND tag IN (SELECT tag FROM tags WHERE repo = $1 AND name = $2 AND digest = $3)', params);
-      await sql.run('DELETE FROM tags WHERE repo = $1 AND name = $2 AND digest = $3', params);
+      const tags = await sql.all<{ tag: string }>('SELECT tag FROM tags WHERE repo = $1 AND name = $2 AND digest = $3', params);
+      await removeTags(sql, { repo, name }, tags.map((row) => row.tag));
       return (await sql.run('DELETE FROM repository_manifests WHERE repo = $1 AND name = $2 AND digest = $3', params)) > 0;
     });
   }

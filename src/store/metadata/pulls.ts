@@ -6,13 +6,15 @@ const pullFlushMs = 2000;
 
 /** Pull times, gathered in memory so that a pull never waits on a write. */
 export class BatchedPulls implements Pulls {
-  readonly #pending = new Map<string, { kind: 'manifest' | 'blob'; repo: string; name: string; digest: string; at: number }>();
+  readonly #pending = new Map<string, { kind: 'manifest' | 'blob'; repo: string; name: string; digest: string; at: number; downloads: number }>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly database: SqlDatabase) {}
 
-  note(kind: 'manifest' | 'blob', { repo, name }: ImageRef, digest: string): void {
-    this.#pending.set(`${kind}\u0000${repo}\u0000${name}\u0000${digest}`, { kind, repo, name, digest, at: Date.now() });
+  note(kind: 'manifest' | 'blob', { repo, name }: ImageRef, digest: string, options: { download?: boolean } = {}): void {
+    const key = `${kind}\u0000${repo}\u0000${name}\u0000${digest}`;
+    const downloads = (this.#pending.get(key)?.downloads ?? 0) + (options.download ? 1 : 0);
+    this.#pending.set(key, { kind, repo, name, digest, at: Date.now(), downloads });
     this.#timer ??= setTimeout(() => void this.flush().catch(() => undefined), pullFlushMs).unref();
   }
 
@@ -24,8 +26,9 @@ export class BatchedPulls implements Pulls {
     if (pulls.length === 0) return;
     await this.database.transaction(async (sql) => {
       for (const pull of pulls) {
-        const table = pull.kind === 'manifest' ? 'repository_manifests' : 'repository_blobs';
-        await sql.run(`UPDATE ${table} SET pulled_at = $1 WHERE repo = $2 AND name = $3 AND digest = $4`, [pull.at, pull.repo, pull.name, pull.digest]);
+        const params = [pull.at, pull.repo, pull.name, pull.digest];
+        if (pull.kind === 'blob') await sql.run('UPDATE repository_blobs SET pulled_at = $1 WHERE repo = $2 AND name = $3 AND digest = $4', params);
+        else await sql.run('UPDATE repository_manifests SET pulled_at = $1, downloads = downloads + $5 WHERE repo = $2 AND name = $3 AND digest = $4', [...params, pull.downloads]);
       }
     });
   }

@@ -75,6 +75,23 @@ const migrations: ((t: Types) => string[])[] = [
     `CREATE TABLE IF NOT EXISTS auth_changes (id ${int} PRIMARY KEY CHECK (id = 1), counter ${int} NOT NULL)`,
     'INSERT INTO auth_changes (id, counter) VALUES (1, 0) ON CONFLICT (id) DO NOTHING',
   ],
+  // 4: repository management. Platform tags (platformTags) name the index tag they follow;
+  // download counts beside pull times; what the image config says, extracted once per manifest
+  // (manifest_info: platform, created, total size, the Docker Info fields as JSON; labels in a
+  // table of their own for search), and indexes for searching tags by name, tag and digest.
+  ({ int }) => [
+    'ALTER TABLE tags ADD COLUMN platform_of TEXT',
+    'CREATE INDEX tags_platform_of ON tags(repo, name, platform_of) WHERE platform_of IS NOT NULL',
+    'CREATE INDEX tags_by_digest ON tags(digest)',
+    'CREATE INDEX tags_by_name ON tags(name, tag)',
+    'CREATE INDEX tags_by_tag ON tags(tag)',
+    `ALTER TABLE repository_manifests ADD COLUMN downloads ${int} NOT NULL DEFAULT 0`,
+    `CREATE TABLE manifest_info (
+      digest TEXT PRIMARY KEY, config_digest TEXT, created TEXT, os TEXT, architecture TEXT, variant TEXT,
+      size ${int} NOT NULL, info TEXT NOT NULL)`,
+    'CREATE TABLE manifest_labels (digest TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (digest, key))',
+    'CREATE INDEX manifest_labels_key ON manifest_labels(key, value)',
+  ],
 ];
 
 /** Applies the migrations this database has not had yet. */

@@ -1,5 +1,6 @@
 import type { Db } from './sql.js';
-import type { ImageRef, Page, TagRow, Tags } from './types.js';
+import { removeTags, setTag } from './tag-rules.js';
+import type { ImageRef, Page, TagDetail, TagRow, TagRules, Tags } from './types.js';
 
 export class SqlTags implements Tags {
   constructor(private readonly db: Db) {}
@@ -17,11 +18,20 @@ export class SqlTags implements Tags {
     return rows.map((row) => row.tag);
   }
 
-  async remove({ repo, name }: ImageRef, tag: string): Promise<boolean> {
-    return this.db.atomic(async (sql) => {
-      await sql.run('DELETE FROM remote_tags WHERE repo = $1 AND name = $2 AND tag = $3', [repo, name, tag]);
-      return (await sql.run('DELETE FROM tags WHERE repo = $1 AND name = $2 AND tag = $3', [repo, name, tag])) > 0;
-    });
+  async details({ repo, name }: ImageRef): Promise<TagDetail[]> {
+    const rows = await this.db.sql.all<TagDetail>(
+      'SELECT tag, digest, pushed_at, platform_of FROM tags WHERE repo = $1 AND name = $2 ORDER BY pushed_at, tag',
+      [repo, name],
+    );
+    return rows.map((row) => ({ ...row, pushed_at: Number(row.pushed_at) }));
+  }
+
+  async remove(image: ImageRef, tag: string): Promise<boolean> {
+    return this.db.atomic(async (sql) => (await removeTags(sql, image, [tag])) > 0);
+  }
+
+  async set(image: ImageRef, tag: string, digest: string, now: number, rules: TagRules): Promise<string[]> {
+    return this.db.atomic((sql) => setTag(sql, image, tag, digest, now, rules));
   }
 
   async confirmedAt({ repo, name }: ImageRef, tag: string): Promise<number | null> {

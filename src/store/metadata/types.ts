@@ -1,3 +1,4 @@
+import type { ImageSummary } from '../../oci/image-config.js';
 import type { ParsedManifest } from '../../oci/manifest.js';
 
 // The metadata seam: one async interface per concern, composed into `Metadata` with one
@@ -33,6 +34,37 @@ export interface ManifestPut extends ImageRef {
   content: Uint8Array;
   tag: string | null;
   now: number;
+  /** Local pushes: the tag's platform tags, its maxUniqueTags limit, what the image config says. */
+  rules?: TagRules;
+  info?: ManifestInfo | null;
+}
+
+/** A platform tag (`<tag>-<os>-<arch>[-<variant>]`) and the child manifest it names. */
+export interface PlatformTag {
+  tag: string;
+  digest: string;
+}
+
+/** What happens around a tag that is set (a push, a promotion) in a local repository. */
+export interface TagRules {
+  /** Platform tags that follow the tag (platformTags): replaced whenever the tag is set. */
+  platformTags: PlatformTag[];
+  /** maxUniqueTags: beyond this many tags (not counting platform tags) the oldest are removed; 0: no limit. */
+  maxUniqueTags: number;
+}
+
+/** A tag that was set: where it points, when, and the index tag it follows (platform tags). */
+export interface TagDetail {
+  tag: string;
+  digest: string;
+  pushed_at: number;
+  platform_of: string | null;
+}
+
+/** What a stored image's config says, extracted once when its manifest is stored. */
+export interface ManifestInfo extends Omit<ImageSummary, 'details'> {
+  /** The rest (ports, volumes, env, entrypoint, cmd, history with layers), as JSON. */
+  details: string;
 }
 
 export interface BlobLinkRow {
@@ -78,7 +110,7 @@ export interface Manifests {
    * missing digests are returned. The references it relies on are touched, so a concurrent
    * collection sees them in use.
    */
-  push(put: ManifestPut): Promise<{ missing: string[] }>;
+  push(put: ManifestPut): Promise<{ missing: string[]; dropped: string[] }>;
   /** A remote cache fill: stores what the upstream sent, links it, and records the upstream's confirmation of the tag. */
   cache(put: ManifestPut): Promise<void>;
   /** Removes a manifest from an image with every tag that points to it. */
@@ -98,7 +130,15 @@ export interface Tags {
   /** Where a tag points: always asked of the database (tags move). */
   get(image: ImageRef, tag: string): Promise<TagRow | undefined>;
   list(image: ImageRef, page: Page): Promise<string[]>;
+  /** Every tag of the image, platform tags included, oldest push first. */
+  details(image: ImageRef): Promise<TagDetail[]>;
+  /** Removes a tag and the platform tags that follow it. */
   remove(image: ImageRef, tag: string): Promise<boolean>;
+  /**
+   * Points a tag at a manifest the image holds, replacing its platform tags, then applies
+   * maxUniqueTags; returns the tags that limit removed.
+   */
+  set(image: ImageRef, tag: string, digest: string, now: number, rules: TagRules): Promise<string[]>;
   /** Remote repositories: when the upstream last confirmed the tag's digest (null: never). */
   confirmedAt(image: ImageRef, tag: string): Promise<number | null>;
   confirm(image: ImageRef, tag: string, at: number): Promise<void>;
@@ -144,8 +184,56 @@ export interface Uploads {
 
 /** Pull times (LRU eviction, statistics): gathered in memory, written in batches. */
 export interface Pulls {
-  note(kind: 'manifest' | 'blob', image: ImageRef, digest: string): void;
+  /** A pull; `download`: a manifest GET (not a HEAD), counted as a download. */
+  note(kind: 'manifest' | 'blob', image: ImageRef, digest: string, options?: { download?: boolean }): void;
   flush(): Promise<void>;
+}
+
+/** What a promotion copies: manifests and blobs an image holds (metadata only). */
+export interface Closure {
+  manifests: string[];
+  blobs: { digest: string; size: number }[];
+  /** Blobs and child manifests those manifests reference that the image does not hold (a remote cache not filled yet). */
+  missing: string[];
+}
+
+/** Repository management: what promotion links, image info, download counts, search. */
+export interface Management {
+  /**
+   * The manifests `digests` need in the image (themselves, their children, the referrers the
+   * image holds of any of them, recursively) and the blobs those reference that the image links.
+   */
+  closure(image: ImageRef, digests: string[]): Promise<Closure>;
+  /** Links manifests and blobs into an image (within a transaction); false when a blob or manifest is being collected. */
+  link(image: ImageRef, closure: Closure, now: number): Promise<boolean>;
+  /** Stores what an image config says about a manifest (once; a second call changes nothing). */
+  putInfo(digest: string, info: ManifestInfo): Promise<void>;
+  info(digests: string[]): Promise<(ManifestInfo & { digest: string })[]>;
+  /** Pull statistics of a manifest in an image. */
+  usage(image: ImageRef, digest: string): Promise<{ pushed_at: number; pulled_at: number | null; downloads: number } | undefined>;
+  search(query: SearchQuery): Promise<SearchRow[]>;
+}
+
+/** Search over tags of local and remote repositories; every given key must match. */
+export interface SearchQuery {
+  repositories: string[];
+  /** Image name: exact, or with * and ? wildcards. */
+  image?: string;
+  tag?: string;
+  /** The tag's manifest digest, or the digest of a platform manifest of its index. */
+  digest?: string;
+  label?: { key: string; value?: string };
+  /** Rows after this one (repo, name, tag), in that order. */
+  after: [string, string, string] | null;
+  limit: number;
+}
+
+export interface SearchRow {
+  repo: string;
+  name: string;
+  tag: string;
+  digest: string;
+  pushed_at: number;
 }
 
 export interface UserRecord {
@@ -198,6 +286,7 @@ export interface Concerns {
   readonly blobs: Blobs;
   readonly uploads: Uploads;
   readonly collector: CollectorQueries;
+  readonly management: Management;
   readonly accounts: Accounts;
 }
 

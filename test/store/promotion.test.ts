@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { LocalRepositoryConfig } from '../../src/config/types.js';
+import { parseDigest } from '../../src/oci/digest.js';
+import { RegistryError } from '../../src/oci/errors.js';
+import { parseManifest } from '../../src/oci/manifest.js';
+import { Promotion } from '../../src/repos/promotion.js';
+import { openStore, type Store, type StoreOptions } from '../../src/store/index.js';
+import { blob, makeImage, type Image } from '../helpers/images.js';
+import { postgresDatabase } from '../helpers/postgres.js';
+import { s3Storage } from '../helpers/s3.js';
+import { tempDir } from '../helpers/server.js';
+
+// Promotion against what changes between its plan and its transaction, forced: a tag pushed to
+// the source of a whole-image move, and (PostgreSQL, where a collection runs beside the
+// transaction) a manifest the collector deletes while the promotion is about to link it.
+
+const local: LocalRepositoryConfig = { type: 'local', blockSchema1: true, gc: { untagged: 'delete' }, maxUniqueTags: 0, platformTags: false };
+const repositories = { 'docker-local': local, 'docker-prod': local };
+const source = { repo: 'docker-local', name: 'team/app' };
+const target = { repo: 'docker-prod', name: 'team/app' };
+
+const layouts: Record<string, () => Promise<Pick<StoreOptions, 'blobs' | 'metadata'>>> = {
+  'sqlite + filesystem': async () => ({ blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' } }),
+  'postgres + s3': async () => ({ blobs: await s3Storage(), metadata: { driver: 'postgres', url: await postgresDatabase() } }),
+};
+
+async function push(store: Store, image: Image, tag: string): Promise<void> {
+  for (const item of [image.config, ...image.layers]) await store.lifecycle.write(source, Readable.from([item.bytes]), parseDigest(item.digest)!);
+  const result = await store.metadata.manifests.push({ ...source, manifest: parseManifest(image.manifest), content: image.manifest, tag, now: store.now() });
+  assert.equal(result.missing, []);
+}
+
+async function refusedWith(work: Promise<unknown>): Promise<number> {
+  const error = await work.then(() => null, (caught: unknown) => caught);
+  assert.instance(error, RegistryError);
+  return (error as RegistryError).status;
+}
+
+const move = { repository: 'docker-local', image: 'team/app', targetRepository: 'docker-prod', targetImage: null, tag: null, targetTag: null, copy: false };
+
+for (const [layoutName, layout] of Object.entries(layouts)) {
+  const test = suite(`promotion on ${layoutName}`);
+  let store: Store;
+  test.before.each(async () => {
+    store = await openStore({ dataDir: await tempDir(), ...(await layout()), recover: true, log: () => undefined });
+  });
+  test.after.each(async () => { await store.close(); });
+
+  test('a whole-image move refuses (409) when a tag was pushed to the source after it was planned, and changes nothing', async () => {
+    await push(store, makeImage(), '1.0');
+    const promotion = new Promotion({ store, repositories });
+    const plan = await promotion.plan(move);
+    const late = makeImage();
+    await push(store, late, '2.0');
+    assert.is(await refusedWith(promotion.apply(plan)), 409);
+    assert.is((await store.metadata.tags.get(source, '2.0'))?.digest, late.digest, 'the late tag stays');
+    assert.ok(await store.metadata.tags.get(source, '1.0'), 'the planned tag stays too');
+    assert.is(await store.metadata.tags.get(target, '1.0'), undefined);
+    // Planned again, the move takes both.
+    await promotion.apply(await promotion.plan(move));
+    assert.equal((await store.metadata.tags.details(source)).map((row) => row.tag), []);
+    assert.equal((await store.metadata.tags.details(target)).map((row) => row.tag).sort(), ['1.0', '2.0']);
+  });
+
+  test('a target that blocks schema1 takes no schema1 manifest by promotion either (MANIFEST_INVALID), and nothing moves', async () => {
+    const layer = blob(randomBytes(100));
+    await store.lifecycle.write(source, Readable.from([layer.bytes]), parseDigest(layer.digest)!);
+    const content = Buffer.from(JSON.stringify({ schemaVersion: 1, name: 'team/app', tag: 'old', architecture: 'amd64', fsLayers: [{ blobSum: layer.digest }], history: [{ v1Compatibility: '{}' }] }));
+    assert.equal(await store.metadata.manifests.push({ ...source, manifest: parseManifest(content), content, tag: 'old', now: store.now() }), { missing: [], dropped: [] });
+    const promotion = new Promotion({ store, repositories: { 'docker-local': { ...local, blockSchema1: false }, 'docker-prod': local } });
+    const error = await promotion.apply(await promotion.plan({ ...move, tag: 'old', copy: true })).then(() => null, (caught: unknown) => caught);
+    assert.instance(error, RegistryError);
+    assert.is((error as RegistryError).code, 'MANIFEST_INVALID');
+    assert.match((error as RegistryError).message, 'blocks them (blockSchema1)');
+    assert.is(await store.metadata.tags.get(target, 'old'), undefined);
+  });
+
+  if (layoutName.startsWith('postgres')) {
+    test('a manifest the collector deletes while the promotion is about to link it is not linked (409)', async () => {
+      const image = makeImage();
+      await push(store, image, '1.0');
+      const promotion = new Promotion({
+        store,
+        repositories,
+        // Beside the promotion's transaction: the source lets go of the manifest, the collector deletes its row.
+        beforeLink: async () => {
+          assert.ok(await store.metadata.manifests.unlink(source, image.digest));
+          const swept = await store.metadata.collector.sweepOrphanManifests({ after: null, size: 100 });
+          assert.is(swept.removed, 1);
+        },
+      });
+      const copy = { ...move, tag: '1.0', copy: true };
+      assert.is(await refusedWith(promotion.apply(await promotion.plan(copy))), 409);
+      assert.is(await store.metadata.tags.get(target, '1.0'), undefined, 'no tag points at a deleted manifest');
+    });
+  }
+
+  test.run();
+}
