@@ -1,7 +1,7 @@
 import { audit as auditTrail, type AuditWriter } from './auth/audit.js';
 import { createInitialAdmin } from './auth/bootstrap.js';
 import { loadSigningKey } from './auth/keys.js';
-import { AuthService } from './auth/service.js';
+import { AuthService, type LoginHooks } from './auth/service.js';
 import { isLoopbackAddress } from './config/auth.js';
 import type { Config } from './config/types.js';
 import type { Accounts } from './store/metadata/types.js';
@@ -25,6 +25,7 @@ export interface AccessControlOptions {
   /** Where audit lines go; default: the operational log. */
   audit?: AuditWriter;
   now?: () => number;
+  loginHooks?: LoginHooks;
 }
 
 /** `accounts`: the users and tokens of the configured metadata database (the server's store). */
@@ -47,6 +48,7 @@ export async function openAccessControl(config: Config, accounts: Accounts, opti
     key: await loadSigningKey(config.certsDir),
     audit: auditTrail(options.audit ?? log),
     now,
+    ...(options.loginHooks ? { hooks: options.loginHooks } : {}),
     onError: (error) => log(`auth: cannot read users and tokens: ${error instanceof Error ? error.message : String(error)}`),
   });
   await service.start();

@@ -4,7 +4,9 @@ import type { Server as TlsServer } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { Registry } from 'prom-client';
 import { openAccessControl, type AccessControl } from './access-control.js';
+import type { LoginHooks } from './auth/service.js';
 import { acmeSettingsPath } from './config/acme.js';
+import { isLoopbackAddress } from './config/auth.js';
 import type { Config } from './config/types.js';
 import { BlobDownloads } from './cache/downloads.js';
 import { createApp, createMetricsApp } from './http/app.js';
@@ -70,6 +72,8 @@ export interface ServerOptions {
   audit?: (line: string) => void;
   /** The clock of tokens and login throttling (tests move it). */
   now?: () => number;
+  /** Login hooks (tests hold parallel logins with them). */
+  loginHooks?: LoginHooks;
   /** Bytes each repository holds, for wharf_storage_bytes; defaults to the metadata's blob sizes. */
   storageBytes?: () => Record<string, number> | Promise<Record<string, number>>;
   /** The store's clock (tests move it past gc.grace). */
@@ -93,7 +97,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let access: AccessControl;
   let certificates: ListenerCertificates;
   try {
-    access = await openAccessControl(config, store.metadata.accounts, { log: authLog, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}) });
+    access = await openAccessControl(config, store.metadata.accounts, { log: authLog, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}), ...(options.loginHooks ? { loginHooks: options.loginHooks } : {}) });
     certificates = await ListenerCertificates.open(config, logger, acme).catch(async (error: unknown) => {
       await access.close();
       throw error;
@@ -171,7 +175,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       const app = createMetricsApp({ metrics, ready });
       const server = createServer({ maxHeaderSize: maxHeaderBytes }, getRequestListener(app.fetch));
       servers.push(server);
-      metricsUrl = urlOf(await listen(server, config.metrics, 'metrics'), false);
+      const bound = await listen(server, config.metrics, 'metrics');
+      metricsUrl = urlOf(bound, false);
+      if (!isLoopbackAddress(config.metrics.address)) {
+        logger.warn(`warning: the metrics listener ${config.metrics.address}:${bound.port} is beyond loopback and asks no credentials: whoever reaches it reads repository keys and upstream hosts in /metrics; bind it to 127.0.0.1 or a private address only scrapers reach`);
+      }
     }
     live = liveState({ config: withPorts(config, ports), repositories: current.repositories, writeLog, caPath });
     acme?.start();

@@ -12,7 +12,7 @@ import { Authorizer } from './permissions.js';
 import { principalKey, type Principal } from './principal.js';
 import { Principals } from './principals.js';
 import type { ScopeRequest } from './scopes.js';
-import { LoginThrottle } from './throttle.js';
+import { LoginThrottle, type LoginAttempt } from './throttle.js';
 
 // Authentication: who a caller is, from a password or access token (Basic, or the token
 // endpoint), a bearer JWT we issued, or nothing at all (anonymous). Passwords are checked against
@@ -32,6 +32,13 @@ export interface AuthServiceOptions {
   audit: Audit;
   now: () => number;
   onError: (error: unknown) => void;
+  hooks?: LoginHooks;
+}
+
+/** Points where tests hold a login to force an interleaving. */
+export interface LoginHooks {
+  /** After the attempt is counted, before its password is checked (the slow part). */
+  reserved?(username: string): Promise<void>;
 }
 
 export interface TokenAnswer {
@@ -55,12 +62,14 @@ export class AuthService {
   readonly #throttle: LoginThrottle;
   readonly #passwords: VerifiedPasswords;
   readonly #principals: Principals;
+  readonly #hooks: LoginHooks;
 
   constructor(options: AuthServiceOptions) {
     this.config = options.config;
     this.#accounts = options.accounts;
     this.audit = options.audit;
     this.#now = options.now;
+    this.#hooks = options.hooks ?? {};
     this.authorizer = new Authorizer(options.permissions);
     this.tokens = new TokenService({ key: options.key, service: options.config.service, lifetimeMs: options.config.tokenLifetime, refreshLifetimeMs: options.config.refreshTokenLifetime, now: options.now });
     this.#passwords = new VerifiedPasswords({ ttlMs: credentialTtlMs, now: options.now });
@@ -111,20 +120,21 @@ export class AuthService {
     // Basic on a registry request: a password verified within the minute, its hash unchanged.
     const known = this.directory.user(username);
     if (!options.fresh && !token && known && this.#passwords.remembers(username, password, known.passwordHash)) return this.#principals.user(username)!;
+    let attempt: LoginAttempt;
     try {
-      this.#throttle.check(username, from);
+      attempt = this.#throttle.reserve(username, from);
     } catch (error) {
       this.audit.record({ who: username, from, action: 'login', result: 'throttled' });
       throw error;
     }
+    await this.#hooks.reserved?.(username);
     if (options.fresh) await this.directory.refresh();
     const principal = token ? this.#checkToken(username, password) : await this.#checkPassword(credentials, options.fresh);
     if (!principal) {
-      this.#throttle.failed(username, from);
       this.audit.record({ who: username, from, action: 'login', result: 'failed' });
       throw new RegistryError('UNAUTHORIZED', { message: 'invalid user name or password' });
     }
-    this.#throttle.succeeded(username);
+    attempt.succeeded();
     this.audit.record({ who: principalKey(principal), from, action: 'login', result: 'ok' });
     return principal;
   }

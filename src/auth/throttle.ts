@@ -1,16 +1,24 @@
 import { LRUCache } from 'lru-cache';
 import { RegistryError } from '../oci/errors.js';
 
-// Failed logins, counted per user name and per client address within a sliding window. Once
-// either has reached its limit, logins for it are refused with 429 and Retry-After until the
-// oldest counted failure leaves the window: password guessing gets a few tries per window, and
-// refused attempts cost no password hash. A successful login clears its user's count.
+// Login attempts, counted per (user name, client address) and per client address within a sliding
+// window. An attempt is reserved before its password is hashed, and counts as a failure unless it
+// succeeds: N guesses sent at once are N attempts before the first hash ends, so no more than the
+// limit are ever checked. Once a count has reached its limit, logins are refused with 429 and
+// Retry-After until its oldest attempt leaves the window; refused attempts cost no hash. A user
+// is not counted on its own, so guessing from one address cannot lock that user out elsewhere.
 
 export interface ThrottleOptions {
+  /** Attempts for one user name from one address. */
   perUser: number;
   perAddress: number;
   windowMs: number;
   now: () => number;
+}
+
+/** A reserved attempt: tell it when the password was right, and it no longer counts. */
+export interface LoginAttempt {
+  succeeded(): void;
 }
 
 /** Keys remembered at most (bounded memory under a flood of made-up names). */
@@ -18,7 +26,7 @@ const maxKeys = 50_000;
 
 export class LoginThrottle {
   readonly #options: ThrottleOptions;
-  readonly #failures = new LRUCache<string, number[]>({ max: maxKeys });
+  readonly #attempts = new LRUCache<string, number[]>({ max: maxKeys });
 
   constructor(options: ThrottleOptions) {
     this.#options = options;
@@ -26,8 +34,7 @@ export class LoginThrottle {
 
   #recent(key: string): number[] {
     const since = this.#options.now() - this.#options.windowMs;
-    const times = (this.#failures.get(key) ?? []).filter((at) => at > since);
-    return times;
+    return (this.#attempts.get(key) ?? []).filter((at) => at > since);
   }
 
   /** Seconds until `key` may try again; 0 when it may now. */
@@ -38,24 +45,31 @@ export class LoginThrottle {
     return Math.max(1, Math.ceil((freedAt - this.#options.now()) / 1000));
   }
 
-  /** Throws TOOMANYREQUESTS with Retry-After when the user or the address has failed too often. */
-  check(user: string | null, address: string): void {
-    const wait = Math.max(user === null ? 0 : this.#wait(`u:${user}`, this.#options.perUser), this.#wait(`a:${address}`, this.#options.perAddress));
+  /**
+   * Counts an attempt by `user` from `address` now, before anything is awaited; throws
+   * TOOMANYREQUESTS with Retry-After, counting nothing, when either count is at its limit.
+   */
+  reserve(user: string, address: string): LoginAttempt {
+    const pair = `p:${address} ${user}`; // user names hold no space
+    const single = `a:${address}`;
+    const wait = Math.max(this.#wait(pair, this.#options.perUser), this.#wait(single, this.#options.perAddress));
     if (wait > 0) {
       throw new RegistryError('TOOMANYREQUESTS', {
-        message: `too many failed logins${user === null ? '' : ` for ${user} or`} from this address; try again in ${wait} s`,
+        message: `too many failed logins for ${user} or from this address; try again in ${wait} s`,
         headers: { 'Retry-After': String(wait) },
       });
     }
-  }
-
-  failed(user: string | null, address: string): void {
-    const now = this.#options.now();
-    const keys = user === null ? [`a:${address}`] : [`u:${user}`, `a:${address}`];
-    for (const key of keys) this.#failures.set(key, [...this.#recent(key).slice(-Math.max(this.#options.perUser, this.#options.perAddress)), now]);
-  }
-
-  succeeded(user: string): void {
-    this.#failures.delete(`u:${user}`);
+    const at = this.#options.now();
+    const kept = Math.max(this.#options.perUser, this.#options.perAddress);
+    for (const key of [pair, single]) this.#attempts.set(key, [...this.#recent(key).slice(-kept), at]);
+    return {
+      succeeded: () => {
+        // Good credentials clear their pair; the address keeps its failures, less this attempt.
+        this.#attempts.delete(pair);
+        const times = this.#attempts.get(single);
+        const index = times?.lastIndexOf(at) ?? -1;
+        if (index >= 0) times!.splice(index, 1);
+      },
+    };
   }
 }

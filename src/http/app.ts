@@ -34,8 +34,8 @@ export interface Live {
   accessLog: AccessLog | null;
   /** How clients reach a repository, the preferred way first (none for an unknown key). */
   reach: (key: string) => Reach[];
-  /** "Set Me Up" text for a repository key, or null for an unknown key. */
-  setup: (key: string) => string | null;
+  /** "Set Me Up" text for a repository key, or null for an unknown key; the upstream only for `showUpstream`. */
+  setup: (key: string, options: { showUpstream: boolean }) => string | null;
   /** nginx/Apache configuration text, or null for an unknown server or method. */
   proxyConfig: (server: string, method: string | undefined) => string | null;
   /** With proxy.offload: where blob files are, for answers the proxy serves. */
@@ -162,7 +162,7 @@ export function createApp(options: AppOptions): Hono<Env> {
       if (access.principal.kind === 'anonymous' && auth) gate.requireAdmin(`setup of ${key}`);
       throw unknownRepository(key, repositories, gate);
     }
-    return new Response(current.setup(key), { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+    return new Response(current.setup(key, { showUpstream: access.admin }), { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   });
   app.get('/api/proxy-config/:server', async (c) => {
     const current = live();

@@ -1,5 +1,4 @@
 import type { Hono } from 'hono';
-import type { Action } from '../auth/actions.js';
 import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidTag, requireName } from '../oci/names.js';
@@ -20,34 +19,48 @@ import { openGate, requestInfo } from './request.js';
 // A path that names an image the caller may delete is the image; otherwise its last segment is a
 // tag of the image before it. 204 on success, as Artifactory answers. Layers no longer used
 // disappear at the next garbage collection; an image left without manifests leaves the catalog.
+// The caller is authorized before the key is looked up, as on the registry routes.
 
 interface Context {
   gate: Gate;
   /** How the image is named in challenges and denials: the repository-path form. */
   scope: Route;
-  repository: Repository;
+  key: string;
+  repositories: RepositorySet;
   /** What follows the repository key. */
   path: string;
 }
 
 interface Entry {
   method: 'DELETE';
-  /** What the caller must be allowed to do to the image the path names. */
-  action: Action;
   handle: (context: Context) => Promise<void>;
 }
 
-async function deleteImageOrTag({ gate, scope, repository, path }: Context): Promise<void> {
-  const { key } = repository;
+/**
+ * The repository, once the caller is authorized there: only then is it said whether the key
+ * exists and what kind of repository it is.
+ */
+type Deletable = Repository & Required<Pick<Repository, 'deleteImage' | 'deleteManifest'>>;
+
+function deletable({ gate, scope, key, repositories }: Context): Deletable {
+  const repository = repositories.find(key);
+  if (!repository) throw unknownRepository(key, repositories, gate, scope);
   if (!repository.deleteImage || !repository.deleteManifest) {
     throw new RegistryError('UNSUPPORTED', { message: `cannot delete images from ${key}: it is a ${repository.kind} repository`, detail: { repository: key, kind: repository.kind } });
   }
+  return repository as Deletable;
+}
+
+async function deleteImageOrTag(context: Context): Promise<void> {
+  const { gate, scope, key, path } = context;
   const name = requireName(path);
   const slash = name.lastIndexOf('/');
   const tag = name.slice(slash + 1);
   const tagged = slash > 0 && isValidTag(tag);
+  const image = name.slice(0, slash);
   if (!tagged || gate.access?.principalMay(key, name, 'delete')) {
     gate.require(scope, key, name, 'delete');
+    const repository = deletable(context);
     try {
       await repository.deleteImage(name);
       return gate.audit({ action: 'delete', target: `${key}/${name}`, result: 'ok' });
@@ -55,9 +68,8 @@ async function deleteImageOrTag({ gate, scope, repository, path }: Context): Pro
       if (!tagged || !(error instanceof RegistryError) || error.code !== 'NAME_UNKNOWN') throw error;
     }
   }
-  const image = name.slice(0, slash);
   gate.require(scope, key, image, 'delete');
-  await repository.deleteManifest(image, tag).catch((error: unknown) => {
+  await deletable(context).deleteManifest(image, tag).catch((error: unknown) => {
     throw error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN'
       ? new RegistryError('NAME_UNKNOWN', { message: `no image ${name} and no tag ${tag} of ${image} in ${key}`, detail: { path } })
       : error;
@@ -65,7 +77,7 @@ async function deleteImageOrTag({ gate, scope, repository, path }: Context): Pro
   gate.audit({ action: 'delete', target: `${key}/${image}:${tag}`, result: 'ok' });
 }
 
-const entries: Entry[] = [{ method: 'DELETE', action: 'delete', handle: deleteImageOrTag }];
+const entries: Entry[] = [{ method: 'DELETE', handle: deleteImageOrTag }];
 
 /** Registers /artifactory/<repoKey>/… on the app; each request is authorized through the gate. */
 export function artifactoryRoutes(app: Hono<Env>, options: { live: () => { repositories: RepositorySet; trustedProxies: TrustedProxies }; auth: AuthService | null }): void {
@@ -82,10 +94,8 @@ export function artifactoryRoutes(app: Hono<Env>, options: { live: () => { repos
       const slash = rest.indexOf('/');
       if (slash <= 0) throw new RegistryError('NAME_INVALID', { message: 'expected /artifactory/<repoKey>/<image>[/<tag>]' });
       const key = rest.slice(0, slash);
-      const repository = repositories.find(key);
-      if (!repository) throw unknownRepository(key, repositories, gate);
       const scope: Route = { repoKey: key, endpointPath: '', prefix: `/v2/${key}/`, namesIncludeKey: true };
-      await entry.handle({ gate, scope, repository, path: rest.slice(slash + 1).replace(/\/$/, '') });
+      await entry.handle({ gate, scope, key, repositories, path: rest.slice(slash + 1).replace(/\/$/, '') });
       return new Response(null, { status: 204, headers: apiVersionHeader });
     });
   }

@@ -3,7 +3,7 @@ import { RegistryError } from '../oci/errors.js';
 import { parseEndpoint, type Endpoint } from '../oci/paths.js';
 import type { Repository } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
-import type { Route } from '../routing/route.js';
+import { unknownHost, type Route } from '../routing/route.js';
 import { deleteBlob, getBlob, headBlob } from './blobs.js';
 import { apiVersionHeader, type Ctx } from './env.js';
 import type { Gate } from './gate.js';
@@ -64,9 +64,14 @@ function base(): Response {
   return new Response('{}', { status: 200, headers: { ...apiVersionHeader, 'Content-Type': 'application/json; charset=utf-8' } });
 }
 
-/** NAME_UNKNOWN naming only the keys the caller may read in. */
-export function unknownRepository(key: string, repositories: RepositorySet, gate: Gate): RegistryError {
+/**
+ * NAME_UNKNOWN naming only the keys the caller may read in; on a subdomain, the hosts they are
+ * served on. Said only to callers authorized for what they asked of that key (see dispatch), so
+ * that whether a key exists is no answer to anyone else.
+ */
+export function unknownRepository(key: string, repositories: RepositorySet, gate: Gate, route?: Route): RegistryError {
   const visible = repositories.keys.filter((k) => gate.access?.readsSomething(k));
+  if (route?.host) return unknownHost(route.host, visible, route.host.slice(key.length + 1));
   return new RegistryError('NAME_UNKNOWN', {
     message: `no repository ${JSON.stringify(key)}${visible.length ? `; repository keys you may read: ${visible.join(', ')}. Use HOST/<repoKey>/<image>, e.g. HOST/${visible[0]}/team/app` : ''}`,
     detail: { repository: key },
@@ -97,16 +102,18 @@ export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet
       return base();
     }
     const access = gate.requireCatalog();
-    if (route.repoKey !== null && !repositories.find(route.repoKey)) throw unknownRepository(route.repoKey, repositories, gate);
+    // A key the caller may read nothing in lists nothing, whether it exists or not.
+    if (route.repoKey !== null && !repositories.find(route.repoKey) && access.readsSomething(route.repoKey)) throw unknownRepository(route.repoKey, repositories, gate, route);
     return listCatalog(c, route, repositories, access);
   }
   if (route.repoKey === null) throw new RegistryError('NAME_UNKNOWN', { message: 'no repository key in the path' });
   const methods = table[endpoint.kind];
   const entry = methods[method];
   if (!entry) throw unsupportedMethod(method, Object.keys(methods));
+  // Authorized before the repository is looked up: whether the key exists is said to no one else.
   const access = gate.require(route, route.repoKey, endpoint.name, entry.action);
   const routed = repositories.find(route.repoKey);
-  if (!routed) throw unknownRepository(route.repoKey, repositories, gate);
+  if (!routed) throw unknownRepository(route.repoKey, repositories, gate, route);
   const repository = entry.action === 'read' ? routed : writeTarget(routed, route, endpoint.name, entry.action, gate);
   return entry.handle({ c, route, repository, name: endpoint.name, repositories, access, gate }, endpoint);
 }

@@ -19,7 +19,7 @@ export interface GateContext {
   realm: string;
   /** Client address (for throttling and the audit trail). */
   address: string;
-  /** TLS, or a loopback peer: where Basic credentials may travel. */
+  /** TLS (here or at a trusted proxy), or loopback all the way from the client: where passwords and access tokens may travel. */
   secure: boolean;
 }
 
@@ -51,6 +51,8 @@ export class Gate {
       }
     }
     if (parseAccessToken(sent.token)) {
+      // A long-lived secret, like a password: only where Basic may travel. (JWTs live minutes.)
+      if (!context.secure) throw refuse('access tokens are accepted over TLS or on loopback only; use docker login, which sends short-lived bearer tokens');
       const principal = auth.accessTokenPrincipal(sent.token);
       if (!principal) throw refuse('the access token is not valid (unknown, revoked or expired)');
       return new Gate(auth.access(principal, null), context);

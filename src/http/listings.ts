@@ -52,7 +52,8 @@ export async function listTags(target: Target): Promise<Response> {
  */
 export async function listCatalog(c: Ctx, route: Route, repositories: RepositorySet, access: Access): Promise<Response> {
   const page = pageOf(c);
-  const scope = (route.repoKey ? [repositories.get(route.repoKey)] : repositories.all()).filter((r) => access.readsSomething(r.key));
+  const routed = route.repoKey === null ? null : repositories.find(route.repoKey);
+  const scope = (route.repoKey === null ? repositories.all() : routed ? [routed] : []).filter((r) => access.readsSomething(r.key));
   // Sort by "key/" so that the order of keys is the order of the names they prefix.
   const ordered = scope.sort((a, b) => (`${a.key}/` < `${b.key}/` ? -1 : 1));
   const items: string[] = [];

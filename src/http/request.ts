@@ -3,7 +3,7 @@ import type { Access } from '../auth/access.js';
 import type { AuthService } from '../auth/service.js';
 import { isLoopbackAddress } from '../config/auth.js';
 import { RegistryError } from '../oci/errors.js';
-import { clientAddress, clientOrigin, firstForwarded, type TrustedProxies } from '../routing/proxies.js';
+import { clientOrigin, forwardedChain, lastForwarded, type TrustedProxies } from '../routing/proxies.js';
 import type { Route } from '../routing/route.js';
 import type { Ctx } from './env.js';
 import { Gate } from './gate.js';
@@ -17,7 +17,7 @@ export interface RequestInfo {
   origin: string;
   reported: boolean;
   address: string;
-  /** Over TLS (here or at a trusted proxy), or from a loopback peer. */
+  /** Over TLS (here or at a trusted proxy), or on loopback all the way from the client. */
   secure: boolean;
 }
 
@@ -26,12 +26,14 @@ export function requestInfo(c: Ctx, proxies: TrustedProxies): RequestInfo {
   const peer = socket?.remoteAddress;
   const trusted = proxies.trusts(peer);
   const tls = Boolean((socket as TLSSocket | undefined)?.encrypted) || headers[':scheme'] === 'https';
-  const forwarded = trusted ? firstForwarded(headers['x-forwarded-host']) : undefined;
+  const forwarded = trusted ? lastForwarded(headers['x-forwarded-host']) : undefined;
   const host = forwarded ?? headers.host ?? (headers[':authority'] as string | undefined);
   const fallback = socket?.localAddress ? `${socket.localAddress.includes(':') ? `[${socket.localAddress}]` : socket.localAddress}:${socket.localPort}` : 'localhost';
   const { origin, reported } = clientOrigin(headers, { trusted, tls, fallback });
-  const loopback = peer !== undefined && isLoopbackAddress(peer.replace(/^::ffff:/, ''));
-  return { host, origin, reported, address: clientAddress(peer, headers, proxies), secure: tls || (reported && origin.startsWith('https:')) || (loopback && !trusted) };
+  // Passwords travelled on loopback only when every hop did; a trusted proxy that names no client says nothing.
+  const chain = forwardedChain(peer, headers, proxies);
+  const loopback = chain.length > (trusted ? 1 : 0) && chain.every((address) => isLoopbackAddress(address.replace(/^::ffff:/, '')));
+  return { host, origin, reported, address: chain.at(-1) ?? '-', secure: tls || (reported && origin.startsWith('https:')) || loopback };
 }
 
 /**

@@ -1,9 +1,12 @@
 import { RegistryError } from '../oci/errors.js';
 import type { Target } from './target.js';
 
-/** The error for a write the repository does not take, saying where to write instead. */
+/**
+ * The error for a write the repository does not take, saying where to write instead: among the
+ * repositories the caller may read in, so the answer names no key they could not learn otherwise.
+ */
 export function refuseWrite(target: Target, action: string): RegistryError {
-  const { repository, repositories } = target;
+  const { repository, repositories, access } = target;
   const detail = { repository: repository.key, kind: repository.kind };
   if (repository.kind === 'virtual') {
     // A virtual repository takes writes only through its default deployment repository.
@@ -13,10 +16,12 @@ export function refuseWrite(target: Target, action: string): RegistryError {
       detail,
     });
   }
-  const keys = (kind: string) => repositories.all().filter((other) => other.kind === kind && (other.uploads || other.deployment)).map((other) => other.key);
+  const keys = (kind: string) => repositories.all()
+    .filter((other) => other.kind === kind && (other.uploads || other.deployment) && access.readsSomething(other.key))
+    .map((other) => other.key);
   const [locals, virtuals] = [keys('local'), keys('virtual')];
   const where = locals.length === 0
-    ? 'no repository here takes pushes: configure one with type: local'
+    ? (access.admin ? 'no repository here takes pushes: configure one with type: local' : 'push to a local repository you may write to')
     : `push to a local repository (${locals.join(', ')})${virtuals.length ? ` or a virtual one that deploys to one (${virtuals.join(', ')})` : ''}`;
   return new RegistryError('UNSUPPORTED', {
     message: `cannot ${action} ${repository.key}: it is a ${repository.kind} repository; ${where}`,

@@ -32,11 +32,16 @@ import type { BlobRead, ByteRange, Listing, Manifest, ReadOptions, Repository } 
 //     upstream-gate.ts.
 //   Eviction (cache.maxSize) only unlinks blobs: the store's collector frees the bytes.
 
-/** RFC 9111 §5.5 Warning 110 ("Response is Stale"), naming the upstream and its failure once. */
-function staleWarning(upstream: string, error: unknown): string {
+/**
+ * RFC 9111 §5.5 Warning 110 ("Response is Stale"). It names neither the upstream nor its failure:
+ * callers may not see the configuration; the log has both.
+ */
+const staleWarning = '110 wharf "Response is Stale: the upstream failed, this is the cached copy"';
+
+/** An upstream failure for the log, naming the upstream once. */
+function describeFailure(upstream: string, error: unknown): string {
   const reason = error instanceof Error ? error.message : String(error);
-  const cause = reason.includes(upstream) ? reason : `upstream ${upstream} failed: ${reason}`;
-  return `110 wharf "stale: ${cause.replace(/"/g, "'")}"`;
+  return reason.includes(upstream) ? reason : `upstream ${upstream} failed: ${reason}`;
 }
 
 /** What a read that may not fetch (no Deploy/Cache permission) gets for anything not cached. */
@@ -138,8 +143,8 @@ export class RemoteRepository implements Repository {
     } catch (error) {
       if (!this.#mayServeStale(error)) throw error;
       this.stats.stale++;
-      this.#log(`${this.key}: serving stale ${name}:${tag} (${digest}): ${error instanceof Error ? error.message : String(error)}`);
-      return { ...toManifest(cached, 'STALE'), pushedAt: cached.pushedAt, warning: staleWarning(this.#config.url, error) };
+      this.#log(`${this.key}: serving stale ${name}:${tag} (${digest}): ${describeFailure(this.#config.url, error)}`);
+      return { ...toManifest(cached, 'STALE'), pushedAt: cached.pushedAt, warning: staleWarning };
     }
   }
 
@@ -286,7 +291,8 @@ export class RemoteRepository implements Repository {
       const image = this.#image(name);
       if (!this.#mayServeStale(error) || !(await this.#store.metadata.images.exists(image))) throw error;
       this.stats.stale++;
-      return { ...listing(await this.#store.metadata.tags.list(image, { ...page, n: page.n + 1 }), page), warning: staleWarning(this.#config.url, error) };
+      this.#log(`${this.key}: serving stale tags of ${name}: ${describeFailure(this.#config.url, error)}`);
+      return { ...listing(await this.#store.metadata.tags.list(image, { ...page, n: page.n + 1 }), page), warning: staleWarning };
     }
   }
 

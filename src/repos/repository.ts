@@ -56,8 +56,11 @@ export type BlobRead = BlobStream | BlobRedirect;
 export interface BlobSource {
   repository: Repository;
   name: string;
-  /** How the source may be read (a remote source the caller may not fetch into serves its cache only). */
-  options?: ReadOptions;
+  /**
+   * How the caller may read the source, as for any read (the HTTP layer's readOptionsFor): required,
+   * since a virtual source without them would read every member and a remote one fetch for anyone.
+   */
+  options: ReadOptions;
 }
 
 /** Per-request options of reads. */

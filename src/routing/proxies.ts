@@ -27,10 +27,19 @@ export function trustedProxies(entries: readonly string[]): TrustedProxies {
   };
 }
 
-/** The first value of a possibly comma-joined forwarded header. */
-export function firstForwarded(value: string | string[] | undefined): string | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  return text?.split(',')[0]?.trim() || undefined;
+/** The values of a forwarded header in order, however many header lines it came in. */
+function forwardedValues(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value.join(',') : value).split(',').map((item) => item.trim());
+}
+
+/**
+ * The value the proxy that connects to us wrote: the last one. X-Forwarded-Host, -Proto and -Port
+ * describe the request that proxy received; a proxy that appends (Apache's mod_proxy does, to
+ * X-Forwarded-Host) leaves what the client sent before its own value, where it counts for nothing.
+ */
+export function lastForwarded(value: string | string[] | undefined): string | undefined {
+  return forwardedValues(value).at(-1) || undefined;
 }
 
 const forwardedHost = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
@@ -40,17 +49,43 @@ const forwardedHost = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
  * absolute Location and Link URLs; '' when it reports no usable proto and host (URLs stay relative).
  */
 export function forwardedOrigin(headers: IncomingHttpHeaders): string {
-  const proto = firstForwarded(headers['x-forwarded-proto'])?.toLowerCase();
-  const host = firstForwarded(headers['x-forwarded-host']);
+  const proto = lastForwarded(headers['x-forwarded-proto'])?.toLowerCase();
+  const host = lastForwarded(headers['x-forwarded-host']);
   if ((proto !== 'http' && proto !== 'https') || !host || !forwardedHost.test(host)) return '';
-  const port = firstForwarded(headers['x-forwarded-port']);
+  const port = lastForwarded(headers['x-forwarded-port']);
   const explicit = port !== undefined && /^\d{1,5}$/.test(port) && port !== (proto === 'https' ? '443' : '80') && !/:\d+$/.test(host);
   return `${proto}://${host}${explicit ? `:${port}` : ''}`;
 }
 
-/** The client's address: the one a trusted proxy forwards for, else the peer's. */
+/** An address as X-Forwarded-For lists it (an IPv4 port, a bracketed IPv6 one), bare; null if it is none. */
+function forwardedAddress(entry: string): string | null {
+  const bare = entry.startsWith('[') ? entry.slice(1, entry.indexOf(']')) : /^[\d.]+:\d+$/.test(entry) ? entry.slice(0, entry.indexOf(':')) : entry;
+  return isIP(bare) ? bare : null;
+}
+
+/**
+ * The addresses a request came through, nearest first: the peer, then the proxies and the client
+ * as X-Forwarded-For names them. Each proxy appends the address it was connected from (nginx's
+ * $proxy_add_x_forwarded_for, Apache's mod_proxy), so the header is read from the right, and only
+ * while the address reached is a trusted proxy: past them, the first address is the client; what
+ * lies further left was written by the client itself and is not believed. An entry that is no
+ * address ends the walk.
+ */
+export function forwardedChain(peer: string | undefined, headers: IncomingHttpHeaders, proxies: TrustedProxies): string[] {
+  if (peer === undefined) return [];
+  const chain = [peer];
+  const hops = forwardedValues(headers['x-forwarded-for']);
+  for (let i = hops.length - 1; i >= 0 && proxies.trusts(chain.at(-1)); i--) {
+    const hop = forwardedAddress(hops[i]!);
+    if (hop === null) break;
+    chain.push(hop);
+  }
+  return chain;
+}
+
+/** The client's address (throttling, the audit trail, the access log): the far end of the forwarded chain. */
 export function clientAddress(peer: string | undefined, headers: IncomingHttpHeaders, proxies: TrustedProxies): string {
-  return (proxies.trusts(peer) ? firstForwarded(headers['x-forwarded-for']) : undefined) ?? peer ?? '-';
+  return forwardedChain(peer, headers, proxies).at(-1) ?? '-';
 }
 
 /**

@@ -1,4 +1,5 @@
 import { RegistryError } from '../oci/errors.js';
+import { isValidRepositoryKey } from '../oci/names.js';
 
 // Which repository a request is for, in this order:
 //   port binding    a listener with `repository:` sends everything to it: /v2/<image>/…
@@ -20,6 +21,8 @@ export interface Route {
   namesIncludeKey: boolean;
   /** A query URLs on this route carry to reach the same repository: a mirror's `ns=ghcr.io`. */
   query?: string;
+  /** Reached by subdomain: the host name (what a caller is told when no repository has that key). */
+  host?: string;
 }
 
 export interface QualifiedName {
@@ -63,29 +66,32 @@ function hostName(host: string | undefined): string | null {
 const base: Route = { repoKey: null, endpointPath: '', prefix: '/v2/', namesIncludeKey: true };
 
 /**
- * The repository a Host names by subdomain: its key, `unknown` for a name below baseDomain that
- * names no repository, null when the host is not below baseDomain.
+ * The repository a Host names by subdomain: its key (configured or not: a label that could be a
+ * key is routed as one, so whether it exists is said only after authorization, as for a key in a
+ * path), `unknown` for a name below baseDomain that no key could name, null when the host is not
+ * below baseDomain.
  */
-function subdomainKey(host: string | undefined, context: RouteContext): { key: string } | { unknown: string } | null {
+function subdomainKey(host: string | undefined, context: RouteContext): { key: string; host: string } | { unknown: string } | null {
   const name = hostName(host);
   const domain = context.baseDomain;
   if (!name || !domain || !name.endsWith(`.${domain}`)) return null;
   const key = name.slice(0, -domain.length - 1);
-  return context.keys.has(key) ? { key } : { unknown: name };
+  return context.keys.has(key) || isValidRepositoryKey(key) ? { key, host: name } : { unknown: name };
 }
 
 /**
  * A route on which one repository is the whole registry (port binding, subdomain): /v2/…, and
  * its own Artifactory prefix /api/docker/<key>/v2/… (what a reverse proxy may rewrite to).
  */
-function boundRoute(repoKey: string, path: string): Route | null {
-  if (path === '/v2' || path.startsWith('/v2/')) return { repoKey, endpointPath: path.slice(4), prefix: '/v2/', namesIncludeKey: false };
+function boundRoute(repoKey: string, path: string, host?: string): Route | null {
+  if (path === '/v2' || path.startsWith('/v2/')) return { repoKey, endpointPath: path.slice(4), prefix: '/v2/', namesIncludeKey: false, ...(host ? { host } : {}) };
   const prefixed = routePath(path);
   if (!prefixed || prefixed.namesIncludeKey) return null;
   if (prefixed.repoKey !== repoKey) {
-    throw new RegistryError('NAME_UNKNOWN', { message: `this host or port serves ${repoKey} only, not ${prefixed.repoKey}`, detail: { repository: prefixed.repoKey } });
+    // The served key is not named: the caller may not be one who may know it.
+    throw new RegistryError('NAME_UNKNOWN', { message: `this host or port serves one repository only, not ${prefixed.repoKey}: name images without a repository key (HOST/team/app)`, detail: { repository: prefixed.repoKey } });
   }
-  return prefixed;
+  return host ? { ...prefixed, host } : prefixed;
 }
 
 /**
@@ -133,7 +139,8 @@ export function route(rawPath: string, host: string | undefined, context: RouteC
   if (context.mirrors) return mirrorRoute(path, context.mirrors, query.ns ?? null);
   const subdomain = subdomainKey(host, context);
   if (subdomain === null) return routePath(path);
-  return 'key' in subdomain ? boundRoute(subdomain.key, path) : unknownSubdomain(subdomain.unknown, path, context);
+  if ('unknown' in subdomain) return unknownSubdomain(subdomain.unknown, path, context);
+  return boundRoute(subdomain.key, path, subdomain.host);
 }
 
 /** The repository-path methods: /api/docker/<key>/v2/… and /v2/<key>/…. */

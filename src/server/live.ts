@@ -34,7 +34,7 @@ export function liveState({ config, repositories, writeLog, caPath }: LiveParts)
     baseDomain: config.baseDomain,
     accessLog: config.log.access ? accessLog(config.log.format, writeLog) : null,
     reach: (key) => accessMethods(config, key),
-    setup: (key) => setupText(config, key, caPath(), { authentication: config.auth.enabled }),
+    setup: (key, options) => setupText(config, key, caPath(), { authentication: config.auth.enabled, showUpstream: options.showUpstream }),
     proxyConfig: (server, method) => {
       const chosen = (method ?? defaultMethod(config)) as Method;
       return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(config, server as ProxyServer, chosen) : null;

@@ -8,6 +8,8 @@ import { mirrorLines } from './mirrors.js';
 export interface SetupOptions {
   /** Whether the server asks clients to log in (default true: the login lines are printed). */
   authentication?: boolean;
+  /** Whether the reader may see where a remote repository fetches from (admins; default true). */
+  showUpstream?: boolean;
 }
 
 export function setupText(config: Config, key: string, caPath: string | null, options: SetupOptions = {}): string | null {
@@ -51,7 +53,7 @@ export function setupText(config: Config, key: string, caPath: string | null, op
   } else if (plain) {
     lines.push('', `This listener is plain HTTP: docker accepts that on 127.0.0.0/8 only; elsewhere add "${registry}" to insecure-registries, or use a TLS listener.`);
   }
-  lines.push(...mirrorLines(config, key, caPath));
+  lines.push(...mirrorLines(config, key, caPath, { showUpstream: options.showUpstream ?? true }));
   return `${lines.join('\n')}\n`;
 }
 

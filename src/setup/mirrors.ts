@@ -36,14 +36,20 @@ function endpointFor(config: Config, key: string, upstream: string, access: Acce
   return { url: `${scheme}://${host}${overridePath ? `/v2/${key}` : ''}`, overridePath, secure: scheme === 'https', selfSigned: listener.tls === 'self-signed' };
 }
 
-export function mirrorLines(config: Config, key: string, caPath: string | null): string[] {
+/** The placeholder for the upstream where the caller may not see it (only admins see configuration). */
+const hiddenUpstream = '<upstream>';
+
+/** `showUpstream`: name the upstream registry (admins); otherwise the snippets say <upstream>. */
+export function mirrorLines(config: Config, key: string, caPath: string | null, options: { showUpstream: boolean }): string[] {
   const repository = config.repositories[key];
   const access = accessFor(config, key);
   if (repository?.type !== 'remote' || !access) return [];
-  const upstream = upstreamName(repository);
-  const endpoint = endpointFor(config, key, upstream, access);
+  const mirrored = upstreamName(repository);
+  // A mirror listener is found by the upstream it maps, before the name is hidden.
+  const endpoint = endpointFor(config, key, mirrored, access);
+  const upstream = options.showUpstream ? mirrored : hiddenUpstream;
   const certs = `/etc/containerd/certs.d/${upstream}`;
-  const lines = ['', `As a mirror of ${upstream}:`];
+  const lines = ['', options.showUpstream ? `As a mirror of ${upstream}:` : `As a mirror of its upstream (${upstream} below: an administrator can tell you which registry it mirrors):`];
   if (upstream === 'docker.io' && !endpoint.overridePath) {
     lines.push(
       '  docker, /etc/docker/daemon.json (then restart dockerd):',
@@ -52,7 +58,7 @@ export function mirrorLines(config: Config, key: string, caPath: string | null):
   }
   lines.push(
     `  containerd, ${certs}/hosts.toml (config_path = "/etc/containerd/certs.d" in containerd's CRI registry settings):`,
-    `    server = "${serverOf(upstream, repository)}"`,
+    `    server = "${options.showUpstream ? serverOf(upstream, repository) : `https://${upstream}`}"`,
     '',
     `    [host."${endpoint.url}"]`,
     '      capabilities = ["pull", "resolve"]',

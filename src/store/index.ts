@@ -48,10 +48,15 @@ export function metadataFile(dataDir: string): string {
   return join(dataDir, 'meta.db');
 }
 
+/** The data directory, created for its owner and group only (0750): it holds the database and the blobs. */
+async function makeDataDir(dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o750 });
+}
+
 /** Opens the metadata database a storage configuration names (creating the data directory for SQLite). */
 export async function openMetadataOf(options: Pick<StoreOptions, 'dataDir' | 'metadata' | 'log'>): Promise<Metadata> {
   if (options.metadata.driver === 'postgres') return openMetadata({ driver: 'postgres', url: options.metadata.url });
-  await mkdir(options.dataDir, { recursive: true });
+  await makeDataDir(options.dataDir);
   return openMetadata({ driver: 'sqlite', path: metadataFile(options.dataDir), ...(options.log ? { log: options.log } : {}) });
 }
 
@@ -59,7 +64,7 @@ export async function openMetadataOf(options: Pick<StoreOptions, 'dataDir' | 'me
 export async function openStore(options: StoreOptions): Promise<Store> {
   const now = options.now ?? Date.now;
   const log = options.log ?? ((message: string) => console.error(`wharf: ${message}`));
-  await mkdir(options.dataDir, { recursive: true });
+  await makeDataDir(options.dataDir);
   const blobs: BlobDriver = options.blobs.driver === 's3'
     ? await S3Blobs.open({ ...options.blobs, tmpDir: join(options.dataDir, 'tmp') })
     : new FilesystemBlobs(options.dataDir);

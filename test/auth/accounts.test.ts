@@ -59,7 +59,7 @@ test(`${database}: the server-side directory loads again only when the counter m
 });
 }
 
-test('wharf user and wharf token write the database; secrets only on stdin and printed once', async () => {
+test('wharf user and wharf token write the database, each change with its audit line; secrets only on stdin and printed once', async () => {
   const dir = await tempDir();
   const config = join(dir, 'wharf.yaml');
   await writeFile(config, `dataDir: ${dir}/data\ncertsDir: ${dir}/certs\nrepositories:\n  docker-local: { type: local }\n`);
@@ -76,13 +76,18 @@ test('wharf user and wharf token write the database; secrets only on stdin and p
   assert.is((await cli(['user', 'add', 'eve', '--password-stdin'], 'short')).code, 1, 'too short');
   const list = await cli(['user', 'list']);
   assert.match(list.stdout, /^ci\s+no\s+devs,ops\s/m);
-  assert.is((await cli(['user', 'passwd', 'ci', '--password-stdin'], 'second-password')).code, 0);
+  const passwd = await cli(['user', 'passwd', 'ci', '--password-stdin'], 'second-password');
+  assert.is(passwd.code, 0);
+  assert.match(passwd.stderr, /audit: who=cli:\S+ from=cli action=user-passwd target=ci result=ok/);
+  assert.not.match(passwd.stderr, 'second-password');
   const metadata = await openMetadata({ driver: 'sqlite', path: metadataFile(join(dir, 'data')) });
   const store = metadata.accounts;
   assert.ok(await verifyPassword('second-password', (await store.getUser('ci'))!.passwordHash));
   const created = await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:docker-local/team/**:pull', '--expires', '30d', '--description', 'release job']);
   assert.is(created.code, 0, created.stderr);
   const token = created.stdout.trim();
+  assert.match(created.stderr, /audit: who=cli:\S+ from=cli action=token-create target=ci\/token:[0-9a-f]{16} result=ok/);
+  assert.not.match(created.stderr, token, 'the audit line holds no secret');
   assert.match(token, /^wharf_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
   const id = token.slice(6, 22);
   const tokens = await cli(['token', 'list']);
@@ -91,9 +96,13 @@ test('wharf user and wharf token write the database; secrets only on stdin and p
   assert.not.ok(JSON.stringify(await store.listTokens()).includes(token.slice(23)), 'nor stored');
   assert.is((await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:docker-local:fly'])).code, 2);
   assert.is((await cli(['token', 'create', '--user', 'nobody'])).code, 1);
-  assert.is((await cli(['token', 'revoke', id])).code, 0);
+  const revoked = await cli(['token', 'revoke', id]);
+  assert.is(revoked.code, 0);
+  assert.match(revoked.stderr, `action=token-revoke target=${id} result=ok`);
   assert.match((await cli(['token', 'list'])).stdout, /\srevoked\s/);
-  assert.is((await cli(['user', 'remove', 'ci'])).code, 0);
+  const removed = await cli(['user', 'remove', 'ci']);
+  assert.is(removed.code, 0);
+  assert.match(removed.stderr, /audit: who=cli:\S+ from=cli action=user-remove target=ci result=ok/);
   assert.is((await cli(['user', 'remove', 'ci'])).code, 1);
   await metadata.close();
 });

@@ -122,25 +122,27 @@ test('JWTs: issued with the service as audience; expired, forged, alg none and m
   assert.is(await service.verify(jwt), null, 'expired, although it was verified (and cached) before');
 });
 
-test('throttling: per user and per address within the window, with Retry-After; success clears the user', () => {
+test('throttling: per (user, address) and per address within the window, with Retry-After; attempts count when reserved', () => {
   let now = 0;
   const throttle = new LoginThrottle({ perUser: 3, perAddress: 5, windowMs: 60_000, now: () => now });
+  const refusal = (user: string, address: string) => { try { throttle.reserve(user, address); } catch (error) { return error as RegistryError; } return null; };
   for (let i = 0; i < 3; i++) {
-    throttle.check('eve', '10.0.0.1');
-    throttle.failed('eve', '10.0.0.1');
+    throttle.reserve('eve', '10.0.0.1'); // never told it succeeded: a failure
     now += 1000;
   }
-  const refused = (() => { try { throttle.check('eve', '10.0.0.2'); } catch (error) { return error as RegistryError; } return null; })();
+  const refused = refusal('eve', '10.0.0.1');
   assert.is(refused?.status, 429);
-  assert.is(refused?.headers['Retry-After'], '57', 'until the oldest failure leaves the window');
-  throttle.check('bob', '10.0.0.3');
-  for (let i = 0; i < 2; i++) throttle.failed(`u${i}`, '10.0.0.1');
-  assert.throws(() => throttle.check('someone', '10.0.0.1'), 'the address reached its limit across users');
+  assert.is(refused?.headers['Retry-After'], '57', 'until the oldest attempt leaves the window');
+  assert.is(refusal('eve', '10.0.0.2'), null, 'the user is not locked out from everywhere');
+  for (let i = 0; i < 2; i++) throttle.reserve(`u${i}`, '10.0.0.1');
+  assert.ok(refusal('someone', '10.0.0.1'), 'the address reached its limit across users');
   now += 60_000;
-  throttle.check('eve', '10.0.0.1');
-  throttle.failed('carl', '10.0.0.9');
-  throttle.succeeded('carl');
-  throttle.check('carl', '10.0.0.8');
+  assert.is(refusal('eve', '10.0.0.1'), null, 'after the window');
+  // A success clears its pair and gives the address its attempt back.
+  for (let i = 0; i < 2; i++) throttle.reserve('carl', '10.0.0.9');
+  throttle.reserve('carl', '10.0.0.9').succeeded();
+  for (let i = 0; i < 3; i++) throttle.reserve('carl', '10.0.0.9');
+  assert.ok(refusal('dave', '10.0.0.9'), 'the address counts its 5 failures, not the success');
 });
 
 test.run();

@@ -3,14 +3,14 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cliPath, startWharf, tempDir } from '../helpers/server.js';
-import { basic, challengeOf, fetchToken } from '../helpers/auth.js';
+import { cliPath, runCli, startWharf, tempDir } from '../helpers/server.js';
+import { basic, challengeOf, eventually, fetchToken } from '../helpers/auth.js';
 import { errorCode } from '../helpers/registry.js';
 
 // Password guessing is throttled, Basic credentials travel only where they are safe, and a
 // listener that would carry them in clear text is named at start.
 
-test('failed logins are throttled per user and per address: 429 with Retry-After, until the window passes', async () => {
+test('failed logins are throttled per user (from an address) and per address: 429 with Retry-After, until the window passes', async () => {
   let now = 1_800_000_000_000;
   let audit = '';
   const wharf = await startWharf({
@@ -43,6 +43,50 @@ test('failed logins are throttled per user and per address: 429 with Retry-After
   }
 });
 
+test('parallel wrong passwords: no more than the limit reach the password hash, and the user still logs in from elsewhere', async () => {
+  const guesses = 10;
+  // Every guess either waits in the hook (its attempt counted, its hash not begun) or was refused:
+  // once all have done one or the other, the held ones are released together.
+  let arrived = 0;
+  let allArrived!: () => void;
+  const all = new Promise<void>((resolve) => { allArrived = resolve; });
+  const arrive = () => { if (++arrived === guesses) allArrived(); };
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => { release = resolve; });
+  let hashed = 0;
+  let audit = '';
+  const wharf = await startWharf({
+    auth: { throttle: { perUser: 3, perAddress: 100, window: '1m' } },
+    trustedProxies: ['127.0.0.1'],
+    audit: (line) => { audit += `${line}\n`; },
+    users: [{ name: 'victim', password: 'right-password' }],
+    loginHooks: { reserved: async () => { hashed++; arrive(); await released; } },
+  });
+  try {
+    const login = (password: string, from: string) => fetch(`${wharf.url}/v2/token?service=wharf`, {
+      headers: { authorization: basic('victim', password), 'X-Forwarded-For': from, 'X-Forwarded-Proto': 'https' },
+    });
+    const pending = Array.from({ length: guesses }, async (_, i) => {
+      const response = await login(`guess-${i}`, '203.0.113.66');
+      if (response.status === 429) arrive();
+      return response.status;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`only ${arrived} of ${guesses} guesses arrived`)), 20_000); })]);
+    clearTimeout(timer);
+    release();
+    const statuses = await Promise.all(pending);
+    assert.is(hashed, 3, 'three attempts reached the hash');
+    assert.equal(statuses.filter((status) => status === 401).length, 3);
+    assert.equal(statuses.filter((status) => status === 429).length, guesses - 3);
+    assert.is(audit.match(/result=failed/g)?.length, 3);
+    assert.is((await login('right-password', '203.0.113.66')).status, 429, 'from the guessing address the user waits');
+    assert.is((await login('right-password', '198.51.100.20')).status, 200, 'from another address the user is not locked out');
+  } finally {
+    await wharf.cleanup();
+  }
+});
+
 test('Basic credentials are refused where they would travel in clear: behind a proxy that reports http', async () => {
   const wharf = await startWharf({ auth: {}, trustedProxies: ['127.0.0.0/8'], users: [{ name: 'ci', password: 'ci-password-1' }] });
   try {
@@ -55,6 +99,24 @@ test('Basic credentials are refused where they would travel in clear: behind a p
     assert.is(tls.status, 200, 'behind a TLS-terminating proxy they are fine');
     const token = await fetchToken(`${wharf.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: 'ci-password-1' } });
     assert.is((await fetch(`${wharf.url}/v2/`, { headers: { authorization: `Bearer ${token.token}`, 'X-Forwarded-Proto': 'http' } })).status, 200, 'bearer tokens are short-lived and bound: accepted');
+  } finally {
+    await wharf.cleanup();
+  }
+});
+
+test('access tokens (wharf_…) travel where passwords may: refused as a Bearer credential over clear-text HTTP', async () => {
+  const wharf = await startWharf({ auth: {}, trustedProxies: ['127.0.0.0/8'], users: [{ name: 'ci', password: 'ci-password-1' }] });
+  try {
+    const config = join(wharf.dataDir, 'cli.yaml');
+    await writeFile(config, `dataDir: ${wharf.dataDir}\nrepositories:\n  docker-local: { type: local }\n`);
+    const created = await runCli(['token', 'create', '--user', 'ci', '--config', config]);
+    assert.is(created.code, 0, created.stderr);
+    const headers = { authorization: `Bearer ${created.stdout.trim()}`, 'X-Forwarded-Host': 'registry.example' };
+    // The server notices the new token within a second.
+    await eventually('the token works behind a TLS-terminating proxy', async () => (await fetch(`${wharf.url}/v2/`, { headers: { ...headers, 'X-Forwarded-Proto': 'https' } })).status === 200);
+    const plain = await fetch(`${wharf.url}/v2/`, { headers: { ...headers, 'X-Forwarded-Proto': 'http' } });
+    assert.is(plain.status, 401);
+    assert.match(((await plain.json()) as { errors: { message: string }[] }).errors[0]!.message, 'access tokens are accepted over TLS or on loopback only');
   } finally {
     await wharf.cleanup();
   }

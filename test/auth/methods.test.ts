@@ -72,9 +72,13 @@ test('a token for repository A is refused on B, by path, by subdomain and by por
     assert.is((await fetch(`http://repo-c.${host}:${port}/v2/`)).status, 401);
     // /v2/ answers there as anywhere (clients probe it first); the first request naming an image says what is served.
     assert.is((await fetch(`http://repo-c.${host}:${port}/v2/`, { headers: { authorization: basic('ci', 'ci-password-1') } })).status, 200);
+    // A user without rights there is denied as on B, which exists: whether a key exists is no answer to them.
     const unknown = await fetch(`http://repo-c.${host}:${port}/v2/app/tags/list`, { headers: { authorization: basic('ci', 'ci-password-1') } });
-    assert.is(unknown.status, 404);
-    assert.is(((await unknown.json()) as { errors: { message: string }[] }).errors[0]!.message, `no repository for host repo-c.${host}; this registry serves repo-a.${host}`);
+    assert.is(unknown.status, 403);
+    assert.is((await fetch(`http://repo-b.${host}:${port}/v2/app/tags/list`, { headers: { authorization: basic('ci', 'ci-password-1') } })).status, 403);
+    const admin = await fetch(`http://repo-c.${host}:${port}/v2/app/tags/list`, { headers: { authorization: basic('root', 'root-password') } });
+    assert.is(admin.status, 404);
+    assert.is(((await admin.json()) as { errors: { message: string }[] }).errors[0]!.message, `no repository for host repo-c.${host}; this registry serves repo-a.${host}, repo-b.${host}`);
   });
 });
 

@@ -14,6 +14,7 @@ import type { LifecycleHooks } from '../../src/store/lifecycle.js';
 import { postgresDatabase } from './postgres.js';
 import { s3Storage } from './s3.js';
 import { hashPassword } from '../../src/auth/passwords.js';
+import type { LoginHooks } from '../../src/auth/service.js';
 import { openConfiguredMetadata } from '../../src/storage.js';
 
 export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -71,6 +72,8 @@ export interface StartOptions {
   audit?: (line: string) => void;
   /** The clock of tokens and throttling. */
   now?: () => number;
+  /** Login hooks (tests that hold parallel logins). */
+  loginHooks?: LoginHooks;
   /** The storage section; by default WHARF_TEST_STORAGE's choice (see testStorage). */
   storage?: Record<string, unknown>;
   gc?: Record<string, unknown>;
@@ -118,6 +121,7 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     ...(log ? { logger: createLogger({ format: options.logFormat ?? 'text', write: (line) => log(line.trimEnd()) }) } : {}),
     ...(options.audit ? { audit: options.audit } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.loginHooks ? { loginHooks: options.loginHooks } : {}),
     ...(options.storageNow ? { storageNow: options.storageNow } : {}),
     ...(options.hooks ? { storageHooks: options.hooks } : {}),
   });

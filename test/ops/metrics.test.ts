@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { validateConfig } from '../../src/config/validate.js';
+import { createLogger } from '../../src/log/logger.js';
 import { startServer } from '../../src/server.js';
 import { makeImage } from '../helpers/images.js';
 import { freePort } from '../helpers/ports.js';
@@ -79,6 +80,25 @@ test('metrics on an address of their own: served there without credentials, not 
     assert.is((await fetch(`${server.metricsUrl}/readyz`)).status, 200);
   } finally {
     await server.close();
+  }
+});
+
+test('a metrics listener beyond loopback is named in one warning at start; on loopback, none', async () => {
+  for (const address of ['0.0.0.0', '127.0.0.1']) {
+    const dir = await tempDir();
+    const lines: string[] = [];
+    const server = await startServer(validateConfig({
+      dataDir: `${dir}/data`, certsDir: `${dir}/certs`, listeners: [{ address: '127.0.0.1', port: 0 }], metrics: { address, port: 0 },
+      repositories: { 'docker-local': { type: 'local' } }, log: { access: false }, auth: { enabled: true },
+    }, { baseDir: dir }), { logger: createLogger({ format: 'text', write: (line) => lines.push(line) }) });
+    await server.close();
+    const warnings = lines.filter((line) => line.includes('metrics listener'));
+    if (address === '127.0.0.1') {
+      assert.equal(warnings, []);
+    } else {
+      assert.is(warnings.length, 1, lines.join(''));
+      assert.match(warnings[0]!, /warning: the metrics listener 0\.0\.0\.0:[1-9]\d* is beyond loopback and asks no credentials/);
+    }
   }
 });
 

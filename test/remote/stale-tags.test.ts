@@ -22,7 +22,8 @@ test('tags/list serves the cached tags with Warning 110 while the upstream is do
     const stale = await fetch(`${fixture.wharf.url}/v2/docker-remote/team/app/tags/list`);
     assert.is(stale.status, 200);
     assert.equal(await stale.json(), { name: 'docker-remote/team/app', tags: ['1.0', '2.0'] });
-    assert.match(stale.headers.get('warning') ?? '', /^110 wharf "stale: upstream http:\/\/127\.0\.0\.1:\d+ /);
+    assert.match(stale.headers.get('warning') ?? '', /^110 wharf "Response is Stale/);
+    assert.not.match(stale.headers.get('warning') ?? '', '127.0.0.1', 'the upstream is not named to callers');
     const paged = await fetch(`${fixture.wharf.url}/v2/docker-remote/team/app/tags/list?n=1`);
     assert.equal(await paged.json(), { name: 'docker-remote/team/app', tags: ['1.0'] });
     assert.match(paged.headers.get('link') ?? '', /last=1\.0/);

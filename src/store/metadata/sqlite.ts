@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { storageFailure } from '../full.js';
 import { mutex } from './mutex.js';
 import type { Sql, SqlDatabase } from './sql.js';
@@ -31,8 +32,18 @@ function toSqlite(text: string): { text: string; order: number[] } {
   return { text: text.replace(/\$(\d+)/g, (_, n: string) => { order.push(Number(n) - 1); return '?'; }), order };
 }
 
+/**
+ * The database holds password hashes: it is its owner's alone (0600), created so and tightened if
+ * an older run left it wider. SQLite gives the -wal and -shm files the database file's mode.
+ */
+function ownerOnly(path: string): void {
+  closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
+}
+
 export function openSqlite(path: string, options: SqliteOptions = {}): SqlDatabase {
   const timeout = options.busyTimeoutMs ?? 5000;
+  ownerOnly(path);
   const writer = new Database(path, { timeout });
   writer.pragma('journal_mode = WAL');
   writer.pragma('synchronous = FULL');

@@ -1,0 +1,87 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { makeImage, type Image } from '../helpers/images.js';
+import { seedImage } from '../helpers/registry.js';
+import { startWharf, type TestServer } from '../helpers/server.js';
+import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
+import { basic, dockerClient, fetchToken, pushWith } from '../helpers/auth.js';
+
+// A cross-repository mount reads its source as every read does: a virtual source only through the
+// members the caller may read, a remote member fetching from its upstream only for callers who
+// may fill its cache. Otherwise the mount is a plain upload session (202) that reveals nothing.
+
+let wharf: TestServer;
+let distribution: Distribution;
+let upstream: CountingProxy;
+const secret = makeImage({ layers: 1 });
+const shared = makeImage({ layers: 1 });
+const remote = makeImage({ layers: 1 });
+const alice = { user: 'alice', password: 'alice-password' };
+const bob = { user: 'bob', password: 'bob-password' };
+
+test.before(async () => {
+  distribution = await startDistribution();
+  upstream = await startCountingProxy(distribution.url);
+  await seedImage(distribution.url, 'up/img', remote, 'v1');
+  wharf = await startWharf({
+    auth: {},
+    audit: () => undefined,
+    users: [{ name: 'alice', password: alice.password }, { name: 'bob', password: bob.password }, { name: 'root', password: 'root-password', admin: true }],
+    repositories: {
+      'docker-local': { type: 'local' },
+      'secret-local': { type: 'local' },
+      hub: { type: 'remote', url: upstream.url },
+      docker: { type: 'virtual', repositories: ['docker-local', 'secret-local', 'hub'], defaultDeploymentRepo: 'docker-local' },
+    },
+    permissions: [
+      { name: 'alice', repositories: ['docker-local', 'docker'], users: { alice: ['deploy'] } },
+      { name: 'bob', repositories: ['docker-local', 'docker', 'hub'], users: { bob: ['deploy'] } },
+    ],
+  });
+  const root = dockerClient(wharf.url, { user: 'root', password: 'root-password' });
+  assert.is((await pushWith(root, 'secret-local/secret/img', secret, 'v1')).status, 201);
+  assert.is((await pushWith(root, 'docker-local/shared/img', shared, 'v1')).status, 201);
+  upstream.reset();
+});
+test.after(async () => {
+  await wharf.cleanup();
+  await upstream.stop();
+  await distribution.stop();
+});
+
+const mountPath = (target: string, image: Image, from: string) => `/v2/docker-local/${target}/blobs/uploads/?mount=${image.layers[0]!.digest}&from=${from}`;
+
+async function mountWithBasic(credentials: { user: string; password: string }, target: string, image: Image, from: string): Promise<Response> {
+  return fetch(`${wharf.url}${mountPath(target, image, from)}`, { method: 'POST', headers: { authorization: basic(credentials.user, credentials.password) } });
+}
+
+/** As docker does it: one token for the target (pull,push) and the source (pull), then the POST. */
+async function mountWithBearer(credentials: { user: string; password: string }, target: string, image: Image, from: string): Promise<Response> {
+  const { token } = await fetchToken(`${wharf.url}/v2/token`, 'wharf', { credentials, scopes: [`repository:docker-local/${target}:pull,push`, `repository:${from}:pull`] });
+  return fetch(`${wharf.url}${mountPath(target, image, from)}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+}
+
+const blobStatus = async (target: string, image: Image) =>
+  (await fetch(`${wharf.url}/v2/docker-local/${target}/blobs/${image.layers[0]!.digest}`, { headers: { authorization: basic('root', 'root-password') } })).status;
+
+test('through a virtual source, a member the caller may not read is no source: 202, and nothing is linked', async () => {
+  for (const [how, mount] of [['Basic', mountWithBasic], ['a bearer JWT', mountWithBearer]] as const) {
+    const target = `team/${how === 'Basic' ? 'basic' : 'jwt'}`;
+    const refused = await mount(alice, target, secret, 'docker/secret/img');
+    assert.is(refused.status, 202, `${how}: a plain upload session, not a mount`);
+    assert.is(await blobStatus(target, secret), 404, `${how}: the secret layer is not in alice's image`);
+    const mounted = await mount(alice, target, shared, 'docker/shared/img');
+    assert.is(mounted.status, 201, `${how}: a member alice may read mounts`);
+    assert.is(await blobStatus(target, shared), 200);
+  }
+});
+
+test("a remote member is asked of its upstream only for callers who may fill its cache", async () => {
+  const refused = await mountWithBasic(alice, 'team/remote', remote, 'docker/up/img');
+  assert.is(refused.status, 202);
+  assert.equal(upstream.counts, {}, 'alice may not read hub: its upstream is never asked');
+  await mountWithBasic(bob, 'team/remote', remote, 'docker/up/img');
+  assert.ok(Object.keys(upstream.counts).length > 0, 'bob may fill the cache: the upstream is asked');
+});
+
+test.run();

@@ -1,0 +1,56 @@
+import { writeFile } from 'node:fs/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { basic, fetchToken } from '../helpers/auth.js';
+import { errorCode } from '../helpers/registry.js';
+import { runCli, spawnWharf, tempDir } from '../helpers/server.js';
+
+// Permission targets follow `kill -HUP` of a running `wharf serve`: a grant taken away is gone
+// for Basic credentials and for a bearer token issued before the reload alike.
+
+const configWith = (dataDir: string, grants: string) => [
+  `dataDir: ${dataDir}`,
+  `certsDir: ${dataDir}-certs`,
+  'repositories:\n  docker-local: { type: local }',
+  'log: { access: false }',
+  `permissions:\n  - { name: readers, repositories: [docker-local], users: { ${grants} } }`,
+  '',
+].join('\n');
+
+test('kill -HUP with a permission taken away: the next request is denied, and the process keeps serving', async () => {
+  const dataDir = await tempDir();
+  const configFile = `${dataDir}.yaml`;
+  const before = configWith(dataDir, 'ci: [read]');
+  await writeFile(configFile, before);
+  const added = await runCli(['user', 'add', 'ci', '--password-stdin', '--config', configFile], process.env, 'ci-password-1\n');
+  assert.is(added.code, 0, added.stderr);
+  const wharf = await spawnWharf(dataDir, { config: before });
+  try {
+    const tags = `${wharf.url}/v2/docker-local/team/app/tags/list`;
+    const withBasic = () => fetch(tags, { headers: { authorization: basic('ci', 'ci-password-1') } });
+    const { token } = await fetchToken(`${wharf.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: 'ci-password-1' }, scopes: ['repository:docker-local/team/app:pull'] });
+    const withToken = () => fetch(tags, { headers: { authorization: `Bearer ${token}` } });
+    // Granted: the image is simply not there yet.
+    for (const response of [await withBasic(), await withToken()]) {
+      assert.is(response.status, 404);
+      assert.is(await errorCode(response), 'NAME_UNKNOWN');
+    }
+    await writeFile(configFile, configWith(dataDir, 'someone-else: [read]'));
+    assert.ok(wharf.child.kill('SIGHUP'));
+    await wharf.log.waitFor('reload: applied permissions', 20_000);
+    for (const response of [await withBasic(), await withToken()]) {
+      assert.is(response.status, 403);
+      assert.is(await errorCode(response), 'DENIED');
+    }
+    assert.is(wharf.child.exitCode, null);
+  } finally {
+    // Bounded: a child that ignores SIGTERM is killed rather than left to hang the suite.
+    const exited = new Promise((resolve) => wharf.child.once('exit', resolve));
+    wharf.child.kill('SIGTERM');
+    const timer = setTimeout(() => wharf.child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  }
+});
+
+test.run();
