@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
@@ -35,7 +35,13 @@ const accessLog: { method: string; url: string; status: number; bytesOut: number
 
 test.before(async () => {
   dir = await tempDir('wharf-proxy-live-');
-  await chmod(dir, 0o755); // the proxies' worker user reads the blob files below it
+  await chmod(dir, 0o755);
+  // The proxies' worker user (www-data) reads the blob files: as an operator would set it up, the
+  // data directory (Wharf keeps it 0750) belongs to that user's group.
+  await mkdir(join(dir, 'data'), { mode: 0o750 });
+  const wwwData = /^www-data:[^:]*:(\d+):/m.exec(await readFile('/etc/group', 'utf8'));
+  assert.ok(wwwData, 'the www-data group exists (Debian\'s nginx and Apache run as it)');
+  await chown(join(dir, 'data'), process.getuid!(), Number(wwwData[1]));
   const configFile = join(dir, 'wharf.yaml');
   await writeFile(configFile, [
     `dataDir: ${join(dir, 'data')}`, `certsDir: ${join(dir, 'certs')}`, `baseDomain: ${baseDomain}`,
