@@ -8,6 +8,7 @@ import type { LoginHooks } from './auth/service.js';
 import { acmeSettingsPath } from './config/acme.js';
 import { isLoopbackAddress } from './config/auth.js';
 import type { Config } from './config/types.js';
+import { BlobDownloads } from './cache/downloads.js';
 import { createApp, createMetricsApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import { answerClientErrors, maxHeaderBytes, requestErrorHandler } from './http/refusals.js';
@@ -114,9 +115,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     storageBytes: options.storageBytes ?? (async () => Object.fromEntries(await Promise.all(current.repositories.keys.map(async (key) => [key, await store.metadata.blobLinks.repositoryBytes(key)])))),
     openUploads: async () => (await store.metadata.uploads.all()).length,
   });
+  // One set of downloads for the server's life: reloads keep single-flight and the memory window.
+  const downloads = new BlobDownloads(store.blobs, { memory: config.downloads.memory });
   const build = async (next: Config, previous?: { set: RepositorySet; config: Config }) => {
     await registerRepositories(store, next);
-    return RepositorySet.fromConfig(next, store, warn, { observeUpstream: (key) => metrics.upstream(key), onTagsDropped: (event) => metrics.tagsRemoved(event.repository, event.tags.length), ...(previous ? { previous } : {}) });
+    return RepositorySet.fromConfig(next, store, warn, { downloads, observeUpstream: (key) => metrics.upstream(key), onTagsDropped: (event) => metrics.tagsRemoved(event.repository, event.tags.length), ...(previous ? { previous } : {}) });
   };
   let current = { config, repositories: await build(config) };
   const collector = periodicCollection(store, collectPolicy(config), { interval: config.gc.interval, log: warn });

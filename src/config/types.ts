@@ -1,3 +1,4 @@
+import type { ServingConfig } from './serving.js';
 import type { AuthConfig, PermissionTarget } from './auth.js';
 
 // The one typed configuration object. Nothing outside config/ reads YAML or process.env.
@@ -123,7 +124,7 @@ export interface CollectorConfig {
   readonly uploadsExpireAfter: number;
 }
 
-export interface Config {
+export interface Config extends ServingConfig {
   /** Absolute path of the data directory. */
   readonly dataDir: string;
   /** Where TLS material lives (the generated CA and server certificate). */

@@ -5,6 +5,7 @@ import { acmeConfig, acmeKeys } from './acme.js';
 import { authConfig, permissionsConfig, reservedRepositoryKeys } from './auth.js';
 import { ConfigError } from './errors.js';
 import { collectorConfig, storageConfig, storageKeys } from './storage.js';
+import { servingConfig, servingKeys } from './serving.js';
 import { bindAddress, boolean, byteSize, describe, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import { checkVirtualRepositories, virtualRepository } from './virtual.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
@@ -168,7 +169,7 @@ function metricsListener(value: unknown, listenerConfigs: readonly ListenerConfi
 
 /** Validates a parsed (and interpolated) YAML tree into the frozen Config. */
 export function validateConfig(raw: unknown, options: { baseDir: string }): Config {
-  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log', 'auth', 'permissions', 'metrics', ...storageKeys]);
+  const node = mapping(raw, '', ['dataDir', 'certsDir', 'baseDomain', 'trustedProxies', 'listeners', 'repositories', 'log', 'auth', 'permissions', 'metrics', ...storageKeys, ...servingKeys]);
   const log = node.log === undefined ? {} : mapping(node.log, 'log', ['access', 'format']);
   if (log.format !== undefined && log.format !== 'text' && log.format !== 'json') throw new ConfigError('log.format', `expected text or json, got ${describe(log.format)}`);
   const repositoryConfigs = repositories(node.repositories);
@@ -209,6 +210,7 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     }
     return text;
   });
+  const storage = storageConfig(node.storage);
   return deepFreeze({
     dataDir: resolve(options.baseDir, node.dataDir === undefined ? './data' : string(node.dataDir, 'dataDir')),
     certsDir: resolve(options.baseDir, node.certsDir === undefined ? './certs' : string(node.certsDir, 'certsDir')),
@@ -221,7 +223,8 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
     log: { access: log.access === undefined ? true : boolean(log.access, 'log.access'), format: (log.format as 'text' | 'json' | undefined) ?? 'text' },
     auth: authConfig(node.auth, { listenerAddresses: listenerConfigs.map((item) => item.address), baseDomain }),
     permissions: permissionsConfig(node.permissions, Object.keys(repositoryConfigs)),
-    storage: storageConfig(node.storage),
+    storage,
     gc: collectorConfig(node.gc, node.uploads),
+    ...servingConfig(node, { trustedProxies: proxies, storage }),
   });
 }

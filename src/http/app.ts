@@ -16,6 +16,7 @@ import { addHealthRoutes, type Readiness } from './health.js';
 import { imageInfoRoutes } from './image-info.js';
 import type { Metrics } from './metrics.js';
 import { observe, type RequestRecord } from './observe.js';
+import type { OffloadSettings } from './offload.js';
 import { promoteRoute } from './promote.js';
 import { repositoriesRoute } from './repositories.js';
 import { searchRoute } from './search.js';
@@ -37,6 +38,8 @@ export interface Live {
   setup: (key: string, options: { showUpstream: boolean }) => string | null;
   /** nginx/Apache configuration text, or null for an unknown server or method. */
   proxyConfig: (server: string, method: string | undefined) => string | null;
+  /** With proxy.offload: where blob files are, for answers the proxy serves. */
+  offload: OffloadSettings | null;
 }
 
 export interface AppOptions {
@@ -126,6 +129,7 @@ export function createApp(options: AppOptions): Hono<Env> {
       throw routingFailure(failure, (key) => access.readsSomething(key), current);
     }
     if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}`, detail: { path: c.req.path } });
+    if (current.offload) c.set('offload', current.offload);
     // Behind a proxy that reports the client's origin, Location and Link name it (as Distribution).
     return dispatch(c, info.reported ? { ...resolved, prefix: `${info.origin}${resolved.prefix}` } : resolved, current.repositories, gate);
   };

@@ -1,4 +1,6 @@
 import { apiVersionHeader } from './env.js';
+import { sendable } from '../store/blobs/file-body.js';
+import { offloadHeader } from './offload.js';
 import { parseRangeHeader } from './ranges.js';
 import { sendStream } from './streams.js';
 import { auditTarget, readOptions, type Target } from './target.js';
@@ -35,6 +37,15 @@ export async function getBlob(target: Target, digest: string): Promise<Response>
     'Accept-Ranges': 'bytes',
     ETag: `"${digest}"`,
   };
+  // A committed blob file, asked for by a proxy that can send it (proxy.offload): it serves the
+  // bytes, and the client's Range, itself.
+  const offload = c.get('offload');
+  const blobPath = offload && sendable(body)?.blobPath;
+  const handOver = blobPath ? offloadHeader(c, offload, blobPath) : null;
+  if (handOver) {
+    body.destroy();
+    return new Response(null, { status: 200, headers: { ...apiVersionHeader, ...common, 'Content-Length': '0', ...handOver } });
+  }
   // An upstream that announced no length: the body goes out chunked.
   if (size === null) return sendStream(c, 200, common, body);
   if (!range) return sendStream(c, 200, { ...common, 'Content-Length': size }, body);

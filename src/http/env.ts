@@ -1,6 +1,7 @@
 import type { Http2Bindings, HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import type { Access } from '../auth/access.js';
+import type { OffloadSettings } from './offload.js';
 
 export type Env = {
   Bindings: HttpBindings | Http2Bindings;
@@ -15,6 +16,8 @@ export type Env = {
     user?: string;
     /** What the caller may do, set by access control. */
     access?: Access | null;
+    /** With proxy.offload, on registry requests: how blob GETs may be handed to the proxy. */
+    offload?: OffloadSettings;
   };
 };
 export type Ctx = Context<Env>;

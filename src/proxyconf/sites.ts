@@ -1,4 +1,5 @@
 import type { Config } from '../config/types.js';
+import { blobDirectory } from './offload.js';
 
 // What a reverse proxy in front of Wharf must serve, per access method: one site per name or
 // port, each forwarding to Wharf's plain listener. Subdomain and port sites rewrite /v2/… to the
@@ -26,6 +27,8 @@ export interface ProxyPlan {
   /** Whether that certificate is Wharf's own (made in certsDir), rather than the operator's. */
   ownCertificate: boolean;
   sites: Site[];
+  /** With proxy.offload: the blob directory the proxy serves blob bytes from itself. */
+  offload: { blobDirectory: string } | null;
 }
 
 /** Ports for the port method: the configured port bindings, then free numbers from 5001 on. */
@@ -53,7 +56,7 @@ export function proxyPlan(config: Config, method: Method): ProxyPlan {
     : method === 'port'
       ? [...portsFor(config)].map(([key, port]) => ({ port, serverName: null, repoKey: key }))
       : [{ port: 443, serverName: config.baseDomain, repoKey: null }];
-  return { method, upstream, ...proxyCertificate(config), sites };
+  return { method, upstream, ...proxyCertificate(config), sites, offload: config.proxy.offload ? { blobDirectory: blobDirectory(config) } : null };
 }
 
 /** What the proxy serves: the operator's own certificate (a files listener's first pair) if there is one, else Wharf's. */

@@ -5,9 +5,11 @@ import { RegistryError } from '../oci/errors.js';
 import { maxManifestBytes, parseManifest, type Descriptor } from '../oci/manifest.js';
 import { manifestAcceptHeader } from '../oci/mediatypes.js';
 import type { BlobDownloads } from '../cache/downloads.js';
+import { fillReader } from '../cache/fill-reader.js';
 import type { BlobReader } from '../cache/small-blobs.js';
 import { newCacheStats, type CacheStats } from '../cache/stats.js';
 import type { RemoteRepositoryConfig } from '../config/types.js';
+import { countSent } from '../store/blobs/file-body.js';
 import type { ImageRef, Page, Store } from '../store/index.js';
 import type { ManifestRow } from '../store/metadata/types.js';
 import { allowedUrls, fetchForeignLayer } from '../upstream/foreign.js';
@@ -153,8 +155,7 @@ export class RemoteRepository implements Repository {
 
   /** Counts the bytes a client is sent. */
   #served(stream: Readable): Readable {
-    stream.on('data', (chunk: Buffer) => { this.stats.servedBytes += chunk.length; });
-    return stream;
+    return countSent(stream, (bytes) => { this.stats.servedBytes += bytes; });
   }
 
   async getManifest(name: string, reference: string, accepted: AcceptedTypes, options: ReadOptions = {}): Promise<Manifest> {
@@ -222,7 +223,7 @@ export class RemoteRepository implements Repository {
     if (options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
     const foreign = await this.#foreignLayer(name, digest);
     if (!foreign) this.#upstream.knownMissing(`blob ${name}@${digest}`);
-    const { download, started } = await this.#downloads.join(digest, {
+    const { fill, started } = await this.#downloads.join(digest, {
       fetch: async () => {
         if (foreign) return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response);
         const response = await this.#upstream.send('GET', name, `blobs/${digest}`);
@@ -236,9 +237,9 @@ export class RemoteRepository implements Repository {
         this.#enforceLimit(digest).catch((error: unknown) => this.#log(`${this.key}: cache eviction failed: ${String(error)}`));
       },
     });
-    const size = download.size;
+    const size = fill.size;
     const range = size !== null ? pickRange?.(size) ?? null : null;
-    const stream = this.#served(download.reader(range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 }));
+    const stream = this.#served(fillReader(fill, this.#store.blobs, range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 }));
     if (started) this.stats.misses++;
     else this.stats.joins++;
     return { size, range, cache: started ? 'MISS' : 'JOIN', stream };

@@ -2,7 +2,7 @@ import { BlobReader } from '../cache/small-blobs.js';
 import { RegistryError } from '../oci/errors.js';
 import type { Config } from '../config/types.js';
 import type { Store } from '../store/index.js';
-import { BlobDownloads } from '../cache/downloads.js';
+import type { BlobDownloads } from '../cache/downloads.js';
 import { LocalRepository } from './local.js';
 import { RemoteRepository } from './remote.js';
 import { ImageCatalog } from './catalog.js';
@@ -12,6 +12,8 @@ import { VirtualRepository } from './virtual.js';
 import type { UpstreamObserver } from './upstream-gate.js';
 
 export interface BuildOptions {
+  /** The server's one set of cold-pull downloads (single-flight and memory window for every remote). */
+  downloads: BlobDownloads;
   /** On a reload: the set and configuration before it (unchanged repositories are kept). */
   previous?: { set: RepositorySet; config: Config };
   /** Upstream latency of each remote repository, for metrics. */
@@ -35,10 +37,10 @@ export class RepositorySet {
    * Builds every configured repository over one store. With `previous` (a configuration reload),
    * repositories whose settings are unchanged are kept as they are, caches and connections included.
    */
-  static fromConfig(config: Config, store: Store, log: (message: string) => void, options: BuildOptions = {}): RepositorySet {
+  static fromConfig(config: Config, store: Store, log: (message: string) => void, options: BuildOptions): RepositorySet {
     const previous = options.previous;
     const reader = new BlobReader(store.blobs);
-    const downloads = new BlobDownloads(store.blobs);
+    const { downloads } = options;
     const built = new Map<string, Repository>();
     const onTagsDropped: TagsDropped = (event) => {
       log(`repositories.${event.repository}.maxUniqueTags (${event.limit}): removed the oldest tag(s) ${event.tags.join(', ')} of ${event.image}; their content goes at the next garbage collection`);

@@ -2,6 +2,7 @@ import type { Config } from '../config/types.js';
 import { accessLog } from '../http/accesslog.js';
 import type { Live } from '../http/app.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from '../proxyconf/index.js';
+import { blobDirectory } from '../proxyconf/offload.js';
 import type { Method } from '../proxyconf/sites.js';
 import type { RepositorySet } from '../repos/set.js';
 import { trustedProxies } from '../routing/proxies.js';
@@ -24,10 +25,12 @@ export interface LiveParts {
 
 /** What requests read, for one configuration. */
 export function liveState({ config, repositories, writeLog, caPath }: LiveParts): Live {
+  const proxies = trustedProxies(config.trustedProxies);
   return {
     repositories,
     keys: new Set(repositories.keys),
-    trustedProxies: trustedProxies(config.trustedProxies),
+    trustedProxies: proxies,
+    offload: config.proxy.offload ? { blobDirectory: blobDirectory(config), trustedProxies: proxies } : null,
     baseDomain: config.baseDomain,
     accessLog: config.log.access ? accessLog(config.log.format, writeLog) : null,
     reach: (key) => accessMethods(config, key),

@@ -7,7 +7,7 @@ import type { Config } from '../config/types.js';
  * Settings a running server cannot take over: listeners and what they bind, where data lives, the
  * log's shape, how access control authenticates (its permission targets do change on reload).
  */
-const restartOnly = ['listeners', 'acme', 'dataDir', 'certsDir', 'storage', 'gc', 'uploads', 'metrics', 'log.format', 'auth'];
+const restartOnly = ['listeners', 'acme', 'dataDir', 'certsDir', 'storage', 'gc', 'uploads', 'metrics', 'log.format', 'auth', 'workers', 'downloads'];
 
 export interface ReloadReport {
   /** Key paths now in effect. */

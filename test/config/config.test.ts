@@ -41,7 +41,7 @@ test('each invalid config is one message naming the key path', async () => {
   assert.is(await problem('listeners:\n  - { port: 5000 }\n  - { port: 5000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[1].port: port 5000 is already used by listeners[0]');
   assert.is(await problem('listeners:\n  - { port: 70000 }\nrepositories:\n  a: { type: local }\n'), 'listeners[0].port: expected a port number 0-65535, got number 70000');
   assert.is(await problem('dataDir: 5\nrepositories:\n  a: { type: local }\n'), 'dataDir: expected a non-empty string, got number 5');
-  assert.is(await problem('listen: 5000\nrepositories:\n  a: { type: local }\n'), 'listen: unknown key (allowed here: dataDir, certsDir, baseDomain, trustedProxies, listeners, repositories, log, auth, permissions, metrics, storage, gc, uploads)');
+  assert.is(await problem('listen: 5000\nrepositories:\n  a: { type: local }\n'), 'listen: unknown key (allowed here: dataDir, certsDir, baseDomain, trustedProxies, listeners, repositories, log, auth, permissions, metrics, storage, gc, uploads, workers, proxy, downloads)');
   assert.is(await problem('dataDir: ./x\n'), 'repositories: expected a mapping, got nothing');
   assert.is(await problem('trustedProxies: [10.0.0.0/40]\nrepositories:\n  a: { type: local }\n'), 'trustedProxies[0]: expected an IP address or CIDR block like 10.0.0.0/8, got "10.0.0.0/40"');
   assert.match(await problem('repositories: [\n'), 'is not valid YAML');

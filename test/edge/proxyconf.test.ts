@@ -128,4 +128,22 @@ test('the same configuration is served at /api/proxy-config/<server>', async () 
   }
 });
 
+test('proxy.offload adds the internal blob location (nginx) and mod_xsendfile (Apache); without it neither is there', async () => {
+  const plain = await readFile(await generate('nginx', 'path'), 'utf8');
+  assert.not.ok(plain.includes('X-Sendfile-Type') || plain.includes('internal;'), 'no offload unless configured');
+  const offloading = join(dir, 'offload.yaml');
+  await writeFile(offloading, `${await readFile(configFile, 'utf8')}dataDir: ${join(dir, 'data')}\ntrustedProxies: [127.0.0.1]\nproxy: { offload: true }\n`);
+  for (const server of ['nginx', 'apache']) {
+    const out = join(dir, `${server}-offload`);
+    assert.is((await runCli(['proxy-config', server, '--method', 'subdomain', '--out', out, '--config', offloading])).code, 0);
+    const text = await readFile(join(out, 'wharf.conf'), 'utf8');
+    const lines = server === 'nginx'
+      ? ['proxy_set_header X-Sendfile-Type X-Accel-Redirect;', 'location /_wharf/blobs/ {', 'internal;', `alias ${join(dir, 'data', 'blobs')}/;`, 'add_header Docker-Content-Digest $upstream_http_docker_content_digest always;']
+      : ['RequestHeader set X-Sendfile-Type "X-Sendfile"', 'XSendFile On', `XSendFilePath ${join(dir, 'data', 'blobs')}`, 'a2enmod ssl proxy proxy_http rewrite headers xsendfile'];
+    for (const line of lines) assert.ok(text.includes(line), `${server}: ${line}`);
+    if (server === 'nginx') await nginxAccepts(join(out, 'wharf.conf'));
+    else await apacheAccepts(join(out, 'wharf.conf'));
+  }
+});
+
 test.run();

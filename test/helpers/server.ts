@@ -78,6 +78,8 @@ export interface StartOptions {
   storage?: Record<string, unknown>;
   gc?: Record<string, unknown>;
   uploads?: Record<string, unknown>;
+  /** The `proxy:` block (offload). */
+  proxy?: Record<string, unknown>;
   /** The store's clock and lifecycle hooks (tests that move past grace periods or force interleavings). */
   storageNow?: () => number;
   hooks?: LifecycleHooks;
@@ -101,6 +103,7 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     storage,
     ...(options.gc ? { gc: options.gc } : {}),
     ...(options.uploads ? { uploads: options.uploads } : {}),
+    ...(options.proxy ? { proxy: options.proxy } : {}),
     certsDir: join(dataDir, 'certs'),
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),

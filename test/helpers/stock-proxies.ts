@@ -86,8 +86,11 @@ export async function stockNginx(dir: string, snippet: string, ports: PortMap = 
   };
 }
 
-/** The modules the Apache snippet needs, as `a2enmod ssl proxy proxy_http rewrite headers` enables them (with ssl's socache_shmcb). */
-const apacheModules = ['ssl', 'socache_shmcb', 'proxy', 'proxy_http', 'rewrite', 'headers'];
+/**
+ * The modules the Apache snippet needs, as `a2enmod ssl proxy proxy_http rewrite headers xsendfile`
+ * enables them (with ssl's socache_shmcb; xsendfile for proxy.offload).
+ */
+const apacheModules = ['ssl', 'socache_shmcb', 'proxy', 'proxy_http', 'rewrite', 'headers', 'xsendfile'];
 
 export async function stockApache(dir: string, snippet: string, ports: PortMap = {}): Promise<StockProxy> {
   const root = join(dir, 'apache2');

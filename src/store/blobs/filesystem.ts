@@ -1,12 +1,10 @@
-import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
-import { once } from 'node:events';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseDigest, type ParsedDigest } from '../../oci/digest.js';
 import { RegistryError } from '../../oci/errors.js';
 import { commitFile, removeQuietly, syncPath } from './files.js';
-import { readChunkBytes } from './hashing.js';
+import { BufferPool, FileBody, openFile } from './file-body.js';
 import { FilesystemSessions } from './fs-sessions.js';
 import { SpoolWriter } from './spool.js';
 import type { BlobDriver, ByteRange, StoredBlob, WriterOptions } from './types.js';
@@ -35,6 +33,8 @@ export class FilesystemBlobs implements BlobDriver {
   readonly #root: string;
   readonly #tmp: string;
   readonly #blobs: string;
+  /** Idle read buffers of the bodies this driver serves (16 MiB at most). */
+  readonly #buffers = new BufferPool({ maxIdle: 16 });
 
   constructor(root: string) {
     this.#root = root;
@@ -58,21 +58,20 @@ export class FilesystemBlobs implements BlobDriver {
     }
   }
 
-  /** A plain fs read stream in 1 MiB chunks (no larger than the range: a 1 KiB blob costs one 1 KiB read). */
+  /**
+   * A FileBody of the blob (or range): a Readable that can also send itself into a response
+   * through reused buffers (file-body.ts).
+   */
   async read(digest: string, range?: ByteRange): Promise<Readable> {
     const path = this.#path(digest);
     if (range && range.end < range.start) {
       if (!(await this.stat(digest))) throw missing(digest);
       return Readable.from([]);
     }
-    const highWaterMark = range ? Math.max(1, Math.min(readChunkBytes, range.end - range.start + 1)) : readChunkBytes;
-    const stream = createReadStream(path, { highWaterMark, ...(range ? { start: range.start, end: range.end } : {}) });
-    try {
-      await once(stream, 'ready');
-    } catch {
-      throw missing(digest);
-    }
-    return stream;
+    const { fd, size } = await openFile(path).catch(() => { throw missing(digest); });
+    const start = range?.start ?? 0;
+    const end = range ? Math.min(range.end + 1, size) : size;
+    return new FileBody({ fd, start, end, pool: this.#buffers, blobPath: relative(this.#blobs, path) });
   }
 
   writer(options: WriterOptions = {}): SpoolWriter {

@@ -1,0 +1,156 @@
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+import type { ParsedDigest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import type { BlobWriter } from '../store/index.js';
+import type { MemoryWindow } from './memory-window.js';
+
+// One blob coming from the upstream: its bytes go to readers from memory as they arrive and to a
+// blob writer of the store, which hashes them as it accepts them. The upstream is read as fast
+// as it sends, within the memory window shared by all downloads, so readers are held to the
+// upstream's pace rather than the disk's. When the upstream has sent everything the digest is
+// checked; only then may readers have the blob's last byte, and only once the writer has caught
+// up is the blob committed. A blob that fails verification is never delivered whole.
+
+export type FillState = 'running' | 'verified' | 'committed' | 'failed';
+
+/**
+ * What readers follow (fill-reader.ts): the blob's progress, and its bytes from memory or the
+ * writer's file. Emits 'progress' whenever any of it changes.
+ */
+export interface Fill extends EventEmitter {
+  readonly digest: string;
+  /** From the upstream's Content-Length (null when it sent none), then the verified size. */
+  readonly size: number | null;
+  readonly state: FillState;
+  readonly error: Error | null;
+  /** Bytes a reader may have now: all received, but the blob's last byte only once verified. */
+  readonly available: number;
+  /** Bytes before this are only in storage: the writer's file, then the committed blob. */
+  readonly memoryStart: number;
+  /** Bytes from `from` (before `until`) out of memory without a copy, or null when not in memory. */
+  slice(from: number, until: number): Buffer | null;
+  /** Written bytes read back from the writer's file; null once only the committed blob has them. */
+  readWritten(position: number, length: number): Promise<Buffer | null>;
+}
+
+/** Bytes a reader may have: all received, but the last byte only once the content is verified. */
+export function availableBytes(fill: { state: FillState; size: number | null }, received: number): number {
+  if (fill.state !== 'running') return received;
+  return fill.size !== null ? Math.min(received, fill.size - 1) : Math.max(0, received - 1);
+}
+
+export interface DownloadHooks {
+  /** Told how many more bytes arrived from the upstream. */
+  onBytes?: (bytes: number) => void;
+  /** Commits the verified blob (`place` hands the writer's bytes to the store) and links it. */
+  commit: (size: number, place: () => Promise<void>) => Promise<void>;
+}
+
+export class Download extends EventEmitter implements Fill {
+  readonly digest: string;
+  readonly writer: BlobWriter;
+  readonly #window: MemoryWindow;
+  size: number | null = null;
+  /** Bytes received from the upstream so far; `written` of them are in the writer's file. */
+  received = 0;
+  written = 0;
+  state: FillState = 'running';
+  error: Error | null = null;
+  /** Bytes [start, received) in memory: what the writer has not written yet. */
+  #memory: { start: number; buffers: Buffer[] } = { start: 0, buffers: [] };
+
+  constructor(digest: string, writer: BlobWriter, window: MemoryWindow) {
+    super();
+    this.setMaxListeners(0);
+    this.digest = digest;
+    this.writer = writer;
+    this.#window = window;
+  }
+
+  get available(): number {
+    return availableBytes(this, this.received);
+  }
+
+  get memoryStart(): number {
+    return this.#memory.start;
+  }
+
+  /** The writer has written up to `bytes` (whole chunks): memory lets go of them, readers read the file. */
+  wrote(bytes: number): void {
+    this.written = bytes;
+    const memory = this.#memory;
+    while (memory.buffers.length > 0 && memory.start + memory.buffers[0]!.length <= bytes) {
+      const dropped = memory.buffers.shift()!.length;
+      memory.start += dropped;
+      this.#window.release(dropped);
+    }
+    this.emit('progress');
+  }
+
+  slice(from: number, until: number): Buffer | null {
+    const { start, buffers } = this.#memory;
+    if (from < start) return null;
+    let offset = start;
+    for (const buffer of buffers) {
+      const end = offset + buffer.length;
+      if (from < end) return buffer.subarray(from - offset, Math.min(buffer.length, until - offset));
+      offset = end;
+    }
+    return null;
+  }
+
+  readWritten(position: number, length: number): Promise<Buffer | null> {
+    return this.writer.readWritten(position, length);
+  }
+
+  /**
+   * Reads the upstream into memory and the writer, pausing it while the memory window is full;
+   * verifies, waits for the writer, commits. Settles when the download is over, either way.
+   */
+  async run(body: Readable, expected: ParsedDigest, hooks: DownloadHooks): Promise<void> {
+    const resume = () => body.resume();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        body.on('data', (chunk: Buffer) => {
+          hooks.onBytes?.(chunk.length);
+          this.#memory.buffers.push(chunk);
+          this.received += chunk.length;
+          this.#window.hold(chunk.length);
+          this.writer.write(chunk);
+          this.emit('progress');
+          if (this.#window.full) {
+            body.pause();
+            this.#window.whenRoom(resume);
+          }
+        });
+        body.once('end', resolve);
+        body.once('error', reject);
+        body.once('close', () => reject(new Error('the upstream connection closed before the blob was complete')));
+        this.writer.once('error', reject);
+      });
+      const actual = this.writer.digest();
+      if (actual !== this.digest) throw new RegistryError('DIGEST_INVALID', { message: `the upstream sent content with digest ${actual} for ${this.digest}` });
+      if (this.size !== null && this.received !== this.size) throw new Error(`the upstream sent ${this.received} of ${this.size} bytes`);
+      this.size = this.received;
+      this.state = 'verified';
+      this.emit('progress');
+      await new Promise<void>((resolve, reject) => {
+        this.writer.once('error', reject);
+        this.writer.end(resolve);
+      });
+      await hooks.commit(this.size, async () => { await this.writer.commit(expected); });
+      this.state = 'committed';
+    } catch (error) {
+      this.error = error instanceof Error ? error : new Error(String(error));
+      if (this.state === 'running') this.state = 'failed';
+      body.destroy();
+    } finally {
+      this.#window.cancel(resume);
+      this.#window.release(this.received - this.#memory.start);
+      this.#memory = { start: this.received, buffers: [] };
+      await this.writer.cancel(); // nothing is left after a commit
+      this.emit('progress');
+    }
+  }
+}
