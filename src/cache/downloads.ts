@@ -47,10 +47,16 @@ export class BlobDownloads {
     return this.#window.held;
   }
 
+  /** Follows the running download of `digest`; null when none runs. */
+  follow(digest: string): Promise<JoinResult> | null {
+    const running = this.#running.get(digest);
+    return running ? running.then((fill) => ({ fill, started: false })) : null;
+  }
+
   /** Joins the download of `digest`, or starts one. */
   async join(digest: string, source: DownloadSource): Promise<JoinResult> {
-    const running = this.#running.get(digest);
-    if (running) return { fill: await running, started: false };
+    const following = this.follow(digest);
+    if (following) return following;
     const starting = this.#start(digest, source);
     this.#running.set(digest, starting);
     starting.catch(() => this.#running.delete(digest));

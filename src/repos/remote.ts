@@ -4,7 +4,7 @@ import { isDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { maxManifestBytes, parseManifest, type Descriptor } from '../oci/manifest.js';
 import { manifestAcceptHeader } from '../oci/mediatypes.js';
-import type { BlobDownloads } from '../cache/downloads.js';
+import type { BlobDownloads, JoinResult } from '../cache/downloads.js';
 import { fillReader } from '../cache/fill-reader.js';
 import type { BlobReader } from '../cache/small-blobs.js';
 import { newCacheStats, type CacheStats } from '../cache/stats.js';
@@ -213,17 +213,31 @@ export class RemoteRepository implements Repository {
   }
 
   async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options: ReadOptions = {}): Promise<BlobRead> {
-    const cached = await this.#cachedSize(name, digest);
+    // A running download is followed before the cache is asked: one that ends while the cache is
+    // asked has committed by then (it stops running only after its commit), so it is found there,
+    // never fetched a second time.
+    const following = this.#downloads.follow(digest);
+    const cached = following ? null : await this.#cachedSize(name, digest);
     if (cached !== null) {
       const read = await readBlob(this.#store, this.#reader, digest, cached, pickRange);
       this.stats.hits++;
       this.#store.metadata.pulls.note('blob', this.#image(name), digest);
       return 'stream' in read ? { ...read, cache: 'HIT', stream: this.#served(read.stream) } : { ...read, cache: 'HIT' };
     }
-    if (options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
+    if (!following && options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
+    const { fill, started } = await (following ?? this.#startOrJoin(name, digest));
+    const size = fill.size;
+    const range = size !== null ? pickRange?.(size) ?? null : null;
+    const stream = this.#served(fillReader(fill, this.#store.blobs, range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 }));
+    if (started) this.stats.misses++;
+    else this.stats.joins++;
+    return { size, range, cache: started ? 'MISS' : 'JOIN', stream };
+  }
+
+  async #startOrJoin(name: string, digest: string): Promise<JoinResult> {
     const foreign = await this.#foreignLayer(name, digest);
     if (!foreign) this.#upstream.knownMissing(`blob ${name}@${digest}`);
-    const { fill, started } = await this.#downloads.join(digest, {
+    return this.#downloads.join(digest, {
       fetch: async () => {
         if (foreign) return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response);
         const response = await this.#upstream.send('GET', name, `blobs/${digest}`);
@@ -237,12 +251,6 @@ export class RemoteRepository implements Repository {
         this.#enforceLimit(digest).catch((error: unknown) => this.#log(`${this.key}: cache eviction failed: ${String(error)}`));
       },
     });
-    const size = fill.size;
-    const range = size !== null ? pickRange?.(size) ?? null : null;
-    const stream = this.#served(fillReader(fill, this.#store.blobs, range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 }));
-    if (started) this.stats.misses++;
-    else this.stats.joins++;
-    return { size, range, cache: started ? 'MISS' : 'JOIN', stream };
   }
 
   /**
