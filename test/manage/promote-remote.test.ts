@@ -31,7 +31,8 @@ test('copy from a remote cache: refused until every blob is cached, then the tar
   fixture.proxy.reset();
   for (const item of [image.config, ...image.layers]) {
     const response = await fetch(`${base()}/v2/docker-local/vendored/app/blobs/${item.digest}`);
-    assert.ok(Buffer.from(await response.arrayBuffer()).equals(item.bytes));
+    const body = Buffer.from(await response.arrayBuffer());
+    assert.ok(body.equals(item.bytes), `${item.digest}: ${response.status}, ${body.length} of ${item.bytes.length} bytes: ${body.subarray(0, 200).toString()}`);
   }
   assert.is(await tagDigest(base(), 'docker-local/vendored/app/manifests/1'), image.digest);
   assert.equal(fixture.proxy.counts, {}, 'the upstream was not asked');
