@@ -118,6 +118,10 @@ test('GET /api/repositories: what the caller may read, with type, package type a
   assert.equal((await list(root)).map((r) => r.key), ['docker', 'docker-local', 'docker-secret', 'docker-team']);
   assert.equal((await list(root, '?type=local')).map((r) => r.key), ['docker-local', 'docker-secret', 'docker-team']);
   assert.equal(await list({}), []);
+  // On the listener bound to docker-team too: the caller decides what is shown, not the way in.
+  const onBound = (await (await fetch(`${bound}/api/repositories`, { headers: alice })).json()) as { key: string }[];
+  assert.equal(onBound.map((r) => r.key), mine.map((r) => r.key));
+  assert.equal(await (await fetch(`${bound}/api/repositories`)).json(), []);
 });
 
 test('the listing and info routes under access control: Basic credentials, pagination, refusals', async () => {
