@@ -27,7 +27,7 @@ const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 async function startWharfWith(dir: string, extra: string): Promise<BenchServer & { stderr: () => string }> {
   const port = await freePort();
   const config = join(dir, 'wharf.yaml');
-  await writeFile(config, `dataDir: ${join(dir, 'data')}\nlisteners:\n  - { address: 127.0.0.1, port: ${port} }\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\n${extra}`);
+  await writeFile(config, `dataDir: ${join(dir, 'data')}\nlisteners:\n  - { address: 127.0.0.1, port: ${port} }\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n${extra}`);
   let stderr = '';
   const server = await startProcess('Wharf', process.execPath, [cli, 'serve', '--config', config], `http://127.0.0.1:${port}/v2/`, { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, (chunk) => { stderr += chunk; });
   return { ...server, stderr: () => stderr };
