@@ -4,9 +4,9 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { eventually } from '../helpers/auth.js';
 import { blob } from '../helpers/images.js';
 import { pushBlob } from '../helpers/registry.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
@@ -102,14 +102,6 @@ async function openOnBlob(): Promise<number> {
   return count;
 }
 
-async function until(what: string, done: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (await done()) return;
-    await sleep(10);
-  }
-  assert.unreachable(`timed out waiting until ${what}`);
-}
-
 test('a client that stops reading and disconnects mid-body releases the file', async () => {
   const url = new URL(path, plain);
   let response!: IncomingMessage;
@@ -121,10 +113,10 @@ test('a client that stops reading and disconnects mid-body releases the file', a
       resolve();
     }).on('error', reject).end();
   });
-  await until('the server holds the blob open mid-body', async () => (await openOnBlob()) === 1);
+  await eventually('the server holds the blob open mid-body', async () => (await openOnBlob()) === 1);
   response.destroy();
   request.destroy();
-  await until('the file is released', async () => (await openOnBlob()) === 0);
+  await eventually('the file is released', async () => (await openOnBlob()) === 0);
   // And the server goes on serving it.
   assert.is(sha256((await http1(plain)).body), sha256(big.bytes));
 });

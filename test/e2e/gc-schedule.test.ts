@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { eventually } from '../helpers/auth.js';
 import { makeImage } from '../helpers/images.js';
 import { pushImage } from '../helpers/registry.js';
 import { s3Keys, type S3Settings } from '../helpers/s3.js';
@@ -21,15 +22,6 @@ async function sessionFiles(server: TestServer): Promise<string[]> {
   return readdir(join(server.dataDir, 'uploads')).catch(() => []);
 }
 
-/** Resolves when `check` holds; fails after `ms` (the timer fires every 100 ms here). */
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 test('gc.interval: the server collects on its own and logs what it freed', async () => {
   let clock = Date.now();
   let log = '';
@@ -39,7 +31,7 @@ test('gc.interval: the server collects on its own and logs what it freed', async
     await pushImage(wharf.url, 'docker-local/team/gone', image, '1');
     assert.is((await fetch(`${wharf.url}/v2/docker-local/team/gone/manifests/1`, { method: 'DELETE' })).status, 202);
     clock += 2 * hour; // past gc.grace: the next periodic run may take it
-    await until('a periodic collection logged what it removed', () => /garbage collection: 1 manifests, 3 blobs/.test(log));
+    await eventually('a periodic collection logged what it removed', async () => /garbage collection: 1 manifests, 3 blobs/.test(log));
     const stored = await storedBlobs(wharf);
     for (const item of [image.config, ...image.layers]) assert.not.ok(stored.includes(item.digest), item.digest);
   } finally {
