@@ -2,6 +2,7 @@ import { audit as auditTrail, type AuditWriter } from './auth/audit.js';
 import { createInitialAdmin } from './auth/bootstrap.js';
 import { loadSigningKey } from './auth/keys.js';
 import { AuthService, type LoginHooks } from './auth/service.js';
+import type { LoginAttempts } from './auth/throttle.js';
 import { isLoopbackAddress } from './config/auth.js';
 import type { Config } from './config/types.js';
 import type { Accounts } from './store/metadata/types.js';
@@ -26,6 +27,8 @@ export interface AccessControlOptions {
   audit?: AuditWriter;
   now?: () => number;
   loginHooks?: LoginHooks;
+  /** Where login attempts are counted (workers: the primary's, server/shared-state.ts); default: this process. */
+  loginAttempts?: LoginAttempts;
 }
 
 /** `accounts`: the users and tokens of the configured metadata database (the server's store). */
@@ -49,6 +52,7 @@ export async function openAccessControl(config: Config, accounts: Accounts, opti
     audit: auditTrail(options.audit ?? log),
     now,
     ...(options.loginHooks ? { hooks: options.loginHooks } : {}),
+    ...(options.loginAttempts ? { loginAttempts: options.loginAttempts } : {}),
     onError: (error) => log(`auth: cannot read users and tokens: ${error instanceof Error ? error.message : String(error)}`),
   });
   await service.start();

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +17,9 @@ import { tokenCommand } from './cli/tokens.js';
 import { userCommand } from './cli/users.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { RegistryError } from './oci/errors.js';
-import { startServer, type RunningServer } from './server.js';
+import { startServer } from './server.js';
+import { startCluster } from './server/cluster.js';
+import { runWorker } from './server/worker.js';
 import { bannerLines } from './server/banner.js';
 import { repositoryList, setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
@@ -79,8 +83,23 @@ function defaultConfigPath(): string {
   return existsSync(local) ? local : fileURLToPath(new URL('../../config/wharf.yaml', import.meta.url));
 }
 
+/** What serve runs: one process, or a cluster of workers behind a primary. */
+interface Serving {
+  urls: string[];
+  initialAdminPassword: string | null;
+  reload(config: Config): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** workers: auto is one per core; 1 (or one core) serves from this process alone. */
+function workerCount(config: Config): number {
+  return config.workers === 'auto' ? availableParallelism() : config.workers;
+}
+
 async function serve(args: string[]): Promise<void> {
   if (wantsHelp(args)) return;
+  // A worker forked by the primary: it asks the primary for its configuration.
+  if (cluster.isWorker) return runWorker();
   const { values } = parseArgs({
     args,
     options: { config: { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' } },
@@ -89,9 +108,10 @@ async function serve(args: string[]): Promise<void> {
   const overrides = { listen: values.listen, data: values.data };
   const config = loadConfig(configFile, overrides);
   const logger = stderrLogger(config);
-  let server: RunningServer;
+  const workers = workerCount(config);
+  let server: Serving;
   try {
-    server = await startServer(config, { logger });
+    server = workers > 1 ? await startCluster(config, { workers, logger }) : await startServer(config, { logger });
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     logger.error(`not started: ${error instanceof Error ? error.message : String(error)}`);
@@ -100,7 +120,7 @@ async function serve(args: string[]): Promise<void> {
   // What serve says it serves goes to standard output, as the one-time admin password does.
   const said = createLogger({ format: config.log.format, write: (line) => process.stdout.write(line) });
   if (server.initialAdminPassword) console.log(`wharf: the first user is admin, password ${server.initialAdminPassword} (shown once; log in with: docker login ${hostOf(server.urls[0]!)} -u admin)`);
-  for (const line of bannerLines(config, server.urls, { version, configFile })) said.info(line);
+  for (const line of bannerLines(config, server.urls, { version, configFile, workers })) said.info(line);
   // SIGHUP: read the file again and reload; a bad file is refused and the running config stays.
   let reloading = Promise.resolve();
   process.on('SIGHUP', () => {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { createSecureServer, type Http2Session } from 'node:http2';
 import type { Server as TlsServer } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
-import { Registry } from 'prom-client';
+import { AggregatorRegistry, Registry, type PrometheusContentType } from 'prom-client';
 import { openAccessControl, type AccessControl } from './access-control.js';
 import type { LoginHooks } from './auth/service.js';
 import { acmeSettingsPath } from './config/acme.js';
@@ -24,7 +24,8 @@ import { collectPolicy, openConfiguredStore, registerRepositories } from './stor
 import { periodicCollection, type CollectSummary } from './store/gc.js';
 import type { Store } from './store/index.js';
 import type { LifecycleHooks } from './store/lifecycle.js';
-import { AcmeCertificates } from './tls/acme.js';
+import { AcmeCertificates, type AcmeAnswers } from './tls/acme.js';
+import type { SharedState } from './server/shared-state.js';
 import { answerAlpnChallenges } from './tls/alpn-challenge.js';
 
 /** How long a shutdown waits for transfers in flight before it cuts them. */
@@ -80,6 +81,12 @@ export interface ServerOptions {
   storageNow?: () => number;
   /** Blob lifecycle hooks (tests force interleavings with them). */
   storageHooks?: LifecycleHooks;
+  /**
+   * As one worker of several (server/cluster.ts): the state they share, through the primary. The
+   * primary has done what happens once (recovery, migrations, certificates, the first admin, ACME
+   * orders, periodic collection), so a worker does none of it.
+   */
+  worker?: SharedState;
 }
 
 /** Opens the store, builds the repositories and the app, and starts every listener. */
@@ -87,17 +94,22 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const logger = options.logger ?? createLogger({ format: config.log.format, write: (line) => process.stderr.write(line) });
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
   const warn = (message: string) => logger.warn(message);
-  const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
-  if (acme && !acme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
+  const worker = options.worker ?? null;
+  const ownAcme = config.acme && !worker ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
+  const acme: AcmeAnswers | null = worker ? worker.acme : ownAcme;
+  if (ownAcme && !ownAcme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
   const store: Store = await openConfiguredStore(config, {
-    recover: true, log: warn, ...(options.storageNow ? { now: options.storageNow } : {}), ...(options.storageHooks ? { hooks: options.storageHooks } : {}),
+    recover: !worker, log: warn, ...(worker ? { sessionLocks: worker.sessionLocks } : {}), ...(options.storageNow ? { now: options.storageNow } : {}), ...(options.storageHooks ? { hooks: options.storageHooks } : {}),
   });
   // Access control's messages: its warnings say so ("warning: …").
   const authLog = (message: string) => (message.startsWith('warning: ') ? logger.warn(message) : logger.info(message));
   let access: AccessControl;
   let certificates: ListenerCertificates;
   try {
-    access = await openAccessControl(config, store.metadata.accounts, { log: authLog, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}), ...(options.loginHooks ? { loginHooks: options.loginHooks } : {}) });
+    access = await openAccessControl(config, store.metadata.accounts, {
+      log: authLog, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}), ...(options.loginHooks ? { loginHooks: options.loginHooks } : {}),
+      ...(worker ? { loginAttempts: worker.loginAttempts } : {}),
+    });
     certificates = await ListenerCertificates.open(config, logger, acme).catch(async (error: unknown) => {
       await access.close();
       throw error;
@@ -109,20 +121,25 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   /** Permissions follow every reload, before anything else of it takes effect. */
   const hooks: ReloadHook[] = [{ update: (next) => access.service?.update(next.permissions) }, ...(options.reloadHooks ?? [])];
   const caPath = () => certificates.caPath;
-  const registry = new Registry();
+  // In a worker, an AggregatorRegistry: constructing one is what makes prom-client answer the
+  // primary's requests for this worker's metrics.
+  const registry = worker ? new AggregatorRegistry<PrometheusContentType>() : new Registry();
   const metrics = createMetrics(registry, {
     repositories: () => current.repositories,
     storageBytes: options.storageBytes ?? (async () => Object.fromEntries(await Promise.all(current.repositories.keys.map(async (key) => [key, await store.metadata.blobLinks.repositoryBytes(key)])))),
     openUploads: async () => (await store.metadata.uploads.all()).length,
+    ...(worker ? { render: worker.metrics } : {}),
   });
+  if (worker) AggregatorRegistry.setRegistries([registry]);
   // One set of downloads for the server's life: reloads keep single-flight and the memory window.
-  const downloads = new BlobDownloads(store.blobs, { memory: config.downloads.memory });
+  const downloads = new BlobDownloads(store.blobs, { memory: config.downloads.memory, ...(worker ? { coordinator: worker.fills } : {}) });
   const build = async (next: Config, previous?: { set: RepositorySet; config: Config }) => {
     await registerRepositories(store, next);
-    return RepositorySet.fromConfig(next, store, warn, { downloads, observeUpstream: (key) => metrics.upstream(key), onTagsDropped: (event) => metrics.tagsRemoved(event.repository, event.tags.length), ...(previous ? { previous } : {}) });
+    return RepositorySet.fromConfig(next, store, warn, { downloads, observeUpstream: (key) => metrics.upstream(key), onTagsDropped: (event) => metrics.tagsRemoved(event.repository, event.tags.length), ...(previous ? { previous } : {}), ...(worker ? { shared: worker.upstream } : {}) });
   };
   let current = { config, repositories: await build(config) };
-  const collector = periodicCollection(store, collectPolicy(config), { interval: config.gc.interval, log: warn });
+  // Workers collect on demand only (the admin route): the primary runs the periodic collection.
+  const collector = periodicCollection(store, collectPolicy(config), { interval: worker ? 0 : config.gc.interval, log: warn });
   /** Repositories a reload replaced: closed with the server, as requests may still hold them. */
   const retired: Repository[] = [];
   const ports: number[] = [];
@@ -182,10 +199,10 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       }
     }
     live = liveState({ config: withPorts(config, ports), repositories: current.repositories, writeLog, caPath });
-    acme?.start();
-    initialAdminPassword = await access.createFirstAdmin();
+    ownAcme?.start();
+    if (!worker) initialAdminPassword = await access.createFirstAdmin();
   } catch (error) {
-    acme?.close();
+    ownAcme?.close();
     certificates.close();
     servers.forEach((server) => server.close());
     await access.close();
@@ -218,7 +235,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       return report;
     },
     async close({ graceMs = shutdownGraceMs } = {}) {
-      acme?.close();
+      ownAcme?.close();
       certificates.close();
       const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -13,7 +13,7 @@ function namingTheKey(error: unknown): unknown {
 }
 
 /** Opens the configured storage. */
-export async function openConfiguredStore(config: Config, options: Pick<StoreOptions, 'recover' | 'log' | 'now' | 'hooks'>): Promise<Store> {
+export async function openConfiguredStore(config: Config, options: Pick<StoreOptions, 'recover' | 'log' | 'now' | 'hooks' | 'sessionLocks'>): Promise<Store> {
   const { blobs, metadata } = config.storage;
   try {
     return await openStore({ dataDir: config.dataDir, blobs, metadata, ...options });

@@ -12,7 +12,7 @@ import { Authorizer } from './permissions.js';
 import { principalKey, type Principal } from './principal.js';
 import { Principals } from './principals.js';
 import type { ScopeRequest } from './scopes.js';
-import { LoginThrottle, type LoginAttempt } from './throttle.js';
+import { LoginThrottle, type LoginAttempt, type LoginAttempts } from './throttle.js';
 
 // Authentication: who a caller is, from a password or access token (Basic, or the token
 // endpoint), a bearer JWT we issued, or nothing at all (anonymous). Passwords are checked against
@@ -26,6 +26,8 @@ export interface Credentials {
 
 export interface AuthServiceOptions {
   config: AuthConfig;
+  /** Where login attempts are counted (workers: the primary's); default: a LoginThrottle here. */
+  loginAttempts?: LoginAttempts;
   permissions: readonly PermissionTarget[];
   accounts: Accounts;
   key: SigningKey;
@@ -59,7 +61,7 @@ export class AuthService {
   readonly #accounts: Accounts;
   readonly audit: Audit;
   readonly #now: () => number;
-  readonly #throttle: LoginThrottle;
+  readonly #throttle: LoginAttempts;
   readonly #passwords: VerifiedPasswords;
   readonly #principals: Principals;
   readonly #hooks: LoginHooks;
@@ -73,7 +75,7 @@ export class AuthService {
     this.authorizer = new Authorizer(options.permissions);
     this.tokens = new TokenService({ key: options.key, service: options.config.service, lifetimeMs: options.config.tokenLifetime, refreshLifetimeMs: options.config.refreshTokenLifetime, now: options.now });
     this.#passwords = new VerifiedPasswords({ ttlMs: credentialTtlMs, now: options.now });
-    this.#throttle = new LoginThrottle({ ...options.config.throttle, windowMs: options.config.throttle.window, now: options.now });
+    this.#throttle = options.loginAttempts ?? new LoginThrottle({ ...options.config.throttle, windowMs: options.config.throttle.window, now: options.now });
     this.directory = new AccountDirectory(options.accounts, {
       now: options.now,
       onError: options.onError,
@@ -122,7 +124,7 @@ export class AuthService {
     if (!options.fresh && !token && known && this.#passwords.remembers(username, password, known.passwordHash)) return this.#principals.user(username)!;
     let attempt: LoginAttempt;
     try {
-      attempt = this.#throttle.reserve(username, from);
+      attempt = await this.#throttle.reserve(username, from);
     } catch (error) {
       this.audit.record({ who: username, from, action: 'login', result: 'throttled' });
       throw error;

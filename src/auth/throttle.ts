@@ -21,10 +21,27 @@ export interface LoginAttempt {
   succeeded(): void;
 }
 
+/**
+ * Where login attempts are counted: a LoginThrottle in this process (the default), or with
+ * workers the primary's one throttle (server/shared-state.ts), else N workers would allow N times
+ * the attempts. Throws TOOMANYREQUESTS (tooManyLogins) when refused.
+ */
+export interface LoginAttempts {
+  reserve(user: string, address: string): LoginAttempt | Promise<LoginAttempt>;
+}
+
+/** The refusal of a login while its counts are at their limit, for `wait` more seconds. */
+export function tooManyLogins(user: string, wait: number): RegistryError {
+  return new RegistryError('TOOMANYREQUESTS', {
+    message: `too many failed logins for ${user} or from this address; try again in ${wait} s`,
+    headers: { 'Retry-After': String(wait) },
+  });
+}
+
 /** Keys remembered at most (bounded memory under a flood of made-up names). */
 const maxKeys = 50_000;
 
-export class LoginThrottle {
+export class LoginThrottle implements LoginAttempts {
   readonly #options: ThrottleOptions;
   readonly #attempts = new LRUCache<string, number[]>({ max: maxKeys });
 
@@ -53,12 +70,7 @@ export class LoginThrottle {
     const pair = `p:${address} ${user}`; // user names hold no space
     const single = `a:${address}`;
     const wait = Math.max(this.#wait(pair, this.#options.perUser), this.#wait(single, this.#options.perAddress));
-    if (wait > 0) {
-      throw new RegistryError('TOOMANYREQUESTS', {
-        message: `too many failed logins for ${user} or from this address; try again in ${wait} s`,
-        headers: { 'Retry-After': String(wait) },
-      });
-    }
+    if (wait > 0) throw tooManyLogins(user, wait);
     const at = this.#options.now();
     const kept = Math.max(this.#options.perUser, this.#options.perAddress);
     for (const key of [pair, single]) this.#attempts.set(key, [...this.#recent(key).slice(-kept), at]);

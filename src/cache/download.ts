@@ -15,8 +15,8 @@ import type { MemoryWindow } from './memory-window.js';
 export type FillState = 'running' | 'verified' | 'committed' | 'failed';
 
 /**
- * What readers follow (fill-reader.ts): the blob's progress, and its bytes from memory or the
- * writer's file. Emits 'progress' whenever any of it changes.
+ * What readers follow (fill-reader.ts): a download in this process, or (workers) one running in
+ * another process, known here by its progress. Emits 'progress' whenever any of it changes.
  */
 export interface Fill extends EventEmitter {
   readonly digest: string;
@@ -57,6 +57,8 @@ export class Download extends EventEmitter implements Fill {
   written = 0;
   state: FillState = 'running';
   error: Error | null = null;
+  /** True once run() is over, either way (its last 'progress' says so). */
+  settled = false;
   /** Bytes [start, received) in memory: what the writer has not written yet. */
   #memory: { start: number; buffers: Buffer[] } = { start: 0, buffers: [] };
 
@@ -150,6 +152,7 @@ export class Download extends EventEmitter implements Fill {
       this.#window.release(this.received - this.#memory.start);
       this.#memory = { start: this.received, buffers: [] };
       await this.writer.cancel(); // nothing is left after a commit
+      this.settled = true;
       this.emit('progress');
     }
   }

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
-import { parseDigest } from '../oci/digest.js';
+import { parseDigest, type ParsedDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { BlobDriver } from '../store/index.js';
 import { Download, type DownloadHooks, type Fill } from './download.js';
+import { FollowedFill, type FillCoordinator, type FillProgress, type FollowedClaim } from './followed-fill.js';
 import { MemoryWindow } from './memory-window.js';
 
 // One upstream fetch per digest, however many clients ask: the first request starts a download
@@ -29,17 +30,22 @@ export interface JoinResult {
 export interface BlobDownloadsOptions {
   /** Bytes all downloads together may hold ahead of their writers (downloads.memory). */
   memory: number;
+  /** Who fetches a digest when other processes serve the same store (workers); none: this process alone. */
+  coordinator?: FillCoordinator;
 }
 
 /** The downloads in progress, by digest (state in this instance, not in the module). */
 export class BlobDownloads {
   readonly #store: BlobDriver;
   readonly #window: MemoryWindow;
-  readonly #running = new Map<string, Promise<Download>>();
+  readonly #coordinator: FillCoordinator | null;
+  /** Fills this process follows, by digest: its own downloads and, with workers, others' it follows. */
+  readonly #running = new Map<string, Promise<{ fill: Fill; lead: boolean }>>();
 
   constructor(store: BlobDriver, options: BlobDownloadsOptions) {
     this.#store = store;
     this.#window = new MemoryWindow(options.memory);
+    this.#coordinator = options.coordinator ?? null;
   }
 
   /** Bytes held in memory by the running downloads. */
@@ -47,25 +53,57 @@ export class BlobDownloads {
     return this.#window.held;
   }
 
-  /** Follows the running download of `digest`; null when none runs. */
-  follow(digest: string): Promise<JoinResult> | null {
+  /** Follows the running download of `digest` (with workers, in whichever process runs it); null when none runs. */
+  async follow(digest: string): Promise<JoinResult | null> {
     const running = this.#running.get(digest);
-    return running ? running.then((fill) => ({ fill, started: false })) : null;
+    if (running) return { fill: (await running).fill, started: false };
+    const elsewhere = await this.#coordinator?.follow(digest);
+    return elsewhere ? { fill: this.#followed(digest, elsewhere), started: false } : null;
   }
 
   /** Joins the download of `digest`, or starts one. */
   async join(digest: string, source: DownloadSource): Promise<JoinResult> {
-    const following = this.follow(digest);
-    if (following) return following;
-    const starting = this.#start(digest, source);
-    this.#running.set(digest, starting);
-    starting.catch(() => this.#running.delete(digest));
-    return { fill: await starting, started: true };
-  }
-
-  async #start(digest: string, source: DownloadSource): Promise<Download> {
+    const running = this.#running.get(digest);
+    if (running) return { fill: (await running).fill, started: false };
     const parsed = parseDigest(digest);
     if (!parsed) throw new RegistryError('DIGEST_INVALID', { detail: { digest } });
+    const starting = this.#open(digest, parsed, source);
+    this.#running.set(digest, starting);
+    starting.catch(() => this.#running.delete(digest));
+    const { fill, lead } = await starting;
+    return { fill, started: lead };
+  }
+
+  /** Leads the download here, or (workers) follows the process that leads it. */
+  async #open(digest: string, parsed: ParsedDigest, source: DownloadSource): Promise<{ fill: Fill; lead: boolean }> {
+    if (!this.#coordinator) return { fill: await this.#start(digest, parsed, source), lead: true };
+    const claim = await this.#coordinator.claim(digest);
+    if (!claim.lead) return { fill: this.#followed(digest, claim), lead: false };
+    try {
+      const download = await this.#start(digest, parsed, source);
+      relayProgress(download, claim.publish);
+      return { fill: download, lead: true };
+    } catch (error) {
+      claim.publish({ size: null, written: 0, state: 'failed', error: error instanceof Error ? error.message : String(error), spool: '' });
+      throw error;
+    }
+  }
+
+  /** A fill another process leads, known here until it ends. */
+  #followed(digest: string, claim: FollowedClaim): FollowedFill {
+    const fill = new FollowedFill(digest, this.#store, claim.progress);
+    const entry = Promise.resolve({ fill, lead: false });
+    const over = () => fill.state === 'committed' || fill.state === 'failed';
+    const forget = () => { if (this.#running.get(digest) === entry) this.#running.delete(digest); };
+    if (!over() && !this.#running.has(digest)) this.#running.set(digest, entry);
+    claim.follow((progress) => {
+      fill.update(progress);
+      if (over()) forget();
+    });
+    return fill;
+  }
+
+  async #start(digest: string, parsed: ParsedDigest, source: DownloadSource): Promise<Download> {
     let download: Download | null = null;
     const writer = this.#store.writer({ algorithm: parsed.algorithm, onWritten: (bytes) => download!.wrote(bytes) });
     download = new Download(digest, writer, this.#window);
@@ -85,4 +123,22 @@ export class BlobDownloads {
     void download.run(answer.value.body, parsed, source).finally(() => this.#running.delete(digest));
     return download;
   }
+}
+
+/**
+ * Tells followers in other processes what they can read: each batch written, every change of
+ * state, and that it is over when the download settles (a failed commit leaves it 'verified').
+ */
+function relayProgress(download: Download, publish: (progress: FillProgress) => void): void {
+  let told = '';
+  const tell = () => {
+    const over = download.settled && download.state !== 'committed';
+    const progress = { size: download.size, written: download.written, state: over ? 'failed' as const : download.state, error: download.error?.message ?? null, spool: download.writer.id };
+    const key = `${progress.size} ${progress.written} ${progress.state}`;
+    if (key === told) return;
+    told = key;
+    publish(progress);
+  };
+  download.on('progress', tell);
+  tell();
 }

@@ -22,8 +22,9 @@ export function fillReader(fill: Fill, store: BlobDriver, range: ByteRange): Rea
         if (fill.state === 'failed') return void this.destroy(fill.error ?? new Error('download failed'));
         const limit = Math.min(range.end + 1, fill.available);
         if (position >= limit) {
-          // Verified: the blob ends here (a length the upstream did not announce).
-          if (finished()) return void this.push(null);
+          // Verified, the blob ends at its size (a length the upstream may not have announced).
+          // A fill followed from another process is only readable up to what is written.
+          if (finished() && position >= fill.size!) return void this.push(null);
           return void fill.once('progress', pump);
         }
         const fromMemory = fill.slice(position, limit);

@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.js';
-import { boolean, byteSize, describe, mapping } from './fields.js';
+import { boolean, byteSize, describe, mapping, positiveInteger } from './fields.js';
 import type { StorageConfig } from './types.js';
 
 // How Wharf spends the machine: worker processes, the reverse proxy's sendfile, and the memory
@@ -8,8 +8,8 @@ import type { StorageConfig } from './types.js';
 export const servingKeys = ['workers', 'proxy', 'downloads'] as const;
 
 export interface ServingConfig {
-  /** Processes serving requests: 1, this process (worker clusters are not implemented yet). */
-  readonly workers: 1;
+  /** Processes serving requests: 'auto' is one per core; 1 (the default) is this process alone (no cluster). */
+  readonly workers: 'auto' | number;
   /** offload: blob GETs from a trusted proxy that offers it are answered with X-Accel-Redirect or X-Sendfile. */
   readonly proxy: { readonly offload: boolean };
   /** memory: bytes of upstream data all cold pulls together may hold ahead of the disk writer. */
@@ -18,10 +18,14 @@ export interface ServingConfig {
 
 export const defaultDownloadMemory = 256 * 1024 * 1024;
 
-/** Only one process serves yet: a worker cluster (auto or N > 1) is refused, not silently ignored. */
 function workers(value: unknown): ServingConfig['workers'] {
-  if (value === undefined || value === 1) return 1;
-  throw new ConfigError('workers', `only 1 is supported yet (one process serves every request), got ${describe(value)}`);
+  if (value === undefined) return 1;
+  if (value === 'auto') return 'auto';
+  try {
+    return positiveInteger(value, 'workers');
+  } catch {
+    throw new ConfigError('workers', `expected auto or a whole number of at least 1, got ${describe(value)}`);
+  }
 }
 
 export function servingConfig(node: Record<string, unknown>, context: { trustedProxies: readonly string[]; storage: StorageConfig }): ServingConfig {

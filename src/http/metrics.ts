@@ -26,6 +26,8 @@ export interface MetricsSources {
   storageBytes: () => Record<string, number> | Promise<Record<string, number>>;
   /** Upload sessions started and not yet finished or cancelled. */
   openUploads: () => number | Promise<number>;
+  /** With workers: every worker's metrics aggregated by the primary (prom-client's AggregatorRegistry). */
+  render?: () => Promise<string>;
 }
 
 export interface Metrics {
@@ -72,11 +74,12 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
   });
   const tagsRemoved = new Counter({ name: 'wharf_tags_removed_total', help: 'Tags removed because an image exceeded its repository\'s maxUniqueTags.', labelNames: ['repository'], registers });
   new Gauge({
-    name: 'wharf_uploads_in_progress', help: 'Upload sessions started and not yet finished or cancelled.', registers,
+    // Read from the database, the same in every worker: aggregated as one value, not a sum.
+    name: 'wharf_uploads_in_progress', help: 'Upload sessions started and not yet finished or cancelled.', registers, aggregator: 'first',
     async collect() { this.set(await sources.openUploads()); },
   });
   new Gauge({
-    name: 'wharf_storage_bytes', help: 'Bytes of blobs each repository holds (a blob shared by two counts in both).', labelNames: ['repository'], registers,
+    name: 'wharf_storage_bytes', help: 'Bytes of blobs each repository holds (a blob shared by two counts in both).', labelNames: ['repository'], registers, aggregator: 'first',
     async collect() {
       this.reset();
       for (const [repository, bytes] of Object.entries(await sources.storageBytes())) this.set({ repository }, bytes);
@@ -93,7 +96,7 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
     });
   }
   new Gauge({
-    name: 'wharf_upstream_ratelimit_remaining', help: 'Pulls left in the upstream rate-limit window (Docker Hub).', labelNames: ['repository'], registers,
+    name: 'wharf_upstream_ratelimit_remaining', help: 'Pulls left in the upstream rate-limit window (Docker Hub).', labelNames: ['repository'], registers, aggregator: 'min',
     collect() {
       this.reset();
       for (const repository of cached()) if (repository.stats!.rateLimitRemaining !== null) this.set({ repository: repository.key }, repository.stats!.rateLimitRemaining);
@@ -125,7 +128,7 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
       return (seconds, outcome) => upstreamDuration.observe({ repository, outcome }, seconds);
     },
     tagsRemoved: (repository, count) => tagsRemoved.inc({ repository }, count),
-    render: () => registry.metrics(),
+    render: sources.render ?? (() => registry.metrics()),
     contentType: registry.contentType,
   };
 }

@@ -15,7 +15,7 @@ import type { ManifestRow } from '../store/metadata/types.js';
 import { allowedUrls, fetchForeignLayer } from '../upstream/foreign.js';
 import { negotiate } from './negotiate.js';
 import { listing, readBlob, toManifest } from './reading.js';
-import { first, readBody, UpstreamGate, type UpstreamObserver } from './upstream-gate.js';
+import { first, readBody, UpstreamGate, type SharedUpstreamState, type UpstreamObserver } from './upstream-gate.js';
 import type { BlobRead, ByteRange, Listing, Manifest, ReadOptions, Repository } from './repository.js';
 
 // A pull-through cache of one upstream registry.
@@ -58,6 +58,8 @@ export interface RemoteRepositoryOptions {
   log: (message: string) => void;
   /** Upstream latency and failures, for metrics. */
   observeUpstream?: UpstreamObserver;
+  /** Token cache and circuit breaker shared by every worker; absent: this process's own. */
+  shared?: SharedUpstreamState;
 }
 
 export class RemoteRepository implements Repository {
@@ -81,7 +83,7 @@ export class RemoteRepository implements Repository {
     this.#reader = options.reader;
     this.#downloads = options.downloads;
     this.#log = options.log;
-    this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log, ...(options.observeUpstream ? { observe: options.observeUpstream } : {}) });
+    this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log, ...(options.observeUpstream ? { observe: options.observeUpstream } : {}), ...(options.shared ? { shared: options.shared } : {}) });
   }
 
   async #fetchManifest(name: string, reference: string, options: ReadOptions): Promise<Manifest> {
@@ -216,7 +218,7 @@ export class RemoteRepository implements Repository {
     // A running download is followed before the cache is asked: one that ends while the cache is
     // asked has committed by then (it stops running only after its commit), so it is found there,
     // never fetched a second time.
-    const following = this.#downloads.follow(digest);
+    const following = await this.#downloads.follow(digest);
     const cached = following ? null : await this.#cachedSize(name, digest);
     if (cached !== null) {
       const read = await readBlob(this.#store, this.#reader, digest, cached, pickRange);
@@ -225,7 +227,7 @@ export class RemoteRepository implements Repository {
       return 'stream' in read ? { ...read, cache: 'HIT', stream: this.#served(read.stream) } : { ...read, cache: 'HIT' };
     }
     if (!following && options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
-    const { fill, started } = await (following ?? this.#startOrJoin(name, digest));
+    const { fill, started } = following ?? await this.#startOrJoin(name, digest);
     const size = fill.size;
     const range = size !== null ? pickRange?.(size) ?? null : null;
     const stream = this.#served(fillReader(fill, this.#store.blobs, range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 }));

@@ -9,7 +9,7 @@ import { ImageCatalog } from './catalog.js';
 import { Promotion } from './promotion.js';
 import type { Repository, TagsDropped } from './repository.js';
 import { VirtualRepository } from './virtual.js';
-import type { UpstreamObserver } from './upstream-gate.js';
+import type { SharedUpstreamState, UpstreamObserver } from './upstream-gate.js';
 
 export interface BuildOptions {
   /** The server's one set of cold-pull downloads (single-flight and memory window for every remote). */
@@ -20,6 +20,8 @@ export interface BuildOptions {
   observeUpstream?: (key: string) => UpstreamObserver;
   /** Tags maxUniqueTags removed (after they are logged), for metrics. */
   onTagsDropped?: TagsDropped;
+  /** Token cache and circuit breakers shared by every worker; absent: each repository's own. */
+  shared?: SharedUpstreamState;
 }
 
 /** The configured repositories, by key. */
@@ -59,7 +61,7 @@ export class RepositorySet {
       } else if (repositoryConfig.type === 'local') {
         repository = new LocalRepository({ key, config: repositoryConfig, store, reader, onTagsDropped });
       } else if (repositoryConfig.type === 'remote') {
-        repository = new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log, ...(options.observeUpstream ? { observeUpstream: options.observeUpstream(key) } : {}) });
+        repository = new RemoteRepository({ key, config: repositoryConfig, store, reader, downloads, log, ...(options.observeUpstream ? { observeUpstream: options.observeUpstream(key) } : {}), ...(options.shared ? { shared: options.shared } : {}) });
       } else {
         const members = repositoryConfig.repositories.map(build);
         const target = repositoryConfig.defaultDeploymentRepo;

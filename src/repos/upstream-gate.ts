@@ -3,6 +3,14 @@ import { RegistryError } from '../oci/errors.js';
 import type { CacheStats } from '../cache/stats.js';
 import type { RemoteRepositoryConfig } from '../config/types.js';
 import { UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
+import type { TokenStore } from '../upstream/tokens.js';
+import { localBreaker, type BreakerSettings, type CircuitBreaker } from './breaker.js';
+
+/** Upstream state every worker must share (server/shared-state.ts); absent: this process's own. */
+export interface SharedUpstreamState {
+  tokens: TokenStore;
+  breaker(key: string, settings: BreakerSettings): CircuitBreaker;
+}
 
 // What a remote repository asks its upstream goes through here: Docker Hub's name mapping, the
 // circuit breaker (after offlineAfter consecutive failures the upstream is not asked for
@@ -58,19 +66,20 @@ export class UpstreamGate {
   readonly #dockerHub: boolean;
   /** Upstream 404s by what was asked, with their expiry (a short-lived negative cache). */
   readonly #notFound = new LRUCache<string, RegistryError>({ max: 10_000, ttl: notFoundTtlMs });
-  #failures = 0;
-  #offlineUntil = 0;
+  readonly #breaker: CircuitBreaker;
 
-  constructor(options: { key: string; config: RemoteRepositoryConfig; stats: CacheStats; log: (message: string) => void; observe?: UpstreamObserver }) {
+  constructor(options: { key: string; config: RemoteRepositoryConfig; stats: CacheStats; log: (message: string) => void; observe?: UpstreamObserver; shared?: SharedUpstreamState }) {
     this.#observe = options.observe ?? (() => undefined);
     this.#key = options.key;
     this.#config = options.config;
     this.#stats = options.stats;
     this.#log = options.log;
     this.#dockerHub = isDockerHub(options.config.url);
-    const { url, username, password, timeouts } = options.config;
+    const { url, username, password, timeouts, offlineAfter, retryAfter } = options.config;
+    this.#breaker = options.shared?.breaker(options.key, { offlineAfter, retryAfter }) ?? localBreaker({ offlineAfter, retryAfter });
     this.#client = new UpstreamClient({
       url, username, password, timeouts,
+      ...(options.shared ? { tokens: options.shared.tokens } : {}),
       onRateLimit: (remaining) => {
         if (remaining < lowRateLimit && (this.#stats.rateLimitRemaining ?? Infinity) >= lowRateLimit) {
           this.#log(`${this.#key}: upstream ${url} rate limit nearly spent: ${remaining} pulls remaining`);
@@ -82,8 +91,8 @@ export class UpstreamGate {
 
   /** Sends to the upstream unless it is marked offline; counts failures for the circuit breaker. */
   async send(method: 'GET' | 'HEAD', name: string, suffix: string, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
-    if (Date.now() < this.#offlineUntil) {
-      throw new RegistryError('UNKNOWN', { status: 503, message: `upstream ${this.#config.url} of ${this.#key} is marked offline after ${this.#failures} failures; retrying after ${new Date(this.#offlineUntil).toISOString()}` });
+    if (Date.now() < this.#breaker.offlineUntil) {
+      throw new RegistryError('UNKNOWN', { status: 503, message: `upstream ${this.#config.url} of ${this.#key} is marked offline after ${this.#breaker.failures} failures; retrying after ${new Date(this.#breaker.offlineUntil).toISOString()}` });
     }
     const upstreamName = upstreamImageName(this.#dockerHub, name);
     const startedAt = performance.now();
@@ -96,15 +105,14 @@ export class UpstreamGate {
         response.body.resume();
         throw new RegistryError('UNKNOWN', { status: 502, message: `upstream ${this.#config.url} answered ${response.status}` });
       }
-      this.#failures = 0;
+      this.#breaker.succeeded();
       return response;
     } catch (error) {
       if (response === null) this.#observe(elapsed(), 'error'); // no answer at all
       this.#stats.upstreamErrors++;
       this.#log(`${this.#key}: ${method} ${suffix.split('?', 1)[0]} of ${name} failed: ${error instanceof Error ? error.message : String(error)}`);
-      if (++this.#failures >= this.#config.offlineAfter) {
-        this.#offlineUntil = Date.now() + this.#config.retryAfter;
-        this.#log(`${this.#key}: upstream ${this.#config.url} marked offline for ${this.#config.retryAfter / 1000}s after ${this.#failures} failures`);
+      if (this.#breaker.failed(Date.now())) {
+        this.#log(`${this.#key}: upstream ${this.#config.url} marked offline for ${this.#config.retryAfter / 1000}s after ${this.#breaker.failures} failures`);
       }
       throw error;
     }

@@ -12,9 +12,10 @@ function serves(listener: ListenerConfig, config: Config): string {
   return `${keys.join(', ')} by path (/v2/<key>/…)${subdomains}`;
 }
 
-export function bannerLines(config: Config, urls: readonly string[], started: { version: string; configFile: string }): string[] {
+export function bannerLines(config: Config, urls: readonly string[], started: { version: string; configFile: string; workers: number }): string[] {
+  const processes = started.workers > 1 ? `, ${started.workers} worker processes` : '';
   return [
-    `wharf ${started.version}: config ${started.configFile}, data in ${config.dataDir}`,
+    `wharf ${started.version}: config ${started.configFile}, data in ${config.dataDir}${processes}`,
     ...config.listeners.map((listener, i) => `listening on ${urls[i]} serving ${serves(listener, config)}`),
   ];
 }

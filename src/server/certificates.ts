@@ -2,7 +2,7 @@ import type { SecureServerOptions } from 'node:http2';
 import type { Server as TlsServer } from 'node:tls';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
-import type { AcmeCertificates } from '../tls/acme.js';
+import type { AcmeAnswers } from '../tls/acme.js';
 import { CertificateFiles } from '../tls/files.js';
 import { certificateNames, ensureSelfSigned } from '../tls/self-signed.js';
 import { watchFiles, type FileWatch } from '../tls/watch.js';
@@ -15,21 +15,21 @@ import { watchFiles, type FileWatch } from '../tls/watch.js';
 export class ListenerCertificates {
   readonly #config: Config;
   readonly #logger: Logger;
-  readonly #acme: AcmeCertificates | null;
+  readonly #acme: AcmeAnswers | null;
   /** Wharf's own server certificate (certsDir/server.crt and server.key), when a listener uses it. */
   readonly #own: CertificateFiles | null;
   /** The operator's pairs, per files listener. */
   readonly #files = new Map<number, CertificateFiles>();
   readonly #watches: FileWatch[] = [];
 
-  private constructor(config: Config, logger: Logger, acme: AcmeCertificates | null, own: CertificateFiles | null) {
+  private constructor(config: Config, logger: Logger, acme: AcmeAnswers | null, own: CertificateFiles | null) {
     this.#config = config;
     this.#logger = logger;
     this.#acme = acme;
     this.#own = own;
   }
 
-  static async open(config: Config, logger: Logger, acme: AcmeCertificates | null): Promise<ListenerCertificates> {
+  static async open(config: Config, logger: Logger, acme: AcmeAnswers | null): Promise<ListenerCertificates> {
     const needsOwn = config.listeners.some((listener) => listener.tls === 'self-signed' || (listener.tls === 'acme' && !acme!.current));
     let own: CertificateFiles | null = null;
     if (needsOwn) {

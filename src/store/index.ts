@@ -6,11 +6,13 @@ import { S3Blobs, type S3Options } from './blobs/s3.js';
 import { BlobLifecycle, type LifecycleHooks } from './lifecycle.js';
 import { openMetadata } from './metadata/index.js';
 import type { Metadata } from './metadata/types.js';
+import { localSessionLocks, type SessionLocks } from './session-locks.js';
 import { UploadSessions } from './uploads.js';
 
 export type { BlobDriver, BlobWriter, ByteRange, WrittenBlob } from './blobs/types.js';
 export type { ImageRef, Metadata, Page } from './metadata/types.js';
 export type { UploadState } from './uploads.js';
+export type { SessionLocks };
 export type { S3Options };
 
 export interface StoreOptions {
@@ -25,6 +27,8 @@ export interface StoreOptions {
   /** Operational messages (a full disk). */
   log?: (message: string) => void;
   hooks?: LifecycleHooks;
+  /** Upload session locks shared by every process serving the store (default: this process's). */
+  sessionLocks?: SessionLocks;
 }
 
 /**
@@ -77,7 +81,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     throw error;
   }
   const lifecycle = new BlobLifecycle(metadata, blobs, { now, hooks: options.hooks ?? {}, log });
-  const uploads = new UploadSessions(metadata, blobs.sessions, lifecycle, { now, log });
+  const uploads = new UploadSessions(metadata, blobs.sessions, lifecycle, { now, log, locks: options.sessionLocks ?? localSessionLocks() });
   if (options.recover) await uploads.repair();
   return {
     metadata,

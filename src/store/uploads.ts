@@ -7,6 +7,7 @@ import { hashStream } from './blobs/hashing.js';
 import { storageFailure } from './full.js';
 import type { BlobLifecycle } from './lifecycle.js';
 import type { ImageRef, Metadata } from './metadata/types.js';
+import type { SessionLocks } from './session-locks.js';
 
 export interface UploadState {
   uuid: string;
@@ -33,7 +34,6 @@ interface LiveSession {
   /** sha256 of the bytes so far, so that finishing costs no second read. */
   hash: Hash;
   size: number;
-  busy: boolean;
 }
 
 function unknown(uuid: string, owner: ImageRef): RegistryError {
@@ -43,8 +43,10 @@ function unknown(uuid: string, owner: ImageRef): RegistryError {
 /**
  * Upload sessions (POST → PATCH* → PUT). The bytes so far live with the blob driver (a file, or
  * objects in S3), so any process serving the store can continue a session; the running hash lives
- * in memory and is rebuilt from the bytes when a process meets a session it has not seen (after a
- * restart, or on another node). A session always resumes, finishes or answers BLOB_UPLOAD_UNKNOWN.
+ * in memory: rebuilt from the bytes when a process meets a session it has not seen (after a
+ * restart, or on another node), caught up with the chunks another process appended since it last
+ * saw it (another worker). Appends and finishes hold the session's lock (session-locks.ts), across
+ * processes. A session always resumes, finishes or answers BLOB_UPLOAD_UNKNOWN.
  */
 export class UploadSessions {
   readonly #live = new Map<string, LiveSession>();
@@ -53,14 +55,25 @@ export class UploadSessions {
     private readonly metadata: Metadata,
     private readonly bytes: SessionBytes,
     private readonly lifecycle: BlobLifecycle,
-    private readonly options: { now: () => number; log: (message: string) => void },
+    private readonly options: { now: () => number; log: (message: string) => void; locks: SessionLocks },
   ) {}
+
+  /** Holds the session's lock for `work`; refused (BLOB_UPLOAD_INVALID) while another request holds it. */
+  async #locked<T>(uuid: string, refusal: { status?: number; message: string }, work: () => Promise<T>): Promise<T> {
+    const release = await this.options.locks.tryLock(uuid);
+    if (!release) throw new RegistryError('BLOB_UPLOAD_INVALID', { ...refusal, detail: { uuid } });
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
 
   async start(owner: ImageRef): Promise<UploadState> {
     const uuid = randomUUID();
     await this.bytes.create(uuid).catch((error: unknown) => { throw storageFailure(error, this.options.log); });
     await this.metadata.uploads.create({ uuid, repo: owner.repo, name: owner.name, started_at: this.options.now() });
-    this.#live.set(uuid, { hash: newHasher(), size: 0, busy: false });
+    this.#live.set(uuid, { hash: newHasher(), size: 0 });
     return { uuid, size: 0 };
   }
 
@@ -74,47 +87,41 @@ export class UploadSessions {
    * session ends (else 416, as the spec says for an out-of-order chunk).
    */
   async append(owner: ImageRef, uuid: string, body: Readable, range?: ByteRange): Promise<UploadState> {
-    const session = await this.#session(owner, uuid);
-    if (range && range.start !== session.size) {
-      throw new RegistryError('BLOB_UPLOAD_INVALID', {
-        status: 416,
-        message: `chunk starts at byte ${range.start}, but the upload has ${session.size} bytes`,
-        detail: { uuid, size: session.size },
-      });
-    }
-    if (session.busy) {
-      throw new RegistryError('BLOB_UPLOAD_INVALID', { status: 416, message: 'another chunk of this upload is still being received', detail: { uuid } });
-    }
-    session.busy = true;
-    const hash = session.hash.copy();
-    try {
+    return this.#locked(uuid, { status: 416, message: 'another chunk of this upload is still being received' }, async () => {
+      const session = await this.#session(owner, uuid);
+      if (range && range.start !== session.size) {
+        throw new RegistryError('BLOB_UPLOAD_INVALID', {
+          status: 416,
+          message: `chunk starts at byte ${range.start}, but the upload has ${session.size} bytes`,
+          detail: { uuid, size: session.size },
+        });
+      }
+      const hash = session.hash.copy();
       const chunk = range ? expectLength(body, range.end - range.start + 1) : body;
       session.size = await this.bytes.append(uuid, session.size, chunk, hash).catch((error: unknown) => { throw storageFailure(error, this.options.log); });
       session.hash = hash;
-    } finally {
-      session.busy = false;
-    }
-    return { uuid, size: session.size };
+      return { uuid, size: session.size };
+    });
   }
 
   /** Verifies the whole upload against `digest` and links it into the image as a blob; the session ends either way. */
   async finish(owner: ImageRef, uuid: string, digest: ParsedDigest): Promise<WrittenBlob> {
-    const session = await this.#session(owner, uuid);
-    if (session.busy) throw new RegistryError('BLOB_UPLOAD_INVALID', { message: 'a chunk of this upload is still being received', detail: { uuid } });
-    session.busy = true;
-    try {
-      const hash = digest.algorithm === 'sha256' ? session.hash.copy() : await this.#rehash(uuid, newHasher(digest.algorithm));
-      const actual = `${digest.algorithm}:${hash.digest('hex')}`;
-      const expected = `${digest.algorithm}:${digest.hex}`;
-      if (actual !== expected) {
-        throw new RegistryError('DIGEST_INVALID', { message: `uploaded content has digest ${actual}, not ${expected}`, detail: { digest: actual } });
+    return this.#locked(uuid, { message: 'a chunk of this upload is still being received' }, async () => {
+      const session = await this.#session(owner, uuid);
+      try {
+        const hash = digest.algorithm === 'sha256' ? session.hash.copy() : await this.#rehash(uuid, newHasher(digest.algorithm));
+        const actual = `${digest.algorithm}:${hash.digest('hex')}`;
+        const expected = `${digest.algorithm}:${digest.hex}`;
+        if (actual !== expected) {
+          throw new RegistryError('DIGEST_INVALID', { message: `uploaded content has digest ${actual}, not ${expected}`, detail: { digest: actual } });
+        }
+        // Start-up repair finishes this link if the process dies after the bytes moved.
+        await this.metadata.uploads.committing(uuid, expected);
+        return await this.lifecycle.commit(owner, expected, session.size, () => this.bytes.commit(uuid, digest));
+      } finally {
+        await this.#end(uuid);
       }
-      // Start-up repair finishes this link if the process dies after the bytes moved.
-      await this.metadata.uploads.committing(uuid, expected);
-      return await this.lifecycle.commit(owner, expected, session.size, () => this.bytes.commit(uuid, digest));
-    } finally {
-      await this.#end(uuid);
-    }
+    });
   }
 
   async cancel(owner: ImageRef, uuid: string): Promise<void> {
@@ -153,8 +160,9 @@ export class UploadSessions {
     }
   }
 
-  async #rehash(uuid: string, hash: Hash): Promise<Hash> {
-    await hashStream(await this.bytes.read(uuid), hash);
+  /** Hashes the session's bytes from `from` into `hash`. */
+  async #rehash(uuid: string, hash: Hash, from = 0): Promise<Hash> {
+    await hashStream(await this.bytes.read(uuid, from), hash);
     return hash;
   }
 
@@ -175,10 +183,11 @@ export class UploadSessions {
       throw unknown(uuid, owner);
     }
     let session = this.#live.get(uuid);
-    if (session && (session.busy || session.size === stored)) return session;
-    // First sight of this session here, or another process appended meanwhile: rebuild the hash.
-    const hash = await this.#rehash(uuid, newHasher());
-    session = { hash, size: stored, busy: false };
+    if (session && session.size === stored) return session;
+    // Another process appended since this one last saw the session: hash what it added. First
+    // sight of it here: rebuild the hash from the start.
+    const known = session && session.size < stored ? session : { hash: newHasher(), size: 0 };
+    session = { hash: await this.#rehash(uuid, known.hash.copy(), known.size), size: stored };
     this.#live.set(uuid, session);
     return session;
   }

@@ -28,6 +28,20 @@ export interface ServedCertificate {
   key: string;
 }
 
+/**
+ * What listeners need of ACME: the certificate to serve and the challenge answers. The primary's
+ * AcmeCertificates orders and renews; with workers, each worker holds a relay of it.
+ */
+export interface AcmeAnswers {
+  readonly current: ServedCertificate | null;
+  onCertificate(subscriber: (served: ServedCertificate) => void): void;
+  keyAuthorization(token: string): string | undefined;
+  alpnCertificate(name: string): ServedCertificate | undefined;
+}
+
+/** A challenge answer appearing (value) or going (null), for relays in other processes. */
+export type ChallengeChange = { kind: 'http-01'; token: string; keyAuthorization: string | null } | { kind: 'tls-alpn-01'; name: string; certificate: ServedCertificate | null };
+
 interface Current extends ServedCertificate {
   names: string[];
   notBefore: number;
@@ -57,7 +71,7 @@ function describeError(error: unknown): string {
   return /externalAccountBinding|externalAccountRequired/.test(message) ? `${message} (this CA wants externalAccountBinding: kid and hmacKey, beside the listener's tls mode acme)` : message;
 }
 
-export class AcmeCertificates {
+export class AcmeCertificates implements AcmeAnswers {
   readonly #config: AcmeConfig;
   readonly #dir: string;
   readonly #log: Logger;
@@ -67,6 +81,7 @@ export class AcmeCertificates {
   /** TLS-ALPN-01: name → the challenge certificate. */
   readonly #alpnCertificates = new Map<string, ServedCertificate>();
   readonly #subscribers = new Set<(served: ServedCertificate) => void>();
+  readonly #challengeWatchers = new Set<(change: ChallengeChange) => void>();
   #current: Current | null;
   #timer: NodeJS.Timeout | null = null;
   #failures = 0;
@@ -133,6 +148,15 @@ export class AcmeCertificates {
   /** Called with each new certificate (the listeners swap their TLS context). */
   onCertificate(subscriber: (served: ServedCertificate) => void): void {
     this.#subscribers.add(subscriber);
+  }
+
+  /** Called when a challenge answer appears or goes (workers answer challenges too). */
+  onChallenge(watcher: (change: ChallengeChange) => void): void {
+    this.#challengeWatchers.add(watcher);
+  }
+
+  #tell(change: ChallengeChange): void {
+    for (const watcher of this.#challengeWatchers) watcher(change);
   }
 
   /** The key authorization for an HTTP-01 token while an order waits for it. */
@@ -227,15 +251,21 @@ export class AcmeCertificates {
       skipChallengeVerification: true,
       challengePriority: [this.#config.challenge],
       challengeCreateFn: async (authz, challenge, keyAuthorization) => {
-        if (challenge.type === 'http-01') this.#challenges.set(challenge.token, keyAuthorization);
-        else {
+        if (challenge.type === 'http-01') {
+          this.#challenges.set(challenge.token, keyAuthorization);
+          this.#tell({ kind: 'http-01', token: challenge.token, keyAuthorization });
+        } else {
           const [alpnKey, alpnCert] = await acmeCrypto.createAlpnCertificate(authz, keyAuthorization);
-          this.#alpnCertificates.set(authz.identifier.value, { key: alpnKey.toString(), cert: alpnCert.toString() });
+          const certificate = { key: alpnKey.toString(), cert: alpnCert.toString() };
+          this.#alpnCertificates.set(authz.identifier.value, certificate);
+          this.#tell({ kind: 'tls-alpn-01', name: authz.identifier.value, certificate });
         }
       },
       challengeRemoveFn: async (authz, challenge) => {
         this.#challenges.delete(challenge.token);
         this.#alpnCertificates.delete(authz.identifier.value);
+        if (challenge.type === 'http-01') this.#tell({ kind: 'http-01', token: challenge.token, keyAuthorization: null });
+        else this.#tell({ kind: 'tls-alpn-01', name: authz.identifier.value, certificate: null });
       },
     });
     const pem = `${chain.trim()}\n${key.toString().trim()}\n`;

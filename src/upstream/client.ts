@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { RegistryError } from '../oci/errors.js';
 import { parseChallenge, type Challenge } from './challenge.js';
-import { TokenCache, type TokenRequest } from './tokens.js';
+import { TokenCache, type TokenRequest, type TokenStore } from './tokens.js';
 
 export interface UpstreamOptions {
   /** Base URL; requests go to <url>/v2/…. */
@@ -13,6 +13,8 @@ export interface UpstreamOptions {
   timeouts: { connect: number; response: number };
   /** Told about every answer with a ratelimit-remaining header (Docker Hub). */
   onRateLimit?: (remaining: number) => void;
+  /** Where bearer tokens are cached (default: this process's). */
+  tokens?: TokenStore;
 }
 
 export interface UpstreamRequest {
@@ -51,13 +53,14 @@ export class UpstreamClient {
   readonly #options: UpstreamOptions;
   readonly #origin: string;
   readonly #agent: Agent;
-  readonly #tokens = new TokenCache();
+  readonly #tokens: TokenCache;
   /** What the upstream asked for the last time it challenged us. */
   #bearer: { realm: string; service: string | undefined } | null = null;
   #basic = false;
 
   constructor(options: UpstreamOptions) {
     this.#options = options;
+    this.#tokens = new TokenCache(options.tokens);
     this.url = options.url;
     this.#origin = new URL(options.url).origin;
     this.#agent = new Agent({

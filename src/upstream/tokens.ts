@@ -14,17 +14,36 @@ export interface TokenRequest {
   credentials: string | null;
 }
 
+export interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+/**
+ * Where tokens are kept, by (realm, service, scope). A Map is this process's; workers share the
+ * primary's (server/shared-state.ts), so N workers do not ask the token endpoint N times.
+ */
+export interface TokenStore {
+  get(key: string): CachedToken | undefined | Promise<CachedToken | undefined>;
+  set(key: string, token: CachedToken): void;
+  delete(key: string): void;
+}
+
 /**
  * Bearer tokens from a registry's token endpoint, cached per (realm, service, scope) until they
  * expire; concurrent requests for the same token share one fetch.
  */
 export class TokenCache {
-  readonly #tokens = new Map<string, { token: string; expiresAt: number }>();
+  readonly #tokens: TokenStore;
   readonly #pending = new Map<string, Promise<string>>();
+
+  constructor(store: TokenStore = new Map()) {
+    this.#tokens = store;
+  }
 
   async get(tokenRequest: TokenRequest): Promise<string> {
     const key = `${tokenRequest.realm}\u0000${tokenRequest.service ?? ''}\u0000${tokenRequest.scope ?? ''}`;
-    const cached = this.#tokens.get(key);
+    const cached = await this.#tokens.get(key);
     if (cached && cached.expiresAt > Date.now()) return cached.token;
     let pending = this.#pending.get(key);
     if (!pending) {

@@ -83,6 +83,8 @@ export interface CountingProxy {
   authorizations: string[];
   /** Sends Docker Hub's ratelimit-remaining header; at 0, answers 429 as Hub does. */
   rateLimit: number | null;
+  /** Blob bodies: the first chunk goes through, the rest waits until this settles. */
+  holdBlobs: Promise<void> | null;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -111,6 +113,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     bearer: null,
     authorizations: [],
     rateLimit: null,
+    holdBlobs: null,
     reset() {
       this.counts = {};
       bytes = 0;
@@ -163,6 +166,10 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       answer.on('data', (chunk: Buffer) => {
         if (kind === 'blob') bytes += chunk.length;
         if (kind === 'blob' && proxy.fault === 'corrupt-blob') chunk = Buffer.from(chunk.map((b) => b ^ 0xff));
+        if (kind === 'blob' && sent === 0 && proxy.holdBlobs) {
+          answer.pause();
+          void proxy.holdBlobs.then(() => answer.resume());
+        }
         sent += chunk.length;
         res.write(chunk);
         if (kind === 'blob' && proxy.fault === 'cut-blob' && sent > 64 * 1024) {

@@ -6,7 +6,7 @@ import { RegistryError } from '../../oci/errors.js';
 import { commitFile, removeQuietly, syncPath } from './files.js';
 import { BufferPool, FileBody, openFile } from './file-body.js';
 import { FilesystemSessions } from './fs-sessions.js';
-import { SpoolWriter } from './spool.js';
+import { readSpool, SpoolWriter } from './spool.js';
 import type { BlobDriver, ByteRange, StoredBlob, WriterOptions } from './types.js';
 
 // The data directory's bytes:
@@ -76,6 +76,10 @@ export class FilesystemBlobs implements BlobDriver {
 
   writer(options: WriterOptions = {}): SpoolWriter {
     return new SpoolWriter(this.#tmp, (file, digest) => this.#place(file, digest), options);
+  }
+
+  readWriting(id: string, position: number, length: number): Promise<Buffer | null> {
+    return readSpool(this.#tmp, id, position, length);
   }
 
   /** Moves a verified file into place; if the blob exists already (same bytes) the file is dropped. */

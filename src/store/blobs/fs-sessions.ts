@@ -53,8 +53,8 @@ export class FilesystemSessions implements SessionBytes {
     }
   }
 
-  async read(uuid: string): Promise<Readable> {
-    return createReadStream(this.#path(uuid), { highWaterMark: readChunkBytes });
+  async read(uuid: string, from = 0): Promise<Readable> {
+    return createReadStream(this.#path(uuid), { highWaterMark: readChunkBytes, start: from });
   }
 
   async commit(uuid: string, digest: ParsedDigest): Promise<void> {

@@ -82,12 +82,14 @@ export class S3Sessions implements SessionBytes {
     return offset + size;
   }
 
-  async read(uuid: string): Promise<Readable> {
-    const chunks = (await this.#chunks(uuid)) ?? [];
+  async read(uuid: string, from = 0): Promise<Readable> {
+    // Chunks are objects named by their offset: a read from `from` skips the ones wholly before it.
+    const chunks = ((await this.#chunks(uuid)) ?? []).filter((chunk) => chunk.offset + chunk.size > from);
     const { client, bucket } = this.options;
     return Readable.from((async function* () {
       for (const chunk of chunks) {
-        const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: chunk.key }));
+        const skip = Math.max(0, from - chunk.offset);
+        const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: chunk.key, ...(skip > 0 ? { Range: `bytes=${skip}-` } : {}) }));
         yield* answer.Body as Readable;
       }
     })());

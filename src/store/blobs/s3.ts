@@ -11,7 +11,7 @@ import { StorageConnectError } from '../errors.js';
 import { removeQuietly } from './files.js';
 import { isMissing, sliceStream, uploadStream } from './s3-objects.js';
 import { S3Sessions } from './s3-sessions.js';
-import { SpoolWriter } from './spool.js';
+import { readSpool, SpoolWriter } from './spool.js';
 import type { BlobDriver, ByteRange, StoredBlob, WriterOptions } from './types.js';
 
 // Blobs in any S3-compatible object store (AWS S3, Ceph RGW, MinIO, R2), through the AWS SDK v3:
@@ -130,6 +130,10 @@ export class S3Blobs implements BlobDriver {
       if (isMissing(error)) throw missing();
       throw error;
     }
+  }
+
+  readWriting(id: string, position: number, length: number): Promise<Buffer | null> {
+    return readSpool(this.#tmp, id, position, length);
   }
 
   writer(options: WriterOptions = {}): SpoolWriter {

@@ -1,11 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { RegistryError } from '../../oci/errors.js';
 import { newHasher, type ParsedDigest } from '../../oci/digest.js';
 import { removeQuietly } from './files.js';
 import { HashingFileWriter } from './hashing.js';
 import type { BlobWriter, WriterOptions, WrittenBlob } from './types.js';
+
+const spoolId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Bytes already written to the spool file `id` in `tmpDir` (a writer of this or another process),
+ * or null once the file is gone (committed or cancelled).
+ */
+export async function readSpool(tmpDir: string, id: string, position: number, length: number): Promise<Buffer | null> {
+  if (!spoolId.test(id)) throw new Error(`not a spool file name: ${JSON.stringify(id)}`);
+  const handle = await open(join(tmpDir, id), 'r').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (!handle) return null;
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.allocUnsafe(length), 0, length, position);
+    return bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
 
 /** Moves a verified spool file into the driver's storage under its digest. */
 export type Place = (file: string, digest: ParsedDigest, size: number) => Promise<void>;
@@ -38,18 +59,13 @@ export class SpoolWriter extends HashingFileWriter implements BlobWriter {
     return this.#digest;
   }
 
-  async readWritten(position: number, length: number): Promise<Buffer | null> {
-    const handle = await open(this.#file, 'r').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return null;
-      throw error;
-    });
-    if (!handle) return null;
-    try {
-      const { buffer, bytesRead } = await handle.read(Buffer.allocUnsafe(length), 0, length, position);
-      return bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
-    } finally {
-      await handle.close();
-    }
+  /** The name another process reads this write by while it is in progress (readSpool). */
+  get id(): string {
+    return basename(this.#file);
+  }
+
+  readWritten(position: number, length: number): Promise<Buffer | null> {
+    return readSpool(dirname(this.#file), this.id, position, length);
   }
 
   async commit(expected: ParsedDigest): Promise<WrittenBlob> {

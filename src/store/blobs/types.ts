@@ -36,6 +36,8 @@ export interface BlobWriter extends Writable {
   digest(): string;
   /** Bytes already written, for readers following the write; null once they are only in the committed blob. */
   readWritten(position: number, length: number): Promise<Buffer | null>;
+  /** Names this write for readers in other processes on this machine (BlobDriver.readWriting). */
+  readonly id: string;
   commit(expected: ParsedDigest): Promise<WrittenBlob>;
   cancel(): Promise<void>;
 }
@@ -56,8 +58,8 @@ export interface SessionBytes {
    * size once the bytes are durable. On failure nothing of the chunk remains.
    */
   append(uuid: string, offset: number, body: Readable, hash: Hash): Promise<number>;
-  /** The whole session, to rebuild its hash after a restart. */
-  read(uuid: string): Promise<Readable>;
+  /** The session's bytes from `from` (default 0): to rebuild its hash, or catch it up with chunks another process appended. */
+  read(uuid: string, from?: number): Promise<Readable>;
   /** Makes the (verified) session bytes the blob of `digest` and drops the session bytes. */
   commit(uuid: string, digest: ParsedDigest): Promise<void>;
   delete(uuid: string): Promise<void>;
@@ -75,6 +77,8 @@ export interface BlobDriver {
    */
   read(digest: string, range?: ByteRange): Promise<Readable>;
   writer(options?: WriterOptions): BlobWriter;
+  /** What the writer `id` (of any process on this machine) has written so far; null once it is gone. */
+  readWriting(id: string, position: number, length: number): Promise<Buffer | null>;
   delete(digest: string): Promise<void>;
   /** Every stored blob, in no particular order. */
   list(): AsyncIterable<StoredBlob>;

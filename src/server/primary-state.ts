@@ -1,0 +1,90 @@
+import type { Worker } from 'node:cluster';
+import { LRUCache } from 'lru-cache';
+import { AggregatorRegistry } from 'prom-client';
+import { LoginThrottle, type LoginAttempt } from '../auth/throttle.js';
+import type { AuthConfig } from '../config/auth.js';
+import { RegistryError } from '../oci/errors.js';
+import { afterFailure, type BreakerSettings } from '../repos/breaker.js';
+import type { AcmeCertificates } from '../tls/acme.js';
+import type { CachedToken } from '../upstream/tokens.js';
+import type { PrimaryHub } from './ipc.js';
+import { serveFillClaims } from './fill-claims.js';
+import type { LoginReserveAnswer } from './shared-state.js';
+
+// The primary's side of the shared state (the workers' side is shared-state.ts): which worker
+// fetches each digest and who follows it, upload session locks, upstream tokens, circuit
+// breakers, login attempts, metrics and ACME challenge answers. A worker that dies gives up what
+// it held: its downloads fail for their followers (the next request fetches again), its locks go.
+
+export function serveSharedState(hub: PrimaryHub, options: { acme: AcmeCertificates | null; throttle: AuthConfig['throttle'] }): { forget(worker: Worker): void } {
+  const fills = serveFillClaims(hub);
+  const locks = new Map<string, Worker>();
+  hub.answer('lock.take', (body, worker) => {
+    const { uuid } = body as { uuid: string };
+    if (locks.has(uuid)) return false;
+    locks.set(uuid, worker);
+    return true;
+  });
+  hub.hear('lock.release', (body, worker) => {
+    const { uuid } = body as { uuid: string };
+    if (locks.get(uuid) === worker) locks.delete(uuid);
+  });
+
+  const tokens = new LRUCache<string, CachedToken>({ max: 10_000 });
+  hub.answer('token.get', (body) => {
+    const cached = tokens.get((body as { key: string }).key);
+    return cached && cached.expiresAt > Date.now() ? cached : null;
+  });
+  hub.hear('token.set', (body) => {
+    const { key, token } = body as { key: string; token: CachedToken };
+    tokens.set(key, token);
+  });
+  hub.hear('token.delete', (body) => tokens.delete((body as { key: string }).key));
+
+  const breakers = new Map<string, { failures: number; offlineUntil: number }>();
+  hub.hear('breaker.failed', (body) => {
+    const { key, settings, now } = body as { key: string; settings: BreakerSettings; now: number };
+    const state = afterFailure(breakers.get(key) ?? { failures: 0, offlineUntil: 0 }, settings, now);
+    breakers.set(key, state);
+    hub.broadcast('breaker.state', { key, ...state });
+  });
+  hub.hear('breaker.ok', (body) => {
+    const { key } = body as { key: string };
+    const state = { failures: 0, offlineUntil: breakers.get(key)?.offlineUntil ?? 0 };
+    breakers.set(key, state);
+    hub.broadcast('breaker.state', { key, ...state });
+  });
+
+  // Login attempts: one throttle, which counts each worker's attempts in the order they arrive.
+  const throttle = new LoginThrottle({ ...options.throttle, windowMs: options.throttle.window, now: Date.now });
+  const attempts = new LRUCache<number, LoginAttempt>({ max: 50_000 });
+  let nextAttempt = 0;
+  hub.answer('login.reserve', (body) => {
+    const { user, address } = body as { user: string; address: string };
+    try {
+      attempts.set(++nextAttempt, throttle.reserve(user, address));
+      return { id: nextAttempt } satisfies LoginReserveAnswer;
+    } catch (error) {
+      if (error instanceof RegistryError && error.code === 'TOOMANYREQUESTS') return { wait: Number(error.headers['Retry-After']) } satisfies LoginReserveAnswer;
+      throw error;
+    }
+  });
+  hub.hear('login.succeeded', (body) => {
+    const { id } = body as { id: number };
+    attempts.get(id)?.succeeded();
+    attempts.delete(id);
+  });
+
+  const aggregator = new AggregatorRegistry();
+  hub.answer('metrics', () => aggregator.clusterMetrics());
+
+  options.acme?.onChallenge((change) => hub.broadcast('acme.challenge', change));
+  options.acme?.onCertificate((served) => hub.broadcast('acme.certificate', { cert: served.cert, key: served.key }));
+
+  return {
+    forget(worker) {
+      fills.forget(worker);
+      for (const [uuid, holder] of locks) if (holder === worker) locks.delete(uuid);
+    },
+  };
+}
