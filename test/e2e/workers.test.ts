@@ -60,6 +60,8 @@ function send(method: string, path: string, options: { headers?: Record<string, 
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), localPort }));
       res.on('error', reject);
+      // A body cut short ends in 'close' without 'end' (and without an error): fail, do not wait.
+      res.on('close', () => { if (!res.complete) reject(new Error(`${method} ${path}: the body ended early`)); });
     });
     req.on('socket', (socket) => {
       if (socket.localPort) localPort = socket.localPort; // a kept-alive connection
@@ -229,7 +231,7 @@ test('a worker that dies is replaced, and the others serve meanwhile', async () 
   assert.not.ok(now.includes(victim!));
 });
 
-test('SIGHUP reloads every worker; a bad file is refused and the old configuration stays; SIGTERM stops them all', async () => {
+test('SIGHUP reloads every worker; a bad file is refused and the old configuration stays; SIGTERM stops them all, gracefully', async () => {
   const code = async (path: string) => (JSON.parse((await send('GET', path)).body.toString()) as { errors: { code: string }[] }).errors[0]!.code;
   assert.is(await code('/v2/docker-two/team/x/manifests/v1'), 'NAME_UNKNOWN');
   await writeFile(`${dataDir}.yaml`, config().replace('  docker-local: { type: local }', '  docker-local: { type: local }\n  docker-two: { type: local }'));
@@ -243,8 +245,24 @@ test('SIGHUP reloads every worker; a bad file is refused and the old configurati
   for (let i = 0; i < 8; i++) assert.is(await code('/v2/docker-two/team/x/manifests/v1'), 'MANIFEST_UNKNOWN', 'still the configuration before');
   assert.is(applied(), 4, 'no worker took the bad file');
   const pids = await workers();
+  // Graceful: a cold pull in flight when SIGTERM arrives (its upstream held) is answered whole.
+  const image = makeImage({ layers: 1, layerBytes: 4 << 20 });
+  const layer = image.layers[0]!;
+  await seedImage(distribution.url, 'team/late', image, 'v1');
+  let release!: () => void;
+  upstream.holdBlobs = new Promise((resolve) => { release = resolve; });
+  const misses = () => metric('wharf_cache_misses_total{repository="docker-remote"}');
+  const before = await misses();
+  const pull = send('GET', `/v2/docker-remote/team/late/blobs/${layer.digest}`, { headers: await bearer('repository:docker-remote/team/late:pull') });
+  await eventually('the pull is in flight', async () => await misses() === before + 1, 30_000);
   const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', (exitCode) => resolve(exitCode)));
   wharf.child.kill('SIGTERM');
+  await wharf.log.waitFor('SIGTERM: shutting down', 20_000);
+  upstream.holdBlobs = null;
+  release();
+  const answer = await pull;
+  assert.is(answer.status, 200);
+  assert.is(sha256(answer.body), layer.digest, 'the pull in flight finished whole');
   assert.is(await exited, 0);
   for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'the worker is gone');
 });
