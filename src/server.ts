@@ -131,8 +131,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     ...(worker ? { render: worker.metrics } : {}),
   });
   if (worker) AggregatorRegistry.setRegistries([registry]);
-  // One set of downloads for the server's life: reloads keep single-flight and the memory window.
-  const downloads = new BlobDownloads(store.blobs, { memory: config.downloads.memory, ...(worker ? { coordinator: worker.fills } : {}) });
+  // One set of downloads for the server's life: reloads keep single-flight and the memory window
+  // (a worker's share of it: downloads.memory holds for all workers together).
+  const downloads = new BlobDownloads(store.blobs, { memory: Math.floor(config.downloads.memory / (worker?.workers ?? 1)), ...(worker ? { coordinator: worker.fills } : {}) });
   const build = async (next: Config, previous?: { set: RepositorySet; config: Config }) => {
     await registerRepositories(store, next);
     return RepositorySet.fromConfig(next, store, warn, { downloads, observeUpstream: (key) => metrics.upstream(key), onTagsDropped: (event) => metrics.tagsRemoved(event.repository, event.tags.length), ...(previous ? { previous } : {}), ...(worker ? { shared: worker.upstream } : {}) });

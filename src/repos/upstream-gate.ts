@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { RegistryError } from '../oci/errors.js';
 import type { CacheStats } from '../cache/stats.js';
@@ -6,9 +7,18 @@ import { UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
 import type { TokenStore } from '../upstream/tokens.js';
 import { localBreaker, type BreakerSettings, type CircuitBreaker } from './breaker.js';
 
+/** Names a repository's tokens by its key and a hash of its upstream and credentials (a reload that changes them starts afresh). */
+function tokenOwner(key: string, config: RemoteRepositoryConfig): string {
+  return `${key}:${createHash('sha256').update(JSON.stringify([config.url, config.username ?? null, config.password ?? null])).digest('hex')}`;
+}
+
 /** Upstream state every worker must share (server/shared-state.ts); absent: this process's own. */
 export interface SharedUpstreamState {
-  tokens: TokenStore;
+  /**
+   * The token store of `owner`: one repository with one set of credentials (a token fetched with
+   * one repository's credentials must never serve another's requests).
+   */
+  tokens(owner: string): TokenStore;
   breaker(key: string, settings: BreakerSettings): CircuitBreaker;
 }
 
@@ -79,7 +89,7 @@ export class UpstreamGate {
     this.#breaker = options.shared?.breaker(options.key, { offlineAfter, retryAfter }) ?? localBreaker({ offlineAfter, retryAfter });
     this.#client = new UpstreamClient({
       url, username, password, timeouts,
-      ...(options.shared ? { tokens: options.shared.tokens } : {}),
+      ...(options.shared ? { tokens: options.shared.tokens(tokenOwner(options.key, options.config)) } : {}),
       onRateLimit: (remaining) => {
         if (remaining < lowRateLimit && (this.#stats.rateLimitRemaining ?? Infinity) >= lowRateLimit) {
           this.#log(`${this.#key}: upstream ${url} rate limit nearly spent: ${remaining} pulls remaining`);

@@ -36,7 +36,7 @@ export interface ClusterOptions {
   logger: Logger;
 }
 
-export type WorkerStart = { config: Config; acme: { cert: string; key: string } | null };
+export type WorkerStart = { config: Config; acme: { cert: string; key: string } | null; workers: number };
 
 export async function startCluster(config: Config, { workers, logger }: ClusterOptions): Promise<ClusterServer> {
   const warn = (message: string) => logger.warn(message);
@@ -52,7 +52,7 @@ export async function startCluster(config: Config, { workers, logger }: ClusterO
   const shared = serveSharedState(hub, { acme, throttle: config.auth.throttle });
   let current = config;
   let stopping = false;
-  hub.answer('start', () => ({ config: current, acme: acme?.current ?? null }) satisfies WorkerStart);
+  hub.answer('start', () => ({ config: current, acme: acme?.current ?? null, workers }) satisfies WorkerStart);
 
   const ready = new Map<Worker, string[]>();
   let started!: (urls: string[]) => void;

@@ -22,6 +22,8 @@ export interface SharedState {
   /** Every worker's metrics, aggregated by the primary. */
   metrics: () => Promise<string>;
   acme: AcmeAnswers | null;
+  /** Workers in all: each may hold 1/N of downloads.memory, so together they stay within it. */
+  workers: number;
 }
 
 /** A login attempt the primary counted (by id), or refused for `wait` seconds. */
@@ -36,12 +38,13 @@ function sessionLocks(channel: WorkerChannel): SessionLocks {
   };
 }
 
-function tokens(channel: WorkerChannel): TokenStore {
-  return {
-    get: async (key) => (await channel.request<CachedToken | null>('token.get', { key })) ?? undefined,
-    set: (key, token) => channel.tell('token.set', { key, token }),
-    delete: (key) => channel.tell('token.delete', { key }),
-  };
+function tokens(channel: WorkerChannel): (owner: string) => TokenStore {
+  // One book in the primary, each repository's tokens under its own owner (never another's).
+  return (owner) => ({
+    get: async (key) => (await channel.request<CachedToken | null>('token.get', { key: `${owner} ${key}` })) ?? undefined,
+    set: (key, token) => channel.tell('token.set', { key: `${owner} ${key}`, token }),
+    delete: (key) => channel.tell('token.delete', { key: `${owner} ${key}` }),
+  });
 }
 
 function breakers(channel: WorkerChannel): (key: string, settings: BreakerSettings) => CircuitBreaker {
@@ -119,7 +122,7 @@ class AcmeRelay extends EventEmitter implements AcmeAnswers {
 }
 
 /** This worker's view of the shared state; `acme` is the primary's current certificate when ACME is on. */
-export function workerState(channel: WorkerChannel, acme: { current: ServedCertificate | null } | null): SharedState {
+export function workerState(channel: WorkerChannel, { acme, workers }: { acme: { current: ServedCertificate | null } | null; workers: number }): SharedState {
   return {
     fills: workerFills(channel),
     sessionLocks: sessionLocks(channel),
@@ -127,5 +130,6 @@ export function workerState(channel: WorkerChannel, acme: { current: ServedCerti
     loginAttempts: loginAttempts(channel),
     metrics: () => channel.request<string>('metrics', null),
     acme: acme ? new AcmeRelay(channel, acme.current) : null,
+    workers,
   };
 }

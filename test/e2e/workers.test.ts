@@ -28,6 +28,7 @@ const config = (extra = '') => [
   '  docker-local: { type: local }',
   `  docker-remote: { type: remote, url: "${upstream.url}", offlineAfter: 2, retryAfter: 1h }`,
   `  docker-robot: { type: remote, url: "${upstream.url}", username: robot, password: token-pass }`,
+  `  docker-anonymous: { type: remote, url: "${upstream.url}" }`,
   'log: { access: false }',
   'auth: { enabled: true, throttle: { perUser: 3 } }',
   extra,
@@ -195,6 +196,10 @@ test('one upstream token cache: layers fetched on different workers cost one tok
     // upstream wants a token, is answered 401 (the challenge is learnt per worker, at most 4).
     assert.is(upstream.authorizations.filter((authorization) => authorization.startsWith('Bearer ')).length, 6);
     assert.ok(upstream.counts['GET blob']! - 6 <= 4, `${upstream.counts['GET blob']! - 6} challenges for 4 workers`);
+    // The cache is one, but each repository's tokens are its own: docker-anonymous, on the same
+    // upstream and image, is not served the robot's token on any worker.
+    for (let i = 0; i < 4; i++) assert.is.not((await send('GET', '/v2/docker-anonymous/team/robot/manifests/v1')).status, 200);
+    assert.is(upstream.authorizations.filter((authorization) => authorization.startsWith('Bearer ')).length, 6, 'no request went with the robot\'s token');
   } finally {
     upstream.bearer = null;
   }
