@@ -250,6 +250,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         for (const session of sessions) session.destroy();
         await closed;
       }
+      // A download whose clients are gone commits (or cleans up) before the store closes, within the same grace.
+      await Promise.race([downloads.idle(), deadline]);
       clearTimeout(timer);
       await access.close();
       await collector.stop();

@@ -41,6 +41,8 @@ export class BlobDownloads {
   readonly #coordinator: FillCoordinator | null;
   /** Fills this process follows, by digest: its own downloads and, with workers, others' it follows. */
   readonly #running = new Map<string, Promise<{ fill: Fill; lead: boolean }>>();
+  /** This process's downloads until each is over (committed, or cleaned up). */
+  readonly #runs = new Set<Promise<void>>();
 
   constructor(store: BlobDriver, options: BlobDownloadsOptions) {
     this.#store = store;
@@ -51,6 +53,11 @@ export class BlobDownloads {
   /** Bytes held in memory by the running downloads. */
   get memoryHeld(): number {
     return this.#window.held;
+  }
+
+  /** Settles when every download running now is over: a server closing its store waits for them. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.#runs]);
   }
 
   /** Follows the running download of `digest` (with workers, in whichever process runs it); null when none runs. */
@@ -120,7 +127,11 @@ export class BlobDownloads {
       throw answer.status === 'rejected' ? answer.reason : (file as PromiseRejectedResult).reason;
     }
     download.size = answer.value.size;
-    void download.run(answer.value.body, parsed, source).finally(() => this.#running.delete(digest));
+    const run = download.run(answer.value.body, parsed, source).finally(() => {
+      this.#running.delete(digest);
+      this.#runs.delete(run);
+    });
+    this.#runs.add(run);
     return download;
   }
 }

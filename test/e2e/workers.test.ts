@@ -24,6 +24,7 @@ let wharf: WharfProcess;
 
 const config = (extra = '') => [
   'workers: 4',
+  `certsDir: ${dataDir}/certs`,
   'repositories:',
   '  docker-local: { type: local }',
   `  docker-remote: { type: remote, url: "${upstream.url}", offlineAfter: 2, retryAfter: 1h }`,

@@ -60,6 +60,7 @@ test('two workers: one first admin, one ACME order whose certificate every worke
     const dataDir = await tempDir();
     const config = [
       'workers: 2',
+      `certsDir: ${dataDir}/certs`, // not the default beside the config file: a fresh ACME account and order
       `baseDomain: ${baseDomain}`,
       'listeners:',
       `  - { address: 127.0.0.1, port: 0, tls: { mode: acme, directory: "${pebble.directory}", caFile: "${pebble.caFile}", email: ops@wharf.test, retryAfter: 1s } }`,
@@ -81,7 +82,9 @@ test('two workers: one first admin, one ACME order whose certificate every worke
         const { certificate, authorized, worker } = await handshake(wharf, https, root);
         if (authorized && worker !== null) seen.set(worker, certificate);
         return seen.size === 2;
-      }, 60_000);
+      }, 60_000).catch((error: Error) => {
+        throw new Error(`${error.message} (workers seen serving it: ${seen.size}; ${wharf.log.lines.filter((line) => line.includes('ACME')).join(' | ')})`);
+      });
       const [first, second] = [...seen.values()];
       assert.is(first!.fingerprint256, second!.fingerprint256, 'one order, one certificate');
       assert.is(wharf.log.lines.filter((line) => line.includes('ACME: certificate for')).length, 1, 'the primary ordered once');
