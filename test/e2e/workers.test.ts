@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,6 +8,7 @@ import { eventually } from '../helpers/auth.js';
 import { makeImage } from '../helpers/images.js';
 import { seedImage } from '../helpers/registry.js';
 import { addUsers, spawnWharf, tempDir, type WharfProcess } from '../helpers/server.js';
+import { workerPids, workerServing } from '../helpers/workers.js';
 import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
 
 // `wharf serve` with workers: 4 (node:cluster). Connections are handed to the workers in turn, so
@@ -76,16 +77,7 @@ function send(method: string, path: string, options: { headers?: Record<string, 
   });
 }
 
-/** The worker processes: the primary's children. */
-async function workers(): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] === String(wharf.child.pid)) found.push(Number(entry));
-  }
-  return found;
-}
+const workers = () => workerPids(wharf.child.pid!);
 
 /** A sample of the (aggregated) /metrics, by its exact series text. */
 async function metric(series: string): Promise<number> {
@@ -94,19 +86,8 @@ async function metric(series: string): Promise<number> {
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
 
-/** The worker holding the server's end of the connection from `localPort` (found in /proc/net/tcp and its fds). */
-async function workerServing(localPort: number): Promise<number | null> {
-  const hex = (port: number) => port.toString(16).toUpperCase().padStart(4, '0');
-  const serverPort = Number(new URL(wharf.url).port);
-  const rows = (await readFile('/proc/net/tcp', 'utf8')).split('\n').map((line) => line.trim().split(/\s+/));
-  const row = rows.find((columns) => columns[1]?.endsWith(`:${hex(serverPort)}`) && columns[2]?.endsWith(`:${hex(localPort)}`));
-  if (!row) return null;
-  for (const pid of await workers()) {
-    const fds = await readdir(`/proc/${pid}/fd`).catch(() => []);
-    for (const fd of fds) if (await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '') === `socket:[${row[9]}]`) return pid;
-  }
-  return null;
-}
+/** The worker serving the connection from `localPort`. */
+const workerOf = (localPort: number) => workerServing(wharf.child.pid!, { serverPort: Number(new URL(wharf.url).port), clientPort: localPort });
 
 /** A kept-alive connection served by a worker other than `not` (new connections until one is; bounded). */
 async function connection(not?: number): Promise<{ agent: Agent; worker: number }> {
@@ -114,7 +95,7 @@ async function connection(not?: number): Promise<{ agent: Agent; worker: number 
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const { status, localPort } = await send('GET', '/v2/', { agent });
     assert.is(status, 200);
-    const worker = await workerServing(localPort);
+    const worker = await workerOf(localPort);
     if (worker !== null && worker !== not) return { agent, worker };
     agent.destroy();
   }
@@ -173,7 +154,7 @@ test('an upload session goes on whichever worker gets each chunk: started on one
     const on = index % 2 === 0 ? second : first; // POST on the first worker, then alternating
     const answer = await send('PATCH', location, { agent: on.agent, body: chunk, headers: { ...admin, 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${offset + chunk.length - 1}` } });
     assert.is(answer.status, 202, answer.body.toString());
-    assert.is(await workerServing(answer.localPort), on.worker, 'the chunk went to the worker meant');
+    assert.is(await workerOf(answer.localPort), on.worker, 'the chunk went to the worker meant');
     offset += chunk.length;
     assert.is(answer.headers.range, `0-${offset - 1}`);
     location = answer.headers.location!;

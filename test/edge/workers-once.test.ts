@@ -1,6 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { readdir, readFile, readlink } from 'node:fs/promises';
-import { connect, type TLSSocket } from 'node:tls';
+import { connect } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { eventually } from '../helpers/auth.js';
@@ -8,6 +7,7 @@ import { withHostEntries } from '../helpers/hosts.js';
 import { startPebble } from '../helpers/pebble.js';
 import { freePort } from '../helpers/ports.js';
 import { spawnWharf, tempDir, type WharfProcess } from '../helpers/server.js';
+import { workerServing } from '../helpers/workers.js';
 
 // With workers, what must happen once is done by the primary: the first admin (one password,
 // valid on every worker) and the ACME order, whose HTTP-01 challenge any worker answers and
@@ -15,36 +15,11 @@ import { spawnWharf, tempDir, type WharfProcess } from '../helpers/server.js';
 
 const baseDomain = 'workers.wharf.test';
 
-/** The worker processes: the primary's children. */
-async function workers(wharf: WharfProcess): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] === String(wharf.child.pid)) found.push(Number(entry));
-  }
-  return found;
-}
-
-/** The worker holding the server's end of `socket` (found in /proc/net/tcp and the workers' fds). */
-async function workerServing(wharf: WharfProcess, socket: TLSSocket): Promise<number | null> {
-  const hex = (port: number) => port.toString(16).toUpperCase().padStart(4, '0');
-  const rows = (await readFile('/proc/net/tcp', 'utf8')).split('\n').map((line) => line.trim().split(/\s+/));
-  const row = rows.find((columns) => columns[1]?.endsWith(`:${hex(socket.remotePort!)}`) && columns[2]?.endsWith(`:${hex(socket.localPort!)}`));
-  if (!row) return null;
-  for (const pid of await workers(wharf)) {
-    for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [])) {
-      if (await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '') === `socket:[${row[9]}]`) return pid;
-    }
-  }
-  return null;
-}
-
 /** The certificate a TLS connection to `url` is served, and by which worker. */
 function handshake(wharf: WharfProcess, url: string, ca: string): Promise<{ certificate: X509Certificate; authorized: boolean; worker: number | null }> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port: Number(new URL(url).port), servername: baseDomain, ca, rejectUnauthorized: false }, () => {
-      void workerServing(wharf, socket).then((worker) => {
+      void workerServing(wharf.child.pid!, { serverPort: socket.remotePort!, clientPort: socket.localPort! }).then((worker) => {
         resolve({ certificate: socket.getPeerX509Certificate()!, authorized: socket.authorized, worker });
         socket.destroy();
       }, reject);
