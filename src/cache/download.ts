@@ -8,7 +8,8 @@ import type { MemoryWindow } from './memory-window.js';
 // One blob coming from the upstream: its bytes go to readers from memory as they arrive and to a
 // blob writer of the store, which hashes them as it accepts them. The upstream is read as fast
 // as it sends, within the memory window shared by all downloads, so readers are held to the
-// upstream's pace rather than the disk's. When the upstream has sent everything the digest is
+// upstream's pace rather than the disk's. Bytes stay in memory until they are written and every
+// reader has passed them, or until the window needs the room (memory-window.ts). When the upstream has sent everything the digest is
 // checked; only then may readers have the blob's last byte, and only once the writer has caught
 // up is the blob committed. A blob that fails verification is never delivered whole.
 
@@ -32,6 +33,13 @@ export interface Fill extends EventEmitter {
   slice(from: number, until: number): Buffer | null;
   /** Written bytes read back from the writer's file; null once only the committed blob has them. */
   readWritten(position: number, length: number): Promise<Buffer | null>;
+  /** A reader's place, when the fill holds bytes in memory: they are kept for it while there is room. */
+  cursor?(position: number): FillCursor;
+}
+
+export interface FillCursor {
+  moveTo(position: number): void;
+  leave(): void;
 }
 
 /** Bytes a reader may have: all received, but the last byte only once the content is verified. */
@@ -57,8 +65,10 @@ export class Download extends EventEmitter implements Fill {
   written = 0;
   state: FillState = 'running';
   error: Error | null = null;
-  /** Bytes [start, received) in memory: what the writer has not written yet. */
+  /** Bytes [start, received) in memory: what is not written yet, or not yet passed by every reader. */
   #memory: { start: number; buffers: Buffer[] } = { start: 0, buffers: [] };
+  /** The positions of the readers following this download. */
+  readonly #readers = new Set<{ position: number }>();
 
   constructor(digest: string, writer: BlobWriter, window: MemoryWindow) {
     super();
@@ -76,16 +86,37 @@ export class Download extends EventEmitter implements Fill {
     return this.#memory.start;
   }
 
-  /** The writer has written up to `bytes` (whole chunks): memory lets go of them, readers read the file. */
+  /** The writer has written up to `bytes` (whole chunks): memory may let go of them. */
   wrote(bytes: number): void {
     this.written = bytes;
+    this.#trim({ force: false });
+    this.emit('progress');
+  }
+
+  cursor(position: number): FillCursor {
+    const reader = { position };
+    this.#readers.add(reader);
+    return {
+      moveTo: (to) => {
+        reader.position = to;
+        this.#trim({ force: false });
+      },
+      leave: () => {
+        if (this.#readers.delete(reader)) this.#trim({ force: false });
+      },
+    };
+  }
+
+  /** Drops whole buffers that are written and passed by every reader; when the window needs room (`force`, or full), written ones. */
+  #trim({ force }: { force: boolean }): void {
+    let floor = this.written;
+    if (!force && !this.#window.full) for (const reader of this.#readers) floor = Math.min(floor, reader.position);
     const memory = this.#memory;
-    while (memory.buffers.length > 0 && memory.start + memory.buffers[0]!.length <= bytes) {
+    while (memory.buffers.length > 0 && memory.start + memory.buffers[0]!.length <= floor) {
       const dropped = memory.buffers.shift()!.length;
       memory.start += dropped;
       this.#window.release(dropped);
     }
-    this.emit('progress');
   }
 
   slice(from: number, until: number): Buffer | null {
@@ -110,6 +141,7 @@ export class Download extends EventEmitter implements Fill {
    */
   async run(body: Readable, expected: ParsedDigest, hooks: DownloadHooks): Promise<void> {
     const resume = () => body.resume();
+    const leaveWindow = this.#window.reclaimable(() => this.#trim({ force: true }));
     try {
       await new Promise<void>((resolve, reject) => {
         body.on('data', (chunk: Buffer) => {
@@ -119,7 +151,7 @@ export class Download extends EventEmitter implements Fill {
           this.#window.hold(chunk.length);
           this.writer.write(chunk);
           this.emit('progress');
-          if (this.#window.full) {
+          if (this.#window.full && !this.#window.reclaim()) {
             body.pause();
             this.#window.whenRoom(resume);
           }
@@ -147,6 +179,7 @@ export class Download extends EventEmitter implements Fill {
       body.destroy();
     } finally {
       this.#window.cancel(resume);
+      leaveWindow();
       this.#window.release(this.received - this.#memory.start);
       this.#memory = { start: this.received, buffers: [] };
       await this.writer.cancel(); // nothing is left after a commit

@@ -144,14 +144,26 @@ export class FileBody extends Readable {
   }
 }
 
-/** A body that can send itself into a writable (the filesystem driver's), or null. */
+/** A blob file body (the filesystem driver's), or null. */
 export function sendable(body: Readable): FileBody | null {
   return body instanceof FileBody ? body : null;
 }
 
+/**
+ * A body that writes itself into a Node writable, faster than a pipe (a blob file, a blob still
+ * being fetched), emitting 'sent' with the bytes it hands over, however it is consumed.
+ */
+export interface SelfSendingBody extends Readable {
+  sendTo(destination: Writable): void;
+}
+
+export function sendsItself(body: Readable): body is SelfSendingBody {
+  return typeof (body as Partial<SelfSendingBody>).sendTo === 'function';
+}
+
 /** Counts the bytes of a body as they go out, whichever way it is consumed. */
 export function countSent(body: Readable, onBytes: (bytes: number) => void): Readable {
-  if (body instanceof FileBody) body.on('sent', onBytes);
+  if (sendsItself(body)) body.on('sent', onBytes);
   else body.on('data', (chunk: Buffer) => onBytes(chunk.length));
   return body;
 }
