@@ -13,6 +13,12 @@ import type { MemoryWindow } from './memory-window.js';
 // checked; only then may readers have the blob's last byte, and only once the writer has caught
 // up is the blob committed. A blob that fails verification is never delivered whole.
 
+/**
+ * Upstream pieces (4-64 KiB as the socket delivers them) go to the writer in batches of about
+ * this much: one writev and one 'written' each, instead of one per piece.
+ */
+const writeBatchBytes = 1 << 20;
+
 export type FillState = 'running' | 'verified' | 'committed' | 'failed';
 
 /**
@@ -67,6 +73,8 @@ export class Download extends EventEmitter implements Fill {
   error: Error | null = null;
   /** Bytes [start, received) in memory: what is not written yet, or not yet passed by every reader. */
   #memory: { start: number; buffers: Buffer[] } = { start: 0, buffers: [] };
+  /** Received pieces not yet handed to the writer. */
+  #unwritten: { buffers: Buffer[]; bytes: number } = { buffers: [], bytes: 0 };
   /** The positions of the readers following this download. */
   readonly #readers = new Set<{ position: number }>();
 
@@ -135,6 +143,15 @@ export class Download extends EventEmitter implements Fill {
     return this.writer.readWritten(position, length);
   }
 
+  /** Hands the pieces received since the last batch to the writer, to be written together. */
+  #toWriter(): void {
+    const { buffers } = this.#unwritten;
+    this.#unwritten = { buffers: [], bytes: 0 };
+    this.writer.cork();
+    for (const buffer of buffers) this.writer.write(buffer);
+    this.writer.uncork();
+  }
+
   /**
    * Reads the upstream into memory and the writer, pausing it while the memory window is full;
    * verifies, waits for the writer, commits. Settles when the download is over, either way.
@@ -149,14 +166,20 @@ export class Download extends EventEmitter implements Fill {
           this.#memory.buffers.push(chunk);
           this.received += chunk.length;
           this.#window.hold(chunk.length);
-          this.writer.write(chunk);
+          this.#unwritten.buffers.push(chunk);
+          this.#unwritten.bytes += chunk.length;
+          if (this.#unwritten.bytes >= writeBatchBytes) this.#toWriter();
           this.emit('progress');
           if (this.#window.full && !this.#window.reclaim()) {
+            this.#toWriter(); // what the window waits for must be on its way to the disk
             body.pause();
             this.#window.whenRoom(resume);
           }
         });
-        body.once('end', resolve);
+        body.once('end', () => {
+          this.#toWriter();
+          resolve();
+        });
         body.once('error', reject);
         body.once('close', () => reject(new Error('the upstream connection closed before the blob was complete')));
         this.writer.once('error', reject);

@@ -81,6 +81,23 @@ test('a reader that keeps up lets memory go as soon as the writer has written', 
   assert.ok(Buffer.concat(chunks).equals(bytes));
 });
 
+test('the writer gets the upstream pieces in batches of 1 MiB, not one write per piece', async () => {
+  const piece = 64 << 10;
+  const { bytes, digest } = blob(2 * mib + 7);
+  const downloads = new BlobDownloads(store.blobs, { memory: 256 * mib });
+  const upstream = new PassThrough();
+  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream }), commit: keep });
+  const download = fill as Download;
+  const written = new Set<number>();
+  fill.on('progress', () => written.add(download.written));
+  for (let at = 0; at < 2 * mib; at += piece) upstream.write(bytes.subarray(at, at + piece));
+  await whenProgress(fill, () => download.written === 2 * mib);
+  assert.equal([...written].filter((bytes) => bytes > 0), [mib, 2 * mib], 'two writes of 1 MiB');
+  upstream.end(bytes.subarray(2 * mib));
+  await whenProgress(fill, () => fill.state === 'committed');
+  assert.is((await store.blobs.stat(digest))?.size, bytes.length, 'the short last batch is written at the end');
+});
+
 test('sent into a writable, the pieces that arrive together go out in one write', async () => {
   const piece = 4096;
   const { bytes, digest } = blob(64 * piece);
