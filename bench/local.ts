@@ -30,9 +30,13 @@ export async function localBench(options: LocalBenchOptions): Promise<{ rows: Ro
   const { wharf, distribution, nginx, bare, names, payloads, runs, seconds } = options;
   const wharfBase = wharf.url.replace('/v2/', '');
   const distBase = distribution.url.replace('/v2/', '');
+  // A Wharf column of a blob row (another Wharf, seeded alike, can stand beside it: workers 1 vs auto).
+  const wharfSource = (server: BenchServer, digest: string): BlobSource => ({
+    url: `${server.url}${names.wharf}/blobs/${digest}`, file: server.blobFile!(digest), pids: [server.pid],
+  });
   const blobSources = ({ digest }: Payload): Record<string, BlobSource> => ({
-    Wharf: { url: `${wharfBase}/v2/${names.wharf}/blobs/${digest}`, file: wharf.blobFile!(digest), pids: [wharf.pid] },
-    Distribution: { url: `${distBase}/v2/${names.distribution}/blobs/${digest}`, file: distribution.blobFile!(digest), pids: [distribution.pid] },
+    Wharf: wharfSource(wharf, digest),
+    Distribution: { url: `${distribution.url}${names.distribution}/blobs/${digest}`, file: distribution.blobFile!(digest), pids: [distribution.pid] },
     nginx: { url: `${nginx.url}${blobPath(digest)}`, file: wharf.blobFile!(digest), pids: [nginx.pid] },
   });
   const rows: Row[] = [];
@@ -55,16 +59,17 @@ export async function localBench(options: LocalBenchOptions): Promise<{ rows: Ro
 
   const small = await blobFigures('1 KiB blob GET', { runs, sources: blobSources(payloads.small), load: (url) => getRate(url, { connections: 10, seconds }) });
   rows.push(rateRow('1 KiB blob GET', '>= 10x Distribution', small));
-  for (const connections of [4, 64]) {
+  const mediumRow = async (connections: number) => {
     const label = `4 MiB blob GET, ${connections} connections`;
     const medium = await blobFigures(label, { runs, sources: blobSources(payloads.medium), load: (url) => h2load(url, { protocol: 'h1', connections, seconds }) });
     rows.push(rateRow(label, connections === 64 ? '>= 1.0x Distribution' : '-', medium));
     if (connections === 64) rows.push(cpuRow(`CPU seconds per GB sent, ${label}`, medium));
-  }
+  };
+  await mediumRow(4);
 
   // Wharf's peak RSS over the four-stream row (its idle turns cannot raise it).
   let peakRssMiB = 0;
-  const streamTargets: Record<number, string> = { 1: '>= 0.9x nginx', 4: '>= 1.0x Distribution; >= 1.0x nginx', 16: '-' };
+  const streamTargets: Record<number, string> = { 1: '>= 0.9x nginx', 4: '>= 1.0x Distribution; >= 1.0x nginx (workers auto)', 16: '-' };
   for (const streams of [1, 4, 16]) {
     const label = `1 GiB blob GET, ${streams} stream${streams > 1 ? 's' : ''}`;
     const { result: large, peakMiB } = await withPeakRss(wharf.pid, () => blobFigures(label, {
@@ -74,6 +79,7 @@ export async function localBench(options: LocalBenchOptions): Promise<{ rows: Ro
     rows.push({ label, unit: 'MB/s', target: streamTargets[streams]!, values: large.mbps });
     if (streams === 4) rows.push(cpuRow(`CPU seconds per GB sent, ${label}`, large));
   }
+  await mediumRow(64); // after the four streams: its buffers would otherwise start their RSS high
 
   for (const mode of ['monolithic', 'chunked'] as const) {
     const targets: Record<string, [string, string]> = { Wharf: [wharfBase, names.wharf], Distribution: [distBase, names.distribution] };

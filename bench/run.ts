@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     await writeFile(manifestFile, manifest);
 
     const distribution = await startDistribution(work);
-    const wharf = await startWharf(work);
+    const wharf = await startWharf(work, { workers: 1 });
     const certs = { cert: join(work, 'certs', 'server.crt'), key: join(work, 'certs', 'server.key') };
     const nginx = await startNginx(work, wharfBlobDirectory(work), certs);
     const bare = await startBareNode(manifestFile, OCI_MANIFEST);
