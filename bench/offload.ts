@@ -50,7 +50,7 @@ ${generated}
       Wharf: { url: `https://127.0.0.1:${site}/v2/${image}/blobs/${large.digest}`, file, pids: [wharf.pid, nginx.pid] },
       nginx: { url: `https://127.0.0.1:${direct}/${blobPath(large.digest)}`, file, pids: [nginx.pid] },
     };
-    // Were the bytes Wharf's own, this row would measure its TLS-less proxying, not offload.
+    // What is measured must be offload: had Wharf sent the bytes (nginx relaying them), stop here.
     const before = await bytesWritten(wharf.pid);
     await curlOnce(sources.Wharf.url, curlArgs);
     const sent = (await bytesWritten(wharf.pid)) - before;

@@ -73,7 +73,7 @@ export interface WharfBenchOptions {
   upstream?: string;
   /** Access control on, with this user allowed to deploy to docker-local; off otherwise. */
   user?: { name: string; password: string };
-  /** Serving processes; 1 (today's single process) unless a row compares it. */
+  /** Serving processes (`workers:`); 1, today's single process, is the default and is not written. */
   workers?: number | 'auto';
   /** proxy.offload for a proxy on 127.0.0.1 (trustedProxies): blob GETs it offers to send are handed to it. */
   offload?: boolean;
