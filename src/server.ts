@@ -24,7 +24,6 @@ import { collectPolicy, openConfiguredStore, registerRepositories } from './stor
 import { periodicCollection, type CollectSummary } from './store/gc.js';
 import type { Store } from './store/index.js';
 import type { LifecycleHooks } from './store/lifecycle.js';
-import { AcmeCertificates } from './tls/acme.js';
 import { answerAlpnChallenges } from './tls/alpn-challenge.js';
 
 /** How long a shutdown waits for transfers in flight before it cuts them. */
@@ -87,7 +86,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const logger = options.logger ?? createLogger({ format: config.log.format, write: (line) => process.stderr.write(line) });
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
   const warn = (message: string) => logger.warn(message);
-  const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
+  const acme = config.acme ? await (await import('./tls/acme.js')).AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
   if (acme && !acme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
   const store: Store = await openConfiguredStore(config, {
     recover: true, log: warn, ...(options.storageNow ? { now: options.storageNow } : {}), ...(options.storageHooks ? { hooks: options.storageHooks } : {}),

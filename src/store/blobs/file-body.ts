@@ -13,19 +13,22 @@ import { readChunkBytes } from './hashing.js';
 const ringSize = 4;
 
 /**
- * Idle 1 MiB buffers shared by the bodies of one driver, so that a new response does not fault in
- * fresh memory. At most `maxIdle` are kept; more are left to the garbage collector.
+ * Idle buffers (1 MiB unless `bufferBytes` says otherwise: bench/file-path.ts measures the sizes)
+ * shared by the bodies of one driver, so that a new response does not fault in fresh memory. At
+ * most `maxIdle` are kept; more are left to the garbage collector.
  */
 export class BufferPool {
+  readonly bufferBytes: number;
   readonly #idle: Buffer[] = [];
   readonly #maxIdle: number;
 
-  constructor({ maxIdle }: { maxIdle: number }) {
+  constructor({ maxIdle, bufferBytes = readChunkBytes }: { maxIdle: number; bufferBytes?: number }) {
     this.#maxIdle = maxIdle;
+    this.bufferBytes = bufferBytes;
   }
 
   take(): Buffer {
-    return this.#idle.pop() ?? Buffer.allocUnsafeSlow(readChunkBytes);
+    return this.#idle.pop() ?? Buffer.allocUnsafeSlow(this.bufferBytes);
   }
 
   give(buffer: Buffer): void {
@@ -89,7 +92,7 @@ export class FileBody extends Readable {
    */
   sendTo(destination: Writable): void {
     const free: Buffer[] = [];
-    const wanted = Math.min(ringSize, Math.ceil((this.#end - this.#position) / readChunkBytes));
+    const wanted = Math.min(ringSize, Math.ceil((this.#end - this.#position) / this.#pool.bufferBytes));
     for (let i = 0; i < wanted; i++) free.push(this.#pool.take());
     let stopped = false;
     const stop = (error?: Error) => {
