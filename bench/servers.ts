@@ -86,6 +86,7 @@ export interface WharfBenchOptions {
 export async function startWharf(dir: string, options: WharfBenchOptions = {}): Promise<BenchServer> {
   const [port, tlsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'wharf.yaml');
+  await mkdir(dir, { recursive: true });
   const remote = options.upstream ? `  docker-remote: { type: remote, url: "${options.upstream}" }\n` : '';
   const auth = options.user
     ? `permissions:\n  - { name: bench, repositories: [docker-local], users: { ${options.user.name}: [deploy] } }\n`
