@@ -19,7 +19,7 @@ const runs = Number(process.env.BENCH_RUNS ?? 3);
 type Send = (file: Payload, response: ServerResponse | Http2ServerResponse) => Promise<void>;
 
 function ring(bufferBytes: number): Send {
-  const pool = new BufferPool({ maxIdle: 8, bufferBytes });
+  const pool = new BufferPool({ maxIdle: 8, maxLent: 8, bufferBytes });
   return async (file, response) => {
     const { fd } = await openFile(file.path);
     new FileBody({ fd, start: 0, end: file.size, pool, blobPath: null }).sendTo(response);
