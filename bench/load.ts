@@ -1,18 +1,25 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import autocannon from 'autocannon';
 import type { Payload } from './payload.js';
 
 // Load generators. autocannon for request rates (it cannot time HEAD, so HEAD has its own
-// keep-alive loop); curl processes for large streams; node:http for uploads. Every loop is
-// bounded in time or count and targets loopback only.
+// keep-alive loop); h2load for large bodies and h2; curl processes for large streams; node:http
+// for uploads. Every loop is bounded in time or count and targets loopback only.
 
-export interface Rate {
+/** Bytes received and their rate. */
+export interface Transfer {
+  bytes: number;
+  mbps: number;
+}
+
+export interface Rate extends Transfer {
   rps: number;
   p99: number;
-  mbps: number;
 }
 
 export async function getRate(url: string, options: { connections: number; seconds: number; headers?: Record<string, string>; method?: 'GET' | 'POST'; body?: string }): Promise<Rate> {
@@ -21,7 +28,7 @@ export async function getRate(url: string, options: { connections: number; secon
     ...(options.method ? { method: options.method } : {}), ...(options.body !== undefined ? { body: options.body } : {}),
   });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-  return { rps: result.requests.average, p99: result.latency.p99, mbps: result.throughput.average / 1e6 };
+  return { rps: result.requests.average, p99: result.latency.p99, mbps: result.throughput.average / 1e6, bytes: result.throughput.total };
 }
 
 /**
@@ -36,13 +43,14 @@ async function timedLoop(concurrency: number, seconds: number, one: () => Promis
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < deadline) {
       const begun = performance.now();
-      bytes += await one();
+      const received = await one(); // not `bytes += await one()`: that would add to a stale total
+      bytes += received;
       latencies.push(performance.now() - begun);
     }
   }));
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  return { rps: latencies.length / elapsed, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, mbps: bytes / elapsed / 1e6 };
+  return { rps: latencies.length / elapsed, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, mbps: bytes / elapsed / 1e6, bytes };
 }
 
 /** N keep-alive connections sending `method` back to back for `seconds`; bodies are read and dropped. */
@@ -85,11 +93,11 @@ export function curlOnce(url: string, args: string[] = []): Promise<Download> {
 }
 
 /** `streams` parallel curl downloads of `url`; MB/s over the wall time of all of them. */
-export async function curlStreams(url: string, streams: number, args: string[] = []): Promise<number> {
+export async function curlStreams(url: string, streams: number, args: string[] = []): Promise<Transfer> {
   const started = performance.now();
   const downloads = await Promise.all(Array.from({ length: streams }, () => curlOnce(url, args)));
-  const seconds = (performance.now() - started) / 1000;
-  return downloads.reduce((sum, d) => sum + d.bytes, 0) / seconds / 1e6;
+  const bytes = downloads.reduce((sum, d) => sum + d.bytes, 0);
+  return { bytes, mbps: bytes / ((performance.now() - started) / 1000) / 1e6 };
 }
 
 interface Sent {
@@ -143,42 +151,38 @@ export async function putManifest(base: string, name: string, tag: string, bytes
   if (response.status !== 201) throw new Error(`manifest PUT: ${response.status} ${await response.text()}`);
 }
 
-/** Resident set size of a process, in MiB (Linux /proc). */
-export async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-/** Samples `pid`'s RSS every 50 ms while `work` runs; returns the work's result and the peak. */
-export async function withPeakRss<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; peakMiB: number }> {
-  let peak = await rssMiB(pid);
-  const timer = setInterval(() => {
-    rssMiB(pid).then((value) => { peak = Math.max(peak, value); }, () => undefined);
-  }, 50);
-  try {
-    return { result: await work(), peakMiB: peak };
-  } finally {
-    clearInterval(timer);
-  }
-}
-
 /**
- * HTTP/2 GETs with h2load (nghttp2's C client; autocannon has no h2): `connections` sessions with
- * `streams` concurrent streams each, for `seconds`. Only the request rate is measured.
+ * GETs with h2load, nghttp2's C client: HTTP/1.1 keep-alive (`h1`: a client that costs the shared
+ * cores little, for large bodies) or h2 (autocannon has none). `connections` connections, with
+ * `streams` concurrent streams each on h2, for `seconds`; any failure or non-2xx answer throws.
  */
-export function h2Rate(url: string, options: { connections: number; streams: number; seconds: number; headers?: Record<string, string> }): Promise<number> {
+export async function h2load(url: string, options: { protocol: 'h1' | 'h2'; connections: number; streams?: number; seconds: number; headers?: Record<string, string> }): Promise<Rate> {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-h2load-'));
+  const log = join(dir, 'requests.tsv');
   const headerArgs = Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
-  const args = ['-D', String(options.seconds), '-c', String(options.connections), '-m', String(options.streams), ...headerArgs, url];
-  return new Promise((resolve, reject) => {
-    const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      const rate = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1];
-      const failed = /requests: .*?(\d+) failed, (\d+) errored/.exec(out);
-      if (code !== 0 || !rate || !failed || failed[1] !== '0' || failed[2] !== '0') reject(new Error(`h2load ${url}: exit ${code}\n${out.slice(-500)}`));
-      else resolve(Number(rate));
+  const args = [
+    ...(options.protocol === 'h1' ? ['--h1'] : ['-m', String(options.streams ?? 1)]),
+    '-D', String(options.seconds), '-c', String(options.connections), `--log-file=${log}`, ...headerArgs, url,
+  ];
+  try {
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`h2load ${url}: exit ${code}\n${text.slice(-500)}`))));
     });
-  });
+    const finished = /finished in ([\d.]+)s, ([\d.]+) req\/s/.exec(out);
+    const failed = /requests: .*?(\d+) failed, (\d+) errored/.exec(out);
+    const statuses = /status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+    const data = /\((\d+)\) data/.exec(out);
+    if (!finished || !failed || !statuses || !data || [...failed.slice(1), ...statuses.slice(1)].some((n) => n !== '0')) {
+      throw new Error(`h2load ${url}: failed or non-2xx requests\n${out.slice(-500)}`);
+    }
+    const latencies = (await readFile(log, 'utf8')).trim().split('\n').map((line) => Number(line.split('\t')[2]) / 1000).sort((a, b) => a - b);
+    const bytes = Number(data[1]);
+    return { rps: Number(finished[2]), p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, mbps: bytes / Number(finished[1]) / 1e6, bytes };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -1,13 +1,14 @@
-import { basename } from 'node:path';
+import { blobFigures, cpuRow, type BlobSource } from './blob-runs.js';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
-import { curlStreams, getRate, loopRate, push, withPeakRss, type Rate } from './load.js';
+import { curlOnce, curlStreams, getRate, h2load, loopRate, push, type Rate } from './load.js';
 import type { Payload } from './payload.js';
-import type { BenchServer } from './servers.js';
-import { rotatedMedian, rotatedMedians } from './stats.js';
+import { withPeakRss } from './proc.js';
+import { blobPath, type BenchServer } from './servers.js';
+import { rotatedMedian, rotatedMedians, type Figures } from './stats.js';
 import type { Row } from './table.js';
 
 // Local repositories: Wharf's docker-local against Distribution (the same image seeded), nginx
-// (the same files, sendfile) and a bare node:http server (the manifest from memory).
+// (Wharf's own blob files, sendfile) and a bare node:http server (the manifest from memory).
 
 export interface LocalBenchOptions {
   wharf: BenchServer;
@@ -21,53 +22,64 @@ export interface LocalBenchOptions {
   seconds: number;
 }
 
+function rateRow(label: string, target: string, figures: Figures<'rps' | 'p99' | 'mbps'>): Row {
+  return { label, unit: 'req/s', target, values: figures.rps, p99: figures.p99, mbps: figures.mbps };
+}
+
 export async function localBench(options: LocalBenchOptions): Promise<{ rows: Row[]; peakRssMiB: number }> {
   const { wharf, distribution, nginx, bare, names, payloads, runs, seconds } = options;
   const wharfBase = wharf.url.replace('/v2/', '');
   const distBase = distribution.url.replace('/v2/', '');
-  const nginxBase = nginx.url.replace(/\/$/, '');
-  const blobUrls = (payload: Payload) => ({
-    Wharf: `${wharfBase}/v2/${names.wharf}/blobs/${payload.digest}`,
-    Distribution: `${distBase}/v2/${names.distribution}/blobs/${payload.digest}`,
-    nginx: `${nginxBase}/${basename(payload.path)}`,
+  // A Wharf column of a blob row (another Wharf, seeded alike, can stand beside it: workers 1 vs auto).
+  const wharfSource = (server: BenchServer, digest: string): BlobSource => ({
+    url: `${server.url}${names.wharf}/blobs/${digest}`, file: server.blobFile!(digest), pids: [server.pid],
+  });
+  const blobSources = ({ digest }: Payload): Record<string, BlobSource> => ({
+    Wharf: wharfSource(wharf, digest),
+    Distribution: { url: `${distribution.url}${names.distribution}/blobs/${digest}`, file: distribution.blobFile!(digest), pids: [distribution.pid] },
+    nginx: { url: `${nginx.url}${blobPath(digest)}`, file: wharf.blobFile!(digest), pids: [nginx.pid] },
   });
   const rows: Row[] = [];
 
-  const measureRate = async (label: string, target: string, fn: (url: string) => Promise<Rate>, urls: Record<string, string>) => {
-    for (const url of Object.values(urls)) await fn(url); // warm-up (JIT, page cache, connection pools), not counted
-    const results = await rotatedMedians(runs, Object.keys(urls), (server) => {
-      console.log(`bench: ${label} — ${server}`);
-      return fn(urls[server]!);
-    }, (rate) => [rate.rps, rate.p99, rate.mbps]);
-    const column = (i: number) => Object.fromEntries(Object.entries(results).map(([server, values]) => [server, values[i]!]));
-    rows.push({ label, unit: 'req/s', target, values: column(0), p99: column(1), mbps: column(2) });
-  };
-
   const accept = { Accept: OCI_MANIFEST };
-  const byTag = {
+  const byTag: Record<string, string> = {
     Wharf: `${wharfBase}/v2/${names.wharf}/manifests/bench`,
     Distribution: `${distBase}/v2/${names.distribution}/manifests/bench`,
     'node:http': bare.url,
   };
-  await measureRate('manifest GET by tag', '>= 0.6x node:http', (url) => getRate(url, { connections: 10, seconds, headers: accept }), byTag);
-  await measureRate('manifest HEAD by tag', '-', (url) => loopRate(url, { method: 'HEAD', connections: 10, seconds, headers: accept }), byTag);
-  await measureRate('1 KiB blob GET', '>= 10x Distribution', (url) => getRate(url, { connections: 10, seconds }), blobUrls(payloads.small));
-  await measureRate('4 MiB blob GET', '-', (url) => loopRate(url, { method: 'GET', connections: 4, seconds }), blobUrls(payloads.medium));
+  const manifestRate = async (label: string, target: string, rate: (url: string) => Promise<Rate>) => {
+    for (const url of Object.values(byTag)) await rate(url); // warm-up (JIT, connection pools), not counted
+    rows.push(rateRow(label, target, await rotatedMedians(runs, Object.keys(byTag), (server) => {
+      console.log(`bench: ${label} — ${server}`);
+      return rate(byTag[server]!);
+    })));
+  };
+  await manifestRate('manifest GET by tag', '>= 0.6x node:http', (url) => getRate(url, { connections: 10, seconds, headers: accept }));
+  await manifestRate('manifest HEAD by tag', '-', (url) => loopRate(url, { method: 'HEAD', connections: 10, seconds, headers: accept }));
 
-  // Streams: one untimed download each first (page cache, writeback of the seeded copy), then
-  // the servers in a rotating order, so that no server always runs first.
-  const largeUrls: Record<string, string> = blobUrls(payloads.large);
-  for (const url of Object.values(largeUrls)) await curlStreams(url, 1);
+  const small = await blobFigures('1 KiB blob GET', { runs, sources: blobSources(payloads.small), load: (url) => getRate(url, { connections: 10, seconds }) });
+  rows.push(rateRow('1 KiB blob GET', '>= 10x Distribution', small));
+  const mediumRow = async (connections: number) => {
+    const label = `4 MiB blob GET, ${connections} connections`;
+    const medium = await blobFigures(label, { runs, sources: blobSources(payloads.medium), load: (url) => h2load(url, { protocol: 'h1', connections, seconds }) });
+    rows.push(rateRow(label, connections === 64 ? '>= 1.0x Distribution' : '-', medium));
+    if (connections === 64) rows.push(cpuRow(`CPU seconds per GB sent, ${label}`, medium));
+  };
+  await mediumRow(4);
+
+  // Wharf's peak RSS over the four-stream row (its idle turns cannot raise it).
   let peakRssMiB = 0;
-  for (const streams of [1, 4]) {
-    const values = await rotatedMedian(runs, Object.keys(largeUrls), async (server) => {
-      console.log(`bench: 1 GiB GET x${streams} — ${server}`);
-      const { result, peakMiB } = await withPeakRss(wharf.pid, () => curlStreams(largeUrls[server]!, streams));
-      if (server === 'Wharf' && streams === 4) peakRssMiB = Math.max(peakRssMiB, peakMiB);
-      return result;
-    });
-    rows.push({ label: `1 GiB blob GET, ${streams} stream${streams > 1 ? 's' : ''}`, unit: 'MB/s', target: streams === 1 ? '>= 0.9x nginx' : '>= 1.0x nginx', values });
+  const streamTargets: Record<number, string> = { 1: '>= 0.9x nginx', 4: '>= 1.0x Distribution; >= 1.0x nginx (workers auto)', 16: '-' };
+  for (const streams of [1, 4, 16]) {
+    const label = `1 GiB blob GET, ${streams} stream${streams > 1 ? 's' : ''}`;
+    const { result: large, peakMiB } = await withPeakRss(wharf.pid, () => blobFigures(label, {
+      runs, sources: blobSources(payloads.large), load: (url) => curlStreams(url, streams), warmUp: (url) => curlOnce(url),
+    }));
+    if (streams === 4) peakRssMiB = peakMiB;
+    rows.push({ label, unit: 'MB/s', target: streamTargets[streams]!, values: large.mbps });
+    if (streams === 4) rows.push(cpuRow(`CPU seconds per GB sent, ${label}`, large));
   }
+  await mediumRow(64); // after the four streams: its buffers would otherwise start their RSS high
 
   for (const mode of ['monolithic', 'chunked'] as const) {
     const targets: Record<string, [string, string]> = { Wharf: [wharfBase, names.wharf], Distribution: [distBase, names.distribution] };

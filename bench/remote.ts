@@ -3,18 +3,19 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
 import { startCounter, type Counter } from './counter.js';
+import { warmFile } from './blob-runs.js';
 import { curlOnce, getRate } from './load.js';
 import type { Payload } from './payload.js';
 import { startDistribution, startWharf, type BenchServer } from './servers.js';
-import { median } from './stats.js';
+import { rotatedMedians } from './stats.js';
 import type { Row } from './table.js';
 
 // Remote repositories: Wharf's docker-remote and Distribution configured as a pull-through proxy,
 // both in front of the same origin registry, each through its own counting pass-through. Every
-// cold measurement starts a fresh proxy with an empty cache.
+// cold measurement starts a fresh proxy with an empty cache. The cold pull's anchor is the
+// upstream itself: the same blob pulled from it directly.
 
 type Kind = 'Wharf' | 'Distribution';
-// The cold pull's anchor is the upstream itself: the same blob pulled from it directly.
 
 interface Proxy {
   server: BenchServer;
@@ -84,63 +85,67 @@ async function directPull(work: string, origin: string, image: string, large: Pa
   }
 }
 
-export async function remoteBench(options: { work: string; origin: string; image: string; large: Payload; runs: number; seconds: number }): Promise<Row[]> {
-  const { work, origin, image, large, runs } = options;
-  const gib = large.size / 2 ** 30;
-  const results: Record<string, Record<string, number>> = {};
-  const record = (label: string, kind: string, value: number) => { (results[label] ??= {})[kind] = value; };
-  const samples: Record<string, Record<string, number[]>> = {};
-  const sample = (label: string, kind: string, value: number) => { ((samples[label] ??= {})[kind] ??= []).push(value); };
-  // Wharf, Distribution and a direct pull from the upstream take turns, in a rotating order.
-  const kinds = ['Wharf', 'Distribution', 'upstream direct'] as const;
-  for (let i = 0; i < runs; i++) {
-    for (const kind of [...kinds.slice(i % 3), ...kinds.slice(0, i % 3)]) {
-      console.log(`bench: remote cold/warm 1 GiB pull — ${kind} (run ${i + 1})`);
-      if (kind === 'upstream direct') {
-        const direct = await directPull(work, origin, image, large);
-        sample('remote: cold 1 GiB pull (MB/s)', kind, direct.mbps);
-        sample('remote: cold 1 GiB, first byte (ms)', kind, direct.firstByteMs);
-        continue;
+export interface RemoteBenchOptions {
+  work: string;
+  /** The origin registry, and the file it sends the large blob from. */
+  origin: string;
+  originFile: string;
+  image: string;
+  large: Payload;
+  runs: number;
+  seconds: number;
+}
+
+export async function remoteBench(options: RemoteBenchOptions): Promise<Row[]> {
+  const { work, origin, originFile, image, large, runs } = options;
+  const manifestRates: Record<string, number> = {};
+  // Wharf, Distribution and a direct pull from the upstream take turns, in a rotating order,
+  // each starting with the origin's blob file in the page cache.
+  const pulls = await rotatedMedians<'mbps' | 'firstByteMs' | 'upstream' | 'warm'>(runs, ['Wharf', 'Distribution', 'upstream direct'], async (kind) => {
+    console.log(`bench: remote cold/warm 1 GiB pull — ${kind}`);
+    await warmFile(originFile);
+    if (kind === 'upstream direct') return directPull(work, origin, image, large);
+    const proxy = await startProxy(kind as Kind, work, origin, image, large.digest);
+    try {
+      const pulled = await coldPull(proxy, large);
+      if (manifestRates[kind] === undefined) {
+        const headers = { Accept: OCI_MANIFEST };
+        await getRate(proxy.manifestUrl, { connections: 10, seconds: 1, headers }); // warm-up
+        manifestRates[kind] = (await getRate(proxy.manifestUrl, { connections: 10, seconds: options.seconds, headers })).rps;
       }
-      const proxy = await startProxy(kind, work, origin, image, large.digest);
-      try {
-        const pulled = await coldPull(proxy, large);
-        sample('remote: cold 1 GiB pull (MB/s)', kind, pulled.mbps);
-        sample('remote: cold 1 GiB, first byte (ms)', kind, pulled.firstByteMs);
-        sample('remote: cold 1 GiB, bytes from upstream (x blob)', kind, pulled.upstream);
-        sample('remote: warm 1 GiB pull (MB/s)', kind, pulled.warm);
-        if (i === 0) {
-          const headers = { Accept: OCI_MANIFEST };
-          await getRate(proxy.manifestUrl, { connections: 10, seconds: 1, headers }); // warm-up
-          record('remote: warm manifest GET by tag (req/s)', kind, (await getRate(proxy.manifestUrl, { connections: 10, seconds: options.seconds, headers })).rps);
-        }
-      } finally {
-        await proxy.stop();
-      }
+      return pulled;
+    } finally {
+      await proxy.stop();
     }
-  }
-  for (const [label, byKind] of Object.entries(samples)) for (const [kind, values] of Object.entries(byKind)) record(label, kind, median(values));
+  });
+  const gib = large.size / 2 ** 30;
+  const row = (label: string, target: string, values: Record<string, number>): Row => ({ label, unit: '', target, values });
+  const rows = [
+    row('remote: warm manifest GET by tag (req/s)', '>= 10x Distribution', manifestRates),
+    row('remote: cold 1 GiB pull (MB/s)', '>= 0.9x upstream direct', pulls.mbps),
+    row('remote: cold 1 GiB, first byte (ms)', '<= 1.0x Distribution', pulls.firstByteMs),
+    row('remote: cold 1 GiB, bytes from upstream (x blob)', `exactly 1 (${gib.toFixed(0)} GiB)`, pulls.upstream),
+    row('remote: warm 1 GiB pull (MB/s)', '-', pulls.warm),
+  ];
+  const concurrent: Record<'seconds' | 'gets' | 'gib', Record<string, number>> = { seconds: {}, gets: {}, gib: {} };
   for (const kind of ['Wharf', 'Distribution'] as const) {
     console.log(`bench: remote 20 concurrent cold pulls — ${kind}`);
     const proxy = await startProxy(kind, work, origin, image, large.digest);
     try {
       const started = performance.now();
       await Promise.all(Array.from({ length: 20 }, () => curlOnce(proxy.blobUrl)));
-      record('remote: 20 concurrent cold 1 GiB pulls (s)', kind, (performance.now() - started) / 1000);
+      concurrent.seconds[kind] = (performance.now() - started) / 1000;
       const traffic = await settled(proxy.counter);
-      record('remote: 20 concurrent cold, upstream GETs', kind, traffic.blobGets);
-      record('remote: 20 concurrent cold, upstream GiB', kind, traffic.blobBytes / 2 ** 30);
+      concurrent.gets[kind] = traffic.blobGets;
+      concurrent.gib[kind] = traffic.blobBytes / 2 ** 30;
     } finally {
       await proxy.stop();
     }
   }
-  const targets: Record<string, string> = {
-    'remote: cold 1 GiB pull (MB/s)': '>= 0.9x upstream direct',
-    'remote: cold 1 GiB, first byte (ms)': '<= 1.0x Distribution',
-    'remote: cold 1 GiB, bytes from upstream (x blob)': `exactly 1 (${gib.toFixed(0)} GiB)`,
-    'remote: 20 concurrent cold 1 GiB pulls (s)': '<= 0.7x Distribution',
-    'remote: 20 concurrent cold, upstream GETs': 'exactly 1',
-    'remote: warm manifest GET by tag (req/s)': '>= 10x Distribution',
-  };
-  return Object.entries(results).map(([label, values]) => ({ label, unit: '', target: targets[label] ?? '-', values: values as Record<string, number> }));
+  rows.push(
+    row('remote: 20 concurrent cold 1 GiB pulls (s)', '<= 0.7x Distribution', concurrent.seconds),
+    row('remote: 20 concurrent cold, upstream GETs', 'exactly 1', concurrent.gets),
+    row('remote: 20 concurrent cold, upstream GiB', '-', concurrent.gib),
+  );
+  return rows;
 }

@@ -1,6 +1,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
 import { authBench } from './auth.js';
@@ -8,15 +8,17 @@ import { localBench } from './local.js';
 import { managementBench } from './management.js';
 import { push, putManifest } from './load.js';
 import { fixedPayload, payload, payloadDir } from './payload.js';
-import { startBareNode, startDistribution, startNginx, startWharf, type BenchServer } from './servers.js';
+import { offloadBench } from './offload.js';
+import { startBareNode, startDistribution, startNginx, startWharf, wharfBlobDirectory, type BenchServer } from './servers.js';
 import { remoteBench } from './remote.js';
 import { storageBench } from './storage.js';
 import { tlsBench } from './tls.js';
 import { renderTable, type Row } from './table.js';
 
-// npm run bench: Wharf against CNCF Distribution 2.8.2, nginx (sendfile) and a bare node:http
-// server, all started here on loopback, in one run. Each figure is the median of BENCH_RUNS runs.
-// BENCH_ONLY=local, tls, auth, remote, storage or management runs one part.
+// npm run bench: Wharf against CNCF Distribution 2.8.2, nginx (sendfile, from Wharf's own blob
+// files) and a bare node:http server, all started here on loopback, in one run. Each figure is
+// the median of BENCH_RUNS rotating runs. BENCH_ONLY=local, tls, offload, auth, remote, storage
+// or management runs one part.
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -51,9 +53,9 @@ async function main(): Promise<void> {
     await writeFile(manifestFile, manifest);
 
     const distribution = await startDistribution(work);
-    const wharf = await startWharf(work);
+    const wharf = await startWharf(work, { workers: 1 });
     const certs = { cert: join(work, 'certs', 'server.crt'), key: join(work, 'certs', 'server.key') };
-    const nginx = await startNginx(work, payloadDir, basename(small.path), certs);
+    const nginx = await startNginx(work, wharfBlobDirectory(work), certs);
     const bare = await startBareNode(manifestFile, OCI_MANIFEST);
     servers.push(wharf, distribution, nginx, bare);
     console.log('bench: seeding Wharf and Distribution');
@@ -84,8 +86,10 @@ async function main(): Promise<void> {
     if (part('tls')) {
       rows.push(...await tlsBench({ wharf, nginx, caPath: join(work, 'certs', 'ca.crt'), name, large, runs, seconds }));
     }
+    if (part('offload')) rows.push(...await offloadBench({ work, large, runs }));
     if (part('remote')) {
-      rows.push(...await remoteBench({ work, origin: distribution.url.replace('/v2/', ''), image: distributionName, large, runs, seconds }));
+      const origin = distribution.url.replace('/v2/', '');
+      rows.push(...await remoteBench({ work, origin, originFile: distribution.blobFile!(large.digest), image: distributionName, large, runs, seconds }));
     }
     if (part('storage')) {
       const storage = await storageBench({

@@ -15,7 +15,15 @@ export interface BenchServer {
   /** The HTTPS base URL, for servers started with a TLS listener too. */
   tlsUrl?: string;
   pid: number;
+  /** The file the server reads a blob from (Wharf and Distribution). */
+  blobFile?(digest: string): string;
   stop(): Promise<void>;
+}
+
+/** Where a blob lies below Wharf's blob directory (store/blobs/filesystem.ts): sha256/ab/abcd…. */
+export function blobPath(digest: string): string {
+  const [algorithm, hex] = digest.split(':') as [string, string];
+  return join(algorithm, hex.slice(0, 2), hex);
 }
 
 async function waitForHttp(url: string, child: ChildProcess): Promise<void> {
@@ -52,7 +60,7 @@ export async function startProcess(name: string, command: string, args: string[]
 const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
 /** Runs the wharf command to completion with `input` on its standard input. */
-function wharfCommand(args: string[], input: string): Promise<void> {
+export function wharfCommand(args: string[], input: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['pipe', 'ignore', 'inherit'] });
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`wharf ${args[0]} exited with ${code}`))));
@@ -65,6 +73,10 @@ export interface WharfBenchOptions {
   upstream?: string;
   /** Access control on, with this user allowed to deploy to docker-local; off otherwise. */
   user?: { name: string; password: string };
+  /** Serving processes (`workers:`); 1, today's single process, is the default and is not written. */
+  workers?: number | 'auto';
+  /** proxy.offload for a proxy on 127.0.0.1 (trustedProxies): blob GETs it offers to send are handed to it. */
+  offload?: boolean;
 }
 
 /**
@@ -74,6 +86,7 @@ export interface WharfBenchOptions {
 export async function startWharf(dir: string, options: WharfBenchOptions = {}): Promise<BenchServer> {
   const [port, tlsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'wharf.yaml');
+  await mkdir(dir, { recursive: true });
   const remote = options.upstream ? `  docker-remote: { type: remote, url: "${options.upstream}" }\n` : '';
   const auth = options.user
     ? `permissions:\n  - { name: bench, repositories: [docker-local], users: { ${options.user.name}: [deploy] } }\n`
@@ -86,10 +99,17 @@ export async function startWharf(dir: string, options: WharfBenchOptions = {}): 
     `  - { address: 127.0.0.1, port: ${tlsPort}, tls: { mode: self-signed } }`,
     'repositories:',
     `  docker-local: { type: local }\n${remote}log: { access: false }\n${auth}`,
+    ...(options.workers !== undefined && options.workers !== 1 ? [`workers: ${options.workers}`] : []),
+    ...(options.offload ? ['trustedProxies: [127.0.0.1]', 'proxy: { offload: true }'] : []),
   ].join('\n'));
   if (options.user) await wharfCommand(['user', 'add', options.user.name, '--password-stdin', '--config', config], options.user.password);
   const server = await startProcess('Wharf', process.execPath, [cli, 'serve', '--config', config], `http://127.0.0.1:${port}/v2/`);
-  return { ...server, tlsUrl: `https://127.0.0.1:${tlsPort}` };
+  return { ...server, tlsUrl: `https://127.0.0.1:${tlsPort}`, blobFile: (digest) => join(wharfBlobDirectory(dir), blobPath(digest)) };
+}
+
+/** The blob directory of a Wharf started by startWharf(dir). */
+export function wharfBlobDirectory(dir: string): string {
+  return join(dir, 'data', 'blobs');
 }
 
 /**
@@ -108,7 +128,8 @@ export async function startDistribution(dir: string, proxyOf?: string): Promise<
     ...(proxyOf ? [`proxy: { remoteurl: "${proxyOf}" }`] : []),
   ].join('\n'));
   // Distribution reads every REGISTRY_* variable as configuration: start it with none.
-  return startProcess('Distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}/v2/`, { PATH: '/usr/bin:/bin' });
+  const server = await startProcess('Distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}/v2/`, { PATH: '/usr/bin:/bin' });
+  return { ...server, blobFile: (digest) => join(dir, 'distribution', 'docker', 'registry', 'v2', 'blobs', blobPath(digest), 'data') };
 }
 
 /** nginx's temp-file directives, pointed at a directory of ours (not /var/lib/nginx). */
@@ -116,10 +137,13 @@ export function nginxTempPaths(dir: string): string {
   return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `${kind}_temp_path ${dir};`).join('\n  ');
 }
 
-/** An nginx.conf for a bench nginx in the foreground: one worker, files under `dir`, the given http block. */
+/**
+ * An nginx.conf for a bench nginx in the foreground: one worker, files under `dir`, the given
+ * http block. Its worker runs as the bench's user, so it reads the files Wharf writes (0750).
+ */
 export function nginxConf(dir: string, http: string): string {
   return `daemon off;
-worker_processes 1;
+${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes 1;
 pid ${join(dir, 'nginx.pid')};
 error_log stderr error;
 events { worker_connections 1024; }
@@ -131,10 +155,11 @@ ${http}
 }
 
 /**
- * nginx serving `root` statically with sendfile, as the ceiling for bytes from disk. One worker
+ * nginx serving `root` statically with sendfile, as the ceiling for bytes from disk: rooted in
+ * Wharf's blob directory, it sends the very files Wharf sends (at /sha256/ab/abcd…). One worker
  * process, as Wharf is one process: the comparison is per serving process.
  */
-export async function startNginx(dir: string, root: string, probeFile: string, tls: { cert: string; key: string }): Promise<BenchServer> {
+export async function startNginx(dir: string, root: string, tls: { cert: string; key: string }): Promise<BenchServer> {
   const [port, tlsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'nginx.conf');
   await mkdir(join(dir, 'nginx-tmp'), { recursive: true });
@@ -147,6 +172,7 @@ export async function startNginx(dir: string, root: string, probeFile: string, t
     listen 127.0.0.1:${port};
     root ${root};
     default_type application/octet-stream;
+    location = / { return 204; }   # the start-up probe
   }
   server {
     listen 127.0.0.1:${tlsPort} ssl http2;
@@ -155,7 +181,7 @@ export async function startNginx(dir: string, root: string, probeFile: string, t
     root ${root};
     default_type application/octet-stream;
   }`));
-  const server = await startProcess('nginx', '/usr/sbin/nginx', ['-c', config, '-p', dir], `http://127.0.0.1:${port}/${probeFile}`);
+  const server = await startProcess('nginx', '/usr/sbin/nginx', ['-c', config, '-p', dir], `http://127.0.0.1:${port}/`);
   return { ...server, url: `http://127.0.0.1:${port}/`, tlsUrl: `https://127.0.0.1:${tlsPort}` };
 }
 

@@ -10,7 +10,8 @@ import { parseManifest } from '../src/oci/manifest.js';
 import { openStore } from '../src/store/index.js';
 import { postgresDatabase } from '../test/helpers/postgres.js';
 import { s3Storage } from '../test/helpers/s3.js';
-import { curlStreams, getRate, push, putManifest, rssMiB } from './load.js';
+import { curlStreams, getRate, push, putManifest } from './load.js';
+import { rssMiB } from './proc.js';
 import type { Payload } from './payload.js';
 import { freePort, startProcess, type BenchServer } from './servers.js';
 import { rotatedMedian, rotatedMedians } from './stats.js';
@@ -155,9 +156,8 @@ export async function storageBench(options: StorageBenchOptions): Promise<{ rows
       const results = await rotatedMedians(runs, Object.keys(urls), (server) => {
         console.log(`bench: ${label} — ${server}`);
         return getRate(urls[server]!, { connections: 10, seconds, headers });
-      }, (rate) => [rate.rps, rate.p99]);
-      const column = (i: number) => Object.fromEntries(Object.entries(results).map(([server, values]) => [server, values[i]!]));
-      rows.push({ label, unit: 'req/s', target: '-', values: column(0), p99: column(1) });
+      });
+      rows.push({ label, unit: 'req/s', target: '-', values: results.rps, p99: results.p99 });
     };
     await rateRow('storage: manifest GET by tag, PostgreSQL+S3', (name) => `${name}/manifests/bench`, accept);
     await rateRow('storage: 1 KiB blob GET, PostgreSQL+S3', (name) => `${name}/blobs/${payloads.small.digest}`, {});
@@ -166,9 +166,9 @@ export async function storageBench(options: StorageBenchOptions): Promise<{ rows
       'Wharf redirect': `${redirecting.url}${names.wharf}/blobs/${payloads.large.digest}`,
     };
     for (const url of Object.values(large)) await curlStreams(url, 1, ['-L']);
-    const values = await rotatedMedian(runs, Object.keys(large), (server) => {
+    const values = await rotatedMedian(runs, Object.keys(large), async (server) => {
       console.log(`bench: 1 GiB GET from S3 — ${server}`);
-      return curlStreams(large[server]!, 1, ['-L']);
+      return (await curlStreams(large[server]!, 1, ['-L'])).mbps;
     });
     rows.push({ label: 'storage: 1 GiB blob GET from S3 (s3rver), streamed vs redirect', unit: 'MB/s', target: '-', values });
   } finally {

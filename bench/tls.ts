@@ -1,13 +1,13 @@
-import { basename } from 'node:path';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
-import { curlStreams, getRate, h2Rate } from './load.js';
+import { blobFigures } from './blob-runs.js';
+import { curlStreams, getRate, h2load } from './load.js';
 import type { Payload } from './payload.js';
-import type { BenchServer } from './servers.js';
+import { blobPath, type BenchServer } from './servers.js';
 import { rotatedMedian } from './stats.js';
 import type { Row } from './table.js';
 
 // Wharf terminating TLS: HTTPS (HTTP/1.1 and h2) next to its own plain HTTP, and next to nginx
-// terminating TLS for the same file with the same certificate.
+// terminating TLS for the very same blob file with the same certificate.
 
 export interface TlsBenchOptions {
   wharf: BenchServer;
@@ -29,7 +29,7 @@ export async function tlsBench(options: TlsBenchOptions): Promise<Row[]> {
   const manifestRates: Record<string, () => Promise<number>> = {
     plain: async () => (await getRate(`${plainBase}${path}`, { connections: 10, seconds, headers })).rps,
     https1: async () => (await getRate(`${wharf.tlsUrl}${path}`, { connections: 10, seconds, headers })).rps,
-    h2: () => h2Rate(`${wharf.tlsUrl}${path}`, { connections: 10, streams: 10, seconds, headers }),
+    h2: async () => (await h2load(`${wharf.tlsUrl}${path}`, { protocol: 'h2', connections: 10, streams: 10, seconds, headers })).rps,
   };
   for (const measure of Object.values(manifestRates)) await measure(); // warm-up
   const { plain, https1, h2 } = await rotatedMedian(runs, Object.keys(manifestRates), (kind) => {
@@ -40,15 +40,16 @@ export async function tlsBench(options: TlsBenchOptions): Promise<Row[]> {
   rows.push({ label: 'TLS: manifest GET, h2 (10 sessions x 10 streams)', unit: 'req/s', target: '-', values: { Wharf: h2, 'Wharf plain': plain } });
 
   const blob = `/v2/${name}/blobs/${large.digest}`;
-  const file = `/${basename(large.path)}`;
+  const file = wharf.blobFile!(large.digest);
+  const sources = {
+    Wharf: { url: `${wharf.tlsUrl}${blob}`, file, pids: [wharf.pid] },
+    nginx: { url: `${nginx.tlsUrl}/${blobPath(large.digest)}`, file, pids: [nginx.pid] },
+    'Wharf plain': { url: `${plainBase}${blob}`, file, pids: [wharf.pid] },
+  };
   for (const [protocol, flag] of [['HTTPS/1.1', '--http1.1'], ['h2', '--http2']] as const) {
-    const targets: Record<string, string> = { Wharf: `${wharf.tlsUrl}${blob}`, nginx: `${nginx.tlsUrl}${file}`, 'Wharf plain': `${plainBase}${blob}` };
-    for (const url of Object.values(targets)) await curlStreams(url, 1, ['--cacert', caPath, flag]);
-    const values = await rotatedMedian(runs, Object.keys(targets), (server) => {
-      console.log(`bench: 1 GiB GET ${protocol} — ${server}`);
-      return curlStreams(targets[server]!, 1, ['--cacert', caPath, flag]);
-    });
-    rows.push({ label: `TLS: 1 GiB blob GET, ${protocol}`, unit: 'MB/s', target: protocol === 'HTTPS/1.1' ? '>= 0.8x nginx (HTTPS)' : '-', values });
+    const label = `TLS: 1 GiB blob GET, ${protocol}`;
+    const figures = await blobFigures(label, { runs, sources, load: (url) => curlStreams(url, 1, ['--cacert', caPath, flag]) });
+    rows.push({ label, unit: 'MB/s', target: protocol === 'HTTPS/1.1' ? '>= 0.8x nginx (HTTPS)' : '-', values: figures.mbps });
   }
   return rows;
 }

@@ -24,7 +24,6 @@ import { bannerLines } from './server/banner.js';
 import { repositoryList, setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
 import { proxyPlan, type Method } from './proxyconf/sites.js';
-import { AcmeCertificates } from './tls/acme.js';
 import { certificateNames, ensureSelfSigned, forgetServerCertificate } from './tls/self-signed.js';
 import { trustInstructions } from './tls/trust.js';
 import { version } from './version.js';
@@ -151,7 +150,7 @@ async function certs(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, regenerate: { type: 'boolean' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
   if (config.acme) {
-    const acme = await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, stderrLogger(config));
+    const acme = await (await import('./tls/acme.js')).AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, stderrLogger(config));
     process.stdout.write(acme.describe());
     if (!config.listeners.some((listener) => listener.tls === 'self-signed')) return;
     process.stdout.write('\n');

@@ -24,7 +24,7 @@ import { collectPolicy, openConfiguredStore, registerRepositories } from './stor
 import { periodicCollection, type CollectSummary } from './store/gc.js';
 import type { Store } from './store/index.js';
 import type { LifecycleHooks } from './store/lifecycle.js';
-import { AcmeCertificates, type AcmeAnswers } from './tls/acme.js';
+import type { AcmeAnswers } from './tls/acme.js';
 import type { SharedState } from './server/shared-state.js';
 import { answerAlpnChallenges } from './tls/alpn-challenge.js';
 
@@ -95,7 +95,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
   const warn = (message: string) => logger.warn(message);
   const worker = options.worker ?? null;
-  const ownAcme = config.acme && !worker ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
+  const ownAcme = config.acme && !worker ? await (await import('./tls/acme.js')).AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
   const acme: AcmeAnswers | null = worker ? worker.acme : ownAcme;
   if (ownAcme && !ownAcme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
   const store: Store = await openConfiguredStore(config, {

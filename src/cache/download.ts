@@ -8,9 +8,16 @@ import type { MemoryWindow } from './memory-window.js';
 // One blob coming from the upstream: its bytes go to readers from memory as they arrive and to a
 // blob writer of the store, which hashes them as it accepts them. The upstream is read as fast
 // as it sends, within the memory window shared by all downloads, so readers are held to the
-// upstream's pace rather than the disk's. When the upstream has sent everything the digest is
+// upstream's pace rather than the disk's. Bytes stay in memory until they are written and every
+// reader has passed them, or until the window needs the room (memory-window.ts). When the upstream has sent everything the digest is
 // checked; only then may readers have the blob's last byte, and only once the writer has caught
 // up is the blob committed. A blob that fails verification is never delivered whole.
+
+/**
+ * Upstream pieces (4-64 KiB as the socket delivers them) go to the writer in batches of about
+ * this much: one writev and one 'written' each, instead of one per piece.
+ */
+const writeBatchBytes = 1 << 20;
 
 export type FillState = 'running' | 'verified' | 'committed' | 'failed';
 
@@ -32,6 +39,13 @@ export interface Fill extends EventEmitter {
   slice(from: number, until: number): Buffer | null;
   /** Written bytes read back from the writer's file; null once only the committed blob has them. */
   readWritten(position: number, length: number): Promise<Buffer | null>;
+  /** A reader's place, when the fill holds bytes in memory: they are kept for it while there is room. */
+  cursor?(position: number): FillCursor;
+}
+
+export interface FillCursor {
+  moveTo(position: number): void;
+  leave(): void;
 }
 
 /** Bytes a reader may have: all received, but the last byte only once the content is verified. */
@@ -59,8 +73,12 @@ export class Download extends EventEmitter implements Fill {
   error: Error | null = null;
   /** True once run() is over, either way (its last 'progress' says so). */
   settled = false;
-  /** Bytes [start, received) in memory: what the writer has not written yet. */
+  /** Bytes [start, received) in memory: what is not written yet, or not yet passed by every reader. */
   #memory: { start: number; buffers: Buffer[] } = { start: 0, buffers: [] };
+  /** Received pieces not yet handed to the writer. */
+  #unwritten: { buffers: Buffer[]; bytes: number } = { buffers: [], bytes: 0 };
+  /** The positions of the readers following this download. */
+  readonly #readers = new Set<{ position: number }>();
 
   constructor(digest: string, writer: BlobWriter, window: MemoryWindow) {
     super();
@@ -78,16 +96,37 @@ export class Download extends EventEmitter implements Fill {
     return this.#memory.start;
   }
 
-  /** The writer has written up to `bytes` (whole chunks): memory lets go of them, readers read the file. */
+  /** The writer has written up to `bytes` (whole chunks): memory may let go of them. */
   wrote(bytes: number): void {
     this.written = bytes;
+    this.#trim({ force: false });
+    this.emit('progress');
+  }
+
+  cursor(position: number): FillCursor {
+    const reader = { position };
+    this.#readers.add(reader);
+    return {
+      moveTo: (to) => {
+        reader.position = to;
+        this.#trim({ force: false });
+      },
+      leave: () => {
+        if (this.#readers.delete(reader)) this.#trim({ force: false });
+      },
+    };
+  }
+
+  /** Drops whole buffers that are written and passed by every reader; when the window needs room (`force`, or full), written ones. */
+  #trim({ force }: { force: boolean }): void {
+    let floor = this.written;
+    if (!force && !this.#window.full) for (const reader of this.#readers) floor = Math.min(floor, reader.position);
     const memory = this.#memory;
-    while (memory.buffers.length > 0 && memory.start + memory.buffers[0]!.length <= bytes) {
+    while (memory.buffers.length > 0 && memory.start + memory.buffers[0]!.length <= floor) {
       const dropped = memory.buffers.shift()!.length;
       memory.start += dropped;
       this.#window.release(dropped);
     }
-    this.emit('progress');
   }
 
   slice(from: number, until: number): Buffer | null {
@@ -106,12 +145,22 @@ export class Download extends EventEmitter implements Fill {
     return this.writer.readWritten(position, length);
   }
 
+  /** Hands the pieces received since the last batch to the writer, to be written together. */
+  #toWriter(): void {
+    const { buffers } = this.#unwritten;
+    this.#unwritten = { buffers: [], bytes: 0 };
+    this.writer.cork();
+    for (const buffer of buffers) this.writer.write(buffer);
+    this.writer.uncork();
+  }
+
   /**
    * Reads the upstream into memory and the writer, pausing it while the memory window is full;
    * verifies, waits for the writer, commits. Settles when the download is over, either way.
    */
   async run(body: Readable, expected: ParsedDigest, hooks: DownloadHooks): Promise<void> {
     const resume = () => body.resume();
+    const leaveWindow = this.#window.reclaimable(() => this.#trim({ force: true }));
     try {
       await new Promise<void>((resolve, reject) => {
         body.on('data', (chunk: Buffer) => {
@@ -119,14 +168,20 @@ export class Download extends EventEmitter implements Fill {
           this.#memory.buffers.push(chunk);
           this.received += chunk.length;
           this.#window.hold(chunk.length);
-          this.writer.write(chunk);
+          this.#unwritten.buffers.push(chunk);
+          this.#unwritten.bytes += chunk.length;
+          if (this.#unwritten.bytes >= writeBatchBytes) this.#toWriter();
           this.emit('progress');
-          if (this.#window.full) {
+          if (this.#window.full && !this.#window.reclaim()) {
+            this.#toWriter(); // what the window waits for must be on its way to the disk
             body.pause();
             this.#window.whenRoom(resume);
           }
         });
-        body.once('end', resolve);
+        body.once('end', () => {
+          this.#toWriter();
+          resolve();
+        });
         body.once('error', reject);
         body.once('close', () => reject(new Error('the upstream connection closed before the blob was complete')));
         this.writer.once('error', reject);
@@ -149,6 +204,7 @@ export class Download extends EventEmitter implements Fill {
       body.destroy();
     } finally {
       this.#window.cancel(resume);
+      leaveWindow();
       this.#window.release(this.received - this.#memory.start);
       this.#memory = { start: this.received, buffers: [] };
       await this.writer.cancel(); // nothing is left after a commit

@@ -55,10 +55,23 @@ export async function openGate(c: Ctx, auth: AuthService | null, info: RequestIn
 
 /**
  * What an error may say to this caller: anonymous callers (and callers without credentials)
- * learn nothing about upstreams or internals, only the code and its standard message.
+ * learn nothing about upstreams or internals, only the code and its standard message; signed-in
+ * callers who are not administrators learn that the upstream failed, but not its address (as
+ * Set Me Up does not show it to them). Administrators see the error whole.
  */
 export function concealed(error: unknown, access: Access | null | undefined, authOn: boolean): unknown {
-  if (!authOn || !(error instanceof RegistryError) || (access && access.principal.kind !== 'anonymous')) return error;
-  if (error.status < 500 && !/upstream/i.test(error.message)) return error;
-  return new RegistryError(error.code, { status: error.status, headers: { ...error.headers } });
+  if (!authOn || !(error instanceof RegistryError) || access?.admin) return error;
+  const plain = () => new RegistryError(error.code, { status: error.status, headers: { ...error.headers } });
+  if (!access || access.principal.kind === 'anonymous') {
+    return error.status < 500 && !/upstream/i.test(error.message) ? error : plain();
+  }
+  if (!namesAnAddress(error)) return error;
+  return new RegistryError(error.code, { status: error.status, headers: { ...error.headers }, message: concealedUpstreamMessage });
+}
+
+const concealedUpstreamMessage = 'the upstream failed; an administrator can find which and why in the server log';
+
+/** Upstream URLs (and the origins of their token endpoints) are configuration. */
+function namesAnAddress(error: RegistryError): boolean {
+  return /[a-z][a-z0-9+.-]*:\/\//i.test(`${error.message} ${JSON.stringify(error.detail)}`);
 }

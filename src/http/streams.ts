@@ -1,12 +1,13 @@
 import type { Readable } from 'node:stream';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { sendable } from '../store/blobs/file-body.js';
+import { sendsItself } from '../store/blobs/file-body.js';
 import { apiVersionHeader, type Ctx } from './env.js';
 
 // The one place where Node streams meet the HTTP layer. Blob bodies are piped straight into the
 // raw ServerResponse: measured here, that serves a 1 GiB blob as fast as bare node:http, while a
 // web ReadableStream through Hono costs 10-20%. A body that can send itself (a blob file: a ring
-// of reused buffers, store/blobs/file-body.ts) does so; any other is piped.
+// of reused buffers, store/blobs/file-body.ts; a blob being fetched: batched writes,
+// cache/fill-reader.ts) does so; any other is piped.
 
 export type Headers = Record<string, string | number>;
 
@@ -20,9 +21,8 @@ export function sendStream(c: Ctx, status: number, headers: Headers, body: Reada
   const outgoing = c.env.outgoing;
   outgoing.writeHead(status, { ...apiVersionHeader, ...headers });
   body.once('error', (error) => outgoing.destroy(error));
-  const file = sendable(body);
-  if (file) {
-    file.sendTo(outgoing);
+  if (sendsItself(body)) {
+    body.sendTo(outgoing);
     return RESPONSE_ALREADY_SENT;
   }
   outgoing.once('close', () => {

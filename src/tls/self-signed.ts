@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import forge from 'node-forge';
+import type forge from 'node-forge';
 import { replaceFile, writePrivateFile } from './private-file.js';
 import type { Config } from '../config/types.js';
 
@@ -32,6 +32,9 @@ export interface TlsMaterial {
 
 const renewWithinMs = 30 * 24 * 3600 * 1000;
 
+/** node-forge, loaded on first use: a server without a self-signed listener does not pay its memory. */
+let lib: typeof forge;
+
 /** Host names and addresses the server certificate must carry for this config. */
 export function certificateNames(config: Config): { dns: string[]; ips: string[] } {
   const dns = new Set(['localhost']);
@@ -55,12 +58,12 @@ export function certificateNames(config: Config): { dns: string[]; ips: string[]
 function newKeyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; pem: string } {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-  const forgeKey = forge.pki.privateKeyFromPem(pem);
-  return { privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), pem };
+  const forgeKey = lib.pki.privateKeyFromPem(pem);
+  return { privateKey: forgeKey, publicKey: lib.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), pem };
 }
 
 function newCertificate(publicKey: forge.pki.rsa.PublicKey, days: number): forge.pki.Certificate {
-  const cert = forge.pki.createCertificate();
+  const cert = lib.pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = `01${randomBytes(15).toString('hex')}`;
   cert.validity.notBefore = new Date(Date.now() - 3600_000);
@@ -71,7 +74,7 @@ function newCertificate(publicKey: forge.pki.rsa.PublicKey, days: number): forge
 async function loadOrCreateCa(dir: string): Promise<{ cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey; pem: string }> {
   try {
     const [certPem, keyPem] = await Promise.all([readFile(join(dir, 'ca.crt'), 'utf8'), readFile(join(dir, 'ca.key'), 'utf8')]);
-    return { cert: forge.pki.certificateFromPem(certPem), key: forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey, pem: certPem };
+    return { cert: lib.pki.certificateFromPem(certPem), key: lib.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey, pem: certPem };
   } catch {
     const keys = newKeyPair();
     const cert = newCertificate(keys.publicKey, 3650);
@@ -83,8 +86,8 @@ async function loadOrCreateCa(dir: string): Promise<{ cert: forge.pki.Certificat
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
       { name: 'subjectKeyIdentifier' },
     ]);
-    cert.sign(keys.privateKey, forge.md.sha256.create());
-    const pem = forge.pki.certificateToPem(cert);
+    cert.sign(keys.privateKey, lib.md.sha256.create());
+    const pem = lib.pki.certificateToPem(cert);
     await writePrivateFile(join(dir, 'ca.key'), keys.pem);
     await writeFile(join(dir, 'ca.crt'), pem);
     return { cert, key: keys.privateKey, pem };
@@ -93,6 +96,7 @@ async function loadOrCreateCa(dir: string): Promise<{ cert: forge.pki.Certificat
 
 /** Returns the server key and chain for `names`, creating the CA and (re)issuing the certificate as needed. */
 export async function ensureSelfSigned(dir: string, names: { dns: string[]; ips: string[] }): Promise<TlsMaterial> {
+  lib ??= (await import('node-forge')).default;
   await mkdir(dir, { recursive: true });
   const ca = await loadOrCreateCa(dir);
   const wanted = JSON.stringify(names);
@@ -101,7 +105,7 @@ export async function ensureSelfSigned(dir: string, names: { dns: string[]; ips:
     const [certPem, key, issuedFor] = await Promise.all([
       readFile(paths.certPath, 'utf8'), readFile(paths.keyPath, 'utf8'), readFile(join(dir, 'server.names.json'), 'utf8'),
     ]);
-    const current = forge.pki.certificateFromPem(certPem);
+    const current = lib.pki.certificateFromPem(certPem);
     if (issuedFor === wanted && current.validity.notAfter.getTime() - Date.now() > renewWithinMs && ca.cert.verify(current)) {
       // Earlier versions stored the server certificate alone: store the chain it is served with.
       const chain = certPem.includes(ca.pem.trim()) ? certPem : `${certPem}${ca.pem}`;
@@ -119,8 +123,8 @@ export async function ensureSelfSigned(dir: string, names: { dns: string[]; ips:
     { name: 'extKeyUsage', serverAuth: true },
     { name: 'subjectAltName', altNames: [...names.dns.map((value) => ({ type: 2, value })), ...names.ips.map((ip) => ({ type: 7, ip }))] },
   ]);
-  cert.sign(ca.key, forge.md.sha256.create());
-  const chain = `${forge.pki.certificateToPem(cert)}${ca.pem}`;
+  cert.sign(ca.key, lib.md.sha256.create());
+  const chain = `${lib.pki.certificateToPem(cert)}${ca.pem}`;
   await writePrivateFile(paths.keyPath, keys.pem);
   await replaceFile(paths.certPath, chain, 0o644);
   await writeFile(join(dir, 'server.names.json'), wanted);

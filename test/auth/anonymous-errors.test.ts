@@ -6,7 +6,7 @@ import { startWharf, type TestServer } from '../helpers/server.js';
 
 // What an error may tell an anonymous caller when access control is on: its code and the
 // standard message, never an upstream, a repository key or a path; a signed-in caller with the
-// right to fetch learns which upstream failed.
+// right to fetch learns that the upstream failed, but only an administrator learns its address.
 
 let wharf: TestServer;
 let upstream: string;
@@ -16,7 +16,7 @@ test.before(async () => {
   wharf = await startWharf({
     auth: {},
     repositories: { hub: { type: 'remote', url: `http://${upstream}` }, 'secret-local': { type: 'local' } },
-    users: [{ name: 'ci', password: 'ci-password-1' }],
+    users: [{ name: 'ci', password: 'ci-password-1' }, { name: 'boss', password: 'boss-password-1', admin: true }],
     permissions: [{ name: 'open-mirror', repositories: ['hub'], users: { ci: ['read', 'deploy'] }, anonymous: ['read', 'deploy'] }],
   });
 });
@@ -39,7 +39,12 @@ test('an upstream failure: anonymous callers get the code and its standard messa
   assert.is(body.errors[0]!.detail ?? null, null, 'no detail');
   const signedIn = await fetch(path, { headers: { authorization: basic('ci', 'ci-password-1') } });
   assert.is(signedIn.status, anonymous.status);
-  assert.match(await signedIn.text(), upstream, 'a signed-in caller who may fetch learns which upstream failed');
+  const told = await signedIn.text();
+  assert.not.match(told, upstream, 'no upstream address for a caller who is not an administrator');
+  assert.not.match(told, 'http://');
+  assert.match(told, 'the upstream failed', 'but the caller learns where the failure was');
+  const admin = await fetch(path, { headers: { authorization: basic('boss', 'boss-password-1') } });
+  assert.match(await admin.text(), upstream, 'an administrator learns which upstream failed');
 });
 
 test('unknown and unreadable repositories: anonymous callers are challenged alike, and no key is named', async () => {

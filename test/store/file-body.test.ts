@@ -54,7 +54,7 @@ function holdingSink(held: number): { sink: Writable; received: Buffer[]; change
 
 test('sendTo delivers every byte and never refills a buffer a write still holds', async () => {
   const { fd, size } = await openFile(file);
-  const body = new FileBody({ fd, start: 0, end: size, pool: new BufferPool({ maxIdle: 4 }), blobPath: null });
+  const body = new FileBody({ fd, start: 0, end: size, pool: new BufferPool({ maxIdle: 4, maxLent: 16 }), blobPath: null });
   const { sink, received, changed, ended } = holdingSink(3);
   body.sendTo(sink);
   await ended;
@@ -65,7 +65,7 @@ test('sendTo delivers every byte and never refills a buffer a write still holds'
 
 test('a range is sent exactly, and the file is closed when the body is done', async () => {
   const { fd } = await openFile(file);
-  const body = new FileBody({ fd, start: 1_000_001, end: 5_000_003, pool: new BufferPool({ maxIdle: 4 }), blobPath: null });
+  const body = new FileBody({ fd, start: 1_000_001, end: 5_000_003, pool: new BufferPool({ maxIdle: 4, maxLent: 16 }), blobPath: null });
   const { sink, received, ended } = holdingSink(1);
   const closed = new Promise((resolve) => body.once('close', resolve));
   body.sendTo(sink);
@@ -76,10 +76,35 @@ test('a range is sent exactly, and the file is closed when the body is done', as
 
 test('the same body read as a Readable gives the same bytes', async () => {
   const { fd, size } = await openFile(file);
-  const body = new FileBody({ fd, start: 0, end: size, pool: new BufferPool({ maxIdle: 4 }), blobPath: null });
+  const body = new FileBody({ fd, start: 0, end: size, pool: new BufferPool({ maxIdle: 4, maxLent: 16 }), blobPath: null });
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);
   assert.ok(Buffer.concat(chunks).equals(content));
+});
+
+test('beyond the pool\'s lending limit, a body gets one buffer only, still sends every byte, and all come back', async () => {
+  const pool = new BufferPool({ maxIdle: 4, maxLent: 2 });
+  let mostLent = 0;
+  const sends = await Promise.all([0, 1, 2].map(async () => {
+    const { fd, size } = await openFile(file);
+    const body = new FileBody({ fd, start: 0, end: size, pool, blobPath: null });
+    const { sink, received, changed, ended } = holdingSink(0);
+    const write = sink.write.bind(sink);
+    sink.write = ((chunk: Buffer, callback: (error?: Error | null) => void) => {
+      mostLent = Math.max(mostLent, pool.lent);
+      return write(chunk, callback);
+    }) as Writable['write'];
+    body.sendTo(sink);
+    return { received, changed, ended };
+  }));
+  for (const { received, changed, ended } of sends) {
+    await ended;
+    assert.is(changed(), 0);
+    assert.ok(Buffer.concat(received).equals(content), 'every byte, with one buffer');
+  }
+  // Extras up to the limit (2), then one each for the bodies that came later: 4 at most, not 3 x 4.
+  assert.ok(mostLent >= 3 && mostLent <= 4, `at most 4 buffers out, saw ${mostLent}`);
+  assert.is(pool.lent, 0, 'all given back');
 });
 
 test.run();

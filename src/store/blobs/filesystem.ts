@@ -34,7 +34,7 @@ export class FilesystemBlobs implements BlobDriver {
   readonly #tmp: string;
   readonly #blobs: string;
   /** Idle read buffers of the bodies this driver serves (16 MiB at most). */
-  readonly #buffers = new BufferPool({ maxIdle: 16 });
+  readonly #buffers = new BufferPool({ maxIdle: 16, maxLent: 64 });
 
   constructor(root: string) {
     this.#root = root;

@@ -5,7 +5,6 @@ import { SqlCollector } from './collector.js';
 import { SqlImages } from './images.js';
 import { SqlManagement } from './management.js';
 import { manifestContentCache, SqlManifests } from './manifests.js';
-import { openPostgres } from './postgres.js';
 import { BatchedPulls } from './pulls.js';
 import { migrate } from './schema.js';
 import type { Db, Sql, SqlDatabase } from './sql.js';
@@ -40,7 +39,10 @@ function concerns(db: Db, contents: ReturnType<typeof manifestContentCache>): Co
  * processes or nodes).
  */
 export async function openMetadata(options: MetadataOptions): Promise<Metadata> {
-  const database: SqlDatabase = options.driver === 'sqlite' ? openSqlite(options.path, options) : await openPostgres(options.url, options);
+  // pg is loaded only for PostgreSQL: a SQLite server does not pay its memory.
+  const database: SqlDatabase = options.driver === 'sqlite'
+    ? openSqlite(options.path, options)
+    : await (await import('./postgres.js')).openPostgres(options.url, options);
   try {
     await migrate(database);
   } catch (error) {
