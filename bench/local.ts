@@ -12,6 +12,8 @@ import type { Row } from './table.js';
 
 export interface LocalBenchOptions {
   wharf: BenchServer;
+  /** The same Wharf build with `workers: auto`, seeded alike. */
+  wharfAuto: BenchServer;
   distribution: BenchServer;
   nginx: BenchServer;
   bare: BenchServer;
@@ -27,7 +29,7 @@ function rateRow(label: string, target: string, figures: Figures<'rps' | 'p99' |
 }
 
 export async function localBench(options: LocalBenchOptions): Promise<{ rows: Row[]; peakRssMiB: number }> {
-  const { wharf, distribution, nginx, bare, names, payloads, runs, seconds } = options;
+  const { wharf, wharfAuto, distribution, nginx, bare, names, payloads, runs, seconds } = options;
   const wharfBase = wharf.url.replace('/v2/', '');
   const distBase = distribution.url.replace('/v2/', '');
   // A Wharf column of a blob row (another Wharf, seeded alike, can stand beside it: workers 1 vs auto).
@@ -79,6 +81,17 @@ export async function localBench(options: LocalBenchOptions): Promise<{ rows: Ro
     rows.push({ label, unit: 'MB/s', target: streamTargets[streams]!, values: large.mbps });
     if (streams === 4) rows.push(cpuRow(`CPU seconds per GB sent, ${label}`, large));
   }
+  // Workers: the same four streams from a Wharf with one worker per core, beside the single process.
+  const label = '1 GiB blob GET, 4 streams, workers auto';
+  const { nginx: sameFile } = blobSources(payloads.large);
+  const workers = await blobFigures(label, {
+    runs,
+    sources: { Wharf: wharfSource(wharfAuto, payloads.large.digest), 'Wharf 1 worker': wharfSource(wharf, payloads.large.digest), nginx: sameFile! },
+    load: (url) => curlStreams(url, 4),
+    warmUp: (url) => curlOnce(url),
+  });
+  rows.push({ label, unit: 'MB/s', target: '>= 1.0x nginx', values: workers.mbps });
+  rows.push(cpuRow(`CPU seconds per GB sent, ${label}`, workers));
   await mediumRow(64); // after the four streams: its buffers would otherwise start their RSS high
 
   for (const mode of ['monolithic', 'chunked'] as const) {

@@ -57,9 +57,11 @@ async function main(): Promise<void> {
     const certs = { cert: join(work, 'certs', 'server.crt'), key: join(work, 'certs', 'server.key') };
     const nginx = await startNginx(work, wharfBlobDirectory(work), certs);
     const bare = await startBareNode(manifestFile, OCI_MANIFEST);
-    servers.push(wharf, distribution, nginx, bare);
+    // The same build with one worker per core, for the workers row.
+    const wharfAuto = await startWharf(join(work, 'workers-auto'), { workers: 'auto' });
+    servers.push(wharf, distribution, nginx, bare, wharfAuto);
     console.log('bench: seeding Wharf and Distribution');
-    for (const [server, image] of [[wharf, name], [distribution, distributionName]] as const) {
+    for (const [server, image] of [[wharf, name], [distribution, distributionName], [wharfAuto, name]] as const) {
       for (const blob of [configBlob, small, medium, large]) await push(server.url.replace('/v2/', ''), image, blob, 'monolithic');
       await putManifest(server.url.replace('/v2/', ''), image, 'bench', manifest, OCI_MANIFEST);
     }
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
     }
     if (part('local')) {
       const local = await localBench({
-        wharf, distribution, nginx, bare,
+        wharf, wharfAuto, distribution, nginx, bare,
         names: { wharf: name, distribution: distributionName },
         payloads: { small, medium, large, push: pushBlob },
         runs, seconds,
