@@ -6,7 +6,6 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { acmeSettingsPath } from './config/acme.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { gcCommand } from './cli/gc.js';
@@ -18,6 +17,7 @@ import { userCommand } from './cli/users.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { RegistryError } from './oci/errors.js';
 import { startServer } from './server.js';
+import { openAcme } from './server/certificates.js';
 import { startCluster } from './server/cluster.js';
 import { runWorker } from './server/worker.js';
 import { bannerLines } from './server/banner.js';
@@ -149,8 +149,8 @@ async function certs(args: string[]): Promise<void> {
   if (wantsHelp(args)) return;
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, regenerate: { type: 'boolean' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
-  if (config.acme) {
-    const acme = await (await import('./tls/acme.js')).AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, stderrLogger(config));
+  const acme = await openAcme(config, stderrLogger(config));
+  if (acme) {
     process.stdout.write(acme.describe());
     if (!config.listeners.some((listener) => listener.tls === 'self-signed')) return;
     process.stdout.write('\n');

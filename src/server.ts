@@ -5,7 +5,6 @@ import { getRequestListener } from '@hono/node-server';
 import { AggregatorRegistry, Registry, type PrometheusContentType } from 'prom-client';
 import { openAccessControl, type AccessControl } from './access-control.js';
 import type { LoginHooks } from './auth/service.js';
-import { acmeSettingsPath } from './config/acme.js';
 import { isLoopbackAddress } from './config/auth.js';
 import type { Config } from './config/types.js';
 import { BlobDownloads } from './cache/downloads.js';
@@ -15,7 +14,7 @@ import { answerClientErrors, maxHeaderBytes, requestErrorHandler } from './http/
 import { createLogger, type Logger } from './log/logger.js';
 import type { Repository } from './repos/repository.js';
 import { RepositorySet } from './repos/set.js';
-import { ListenerCertificates } from './server/certificates.js';
+import { ListenerCertificates, openAcme } from './server/certificates.js';
 import { listen, urlOf } from './server/listen.js';
 import { liveState, withPorts } from './server/live.js';
 import { readiness } from './server/readiness.js';
@@ -95,7 +94,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
   const warn = (message: string) => logger.warn(message);
   const worker = options.worker ?? null;
-  const ownAcme = config.acme && !worker ? await (await import('./tls/acme.js')).AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
+  const ownAcme = worker ? null : await openAcme(config, logger);
   const acme: AcmeAnswers | null = worker ? worker.acme : ownAcme;
   if (ownAcme && !ownAcme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
   const store: Store = await openConfiguredStore(config, {

@@ -1,8 +1,9 @@
 import type { SecureServerOptions } from 'node:http2';
 import type { Server as TlsServer } from 'node:tls';
+import { acmeSettingsPath } from '../config/acme.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
-import type { AcmeAnswers } from '../tls/acme.js';
+import type { AcmeAnswers, AcmeCertificates } from '../tls/acme.js';
 import { CertificateFiles } from '../tls/files.js';
 import { certificateNames, ensureSelfSigned } from '../tls/self-signed.js';
 import { watchFiles, type FileWatch } from '../tls/watch.js';
@@ -11,6 +12,16 @@ import { watchFiles, type FileWatch } from '../tls/watch.js';
 // operator's files are watched on disk (and re-read on reload), the ACME one is swapped in when
 // renewed. A change swaps the server's default context, so clients that send no SNI (connecting
 // by IP address) get the new certificate as well.
+
+/**
+ * The ACME certificates `config` asks for, or null. acme-client is loaded only here, so a server
+ * without ACME does not pay its memory (~25 MiB).
+ */
+export async function openAcme(config: Config, logger: Logger): Promise<AcmeCertificates | null> {
+  if (!config.acme) return null;
+  const { AcmeCertificates } = await import('../tls/acme.js');
+  return AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger);
+}
 
 export class ListenerCertificates {
   readonly #config: Config;

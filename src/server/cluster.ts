@@ -1,13 +1,12 @@
 import cluster, { type Worker } from 'node:cluster';
 import { openAccessControl } from '../access-control.js';
 import { loadSigningKey } from '../auth/keys.js';
-import { acmeSettingsPath } from '../config/acme.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { collectPolicy, openConfiguredStore } from '../storage.js';
 import { periodicCollection } from '../store/gc.js';
-import { AcmeCertificates } from '../tls/acme.js';
 import { certificateNames, ensureSelfSigned } from '../tls/self-signed.js';
+import { openAcme } from './certificates.js';
 import { PrimaryHub } from './ipc.js';
 import { serveSharedState } from './primary-state.js';
 import { inEffect } from './reload.js';
@@ -40,7 +39,7 @@ export type WorkerStart = { config: Config; acme: { cert: string; key: string } 
 
 export async function startCluster(config: Config, { workers, logger }: ClusterOptions): Promise<ClusterServer> {
   const warn = (message: string) => logger.warn(message);
-  const acme = config.acme ? await AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger) : null;
+  const acme = await openAcme(config, logger);
   if (acme && !acme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
   // Made once here, so that workers only read them (each making its own would race).
   if (config.listeners.some((listener) => listener.tls === 'self-signed' || listener.tls === 'acme')) await ensureSelfSigned(config.certsDir, certificateNames(config));
