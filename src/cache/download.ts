@@ -9,9 +9,10 @@ import type { MemoryWindow } from './memory-window.js';
 // blob writer of the store, which hashes them as it accepts them. The upstream is read as fast
 // as it sends, within the memory window shared by all downloads, so readers are held to the
 // upstream's pace rather than the disk's. Bytes stay in memory until they are written and every
-// reader has passed them, or until the window needs the room (memory-window.ts). When the upstream has sent everything the digest is
-// checked; only then may readers have the blob's last byte, and only once the writer has caught
-// up is the blob committed. A blob that fails verification is never delivered whole.
+// reader has passed them, or until the window needs the room (memory-window.ts). When the
+// upstream has sent everything the digest is checked; only then may readers have the blob's last
+// byte, and only once the writer has caught up is the blob committed. A blob that fails
+// verification is never delivered whole.
 
 /**
  * Upstream pieces (4-64 KiB as the socket delivers them) go to the writer in batches of about
