@@ -47,7 +47,7 @@ export async function startCluster(config: Config, { workers, logger }: ClusterO
   const store = await openConfiguredStore(config, { recover: true, log: warn });
   const access = await openAccessControl(config, store.metadata.accounts, { log: (message) => logger.info(message) });
   const collector = periodicCollection(store, collectPolicy(config), { interval: config.gc.interval, log: warn });
-  const hub = new PrimaryHub();
+  const hub = new PrimaryHub<Worker>();
   const shared = serveSharedState(hub, { acme, throttle: config.auth.throttle });
   let current = config;
   let stopping = false;

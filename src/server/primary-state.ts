@@ -1,4 +1,3 @@
-import type { Worker } from 'node:cluster';
 import { LRUCache } from 'lru-cache';
 import { AggregatorRegistry } from 'prom-client';
 import { LoginThrottle, type LoginAttempt } from '../auth/throttle.js';
@@ -7,7 +6,7 @@ import { RegistryError } from '../oci/errors.js';
 import { afterFailure, type BreakerSettings } from '../repos/breaker.js';
 import type { AcmeCertificates } from '../tls/acme.js';
 import type { CachedToken } from '../upstream/tokens.js';
-import type { PrimaryHub } from './ipc.js';
+import type { PrimaryHub, WorkerLink } from './ipc.js';
 import { serveFillClaims } from './fill-claims.js';
 import type { LoginReserveAnswer } from './shared-state.js';
 
@@ -16,7 +15,7 @@ import type { LoginReserveAnswer } from './shared-state.js';
 // breakers, login attempts, metrics and ACME challenge answers. A worker that dies gives up what
 // it held: its downloads fail for their followers (the next request fetches again), its locks go.
 
-export function serveSharedState(hub: PrimaryHub, options: { acme: AcmeCertificates | null; throttle: AuthConfig['throttle'] }): { forget(worker: Worker): void } {
+export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Worker>, options: { acme: AcmeCertificates | null; throttle: AuthConfig['throttle'] }): { forget(worker: Worker): void } {
   const fills = serveFillClaims(hub);
   const locks = new Map<string, Worker>();
   hub.answer('lock.take', (body, worker) => {
