@@ -249,7 +249,10 @@ export class RemoteRepository implements Repository {
       },
       onBytes: (bytes) => { this.stats.upstreamBytes += bytes; },
       commit: async (size, place) => {
-        await this.#store.lifecycle.commit(this.#image(name), digest, size, place);
+        await this.#store.lifecycle.commit(this.#image(name), digest, size, place).catch((error: unknown) => {
+          this.#log(`${this.key}: could not cache blob ${digest} (its pulls in flight fail; the next one fetches it again): ${error instanceof Error ? error.message : String(error)}`);
+          throw error;
+        });
         this.#enforceLimit(digest).catch((error: unknown) => this.#log(`${this.key}: cache eviction failed: ${String(error)}`));
       },
     });

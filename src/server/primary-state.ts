@@ -8,14 +8,15 @@ import type { AcmeCertificates } from '../tls/acme.js';
 import type { CachedToken } from '../upstream/tokens.js';
 import type { PrimaryHub, WorkerLink } from './ipc.js';
 import { serveFillClaims } from './fill-claims.js';
-import type { LoginReserveAnswer } from './shared-state.js';
+import type { BreakerStates, LoginReserveAnswer } from './shared-state.js';
 
 // The primary's side of the shared state (the workers' side is shared-state.ts): which worker
 // fetches each digest and who follows it, upload session locks, upstream tokens, circuit
-// breakers, login attempts, metrics and ACME challenge answers. A worker that dies gives up what
-// it held: its downloads fail for their followers (the next request fetches again), its locks go.
+// breakers (a worker starting later is given their state), login attempts, metrics and ACME
+// challenge answers. A worker that dies gives up what it held: its downloads fail for their
+// followers (the next request fetches again), its locks go.
 
-export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Worker>, options: { acme: AcmeCertificates | null; throttle: AuthConfig['throttle'] }): { forget(worker: Worker): void } {
+export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Worker>, options: { acme: AcmeCertificates | null; throttle: AuthConfig['throttle'] }): { forget(worker: Worker): void; breakers(): BreakerStates } {
   const fills = serveFillClaims(hub);
   const locks = new Map<string, Worker>();
   hub.answer('lock.take', (body, worker) => {
@@ -81,6 +82,7 @@ export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Work
   options.acme?.onCertificate((served) => hub.broadcast('acme.certificate', { cert: served.cert, key: served.key }));
 
   return {
+    breakers: () => Object.fromEntries(breakers),
     forget(worker) {
       fills.forget(worker);
       for (const [uuid, holder] of locks) if (holder === worker) locks.delete(uuid);

@@ -133,6 +133,26 @@ test('two pulls on one worker asking while fetch 1 fails and fetch 2 starts: the
   await onC!.idle();
 });
 
+test('a worker that joined another worker\'s fetch forgets it once committed: its next pull reads the cache', async () => {
+  const hub = new PrimaryHub();
+  serveFillClaims(hub);
+  const [a, b] = [worker(hub), worker(hub)];
+  const [onA, onB] = [a, b].map(({ fills }, index) => new BlobDownloads(stores[index]!.blobs, { memory: 64 << 20, coordinator: fills }));
+  const upstream = new PassThrough();
+  assert.ok((await onA!.join(digest, source(upstream))).started);
+  upstream.write(content.subarray(0, 1 << 20));
+  await settle();
+  const joined = await onB!.join(digest, source(new PassThrough()));
+  assert.not.ok(joined.started, 'B follows A\'s fetch');
+  const body = collect(fillReader(joined.fill, stores[1]!.blobs, { start: 0, end: content.length - 1 }));
+  upstream.end(content.subarray(1 << 20));
+  assert.ok((await body).equals(content));
+  await onA!.idle();
+  await settle();
+  assert.is(joined.fill.state, 'committed');
+  assert.is(await onB!.follow(digest), null, 'no fetch runs: a pull on B now reads the committed blob');
+});
+
 test('a late note of a worker\'s earlier fetch does not reach the followers of its next fetch of the digest', async () => {
   const hub = new PrimaryHub();
   serveFillClaims(hub);
