@@ -8,6 +8,7 @@ import type { AcmeCertificates } from '../tls/acme.js';
 import type { CachedToken } from '../upstream/tokens.js';
 import type { PrimaryHub, WorkerLink } from './ipc.js';
 import { serveFillClaims } from './fill-claims.js';
+import { serveManifestFlights } from './manifest-flights.js';
 import type { BreakerStates, LoginReserveAnswer } from './shared-state.js';
 
 // The primary's side of the shared state (the workers' side is shared-state.ts): which worker
@@ -18,6 +19,7 @@ import type { BreakerStates, LoginReserveAnswer } from './shared-state.js';
 
 export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Worker>, options: { acme: AcmeCertificates | null; throttle: AuthConfig['throttle'] }): { forget(worker: Worker): void; breakers(): BreakerStates } {
   const fills = serveFillClaims(hub);
+  const manifests = serveManifestFlights(hub);
   const locks = new Map<string, Worker>();
   hub.answer('lock.take', (body, worker) => {
     const { uuid } = body as { uuid: string };
@@ -85,6 +87,7 @@ export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Work
     breakers: () => Object.fromEntries(breakers),
     forget(worker) {
       fills.forget(worker);
+      manifests.forget(worker);
       for (const [uuid, holder] of locks) if (holder === worker) locks.delete(uuid);
     },
   };

@@ -7,6 +7,7 @@ import type { SessionLocks } from '../store/session-locks.js';
 import type { AcmeAnswers, ChallengeChange, ServedCertificate } from '../tls/acme.js';
 import type { CachedToken, TokenStore } from '../upstream/tokens.js';
 import { workerFills } from './fill-claims.js';
+import { workerManifestFlights } from './manifest-flights.js';
 import type { WorkerChannel } from './ipc.js';
 
 // A worker's side of the state every worker must share, each piece behind the interface whose
@@ -130,7 +131,7 @@ export function workerState(channel: WorkerChannel, { acme, workers, breakers: n
   return {
     fills: workerFills(channel),
     sessionLocks: sessionLocks(channel),
-    upstream: { tokens: tokens(channel), breaker: breakers(channel, now) },
+    upstream: { tokens: tokens(channel), breaker: breakers(channel, now), manifests: workerManifestFlights(channel) },
     loginAttempts: loginAttempts(channel),
     metrics: () => channel.request<string>('metrics', null),
     acme: acme ? new AcmeRelay(channel, acme.current) : null,

@@ -268,6 +268,31 @@ test('proxy.offload with workers: every worker hands a committed blob to the pro
   }
 });
 
+test('20 concurrent pulls of one manifest tag across the workers cost one upstream GET', async () => {
+  const image = makeImage({ layers: 1, layerBytes: 1000 });
+  await seedImage(distribution.url, 'team/tagged', image, 'v1');
+  upstream.reset();
+  const headers = { ...await bearer('repository:docker-remote/team/tagged:pull'), Accept: 'application/vnd.oci.image.manifest.v1+json' };
+  let release!: () => void;
+  upstream.holdManifests = new Promise((resolve) => { release = resolve; });
+  try {
+    const joins = () => metric('wharf_cache_joins_total{repository="docker-remote"}');
+    const before = await joins();
+    // Each on a connection of its own, so on every worker; the upstream answers none until all joined the one fetch.
+    const pulls = Promise.all(Array.from({ length: 20 }, () => send('GET', '/v2/docker-remote/team/tagged/manifests/v1', { headers })));
+    await eventually('19 pulls joined the one fetch', async () => await joins() === before + 19, 30_000);
+    release();
+    for (const { status, headers: answered } of await pulls) {
+      assert.is(status, 200);
+      assert.is(answered['docker-content-digest'], image.digest);
+    }
+    assert.is(upstream.counts['GET manifest'], 1);
+  } finally {
+    upstream.holdManifests = null;
+    release();
+  }
+});
+
 test('an upload session goes on whichever worker gets each chunk: started on one, continued and finished on another', async () => {
   const first = await connection();
   const second = await connection({ not: [first.worker] });
