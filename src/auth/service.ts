@@ -7,7 +7,7 @@ import type { Audit } from './audit.js';
 import { grantScopes, type ScopeTarget } from './grants.js';
 import { TokenService, type Grant } from './jwt.js';
 import type { SigningKey } from './keys.js';
-import { unusableHash, verifyPassword, VerifiedPasswords } from './passwords.js';
+import { unusableHash, VerifiedPasswords } from './passwords.js';
 import { Authorizer } from './permissions.js';
 import { principalKey, type Principal } from './principal.js';
 import { Principals } from './principals.js';
@@ -149,11 +149,9 @@ export class AuthService {
   async #checkPassword(credentials: Credentials, fresh: boolean): Promise<Principal | null> {
     const { username, password } = credentials;
     const user = fresh ? await this.#accounts.getUser(username) : this.directory.user(username);
-    const ok = (user && this.#passwords.remembers(username, password, user.passwordHash))
-      // Unknown users are checked against a hash no password matches: they take as long as known ones.
-      || (await verifyPassword(password, user?.passwordHash ?? unusableHash));
+    // Unknown users are checked against a hash no password matches: they take as long as known ones.
+    const ok = await this.#passwords.check(username, password, user?.passwordHash ?? unusableHash);
     if (!ok || !user) return null;
-    this.#passwords.remember(username, password, user.passwordHash);
     // A user just added by the CLI may not be in the snapshot yet.
     if (!this.directory.user(user.name)) await this.directory.refresh();
     return this.#principals.user(user.name);

@@ -25,7 +25,7 @@ export async function getBlob(target: Target, digest: string): Promise<Response>
   const { c, repository, name } = target;
   const rangeHeader = c.req.header('range');
   const read = await repository.openBlob(name, digest, rangeHeader ? (length) => parseRangeHeader(rangeHeader, length) : undefined, readOptions(target));
-  if (read.cache) c.set('cache', read.cache);
+  if (read.cache) c.env.notes.cache = read.cache;
   if ('redirect' in read) {
     // A verified, committed blob in the object store: the client fetches it there (Range included).
     return new Response(null, { status: 307, headers: { ...apiVersionHeader, Location: read.redirect, 'Docker-Content-Digest': digest, 'Content-Length': '0' } });

@@ -93,7 +93,7 @@ function writeTarget(repository: Repository, route: Route, name: string, action:
 export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet, gate: Gate): Promise<Response> {
   const method = c.req.method;
   const endpoint = parseEndpoint(route.endpointPath, { method, path: c.req.path });
-  c.set('endpoint', endpoint.kind);
+  c.env.notes.endpoint = endpoint.kind;
   if (endpoint.kind === 'base' || endpoint.kind === 'catalog') {
     const allowed = endpoint.kind === 'base' ? ['GET', 'HEAD'] : ['GET'];
     if (!allowed.includes(method)) throw unsupportedMethod(method, allowed);

@@ -79,10 +79,10 @@ export class Gate {
 
   /** Throws unless the caller may do `action` to `image` of `repoKey`; `route` names the scope as the client sees it. */
   require(route: Route, repoKey: string, image: string, action: Action): Access {
+    const verdict = this.access?.verdict(repoKey, image, action);
+    if (verdict === 'granted') return this.access!;
     const scope = `repository:${displayName(route, repoKey, image)}:${challengeActions(action)}`;
     if (!this.access) throw this.#challenge(scope);
-    const verdict = this.access.verdict(repoKey, image, action);
-    if (verdict === 'granted') return this.access;
     // Not a denial: the protocol's way to send the client back for a token with this scope.
     if (verdict === 'outside-token') throw this.#challenge(scope, 'insufficient_scope');
     return this.deny(route, repoKey, image, action);

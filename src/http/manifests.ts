@@ -46,7 +46,7 @@ export async function getManifest(target: Target, reference: string, head: boole
   const options = readOptions(target);
   const manifest = await repository.getManifest(name, reference, parseAccept(c.req.header('accept')), head ? { ...options, head } : options);
   const { body, headers } = render(manifest);
-  if (manifest.cache) c.set('cache', manifest.cache);
+  if (manifest.cache) c.env.notes.cache = manifest.cache;
   return new Response(head ? null : body, { status: 200, headers: manifest.warning ? { ...headers, Warning: manifest.warning } : headers });
 }
 

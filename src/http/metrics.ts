@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 
 import type { CacheStats } from '../cache/stats.js';
 import type { RepositorySet } from '../repos/set.js';
 import type { RequestRecord } from './observe.js';
+import { countRequest, newTally, registerRequestMetrics, type RequestTally } from './request-metrics.js';
 
 // GET /metrics, through prom-client on a registry server.ts creates and hands in (no global
 // registry). Labels are bounded: route class (manifest, blob, upload, …), never raw paths;
@@ -56,22 +57,11 @@ const cacheCounters: [keyof CacheStats, string, string][] = [
   ['evictions', 'wharf_cache_evictions_total', 'Blobs dropped from the cache to stay within cache.maxSize.'],
 ];
 
-interface Incrementing {
-  inc(value?: number): void;
-}
-
 const httpMethods = new Set(['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
 
 export function createMetrics(registry: Registry, sources: MetricsSources): Metrics {
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
-  const requests = new Counter({ name: 'wharf_http_requests_total', help: 'HTTP requests answered, by route class, method and status.', labelNames: ['route', 'method', 'status'], registers });
-  const duration = new Histogram({
-    name: 'wharf_http_request_duration_seconds', help: 'Time from request to the end of the response.', labelNames: ['route', 'method', 'status'], registers,
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
-  });
-  const bytesIn = new Counter({ name: 'wharf_http_request_body_bytes_total', help: 'Request body bytes received.', labelNames: ['route'], registers });
-  const bytesOut = new Counter({ name: 'wharf_http_response_body_bytes_total', help: 'Response body bytes sent.', labelNames: ['route'], registers });
   const upstreamDuration = new Histogram({
     name: 'wharf_upstream_request_duration_seconds', help: 'Time to an upstream answer (headers), by remote repository and outcome.', labelNames: ['repository', 'outcome'], registers,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
@@ -115,27 +105,19 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
       for (const repository of cached()) if (repository.stats!.rateLimitRemaining !== null) this.set({ repository: repository.key }, repository.stats!.rateLimitRemaining);
     },
   });
-  // Children per label set, so the request path does no label hashing after the first time.
-  const children = new Map<string, { count: Incrementing; time: { observe(value: number): void }; in: Incrementing; out: Incrementing }>();
+  // One tally per label set, found by a string key: the request path only adds numbers.
+  const tallies = new Map<string, RequestTally>();
+  registerRequestMetrics(registry, () => tallies.values());
   return {
     record(request) {
       const method = httpMethods.has(request.method) ? request.method : 'OTHER';
-      const status = String(request.status);
-      const key = `${request.routeClass} ${method} ${status}`;
-      let child = children.get(key);
-      if (!child) {
-        child = {
-          count: requests.labels(request.routeClass, method, status),
-          time: duration.labels(request.routeClass, method, status),
-          in: bytesIn.labels(request.routeClass),
-          out: bytesOut.labels(request.routeClass),
-        };
-        children.set(key, child);
+      const key = `${request.routeClass} ${method} ${request.status}`;
+      let tally = tallies.get(key);
+      if (!tally) {
+        tally = newTally({ route: request.routeClass, method, status: String(request.status) });
+        tallies.set(key, tally);
       }
-      child.count.inc();
-      child.time.observe(request.seconds);
-      if (request.bytesIn) child.in.inc(request.bytesIn);
-      if (request.bytesOut) child.out.inc(request.bytesOut);
+      countRequest(tally, request.seconds, request.bytesIn, request.bytesOut);
     },
     upstream(repository) {
       return (seconds, outcome) => upstreamDuration.observe({ repository, outcome }, seconds);

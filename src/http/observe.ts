@@ -1,5 +1,6 @@
 import { clientAddress, type TrustedProxies } from '../routing/proxies.js';
-import type { Ctx } from './env.js';
+import type { Http2Bindings, HttpBindings } from '@hono/node-server';
+import type { RequestNotes } from './env.js';
 
 // One record per request, made when the response has been sent (or abandoned), for the access
 // log and the metrics. Body bytes, the same way for HTTP/1.1 and HTTP/2:
@@ -45,8 +46,8 @@ const endpointClasses: Record<string, RouteClass> = {
 };
 
 /** The route class from the endpoint dispatch parsed, else from the path's first segments. */
-function routeClassOf(c: Ctx, path: string): RouteClass {
-  const endpoint = c.get('endpoint');
+function routeClassOf(notes: RequestNotes, path: string): RouteClass {
+  const endpoint = notes.endpoint;
   if (endpoint) return endpointClasses[endpoint] ?? 'other';
   if (path === '/metrics') return 'metrics';
   if (path === '/healthz' || path === '/readyz' || path === '/api/system/ping') return 'health';
@@ -74,10 +75,13 @@ function countCalls(target: object, method: 'push' | 'write' | 'end', add: (byte
   };
 }
 
-/** Starts measuring the request in `c`; `sink` gets its record once the response is over. */
-export function observe(c: Ctx, proxies: TrustedProxies, sink: RequestSink): void {
+/**
+ * Starts measuring the request on `incoming` and `outgoing`; `sink` gets its record once the
+ * response is over, with what the handlers wrote into the notes this returns.
+ */
+export function observe({ incoming, outgoing }: HttpBindings | Http2Bindings, proxies: TrustedProxies, sink: RequestSink): RequestNotes {
   const startedAt = performance.now();
-  const { incoming, outgoing } = c.env;
+  const notes: RequestNotes = {};
   let bytesIn = 0;
   let bytesOut = 0;
   const method = incoming.method ?? '-';
@@ -106,13 +110,14 @@ export function observe(c: Ctx, proxies: TrustedProxies, sink: RequestSink): voi
       bytesOut: sentBody(),
       seconds: (performance.now() - startedAt) / 1000,
       client: clientAddress(socket?.remoteAddress, headers, proxies),
-      user: authenticated(c.get('user')),
-      repository: c.get('repository') ?? null,
+      user: authenticated(notes.user),
+      repository: notes.repository ?? null,
       host: headers.host ?? (headers[':authority'] as string | undefined) ?? null,
       userAgent: headers['user-agent'] ?? null,
-      routeClass: routeClassOf(c, url.split('?', 1)[0]!),
-      cache: c.get('cache') ?? null,
+      routeClass: routeClassOf(notes, url.split('?', 1)[0]!),
+      cache: notes.cache ?? null,
       aborted: !outgoing.writableFinished,
     });
   });
+  return notes;
 }

@@ -2,7 +2,7 @@ import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import { RegistryError } from '../oci/errors.js';
-import { apiVersionHeader, type Ctx } from './env.js';
+import { apiVersionHeader } from './env.js';
 import { renderError } from './errors.js';
 
 // Requests refused before an endpoint reads them get the same answer as every other error: the
@@ -50,11 +50,10 @@ export function requestErrorHandler(logger: Logger): (error: unknown) => Respons
   };
 }
 
-/** HTTP/2 has no header limit of its own below nghttp2's 64 KiB: Wharf's applies here. */
-export function refuseLargeHeaders(c: Ctx): void {
-  const { incoming } = c.env;
-  if (incoming.httpVersionMajor !== 2) return;
+/** HTTP/2 has no header limit of its own below nghttp2's 64 KiB: Wharf's applies here (null: within it). */
+export function headerRefusal(incoming: { httpVersionMajor: number; rawHeaders: string[] }): RegistryError | null {
+  if (incoming.httpVersionMajor !== 2) return null;
   let bytes = 0;
   for (const item of incoming.rawHeaders) bytes += item.length;
-  if (bytes > maxHeaderBytes) throw new RegistryError('REQUEST_HEADERS_TOO_LARGE', { message: headerLimit });
+  return bytes > maxHeaderBytes ? new RegistryError('REQUEST_HEADERS_TOO_LARGE', { message: headerLimit }) : null;
 }

@@ -48,7 +48,7 @@ export function realmPath(route: Route | null): string {
 /** Authenticates the request (401/429 for bad credentials) and remembers who it is for the log and error rendering. */
 export async function openGate(c: Ctx, auth: AuthService | null, info: RequestInfo, route: Route | null): Promise<Gate> {
   const gate = await Gate.open(c.req.header('authorization'), { auth, realm: `${info.origin}${realmPath(route)}`, address: info.address, secure: info.secure });
-  c.set('user', gate.who);
+  c.env.notes.user = gate.who;
   c.set('access', gate.access);
   return gate;
 }

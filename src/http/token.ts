@@ -84,7 +84,7 @@ export async function tokenEndpoint(c: Ctx, context: TokenContext): Promise<Resp
   });
   const offline = post ? form.get('access_type') === 'offline' : form.get('offline_token') === 'true';
   const answer = await auth.answer(principal, grants, { offline });
-  c.set('user', principal.kind === 'anonymous' ? '-' : principal.name);
+  c.env.notes.user = principal.kind === 'anonymous' ? '-' : principal.name;
   return new Response(JSON.stringify(answer), {
     status: 200,
     headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', Pragma: 'no-cache' },

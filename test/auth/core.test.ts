@@ -8,7 +8,7 @@ import { newAccessToken, parseAccessToken, secretMatches } from '../../src/auth/
 import { implied } from '../../src/auth/actions.js';
 import { loadSigningKey, signingKeyFile } from '../../src/auth/keys.js';
 import { TokenService } from '../../src/auth/jwt.js';
-import { hashPassword, verifyPassword } from '../../src/auth/passwords.js';
+import { hashPassword, VerifiedPasswords, verifyPassword } from '../../src/auth/passwords.js';
 import { Authorizer } from '../../src/auth/permissions.js';
 import type { Principal } from '../../src/auth/principal.js';
 import { parseScopes, parseTokenScope } from '../../src/auth/scopes.js';
@@ -27,6 +27,28 @@ test('passwords: scrypt with a per-user salt and its parameters; only the right 
   assert.not.ok(await verifyPassword('correct horsf', a));
   assert.not.ok(await verifyPassword('correct horse', 'plain$text'));
   assert.not.ok(await verifyPassword('x', 'scrypt$0$8$1$AA==$AA=='));
+});
+
+test('verified passwords: remembered for the TTL; concurrent checks of the same credentials share one scrypt', async () => {
+  const hash = await hashPassword('right');
+  let now = 0;
+  let scrypts = 0;
+  const passwords = new VerifiedPasswords({ ttlMs: 60_000, now: () => now, verify: (password, encoded) => { scrypts++; return verifyPassword(password, encoded); } });
+  // Ten connections sending the same Basic credentials when none is remembered: one scrypt.
+  assert.equal(await Promise.all(Array.from({ length: 10 }, () => passwords.check('ci', 'right', hash))), Array(10).fill(true));
+  assert.is(scrypts, 1);
+  assert.ok(passwords.remembers('ci', 'right', hash));
+  assert.ok(await passwords.check('ci', 'right', hash));
+  assert.is(scrypts, 1, 'remembered: no scrypt');
+  assert.not.ok(passwords.remembers('ci', 'right', await hashPassword('right')), 'a changed hash matches nothing remembered');
+  now += 60_000;
+  assert.not.ok(passwords.remembers('ci', 'right', hash), 'forgotten after the TTL');
+  // Wrong passwords are never remembered; the same wrong one sent at once is hashed once, others each.
+  const wrong = await Promise.all([passwords.check('ci', 'wrong', hash), passwords.check('ci', 'wrong', hash), passwords.check('ci', 'other', hash)]);
+  assert.equal(wrong, [false, false, false]);
+  assert.is(scrypts, 3);
+  assert.not.ok(await passwords.check('ci', 'wrong', hash));
+  assert.is(scrypts, 4, 'a failed check is not kept');
 });
 
 test('access tokens: shown once, stored as a hash, checked in constant time', () => {
