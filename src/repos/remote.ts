@@ -86,7 +86,7 @@ export class RemoteRepository implements Repository {
     this.#downloads = options.downloads;
     this.#log = options.log;
     this.#flights = options.shared?.manifests ?? null;
-    this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log, ...(options.observeUpstream ? { observe: options.observeUpstream } : {}), ...(options.shared ? { shared: options.shared } : {}) });
+    this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log, now: options.store.now, ...(options.observeUpstream ? { observe: options.observeUpstream } : {}), ...(options.shared ? { shared: options.shared } : {}) });
   }
 
   async #fetchManifest(name: string, reference: string, options: ReadOptions): Promise<Manifest> {
@@ -133,7 +133,7 @@ export class RemoteRepository implements Repository {
     if (isDigest(reference) && manifest.digest !== reference) {
       throw new RegistryError('DIGEST_INVALID', { status: 502, message: `upstream ${this.#config.url} sent a manifest with digest ${manifest.digest} for ${reference}` });
     }
-    await this.#store.metadata.manifests.cache({ ...this.#image(name), manifest, content, tag: isDigest(reference) ? null : reference, now: Date.now() });
+    await this.#store.metadata.manifests.cache({ ...this.#image(name), manifest, content, tag: isDigest(reference) ? null : reference, now: this.#store.now() });
     this.stats.misses++;
     return { digest: manifest.digest, mediaType: manifest.mediaType, content, cache: 'MISS' as const };
   }
@@ -161,12 +161,12 @@ export class RemoteRepository implements Repository {
     if (!digest || !row) return this.#fetchManifest(name, tag, options);
     const cached = { ...row, pushedAt: found.pushed_at };
     const confirmedAt = await tags.confirmedAt(image, tag);
-    if (options.fetch === false || (confirmedAt !== null && Date.now() - confirmedAt < this.#config.metadataTtl)) return this.#hit(cached);
+    if (options.fetch === false || (confirmedAt !== null && this.#store.now() - confirmedAt < this.#config.metadataTtl)) return this.#hit(cached);
     try {
       const head = await this.#upstream.send('HEAD', name, `manifests/${tag}`, { accept: manifestAcceptHeader });
       head.body.resume();
       if (head.status === 200 && first(head.headers['docker-content-digest']) === digest) {
-        await tags.confirm(image, tag, Date.now());
+        await tags.confirm(image, tag, this.#store.now());
         return this.#hit(cached);
       }
       if (head.status !== 200 && head.status !== 404) throw await this.#upstream.refusal(head, `manifest ${name}:${tag}`, 'MANIFEST_UNKNOWN');
@@ -346,7 +346,7 @@ export class RemoteRepository implements Repository {
     const key = `${name}\u0000${digest}`;
     const cached = this.#referrers.get(key);
     if (options.fetch === false) return cached?.descriptors ?? [];
-    if (cached && Date.now() - cached.at < this.#config.metadataTtl) return cached.descriptors;
+    if (cached && this.#store.now() - cached.at < this.#config.metadataTtl) return cached.descriptors;
     let descriptors: Descriptor[];
     try {
       const response = await this.#upstream.send('GET', name, `referrers/${digest}`);
@@ -363,7 +363,7 @@ export class RemoteRepository implements Repository {
       if (cached && this.#config.serveStale) return cached.descriptors;
       throw error;
     }
-    this.#referrers.set(key, { at: Date.now(), descriptors });
+    this.#referrers.set(key, { at: this.#store.now(), descriptors });
     return descriptors;
   }
 }

@@ -66,6 +66,11 @@ export async function readBody(response: UpstreamResponse, limit: number): Promi
   return Buffer.concat(chunks, bytes);
 }
 
+/** The upstream's token endpoint refused the configured credentials (it answered: it is up). */
+function refusedCredentials(error: unknown): boolean {
+  return error instanceof RegistryError && error.code === 'UNAUTHORIZED';
+}
+
 /** Told how long each upstream request took to answer, and whether it failed (metrics). */
 export type UpstreamObserver = (seconds: number, outcome: 'ok' | 'error') => void;
 
@@ -78,10 +83,14 @@ export class UpstreamGate {
   readonly #client: UpstreamClient;
   readonly #dockerHub: boolean;
   /** Upstream 404s by what was asked, with their expiry (a short-lived negative cache). */
-  readonly #notFound = new LRUCache<string, RegistryError>({ max: 10_000, ttl: notFoundTtlMs });
+  readonly #notFound: LRUCache<string, RegistryError>;
   readonly #breaker: CircuitBreaker;
+  readonly #now: () => number;
 
-  constructor(options: { key: string; config: RemoteRepositoryConfig; stats: CacheStats; log: (message: string) => void; observe?: UpstreamObserver; shared?: SharedUpstreamState }) {
+  /** `now`: the clock of the breaker and the 404 memory (tests move it instead of waiting). */
+  constructor(options: { key: string; config: RemoteRepositoryConfig; stats: CacheStats; log: (message: string) => void; now: () => number; observe?: UpstreamObserver; shared?: SharedUpstreamState }) {
+    this.#now = options.now;
+    this.#notFound = new LRUCache<string, RegistryError>({ max: 10_000, ttl: notFoundTtlMs, perf: { now: options.now } });
     this.#observe = options.observe ?? (() => undefined);
     this.#key = options.key;
     this.#config = options.config;
@@ -104,7 +113,7 @@ export class UpstreamGate {
 
   /** Sends to the upstream unless it is marked offline; counts failures for the circuit breaker. */
   async send(method: 'GET' | 'HEAD', name: string, suffix: string, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
-    if (Date.now() < this.#breaker.offlineUntil) {
+    if (this.#now() < this.#breaker.offlineUntil) {
       throw new RegistryError('UNKNOWN', { status: 503, message: `upstream ${this.#config.url} of ${this.#key} is marked offline after ${this.#breaker.failures} failures; retrying after ${new Date(this.#breaker.offlineUntil).toISOString()}` });
     }
     const upstreamName = upstreamImageName(this.#dockerHub, name);
@@ -124,7 +133,8 @@ export class UpstreamGate {
       if (response === null) this.#observe(elapsed(), 'error'); // no answer at all
       this.#stats.upstreamErrors++;
       this.#log(`${this.#key}: ${method} ${suffix.split('?', 1)[0]} of ${name} failed: ${error instanceof Error ? error.message : String(error)}`);
-      if (this.#breaker.failed(Date.now())) {
+      // A refusal of the configured credentials is an answer: the upstream is up, the breaker stays shut.
+      if (!refusedCredentials(error) && this.#breaker.failed(this.#now())) {
         this.#log(`${this.#key}: upstream ${this.#config.url} marked offline for ${this.#config.retryAfter / 1000}s after ${this.#breaker.failures} failures`);
       }
       throw error;

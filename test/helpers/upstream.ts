@@ -227,7 +227,7 @@ export interface RemoteFixture {
 /** Distribution, a counting pass-through in front of it, and Wharf with the repositories `configure` returns for that pass-through. */
 export async function startRemoteFixture(
   configure: (upstreamUrl: string) => Record<string, unknown>,
-  options: { distribution?: Parameters<typeof startDistribution>[0]; accessLog?: (text: string) => void; listeners?: StartOptions['listeners']; gc?: Record<string, unknown> } = {},
+  options: { distribution?: Parameters<typeof startDistribution>[0]; accessLog?: (text: string) => void; listeners?: StartOptions['listeners']; gc?: Record<string, unknown>; storageNow?: () => number } = {},
 ): Promise<RemoteFixture> {
   const distribution = await startDistribution(options.distribution);
   const proxy = await startCountingProxy(distribution.url);
@@ -236,6 +236,7 @@ export async function startRemoteFixture(
     ...(options.accessLog ? { accessLog: options.accessLog } : {}),
     ...(options.listeners ? { listeners: options.listeners } : {}),
     ...(options.gc ? { gc: options.gc } : {}),
+    ...(options.storageNow ? { storageNow: options.storageNow } : {}),
   });
   return {
     distribution,

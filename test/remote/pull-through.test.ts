@@ -16,10 +16,13 @@ import { remoteFixture } from '../helpers/upstream.js';
 // them: every scenario asserts what reached the upstream.
 
 let accessLog = '';
+// The remote's clock (its metadataTtl), moved past the TTL instead of waiting for it.
+let clock = Date.now();
+const pastTtl = () => { clock += 2 * 60_000; };
 const fixture = remoteFixture(test, (url) => ({
   'docker-local': { type: 'local' },
-  'docker-remote': { type: 'remote', url, metadataTtl: '400ms', offlineAfter: 100 },
-}), { accessLog: (text) => { accessLog += text; } });
+  'docker-remote': { type: 'remote', url, metadataTtl: '1m', offlineAfter: 100 },
+}), { accessLog: (text) => { accessLog += text; }, storageNow: () => clock });
 test.before.each(() => {
   fixture.proxy.fault = 'none';
   fixture.proxy.rateLimit = null;
@@ -94,14 +97,14 @@ test('after metadataTtl a tag is revalidated with HEAD; GET only when the digest
   const accept = { Accept: OCI_MANIFEST };
   assert.is((await fetch(remote('team/tagged', 'manifests/latest'), { headers: accept })).headers.get('docker-content-digest'), first.digest);
   assert.is(fixture.proxy.counts['GET manifest'], 1);
-  await sleep(500);
+  pastTtl();
   fixture.proxy.reset();
   assert.is((await fetch(remote('team/tagged', 'manifests/latest'), { headers: accept })).headers.get('docker-content-digest'), first.digest);
   assert.is(fixture.proxy.counts['HEAD manifest'], 1);
   assert.is(fixture.proxy.counts['GET manifest'] ?? 0, 0, 'unchanged: no GET');
   const second = makeImage();
   await seedImage(fixture.distribution.url, 'team/tagged', second, 'latest');
-  await sleep(500);
+  pastTtl();
   fixture.proxy.reset();
   assert.is((await fetch(remote('team/tagged', 'manifests/latest'), { headers: accept })).headers.get('docker-content-digest'), second.digest);
   assert.is(fixture.proxy.counts['HEAD manifest'], 1);
@@ -113,7 +116,7 @@ test('with the upstream down, a cached image still pulls with skopeo, tags serve
   await seedImage(fixture.distribution.url, 'team/offline', image, '1');
   const host = fixture.wharf.url.replace('http://', '');
   await skopeo(['copy', '--src-tls-verify=false', `docker://${host}/docker-remote/team/offline:1`, `oci:${await tempDir('wharf-oci-out-')}:x`]);
-  await sleep(500);
+  pastTtl();
   fixture.proxy.fault = 'down';
   const stale = await fetch(remote('team/offline', 'manifests/1'), { headers: { Accept: OCI_MANIFEST } });
   assert.is(stale.status, 200);
@@ -134,7 +137,10 @@ test('an upstream stream cut mid-blob commits nothing and aborts the client; the
   fixture.proxy.fault = 'cut-blob';
   assert.is(await download(remote('team/cut', `blobs/${layer.digest}`)), null, 'the client sees a broken transfer, not a short body');
   assert.not.ok((await storedBlobs(fixture.wharf)).includes(layer.digest));
-  assert.equal(await readdir(join(fixture.wharf.dataDir, 'tmp')), []);
+  // The client is cut as soon as the upstream breaks; the spool file goes right after.
+  const spool = join(fixture.wharf.dataDir, 'tmp');
+  for (let i = 0; i < 500 && (await readdir(spool)).length > 0; i++) await sleep(10);
+  assert.equal(await readdir(spool), []);
   fixture.proxy.fault = 'none';
   const good = await fetch(remote('team/cut', `blobs/${layer.digest}`));
   assert.is(sha256(Buffer.from(await good.arrayBuffer())), layer.digest);
@@ -160,7 +166,9 @@ test('Range works cold (from the growing download) and warm (206 from disk)', as
   const cold = await fetch(remote('team/ranged', `blobs/${layer.digest}`), { headers: { Range: 'bytes=1000-1999' } });
   assert.is(cold.status, 206);
   assert.equal(Buffer.from(await cold.arrayBuffer()), layer.bytes.subarray(1000, 2000));
-  await sleep(100);
+  // The fill goes on after the range is sent: the warm request comes once it has committed.
+  for (let i = 0; i < 500 && !(await storedBlobs(fixture.wharf)).includes(layer.digest); i++) await sleep(10);
+  assert.ok((await storedBlobs(fixture.wharf)).includes(layer.digest), 'the cold fill committed');
   const warm = await fetch(remote('team/ranged', `blobs/${layer.digest}`), { headers: { Range: 'bytes=-10' } });
   assert.is(warm.status, 206);
   assert.equal(Buffer.from(await warm.arrayBuffer()), layer.bytes.subarray(layer.bytes.length - 10));

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
@@ -86,7 +85,9 @@ test('after offlineAfter failures the upstream is not asked again until retryAft
   servers.push(distribution);
   const proxy = await startCountingProxy(distribution.url);
   servers.push(proxy);
-  const wharf = await wharfWithRemote(proxy.url, { offlineAfter: 2, retryAfter: '600ms' });
+  let clock = Date.now();
+  const wharf = await startWharf({ repositories: { hub: { type: 'remote', url: proxy.url, offlineAfter: 2, retryAfter: '1m' } }, storageNow: () => clock });
+  servers.push(wharf);
   proxy.fault = 'down';
   for (let i = 0; i < 2; i++) assert.is((await fetch(`${wharf.url}/v2/hub/team/x/manifests/${i}`)).status, 502);
   const asked = proxy.counts['GET manifest'];
@@ -94,11 +95,27 @@ test('after offlineAfter failures the upstream is not asked again until retryAft
   assert.is(fast.status, 503);
   assert.match(((await fast.json()) as { errors: { message: string }[] }).errors[0]!.message, 'marked offline');
   assert.is(proxy.counts['GET manifest'], asked, 'not asked while offline');
-  await sleep(700);
+  clock += 2 * 60_000; // past retryAfter
   proxy.fault = 'none';
   const image = makeImage();
   await seedImage(distribution.url, 'team/x', image, 'back');
   assert.is((await fetch(`${wharf.url}/v2/hub/team/x/manifests/back`)).status, 200);
+});
+
+test('refused upstream credentials are reported every time and never mark the upstream offline', async () => {
+  const distribution = await startDistribution();
+  servers.push(distribution);
+  const proxy = await startCountingProxy(distribution.url);
+  servers.push(proxy);
+  proxy.bearer = { user: 'robot', password: 'token-pass' };
+  const wharf = await wharfWithRemote(proxy.url, { username: 'robot', password: 'wrong', offlineAfter: 2 });
+  for (let i = 0; i < 4; i++) {
+    const refused = await fetch(`${wharf.url}/v2/hub/team/x/manifests/${i}`);
+    const message = ((await refused.json()) as { errors: { message: string }[] }).errors[0]!.message;
+    assert.not.match(message, 'marked offline', `pull ${i + 1}`);
+    assert.match(message, 'configured credentials', `pull ${i + 1}`);
+  }
+  assert.is(proxy.counts['GET token'], 4, 'every pull asked the token endpoint again');
 });
 
 test.run();
