@@ -9,14 +9,15 @@ import { startCounter } from './counter.js';
 import { curlOnce, push, putManifest } from './load.js';
 import { fixedPayload, payload } from './payload.js';
 import { cpuSeconds } from './proc.js';
-import { startDistribution, startWharf } from './servers.js';
+import { startDistribution, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
 
 // npm run bench:cold [-- <dist/src/cli.js of another build> ...]: one cold 1 GiB pull at a time,
-// curl -> Wharf -> counting nginx -> Distribution (the remote bench's chain), with Wharf's CPU
-// seconds per GiB (utime + stime, until it has committed) beside MB/s and first byte; a direct
-// pull through the same nginx is the anchor. Each build given takes its turn too (A/B), in
-// rotating order; medians of BENCH_RUNS (3). Hold the bench lock on a shared machine.
+// curl -> proxy -> counting nginx -> Distribution (the remote bench's chain), with the proxy's CPU
+// seconds per GiB (utime + stime, until it has stored the blob) beside MB/s and first byte. The
+// proxies: this build's Wharf, each build given (A/B) and Distribution as a pull-through proxy;
+// the anchor is a direct pull through the same nginx. They take turns in rotating order; medians
+// of BENCH_RUNS (3). Hold the bench lock on a shared machine.
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const image = 'bench/app';
@@ -46,29 +47,32 @@ async function main(): Promise<void> {
     const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: large.digest, size: large.size }] };
     await putManifest(base, image, 'bench', Buffer.from(JSON.stringify(manifest)), OCI_MANIFEST);
     const gib = large.size / 2 ** 30;
-    const figures = await rotatedMedians<'mbps' | 'firstByteMs' | 'cpuPerGiB'>(runs, [...Object.keys(builds), 'upstream direct'], async (kind) => {
+    const kinds = [...Object.keys(builds), 'Distribution', 'upstream direct'];
+    const figures = await rotatedMedians<'mbps' | 'firstByteMs' | 'cpuPerGiB'>(runs, kinds, async (kind) => {
       await warmFile(origin.blobFile!(large.digest));
       const counter = await startCounter(work, base);
-      const dir = await mkdtemp(join(work, 'wharf-'));
-      const wharf = kind === 'upstream direct' ? null : await startWharf(dir, { upstream: counter.url, cli: builds[kind]! });
+      const dir = await mkdtemp(join(work, 'proxy-'));
+      let proxy: BenchServer | null = null;
+      if (kind === 'Distribution') proxy = await startDistribution(dir, counter.url);
+      else if (kind !== 'upstream direct') proxy = await startWharf(dir, { upstream: counter.url, cli: builds[kind]! });
       try {
-        const path = wharf ? `${wharf.url}docker-remote/${image}` : `${counter.url}/v2/${image}`;
+        const path = !proxy ? `${counter.url}/v2/${image}` : kind === 'Distribution' ? `${proxy.url}${image}` : `${proxy.url}docker-remote/${image}`;
         await (await fetch(`${path}/manifests/bench`, { headers: { Accept: OCI_MANIFEST } })).arrayBuffer();
-        const before = wharf ? await cpuSeconds(wharf.pid) : 0;
+        const before = proxy ? await cpuSeconds(proxy.pid) : 0;
         const started = performance.now();
         const pulled = await curlOnce(`${path}/blobs/${large.digest}`);
         const mbps = pulled.bytes / ((performance.now() - started) / 1000) / 1e6;
-        const cpu = wharf ? { cpuPerGiB: ((await cpuWhenQuiet(wharf.pid)) - before) / gib } : {};
+        const cpu = proxy ? { cpuPerGiB: ((await cpuWhenQuiet(proxy.pid)) - before) / gib } : {};
         const run = { mbps, firstByteMs: pulled.firstByte * 1000, ...cpu };
         console.log(`bench: cold pull ${kind}: ${JSON.stringify(run)}`);
         return run;
       } finally {
-        await wharf?.stop();
+        await proxy?.stop();
         await counter.stop();
         await rm(dir, { recursive: true, force: true });
       }
     });
-    for (const kind of [...Object.keys(builds), 'upstream direct']) {
+    for (const kind of kinds) {
       const cpu = figures.cpuPerGiB[kind];
       console.log(`${kind.padEnd(16)} ${figures.mbps[kind]!.toFixed(0).padStart(5)} MB/s  first byte ${figures.firstByteMs[kind]!.toFixed(1)} ms${cpu === undefined ? '' : `  CPU ${cpu.toFixed(2)} s/GiB`}${kind in builds ? `  (${builds[kind]})` : ''}`);
     }
