@@ -31,7 +31,7 @@ export async function gcCommand(args: string[], loadConfig: (file: string | unde
     const summary = await collectGarbage(store, collectPolicy(config), {
       dryRun: values['dry-run'] ?? false,
       onProgress: terminal
-        ? (so, phase) => process.stdout.write(`\r\x1b[K${phase}: ${so.manifests} manifests, ${so.blobs} blobs, ${bytes(so.bytes)}`)
+        ? (so, phase) => { process.stdout.write(`\r\x1b[K${phase}: ${so.manifests} manifests, ${so.blobs} blobs, ${bytes(so.bytes)}`); }
         : undefined,
     });
     if (terminal) process.stdout.write('\r\x1b[K');

@@ -43,15 +43,14 @@ export interface CollectOptions {
   /** Rows per transaction. */
   batch?: number;
   /** Told after every batch (a progress bar). */
-  onProgress?: (summary: CollectSummary, phase: string) => void;
+  /** Told after each batch; the collection goes on when what it returns settles. */
+  onProgress?: (summary: CollectSummary, phase: string) => void | Promise<void>;
   /** Stops between batches (shutdown); what is done stays done. */
   signal?: AbortSignal;
 }
 
 /** How long a collector's lease lasts without renewal (it renews after every batch). */
 const leaseMs = 5 * 60_000;
-
-class Rollback extends Error {}
 
 function processAlive(pid: number): boolean {
   try {
@@ -90,7 +89,7 @@ export async function collectGarbage(store: Store, policy: CollectPolicy, option
   const deleteAll = async (digests: string[]) => {
     for (let i = 0; i < digests.length; i += 16) await Promise.all(digests.slice(i, i + 16).map((digest) => blobs.delete(digest)));
   };
-  const progress = (phase: string) => options.onProgress?.({ ...summary }, phase);
+  const progress = async (phase: string) => { await options.onProgress?.({ ...summary }, phase); };
   const cutoff = store.now() - policy.grace;
   await renew();
   try {
@@ -107,8 +106,8 @@ export async function collectGarbage(store: Store, policy: CollectPolicy, option
     // 2. Abandoned upload sessions.
     const expired = store.now() - policy.uploadsExpireAfter;
     summary.uploads = dryRun ? (await metadata.uploads.startedBefore(expired, 1_000_000)).length : await store.uploads.expire(expired);
-    progress('uploads');
-    // 3-6, in a transaction rolled back at the end for a dry run (nothing changes, counts are real).
+    await progress('uploads');
+    // 3-6; a dry run rehearses them (what it finds is real, what it changes is dropped).
     const sweep = async (collector: CollectorQueries) => {
       /** Runs `step` over every window; returns what it removed. */
       const pass = async (step: (window: Batch) => Promise<Swept>): Promise<number> => {
@@ -119,7 +118,7 @@ export async function collectGarbage(store: Store, policy: CollectPolicy, option
           removed += swept.removed;
           after = swept.next;
           await renew(collector);
-          progress('manifests');
+          await progress('manifests');
         } while (after);
         return removed;
       };
@@ -143,17 +142,11 @@ export async function collectGarbage(store: Store, policy: CollectPolicy, option
         summary.bytes += marked.reduce((total, row) => total + row.size, 0);
         after = next;
         await renew(collector);
-        progress('blobs');
+        await progress('blobs');
       } while (after);
     };
-    if (dryRun) {
-      await metadata.transaction(async (tx) => {
-        await sweep(tx.collector);
-        throw new Rollback();
-      }).catch((error: unknown) => { if (!(error instanceof Rollback)) throw error; });
-    } else {
-      await sweep(metadata.collector);
-    }
+    if (dryRun) await metadata.rehearse((tx) => sweep(tx.collector));
+    else await sweep(metadata.collector);
     // 7. Bytes no row names.
     let pending: { digest: string; size: number }[] = [];
     const settle = async () => {
@@ -169,7 +162,7 @@ export async function collectGarbage(store: Store, policy: CollectPolicy, option
       }
       pending = [];
       await renew();
-      progress('unregistered bytes');
+      await progress('unregistered bytes');
     };
     for await (const stored of blobs.list()) {
       if (stored.modifiedAt >= cutoff) continue;

@@ -112,5 +112,30 @@ for (const [layoutName, layout] of Object.entries(layouts)) {
     assert.ok((await readAll(store, layer.digest)).equals(layer.bytes));
   });
 
+  test('a dry run holds no push up: a push made while it sweeps commits before it ends, and the dry run changes nothing', async () => {
+    const doomed = makeImage({ layers: 1 });
+    for (const item of [doomed.config, ...doomed.layers]) await store.lifecycle.write(local, Readable.from([item.bytes]), parseDigest(item.digest)!);
+    await store.metadata.manifests.push({ ...local, manifest: parseManifest(doomed.manifest), content: doomed.manifest, tag: null, now: clock });
+    clock += 2 * hour;
+    const layer = blob(randomBytes(10_000));
+    let pushed: unknown = null;
+    const dry = await collectGarbage(store, policy, {
+      dryRun: true,
+      batch: 1,
+      // Between two of the dry run's batches, which wait for this: a push must not wait for the dry run.
+      onProgress: async (_, phase) => {
+        if (phase !== 'manifests' || pushed !== null) return;
+        const push = store.lifecycle.write(local, Readable.from([layer.bytes]), parseDigest(layer.digest)!);
+        let timer: NodeJS.Timeout | undefined;
+        pushed = await Promise.race([push, new Promise((resolve) => { timer = setTimeout(resolve, 10_000, 'still waiting after 10 s'); })]);
+        clearTimeout(timer);
+      },
+    });
+    assert.equal(pushed, { digest: layer.digest, size: layer.bytes.length }, 'the push committed during the dry run');
+    assert.equal({ manifests: dry.manifests, blobs: dry.blobs }, { manifests: 1, blobs: 2 });
+    assert.equal((await collectGarbage(store, policy)).manifests, 1, 'the dry run removed nothing');
+    assert.equal(await store.metadata.blobLinks.size(local, layer.digest), layer.bytes.length, 'the push made during the dry run is linked');
+  });
+
   test.run();
 }

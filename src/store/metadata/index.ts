@@ -56,6 +56,7 @@ export async function openMetadata(options: MetadataOptions): Promise<Metadata> 
     ...concerns(outside, contents),
     pulls,
     transaction: (work) => database.transaction((sql: Sql) => work(concerns({ sql, atomic: (inner) => inner(sql) }, contents))),
+    rehearse: (work) => database.rehearse((sql: Sql) => work(concerns({ sql, atomic: (inner) => inner(sql) }, contents))),
     ping: () => database.ping(),
     async close() {
       await pulls.flush().catch(() => undefined);

@@ -56,22 +56,25 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     await pool.end().catch(() => undefined);
     throw new StorageConnectError('metadata', `postgres at ${serverOf(url)}`, reasonOf(error) === 'Error' ? (error as Error).message : reasonOf(error));
   }
+  /** Runs `work` on one pooled connection in a transaction, committed only when `commit` says so. */
+  const inTransaction = async <T>(work: (sql: Sql) => Promise<T>, commit: boolean): Promise<T> => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(over((config) => client.query(config)));
+      await client.query(commit ? 'COMMIT' : 'ROLLBACK');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  };
   return {
     sql: over((config) => pool.query(config)),
-    async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const result = await work(over((config) => client.query(config)));
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        client.release();
-      }
-    },
+    transaction: (work) => inTransaction(work, true),
+    rehearse: (work) => inTransaction(work, false),
     ping: async () => { await pool.query('SELECT 1'); },
     close: () => pool.end(),
   };

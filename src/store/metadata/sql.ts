@@ -18,6 +18,12 @@ export interface SqlDatabase {
   readonly sql: Sql;
   /** Runs `work` in one transaction (serialized with every other write); rolls back if it throws. */
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` as a transaction that is always rolled back: what it finds is real, what it
+   * changes is dropped. Writers wait for it no longer than for a short transaction (SQLite: it
+   * runs on a copy; PostgreSQL: it locks only the rows it changes).
+   */
+  rehearse<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /** Whether the database answers (for readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,5 +1,8 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { storageFailure } from '../full.js';
 import { mutex } from './mutex.js';
 import type { Sql, SqlDatabase } from './sql.js';
@@ -9,7 +12,8 @@ import type { Sql, SqlDatabase } from './sql.js';
 // (a blob being committed between two statements) never interleaves with another write; reads
 // outside transactions go to a second, read-only connection, which in WAL mode sees only
 // committed data. Other processes (`wharf gc`, a second worker) may open the same file: the busy
-// timeout makes them wait for each other's short transactions instead of failing.
+// timeout makes them wait for each other's short transactions instead of failing. A rehearsal
+// (a dry run) works on a copy, so that it never holds the one write lock for its whole length.
 
 interface Prepared {
   text: string;
@@ -41,6 +45,52 @@ function ownerOnly(path: string): void {
   for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
 }
 
+/** Prepares statements on `connection` once each; `direct` runs them as they come. */
+function statementsOn(connection: Database.Database): { statement(text: string): Prepared; direct: Sql } {
+  const prepared = new Map<string, Prepared>();
+  const statement = (text: string): Prepared => {
+    let entry = prepared.get(text);
+    if (!entry) {
+      const translated = toSqlite(text);
+      entry = { text: translated.text, write: connection.prepare(translated.text), order: translated.order };
+      prepared.set(text, entry);
+    }
+    return entry;
+  };
+  const direct: Sql = {
+    dialect: 'sqlite',
+    all: async <T>(text: string, params: readonly unknown[] = []) => { const s = statement(text); return s.write.all(...bind(s, params)) as T[]; },
+    get: async <T>(text: string, params: readonly unknown[] = []) => { const s = statement(text); return s.write.get(...bind(s, params)) as T | undefined; },
+    run: async (text, params = []) => { const s = statement(text); return s.write.run(...bind(s, params)).changes; },
+  };
+  return { statement, direct };
+}
+
+function bind(entry: Prepared, params: readonly unknown[]): unknown[] {
+  return entry.order.map((i) => params[i] ?? null);
+}
+
+/** Runs `work` in a transaction on a fresh copy of `source`, then drops the copy and all it changed. */
+async function onCopy<T>(source: Database.Database, work: (sql: Sql) => Promise<T>): Promise<T> {
+  // The copy holds password hashes as the database does: in a directory only its owner can enter.
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-rehearsal-'));
+  try {
+    const file = join(dir, 'meta.db');
+    // The backup runs in steps between which the server goes on; writes on `source` itself are
+    // carried into the copy, so it is consistent when the backup ends.
+    await source.backup(file);
+    const copy = new Database(file);
+    try {
+      copy.exec('BEGIN IMMEDIATE');
+      return await work(statementsOn(copy).direct);
+    } finally {
+      copy.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export function openSqlite(path: string, options: SqliteOptions = {}): SqlDatabase {
   const timeout = options.busyTimeoutMs ?? 5000;
   ownerOnly(path);
@@ -48,22 +98,12 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqlDataba
   writer.pragma('journal_mode = WAL');
   writer.pragma('synchronous = FULL');
   let reader: Database.Database | null = null;
-  const prepared = new Map<string, Prepared>();
+  const { statement, direct } = statementsOn(writer);
   const lock = mutex();
   const log = options.log ?? (() => undefined);
   /** One writer at a time; a full disk is STORAGE_FULL, not an internal error. */
   const exclusive = <T>(work: () => Promise<T>): Promise<T> => lock(() => work().catch((error: unknown) => { throw storageFailure(error, log); }));
 
-  const statement = (text: string): Prepared => {
-    let entry = prepared.get(text);
-    if (!entry) {
-      const translated = toSqlite(text);
-      entry = { text: translated.text, write: writer.prepare(translated.text), order: translated.order };
-      prepared.set(text, entry);
-    }
-    return entry;
-  };
-  const bind = (entry: Prepared, params: readonly unknown[]) => entry.order.map((i) => params[i] ?? null);
   /** The read-connection statement for a read, or null for a write. */
   const readOnly = (entry: Prepared): Database.Statement | null => {
     if (!entry.write.readonly) return null;
@@ -72,13 +112,6 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqlDataba
     return (entry.read ??= reader.prepare(entry.text));
   };
 
-  /** Statements on the write connection, run as they come (inside a transaction, or holding the lock). */
-  const direct: Sql = {
-    dialect: 'sqlite',
-    all: async <T>(text: string, params: readonly unknown[] = []) => { const s = statement(text); return s.write.all(...bind(s, params)) as T[]; },
-    get: async <T>(text: string, params: readonly unknown[] = []) => { const s = statement(text); return s.write.get(...bind(s, params)) as T | undefined; },
-    run: async (text, params = []) => { const s = statement(text); return s.write.run(...bind(s, params)).changes; },
-  };
   /** Autocommit: reads from the read connection, writes one at a time on the write connection. */
   const autocommit: Sql = {
     dialect: 'sqlite',
@@ -108,6 +141,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqlDataba
         throw error;
       }
     }),
+    rehearse: (work) => onCopy(writer, work),
     ping: async () => { writer.prepare('SELECT 1').get(); },
     close: async () => lock(async () => {
       reader?.close();

@@ -293,6 +293,8 @@ export interface Concerns {
 export interface Metadata extends Concerns {
   readonly pulls: Pulls;
   transaction<T>(work: (tx: Concerns) => Promise<T>): Promise<T>;
+  /** Runs `work` in a transaction that is always rolled back, without holding writers up for its length (a dry run). */
+  rehearse<T>(work: (tx: Concerns) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
