@@ -180,6 +180,7 @@ export async function startNginx(dir: string, root: string, tls: { cert: string;
     listen 127.0.0.1:${tlsPort} ssl http2;
     ssl_certificate ${tls.cert};
     ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;  # Debian's nginx 1.22 offers no TLS 1.3 unless told; Wharf (Node) negotiates 1.3
     root ${root};
     default_type application/octet-stream;
   }`));

@@ -120,6 +120,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   /** Permissions follow every reload, before anything else of it takes effect. */
   const hooks: ReloadHook[] = [{ update: (next) => access.service?.update(next.permissions) }, ...(options.reloadHooks ?? [])];
   const caPath = () => certificates.caPath;
+  // One set of downloads for the server's life: reloads keep single-flight and the memory window
+  // (a worker's share of it: downloads.memory holds for all workers together).
+  const downloads = new BlobDownloads(store.blobs, { memory: Math.floor(config.downloads.memory / (worker?.workers ?? 1)), ...(worker ? { coordinator: worker.fills } : {}) });
   // In a worker, an AggregatorRegistry: constructing one is what makes prom-client answer the
   // primary's requests for this worker's metrics.
   const registry = worker ? new AggregatorRegistry<PrometheusContentType>() : new Registry();
@@ -127,12 +130,10 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     repositories: () => current.repositories,
     storageBytes: options.storageBytes ?? (async () => Object.fromEntries(await Promise.all(current.repositories.keys.map(async (key) => [key, await store.metadata.blobLinks.repositoryBytes(key)])))),
     openUploads: async () => (await store.metadata.uploads.all()).length,
+    downloadMemory: { held: () => downloads.memoryHeld, limit: downloads.memoryLimit },
     ...(worker ? { render: worker.metrics } : {}),
   });
   if (worker) AggregatorRegistry.setRegistries([registry]);
-  // One set of downloads for the server's life: reloads keep single-flight and the memory window
-  // (a worker's share of it: downloads.memory holds for all workers together).
-  const downloads = new BlobDownloads(store.blobs, { memory: Math.floor(config.downloads.memory / (worker?.workers ?? 1)), ...(worker ? { coordinator: worker.fills } : {}) });
   const build = async (next: Config, previous?: { set: RepositorySet; config: Config }) => {
     await registerRepositories(store, next);
     return RepositorySet.fromConfig(next, store, warn, { downloads, observeUpstream: (key) => metrics.upstream(key), onTagsDropped: (event) => metrics.tagsRemoved(event.repository, event.tags.length), ...(previous ? { previous } : {}), ...(worker ? { shared: worker.upstream } : {}) });

@@ -55,6 +55,11 @@ export class BlobDownloads {
     return this.#window.held;
   }
 
+  /** Bytes they may hold together (downloads.memory, or a worker's share of it). */
+  get memoryLimit(): number {
+    return this.#window.limit;
+  }
+
   /** Settles when every download running now is over: a server closing its store waits for them. */
   async idle(): Promise<void> {
     await Promise.all([...this.#runs]);
@@ -65,7 +70,7 @@ export class BlobDownloads {
     const running = this.#running.get(digest);
     if (running) return { fill: (await running).fill, started: false };
     const elsewhere = await this.#coordinator?.follow(digest);
-    return elsewhere ? { fill: this.#followed(digest, elsewhere), started: false } : null;
+    return elsewhere ? { fill: this.#followed(digest, elsewhere, { claimed: false }), started: false } : null;
   }
 
   /** Joins the download of `digest`, or starts one. */
@@ -85,7 +90,7 @@ export class BlobDownloads {
   async #open(digest: string, parsed: ParsedDigest, source: DownloadSource): Promise<{ fill: Fill; lead: boolean }> {
     if (!this.#coordinator) return { fill: await this.#start(digest, parsed, source), lead: true };
     const claim = await this.#coordinator.claim(digest);
-    if (!claim.lead) return { fill: this.#followed(digest, claim), lead: false };
+    if (!claim.lead) return { fill: this.#followed(digest, claim, { claimed: true }), lead: false };
     try {
       const download = await this.#start(digest, parsed, source);
       relayProgress(download, claim.publish);
@@ -96,13 +101,21 @@ export class BlobDownloads {
     }
   }
 
-  /** A fill another process leads, known here until it ends. */
-  #followed(digest: string, claim: FollowedClaim): FollowedFill {
+  /**
+   * A fill another process leads, known here until it ends. `claimed`: join's claim holds its
+   * place in #running, and the fill takes it (else the claim would stay there once the fill ended,
+   * and every later pull here would join a fill long committed instead of reading the cache).
+   */
+  #followed(digest: string, claim: FollowedClaim, { claimed }: { claimed: boolean }): FollowedFill {
     const fill = new FollowedFill(digest, this.#store, claim.progress);
     const entry = Promise.resolve({ fill, lead: false });
     const over = () => fill.state === 'committed' || fill.state === 'failed';
     const forget = () => { if (this.#running.get(digest) === entry) this.#running.delete(digest); };
-    if (!over() && !this.#running.has(digest)) this.#running.set(digest, entry);
+    if (over()) {
+      if (claimed) this.#running.delete(digest);
+    } else if (claimed || !this.#running.has(digest)) {
+      this.#running.set(digest, entry);
+    }
     claim.follow((progress) => {
       fill.update(progress);
       if (over()) forget();

@@ -17,6 +17,8 @@ import type { RequestRecord } from './observe.js';
 //   wharf_upstream_errors_total, wharf_upstream_ratelimit_remaining   (names kept from before prom-client)
 //   wharf_upstream_request_duration_seconds{repository,outcome}  upstream latency (ok, error)
 //   wharf_tags_removed_total{repository}                         tags maxUniqueTags removed
+//   wharf_downloads_memory_bytes                                 upstream bytes cold pulls hold in memory
+//   wharf_downloads_memory_limit_bytes                           downloads.memory (workers: each its share)
 //   process_*, nodejs_*                                          prom-client's process metrics
 
 export interface MetricsSources {
@@ -26,6 +28,8 @@ export interface MetricsSources {
   storageBytes: () => Record<string, number> | Promise<Record<string, number>>;
   /** Upload sessions started and not yet finished or cancelled. */
   openUploads: () => number | Promise<number>;
+  /** The cold pulls' memory window (downloads.memory; with workers, this worker's share). */
+  downloadMemory: { held: () => number; limit: number };
   /** With workers: every worker's metrics aggregated by the primary (prom-client's AggregatorRegistry). */
   render?: () => Promise<string>;
 }
@@ -84,6 +88,15 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
       this.reset();
       for (const [repository, bytes] of Object.entries(await sources.storageBytes())) this.set({ repository }, bytes);
     },
+  });
+  // Summed over workers: together they hold what one process would, within downloads.memory.
+  new Gauge({
+    name: 'wharf_downloads_memory_bytes', help: 'Upstream bytes cold pulls hold in memory (ahead of their disk writers, or not yet sent to all their clients).', registers,
+    collect() { this.set(sources.downloadMemory.held()); },
+  });
+  new Gauge({
+    name: 'wharf_downloads_memory_limit_bytes', help: 'What cold pulls may hold in memory together (downloads.memory).', registers,
+    collect() { this.set(sources.downloadMemory.limit); },
   });
   const cached = () => sources.repositories().all().filter((repository) => repository.stats);
   for (const [field, name, help] of cacheCounters) {

@@ -13,6 +13,7 @@ import { countSent } from '../store/blobs/file-body.js';
 import type { ImageRef, Page, Store } from '../store/index.js';
 import type { ManifestRow } from '../store/metadata/types.js';
 import { allowedUrls, fetchForeignLayer } from '../upstream/foreign.js';
+import type { ManifestFlights } from './manifest-flights.js';
 import { negotiate } from './negotiate.js';
 import { listing, readBlob, toManifest } from './reading.js';
 import { first, readBody, UpstreamGate, type SharedUpstreamState, type UpstreamObserver } from './upstream-gate.js';
@@ -58,7 +59,7 @@ export interface RemoteRepositoryOptions {
   log: (message: string) => void;
   /** Upstream latency and failures, for metrics. */
   observeUpstream?: UpstreamObserver;
-  /** Token cache and circuit breaker shared by every worker; absent: this process's own. */
+  /** Token cache, circuit breaker and manifest fetches shared by every worker; absent: this process's own. */
   shared?: SharedUpstreamState;
 }
 
@@ -73,6 +74,7 @@ export class RemoteRepository implements Repository {
   readonly #upstream: UpstreamGate;
   readonly #log: (message: string) => void;
   readonly #manifestFetches = new Map<string, Promise<Manifest>>();
+  readonly #flights: ManifestFlights | null;
   /** Referrers answers, trusted for metadataTtl like tags. */
   readonly #referrers = new Map<string, { at: number; descriptors: Descriptor[] }>();
 
@@ -83,6 +85,7 @@ export class RemoteRepository implements Repository {
     this.#reader = options.reader;
     this.#downloads = options.downloads;
     this.#log = options.log;
+    this.#flights = options.shared?.manifests ?? null;
     this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log, ...(options.observeUpstream ? { observe: options.observeUpstream } : {}), ...(options.shared ? { shared: options.shared } : {}) });
   }
 
@@ -91,22 +94,48 @@ export class RemoteRepository implements Repository {
     this.#upstream.knownMissing(`manifest ${name}:${reference}`);
     const key = `${name}\u0000${reference}`;
     let pending = this.#manifestFetches.get(key);
-    if (!pending) {
+    if (pending) this.stats.joins++;
+    else {
       pending = (async () => {
-        const response = await this.#upstream.send('GET', name, `manifests/${reference}`, { accept: manifestAcceptHeader });
-        if (response.status !== 200) throw await this.#upstream.refusal(response, `manifest ${name}:${reference}`, 'MANIFEST_UNKNOWN');
-        const content = await readBody(response, maxManifestBytes);
-        const manifest = parseManifest(content, first(response.headers['content-type']));
-        if (isDigest(reference) && manifest.digest !== reference) {
-          throw new RegistryError('DIGEST_INVALID', { status: 502, message: `upstream ${this.#config.url} sent a manifest with digest ${manifest.digest} for ${reference}` });
+        // With workers: one of them asks the upstream; the others read what it cached.
+        const flight = await this.#flights?.take(`${this.key}\u0000${key}`);
+        if (flight && !flight.lead) {
+          this.stats.joins++;
+          await flight.ended;
+          const cached = await this.#cachedByAnother(name, reference);
+          if (cached) return cached;
         }
-        await this.#store.metadata.manifests.cache({ ...this.#image(name), manifest, content, tag: isDigest(reference) ? null : reference, now: Date.now() });
-        this.stats.misses++;
-        return { digest: manifest.digest, mediaType: manifest.mediaType, content, cache: 'MISS' as const };
+        try {
+          return await this.#fromUpstream(name, reference);
+        } finally {
+          if (flight?.lead) flight.ended();
+        }
       })().finally(() => this.#manifestFetches.delete(key));
       this.#manifestFetches.set(key, pending);
     }
     return pending;
+  }
+
+  /** The manifest another worker's fetch of `reference` cached (null when it cached none: it failed). */
+  async #cachedByAnother(name: string, reference: string): Promise<Manifest | null> {
+    const image = this.#image(name);
+    const digest = isDigest(reference) ? reference : (await this.#store.metadata.tags.get(image, reference))?.digest;
+    const row = digest ? await this.#store.metadata.manifests.inImage(image, digest) : undefined;
+    return row ? toManifest(row, 'JOIN') : null;
+  }
+
+  /** Fetches the manifest from the upstream and caches it. */
+  async #fromUpstream(name: string, reference: string): Promise<Manifest> {
+    const response = await this.#upstream.send('GET', name, `manifests/${reference}`, { accept: manifestAcceptHeader });
+    if (response.status !== 200) throw await this.#upstream.refusal(response, `manifest ${name}:${reference}`, 'MANIFEST_UNKNOWN');
+    const content = await readBody(response, maxManifestBytes);
+    const manifest = parseManifest(content, first(response.headers['content-type']));
+    if (isDigest(reference) && manifest.digest !== reference) {
+      throw new RegistryError('DIGEST_INVALID', { status: 502, message: `upstream ${this.#config.url} sent a manifest with digest ${manifest.digest} for ${reference}` });
+    }
+    await this.#store.metadata.manifests.cache({ ...this.#image(name), manifest, content, tag: isDigest(reference) ? null : reference, now: Date.now() });
+    this.stats.misses++;
+    return { digest: manifest.digest, mediaType: manifest.mediaType, content, cache: 'MISS' as const };
   }
 
   #image(name: string): ImageRef {
@@ -249,7 +278,10 @@ export class RemoteRepository implements Repository {
       },
       onBytes: (bytes) => { this.stats.upstreamBytes += bytes; },
       commit: async (size, place) => {
-        await this.#store.lifecycle.commit(this.#image(name), digest, size, place);
+        await this.#store.lifecycle.commit(this.#image(name), digest, size, place).catch((error: unknown) => {
+          this.#log(`${this.key}: could not cache blob ${digest} (its pulls in flight fail; the next one fetches it again): ${error instanceof Error ? error.message : String(error)}`);
+          throw error;
+        });
         this.#enforceLimit(digest).catch((error: unknown) => this.#log(`${this.key}: cache eviction failed: ${String(error)}`));
       },
     });

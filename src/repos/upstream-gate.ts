@@ -6,6 +6,7 @@ import type { RemoteRepositoryConfig } from '../config/types.js';
 import { UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
 import type { TokenStore } from '../upstream/tokens.js';
 import { localBreaker, type BreakerSettings, type CircuitBreaker } from './breaker.js';
+import type { ManifestFlights } from './manifest-flights.js';
 
 /** Names a repository's tokens by its key and a hash of its upstream and credentials (a reload that changes them starts afresh). */
 function tokenOwner(key: string, config: RemoteRepositoryConfig): string {
@@ -20,6 +21,8 @@ export interface SharedUpstreamState {
    */
   tokens(owner: string): TokenStore;
   breaker(key: string, settings: BreakerSettings): CircuitBreaker;
+  /** Which process fetches a manifest several ask for at once. */
+  manifests: ManifestFlights;
 }
 
 // What a remote repository asks its upstream goes through here: Docker Hub's name mapping, the

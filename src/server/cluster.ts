@@ -9,6 +9,7 @@ import { certificateNames, ensureSelfSigned } from '../tls/self-signed.js';
 import { openAcme } from './certificates.js';
 import { PrimaryHub } from './ipc.js';
 import { serveSharedState } from './primary-state.js';
+import type { BreakerStates } from './shared-state.js';
 import { inEffect } from './reload.js';
 
 // workers > 1: node:cluster. The primary does what must happen once, before any worker serves:
@@ -35,7 +36,8 @@ export interface ClusterOptions {
   logger: Logger;
 }
 
-export type WorkerStart = { config: Config; acme: { cert: string; key: string } | null; workers: number };
+/** What a worker starts with; `breakers`: the circuit breakers' state now (a replacement starts with it). */
+export type WorkerStart = { config: Config; acme: { cert: string; key: string } | null; workers: number; breakers: BreakerStates };
 
 export async function startCluster(config: Config, { workers, logger }: ClusterOptions): Promise<ClusterServer> {
   const warn = (message: string) => logger.warn(message);
@@ -47,11 +49,11 @@ export async function startCluster(config: Config, { workers, logger }: ClusterO
   const store = await openConfiguredStore(config, { recover: true, log: warn });
   const access = await openAccessControl(config, store.metadata.accounts, { log: (message) => logger.info(message) });
   const collector = periodicCollection(store, collectPolicy(config), { interval: config.gc.interval, log: warn });
-  const hub = new PrimaryHub();
+  const hub = new PrimaryHub<Worker>();
   const shared = serveSharedState(hub, { acme, throttle: config.auth.throttle });
   let current = config;
   let stopping = false;
-  hub.answer('start', () => ({ config: current, acme: acme?.current ?? null, workers }) satisfies WorkerStart);
+  hub.answer('start', () => ({ config: current, acme: acme?.current ?? null, workers, breakers: shared.breakers() }) satisfies WorkerStart);
 
   const ready = new Map<Worker, string[]>();
   let started!: (urls: string[]) => void;

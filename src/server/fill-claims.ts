@@ -1,6 +1,5 @@
-import type { Worker } from 'node:cluster';
 import type { FillCoordinator, FillProgress, FollowedClaim } from '../cache/followed-fill.js';
-import type { PrimaryHub, WorkerChannel } from './ipc.js';
+import type { PrimaryHub, WorkerChannel, WorkerLink } from './ipc.js';
 
 // Which worker fetches each digest, and who follows it (cache/followed-fill.ts), over the IPC
 // channel: the primary numbers each fetch, and every note and answer names the fetch it is
@@ -13,7 +12,7 @@ interface ProgressNote { digest: string; fill: number; progress: FillProgress }
 
 const over = (progress: FillProgress) => progress.state === 'committed' || progress.state === 'failed';
 
-interface Claim {
+interface Claim<Worker> {
   fill: number;
   leader: Worker;
   progress: FillProgress | null;
@@ -23,10 +22,10 @@ interface Claim {
 }
 
 /** The primary's side. `forget` fails what a worker that stopped was fetching, for its followers. */
-export function serveFillClaims(hub: PrimaryHub): { forget(worker: Worker): void } {
-  const claims = new Map<string, Claim>();
+export function serveFillClaims<Worker extends WorkerLink>(hub: PrimaryHub<Worker>): { forget(worker: Worker): void } {
+  const claims = new Map<string, Claim<Worker>>();
   let next = 0;
-  const followed = (claim: Claim, worker: Worker): ClaimAnswer | Promise<ClaimAnswer> => {
+  const followed = (claim: Claim<Worker>, worker: Worker): ClaimAnswer | Promise<ClaimAnswer> => {
     claim.followers.add(worker);
     if (claim.progress) return { fill: claim.fill, lead: false, progress: claim.progress };
     return new Promise<ClaimAnswer>((resolve) => claim.waiting.push(resolve));
@@ -42,7 +41,7 @@ export function serveFillClaims(hub: PrimaryHub): { forget(worker: Worker): void
     const claim = claims.get((body as { digest: string }).digest);
     return claim ? followed(claim, worker) : null;
   });
-  const progressed = (digest: string, claim: Claim, progress: FillProgress) => {
+  const progressed = (digest: string, claim: Claim<Worker>, progress: FillProgress) => {
     claim.progress = progress;
     for (const answer of claim.waiting.splice(0)) answer({ fill: claim.fill, lead: false, progress });
     for (const follower of claim.followers) hub.tell(follower, 'fill.progress', { digest, fill: claim.fill, progress } satisfies ProgressNote);

@@ -1,10 +1,22 @@
-import type { Worker } from 'node:cluster';
-
 // Messages between the primary and its workers over node:cluster's IPC channel: requests with
 // an answer (a worker asks the primary), one-way notes (a worker tells the primary), and
 // broadcasts (the primary tells workers). Bodies are plain JSON values.
 
 type Json = unknown;
+
+/** A worker's end of the channel: its `process`. */
+export interface PrimaryLink {
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  send?(message: unknown): unknown;
+}
+
+/** The primary's end of one worker's channel: node:cluster's Worker. */
+export interface WorkerLink {
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  once(event: 'exit', listener: () => void): unknown;
+  send(message: unknown): unknown;
+  isConnected(): boolean;
+}
 
 interface Request { wharf: 'request'; id: number; topic: string; body: Json }
 interface Answer { wharf: 'answer'; id: number; body?: Json; error?: string }
@@ -21,7 +33,7 @@ export class WorkerChannel {
   readonly #handlers = new Map<string, (body: Json) => void>();
   #next = 0;
 
-  constructor(private readonly process: NodeJS.Process) {
+  constructor(private readonly process: PrimaryLink) {
     process.on('message', (message: unknown) => {
       if (!isMessage(message)) return;
       if (message.wharf === 'answer') {
@@ -53,14 +65,14 @@ export class WorkerChannel {
   }
 }
 
-export type RequestHandler = (body: Json, worker: Worker) => Json | Promise<Json>;
-export type NoteHandler = (body: Json, worker: Worker) => void;
+export type RequestHandler<Worker> = (body: Json, worker: Worker) => Json | Promise<Json>;
+export type NoteHandler<Worker> = (body: Json, worker: Worker) => void;
 
 /** The primary's end: answer workers, hear their notes, broadcast. */
-export class PrimaryHub {
+export class PrimaryHub<Worker extends WorkerLink = WorkerLink> {
   readonly #workers = new Set<Worker>();
-  readonly #requests = new Map<string, RequestHandler>();
-  readonly #notes = new Map<string, NoteHandler>();
+  readonly #requests = new Map<string, RequestHandler<Worker>>();
+  readonly #notes = new Map<string, NoteHandler<Worker>>();
 
   attach(worker: Worker): void {
     this.#workers.add(worker);
@@ -79,11 +91,11 @@ export class PrimaryHub {
     worker.once('exit', () => this.#workers.delete(worker));
   }
 
-  answer(topic: string, handler: RequestHandler): void {
+  answer(topic: string, handler: RequestHandler<Worker>): void {
     this.#requests.set(topic, handler);
   }
 
-  hear(topic: string, handler: NoteHandler): void {
+  hear(topic: string, handler: NoteHandler<Worker>): void {
     this.#notes.set(topic, handler);
   }
 

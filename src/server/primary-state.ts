@@ -1,4 +1,3 @@
-import type { Worker } from 'node:cluster';
 import { LRUCache } from 'lru-cache';
 import { AggregatorRegistry } from 'prom-client';
 import { LoginThrottle, type LoginAttempt } from '../auth/throttle.js';
@@ -7,17 +6,20 @@ import { RegistryError } from '../oci/errors.js';
 import { afterFailure, type BreakerSettings } from '../repos/breaker.js';
 import type { AcmeCertificates } from '../tls/acme.js';
 import type { CachedToken } from '../upstream/tokens.js';
-import type { PrimaryHub } from './ipc.js';
+import type { PrimaryHub, WorkerLink } from './ipc.js';
 import { serveFillClaims } from './fill-claims.js';
-import type { LoginReserveAnswer } from './shared-state.js';
+import { serveManifestFlights } from './manifest-flights.js';
+import type { BreakerStates, LoginReserveAnswer } from './shared-state.js';
 
 // The primary's side of the shared state (the workers' side is shared-state.ts): which worker
 // fetches each digest and who follows it, upload session locks, upstream tokens, circuit
-// breakers, login attempts, metrics and ACME challenge answers. A worker that dies gives up what
-// it held: its downloads fail for their followers (the next request fetches again), its locks go.
+// breakers (a worker starting later is given their state), login attempts, metrics and ACME
+// challenge answers. A worker that dies gives up what it held: its downloads fail for their
+// followers (the next request fetches again), its locks go.
 
-export function serveSharedState(hub: PrimaryHub, options: { acme: AcmeCertificates | null; throttle: AuthConfig['throttle'] }): { forget(worker: Worker): void } {
+export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Worker>, options: { acme: AcmeCertificates | null; throttle: AuthConfig['throttle'] }): { forget(worker: Worker): void; breakers(): BreakerStates } {
   const fills = serveFillClaims(hub);
+  const manifests = serveManifestFlights(hub);
   const locks = new Map<string, Worker>();
   hub.answer('lock.take', (body, worker) => {
     const { uuid } = body as { uuid: string };
@@ -82,8 +84,10 @@ export function serveSharedState(hub: PrimaryHub, options: { acme: AcmeCertifica
   options.acme?.onCertificate((served) => hub.broadcast('acme.certificate', { cert: served.cert, key: served.key }));
 
   return {
+    breakers: () => Object.fromEntries(breakers),
     forget(worker) {
       fills.forget(worker);
+      manifests.forget(worker);
       for (const [uuid, holder] of locks) if (holder === worker) locks.delete(uuid);
     },
   };

@@ -7,6 +7,7 @@ import type { SessionLocks } from '../store/session-locks.js';
 import type { AcmeAnswers, ChallengeChange, ServedCertificate } from '../tls/acme.js';
 import type { CachedToken, TokenStore } from '../upstream/tokens.js';
 import { workerFills } from './fill-claims.js';
+import { workerManifestFlights } from './manifest-flights.js';
 import type { WorkerChannel } from './ipc.js';
 
 // A worker's side of the state every worker must share, each piece behind the interface whose
@@ -25,6 +26,9 @@ export interface SharedState {
   /** Workers in all: each may hold 1/N of downloads.memory, so together they stay within it. */
   workers: number;
 }
+
+/** Each remote repository's circuit breaker state, by key (the primary's, as a worker starts). */
+export type BreakerStates = Record<string, { failures: number; offlineUntil: number }>;
 
 /** A login attempt the primary counted (by id), or refused for `wait` seconds. */
 export type LoginReserveAnswer = { id: number } | { wait: number };
@@ -47,9 +51,10 @@ function tokens(channel: WorkerChannel): (owner: string) => TokenStore {
   });
 }
 
-function breakers(channel: WorkerChannel): (key: string, settings: BreakerSettings) => CircuitBreaker {
-  // A mirror of the primary's state per repository, so that asking costs no round trip.
-  const states = new Map<string, { failures: number; offlineUntil: number }>();
+function breakers(channel: WorkerChannel, now: BreakerStates): (key: string, settings: BreakerSettings) => CircuitBreaker {
+  // A mirror of the primary's state per repository, so that asking costs no round trip: what it
+  // was when this worker started, then what the primary broadcasts.
+  const states = new Map(Object.entries(now));
   channel.on('breaker.state', (body) => {
     const { key, failures, offlineUntil } = body as { key: string; failures: number; offlineUntil: number };
     states.set(key, { failures, offlineUntil });
@@ -122,11 +127,11 @@ class AcmeRelay extends EventEmitter implements AcmeAnswers {
 }
 
 /** This worker's view of the shared state; `acme` is the primary's current certificate when ACME is on. */
-export function workerState(channel: WorkerChannel, { acme, workers }: { acme: { current: ServedCertificate | null } | null; workers: number }): SharedState {
+export function workerState(channel: WorkerChannel, { acme, workers, breakers: now }: { acme: { current: ServedCertificate | null } | null; workers: number; breakers: BreakerStates }): SharedState {
   return {
     fills: workerFills(channel),
     sessionLocks: sessionLocks(channel),
-    upstream: { tokens: tokens(channel), breaker: breakers(channel) },
+    upstream: { tokens: tokens(channel), breaker: breakers(channel, now), manifests: workerManifestFlights(channel) },
     loginAttempts: loginAttempts(channel),
     metrics: () => channel.request<string>('metrics', null),
     acme: acme ? new AcmeRelay(channel, acme.current) : null,

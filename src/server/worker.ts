@@ -26,10 +26,10 @@ export async function runWorker(): Promise<void> {
     stopping ??= started.then((server) => server.close()).then(() => process.exit(0), () => process.exit(1));
   };
   channel.on('shutdown', stop);
-  const { config, acme, workers } = await channel.request<WorkerStart>('start', null);
+  const { config, acme, workers, breakers } = await channel.request<WorkerStart>('start', null);
   const logger = createLogger({ format: config.log.format, write: (line) => process.stderr.write(line) });
   try {
-    serving(await startServer(config, { logger, worker: workerState(channel, { acme: config.acme ? { current: acme } : null, workers }) }));
+    serving(await startServer(config, { logger, worker: workerState(channel, { acme: config.acme ? { current: acme } : null, workers, breakers }) }));
   } catch (error) {
     logger.error(`not started: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);

@@ -1,5 +1,5 @@
 import { randomUUID, type Hash } from 'node:crypto';
-import { pipeline, Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
 import { newHasher, type ParsedDigest } from '../oci/digest.js';
 import type { ByteRange, SessionBytes, WrittenBlob } from './blobs/types.js';
@@ -13,21 +13,6 @@ export interface UploadState {
   uuid: string;
   /** Bytes received so far. */
   size: number;
-}
-
-/** Passes a chunk through, failing at its end when it was not `length` bytes (nothing of it is kept then). */
-function expectLength(body: Readable, length: number): Readable {
-  let seen = 0;
-  const check = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      seen += chunk.length;
-      callback(null, chunk);
-    },
-    flush(callback) {
-      callback(seen === length ? null : new RegistryError('SIZE_INVALID', { status: 416, message: `Content-Range announces ${length} bytes, the body had ${seen}` }));
-    },
-  });
-  return pipeline(body, check, () => undefined);
 }
 
 interface LiveSession {
@@ -97,8 +82,8 @@ export class UploadSessions {
         });
       }
       const hash = session.hash.copy();
-      const chunk = range ? expectLength(body, range.end - range.start + 1) : body;
-      session.size = await this.bytes.append(uuid, session.size, chunk, hash).catch((error: unknown) => { throw storageFailure(error, this.options.log); });
+      const length = range ? { length: range.end - range.start + 1 } : {};
+      session.size = await this.bytes.append(uuid, session.size, body, hash, length).catch((error: unknown) => { throw storageFailure(error, this.options.log); });
       session.hash = hash;
       return { uuid, size: session.size };
     });

@@ -102,23 +102,25 @@ async function openOnBlob(): Promise<number> {
   return count;
 }
 
-test('a client that stops reading and disconnects mid-body releases the file', async () => {
-  const url = new URL(path, plain);
-  let response!: IncomingMessage;
-  const request = httpRequest(url);
-  await new Promise<void>((resolve, reject) => {
-    request.on('response', (answer) => {
-      response = answer;
-      answer.pause(); // 40 MiB cannot fit in the socket buffers: the server stalls mid-body
-      resolve();
-    }).on('error', reject).end();
+for (const [kind, base] of [['HTTP', () => plain], ['HTTPS', () => tls]] as const) {
+  test(`a client that stops reading and disconnects mid-body releases the file (${kind})`, async () => {
+    const url = new URL(path, base());
+    let response!: IncomingMessage;
+    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { ca });
+    await new Promise<void>((resolve, reject) => {
+      request.on('response', (answer) => {
+        response = answer;
+        answer.pause(); // 40 MiB cannot fit in the socket buffers: the server stalls mid-body
+        resolve();
+      }).on('error', reject).end();
+    });
+    await eventually('the server holds the blob open mid-body', async () => (await openOnBlob()) === 1);
+    response.destroy();
+    request.destroy();
+    await eventually('the file is released', async () => (await openOnBlob()) === 0);
+    // And the server goes on serving it.
+    assert.is(sha256((await http1(base())).body), sha256(big.bytes));
   });
-  await eventually('the server holds the blob open mid-body', async () => (await openOnBlob()) === 1);
-  response.destroy();
-  request.destroy();
-  await eventually('the file is released', async () => (await openOnBlob()) === 0);
-  // And the server goes on serving it.
-  assert.is(sha256((await http1(plain)).body), sha256(big.bytes));
-});
+}
 
 test.run();

@@ -85,6 +85,8 @@ export interface CountingProxy {
   rateLimit: number | null;
   /** Blob bodies: the first chunk goes through, the rest waits until this settles. */
   holdBlobs: Promise<void> | null;
+  /** Manifest GETs: passed on to the target only once this settles. */
+  holdManifests: Promise<void> | null;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -114,6 +116,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     authorizations: [],
     rateLimit: null,
     holdBlobs: null,
+    holdManifests: null,
     reset() {
       this.counts = {};
       bytes = 0;
@@ -160,27 +163,32 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     }
     const headers = { ...req.headers };
     if (proxy.bearer) delete headers.authorization;
-    const upstream = request(`${target}${path}`, { method: req.method, headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      let sent = 0;
-      answer.on('data', (chunk: Buffer) => {
-        if (kind === 'blob') bytes += chunk.length;
-        if (kind === 'blob' && proxy.fault === 'corrupt-blob') chunk = Buffer.from(chunk.map((b) => b ^ 0xff));
-        if (kind === 'blob' && sent === 0 && proxy.holdBlobs) {
-          answer.pause();
-          void proxy.holdBlobs.then(() => answer.resume());
-        }
-        sent += chunk.length;
-        res.write(chunk);
-        if (kind === 'blob' && proxy.fault === 'cut-blob' && sent > 64 * 1024) {
-          answer.destroy();
-          res.socket?.destroy();
-        }
+    const forward = ({ held }: { held: boolean }) => {
+      const upstream = request(`${target}${path}`, { method: req.method, headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        let sent = 0;
+        answer.on('data', (chunk: Buffer) => {
+          if (kind === 'blob') bytes += chunk.length;
+          if (kind === 'blob' && proxy.fault === 'corrupt-blob') chunk = Buffer.from(chunk.map((b) => b ^ 0xff));
+          if (kind === 'blob' && sent === 0 && proxy.holdBlobs) {
+            answer.pause();
+            void proxy.holdBlobs.then(() => answer.resume());
+          }
+          sent += chunk.length;
+          res.write(chunk);
+          if (kind === 'blob' && proxy.fault === 'cut-blob' && sent > 64 * 1024) {
+            answer.destroy();
+            res.socket?.destroy();
+          }
+        });
+        answer.on('end', () => res.end());
       });
-      answer.on('end', () => res.end());
-    });
-    upstream.on('error', () => res.socket?.destroy());
-    req.pipe(upstream);
+      upstream.on('error', () => res.socket?.destroy());
+      if (held) upstream.end(); // a GET: no body, and the request has ended meanwhile
+      else req.pipe(upstream);
+    };
+    if (kind === 'manifest' && req.method === 'GET' && proxy.holdManifests) return void proxy.holdManifests.then(() => forward({ held: true }));
+    forward({ held: false });
   });
   server.on('connection', () => { connections++; });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -91,6 +91,24 @@ test('an out-of-order chunk is refused with 416 and the upload keeps its bytes',
   assert.is(malformed.status, 400, 'malformed is a bad request; 416 is for out-of-order ranges only');
 });
 
+test('a chunk shorter or longer than its Content-Range is refused with 416 and nothing of it is kept', async () => {
+  const item = blob(randomBytes(30));
+  const { location } = await startSession();
+  await fetch(`${base}${location}`, { method: 'PATCH', body: item.bytes.subarray(0, 10), headers: { 'Content-Range': '0-9' } });
+  const short = await fetch(`${base}${location}`, { method: 'PATCH', body: item.bytes.subarray(10, 20), headers: { 'Content-Range': '10-29' } });
+  assert.is(short.status, 416);
+  assert.is(await errorCode(short), 'SIZE_INVALID');
+  const long = await fetch(`${base}${location}`, { method: 'PATCH', body: item.bytes.subarray(10, 30), headers: { 'Content-Range': '10-14' } });
+  assert.is(long.status, 416);
+  assert.is(await errorCode(long), 'SIZE_INVALID');
+  assert.is((await fetch(`${base}${location}`)).headers.get('range'), '0-9');
+  // The upload goes on from its last whole chunk: the digest proves no refused byte stayed.
+  await fetch(`${base}${location}`, { method: 'PATCH', body: item.bytes.subarray(10), headers: { 'Content-Range': '10-29' } });
+  const put = await fetch(`${base}${location}?digest=${item.digest}`, { method: 'PUT' });
+  assert.is(put.status, 201);
+  assert.equal(await blobBody(item.digest), item.bytes);
+});
+
 test('PUT with a final chunk completes a chunked upload', async () => {
   const item = blob(randomBytes(2000));
   const { location } = await startSession();

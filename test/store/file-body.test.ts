@@ -107,4 +107,44 @@ test('beyond the pool\'s lending limit, a body gets one buffer only, still sends
   assert.is(pool.lent, 0, 'all given back');
 });
 
+test('into a TLS socket, one write at a time while the next buffers are read ahead', async () => {
+  // Node's TLS layer copies writes queued behind one in flight into one new buffer: a body sent
+  // over TLS keeps one write out, the ring's other buffers read and waiting behind it.
+  const { fd, size } = await openFile(file);
+  const body = new FileBody({ fd, start: 0, end: size, pool: new BufferPool({ maxIdle: 4, maxLent: 16 }), blobPath: null });
+  const received: Buffer[] = [];
+  const waiting: ((error?: Error | null) => void)[] = [];
+  let [sent, written, mostOut, mostAhead] = [0, 0, 0, 0];
+  // A write is let go once the body shows it read ahead (or has read everything), or three pile up.
+  const settle = () => setImmediate(() => {
+    if (waiting.length > 2 || (waiting.length > 0 && (sent - written >= 2 * (1 << 20) || sent === size))) waiting.shift()!();
+  });
+  body.on('sent', (bytes: number) => {
+    sent += bytes;
+    mostAhead = Math.max(mostAhead, sent - written);
+    settle();
+  });
+  let ended!: () => void;
+  const done = new Promise<void>((resolve) => { ended = resolve; });
+  const sink: Writable = Object.assign(new Writable(), { socket: { encrypted: true } });
+  sink.write = ((chunk: Buffer, callback: (error?: Error | null) => void) => {
+    received.push(Buffer.from(chunk));
+    written += chunk.length;
+    waiting.push((error) => callback(error));
+    mostOut = Math.max(mostOut, waiting.length);
+    settle();
+    return false;
+  }) as Writable['write'];
+  sink.end = (() => {
+    while (waiting.length) waiting.shift()!();
+    ended();
+    return sink;
+  }) as Writable['end'];
+  body.sendTo(sink);
+  await done;
+  assert.is(mostOut, 1, 'one write out at a time');
+  assert.ok(mostAhead >= 2 << 20, 'buffers read ahead behind the write');
+  assert.ok(Buffer.concat(received).equals(content));
+});
+
 test.run();

@@ -122,14 +122,33 @@ export class FileBody extends Readable {
       stopped = true;
       destination.off('close', onClose);
       for (const buffer of free.splice(0)) this.#pool.give(buffer);
+      for (const { buffer } of ready.splice(0)) this.#pool.give(buffer);
       this.destroy();
       if (error) destination.destroy(error);
     };
     const onClose = () => stop();
     destination.once('close', onClose);
+    // Read ahead, but on TLS hand the socket one buffer at a time: writes queued behind one in
+    // flight reach Node's TLS layer together, and it copies them into one new buffer before
+    // encrypting them (TLSWrap::DoWrite).
+    const serial = encrypts(destination);
+    const ready: { buffer: Buffer; bytes: Buffer }[] = [];
+    let writing = false;
+    const write = (buffer: Buffer, bytes: Buffer): void => {
+      writing = true;
+      destination.write(bytes, (error) => {
+        writing = false;
+        if (stopped || error) return this.#pool.give(buffer);
+        free.push(buffer);
+        const next = ready.shift();
+        if (next) write(next.buffer, next.bytes);
+        pump();
+      });
+    };
     const pump = (): void => {
       if (stopped || this.#reading) return;
       if (this.#position >= this.#end) {
+        if (ready.length > 0) return; // the write in flight sends them first
         stop();
         return void destination.end();
       }
@@ -139,11 +158,8 @@ export class FileBody extends Readable {
       this.#pread(buffer, length, (bytes) => {
         if (stopped) return this.#pool.give(buffer);
         this.emit('sent', length);
-        destination.write(bytes, (error) => {
-          if (stopped || error) return this.#pool.give(buffer);
-          free.push(buffer);
-          pump();
-        });
+        if (serial && writing) ready.push({ buffer, bytes });
+        else write(buffer, bytes);
         pump();
       });
     };
@@ -167,6 +183,11 @@ export class FileBody extends Readable {
     if (this.#reading) this.#closeWhenRead = release;
     else release();
   }
+}
+
+/** True when `destination` writes into a TLS socket (an HTTP/1.1 response over HTTPS). */
+function encrypts(destination: Writable): boolean {
+  return (destination as { socket?: { encrypted?: boolean } | null }).socket?.encrypted === true;
 }
 
 /** A blob file body (the filesystem driver's), or null. */

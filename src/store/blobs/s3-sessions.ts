@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { ParsedDigest } from '../../oci/digest.js';
 import { isMissing, uploadStream } from './s3-objects.js';
-import type { SessionBytes } from './types.js';
+import { wrongChunkLength, type AppendOptions, type SessionBytes } from './types.js';
 
 // Upload sessions in S3: <uploads>/<uuid>/.session marks the session; every PATCH becomes one
 // object <uploads>/<uuid>/<offset> (16 digits), uploaded as it streams in (multipart for large
@@ -68,13 +68,17 @@ export class S3Sessions implements SessionBytes {
     return chunks && chunks.reduce((total, chunk) => total + chunk.size, 0);
   }
 
-  async append(uuid: string, offset: number, body: Readable, hash: Hash): Promise<number> {
+  async append(uuid: string, offset: number, body: Readable, hash: Hash, options: AppendOptions = {}): Promise<number> {
     let size = 0;
     const hashing = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         hash.update(chunk);
         size += chunk.length;
         callback(null, chunk);
+      },
+      // A wrong length fails the object's upload: nothing of the chunk appears.
+      flush(callback) {
+        callback(options.length === undefined || size === options.length ? null : wrongChunkLength(options.length, size));
       },
     });
     const key = `${this.#dir(uuid)}${String(offset).padStart(16, '0')}`;

@@ -1,6 +1,7 @@
 import type { Hash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { DigestAlgorithm, ParsedDigest } from '../../oci/digest.js';
+import { RegistryError } from '../../oci/errors.js';
 
 // The blob driver seam: where the bytes of blobs and of upload sessions live. Two drivers stand
 // behind it (filesystem, s3) and pass one conformance suite (test/store/blob-driver.test.ts).
@@ -48,6 +49,16 @@ export interface WriterOptions {
   onWritten?: (bytes: number, batchBytes: number) => void;
 }
 
+export interface AppendOptions {
+  /** The bytes the client announced for this chunk (its Content-Range), when it did. */
+  length?: number;
+}
+
+/** The error of a chunk whose body was not the `length` bytes its Content-Range announced. */
+export function wrongChunkLength(length: number, seen: number): RegistryError {
+  return new RegistryError('SIZE_INVALID', { status: 416, message: `Content-Range announces ${length} bytes, the body had ${seen}` });
+}
+
 /** The bytes of upload sessions so far, kept where any process serving the store can continue them. */
 export interface SessionBytes {
   create(uuid: string): Promise<void>;
@@ -55,9 +66,10 @@ export interface SessionBytes {
   size(uuid: string): Promise<number | null>;
   /**
    * Appends `body` at `offset` (the current size), hashing it into `hash`. Resolves with the new
-   * size once the bytes are durable. On failure nothing of the chunk remains.
+   * size once the bytes are durable. On failure (a body of other than `length` bytes included)
+   * nothing of the chunk remains.
    */
-  append(uuid: string, offset: number, body: Readable, hash: Hash): Promise<number>;
+  append(uuid: string, offset: number, body: Readable, hash: Hash, options?: AppendOptions): Promise<number>;
   /** The session's bytes from `from` (default 0): to rebuild its hash, or catch it up with chunks another process appended. */
   read(uuid: string, from?: number): Promise<Readable>;
   /** Makes the (verified) session bytes the blob of `digest` and drops the session bytes. */
