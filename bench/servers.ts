@@ -77,6 +77,8 @@ export interface WharfBenchOptions {
   workers?: number | 'auto';
   /** proxy.offload for a proxy on 127.0.0.1 (trustedProxies): blob GETs it offers to send are handed to it. */
   offload?: boolean;
+  /** Another build's dist/src/cli.js, for an A/B of two builds (bench/cold-cpu.ts); this build's unless given. */
+  cli?: string;
 }
 
 /**
@@ -103,7 +105,7 @@ export async function startWharf(dir: string, options: WharfBenchOptions = {}): 
     ...(options.offload ? ['trustedProxies: [127.0.0.1]', 'proxy: { offload: true }'] : []),
   ].join('\n'));
   if (options.user) await wharfCommand(['user', 'add', options.user.name, '--password-stdin', '--config', config], options.user.password);
-  const server = await startProcess('Wharf', process.execPath, [cli, 'serve', '--config', config], `http://127.0.0.1:${port}/v2/`);
+  const server = await startProcess('Wharf', process.execPath, [options.cli ?? cli, 'serve', '--config', config], `http://127.0.0.1:${port}/v2/`);
   return { ...server, tlsUrl: `https://127.0.0.1:${tlsPort}`, blobFile: (digest) => join(wharfBlobDirectory(dir), blobPath(digest)) };
 }
 

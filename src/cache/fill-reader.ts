@@ -13,6 +13,11 @@ const readChunkBytes = 1 << 20;
 /** Bytes from memory handed to the destination in one corked write. */
 const batchBytes = 4 << 20;
 
+/** Sends the status and headers of an HTTP response (ServerResponse, Http2ServerResponse) before any body. */
+function flushHeaders(destination: Writable & { flushHeaders?: () => void }): void {
+  destination.flushHeaders?.();
+}
+
 /** What the fill offers a reader at its position right now. */
 type Step =
   | { kind: 'memory'; buffers: Buffer[]; bytes: number }
@@ -129,6 +134,9 @@ export class FillBody extends Readable {
     destination.once('close', onClose);
     // Waiting for more: the pieces that arrive in one turn of the event loop go out together.
     const later = () => setImmediate(pump);
+    // When no byte can go with them yet, the status and headers (the size and digest are known)
+    // go at once: the client's first byte does not wait for the upstream's.
+    let headPending = true;
     const pump = (): void => {
       while (!stopped) {
         const step = this.#step(batchBytes);
@@ -137,7 +145,12 @@ export class FillBody extends Readable {
           return void destination.end();
         }
         if (step.kind === 'failed') return stop(step.error);
-        if (step.kind === 'wait') return void this.#fill.once('progress', later);
+        if (step.kind === 'wait') {
+          if (headPending) flushHeaders(destination);
+          headPending = false;
+          return void this.#fill.once('progress', later);
+        }
+        headPending = false;
         if (step.kind === 'file') return void this.#sendStored(step.length, destination, pump, stop);
         destination.cork();
         for (const buffer of step.buffers) destination.write(buffer);

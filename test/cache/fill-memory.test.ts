@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer, get, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -150,6 +152,35 @@ test('sent into a writable, a download that fails destroys it before the last by
   assert.match((await failed).message, /digest/);
   assert.ok(received < bytes.length, `${received} bytes of ${bytes.length} reached it`);
   assert.is(await store.blobs.stat(digest), null, 'nothing committed');
+});
+
+test('sent into an HTTP response, the status and headers go before the upstream has sent a byte', async () => {
+  const { bytes, digest } = blob(mib);
+  const downloads = new BlobDownloads(store.blobs, { memory: 256 * mib });
+  const upstream = new PassThrough();
+  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream }), commit: keep });
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'Content-Length': bytes.length, 'Docker-Content-Digest': digest });
+    fillReader(fill, store.blobs, { start: 0, end: bytes.length - 1 }).sendTo(response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no response head within 10 s')), 10_000);
+      get(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      }).once('error', reject);
+    });
+    assert.is((fill as Download).received, 0, 'the head came before any byte of the blob');
+    assert.is(response.headers['docker-content-digest'], digest);
+    const body = collect(response);
+    upstream.end(bytes);
+    assert.ok((await body).equals(bytes), 'then the whole blob');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 test.run();
