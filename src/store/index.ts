@@ -58,10 +58,11 @@ async function makeDataDir(dataDir: string): Promise<void> {
 }
 
 /** Opens the metadata database a storage configuration names (creating the data directory for SQLite). */
-export async function openMetadataOf(options: Pick<StoreOptions, 'dataDir' | 'metadata' | 'log'>): Promise<Metadata> {
-  if (options.metadata.driver === 'postgres') return openMetadata({ driver: 'postgres', url: options.metadata.url });
+export async function openMetadataOf(options: Pick<StoreOptions, 'dataDir' | 'metadata' | 'log' | 'now'>): Promise<Metadata> {
+  const clock = options.now ? { now: options.now } : {};
+  if (options.metadata.driver === 'postgres') return openMetadata({ driver: 'postgres', url: options.metadata.url, ...clock });
   await makeDataDir(options.dataDir);
-  return openMetadata({ driver: 'sqlite', path: metadataFile(options.dataDir), ...(options.log ? { log: options.log } : {}) });
+  return openMetadata({ driver: 'sqlite', path: metadataFile(options.dataDir), ...clock, ...(options.log ? { log: options.log } : {}) });
 }
 
 /** Opens (creating if needed) the storage and, with `recover`, repairs what an interrupted run left. */
@@ -76,7 +77,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   let metadata: Metadata;
   try {
     await blobs.prepare({ recover: options.recover });
-    metadata = await openMetadataOf({ ...options, log });
+    metadata = await openMetadataOf({ ...options, log, now });
   } catch (error) {
     await blobs.close();
     throw error;

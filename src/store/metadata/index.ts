@@ -15,9 +15,10 @@ import { SqlUploads } from './uploads.js';
 
 export type * from './types.js';
 
-export type MetadataOptions =
+export type MetadataOptions = (
   | { driver: 'sqlite'; path: string; busyTimeoutMs?: number; log?: (message: string) => void }
-  | { driver: 'postgres'; url: string; poolSize?: number };
+  | { driver: 'postgres'; url: string; poolSize?: number }
+) & { /** The clock of pull times. */ now?: () => number };
 
 function concerns(db: Db, contents: ReturnType<typeof manifestContentCache>): Concerns {
   return {
@@ -51,7 +52,7 @@ export async function openMetadata(options: MetadataOptions): Promise<Metadata> 
   }
   const contents = manifestContentCache();
   const outside: Db = { sql: database.sql, atomic: (work) => database.transaction(work) };
-  const pulls = new BatchedPulls(database);
+  const pulls = new BatchedPulls(database, options.now);
   return {
     ...concerns(outside, contents),
     pulls,

@@ -9,12 +9,13 @@ export class BatchedPulls implements Pulls {
   readonly #pending = new Map<string, { kind: 'manifest' | 'blob'; repo: string; name: string; digest: string; at: number; downloads: number }>();
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly database: SqlDatabase) {}
+  /** `now`: the store's clock (tests move it rather than wait between pulls). */
+  constructor(private readonly database: SqlDatabase, private readonly now: () => number = Date.now) {}
 
   note(kind: 'manifest' | 'blob', { repo, name }: ImageRef, digest: string, options: { download?: boolean } = {}): void {
     const key = `${kind}\u0000${repo}\u0000${name}\u0000${digest}`;
     const downloads = (this.#pending.get(key)?.downloads ?? 0) + (options.download ? 1 : 0);
-    this.#pending.set(key, { kind, repo, name, digest, at: Date.now(), downloads });
+    this.#pending.set(key, { kind, repo, name, digest, at: this.now(), downloads });
     this.#timer ??= setTimeout(() => void this.flush().catch(() => undefined), pullFlushMs).unref();
   }
 
