@@ -1,8 +1,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { storageFailure } from '../full.js';
 import { mutex } from './mutex.js';
 import type { Sql, SqlDatabase } from './sql.js';
@@ -72,8 +71,9 @@ function bind(entry: Prepared, params: readonly unknown[]): unknown[] {
 
 /** Runs `work` in a transaction on a fresh copy of `source`, then drops the copy and all it changed. */
 async function onCopy<T>(source: Database.Database, work: (sql: Sql) => Promise<T>): Promise<T> {
-  // The copy holds password hashes as the database does: in a directory only its owner can enter.
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-rehearsal-'));
+  // Beside the database (the disk that has room for it, not a tmpfs), in a directory only its
+  // owner can enter: the copy holds password hashes as the database does.
+  const dir = await mkdtemp(join(dirname(source.name), '.rehearsal-'));
   try {
     const file = join(dir, 'meta.db');
     // The backup runs in steps between which the server goes on; writes on `source` itself are
