@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { BlobDownloads } from '../../src/cache/downloads.js';
 import { loadConfig } from '../../src/config/load.js';
 import { parseAccept } from '../../src/oci/accept.js';
-import { localBreaker } from '../../src/repos/breaker.js';
+import { localBreaker, type BreakerSettings } from '../../src/repos/breaker.js';
 import type { ManifestFlight, ManifestFlights } from '../../src/repos/manifest-flights.js';
 import type { Repository } from '../../src/repos/repository.js';
 import { RepositorySet } from '../../src/repos/set.js';
@@ -64,7 +64,7 @@ const sets: RepositorySet[] = [];
 /** docker-remote over the one store; `flights`: shared with other workers (the test), or none. */
 async function remote(options: { metadataTtl: string; flights?: ManifestFlights }): Promise<Repository> {
   const config = loadConfig(await configFile(`repositories:\n  docker-remote: { type: remote, url: "${upstream.url}", metadataTtl: ${options.metadataTtl}, offlineAfter: 100 }\n`), {}, {});
-  const shared = options.flights ? { shared: { tokens: () => new Map(), breaker: (_key: string, settings: Parameters<typeof localBreaker>[0]) => localBreaker(settings), manifests: options.flights } } : {};
+  const shared = options.flights ? { shared: { tokens: () => new Map(), breaker: (_key: string, settings: BreakerSettings) => localBreaker(settings), manifests: options.flights } } : {};
   const set = RepositorySet.fromConfig(config, store, () => undefined, { downloads: new BlobDownloads(store.blobs, { memory: 8 << 20 }), ...shared });
   sets.push(set);
   return set.find('docker-remote')!;
@@ -88,8 +88,9 @@ test.before.each(() => {
   upstream.reset();
 });
 
-/** Caches `name:v1` → `first` through `repository`, then moves it to a new image upstream. */
-async function retagged(repository: Repository, name: string, first: Image): Promise<Image> {
+/** Caches `name:v1` through `repository`, then moves the tag to a new image upstream (returned). */
+async function retagged(repository: Repository, name: string): Promise<Image> {
+  const first = makeImage({ layers: 1 });
   await seedImage(distribution.url, name, first, 'v1');
   assert.is((await repository.getManifest(name, 'v1', anything)).digest, first.digest);
   const second = makeImage({ layers: 1 });
@@ -100,7 +101,7 @@ async function retagged(repository: Repository, name: string, first: Image): Pro
 
 test('a follower whose leader cached nothing asks the upstream itself, instead of serving the old mapping of the tag', async () => {
   const repository = await remote({ metadataTtl: '1m', flights });
-  const second = await retagged(repository, 'team/moved', makeImage({ layers: 1 }));
+  const second = await retagged(repository, 'team/moved');
   clock += 2 * 60_000; // past metadataTtl: the pull revalidates, the upstream names the new digest
   flights.follow();
   const pull = repository.getManifest('team/moved', 'v1', anything);
@@ -118,7 +119,7 @@ test('a follower whose leader cached nothing asks the upstream itself, instead o
 test('a mapping confirmed in the millisecond the follower asked is not taken for the leader\'s (the clock counts whole milliseconds)', async () => {
   // metadataTtl 0: every pull revalidates, so the clock need not move for the old mapping to be due.
   const repository = await remote({ metadataTtl: '0s', flights });
-  const second = await retagged(repository, 'team/same-ms', makeImage({ layers: 1 }));
+  const second = await retagged(repository, 'team/same-ms');
   flights.follow();
   const pull = repository.getManifest('team/same-ms', 'v1', anything);
   await flights.taken(pull);
@@ -131,7 +132,7 @@ test('a mapping confirmed in the millisecond the follower asked is not taken for
 test('a follower takes the new mapping the leader cached during the flight: no second upstream GET', async () => {
   const repository = await remote({ metadataTtl: '1m', flights });
   const leader = await remote({ metadataTtl: '1m' }); // another worker, over the same store
-  const second = await retagged(repository, 'team/joined', makeImage({ layers: 1 }));
+  const second = await retagged(repository, 'team/joined');
   clock += 2 * 60_000;
   flights.follow();
   const pull = repository.getManifest('team/joined', 'v1', anything);
