@@ -119,15 +119,23 @@ export class AuthService {
   }
 
   /**
+   * Basic on a registry request, without waiting: the user's password if it was verified lately
+   * against the hash the snapshot holds now (no attempt counted, nothing audited: nothing was
+   * checked but a MAC); null otherwise, and login() decides.
+   */
+  remembered(credentials: Credentials): Principal | null {
+    const { username, password } = credentials;
+    const known = this.directory.user(username);
+    return known && this.#passwords.remembers(username, password, known.passwordHash) ? this.#principals.user(username) : null;
+  }
+
+  /**
    * Checks a user name with a password or access token. `fresh`: read the user from the database
    * (token endpoint logins) rather than from the snapshot (Basic on registry requests).
    */
   async login(credentials: Credentials, from: string, options: { fresh: boolean }): Promise<Principal> {
     const { username, password } = credentials;
     const token = parseAccessToken(password);
-    // Basic on a registry request: a password verified within the minute, its hash unchanged.
-    const known = this.directory.user(username);
-    if (!options.fresh && !token && known && this.#passwords.remembers(username, password, known.passwordHash)) return this.#principals.user(username)!;
     let attempt: LoginAttempt;
     try {
       attempt = await this.#throttle.reserve(username, from);
