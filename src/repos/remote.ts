@@ -98,11 +98,12 @@ export class RemoteRepository implements Repository {
     else {
       pending = (async () => {
         // With workers: one of them asks the upstream; the others read what it cached.
+        const askedAt = this.#store.now();
         const flight = await this.#flights?.take(`${this.key}\u0000${key}`);
         if (flight && !flight.lead) {
           this.stats.joins++;
           await flight.ended;
-          const cached = await this.#cachedByAnother(name, reference);
+          const cached = await this.#cachedByAnother(name, reference, askedAt);
           if (cached) return cached;
         }
         try {
@@ -116,11 +117,25 @@ export class RemoteRepository implements Repository {
     return pending;
   }
 
-  /** The manifest another worker's fetch of `reference` cached (null when it cached none: it failed). */
-  async #cachedByAnother(name: string, reference: string): Promise<Manifest | null> {
+  /**
+   * The manifest another worker's fetch of `reference` cached (null when it cached none: it
+   * failed). A digest's row is right whoever cached it. A tag's mapping counts only when confirmed
+   * after `askedAt`: an older one may be the very mapping this fetch was to replace (its
+   * metadataTtl ran out, or the upstream now names another digest), and serving it as a join would
+   * hide that the fetch failed. Strictly after: the clock counts whole milliseconds, so a
+   * confirmation in the same one may predate the ask; taking it could be a wrong answer, refusing
+   * it costs at most one more upstream request.
+   */
+  async #cachedByAnother(name: string, reference: string, askedAt: number): Promise<Manifest | null> {
+    const { tags, manifests } = this.#store.metadata;
     const image = this.#image(name);
-    const digest = isDigest(reference) ? reference : (await this.#store.metadata.tags.get(image, reference))?.digest;
-    const row = digest ? await this.#store.metadata.manifests.inImage(image, digest) : undefined;
+    let digest: string | undefined = reference;
+    if (!isDigest(reference)) {
+      // The confirmation first: the mapping read after it is at least as recent.
+      const confirmedAt = await tags.confirmedAt(image, reference);
+      digest = confirmedAt !== null && confirmedAt > askedAt ? (await tags.get(image, reference))?.digest : undefined;
+    }
+    const row = digest ? await manifests.inImage(image, digest) : undefined;
     return row ? toManifest(row, 'JOIN') : null;
   }
 

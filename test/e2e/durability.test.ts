@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
@@ -81,8 +81,11 @@ test('a kill during a chunked upload leaves a session that resumes from the byte
   const location = start.headers.get('location')!;
   const firstChunk = item.bytes.subarray(0, 1024 * 1024);
   assert.is((await fetch(`${wharf.url}${location}`, { method: 'PATCH', body: firstChunk })).status, 202);
-  stalledUpload(`${wharf.url}${location}`, 'PATCH', 2 * 1024 * 1024, item.bytes.subarray(1024 * 1024, 1024 * 1024 + 65536));
-  await sleep(200);
+  const stalled = item.bytes.subarray(1024 * 1024, 1024 * 1024 + 65536);
+  stalledUpload(`${wharf.url}${location}`, 'PATCH', 2 * 1024 * 1024, stalled);
+  // The kill must land while the unacknowledged bytes are on disk, mid-PATCH.
+  const session = join(dataDir, 'uploads', location.split('/').pop()!.split('?')[0]);
+  await waitFor(async () => (await stat(session)).size === firstChunk.length + stalled.length);
   await killHard(wharf);
   wharf = running = await spawnWharf(dataDir);
   const status = await fetch(`${wharf.url}${location}`);
