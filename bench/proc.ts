@@ -38,6 +38,12 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return ticks / ticksPerSecond;
 }
 
+/** User-mode CPU seconds of `pid` itself (utime): what a busy machine's scheduling and interrupts disturb least. */
+export async function userSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[14 - 3]) / ticksPerSecond;
+}
+
 /** Bytes `pid` has written so far, to files and sockets alike (/proc/<pid>/io wchar). */
 export async function bytesWritten(pid: number): Promise<number> {
   const io = await readFile(`/proc/${pid}/io`, 'utf8');
