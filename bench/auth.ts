@@ -18,11 +18,11 @@ export interface AuthBenchOptions {
   seconds: number;
 }
 
-const user = { name: 'bench', password: 'bench-password' };
-const name = 'docker-local/bench/auth';
+export const user = { name: 'bench', password: 'bench-password' };
+export const name = 'docker-local/bench/auth';
 
 /** The same small image (config only) in a registry, pushed with `headers` (Basic where auth is on). */
-async function seed(base: string, headers: Record<string, string>): Promise<void> {
+export async function seed(base: string, headers: Record<string, string>): Promise<void> {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
   const { createHash } = await import('node:crypto');
   const digest = `sha256:${createHash('sha256').update(config).digest('hex')}`;

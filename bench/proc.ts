@@ -10,6 +10,8 @@ interface ProcessTimes {
   ppid: number;
   /** utime + stime + cutime + cstime: its own time and that of children it has reaped. */
   ticks: number;
+  /** utime alone. */
+  userTicks: number;
 }
 
 async function processTimes(pid: number): Promise<ProcessTimes | null> {
@@ -18,7 +20,7 @@ async function processTimes(pid: number): Promise<ProcessTimes | null> {
   // Fields after the command name (which may hold spaces and parentheses): state is field 3.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
   const field = (n: number) => fields[n - 3]!;
-  return { ppid: field(4), ticks: field(14) + field(15) + field(16) + field(17) };
+  return { ppid: field(4), ticks: field(14) + field(15) + field(16) + field(17), userTicks: field(14) };
 }
 
 /** CPU seconds (user + system) used so far by `pid` and all its live descendants. */
@@ -36,6 +38,13 @@ export async function cpuSeconds(pid: number): Promise<number> {
     for (const [child, times] of all) if (times.ppid === next) queue.push(child);
   }
   return ticks / ticksPerSecond;
+}
+
+/** User-mode CPU seconds of `pid` itself (utime): what a busy machine's scheduling and interrupts disturb least. */
+export async function userSeconds(pid: number): Promise<number> {
+  const times = await processTimes(pid);
+  if (!times) throw new Error(`no process ${pid}`);
+  return times.userTicks / ticksPerSecond;
 }
 
 /** Bytes `pid` has written so far, to files and sockets alike (/proc/<pid>/io wchar). */

@@ -38,11 +38,15 @@ export async function verifyPassword(password: string, encoded: string): Promise
 
 /**
  * Passwords verified lately, so that Basic credentials on every registry request do not each
- * cost a scrypt: kept for `ttlMs` under an HMAC of user and password (a random key per process,
- * so the table is useless outside it), with the hash they matched. A changed hash matches nothing.
+ * cost a scrypt: kept under an HMAC of user and password (a random key per process, so the table
+ * is useless outside it), with the hash they matched, until they go unused for `ttlMs`. Each use
+ * extends the entry: scrypt of the same password against the same hash can only answer the same,
+ * so re-checking it would stall a steady client (100–300 ms each minute) and prove nothing. What
+ * ends an entry is its hash: a changed password (a new salt, so a new hash, even for the same
+ * password) or a removed user matches nothing remembered, at once.
  * Concurrent checks of the same credentials against the same hash share one scrypt: when a
- * remembered password expires under load, every connection sending it would otherwise start its
- * own (32 MiB and ~100 ms each).
+ * remembered password is unknown under load, every connection sending it would otherwise start
+ * its own (32 MiB and ~100 ms each).
  */
 export class VerifiedPasswords {
   readonly #key = randomBytes(32);
@@ -63,9 +67,13 @@ export class VerifiedPasswords {
     return createHmac('sha256', this.#key).update(`${user}\u0000${password}`).digest('base64');
   }
 
+  /** Whether the MAC was verified against `hash` and used within the TTL; a use extends it. */
   #remembered(mac: string, hash: string): boolean {
     const entry = this.#entries.get(mac);
-    return entry !== undefined && entry.hash === hash && this.#now() - entry.at < this.#ttlMs;
+    const now = this.#now();
+    if (entry === undefined || entry.hash !== hash || now - entry.at >= this.#ttlMs) return false;
+    entry.at = now;
+    return true;
   }
 
   remembers(user: string, password: string, hash: string): boolean {

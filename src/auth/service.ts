@@ -7,7 +7,7 @@ import type { Audit } from './audit.js';
 import { grantScopes, type ScopeTarget } from './grants.js';
 import { TokenService, type Grant } from './jwt.js';
 import type { SigningKey } from './keys.js';
-import { unusableHash, VerifiedPasswords } from './passwords.js';
+import { unusableHash, VerifiedPasswords, verifyPassword } from './passwords.js';
 import { Authorizer } from './permissions.js';
 import { principalKey, type Principal } from './principal.js';
 import { Principals } from './principals.js';
@@ -16,8 +16,8 @@ import { LoginThrottle, type LoginAttempt, type LoginAttempts } from './throttle
 
 // Authentication: who a caller is, from a password or access token (Basic, or the token
 // endpoint), a bearer JWT we issued, or nothing at all (anonymous). Passwords are checked against
-// the database at login; a successful check is remembered for a minute (VerifiedPasswords), so
-// Basic on every registry request runs no scrypt.
+// the database at login; a successful check is remembered while it is used at least once a minute
+// (VerifiedPasswords), so Basic on every registry request runs no scrypt.
 
 export interface Credentials {
   username: string;
@@ -41,6 +41,8 @@ export interface AuthServiceOptions {
 export interface LoginHooks {
   /** After the attempt is counted, before its password is checked (the slow part). */
   reserved?(username: string): Promise<void>;
+  /** A password is checked against its stored hash (a scrypt). */
+  hashing?(): void;
 }
 
 export interface TokenAnswer {
@@ -74,7 +76,11 @@ export class AuthService {
     this.#hooks = options.hooks ?? {};
     this.authorizer = new Authorizer(options.permissions);
     this.tokens = new TokenService({ key: options.key, service: options.config.service, lifetimeMs: options.config.tokenLifetime, refreshLifetimeMs: options.config.refreshTokenLifetime, now: options.now });
-    this.#passwords = new VerifiedPasswords({ ttlMs: credentialTtlMs, now: options.now });
+    const { hashing } = this.#hooks;
+    this.#passwords = new VerifiedPasswords({
+      ttlMs: credentialTtlMs, now: options.now,
+      ...(hashing ? { verify: (password, encoded) => { hashing(); return verifyPassword(password, encoded); } } : {}),
+    });
     this.#throttle = options.loginAttempts ?? new LoginThrottle({ ...options.config.throttle, windowMs: options.config.throttle.window, now: options.now });
     this.directory = new AccountDirectory(options.accounts, {
       now: options.now,
@@ -113,15 +119,23 @@ export class AuthService {
   }
 
   /**
+   * Basic on a registry request, without waiting: the user's password if it was verified lately
+   * against the hash the snapshot holds now (no attempt counted, nothing audited: nothing was
+   * checked but a MAC); null otherwise, and login() decides.
+   */
+  remembered(credentials: Credentials): Principal | null {
+    const { username, password } = credentials;
+    const known = this.directory.user(username);
+    return known && this.#passwords.remembers(username, password, known.passwordHash) ? this.#principals.user(username) : null;
+  }
+
+  /**
    * Checks a user name with a password or access token. `fresh`: read the user from the database
    * (token endpoint logins) rather than from the snapshot (Basic on registry requests).
    */
   async login(credentials: Credentials, from: string, options: { fresh: boolean }): Promise<Principal> {
     const { username, password } = credentials;
     const token = parseAccessToken(password);
-    // Basic on a registry request: a password verified within the minute, its hash unchanged.
-    const known = this.directory.user(username);
-    if (!options.fresh && !token && known && this.#passwords.remembers(username, password, known.passwordHash)) return this.#principals.user(username)!;
     let attempt: LoginAttempt;
     try {
       attempt = await this.#throttle.reserve(username, from);

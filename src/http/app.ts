@@ -144,7 +144,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     const current = live();
     const { info, resolved, failure } = routeOf(c, c.req.path.replace(/\/(token|auth)$/, '/'), current);
     if (failure || !resolved) throw routingFailure(failure, () => false, current);
-    const context = { auth, route: resolved, address: info.address, host: info.host, secure: info.secure };
+    const context = { auth, route: resolved, address: info.address, host: info.host, secure: info.secure, proxied: info.proxied };
     return c.req.path.endsWith('/auth') ? authEntry(c, context) : tokenEndpoint(c, context);
   };
   app.all('/v2/token', tokenService);

@@ -44,7 +44,7 @@ export class Gate {
     if (sent.kind === 'basic') {
       if (!context.secure) throw refuse('Basic credentials are accepted over TLS or on loopback only; use docker login, which sends bearer tokens');
       try {
-        const principal = await auth.login(sent, context.address, { fresh: false });
+        const principal = auth.remembered(sent) ?? await auth.login(sent, context.address, { fresh: false });
         return new Gate(auth.access(principal, null), context);
       } catch (error) {
         throw error instanceof RegistryError && error.code === 'UNAUTHORIZED' ? refuse(error.message) : error;

@@ -19,6 +19,8 @@ export interface RequestInfo {
   address: string;
   /** Over TLS (here or at a trusted proxy), or on loopback all the way from the client. */
   secure: boolean;
+  /** From a trusted proxy: what it reports (or does not) decides `secure`. */
+  proxied: boolean;
 }
 
 export function requestInfo(c: Ctx, proxies: TrustedProxies): RequestInfo {
@@ -33,7 +35,9 @@ export function requestInfo(c: Ctx, proxies: TrustedProxies): RequestInfo {
   // Passwords travelled on loopback only when every hop did; a trusted proxy that names no client says nothing.
   const chain = forwardedChain(peer, headers, proxies);
   const loopback = chain.length > (trusted ? 1 : 0) && chain.every((address) => isLoopbackAddress(address.replace(/^::ffff:/, '')));
-  return { host, origin, reported, address: chain.at(-1) ?? '-', secure: tls || (reported && origin.startsWith('https:')) || loopback };
+  // The proxy's word on the client's scheme stands on its own, with or without X-Forwarded-Host.
+  const httpsAtProxy = trusted && lastForwarded(headers['x-forwarded-proto'])?.toLowerCase() === 'https';
+  return { host, origin, reported, address: chain.at(-1) ?? '-', secure: tls || httpsAtProxy || loopback, proxied: trusted };
 }
 
 /**

@@ -21,8 +21,10 @@ export interface TokenContext {
   route: Route;
   address: string;
   host: string | undefined;
-  /** Over TLS or on loopback. */
+  /** Over TLS or on loopback (RequestInfo.secure). */
   secure: boolean;
+  /** From a trusted proxy (RequestInfo.proxied). */
+  proxied: boolean;
 }
 
 const maxFormBytes = 64 * 1024;
@@ -43,13 +45,27 @@ async function formOf(c: Ctx): Promise<URLSearchParams> {
   return new URLSearchParams((await readLimited(requestBody(c), maxFormBytes, tooLarge)).toString('utf8'));
 }
 
+/**
+ * Passwords and access tokens are taken where registry requests take them (`secure`), and also on
+ * a plain listener a client reached directly: docker login on a plain-HTTP listener beyond
+ * loopback, which is named in a warning at start. Through a trusted proxy, only where registry
+ * requests take them (it reports https, or names a loopback client from loopback): a proxy that
+ * says nothing is not taken for a client on loopback here either.
+ */
+function requireSafeTransport(context: TokenContext): void {
+  if (context.secure || !context.proxied) return;
+  throw new RegistryError('DENIED', { message: 'credentials are accepted over TLS or on loopback only: this request came through a trusted proxy that reports neither https nor a loopback client' });
+}
+
 async function getPrincipal(c: Ctx, context: TokenContext): Promise<Principal> {
   const { auth, address } = context;
   const sent = parseAuthorization(c.req.header('authorization'));
   if (sent.kind === 'none') return { kind: 'anonymous' };
   if (sent.kind === 'malformed') throw new RegistryError('UNAUTHORIZED', { message: sent.reason });
+  const accessToken = sent.kind === 'bearer' && parseAccessToken(sent.token) ? sent.token : null;
+  if (sent.kind === 'basic' || accessToken) requireSafeTransport(context);
   if (sent.kind === 'basic') return auth.login(sent, address, { fresh: true });
-  const principal = parseAccessToken(sent.token) ? auth.accessTokenPrincipal(sent.token) : null;
+  const principal = accessToken ? auth.accessTokenPrincipal(accessToken) : null;
   if (!principal) throw new RegistryError('UNAUTHORIZED', { message: 'the token endpoint takes Basic credentials or an access token' });
   return principal;
 }
@@ -61,6 +77,7 @@ async function postPrincipal(form: URLSearchParams, context: TokenContext): Prom
   const username = form.get('username');
   const password = form.get('password');
   if (!username || password === null) throw invalid('grant_type=password needs username and password');
+  requireSafeTransport(context);
   return context.auth.login({ username, password }, context.address, { fresh: true });
 }
 

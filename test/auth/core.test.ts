@@ -29,7 +29,7 @@ test('passwords: scrypt with a per-user salt and its parameters; only the right 
   assert.not.ok(await verifyPassword('x', 'scrypt$0$8$1$AA==$AA=='));
 });
 
-test('verified passwords: remembered for the TTL; concurrent checks of the same credentials share one scrypt', async () => {
+test('verified passwords: remembered until unused for the TTL; concurrent checks of the same credentials share one scrypt', async () => {
   const hash = await hashPassword('right');
   let now = 0;
   let scrypts = 0;
@@ -41,8 +41,13 @@ test('verified passwords: remembered for the TTL; concurrent checks of the same 
   assert.ok(await passwords.check('ci', 'right', hash));
   assert.is(scrypts, 1, 'remembered: no scrypt');
   assert.not.ok(passwords.remembers('ci', 'right', await hashPassword('right')), 'a changed hash matches nothing remembered');
+  now += 50_000;
+  assert.ok(passwords.remembers('ci', 'right', hash), 'each use extends the TTL');
+  now += 50_000;
+  assert.ok(await passwords.check('ci', 'right', hash), 'used 100 s after its scrypt, 50 s after its last use');
+  assert.is(scrypts, 1);
   now += 60_000;
-  assert.not.ok(passwords.remembers('ci', 'right', hash), 'forgotten after the TTL');
+  assert.not.ok(passwords.remembers('ci', 'right', hash), 'forgotten after the TTL unused');
   // Wrong passwords are never remembered; the same wrong one sent at once is hashed once, others each.
   const wrong = await Promise.all([passwords.check('ci', 'wrong', hash), passwords.check('ci', 'wrong', hash), passwords.check('ci', 'other', hash)]);
   assert.equal(wrong, [false, false, false]);

@@ -64,6 +64,29 @@ test('the loopback exemption needs loopback all the way from the client; a claim
   }
 });
 
+test('through a trusted proxy, Basic gets the same answer on /metrics and at the token endpoint', async () => {
+  const wharf = await startWharf({ auth: {}, trustedProxies: proxy, users: [{ name: 'root', password: 'root-password', admin: true }] });
+  try {
+    const both = async (headers: Record<string, string>) => {
+      const answers = await Promise.all(['/metrics', '/v2/token?service=wharf'].map((path) => fetch(`${wharf.url}${path}`, { headers: { authorization: basic('root', 'root-password'), ...headers } })));
+      return Promise.all(answers.map(async (answer) => ({ ok: answer.ok, text: await answer.text() })));
+    };
+    // Loopback is the proxy here: a request from it that names no client may come from anywhere.
+    for (const [label, headers] of [['no X-Forwarded-For', {}], ['X-Forwarded-Proto: http', { 'X-Forwarded-For': client, 'X-Forwarded-Proto': 'http' }]] as const) {
+      const [metrics, token] = await both(headers);
+      assert.not.ok(metrics!.ok, `/metrics, ${label}`);
+      assert.not.ok(token!.ok, `/v2/token, ${label}`);
+      for (const answer of [metrics!, token!]) assert.match(answer.text, 'over TLS or on loopback only');
+    }
+    for (const [label, headers] of [['a loopback client', { 'X-Forwarded-For': '127.0.0.1' }], ['https', { 'X-Forwarded-For': client, 'X-Forwarded-Proto': 'https' }]] as const) {
+      const [metrics, token] = await both(headers);
+      assert.ok(metrics!.ok && token!.ok, `${label}: both accept`);
+    }
+  } finally {
+    await wharf.cleanup();
+  }
+});
+
 test('X-Forwarded-Host and -Proto: the value the proxy appended wins over what the client sent', async () => {
   const wharf = await startWharf({ auth: {}, trustedProxies: proxy, users: [{ name: 'ci', password: 'ci-password-1' }] });
   try {

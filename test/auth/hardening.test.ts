@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cliPath, runCli, startWharf, tempDir } from '../helpers/server.js';
-import { basic, challengeOf, eventually, fetchToken } from '../helpers/auth.js';
+import { basic, challengeOf, eventually } from '../helpers/auth.js';
 import { errorCode } from '../helpers/registry.js';
 
 // Password guessing is throttled, Basic credentials travel only where they are safe, and a
@@ -97,7 +97,9 @@ test('Basic credentials are refused where they would travel in clear: behind a p
     assert.is(challengeOf(plain).realm, 'http://registry.example/v2/token', 'the realm is on the origin the proxy reports');
     const tls = await fetch(`${wharf.url}/v2/`, { headers: { ...headers, 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'registry.example' } });
     assert.is(tls.status, 200, 'behind a TLS-terminating proxy they are fine');
-    const token = await fetchToken(`${wharf.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: 'ci-password-1' } });
+    const login = await fetch(`${wharf.url}/v2/token?service=wharf`, { headers: { ...headers, 'X-Forwarded-Proto': 'https' } });
+    assert.is(login.status, 200, 'docker login behind the TLS-terminating proxy');
+    const token = (await login.json()) as { token: string };
     assert.is((await fetch(`${wharf.url}/v2/`, { headers: { authorization: `Bearer ${token.token}`, 'X-Forwarded-Proto': 'http' } })).status, 200, 'bearer tokens are short-lived and bound: accepted');
   } finally {
     await wharf.cleanup();
