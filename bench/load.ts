@@ -1,15 +1,15 @@
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, request } from 'node:http';
+import { Agent, request, type ClientRequest } from 'node:http';
 import autocannon from 'autocannon';
 import type { Payload } from './payload.js';
 
 // Load generators. autocannon for request rates (it cannot time HEAD, so HEAD has its own
 // keep-alive loop); h2load for large bodies and h2; curl processes for large streams; node:http
-// for uploads. Every loop is bounded in time or count and targets loopback only.
+// for uploads (the payload read through reused buffers). Every loop is bounded in time or count
+// and targets loopback only.
 
 /** Bytes received and their rate. */
 export interface Transfer {
@@ -105,14 +105,44 @@ interface Sent {
   location: string;
 }
 
-function send(url: URL, method: string, headers: Record<string, string>, body?: NodeJS.ReadableStream): Promise<Sent> {
+/** A byte range of an open payload file, sent as a request body. */
+interface FileRange {
+  file: FileHandle;
+  start: number;
+  end: number;
+}
+
+/**
+ * The push client reads the payload through two 1 MiB buffers it reuses: one is read while the
+ * other is being written. createReadStream's fresh buffer per read made the client cost more CPU
+ * than the server it measures (page faults: 570 against 110 ms of system time per 256 MiB).
+ */
+const pieceBytes = 1 << 20;
+
+async function writeRange(req: ClientRequest, { file, start, end }: FileRange, buffers: [Buffer, Buffer]): Promise<void> {
+  let writing: Promise<void> = Promise.resolve();
+  for (let position = start, i = 0; position < end; i++) {
+    // This buffer's previous write (two pieces ago) was awaited before the last piece was written.
+    const buffer = buffers[i % 2]!;
+    const { bytesRead } = await file.read(buffer, 0, Math.min(pieceBytes, end - position), position);
+    if (bytesRead === 0) throw new Error(`payload shorter than ${end} bytes`);
+    position += bytesRead;
+    await writing;
+    writing = new Promise((resolve, reject) => req.write(buffer.subarray(0, bytesRead), (error) => (error ? reject(error) : resolve())));
+    writing.catch(() => undefined); // seen by the next await; not unhandled while a read is in flight
+  }
+  await writing;
+  req.end();
+}
+
+function send(url: URL, method: string, headers: Record<string, string>, body?: FileRange, buffers?: [Buffer, Buffer]): Promise<Sent> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location ?? '' }));
     });
     req.on('error', reject);
-    if (body) body.pipe(req);
+    if (body) writeRange(req, body, buffers!).catch((error: Error) => req.destroy(error));
     else req.end();
   });
 }
@@ -128,21 +158,26 @@ function expect(sent: Sent, status: number, what: string): Sent {
  * Returns MB/s.
  */
 export async function push(base: string, name: string, blob: Payload, mode: 'monolithic' | 'chunked', chunkBytes = 16 << 20): Promise<number> {
-  const started = performance.now();
-  let location = new URL(expect(await send(new URL(`${base}/v2/${name}/blobs/uploads/`, base), 'POST', {}), 202, 'POST').location, base);
-  if (mode === 'chunked') {
-    for (let start = 0; start < blob.size; start += chunkBytes) {
-      const end = Math.min(start + chunkBytes, blob.size) - 1;
-      const body = createReadStream(blob.path, { start, end, highWaterMark: 1 << 20 });
-      const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(end - start + 1), 'Content-Range': `${start}-${end}` };
-      location = new URL(expect(await send(location, 'PATCH', headers, body), 202, 'PATCH').location, base);
+  const file = await open(blob.path, 'r');
+  const buffers: [Buffer, Buffer] = [Buffer.allocUnsafe(pieceBytes), Buffer.allocUnsafe(pieceBytes)];
+  try {
+    const started = performance.now();
+    let location = new URL(expect(await send(new URL(`${base}/v2/${name}/blobs/uploads/`, base), 'POST', {}), 202, 'POST').location, base);
+    if (mode === 'chunked') {
+      for (let start = 0; start < blob.size; start += chunkBytes) {
+        const end = Math.min(start + chunkBytes, blob.size);
+        const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(end - start), 'Content-Range': `${start}-${end - 1}` };
+        location = new URL(expect(await send(location, 'PATCH', headers, { file, start, end }, buffers), 202, 'PATCH').location, base);
+      }
     }
+    location.searchParams.set('digest', blob.digest);
+    const body = mode === 'monolithic' ? { file, start: 0, end: blob.size } : undefined;
+    const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(mode === 'monolithic' ? blob.size : 0) };
+    expect(await send(location, 'PUT', headers, body, buffers), 201, 'PUT');
+    return blob.size / ((performance.now() - started) / 1000) / 1e6;
+  } finally {
+    await file.close();
   }
-  location.searchParams.set('digest', blob.digest);
-  const body = mode === 'monolithic' ? createReadStream(blob.path, { highWaterMark: 1 << 20 }) : undefined;
-  const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(mode === 'monolithic' ? blob.size : 0) };
-  expect(await send(location, 'PUT', headers, body), 201, 'PUT');
-  return blob.size / ((performance.now() - started) / 1000) / 1e6;
 }
 
 /** Puts a manifest; the bench's seeding step. */

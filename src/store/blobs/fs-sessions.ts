@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ParsedDigest } from '../../oci/digest.js';
 import { removeQuietly } from './files.js';
-import { HashingFileWriter, readChunkBytes } from './hashing.js';
+import { HashingFileWriter, readChunkBytes, sessionWriteBatchBytes } from './hashing.js';
 import { pour } from './pour.js';
 import { wrongChunkLength, type AppendOptions, type SessionBytes } from './types.js';
 
@@ -43,7 +43,7 @@ export class FilesystemSessions implements SessionBytes {
   }
 
   async append(uuid: string, offset: number, body: Readable, hash: Hash, options: AppendOptions = {}): Promise<number> {
-    const writer = new HashingFileWriter(this.#path(uuid), { hash, flags: 'r+', start: offset });
+    const writer = new HashingFileWriter(this.#path(uuid), { hash, flags: 'r+', start: offset, batchBytes: sessionWriteBatchBytes });
     try {
       // Counted by the writer, not by a stream in between: a Transform on a request body costs
       // a push more than the writing itself (GC; measured in the chunked push bench).

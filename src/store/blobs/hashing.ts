@@ -12,6 +12,13 @@ type WriteCallback = (error?: Error | null) => void;
 const writeBatchBytes = 8 << 20;
 
 /**
+ * The batch of an upload session's chunk writer: a PATCH is answered once its last write has
+ * landed, and with 8 MiB batches that wait was 6 ms (median; 24 ms p90) after the chunk's last
+ * byte, against 0.8 (4.7) with 2 MiB, which also cost the server less system time.
+ */
+export const sessionWriteBatchBytes = 2 << 20;
+
+/**
  * A file sink that hashes what it writes. Request bodies arrive in 64 KiB chunks; fs.WriteStream
  * writes them one thread-pool round trip at a time, while this gathers whatever arrived during
  * the previous write into a single writev: measured here, 2-3x the upload throughput.
@@ -20,14 +27,17 @@ export class HashingFileWriter extends Writable {
   readonly #path: string;
   readonly #flags: string;
   readonly #hash: Hash;
+  readonly #batchBytes: number;
   #position: number;
   #fd: number | null = null;
   #bytes = 0;
 
   readonly #onWritten: ((bytes: number, batchBytes: number) => void) | undefined;
 
-  constructor(path: string, options: { hash: Hash; flags?: 'w' | 'r+'; start?: number; onWritten?: (bytes: number, batchBytes: number) => void }) {
-    super({ highWaterMark: writeBatchBytes });
+  constructor(path: string, options: { hash: Hash; flags?: 'w' | 'r+'; start?: number; batchBytes?: number; onWritten?: (bytes: number, batchBytes: number) => void }) {
+    const batchBytes = options.batchBytes ?? writeBatchBytes;
+    super({ highWaterMark: batchBytes });
+    this.#batchBytes = batchBytes;
     this.#path = path;
     this.#onWritten = options.onWritten;
     this.#flags = options.flags ?? 'w';
@@ -64,11 +74,11 @@ export class HashingFileWriter extends Writable {
     this._writev([{ chunk }], callback);
   }
 
-  /** Writes what is buffered in writev batches of at most writeBatchBytes, each reported once written. */
+  /** Writes what is buffered in writev batches of at most the batch size, each reported once written. */
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
     const batch: Buffer[] = [];
     let length = 0;
-    while (chunks.length > 0 && (length === 0 || length + chunks[0]!.chunk.length <= writeBatchBytes)) {
+    while (chunks.length > 0 && (length === 0 || length + chunks[0]!.chunk.length <= this.#batchBytes)) {
       const { chunk } = chunks.shift()!;
       batch.push(chunk);
       length += chunk.length;
