@@ -370,7 +370,6 @@ test('a worker that dies is replaced, without start-up recovery: a fetch running
   try {
     const before = await cachePulls('docker-spare');
     pull = send('GET', path, { agent });
-    void pull.then((a) => console.log('DEBUGPULL', a.status, a.body.toString().slice(0, 300)), (e) => console.log('DEBUGPULL', e));
     await pullsInFlight(before, 1, 'docker-spare');
     // Its spool file is in tmp/, which start-up recovery empties: a worker starting now must not.
     assert.ok((await readdir(join(dataDir, 'tmp'))).length > 0, 'the fetch writes into tmp/');
