@@ -110,6 +110,8 @@ interface FileRange {
   file: FileHandle;
   start: number;
   end: number;
+  /** Sent instead of the file's first bytes (Payload.head). */
+  head?: Buffer | undefined;
 }
 
 /**
@@ -119,13 +121,14 @@ interface FileRange {
  */
 const pieceBytes = 1 << 20;
 
-async function writeRange(req: ClientRequest, { file, start, end }: FileRange, buffers: [Buffer, Buffer]): Promise<void> {
+async function writeRange(req: ClientRequest, { file, start, end, head }: FileRange, buffers: [Buffer, Buffer]): Promise<void> {
   let writing: Promise<void> = Promise.resolve();
   for (let position = start, i = 0; position < end; i++) {
     // This buffer's previous write (two pieces ago) was awaited before the last piece was written.
     const buffer = buffers[i % 2]!;
     const { bytesRead } = await file.read(buffer, 0, Math.min(pieceBytes, end - position), position);
     if (bytesRead === 0) throw new Error(`payload shorter than ${end} bytes`);
+    if (head && position === 0) head.copy(buffer, 0, 0, Math.min(head.length, bytesRead));
     position += bytesRead;
     await writing;
     writing = new Promise((resolve, reject) => req.write(buffer.subarray(0, bytesRead), (error) => (error ? reject(error) : resolve())));
@@ -167,11 +170,11 @@ export async function push(base: string, name: string, blob: Payload, mode: 'mon
       for (let start = 0; start < blob.size; start += chunkBytes) {
         const end = Math.min(start + chunkBytes, blob.size);
         const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(end - start), 'Content-Range': `${start}-${end - 1}` };
-        location = new URL(expect(await send(location, 'PATCH', headers, { file, start, end }, buffers), 202, 'PATCH').location, base);
+        location = new URL(expect(await send(location, 'PATCH', headers, { file, start, end, head: blob.head }, buffers), 202, 'PATCH').location, base);
       }
     }
     location.searchParams.set('digest', blob.digest);
-    const body = mode === 'monolithic' ? { file, start: 0, end: blob.size } : undefined;
+    const body = mode === 'monolithic' ? { file, start: 0, end: blob.size, head: blob.head } : undefined;
     const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(mode === 'monolithic' ? blob.size : 0) };
     expect(await send(location, 'PUT', headers, body, buffers), 201, 'PUT');
     return blob.size / ((performance.now() - started) / 1000) / 1e6;

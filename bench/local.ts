@@ -1,7 +1,7 @@
 import { blobFigures, cpuRow, type BlobSource } from './blob-runs.js';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
 import { curlOnce, curlStreams, getRate, h2load, loopRate, push, type Rate } from './load.js';
-import type { Payload } from './payload.js';
+import { freshBlob, type Payload } from './payload.js';
 import { withPeakRss } from './proc.js';
 import { blobPath, type BenchServer } from './servers.js';
 import { rotatedMedian, rotatedMedians, type Figures } from './stats.js';
@@ -96,9 +96,9 @@ export async function localBench(options: LocalBenchOptions): Promise<{ rows: Ro
 
   for (const mode of ['monolithic', 'chunked'] as const) {
     const targets: Record<string, [string, string]> = { Wharf: [wharfBase, names.wharf], Distribution: [distBase, names.distribution] };
-    const values = await rotatedMedian(runs, Object.keys(targets), (server) => {
+    const values = await rotatedMedian(runs, Object.keys(targets), async (server) => {
       console.log(`bench: 256 MiB push ${mode} — ${server}`);
-      return push(...targets[server]!, payloads.push, mode);
+      return push(...targets[server]!, await freshBlob(payloads.push), mode);
     });
     rows.push({ label: `256 MiB push, ${mode}`, unit: 'MB/s', target: mode === 'monolithic' ? '>= 1.0x Distribution' : '>= 1.5x Distribution', values });
   }

@@ -13,12 +13,25 @@ export interface Payload {
   path: string;
   size: number;
   digest: string;
+  /** Bytes sent instead of the file's first ones (a fresh blob from the same file: freshBlob). */
+  head?: Buffer;
 }
 
-async function sha256File(path: string): Promise<string> {
+async function sha256File(path: string, head?: Buffer): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  if (head) hash.update(head);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, start: head?.length ?? 0 })) hash.update(chunk as Buffer);
   return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * The payload with its first 16 bytes replaced by random ones: a blob no server has seen, so each
+ * push run stores new content (a registry that already holds a blob may drop the upload's copy
+ * without writing it out; Wharf does, skipping its fsync) while the bytes still come from the file.
+ */
+export async function freshBlob(blob: Payload): Promise<Payload> {
+  const head = randomBytes(16);
+  return { ...blob, head, digest: await sha256File(blob.path, head) };
 }
 
 /** A random file of `size` bytes (streamed to disk, never held whole in memory). */

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { warmFile } from './blob-runs.js';
 import { push } from './load.js';
-import { payload } from './payload.js';
+import { freshBlob, payload } from './payload.js';
 import { cpuSeconds } from './proc.js';
 import { startDistribution, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
@@ -32,8 +32,9 @@ async function main(): Promise<void> {
     const figures = await rotatedMedians<'mbps' | 'serverCpuPerGiB' | 'clientCpuPerGiB'>(runs, Object.keys(servers), async (kind) => {
       const server = servers[kind]!;
       const name = kind === 'Distribution' ? 'bench/app' : 'docker-local/bench/app';
+      const fresh = await freshBlob(blob);
       const [serverBefore, clientBefore] = [await cpuSeconds(server.pid), process.cpuUsage()];
-      const mbps = await push(server.url.replace('/v2/', ''), name, blob, mode);
+      const mbps = await push(server.url.replace('/v2/', ''), name, fresh, mode);
       const client = process.cpuUsage(clientBefore);
       const run = { mbps, serverCpuPerGiB: ((await cpuSeconds(server.pid)) - serverBefore) / gib, clientCpuPerGiB: (client.user + client.system) / 1e6 / gib };
       console.log(`bench: 256 MiB push ${mode}, ${kind}: ${JSON.stringify(run)}`);
