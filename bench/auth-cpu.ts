@@ -1,13 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
 import { name, seed, user } from './auth.js';
 import { cpuSeconds } from './proc.js';
 import { startWharf, type BenchServer } from './servers.js';
 import { median } from './stats.js';
+import { buildsToCompare } from './builds.js';
 
 // npm run bench:auth-cpu [-- <dist/src/cli.js of another build> ...]: the server's CPU time per
 // manifest GET by tag (utime + stime over the run / requests answered) and req/s, with auth off,
@@ -50,8 +50,7 @@ async function measure(build: Build, mode: string, duration: number): Promise<{ 
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'wharf-auth-cpu-'));
-  const clis: Record<string, string> = { A: fileURLToPath(new URL('../src/cli.js', import.meta.url)) };
-  process.argv.slice(2).forEach((cli, i) => { clis[`B${i + 1}`] = resolve(cli); });
+  const clis = buildsToCompare('A');
   const builds: Record<string, Build> = {};
   try {
     for (const [label, cli] of Object.entries(clis)) builds[label] = await startBuild(work, label, cli);

@@ -1,8 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
 import { warmFile } from './blob-runs.js';
 import { startCounter } from './counter.js';
@@ -11,6 +10,7 @@ import { fixedPayload, payload } from './payload.js';
 import { cpuSeconds } from './proc.js';
 import { startDistribution, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
+import { buildsToCompare } from './builds.js';
 
 // npm run bench:cold [-- <dist/src/cli.js of another build> ...]: one cold 1 GiB pull at a time,
 // curl -> proxy -> counting nginx -> Distribution (the remote bench's chain), with the proxy's CPU
@@ -36,8 +36,7 @@ async function cpuWhenQuiet(pid: number): Promise<number> {
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'wharf-cold-cpu-'));
-  const builds: Record<string, string> = { Wharf: fileURLToPath(new URL('../src/cli.js', import.meta.url)) };
-  process.argv.slice(2).forEach((cli, i) => { builds[`B${i + 1}`] = resolve(cli); });
+  const builds = buildsToCompare();
   const origin = await startDistribution(work);
   try {
     const large = await payload('blob-1g', 1 << 30);

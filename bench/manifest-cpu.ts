@@ -1,7 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
 import { push, putManifest } from './load.js';
@@ -9,6 +8,7 @@ import { fixedPayload } from './payload.js';
 import { cpuSeconds, userSeconds } from './proc.js';
 import { startBareNode, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
+import { buildsToCompare } from './builds.js';
 
 // npm run bench:manifest [-- <dist/src/cli.js of another build> ...]: the bench's manifest GET by
 // tag row alone (autocannon, 10 connections) with each server's CPU µs per request beside req/s
@@ -23,8 +23,7 @@ const image = 'docker-local/bench/app';
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'wharf-manifest-cpu-'));
-  const builds: Record<string, string> = { Wharf: fileURLToPath(new URL('../src/cli.js', import.meta.url)) };
-  process.argv.slice(2).forEach((cli, i) => { builds[`B${i + 1}`] = resolve(cli); });
+  const builds = buildsToCompare();
   const servers: Record<string, BenchServer> = {};
   try {
     // The full bench's manifest: a config and three layers (small ones here: only their descriptors matter).

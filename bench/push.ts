@@ -1,13 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { warmFile } from './blob-runs.js';
 import { push } from './load.js';
 import { freshBlob, payload } from './payload.js';
 import { cpuSeconds } from './proc.js';
 import { startDistribution, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
+import { buildsToCompare } from './builds.js';
 
 // npm run bench:push [-- <dist/src/cli.js of another build> ...]: the local bench's 256 MiB push
 // rows (BENCH_PUSH=chunked|monolithic, chunked unless given) with the server's CPU seconds per GiB
@@ -20,8 +20,7 @@ const mode = process.env.BENCH_PUSH === 'monolithic' ? 'monolithic' : 'chunked';
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'wharf-push-'));
-  const builds: Record<string, string> = { Wharf: fileURLToPath(new URL('../src/cli.js', import.meta.url)) };
-  process.argv.slice(2).forEach((cli, i) => { builds[`B${i + 1}`] = resolve(cli); });
+  const builds = buildsToCompare();
   const servers: Record<string, BenchServer> = {};
   try {
     for (const [kind, cli] of Object.entries(builds)) servers[kind] = await startWharf(join(work, kind), { cli });
