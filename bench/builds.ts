@@ -10,3 +10,11 @@ export function buildsToCompare(first = 'Wharf'): Record<string, string> {
   process.argv.slice(2).forEach((cli, i) => { builds[`B${i + 1}`] = resolve(cli); });
   return builds;
 }
+
+/** Runs a bench's main, reporting a failure with a non-zero exit code. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error('bench failed:', error);
+    process.exitCode = 1;
+  });
+}

@@ -10,7 +10,7 @@ import { fixedPayload, payload } from './payload.js';
 import { cpuSeconds } from './proc.js';
 import { startDistribution, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
-import { buildsToCompare } from './builds.js';
+import { buildsToCompare, runBench } from './builds.js';
 
 // npm run bench:cold [-- <dist/src/cli.js of another build> ...]: one cold 1 GiB pull at a time,
 // curl -> proxy -> counting nginx -> Distribution (the remote bench's chain), with the proxy's CPU
@@ -81,7 +81,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error('bench failed:', error);
-  process.exitCode = 1;
-});
+runBench(main);

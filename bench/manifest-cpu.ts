@@ -8,7 +8,7 @@ import { fixedPayload } from './payload.js';
 import { cpuSeconds, userSeconds } from './proc.js';
 import { startBareNode, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
-import { buildsToCompare } from './builds.js';
+import { buildsToCompare, runBench } from './builds.js';
 
 // npm run bench:manifest [-- <dist/src/cli.js of another build> ...]: the bench's manifest GET by
 // tag row alone (autocannon, 10 connections) with each server's CPU µs per request beside req/s
@@ -67,7 +67,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error('bench failed:', error);
-  process.exitCode = 1;
-});
+runBench(main);

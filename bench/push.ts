@@ -7,7 +7,7 @@ import { freshBlob, payload } from './payload.js';
 import { cpuSeconds } from './proc.js';
 import { startDistribution, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
-import { buildsToCompare } from './builds.js';
+import { buildsToCompare, runBench } from './builds.js';
 
 // npm run bench:push [-- <dist/src/cli.js of another build> ...]: the local bench's 256 MiB push
 // rows (BENCH_PUSH=chunked|monolithic, chunked unless given) with the server's CPU seconds per GiB
@@ -48,7 +48,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error('bench failed:', error);
-  process.exitCode = 1;
-});
+runBench(main);
