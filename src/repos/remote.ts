@@ -77,6 +77,8 @@ export class RemoteRepository implements Repository {
   readonly #flights: ManifestFlights | null;
   /** Referrers answers, trusted for metadataTtl like tags. */
   readonly #referrers = new Map<string, { at: number; descriptors: Descriptor[] }>();
+  /** Evictions run one after another: two at once would both count bytes the other is removing. */
+  #evictions: Promise<void> = Promise.resolve();
 
   constructor(options: RemoteRepositoryOptions) {
     this.key = options.key;
@@ -297,7 +299,8 @@ export class RemoteRepository implements Repository {
           this.#log(`${this.key}: could not cache blob ${digest} (its pulls in flight fail; the next one fetches it again): ${error instanceof Error ? error.message : String(error)}`);
           throw error;
         });
-        this.#enforceLimit(digest).catch((error: unknown) => this.#log(`${this.key}: cache eviction failed: ${String(error)}`));
+        this.#evictions = this.#evictions.then(() => this.#enforceLimit(digest))
+          .catch((error: unknown) => this.#log(`${this.key}: cache eviction failed: ${String(error)}`));
       },
     });
   }
@@ -317,9 +320,9 @@ export class RemoteRepository implements Repository {
     for (const blob of await blobLinks.leastRecentlyPulled(this.key, 10_000)) {
       if (total <= max) break;
       if (blob.digest === keep) continue;
-      await blobLinks.unlink(this.#image(blob.name), blob.digest);
+      // Gone already: another worker's eviction, or a DELETE.
+      if (await blobLinks.unlink(this.#image(blob.name), blob.digest)) this.stats.evictions++;
       total -= blob.size;
-      this.stats.evictions++;
     }
   }
 
@@ -330,6 +333,7 @@ export class RemoteRepository implements Repository {
   }
 
   async close(): Promise<void> {
+    await this.#evictions;
     await this.#upstream.close();
   }
 
