@@ -203,6 +203,8 @@ export class Download extends EventEmitter implements Fill {
       this.error = error instanceof Error ? error : new Error(String(error));
       if (this.state === 'running') this.state = 'failed';
       body.destroy();
+      // Told now, not once the writer is cleaned up: readers stop, and no pull joins it any more (downloads.ts).
+      this.emit('progress');
     } finally {
       this.#window.cancel(resume);
       leaveWindow();

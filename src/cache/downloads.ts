@@ -81,7 +81,10 @@ export class BlobDownloads {
     if (!parsed) throw new RegistryError('DIGEST_INVALID', { detail: { digest } });
     const starting = this.#open(digest, parsed, source);
     this.#running.set(digest, starting);
-    starting.catch(() => this.#running.delete(digest));
+    const forget = () => {
+      if (this.#running.get(digest) === starting) this.#running.delete(digest);
+    };
+    starting.then(({ fill }) => { if (fill instanceof Download) forgetWhenOver(fill, forget); }, forget);
     const { fill, lead } = await starting;
     return { fill, started: lead };
   }
@@ -140,13 +143,25 @@ export class BlobDownloads {
       throw answer.status === 'rejected' ? answer.reason : (file as PromiseRejectedResult).reason;
     }
     download.size = answer.value.size;
-    const run = download.run(answer.value.body, parsed, source).finally(() => {
-      this.#running.delete(digest);
-      this.#runs.delete(run);
-    });
+    const run = download.run(answer.value.body, parsed, source).finally(() => this.#runs.delete(run));
     this.#runs.add(run);
     return download;
   }
+}
+
+/**
+ * Calls `forget` once `download` has failed or settled. A failed download still cleans up (its
+ * writer's file) before it settles, and its readers may have been cut meanwhile: a pull that comes
+ * after the failure must start a download of its own, not join this one and be cut in turn.
+ */
+function forgetWhenOver(download: Download, forget: () => void): void {
+  const check = () => {
+    if (download.error === null && !download.settled) return;
+    download.off('progress', check);
+    forget();
+  };
+  download.on('progress', check);
+  check();
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -78,6 +78,23 @@ function slowDisk(): { driver: BlobDriver; release: () => void } {
   return { driver, release: () => writers.forEach((writer) => writer.uncork()) };
 }
 
+/** `driver` with every writer's cancel held until `release`: a failed download that is still cleaning up. */
+function slowCleanup(driver: BlobDriver): { driver: BlobDriver; release: () => void } {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => { release = resolve; });
+  const held = Object.create(driver) as BlobDriver;
+  held.writer = (options) => {
+    const writer = driver.writer(options);
+    const cancel = writer.cancel.bind(writer);
+    writer.cancel = async () => {
+      await released;
+      await cancel();
+    };
+    return writer;
+  };
+  return { driver: held, release };
+}
+
 test('clients run ahead of the disk: the whole verified blob reaches them before a byte is written; the commit waits for the writer', async () => {
   const other = randomBytes(3 * mib + 5);
   const otherDigest = `sha256:${createHash('sha256').update(other).digest('hex')}`;
@@ -124,6 +141,32 @@ test('the memory window bounds what all downloads hold ahead of their writers', 
   results.forEach((bytes, i) => assert.ok(bytes.equals(blobs[i]!), `blob ${i}`));
   await until(() => fills.every((fill) => fill.state === 'committed'));
   assert.is(downloads.memoryHeld, 0);
+});
+
+test('a failed download cuts its readers at once; a pull after that fetches afresh while the failed one still cleans up', async () => {
+  const bytes = randomBytes(mib + 3);
+  const blobDigest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  // Held: the writers' batches (corked) and the failed download's cleanup (its writer's cancel).
+  const disk = slowDisk();
+  const cleanup = slowCleanup(disk.driver);
+  const downloads = new BlobDownloads(cleanup.driver, { memory: 256 * mib });
+  const corrupt = new PassThrough();
+  const first = await downloads.join(blobDigest, { fetch: async () => ({ size: bytes.length, body: corrupt }), commit: keep });
+  let outcome: string | null = null;
+  void collect(fillReader(first.fill, cleanup.driver, { start: 0, end: bytes.length - 1 })).then(() => 'whole', (error: Error) => error.message).then((text) => { outcome = text; });
+  corrupt.end(Buffer.from(bytes.map((byte) => byte ^ 0xff)));
+  await until(() => outcome !== null);
+  assert.match(outcome!, 'the upstream sent content with digest sha256:', 'the reader is cut, before the download has cleaned up');
+  let fetched = 0;
+  const second = await downloads.join(blobDigest, { fetch: async () => { fetched++; return { size: bytes.length, body: Readable.from([bytes]) }; }, commit: keep });
+  assert.ok(second.started, 'a download of its own, not the failed one');
+  assert.is(fetched, 1);
+  disk.release();
+  assert.ok((await collect(fillReader(second.fill, cleanup.driver, { start: 0, end: bytes.length - 1 }))).equals(bytes));
+  cleanup.release();
+  await downloads.idle();
+  assert.is(second.fill.state, 'committed');
+  assert.is((await store.blobs.stat(blobDigest))?.size, bytes.length);
 });
 
 test.run();
