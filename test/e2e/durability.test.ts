@@ -105,19 +105,23 @@ test('SIGTERM stops accepting but lets an upload in flight finish, then exits 0'
   const item = blob(randomBytes(2 * 1024 * 1024));
   const start = await fetch(`${wharf.url}/v2/docker-local/app/blobs/uploads/`, { method: 'POST' });
   const location = start.headers.get('location')!;
+  const half = 1024 * 1024;
+  const req = request(`${wharf.url}${location}`, { method: 'PATCH', headers: { 'Content-Length': String(item.bytes.length) } });
   const answer = new Promise<number>((resolve, reject) => {
-    const req = request(`${wharf.url}${location}`, { method: 'PATCH', headers: { 'Content-Length': String(item.bytes.length) } }, (res) => {
+    req.on('response', (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
     req.on('error', reject);
-    req.write(item.bytes.subarray(0, 1024 * 1024));
-    setTimeout(() => {
-      wharf.child.kill('SIGTERM');
-      setTimeout(() => req.end(item.bytes.subarray(1024 * 1024)), 300);
-    }, 100);
   });
+  req.write(item.bytes.subarray(0, half));
+  // SIGTERM once the PATCH is in flight (its first half in the session), the rest once shutdown has begun.
+  const session = join(dataDir, 'uploads', location.split('/').pop()!.split('?')[0]!);
+  await waitFor(async () => (await stat(session)).size === half);
   const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', resolve));
+  wharf.child.kill('SIGTERM');
+  await wharf.log.waitFor('SIGTERM: shutting down');
+  req.end(item.bytes.subarray(half));
   assert.is(await answer, 202, 'the upload in flight completed');
   assert.is(await exited, 0);
   let refused = false;
