@@ -151,7 +151,7 @@ test('through a virtual repository (the member that holds it is named) and a rem
   await (await fetch(`${base()}/v2/docker-remote/team/cached/manifests/7`)).arrayBuffer();
   await (await fetch(`${base()}/v2/docker-remote/team/cached/blobs/${upstream.config.digest}`)).arrayBuffer();
   // The cache commits the blob just after its last byte is sent.
-  await eventually('the config is in the cache', async () => (await storedBlobs(fixture.wharf)).includes(upstream.config.digest), 5000);
+  await eventually('the config is in the cache', async () => (await storedBlobs(fixture.wharf)).includes(upstream.config.digest));
   const cached = await info('docker-remote/info/team/cached/7');
   assert.equal(cached.images[0]!.labels, (upstream.configJson.config as { Labels: Record<string, string> }).Labels);
   assert.is(cached.images[0]!.history.length, 4);

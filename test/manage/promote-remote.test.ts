@@ -27,7 +27,7 @@ test('copy from a remote cache: refused until every blob is cached, then the tar
   assert.is(await tagDigest(base(), 'docker-local/vendored/app/manifests/1'), null, 'nothing was promoted');
   for (const item of [image.config, ...image.layers]) await (await fetch(`${base()}/v2/docker-remote/library/app/blobs/${item.digest}`)).arrayBuffer();
   // A download is linked into the cache just after its last byte is sent.
-  await eventually('every blob is cached and the copy succeeds', async () => (await promote(base(), 'docker-remote', body)).status === 200, 5000);
+  await eventually('every blob is cached and the copy succeeds', async () => (await promote(base(), 'docker-remote', body)).status === 200);
   fixture.proxy.reset();
   for (const item of [image.config, ...image.layers]) {
     const response = await fetch(`${base()}/v2/docker-local/vendored/app/blobs/${item.digest}`);

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { eventually } from '../helpers/auth.js';
 import { makeImage } from '../helpers/images.js';
 import { errorCode, seedImage } from '../helpers/registry.js';
 import { skopeo } from '../helpers/skopeo.js';
@@ -139,8 +139,7 @@ test('an upstream stream cut mid-blob commits nothing and aborts the client; the
   assert.not.ok((await storedBlobs(fixture.wharf)).includes(layer.digest));
   // The client is cut as soon as the upstream breaks; the spool file goes right after.
   const spool = join(fixture.wharf.dataDir, 'tmp');
-  for (let i = 0; i < 500 && (await readdir(spool)).length > 0; i++) await sleep(10);
-  assert.equal(await readdir(spool), []);
+  await eventually('the spool file is gone', async () => (await readdir(spool)).length === 0);
   fixture.proxy.fault = 'none';
   const good = await fetch(remote('team/cut', `blobs/${layer.digest}`));
   assert.is(sha256(Buffer.from(await good.arrayBuffer())), layer.digest);
@@ -167,8 +166,7 @@ test('Range works cold (from the growing download) and warm (206 from disk)', as
   assert.is(cold.status, 206);
   assert.equal(Buffer.from(await cold.arrayBuffer()), layer.bytes.subarray(1000, 2000));
   // The fill goes on after the range is sent: the warm request comes once it has committed.
-  for (let i = 0; i < 500 && !(await storedBlobs(fixture.wharf)).includes(layer.digest); i++) await sleep(10);
-  assert.ok((await storedBlobs(fixture.wharf)).includes(layer.digest), 'the cold fill committed');
+  await eventually('the cold fill committed', async () => (await storedBlobs(fixture.wharf)).includes(layer.digest));
   const warm = await fetch(remote('team/ranged', `blobs/${layer.digest}`), { headers: { Range: 'bytes=-10' } });
   assert.is(warm.status, 206);
   assert.equal(Buffer.from(await warm.arrayBuffer()), layer.bytes.subarray(layer.bytes.length - 10));
