@@ -7,6 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FilesystemSessions } from '../../src/store/blobs/fs-sessions.js';
 import { datasyncPath, Writeback } from '../../src/store/blobs/writeback.js';
+import { parseDigest } from '../../src/oci/digest.js';
+import { openStore } from '../../src/store/index.js';
 import { tempDir } from '../helpers/server.js';
 
 // Upload sessions start their disk writeback while the upload goes on (a background sync each
@@ -64,8 +66,15 @@ test('a session is synced in the background as it crosses each interval, one syn
   assert.is(held.started.length, 1);
   assert.ok(held.started[0]! >= 4 * mib && held.started[0]! < 12.5 * mib, `first sync at ${held.started[0]} bytes`);
 
+  // settle() (what a finish awaits before its metadata write) waits for the sync in flight.
+  let settled = false;
+  const settling = store.settle('s1').then(() => { settled = true; });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.is(settled, false);
+
   // Released, the next crossing (16 MiB) starts the next sync.
   held.releaseAll();
+  await settling;
   const third = body(4 * mib);
   assert.is(await store.append('s1', 12.5 * mib, third.stream, createHash('sha256')), 16.5 * mib);
   assert.is(held.started.length, 2);
@@ -73,6 +82,32 @@ test('a session is synced in the background as it crosses each interval, one syn
   held.releaseAll();
 
   assert.ok((await readFile(path('s1'))).equals(Buffer.concat([first.content, second.content, third.content])));
+});
+
+test('a finish writes its metadata only once the background sync of its session is done', async () => {
+  const store = await openStore({ dataDir: await tempDir(), blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' }, recover: true });
+  try {
+    const sessions = store.blobs.sessions;
+    let release!: () => void;
+    const settling: string[] = [];
+    sessions.settle = (uuid) => { // held as a slow sync would hold it
+      settling.push(uuid);
+      return new Promise((resolve) => { release = resolve; });
+    };
+    const owner = { repo: 'docker-local', name: 'team/app' };
+    const { uuid } = await store.uploads.start(owner);
+    const { stream, content } = body(mib);
+    await store.uploads.append(owner, uuid, stream);
+    const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
+    const finishing = store.uploads.finish(owner, uuid, parseDigest(digest)!);
+    await until(() => settling.length === 1, 'the finish to settle the session');
+    assert.is((await store.metadata.uploads.get(uuid))?.committing, null);
+    assert.is(await store.blobs.stat(digest), null);
+    release();
+    assert.equal(await finishing, { digest, size: mib });
+  } finally {
+    await store.close();
+  }
 });
 
 test('each session has its own sync in flight', async () => {

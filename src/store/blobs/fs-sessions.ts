@@ -63,6 +63,10 @@ export class FilesystemSessions implements SessionBytes {
     }
   }
 
+  settle(uuid: string): Promise<void> {
+    return this.#writeback.idle(this.#path(uuid));
+  }
+
   async read(uuid: string, from = 0): Promise<Readable> {
     return createReadStream(this.#path(uuid), { highWaterMark: readChunkBytes, start: from });
   }

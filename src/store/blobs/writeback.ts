@@ -5,7 +5,7 @@ import { open } from 'node:fs/promises';
  * a pushed blob's pages stay dirty until the fsync that precedes its acknowledgement, which then
  * writes all of them (165–380 ms per 256 MiB on the bench machine) while the client waits.
  */
-export const sessionWritebackBytes = 32 << 20;
+export const sessionWritebackBytes = 16 << 20;
 
 /** fdatasync of a file by its path, through a descriptor of its own. */
 export async function datasyncPath(path: string): Promise<void> {
@@ -28,7 +28,7 @@ export async function datasyncPath(path: string): Promise<void> {
 export class Writeback {
   readonly #everyBytes: number;
   readonly #sync: (path: string) => Promise<void>;
-  readonly #inFlight = new Set<string>();
+  readonly #inFlight = new Map<string, Promise<void>>();
 
   constructor(options: { everyBytes: number; sync?: (path: string) => Promise<void> }) {
     this.#everyBytes = options.everyBytes;
@@ -38,9 +38,18 @@ export class Writeback {
   /** Notes that bytes [from, to) of `path` were written. */
   written(path: string, from: number, to: number): void {
     if (Math.floor(from / this.#everyBytes) === Math.floor(to / this.#everyBytes) || this.#inFlight.has(path)) return;
-    this.#inFlight.add(path);
-    this.#sync(path)
+    const sync = this.#sync(path)
       .catch(() => undefined)
       .finally(() => this.#inFlight.delete(path));
+    this.#inFlight.set(path, sync);
+  }
+
+  /**
+   * Resolves once no sync of `path` is in flight. A finishing upload waits for this before its
+   * metadata write: SQLite's commit fsyncs on the event loop, and behind a sync in flight (the
+   * file system's journal) that blocked every request for up to the writeback of an interval.
+   */
+  idle(path: string): Promise<void> {
+    return this.#inFlight.get(path) ?? Promise.resolve();
   }
 }
