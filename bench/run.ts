@@ -37,6 +37,12 @@ async function main(): Promise<void> {
       return;
     }
     console.log('bench: preparing payloads in', payloadDir);
+    if (process.env.BENCH_ONLY === 'offload') {
+      // Its own Wharf and nginx, and only the 1 GiB payload: none of the servers seeded below.
+      const rows = await offloadBench({ work, large: await payload('blob-1g', 1 << 30), runs });
+      console.log(`\n${renderTable(rows, { peakRssMiB: 0, runs, seconds })}`);
+      return;
+    }
     const small = await payload('blob-1k', 1024);
     const medium = await payload('blob-4m', 4 << 20);
     const large = await payload('blob-1g', 1 << 30);

@@ -60,7 +60,7 @@ export function renderTable(rows: Row[], info: { peakRssMiB: number; runs: numbe
   lines.push('');
   if (info.peakRssMiB > 0) lines.push(`Wharf peak RSS while serving four 1 GiB streams: ${info.peakRssMiB.toFixed(0)} MiB (target < 150 MiB: ${info.peakRssMiB < 150 ? 'met' : 'missed'}).`);
   lines.push('Blob rows: nginx sends the very file Wharf stores; every measured run starts with the file it reads read through once; CPU rows count utime + stime of the serving processes (workers included) during the run, per GB sent.');
-  lines.push('Rows starting "offload:" are Wharf with proxy.offload behind the nginx site it generates (X-Accel-Redirect), against the same nginx sending the file directly over HTTPS with the same certificate.');
+  lines.push('Rows starting "offload:" are Wharf with proxy.offload behind the nginx site it generates (X-Accel-Redirect), against the same nginx sending the file directly over HTTPS with the same certificate (medians of at least 7 runs).');
   lines.push('Rows starting "TLS:" are Wharf\'s self-signed HTTPS listener against its own plain HTTP and nginx terminating TLS with the same certificate.');
   lines.push('Rows starting "auth:" are Wharf with access control on (a bearer token, or Basic credentials, on every request) against the same build with auth: { enabled: false }; the token endpoint rows have no anchor.');
   lines.push('Rows starting "remote:" compare Wharf\'s remote repository with Distribution configured as a pull-through proxy of the same origin (the 20-concurrent rows are one run each).');
