@@ -100,6 +100,7 @@ export class UploadSessions {
         if (actual !== expected) {
           throw new RegistryError('DIGEST_INVALID', { message: `uploaded content has digest ${actual}, not ${expected}`, detail: { digest: actual } });
         }
+        await this.bytes.settle?.(uuid);
         // Start-up repair finishes this link if the process dies after the bytes moved.
         await this.metadata.uploads.committing(uuid, expected);
         return await this.lifecycle.commit(owner, expected, session.size, () => this.bytes.commit(uuid, digest));

@@ -4,11 +4,11 @@ import { dirname } from 'node:path';
 // Durability helpers: a file becomes visible under its final name only after its bytes are on
 // disk, and the rename itself is made durable by syncing the directory.
 
-/** fsync a file or a directory. */
-export async function syncPath(path: string): Promise<void> {
+/** fsync a file or a directory; with `dataOnly`, fdatasync (the bytes, and the size that reaches them). */
+export async function syncPath(path: string, options: { dataOnly?: boolean } = {}): Promise<void> {
   const handle = await open(path, 'r');
   try {
-    await handle.sync();
+    await (options.dataOnly ? handle.datasync() : handle.sync());
   } finally {
     await handle.close();
   }

@@ -8,6 +8,7 @@ import { removeQuietly } from './files.js';
 import { HashingFileWriter, readChunkBytes, sessionWriteBatchBytes } from './hashing.js';
 import { pour } from './pour.js';
 import { wrongChunkLength, type AppendOptions, type SessionBytes } from './types.js';
+import { sessionWritebackBytes, Writeback } from './writeback.js';
 
 /**
  * Upload sessions as files, uploads/<uuid>: each chunk is appended at the session's end; a chunk
@@ -16,10 +17,12 @@ import { wrongChunkLength, type AppendOptions, type SessionBytes } from './types
 export class FilesystemSessions implements SessionBytes {
   readonly #dir: string;
   readonly #place: (file: string, digest: ParsedDigest) => Promise<void>;
+  readonly #writeback: Writeback;
 
-  constructor(options: { dir: string; place: (file: string, digest: ParsedDigest) => Promise<void> }) {
+  constructor(options: { dir: string; place: (file: string, digest: ParsedDigest) => Promise<void>; writeback?: Writeback }) {
     this.#dir = options.dir;
     this.#place = options.place;
+    this.#writeback = options.writeback ?? new Writeback({ everyBytes: sessionWritebackBytes });
   }
 
   #path(uuid: string): string {
@@ -43,7 +46,11 @@ export class FilesystemSessions implements SessionBytes {
   }
 
   async append(uuid: string, offset: number, body: Readable, hash: Hash, options: AppendOptions = {}): Promise<number> {
-    const writer = new HashingFileWriter(this.#path(uuid), { hash, flags: 'r+', start: offset, batchBytes: sessionWriteBatchBytes });
+    const path = this.#path(uuid);
+    const writer = new HashingFileWriter(path, {
+      hash, flags: 'r+', start: offset, batchBytes: sessionWriteBatchBytes,
+      onWritten: (bytes, batchBytes) => this.#writeback.written(path, offset + bytes - batchBytes, offset + bytes),
+    });
     try {
       // Counted by the writer, not by a stream in between: a Transform on a request body costs
       // a push more than the writing itself (GC; measured in the chunked push bench).
@@ -54,6 +61,10 @@ export class FilesystemSessions implements SessionBytes {
       await truncate(this.#path(uuid), offset).catch(() => undefined);
       throw error;
     }
+  }
+
+  settle(uuid: string): Promise<void> {
+    return this.#writeback.idle(this.#path(uuid));
   }
 
   async read(uuid: string, from = 0): Promise<Readable> {

@@ -72,6 +72,8 @@ export interface SessionBytes {
   append(uuid: string, offset: number, body: Readable, hash: Hash, options?: AppendOptions): Promise<number>;
   /** The session's bytes from `from` (default 0): to rebuild its hash, or catch it up with chunks another process appended. */
   read(uuid: string, from?: number): Promise<Readable>;
+  /** Resolves once background work on the session's bytes (a writeback sync) is done: before a finish writes its metadata. */
+  settle?(uuid: string): Promise<void>;
   /** Makes the (verified) session bytes the blob of `digest` and drops the session bytes. */
   commit(uuid: string, digest: ParsedDigest): Promise<void>;
   delete(uuid: string): Promise<void>;
