@@ -66,7 +66,7 @@ export interface SessionBytes {
   size(uuid: string): Promise<number | null>;
   /**
    * Appends `body` at `offset` (the current size), hashing it into `hash`. Resolves with the new
-   * size once the bytes are durable. On failure (a body of other than `length` bytes included)
+   * size once the bytes are stored (written to the session file, or an uploaded S3 part; a file is fsynced when its upload finishes). On failure (a body of other than `length` bytes included)
    * nothing of the chunk remains.
    */
   append(uuid: string, offset: number, body: Readable, hash: Hash, options?: AppendOptions): Promise<number>;
