@@ -61,8 +61,7 @@ const httpMethods = new Set(['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'O
 
 export function createMetrics(registry: Registry, sources: MetricsSources): Metrics {
   const registers = [registry];
-  // Event-loop lag sampled every 100 ms, not prom-client's 10: an idle server otherwise wakes 100 times a second.
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
+  collectDefaultMetrics({ register: registry });
   const upstreamDuration = new Histogram({
     name: 'wharf_upstream_request_duration_seconds', help: 'Time to an upstream answer (headers), by remote repository and outcome.', labelNames: ['repository', 'outcome'], registers,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
