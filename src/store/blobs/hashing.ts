@@ -19,12 +19,12 @@ const writeBatchBytes = 8 << 20;
 export const sessionWriteBatchBytes = 2 << 20;
 
 /**
- * What an upload session's chunk writer holds before it pauses the request: a batch in flight and
- * the next one gathering. The bytes of the writev in flight count too, so with one batch here
- * every full batch in flight paused the socket: ~13 pauses per 16 MiB chunk (epoll_ctl 442 against
- * 84 per two pushes). 8 MiB measured no better and left more to write after a chunk's last byte.
+ * What an upload session's chunk writer holds before it pauses the request: as much as a blob
+ * writer does. The bytes of the writev in flight count too, so with one batch (2 MiB) here every
+ * full batch in flight paused the socket, and the client with it: ~13 pauses per 16 MiB chunk
+ * (epoll_ctl 442 against 84 per two pushes), and chunked pushes slower on a busy machine.
  */
-export const sessionBufferBytes = 2 * sessionWriteBatchBytes;
+export const sessionBufferBytes = writeBatchBytes;
 
 /**
  * A file sink that hashes what it writes. Request bodies arrive in 64 KiB chunks; fs.WriteStream
