@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ParsedDigest } from '../../oci/digest.js';
 import { removeQuietly } from './files.js';
-import { HashingFileWriter, readChunkBytes, sessionBufferBytes, sessionWriteBatchBytes } from './hashing.js';
+import { HashingFileWriter, readChunkBytes, sessionWriteBatchBytes } from './hashing.js';
 import { pour } from './pour.js';
 import { wrongChunkLength, type AppendOptions, type SessionBytes } from './types.js';
 import { sessionWritebackBytes, Writeback } from './writeback.js';
@@ -48,7 +48,7 @@ export class FilesystemSessions implements SessionBytes {
   async append(uuid: string, offset: number, body: Readable, hash: Hash, options: AppendOptions = {}): Promise<number> {
     const path = this.#path(uuid);
     const writer = new HashingFileWriter(path, {
-      hash, flags: 'r+', start: offset, batchBytes: sessionWriteBatchBytes, bufferBytes: sessionBufferBytes,
+      hash, flags: 'r+', start: offset, batchBytes: sessionWriteBatchBytes,
       onWritten: (bytes, batchBytes) => this.#writeback.written(path, offset + bytes - batchBytes, offset + bytes),
     });
     try {

@@ -19,14 +19,6 @@ const writeBatchBytes = 8 << 20;
 export const sessionWriteBatchBytes = 2 << 20;
 
 /**
- * What an upload session's chunk writer holds before it pauses the request: as much as a blob
- * writer does. The bytes of the writev in flight count too, so with one batch (2 MiB) here every
- * full batch in flight paused the socket, and the client with it: ~13 pauses per 16 MiB chunk
- * (epoll_ctl 442 against 84 per two pushes), and chunked pushes slower on a busy machine.
- */
-export const sessionBufferBytes = writeBatchBytes;
-
-/**
  * A file sink that hashes what it writes. Request bodies arrive in 64 KiB chunks; fs.WriteStream
  * writes them one thread-pool round trip at a time, while this gathers whatever arrived during
  * the previous write into a single writev: measured here, 2-3x the upload throughput.
@@ -42,13 +34,9 @@ export class HashingFileWriter extends Writable {
 
   readonly #onWritten: ((bytes: number, batchBytes: number) => void) | undefined;
 
-  /**
-   * `batchBytes`: the most one writev takes; `bufferBytes`: the most held while writes are in
-   * flight before write() asks the source to wait (the batch size unless given).
-   */
-  constructor(path: string, options: { hash: Hash; flags?: 'w' | 'r+'; start?: number; batchBytes?: number; bufferBytes?: number; onWritten?: (bytes: number, batchBytes: number) => void }) {
+  constructor(path: string, options: { hash: Hash; flags?: 'w' | 'r+'; start?: number; batchBytes?: number; onWritten?: (bytes: number, batchBytes: number) => void }) {
     const batchBytes = options.batchBytes ?? writeBatchBytes;
-    super({ highWaterMark: options.bufferBytes ?? batchBytes });
+    super({ highWaterMark: batchBytes });
     this.#batchBytes = batchBytes;
     this.#path = path;
     this.#onWritten = options.onWritten;
