@@ -135,7 +135,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     if (!resolved) throw new RegistryError('NAME_UNKNOWN', { message: `no registry endpoint at ${c.req.path}`, detail: { path: c.req.path } });
     if (current.offload) c.set('offload', current.offload);
     // Behind a proxy that reports the client's origin, Location and Link name it (as Distribution).
-    return dispatch(c, info.reported ? { ...resolved, prefix: `${info.origin}${resolved.prefix}` } : resolved, current.repositories, gate);
+    return await dispatch(c, info.reported ? { ...resolved, prefix: `${info.origin}${resolved.prefix}` } : resolved, current.repositories, gate);
   };
   // The token service, matched before repository routing (`token` and `auth` are reserved keys).
   // It reads credentials itself: a login checks the database, not the server's snapshot.

@@ -115,5 +115,6 @@ export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet
   const routed = repositories.find(route.repoKey);
   if (!routed) throw unknownRepository(route.repoKey, repositories, gate, route);
   const repository = entry.action === 'read' ? routed : writeTarget(routed, route, endpoint.name, entry.action, gate);
-  return entry.handle({ c, route, repository, name: endpoint.name, repositories, access, gate }, endpoint);
+  // Awaited rather than returned: an async function that returns a promise adopts it in two more microtasks.
+  return await entry.handle({ c, route, repository, name: endpoint.name, repositories, access, gate }, endpoint);
 }

@@ -46,9 +46,10 @@ const endpointClasses: Record<string, RouteClass> = {
 };
 
 /** The route class from the endpoint dispatch parsed, else from the path's first segments. */
-function routeClassOf(notes: RequestNotes, path: string): RouteClass {
+function routeClassOf(notes: RequestNotes, url: string): RouteClass {
   const endpoint = notes.endpoint;
   if (endpoint) return endpointClasses[endpoint] ?? 'other';
+  const path = url.split('?', 1)[0]!;
   if (path === '/metrics') return 'metrics';
   if (path === '/healthz' || path === '/readyz' || path === '/api/system/ping') return 'health';
   if (path.startsWith('/token') || path.startsWith('/auth')) return 'token';
@@ -114,7 +115,7 @@ export function observe({ incoming, outgoing }: HttpBindings | Http2Bindings, pr
       repository: notes.repository ?? null,
       host: headers.host ?? (headers[':authority'] as string | undefined) ?? null,
       userAgent: headers['user-agent'] ?? null,
-      routeClass: routeClassOf(notes, url.split('?', 1)[0]!),
+      routeClass: routeClassOf(notes, url),
       cache: notes.cache ?? null,
       aborted: !outgoing.writableFinished,
     });

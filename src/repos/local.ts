@@ -1,11 +1,11 @@
-import type { AcceptedTypes } from '../oci/accept.js';
+import { accepts, type AcceptedTypes } from '../oci/accept.js';
 import { isDigest, requireDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseManifest, type DeclaredSize, type Descriptor } from '../oci/manifest.js';
 import { schema1Types } from '../oci/mediatypes.js';
 import type { BlobReader } from '../cache/small-blobs.js';
 import type { LocalRepositoryConfig } from '../config/types.js';
-import type { ByteRange, Page, Store } from '../store/index.js';
+import type { ByteRange, ImageRef, Page, Store } from '../store/index.js';
 import { extractInfo, platformTagsOf } from './image-info.js';
 import { negotiate } from './negotiate.js';
 import { toManifest, readBlob, listing } from './reading.js';
@@ -35,20 +35,27 @@ export class LocalRepository implements Repository {
   }
 
   async getManifest(name: string, reference: string, accepted: AcceptedTypes, options: ReadOptions = {}): Promise<Manifest> {
-    const { manifests, tags, pulls } = this.#store.metadata;
     const image = this.#image(name);
-    const byDigest = isDigest(reference);
-    const tag = byDigest ? undefined : await tags.get(image, reference);
-    const row = byDigest ? await manifests.inImage(image, reference) : tag && await manifests.content(tag.digest);
-    if (!row) throw new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${name}:${reference} is not in ${this.key}`, detail: { name, reference } });
-    const manifest = byDigest
-      ? toManifest(row)
-      : await negotiate({ ...toManifest(row), pushedAt: tag!.pushed_at }, accepted, async (child) => {
-        const found = await manifests.inImage(image, child);
-        return found && toManifest(found);
-      });
-    pulls.note('manifest', image, manifest.digest, { download: !options.head });
+    const manifest = isDigest(reference) ? await this.#byDigest(image, reference) : await this.#byTag(image, reference, accepted);
+    if (!manifest) throw new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${name}:${reference} is not in ${this.key}`, detail: { name, reference } });
+    this.#store.metadata.pulls.note('manifest', image, manifest.digest, { download: !options.head });
     return manifest;
+  }
+
+  async #byDigest(image: ImageRef, digest: string): Promise<Manifest | undefined> {
+    const row = await this.#store.metadata.manifests.inImage(image, digest);
+    return row && toManifest(row);
+  }
+
+  /** The tagged manifest, or the child of it the client accepts. */
+  async #byTag(image: ImageRef, tag: string, accepted: AcceptedTypes): Promise<Manifest | undefined> {
+    const found = await this.#store.metadata.tags.get(image, tag);
+    const row = found && await this.#store.metadata.manifests.content(found.digest);
+    if (!row) return undefined;
+    const stored = toManifest(row);
+    stored.pushedAt = found.pushed_at;
+    // Most pulls accept what is stored: no negotiation (and no promise) for them.
+    return accepts(accepted, stored.mediaType) ? stored : negotiate(stored, accepted, (child) => this.#byDigest(image, child));
   }
 
   async putManifest(name: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult> {

@@ -72,9 +72,10 @@ const base: Route = { repoKey: null, endpointPath: '', prefix: '/v2/', namesIncl
  * below baseDomain.
  */
 function subdomainKey(host: string | undefined, context: RouteContext): { key: string; host: string } | { unknown: string } | null {
-  const name = hostName(host);
   const domain = context.baseDomain;
-  if (!name || !domain || !name.endsWith(`.${domain}`)) return null;
+  if (!domain) return null;
+  const name = hostName(host);
+  if (!name || !name.endsWith(`.${domain}`)) return null;
   const key = name.slice(0, -domain.length - 1);
   return context.keys.has(key) || isValidRepositoryKey(key) ? { key, host: name } : { unknown: name };
 }

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { digestOf, isDigest, parseDigest } from '../../src/oci/digest.js';
 import { isValidName, isValidRepositoryKey, isValidTag } from '../../src/oci/names.js';
-import { parseAccept, accepts } from '../../src/oci/accept.js';
+import { acceptCacheLimits, accepts, cachedAcceptHeaders, parseAccept } from '../../src/oci/accept.js';
 
 test('digests: sha256 and sha512 with exact hex lengths', () => {
   assert.ok(isDigest(`sha256:${'a'.repeat(64)}`));
@@ -48,6 +48,25 @@ test('Accept: several header lines joined, parameters ignored, wildcards', () =>
   assert.not.ok(accepts(joined, 'application/vnd.oci.image.manifest.v1+json'));
   assert.ok(accepts(parseAccept(undefined), 'anything/at-all'));
   assert.ok(accepts(parseAccept('*/*'), 'application/vnd.oci.image.manifest.v1+json'));
+});
+
+test('Accept: parsed headers are kept within their bound, and each keeps its own answer', () => {
+  const typeOf = (i: number) => `application/vnd.test.${i}+json`;
+  const count = acceptCacheLimits.entries * 3;
+  for (let i = 0; i < count; i++) {
+    const accepted = parseAccept(`${typeOf(i)}, application/vnd.oci.image.index.v1+json`);
+    assert.ok(accepts(accepted, typeOf(i)));
+    assert.not.ok(accepts(accepted, typeOf(i + 1)));
+    assert.ok(cachedAcceptHeaders() <= acceptCacheLimits.entries, `${cachedAcceptHeaders()} headers kept after ${i + 1}`);
+  }
+  // Asked again, after the cache was emptied and refilled: the same answers.
+  for (let i = 0; i < count; i += 97) assert.ok(accepts(parseAccept(`${typeOf(i)}, application/vnd.oci.image.index.v1+json`), typeOf(i)));
+  // A header over the length bound is answered, not kept.
+  const before = cachedAcceptHeaders();
+  const long = `${'application/x-padding, '.repeat(acceptCacheLimits.headerLength / 10)}${typeOf(-1)}`;
+  assert.ok(accepts(parseAccept(long), typeOf(-1)));
+  assert.not.ok(accepts(parseAccept(long), typeOf(-2)));
+  assert.is(cachedAcceptHeaders(), before, 'a long header is not kept');
 });
 
 test.run();

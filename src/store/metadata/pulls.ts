@@ -14,8 +14,15 @@ export class BatchedPulls implements Pulls {
 
   note(kind: 'manifest' | 'blob', { repo, name }: ImageRef, digest: string, options: { download?: boolean } = {}): void {
     const key = `${kind}\u0000${repo}\u0000${name}\u0000${digest}`;
-    const downloads = (this.#pending.get(key)?.downloads ?? 0) + (options.download ? 1 : 0);
-    this.#pending.set(key, { kind, repo, name, digest, at: this.now(), downloads });
+    const download = options.download ? 1 : 0;
+    const pending = this.#pending.get(key);
+    // Updated in place: a busy tag's pulls allocate nothing between two flushes.
+    if (pending) {
+      pending.at = this.now();
+      pending.downloads += download;
+    } else {
+      this.#pending.set(key, { kind, repo, name, digest, at: this.now(), downloads: download });
+    }
     this.#timer ??= setTimeout(() => void this.flush().catch(() => undefined), pullFlushMs).unref();
   }
 
