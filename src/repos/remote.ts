@@ -172,19 +172,18 @@ export class RemoteRepository implements Repository {
   async #manifestByTag(name: string, tag: string, options: ReadOptions): Promise<Manifest> {
     const { tags, manifests } = this.#store.metadata;
     const image = this.#image(name);
-    const found = await tags.get(image, tag);
+    const found = await tags.getConfirmed(image, tag);
     const digest = found?.digest;
     const row = digest && await manifests.content(digest);
     if (!digest || !row) return this.#fetchManifest(name, tag, options);
-    const cached = { ...row, pushedAt: found.pushed_at };
-    const confirmedAt = await tags.confirmedAt(image, tag);
-    if (options.fetch === false || (confirmedAt !== null && this.#store.now() - confirmedAt < this.#config.metadataTtl)) return this.#hit(cached);
+    const confirmedAt = found.confirmed_at;
+    if (options.fetch === false || (confirmedAt !== null && this.#store.now() - confirmedAt < this.#config.metadataTtl)) return this.#hit(row, found.pushed_at);
     try {
       const head = await this.#upstream.send('HEAD', name, `manifests/${tag}`, { accept: manifestAcceptHeader });
       head.body.resume();
       if (head.status === 200 && first(head.headers['docker-content-digest']) === digest) {
         await tags.confirm(image, tag, this.#store.now());
-        return this.#hit(cached);
+        return this.#hit(row, found.pushed_at);
       }
       if (head.status !== 200 && head.status !== 404) throw await this.#upstream.refusal(head, `manifest ${name}:${tag}`, 'MANIFEST_UNKNOWN');
       return await this.#fetchManifest(name, tag, options);
@@ -192,14 +191,17 @@ export class RemoteRepository implements Repository {
       if (!this.#mayServeStale(error)) throw error;
       this.stats.stale++;
       this.#log(`${this.key}: serving stale ${name}:${tag} (${digest}): ${describeFailure(this.#config.url, error)}`);
-      return { ...toManifest(cached, 'STALE'), pushedAt: cached.pushedAt, warning: staleWarning };
+      const stale = toManifest(row, 'STALE');
+      stale.pushedAt = found.pushed_at;
+      stale.warning = staleWarning;
+      return stale;
     }
   }
 
-  #hit(row: ManifestRow & { pushedAt?: number }): Manifest {
+  #hit(row: ManifestRow, pushedAt?: number): Manifest {
     this.stats.hits++;
     const manifest = toManifest(row, 'HIT'); // assigned, not spread: one hidden class for every hit
-    if (row.pushedAt) manifest.pushedAt = row.pushedAt;
+    if (pushedAt) manifest.pushedAt = pushedAt;
     return manifest;
   }
 

@@ -1,6 +1,6 @@
 import type { Db } from './sql.js';
 import { removeTags, setTag } from './tag-rules.js';
-import type { ImageRef, Page, TagDetail, TagRow, TagRules, Tags } from './types.js';
+import type { ConfirmedTag, ImageRef, Page, TagDetail, TagRow, TagRules, Tags } from './types.js';
 
 export class SqlTags implements Tags {
   constructor(private readonly db: Db) {}
@@ -32,6 +32,16 @@ export class SqlTags implements Tags {
 
   async set(image: ImageRef, tag: string, digest: string, now: number, rules: TagRules): Promise<string[]> {
     return this.db.atomic((sql) => setTag(sql, image, tag, digest, now, rules));
+  }
+
+  async getConfirmed({ repo, name }: ImageRef, tag: string): Promise<ConfirmedTag | undefined> {
+    const row = await this.db.sql.get<{ digest: string; pushed_at: number; checked_at: number | null }>(
+      `SELECT t.digest, t.pushed_at, r.checked_at FROM tags t
+       LEFT JOIN remote_tags r ON r.repo = t.repo AND r.name = t.name AND r.tag = t.tag
+       WHERE t.repo = $1 AND t.name = $2 AND t.tag = $3`,
+      [repo, name, tag],
+    );
+    return row && { digest: row.digest, pushed_at: Number(row.pushed_at), confirmed_at: row.checked_at === null ? null : Number(row.checked_at) };
   }
 
   async confirmedAt({ repo, name }: ImageRef, tag: string): Promise<number | null> {

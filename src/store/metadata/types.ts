@@ -126,6 +126,11 @@ export interface TagRow {
   pushed_at: number;
 }
 
+export interface ConfirmedTag extends TagRow {
+  /** null: never confirmed. */
+  confirmed_at: number | null;
+}
+
 export interface Tags {
   /** Where a tag points: always asked of the database (tags move). */
   get(image: ImageRef, tag: string): Promise<TagRow | undefined>;
@@ -141,6 +146,8 @@ export interface Tags {
   set(image: ImageRef, tag: string, digest: string, now: number, rules: TagRules): Promise<string[]>;
   /** Remote repositories: when the upstream last confirmed the tag's digest (null: never). */
   confirmedAt(image: ImageRef, tag: string): Promise<number | null>;
+  /** Remote repositories: where the tag points and when the upstream last confirmed it, in one read (one snapshot). */
+  getConfirmed(image: ImageRef, tag: string): Promise<ConfirmedTag | undefined>;
   confirm(image: ImageRef, tag: string, at: number): Promise<void>;
 }
 
