@@ -59,6 +59,7 @@ test('cold pull fetches from the upstream once; the warm pull sends no blob requ
   await skopeo(['copy', '--src-tls-verify=false', `docker://${host}/docker-remote/team/app:1.0`, `oci:${warm}:x`]);
   assert.is(fixture.proxy.counts['GET blob'] ?? 0, 0);
   assert.is(fixture.proxy.counts['GET manifest'] ?? 0, 0, 'the tag is still fresh');
+  assert.is(fixture.proxy.counts['HEAD manifest'] ?? 0, 0, 'within metadataTtl not even revalidated');
   for (const layer of image.layers) {
     const response = await fetch(remote('team/app', `blobs/${layer.digest}`));
     assert.equal(Buffer.from(await response.arrayBuffer()), layer.bytes);
