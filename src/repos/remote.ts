@@ -133,9 +133,9 @@ export class RemoteRepository implements Repository {
     const image = this.#image(name);
     let digest: string | undefined = reference;
     if (!isDigest(reference)) {
-      // The confirmation first: the mapping read after it is at least as recent.
-      const confirmedAt = await tags.confirmedAt(image, reference);
-      digest = confirmedAt !== null && confirmedAt > askedAt ? (await tags.get(image, reference))?.digest : undefined;
+      // Mapping and confirmation from one snapshot: the mapping is the one confirmed, or newer.
+      const found = await tags.getConfirmed(image, reference);
+      digest = found && found.confirmed_at !== null && found.confirmed_at > askedAt ? found.digest : undefined;
     }
     const row = digest ? await manifests.inImage(image, digest) : undefined;
     return row ? toManifest(row, 'JOIN') : null;

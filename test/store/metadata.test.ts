@@ -51,7 +51,7 @@ for (const [driver, options] of Object.entries(drivers)) {
     assert.is(await metadata.manifests.inImage({ ...image, name: 'other' }, made.digest), undefined);
     assert.equal(await metadata.images.list('docker-local', { n: 10 }), ['team/app']);
     assert.equal(await metadata.tags.list(image, { n: 10 }), ['1.0']);
-    assert.is(await metadata.tags.confirmedAt(image, '1.0'), null, 'a local tag has no upstream confirmation');
+    assert.is((await metadata.tags.getConfirmed(image, '1.0'))?.confirmed_at, null, 'a local tag has no upstream confirmation');
   });
 
   test('a cache fill stores without references and records when the upstream confirmed the tag', async () => {
@@ -59,11 +59,14 @@ for (const [driver, options] of Object.entries(drivers)) {
     const remote = { repo: 'docker-hub', name: 'library/alpine' };
     await metadata.manifests.cache({ ...remote, manifest: parseManifest(made.manifest), content: made.manifest, tag: '3', now: 5000 });
     assert.is((await metadata.tags.get(remote, '3'))?.digest, made.digest);
-    assert.is(await metadata.tags.confirmedAt(remote, '3'), 5000);
+    assert.equal(await metadata.tags.getConfirmed(remote, '3'), { digest: made.digest, pushed_at: 5000, confirmed_at: 5000 });
     await metadata.tags.confirm(remote, '3', 9000);
-    assert.is(await metadata.tags.confirmedAt(remote, '3'), 9000);
+    assert.is((await metadata.tags.getConfirmed(remote, '3'))?.confirmed_at, 9000);
     assert.ok(await metadata.tags.remove(remote, '3'));
-    assert.is(await metadata.tags.confirmedAt(remote, '3'), null);
+    assert.is(await metadata.tags.getConfirmed(remote, '3'), undefined);
+    // The confirmation went with the tag: set again (not by a fill), it is unconfirmed.
+    await metadata.tags.set(remote, '3', made.digest, 9500, { platformTags: [], maxUniqueTags: 0 });
+    assert.equal(await metadata.tags.getConfirmed(remote, '3'), { digest: made.digest, pushed_at: 9500, confirmed_at: null });
   });
 
   test('deleting a tag, a manifest, an image', async () => {

@@ -44,11 +44,6 @@ export class SqlTags implements Tags {
     return row && { digest: row.digest, pushed_at: Number(row.pushed_at), confirmed_at: row.checked_at === null ? null : Number(row.checked_at) };
   }
 
-  async confirmedAt({ repo, name }: ImageRef, tag: string): Promise<number | null> {
-    const row = await this.db.sql.get<{ checked_at: number }>('SELECT checked_at FROM remote_tags WHERE repo = $1 AND name = $2 AND tag = $3', [repo, name, tag]);
-    return row ? Number(row.checked_at) : null;
-  }
-
   async confirm({ repo, name }: ImageRef, tag: string, at: number): Promise<void> {
     await this.db.sql.run(
       'INSERT INTO remote_tags (repo, name, tag, checked_at) VALUES ($1, $2, $3, $4) ON CONFLICT (repo, name, tag) DO UPDATE SET checked_at = excluded.checked_at',

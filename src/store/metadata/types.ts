@@ -144,8 +144,6 @@ export interface Tags {
    * maxUniqueTags; returns the tags that limit removed.
    */
   set(image: ImageRef, tag: string, digest: string, now: number, rules: TagRules): Promise<string[]>;
-  /** Remote repositories: when the upstream last confirmed the tag's digest (null: never). */
-  confirmedAt(image: ImageRef, tag: string): Promise<number | null>;
   /** Remote repositories: where the tag points and when the upstream last confirmed it, in one read (one snapshot). */
   getConfirmed(image: ImageRef, tag: string): Promise<ConfirmedTag | undefined>;
   confirm(image: ImageRef, tag: string, at: number): Promise<void>;
