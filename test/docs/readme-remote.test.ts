@@ -1,0 +1,122 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { eventually } from '../helpers/auth.js';
+import { makeImage } from '../helpers/images.js';
+import { seedImage } from '../helpers/registry.js';
+import { startWharf, type TestServer } from '../helpers/server.js';
+import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
+
+// README, "Remote repositories": the claims no other suite checked. A remote repository in front
+// of a real Distribution through the counting pass-through, on a clock the test moves.
+
+let distribution: Distribution;
+let proxy: CountingProxy;
+let wharf: TestServer;
+let accessLog = '';
+const log: string[] = [];
+let clock = Date.now();
+
+test.before(async () => {
+  distribution = await startDistribution();
+  proxy = await startCountingProxy(distribution.url);
+  wharf = await startWharf({
+    repositories: { 'docker-remote': { type: 'remote', url: proxy.url, metadataTtl: '1m', offlineAfter: 100 } },
+    accessLog: (text) => { accessLog += text; },
+    log: (line) => log.push(line),
+    storageNow: () => clock,
+  });
+});
+test.after(async () => {
+  await wharf.cleanup();
+  await proxy.stop();
+  await distribution.stop();
+});
+test.before.each(() => {
+  proxy.fault = 'none';
+  proxy.rateLimit = null;
+  proxy.reset();
+});
+
+const remote = (name: string, suffix: string) => `${wharf.url}/v2/docker-remote/${name}/${suffix}`;
+
+/** docker-remote's counter `name` in /metrics (0 when absent). */
+async function counter(name: string): Promise<number> {
+  const text = await (await fetch(`${wharf.url}/metrics`)).text();
+  const match = new RegExp(`^wharf_${name}\\{repository="docker-remote"\\} (\\d+)$`, 'm').exec(text);
+  return match ? Number(match[1]) : 0;
+}
+
+/** The access-log line of the `n`th request (from 1) whose URL ends with `suffix`, once written. */
+async function accessLine(suffix: string, n: number): Promise<string> {
+  const lines = () => accessLog.split('\n').filter((line) => line.includes(`${suffix}" `));
+  await eventually(`access-log line ${n} for ${suffix}`, async () => lines().length >= n, 5_000);
+  return lines()[n - 1]!;
+}
+
+test('a warm blob is a HIT: the access log says so and wharf_cache_hits_total counts it', async () => {
+  const image = makeImage({ layers: 1 });
+  const layer = image.layers[0]!;
+  await seedImage(distribution.url, 'team/hit', image, '1');
+  assert.is((await (await fetch(remote('team/hit', `blobs/${layer.digest}`))).arrayBuffer()).byteLength, layer.bytes.length);
+  assert.match(await accessLine(`/blobs/${layer.digest}`, 1), / MISS$/);
+  const hits = await counter('cache_hits_total');
+  assert.is((await (await fetch(remote('team/hit', `blobs/${layer.digest}`))).arrayBuffer()).byteLength, layer.bytes.length);
+  assert.match(await accessLine(`/blobs/${layer.digest}`, 2), / HIT$/);
+  assert.is(await counter('cache_hits_total'), hits + 1);
+  assert.is(proxy.counts['GET blob'], 1, 'the HIT did not reach the upstream');
+});
+
+test('a tag served stale while the upstream is down is STALE in the access log and in wharf_cache_stale_total', async () => {
+  const image = makeImage();
+  await seedImage(distribution.url, 'team/stale', image, '1');
+  const accept = { Accept: OCI_MANIFEST };
+  assert.is((await fetch(remote('team/stale', 'manifests/1'), { headers: accept })).status, 200);
+  const stale = await counter('cache_stale_total');
+  clock += 2 * 60_000;
+  proxy.fault = 'down';
+  const answer = await fetch(remote('team/stale', 'manifests/1'), { headers: accept });
+  assert.is(answer.status, 200);
+  assert.match(answer.headers.get('warning') ?? '', /^110 wharf "Response is Stale/);
+  assert.match(await accessLine('/team/stale/manifests/1', 2), / STALE$/);
+  assert.is(await counter('cache_stale_total'), stale + 1);
+});
+
+test('an upstream 404 is remembered for 30 seconds, then asked again', async () => {
+  const probe = async () => assert.is((await fetch(remote('team/missing', 'manifests/nope'), { method: 'HEAD' })).status, 404);
+  const asked = () => (proxy.counts['GET manifest'] ?? 0) + (proxy.counts['HEAD manifest'] ?? 0);
+  await probe();
+  const first = asked();
+  assert.ok(first >= 1, 'the first probe asks the upstream');
+  clock += 29_000;
+  await probe();
+  assert.is(asked(), first, '29 s later the 404 is still remembered');
+  clock += 2_000;
+  await probe();
+  assert.is(asked(), 2 * first, 'past 30 s the upstream is asked again');
+});
+
+test('ratelimit-remaining: tracked in /metrics, and logged once when it drops under 10', async () => {
+  const image = makeImage();
+  await seedImage(distribution.url, 'team/limited', image, '1');
+  const nearlySpent = () => log.filter((line) => line.includes('rate limit nearly spent'));
+  const pull = async (tag: string) => assert.is((await fetch(remote('team/limited', `manifests/${tag}`), { headers: { Accept: OCI_MANIFEST } })).status, 200);
+  proxy.rateLimit = 10;
+  await pull('1');
+  assert.is(await counter('upstream_ratelimit_remaining'), 10);
+  assert.equal(nearlySpent(), [], 'at 10 nothing is logged');
+  proxy.rateLimit = 9;
+  clock += 2 * 60_000;
+  await pull('1');
+  assert.is(await counter('upstream_ratelimit_remaining'), 9);
+  assert.is(nearlySpent().length, 1);
+  assert.match(nearlySpent()[0]!, 'docker-remote: upstream');
+  assert.match(nearlySpent()[0]!, '9 pulls remaining');
+  proxy.rateLimit = 8;
+  clock += 2 * 60_000;
+  await pull('1');
+  assert.is(await counter('upstream_ratelimit_remaining'), 8);
+  assert.is(nearlySpent().length, 1, 'logged when it crosses under 10, not on every answer');
+});
+
+test.run();
