@@ -1,0 +1,61 @@
+import { copyFile, readFile, stat } from 'node:fs/promises';
+import { createPublicKey } from 'node:crypto';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { decodeProtectedHeader, jwtVerify } from 'jose';
+import { fetchToken } from '../helpers/auth.js';
+import { startWharf, tempDir, type TestServer } from '../helpers/server.js';
+
+// README, "Access control": tokens are ES256 JWTs signed with a key made on first start in
+// certsDir/token-signing.key (mode 0600); nodes that do not share that key refuse each other's tokens.
+
+const users = [{ name: 'ci', password: 'ci-password-1' }];
+const permissions = [{ name: 'all', repositories: ['*'], users: { ci: ['read'] } }];
+const started: TestServer[] = [];
+test.after(async () => { for (const server of started) await server.cleanup(); });
+
+async function node(dataDir: string, options: { users?: typeof users; storage?: Record<string, unknown> } = {}): Promise<TestServer> {
+  const server = await startWharf({ dataDir, auth: {}, permissions, audit: () => undefined, ...options });
+  started.push(server);
+  return server;
+}
+
+const keyFile = (server: TestServer) => join(server.dataDir, 'certs', 'token-signing.key');
+const base = async (server: TestServer, token: string) => (await fetch(`${server.url}/v2/`, { headers: { authorization: `Bearer ${token}` } })).status;
+const login = async (server: TestServer) => (await fetchToken(`${server.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: 'ci-password-1' } })).token;
+
+test('the signing key is made on first start in certsDir/token-signing.key (0600), and signs ES256 tokens', async () => {
+  const dir = await tempDir();
+  assert.is(await stat(join(dir, 'certs', 'token-signing.key')).catch(() => null), null, 'no key before the first start');
+  const a = await node(dir, { users });
+  const file = await stat(keyFile(a));
+  assert.is(file.mode & 0o777, 0o600);
+  const token = await login(a);
+  assert.is(decodeProtectedHeader(token).alg, 'ES256');
+  const { payload } = await jwtVerify(token, createPublicKey(await readFile(keyFile(a), 'utf8')), { issuer: 'wharf', audience: 'wharf' });
+  assert.is(payload.sub, 'ci');
+  assert.ok(typeof payload.jti === 'string' && typeof payload.exp === 'number' && Array.isArray(payload.access));
+  const before = await readFile(keyFile(a), 'utf8');
+  await a.stop();
+  const again = await node(dir, { storage: a.storage });
+  assert.is(await readFile(keyFile(again), 'utf8'), before, 'a restart keeps the key');
+  assert.is(await base(again, token), 200, 'so tokens issued before the restart still work');
+});
+
+test('two nodes that know the same user: each refuses the tokens the other issued until they share the key', async () => {
+  const a = await node(await tempDir(), { users });
+  // On PostgreSQL + S3 the nodes share the database (and so the user); on SQLite each has its own.
+  const sharedDatabase = 'metadata' in a.storage;
+  const b = await node(await tempDir(), { storage: a.storage, ...(sharedDatabase ? {} : { users }) });
+  assert.is(await base(b, await login(b)), 200, 'the user is known to B');
+  const token = await login(a);
+  assert.is(await base(a, token), 200);
+  assert.is(await base(b, token), 401, 'another key: refused');
+  await b.stop();
+  await copyFile(keyFile(a), keyFile(b));
+  const shared = await node(b.dataDir, { storage: b.storage });
+  assert.is(await base(shared, token), 200, 'the same key: accepted');
+});
+
+test.run();
