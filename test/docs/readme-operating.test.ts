@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { validateConfig } from '../../src/config/validate.js';
+import { createLogger } from '../../src/log/logger.js';
+import { startServer } from '../../src/server.js';
+import { makeImage } from '../helpers/images.js';
+import { logCollector } from '../helpers/logs.js';
+import { pushImage } from '../helpers/registry.js';
+import { tempDir } from '../helpers/server.js';
+
+// README, "Operating Wharf": the claims no other suite checked.
+
+test('reload: every setting README lists as needing a restart is logged so and keeps its old value', async () => {
+  const dir = await tempDir();
+  const log = logCollector();
+  const raw = {
+    dataDir: join(dir, 'data'), certsDir: join(dir, 'certs'), listeners: [{ address: '127.0.0.1', port: 0 }],
+    repositories: { 'docker-local': { type: 'local' } }, log: { access: false, format: 'text' }, auth: { enabled: false },
+  };
+  const config = (extra: Record<string, unknown> = {}) => validateConfig({ ...raw, ...extra }, { baseDir: dir });
+  const server = await startServer(config(), { logger: createLogger({ format: 'text', write: log.write }) });
+  const base = server.urls[0]!;
+  try {
+    await pushImage(base, 'docker-local/team/app', makeImage(), '1.0');
+    const restartOnly: Record<string, unknown> = {
+      dataDir: join(dir, 'elsewhere'),
+      certsDir: join(dir, 'other-certs'),
+      // Never reached: the running server keeps its database.
+      storage: { metadata: { driver: 'postgres', url: 'postgres://wharf@127.0.0.1:1/none' } },
+      metrics: { address: '127.0.0.1', port: 0 },
+      log: { access: false, format: 'json' },
+      auth: { enabled: false, tokenLifetime: '10m' },
+      gc: { interval: '5m' },
+      uploads: { expireAfter: '1h' },
+      workers: 2,
+      downloads: { memory: '64MiB' },
+    };
+    const report = await server.reload(config(restartOnly));
+    // uploads.expireAfter lives in the typed config as gc.uploadsExpireAfter, and is named so.
+    const expected = ['dataDir', 'certsDir', 'storage.metadata.driver', 'storage.metadata.url', 'metrics', 'log.format', 'auth.tokenLifetime', 'gc.interval', 'gc.uploadsExpireAfter', 'workers', 'downloads.memory'];
+    assert.equal([...report.needsRestart].sort(), [...expected].sort());
+    assert.equal(report.applied, []);
+    const warning = await log.waitFor('which needs a restart');
+    assert.match(warning, /warn reload: .* changed, which needs a restart; the old value stays in effect until then$/);
+    for (const key of expected) assert.match(warning, new RegExp(`[:,] ${key.replaceAll('.', '\\.')}[, ]`), `the warning names ${key}`);
+    const tags = await fetch(`${base}/v2/docker-local/team/app/tags/list`);
+    assert.equal(await tags.json(), { name: 'docker-local/team/app', tags: ['1.0'] }, 'the old data directory and database still serve');
+    assert.is(log.lines.filter((line) => line.startsWith('{')).length, 0, 'log.format stays text');
+  } finally {
+    await server.close();
+  }
+});
+
+test.run();
