@@ -1,17 +1,17 @@
-import { copyFile, readFile, stat } from 'node:fs/promises';
+import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
-import { fetchToken } from '../helpers/auth.js';
-import { startWharf, tempDir, type TestServer } from '../helpers/server.js';
+import { eventually, fetchToken } from '../helpers/auth.js';
+import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
 
 // README, "Access control": tokens are ES256 JWTs signed with a key made on first start in
 // certsDir/token-signing.key (mode 0600); nodes that do not share that key refuse each other's tokens.
 
 const users = [{ name: 'ci', password: 'ci-password-1' }];
-const permissions = [{ name: 'all', repositories: ['*'], users: { ci: ['read'] } }];
+const permissions = [{ name: 'all', repositories: ['*'], users: { ci: ['read'], leaver: ['read'] } }];
 const started: TestServer[] = [];
 test.after(async () => { for (const server of started) await server.cleanup(); });
 
@@ -56,6 +56,27 @@ test('two nodes that know the same user: each refuses the tokens the other issue
   await copyFile(keyFile(a), keyFile(b));
   const shared = await node(b.dataDir, { storage: b.storage });
   assert.is(await base(shared, token), 200, 'the same key: accepted');
+});
+
+test('wharf user remove revokes the user\'s access tokens: a new user of the same name does not inherit them', async () => {
+  const server = await node(await tempDir(), { users });
+  const config = join(server.dataDir, 'cli.yaml');
+  await writeFile(config, `dataDir: ${server.dataDir}\ncertsDir: ${join(server.dataDir, 'certs')}\nstorage: ${JSON.stringify(server.storage)}\nrepositories:\n  docker-local: { type: local }\n`);
+  const cli = async (args: string[], input?: string) => {
+    const result = await runCli([...args, '--config', config], process.env, input);
+    assert.is(result.code, 0, result.stderr);
+    return result.stdout;
+  };
+  const withToken = async (secret: string) => (await fetch(`${server.url}/v2/docker-local/app/tags/list`, { headers: { authorization: `Bearer ${secret}` } })).status;
+  await cli(['user', 'add', 'leaver', '--password-stdin'], 'leaver-password');
+  const secret = (await cli(['token', 'create', '--user', 'leaver'])).trim();
+  const id = secret.slice(6, 22);
+  await eventually('the new token works', async () => (await withToken(secret)) === 404);
+  await cli(['user', 'remove', 'leaver']);
+  await cli(['user', 'add', 'leaver', '--password-stdin'], 'newcomer-password');
+  await eventually('the user of the same name is known', async () => (await fetch(`${server.url}/v2/token`, { headers: { authorization: `Basic ${Buffer.from('leaver:newcomer-password').toString('base64')}` } })).status === 200);
+  assert.is(await withToken(secret), 401, 'the old token died with its user');
+  assert.match(await cli(['token', 'list']), new RegExp(`^${id}\\s+leaver\\s.*\\srevoked\\s`, 'm'));
 });
 
 test.run();
