@@ -5,6 +5,9 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openSqlite } from '../../src/store/metadata/sqlite.js';
+import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { makeImage } from '../helpers/images.js';
+import { pushImage } from '../helpers/registry.js';
 import { startWharf, tempDir } from '../helpers/server.js';
 
 // README, "Storage and durability": the claims no other suite checked.
@@ -62,6 +65,24 @@ test('storage health: not writable ("storage is full") below 16 MiB free, writab
   } finally {
     await wharf.stop();
     await run('umount', [mountPoint]);
+  }
+});
+
+test('manifest bytes are cached, the tag is not: a tag moved by another node is served moved at once', async () => {
+  const a = await startWharf();
+  // The same database and blobs: on SQLite and the filesystem, the same data directory.
+  const b = await startWharf({ storage: a.storage, ...('metadata' in a.storage ? {} : { dataDir: a.dataDir }) });
+  try {
+    const first = makeImage();
+    const second = makeImage();
+    const digestOn = async (base: string) => (await fetch(`${base}/v2/docker-local/team/app/manifests/latest`, { headers: { Accept: OCI_MANIFEST } })).headers.get('docker-content-digest');
+    await pushImage(a.url, 'docker-local/team/app', first, 'latest');
+    assert.is(await digestOn(b.url), first.digest, 'B reads the tag (and caches the manifest)');
+    await pushImage(a.url, 'docker-local/team/app', second, 'latest');
+    assert.is(await digestOn(b.url), second.digest, 'B asks the database which digest the tag names');
+  } finally {
+    await b.stop();
+    await a.cleanup();
   }
 });
 
