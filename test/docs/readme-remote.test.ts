@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { validateConfig } from '../../src/config/validate.js';
 import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { eventually } from '../helpers/auth.js';
 import { makeImage } from '../helpers/images.js';
@@ -58,8 +59,11 @@ test('a warm blob is a HIT: the access log says so and wharf_cache_hits_total co
   const image = makeImage({ layers: 1 });
   const layer = image.layers[0]!;
   await seedImage(distribution.url, 'team/hit', image, '1');
+  const stored = await counter('storage_bytes');
   assert.is((await (await fetch(remote('team/hit', `blobs/${layer.digest}`))).arrayBuffer()).byteLength, layer.bytes.length);
   assert.match(await accessLine(`/blobs/${layer.digest}`, 1), / MISS$/);
+  // The client has the bytes once they verify; the commit follows. Until then a pull joins the fetch.
+  await eventually('the blob is committed', async () => (await counter('storage_bytes')) === stored + layer.bytes.length, 5_000);
   const hits = await counter('cache_hits_total');
   assert.is((await (await fetch(remote('team/hit', `blobs/${layer.digest}`))).arrayBuffer()).byteLength, layer.bytes.length);
   assert.match(await accessLine(`/blobs/${layer.digest}`, 2), / HIT$/);
@@ -117,6 +121,29 @@ test('ratelimit-remaining: tracked in /metrics, and logged once when it drops un
   await pull('1');
   assert.is(await counter('upstream_ratelimit_remaining'), 8);
   assert.is(nearlySpent().length, 1, 'logged when it crosses under 10, not on every answer');
+});
+
+test('cached manifests of a remote repository are cache entries: one whose tag moved upstream outlives a collection', async () => {
+  const first = makeImage();
+  const second = makeImage();
+  const accept = { Accept: OCI_MANIFEST };
+  await seedImage(distribution.url, 'team/moving', first, 'latest');
+  assert.is((await fetch(remote('team/moving', 'manifests/latest'), { headers: accept })).headers.get('docker-content-digest'), first.digest);
+  await seedImage(distribution.url, 'team/moving', second, 'latest');
+  clock += 2 * 60_000;
+  assert.is((await fetch(remote('team/moving', 'manifests/latest'), { headers: accept })).headers.get('docker-content-digest'), second.digest);
+  clock += 2 * 3_600_000; // past gc.grace (1 h)
+  const summary = await wharf.collectGarbage();
+  assert.is(summary.manifests, 0, 'no cached manifest is collected');
+  proxy.fault = 'down';
+  const old = await fetch(remote('team/moving', `manifests/${first.digest}`), { headers: accept });
+  assert.is(old.status, 200, 'the manifest no tag names any more is still served, from the cache');
+  assert.is(old.headers.get('docker-content-digest'), first.digest);
+});
+
+test('not yet: foreignLayers.rewriteManifests is not a setting (refused, naming the key)', () => {
+  const load = () => validateConfig({ repositories: { hub: { type: 'remote', url: 'https://registry-1.docker.io', foreignLayers: { cache: true, rewriteManifests: true } } } }, { baseDir: process.cwd() });
+  assert.throws(load, /repositories\.hub\.foreignLayers.*rewriteManifests|rewriteManifests.*repositories\.hub\.foreignLayers/);
 });
 
 test.run();
