@@ -45,6 +45,9 @@ const endpointClasses: Record<string, RouteClass> = {
   base: 'base', catalog: 'catalog', manifest: 'manifest', blob: 'blob', uploads: 'upload', upload: 'upload', tags: 'tags', referrers: 'referrers',
 };
 
+/** The token service's routes: /v2/token, /api/docker/<key>/v2/token and /api/docker/<key>/v2/auth. */
+const tokenPath = /^(?:\/v2\/token|\/api\/docker\/[^/]+\/v2\/(?:token|auth))$/;
+
 /** The route class from the endpoint dispatch parsed, else from the path's first segments. */
 function routeClassOf(notes: RequestNotes, url: string): RouteClass {
   const endpoint = notes.endpoint;
@@ -52,7 +55,7 @@ function routeClassOf(notes: RequestNotes, url: string): RouteClass {
   const path = url.split('?', 1)[0]!;
   if (path === '/metrics') return 'metrics';
   if (path === '/healthz' || path === '/readyz' || path === '/api/system/ping') return 'health';
-  if (path.startsWith('/token') || path.startsWith('/auth')) return 'token';
+  if (tokenPath.test(path)) return 'token';
   if (path.startsWith('/api/') && !path.startsWith('/api/docker/')) return 'api';
   return 'other';
 }

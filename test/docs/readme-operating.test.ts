@@ -7,7 +7,7 @@ import { startServer } from '../../src/server.js';
 import { makeImage } from '../helpers/images.js';
 import { logCollector } from '../helpers/logs.js';
 import { pushImage } from '../helpers/registry.js';
-import { tempDir } from '../helpers/server.js';
+import { startWharf, tempDir } from '../helpers/server.js';
 
 // README, "Operating Wharf": the claims no other suite checked.
 
@@ -49,6 +49,38 @@ test('reload: every setting README lists as needing a restart is logged so and k
     assert.is(log.lines.filter((line) => line.startsWith('{')).length, 0, 'log.format stays text');
   } finally {
     await server.close();
+  }
+});
+
+test('request metrics: every route class README names is the label of its requests', async () => {
+  const wharf = await startWharf({ auth: {}, users: [{ name: 'root', password: 'root-password', admin: true }], audit: () => undefined });
+  const headers = { authorization: `Basic ${Buffer.from('root:root-password').toString('base64')}` };
+  const zero = `sha256:${'0'.repeat(64)}`;
+  const asked: Record<string, [string, string][]> = {
+    base: [['GET', '/v2/']],
+    manifest: [['GET', '/v2/docker-local/app/manifests/1.0']],
+    blob: [['GET', `/v2/docker-local/app/blobs/${zero}`]],
+    upload: [['POST', '/v2/docker-local/app/blobs/uploads/']],
+    tags: [['GET', '/v2/docker-local/app/tags/list']],
+    catalog: [['GET', '/v2/_catalog']],
+    referrers: [['GET', `/v2/docker-local/app/referrers/${zero}`]],
+    token: [['GET', '/v2/token?service=wharf'], ['GET', '/api/docker/docker-local/v2/token?service=wharf'], ['GET', '/api/docker/docker-local/v2/auth']],
+    api: [['GET', '/api/setup/docker-local']],
+    health: [['GET', '/healthz'], ['GET', '/readyz'], ['GET', '/api/system/ping']],
+    metrics: [['GET', '/metrics']],
+    other: [['GET', '/no-such-page']],
+  };
+  try {
+    for (const requests of Object.values(asked)) {
+      for (const [method, path] of requests) await (await fetch(`${wharf.url}${path}`, { method, headers })).arrayBuffer();
+    }
+    const text = await (await fetch(`${wharf.url}/metrics`, { headers })).text();
+    for (const [route, requests] of Object.entries(asked)) {
+      const counted = [...text.matchAll(new RegExp(`^wharf_http_requests_total\\{route="${route}",[^}]*\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+      assert.ok(counted >= requests.length, `route="${route}": ${counted} of ${requests.length} requests`);
+    }
+  } finally {
+    await wharf.cleanup();
   }
 });
 
