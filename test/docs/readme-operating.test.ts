@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -7,7 +9,7 @@ import { startServer } from '../../src/server.js';
 import { makeImage } from '../helpers/images.js';
 import { logCollector } from '../helpers/logs.js';
 import { pushImage } from '../helpers/registry.js';
-import { startWharf, tempDir } from '../helpers/server.js';
+import { cliPath, startWharf, tempDir } from '../helpers/server.js';
 
 // README, "Operating Wharf": the claims no other suite checked.
 
@@ -81,6 +83,31 @@ test('request metrics: every route class README names is the label of its reques
     }
   } finally {
     await wharf.cleanup();
+  }
+});
+
+test('wharf serve: the access log goes to standard output, operational lines to standard error', async () => {
+  const dir = await tempDir();
+  const configFile = join(dir, 'wharf.yaml');
+  await writeFile(configFile, 'repositories:\n  docker-local: { type: local }\nlog: { access: true }\nauth: { enabled: false }\n');
+  const child = spawn(process.execPath, [cliPath, 'serve', '--config', configFile, '--listen', '127.0.0.1:0', '--data', join(dir, 'data')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout = logCollector();
+  const stderr = logCollector();
+  child.stdout!.on('data', (chunk: Buffer) => stdout.chunk(chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => stderr.chunk(chunk.toString()));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    const banner = await Promise.race([stderr.waitFor(/listening on http:\/\//, 30_000), stdout.waitFor(/listening on http:\/\//, 30_000)]);
+    const url = /listening on (http:\/\/[^\s,]+)/.exec(banner)![1]!;
+    assert.is((await fetch(`${url}/v2/docker-local/app/tags/list?probe=1`)).status, 404);
+    assert.match(await stdout.waitFor('/v2/docker-local/app/tags/list?probe=1'), /^\S+ info 127\.0\.0\.1 - "GET \/v2\/docker-local\/app\/tags\/list\?probe=1" 404 /);
+    child.kill('SIGHUP');
+    assert.match(await stderr.waitFor('reload:'), /^\S+ info reload: /);
+    assert.not.ok(stderr.lines.some((line) => line.includes('probe=1')), 'no access line on standard error');
+    assert.not.ok(stdout.lines.some((line) => line.includes('reload:')), 'no operational line on standard output');
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
   }
 });
 
