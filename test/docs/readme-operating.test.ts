@@ -1,11 +1,14 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { validateConfig } from '../../src/config/validate.js';
 import { createLogger } from '../../src/log/logger.js';
 import { startServer } from '../../src/server.js';
+import { readiness } from '../../src/server/readiness.js';
+import { openConfiguredStore } from '../../src/storage.js';
 import { makeImage } from '../helpers/images.js';
 import { logCollector } from '../helpers/logs.js';
 import { pushImage } from '../helpers/registry.js';
@@ -108,6 +111,21 @@ test('wharf serve: the access log goes to standard output, operational lines to 
   } finally {
     child.kill('SIGTERM');
     await exited;
+  }
+});
+
+test('readiness: a listener that is not listening makes the server not ready, and says so', async () => {
+  const dir = await tempDir();
+  const store = await openConfiguredStore(validateConfig({ dataDir: join(dir, 'data'), repositories: { 'docker-local': { type: 'local' } } }, { baseDir: dir }), { recover: false, log: () => undefined });
+  const listening = createServer();
+  const stopped = createServer();
+  await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+  try {
+    assert.equal(await readiness({ store, servers: () => [listening] })(), { ready: true, reasons: [] });
+    assert.equal(await readiness({ store, servers: () => [listening, stopped] })(), { ready: false, reasons: ['1 of 2 listeners not listening'] });
+  } finally {
+    listening.close();
+    await store.close();
   }
 });
 
