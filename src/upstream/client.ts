@@ -60,7 +60,7 @@ export class UpstreamClient {
 
   constructor(options: UpstreamOptions) {
     this.#options = options;
-    this.#tokens = new TokenCache(options.tokens);
+    this.#tokens = new TokenCache(options.tokens ? { store: options.tokens } : {});
     this.url = options.url;
     this.#origin = new URL(options.url).origin;
     this.#agent = new Agent({

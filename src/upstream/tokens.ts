@@ -35,16 +35,19 @@ export interface TokenStore {
  */
 export class TokenCache {
   readonly #tokens: TokenStore;
+  readonly #now: () => number;
   readonly #pending = new Map<string, Promise<string>>();
 
-  constructor(store: TokenStore = new Map()) {
-    this.#tokens = store;
+  /** `now`: the clock of expiry (tests move it instead of waiting). */
+  constructor(options: { store?: TokenStore; now?: () => number } = {}) {
+    this.#tokens = options.store ?? new Map();
+    this.#now = options.now ?? Date.now;
   }
 
   async get(tokenRequest: TokenRequest): Promise<string> {
     const key = `${tokenRequest.realm}\u0000${tokenRequest.service ?? ''}\u0000${tokenRequest.scope ?? ''}`;
     const cached = await this.#tokens.get(key);
-    if (cached && cached.expiresAt > Date.now()) return cached.token;
+    if (cached && cached.expiresAt > this.#now()) return cached.token;
     let pending = this.#pending.get(key);
     if (!pending) {
       pending = this.#fetch(tokenRequest).then(({ token, expiresAt }) => {
@@ -78,6 +81,6 @@ export class TokenCache {
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream token endpoint ${url.origin} returned no token` });
     const seconds = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : defaultTokenSeconds;
-    return { token, expiresAt: Date.now() + seconds * 1000 - expiryMarginMs };
+    return { token, expiresAt: this.#now() + seconds * 1000 - expiryMarginMs };
   }
 }

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { validateConfig } from '../../src/config/validate.js';
 import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { TokenCache } from '../../src/upstream/tokens.js';
 import { eventually } from '../helpers/auth.js';
 import { makeImage } from '../helpers/images.js';
 import { seedImage } from '../helpers/registry.js';
@@ -144,6 +145,29 @@ test('cached manifests of a remote repository are cache entries: one whose tag m
 test('not yet: foreignLayers.rewriteManifests is not a setting (refused, naming the key)', () => {
   const load = () => validateConfig({ repositories: { hub: { type: 'remote', url: 'https://registry-1.docker.io', foreignLayers: { cache: true, rewriteManifests: true } } } }, { baseDir: process.cwd() });
   assert.throws(load, /repositories\.hub\.foreignLayers.*rewriteManifests|rewriteManifests.*repositories\.hub\.foreignLayers/);
+});
+
+test('upstream tokens are cached per realm, service and scope until expires_in (300 s here, renewed 5 s early)', async () => {
+  proxy.bearer = { user: 'puller', password: 'pull-secret' };
+  let now = 1_000_000;
+  const tokens = new TokenCache({ now: () => now });
+  const ask = (scope: string) => tokens.get({ realm: `${proxy.url}/token`, service: 'test-registry', scope, credentials: 'puller:pull-secret' });
+  const fetched = () => proxy.counts['GET token'] ?? 0;
+  try {
+    const first = await ask('repository:team/a:pull');
+    assert.is(fetched(), 1);
+    assert.is(await ask('repository:team/a:pull'), first, 'reused');
+    assert.not.equal(await ask('repository:team/b:pull'), first, 'another scope, another token');
+    assert.is(fetched(), 2);
+    now += 294_000;
+    assert.is(await ask('repository:team/a:pull'), first, 'still valid at 294 s');
+    assert.is(fetched(), 2);
+    now += 2_000;
+    assert.not.equal(await ask('repository:team/a:pull'), first, 'renewed past 295 s');
+    assert.is(fetched(), 3);
+  } finally {
+    proxy.bearer = null;
+  }
 });
 
 test.run();
