@@ -170,4 +170,30 @@ test('upstream tokens are cached per realm, service and scope until expires_in (
   }
 });
 
+test('a client that disconnects does not stop the download: the blob is committed, and the next pull is a HIT', async () => {
+  const image = makeImage({ layers: 1, layerBytes: 4 << 20 });
+  const layer = image.layers[0]!;
+  await seedImage(distribution.url, 'team/left', image, '1');
+  const stored = await counter('storage_bytes');
+  let release = () => undefined as void;
+  proxy.holdBlobs = new Promise((resolve) => { release = resolve; });
+  try {
+    const leaving = new AbortController();
+    const response = await fetch(remote('team/left', `blobs/${layer.digest}`), { signal: leaving.signal });
+    assert.is(response.status, 200);
+    leaving.abort();
+    // The server has seen the client go before the upstream sends more than its first piece.
+    assert.match(await accessLine(`/blobs/${layer.digest}`, 1), / aborted$/);
+    release();
+    await eventually('the download goes on to the commit', async () => (await counter('storage_bytes')) === stored + layer.bytes.length, 10_000);
+  } finally {
+    proxy.holdBlobs = null;
+    release();
+  }
+  const again = await fetch(remote('team/left', `blobs/${layer.digest}`));
+  assert.is(Buffer.from(await again.arrayBuffer()).equals(layer.bytes), true);
+  assert.match(await accessLine(`/blobs/${layer.digest}`, 2), / HIT$/);
+  assert.is(proxy.counts['GET blob'], 1, 'fetched from the upstream once');
+});
+
 test.run();
