@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { open, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -6,7 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openSqlite } from '../../src/store/metadata/sqlite.js';
 import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
-import { makeImage } from '../helpers/images.js';
+import { blob, makeImage } from '../helpers/images.js';
+import { s3Keys, s3Storage } from '../helpers/s3.js';
 import { pushImage } from '../helpers/registry.js';
 import { startWharf, tempDir } from '../helpers/server.js';
 
@@ -83,6 +85,31 @@ test('manifest bytes are cached, the tag is not: a tag moved by another node is 
   } finally {
     await b.stop();
     await a.cleanup();
+  }
+});
+
+test('S3: each PATCH of a session is an object <prefix>/uploads/<uuid>/<offset, 16 digits> beside a .session marker; the finished blob is one object under <prefix>/blobs/', async () => {
+  const blobs = await s3Storage({ prefix: 'team/registry' });
+  const wharf = await startWharf({ storage: { blobs } });
+  try {
+    const item = blob(randomBytes(300_000));
+    const start = await fetch(`${wharf.url}/v2/docker-local/app/blobs/uploads/`, { method: 'POST' });
+    let location = new URL(start.headers.get('location')!, wharf.url);
+    const uuid = /\/blobs\/uploads\/([^/?]+)/.exec(location.pathname)![1]!;
+    for (const [from, to] of [[0, 100_000], [100_000, 300_000]] as const) {
+      const patch = await fetch(location, { method: 'PATCH', body: item.bytes.subarray(from, to), headers: { 'Content-Range': `${from}-${to - 1}` } });
+      assert.is(patch.status, 202);
+      location = new URL(patch.headers.get('location')!, wharf.url);
+    }
+    assert.equal((await s3Keys(blobs)).filter((key) => key.includes('/uploads/')).sort(), [`team/registry/uploads/${uuid}/.session`, `team/registry/uploads/${uuid}/0000000000000000`, `team/registry/uploads/${uuid}/0000000000100000`]);
+    location.searchParams.set('digest', item.digest);
+    assert.is((await fetch(location, { method: 'PUT' })).status, 201);
+    const hex = item.digest.slice('sha256:'.length);
+    const keys = await s3Keys(blobs);
+    assert.ok(keys.some((key) => key.startsWith('team/registry/blobs/') && key.endsWith(hex)), keys.join(' '));
+    assert.equal(keys.filter((key) => key.includes('/uploads/')), [], 'the session\'s objects are gone');
+  } finally {
+    await wharf.cleanup();
   }
 });
 
