@@ -15,7 +15,7 @@ const permissions = [{ name: 'all', repositories: ['*'], users: { ci: ['read'], 
 const started: TestServer[] = [];
 test.after(async () => { for (const server of started) await server.cleanup(); });
 
-async function node(dataDir: string, options: { users?: typeof users; storage?: Record<string, unknown> } = {}): Promise<TestServer> {
+async function node(dataDir: string, options: { users?: typeof users; storage?: Record<string, unknown>; now?: () => number } = {}): Promise<TestServer> {
   const server = await startWharf({ dataDir, auth: {}, permissions, audit: () => undefined, ...options });
   started.push(server);
   return server;
@@ -77,6 +77,22 @@ test('wharf user remove revokes the user\'s access tokens: a new user of the sam
   await eventually('the user of the same name is known', async () => (await fetch(`${server.url}/v2/token`, { headers: { authorization: `Basic ${Buffer.from('leaver:newcomer-password').toString('base64')}` } })).status === 200);
   assert.is(await withToken(secret), 401, 'the old token died with its user');
   assert.match(await cli(['token', 'list']), new RegExp(`^${id}\\s+leaver\\s.*\\srevoked\\s`, 'm'));
+});
+
+test('wharf token create --expires: the access token is refused once its time is up', async () => {
+  let now = Date.now();
+  const server = await node(await tempDir(), { users, now: () => now });
+  const config = join(server.dataDir, 'cli.yaml');
+  await writeFile(config, `dataDir: ${server.dataDir}\ncertsDir: ${join(server.dataDir, 'certs')}\nstorage: ${JSON.stringify(server.storage)}\nrepositories:\n  docker-local: { type: local }\n`);
+  const created = await runCli(['token', 'create', '--user', 'ci', '--expires', '90d', '--config', config]);
+  assert.is(created.code, 0, created.stderr);
+  const secret = created.stdout.trim();
+  const withToken = async () => (await fetch(`${server.url}/v2/docker-local/app/tags/list`, { headers: { authorization: `Bearer ${secret}` } })).status;
+  await eventually('the token works', async () => (await withToken()) === 404);
+  now += 89 * 86_400_000;
+  assert.is(await withToken(), 404, 'day 89: still valid');
+  now += 2 * 86_400_000;
+  assert.is(await withToken(), 401, 'day 91: expired');
 });
 
 test.run();
