@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -12,7 +12,8 @@ import { openConfiguredStore } from '../../src/storage.js';
 import { makeImage } from '../helpers/images.js';
 import { logCollector } from '../helpers/logs.js';
 import { pushImage } from '../helpers/registry.js';
-import { cliPath, startWharf, tempDir } from '../helpers/server.js';
+import { eventually } from '../helpers/auth.js';
+import { cliPath, spawnWharf, startWharf, tempDir } from '../helpers/server.js';
 
 // README, "Operating Wharf": the claims no other suite checked.
 
@@ -126,6 +127,25 @@ test('readiness: a listener that is not listening makes the server not ready, an
   } finally {
     listening.close();
     await store.close();
+  }
+});
+
+test('SIGINT on wharf serve with workers: 2 stops the primary and every worker, exit 0', async () => {
+  const dir = await tempDir();
+  const wharf = await spawnWharf(join(dir, 'data'), { config: 'workers: 2\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n' });
+  const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', (code) => resolve(code)));
+  try {
+    const children = () => execFileSync('ps', ['-o', 'pid=', '--ppid', String(wharf.child.pid)]).toString().trim().split(/\s+/).filter(Boolean).map(Number);
+    await eventually('two workers run', async () => children().length === 2);
+    const workers = children();
+    assert.is((await fetch(`${wharf.url}/v2/`)).status, 200);
+    wharf.child.kill('SIGINT');
+    assert.is(await exited, 0);
+    assert.match(wharf.stderr() + wharf.log.lines.join('\n'), 'SIGINT: shutting down');
+    const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    await eventually('no worker is left', async () => workers.every((pid) => !alive(pid)), 5_000);
+  } finally {
+    if (wharf.child.exitCode === null) wharf.child.kill('SIGKILL');
   }
 });
 
