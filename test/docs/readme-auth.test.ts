@@ -95,4 +95,19 @@ test('wharf token create --expires: the access token is refused once its time is
   assert.is(await withToken(), 401, 'day 91: expired');
 });
 
+test('wharf user add --admin: an administrator, who may do everything (here: /metrics, which others may not)', async () => {
+  const server = await node(await tempDir(), { users });
+  const config = join(server.dataDir, 'cli.yaml');
+  await writeFile(config, `dataDir: ${server.dataDir}\ncertsDir: ${join(server.dataDir, 'certs')}\nstorage: ${JSON.stringify(server.storage)}\nrepositories:\n  docker-local: { type: local }\n`);
+  const added = await runCli(['user', 'add', 'boss', '--admin', '--password-stdin', '--config', config], process.env, 'boss-password');
+  assert.is(added.code, 0, added.stderr);
+  const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+  await eventually('the new admin reads /metrics', async () => (await fetch(`${server.url}/metrics`, { headers: basic('boss', 'boss-password') })).status === 200);
+  assert.is((await fetch(`${server.url}/metrics`, { headers: basic('ci', 'ci-password-1') })).status, 403, 'a user who is not an admin');
+  const push = await fetch(`${server.url}/v2/docker-local/team/app/blobs/uploads/`, { method: 'POST', headers: basic('boss', 'boss-password') });
+  assert.is(push.status, 202, 'and pushes where no permission target names the admin');
+  const list = await runCli(['user', 'list', '--config', config]);
+  assert.match(list.stdout, /^boss\s+yes\s/m);
+});
+
 test.run();
