@@ -75,4 +75,24 @@ test('a push to a full disk is 507 STORAGE_FULL, leaves nothing, and works once 
   }
 });
 
+// README, "Storage and durability": the threshold of storageHealth().
+test('storage health: not writable ("storage is full") below 16 MiB free, writable above', async () => {
+  const mountPoint = await tempDir('wharf-tmpfs-');
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mountPoint]);
+  const wharf = await startWharf({ dataDir: join(mountPoint, 'data'), storage: {}, log: () => undefined });
+  try {
+    assert.equal(await wharf.storageHealth(), { writable: true });
+    const filler = await fill(mountPoint, 20 << 20);
+    assert.equal(await wharf.storageHealth(), { writable: true }, '20 MiB free');
+    await fill(mountPoint, 12 << 20);
+    assert.equal(await wharf.storageHealth(), { writable: false, reason: 'storage is full' }, '12 MiB free');
+    assert.is((await fetch(`${wharf.url}/readyz`)).status, 503);
+    await rm(filler);
+    assert.equal(await wharf.storageHealth(), { writable: true });
+  } finally {
+    await wharf.stop();
+    await run('umount', [mountPoint]);
+  }
+});
+
 test.run();
