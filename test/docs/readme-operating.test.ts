@@ -1,4 +1,5 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -135,7 +136,14 @@ test('SIGINT on wharf serve with workers: 2 stops the primary and every worker, 
   const wharf = await spawnWharf(join(dir, 'data'), { config: 'workers: 2\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n' });
   const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', (code) => resolve(code)));
   try {
-    const children = () => execFileSync('ps', ['-o', 'pid=', '--ppid', String(wharf.child.pid)]).toString().trim().split(/\s+/).filter(Boolean).map(Number);
+    // The primary's children, from /proc (field 4 of /proc/<pid>/stat is the parent; no procps needed).
+    const children = () => readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
+      try {
+        return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]) === wharf.child.pid;
+      } catch {
+        return false; // gone meanwhile
+      }
+    }).map(Number);
     await eventually('two workers run', async () => children().length === 2);
     const workers = children();
     assert.is((await fetch(`${wharf.url}/v2/`)).status, 200);
