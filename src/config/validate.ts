@@ -106,7 +106,8 @@ function repository(value: unknown, path: string): RepositoryConfig {
   const gc = node.gc === undefined ? {} : mapping(node.gc, join(path, 'gc'), ['untagged']);
   const untagged = gc.untagged ?? 'delete';
   if (untagged !== 'delete' && untagged !== 'keep') throw new ConfigError(join(join(path, 'gc'), 'untagged'), `expected delete or keep, got ${describe(untagged)}`);
-  const limit = node.maxUniqueTags ?? 0;
+  const given = node.maxUniqueTags ?? 0;
+  const limit = typeof given === 'string' && /^\d+$/.test(given) ? Number(given) : given; // from ${ENV}, text
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
     throw new ConfigError(join(path, 'maxUniqueTags'), `expected a whole number of tags per image, 0 for no limit, got ${describe(limit)}`);
   }
