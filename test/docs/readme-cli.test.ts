@@ -1,0 +1,60 @@
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { logCollector } from '../helpers/logs.js';
+import { cliPath, tempDir } from '../helpers/server.js';
+
+// README, "The `wharf` command": `serve` reads config/wharf.yaml from the working directory, else
+// the one shipped with the package; `--listen 127.0.0.1:0` picks a free port and the chosen URL
+// is printed on standard output with the version, the config file, the data directory and what
+// each listener serves; `--data DIR` replaces dataDir.
+
+const shipped = fileURLToPath(new URL('../../../config/wharf.yaml', import.meta.url));
+
+/** `wharf serve --listen 127.0.0.1:0 --data <data>` in `cwd`, without --config: its standard output until it listens. */
+async function serveIn(cwd: string, data: string): Promise<{ stdout: string; url: string }> {
+  const child = spawn(process.execPath, [cliPath, 'serve', '--listen', '127.0.0.1:0', '--data', data], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout = logCollector();
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => stdout.chunk(chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    const line = await Promise.race([
+      stdout.waitFor(/listening on http:\/\//, 30_000),
+      exited.then((code) => { throw new Error(`wharf exited with ${String(code)}: ${stderr}`); }),
+    ]);
+    const url = /listening on (http:\/\/\S+)/.exec(line)![1]!;
+    assert.is((await fetch(`${url}/v2/`)).headers.get('docker-distribution-api-version'), 'registry/2.0', 'the printed URL is where it serves');
+    return { stdout: stdout.lines.join('\n'), url };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+test('serve without --config reads config/wharf.yaml in the working directory', async () => {
+  const cwd = await tempDir();
+  await mkdir(join(cwd, 'config'));
+  await writeFile(join(cwd, 'config', 'wharf.yaml'), 'repositories:\n  docs-here: { type: local }\nauth: { enabled: false }\nlog: { access: false }\n');
+  const data = join(cwd, 'elsewhere');
+  const { stdout, url } = await serveIn(cwd, data);
+  assert.match(stdout, `: config ${join(cwd, 'config', 'wharf.yaml')}, data in ${data}`);
+  assert.match(stdout, `listening on ${url} serving docs-here by path`);
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.is.not(new URL(url).port, '0');
+});
+
+test('serve without --config and without config/wharf.yaml here runs the shipped one: docker-local, docker-hub and docker', async () => {
+  const cwd = await tempDir();
+  const data = join(cwd, 'data-dir');
+  const { stdout, url } = await serveIn(cwd, data);
+  assert.match(stdout, `: config ${shipped}, data in ${data}`);
+  assert.match(stdout, `listening on ${url} serving docker-local, docker-hub, docker by path`);
+  assert.match(stdout, 'the first user is admin, password', 'the shipped config has access control on');
+});
+
+test.run();
