@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { logCollector } from '../helpers/logs.js';
@@ -10,7 +11,8 @@ import { cliPath, tempDir } from '../helpers/server.js';
 // README, "The `wharf` command": `serve` reads config/wharf.yaml from the working directory, else
 // the one shipped with the package; `--listen 127.0.0.1:0` picks a free port and the chosen URL
 // is printed on standard output with the version, the config file, the data directory and what
-// each listener serves; `--data DIR` replaces dataDir.
+// each listener serves; `--data DIR` replaces dataDir. `proxy-config` writes wharf.conf into nginx/
+// or apache/ unless --out, one site per subdomain by default when there is a baseDomain.
 
 const shipped = fileURLToPath(new URL('../../../config/wharf.yaml', import.meta.url));
 
@@ -55,6 +57,19 @@ test('serve without --config and without config/wharf.yaml here runs the shipped
   assert.match(stdout, `: config ${shipped}, data in ${data}`);
   assert.match(stdout, `listening on ${url} serving docker-local, docker-hub, docker by path`);
   assert.match(stdout, 'the first user is admin, password', 'the shipped config has access control on');
+});
+
+test('proxy-config without --out writes nginx/wharf.conf or apache/wharf.conf here; subdomain sites by default with baseDomain', async () => {
+  const cwd = await tempDir();
+  const config = join(cwd, 'wharf.yaml');
+  await writeFile(config, 'baseDomain: reg-docs.test\nrepositories:\n  docker-local: { type: local }\n');
+  const run = (server: string) => promisify(execFile)(process.execPath, [cliPath, 'proxy-config', server, '--config', config], { cwd });
+  for (const [server, site] of [['nginx', 'server_name docker-local.reg-docs.test;'], ['apache', 'ServerName docker-local.reg-docs.test']] as const) {
+    const { stdout } = await run(server);
+    const file = join(cwd, server, 'wharf.conf');
+    assert.match(stdout, `wharf: wrote ${file} (${server}, subdomain method)`);
+    assert.match(await readFile(file, 'utf8'), site);
+  }
 });
 
 test.run();
