@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { logCollector } from '../helpers/logs.js';
-import { cliPath, tempDir } from '../helpers/server.js';
+import { cliPath, spawnWharf, tempDir } from '../helpers/server.js';
 
 // README, "The `wharf` command": `serve` reads config/wharf.yaml from the working directory, else
 // the one shipped with the package; `--listen 127.0.0.1:0` picks a free port and the chosen URL
@@ -70,6 +70,14 @@ test('proxy-config without --out writes nginx/wharf.conf or apache/wharf.conf he
     assert.match(stdout, `wharf: wrote ${file} (${server}, subdomain method)`);
     assert.match(await readFile(file, 'utf8'), site);
   }
+});
+
+test('SIGINT stops serve as SIGTERM does: it says so and exits 0', async () => {
+  const wharf = await spawnWharf(await tempDir());
+  const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', resolve));
+  wharf.child.kill('SIGINT');
+  await wharf.log.waitFor('SIGINT: shutting down');
+  assert.is(await exited, 0);
 });
 
 test.run();
