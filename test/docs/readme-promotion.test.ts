@@ -1,0 +1,40 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { OCI_INDEX } from '../../src/oci/mediatypes.js';
+import { promoted, pushMultiArch, pushSignature, tagsOf } from '../helpers/manage.js';
+import { startWharf, type TestServer } from '../helpers/server.js';
+
+// README, "Promotion": referrers go with what is promoted; after a single-tag move the source
+// keeps its copies of them until their subject is collected there. The collector's grace is 0,
+// so one collection takes the untagged index out of the source.
+
+let wharf: TestServer;
+
+test.before(async () => {
+  wharf = await startWharf({
+    repositories: { 'docker-local': { type: 'local' }, 'docker-prod': { type: 'local' } },
+    gc: { interval: 0, grace: 0 },
+  });
+});
+test.after(() => wharf.cleanup());
+
+const referrers = async (path: string): Promise<string[] | number> => {
+  const response = await fetch(`${wharf.url}/v2/${path}`);
+  if (response.status !== 200) return response.status;
+  return ((await response.json()) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest);
+};
+
+test('after a single-tag move the source keeps the referrers until their subject is collected there', async () => {
+  const { index } = await pushMultiArch(wharf.url, 'docker-local/team/signed', 'v1');
+  const signature = await pushSignature(wharf.url, 'docker-local/team/signed', index, OCI_INDEX);
+  await promoted(wharf.url, 'docker-local', { targetRepo: 'docker-prod', dockerRepository: 'team/signed', tag: 'v1' });
+  assert.equal(await tagsOf(wharf.url, 'docker-local/team/signed'), [], 'moved: the source lost the tag');
+  assert.equal(await referrers(`docker-prod/team/signed/referrers/${index.digest}`), [signature], 'the target answers the same');
+  assert.equal(await referrers(`docker-local/team/signed/referrers/${index.digest}`), [signature], 'the source keeps its copy');
+  await wharf.collectGarbage();
+  const after = await referrers(`docker-local/team/signed/referrers/${index.digest}`);
+  assert.ok(after === 404 || (Array.isArray(after) && after.length === 0), `gone from the source with its subject: ${JSON.stringify(after)}`);
+  assert.equal(await referrers(`docker-prod/team/signed/referrers/${index.digest}`), [signature], 'the target keeps them');
+});
+
+test.run();
