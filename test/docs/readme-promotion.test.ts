@@ -1,12 +1,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { writeFile } from 'node:fs/promises';
 import { OCI_INDEX } from '../../src/oci/mediatypes.js';
+import { makeImage } from '../helpers/images.js';
+import { pushImage } from '../helpers/registry.js';
 import { promoted, pushMultiArch, pushSignature, tagsOf } from '../helpers/manage.js';
-import { startWharf, type TestServer } from '../helpers/server.js';
+import { runCli, startWharf, type TestServer } from '../helpers/server.js';
 
 // README, "Promotion": referrers go with what is promoted; after a single-tag move the source
 // keeps its copies of them until their subject is collected there. The collector's grace is 0,
-// so one collection takes the untagged index out of the source.
+// so one collection takes the untagged index out of the source. `wharf promote` takes --copy and
+// --target-image, and without :TAG promotes every tag.
 
 let wharf: TestServer;
 
@@ -35,6 +39,21 @@ test('after a single-tag move the source keeps the referrers until their subject
   const after = await referrers(`docker-local/team/signed/referrers/${index.digest}`);
   assert.ok(after === 404 || (Array.isArray(after) && after.length === 0), `gone from the source with its subject: ${JSON.stringify(after)}`);
   assert.equal(await referrers(`docker-prod/team/signed/referrers/${index.digest}`), [signature], 'the target keeps them');
+});
+
+test('wharf promote --copy --target-image copies every tag of an image when no :TAG is given; the source keeps them', async () => {
+  const images = [makeImage({ layers: 1 }), makeImage({ layers: 1 })];
+  await pushImage(wharf.url, 'docker-local/team/cli-all', images[0]!, 'a');
+  await pushImage(wharf.url, 'docker-local/team/cli-all', images[1]!, 'b');
+  const config = `${wharf.dataDir}-promote.yaml`;
+  await writeFile(config, JSON.stringify({
+    dataDir: wharf.dataDir, storage: wharf.storage, listeners: [{ address: '127.0.0.1', port: 0 }],
+    repositories: { 'docker-local': { type: 'local' }, 'docker-prod': { type: 'local' } }, auth: { enabled: false },
+  }));
+  const copied = await runCli(['promote', 'docker-local', 'team/cli-all', 'docker-prod', '--copy', '--target-image', 'prod/renamed', '--config', config]);
+  assert.is(copied.code, 0, copied.stderr);
+  assert.equal(await tagsOf(wharf.url, 'docker-prod/prod/renamed'), ['a', 'b']);
+  assert.equal(await tagsOf(wharf.url, 'docker-local/team/cli-all'), ['a', 'b'], 'a copy: the source keeps its tags');
 });
 
 test.run();
