@@ -22,8 +22,11 @@ test('user add --admin makes an admin: admin-only routes answer to them, not to 
     assert.is(added.code, 0, added.stderr);
   }
   const proxyConfig = (name: string) => fetch(`${wharf.url}/api/proxy-config/nginx`, { headers: { authorization: basic(name, `${name}-password-1`) } });
-  await eventually('the server knows boss', async () => (await proxyConfig('boss')).status === 200);
+  // The server takes both users on its next look at the database (each poll bounded).
+  await eventually('the server knows worker', async () => (await proxyConfig('worker')).status !== 401);
   assert.is((await proxyConfig('worker')).status, 403);
+  await eventually('the server knows boss', async () => (await proxyConfig('boss')).status !== 401);
+  assert.is((await proxyConfig('boss')).status, 200);
 });
 
 test.run();
