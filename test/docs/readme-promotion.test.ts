@@ -10,13 +10,13 @@ import { runCli, startWharf, type TestServer } from '../helpers/server.js';
 // README, "Promotion": referrers go with what is promoted; after a single-tag move the source
 // keeps its copies of them until their subject is collected there. The collector's grace is 0,
 // so one collection takes the untagged index out of the source. `wharf promote` takes --copy and
-// --target-image, and without :TAG promotes every tag.
+// --target-image, and without :TAG promotes every tag. The target's maxUniqueTags applies.
 
 let wharf: TestServer;
 
 test.before(async () => {
   wharf = await startWharf({
-    repositories: { 'docker-local': { type: 'local' }, 'docker-prod': { type: 'local' } },
+    repositories: { 'docker-local': { type: 'local' }, 'docker-prod': { type: 'local' }, 'docker-few': { type: 'local', maxUniqueTags: 2 } },
     gc: { interval: 0, grace: 0 },
   });
 });
@@ -54,6 +54,15 @@ test('wharf promote --copy --target-image copies every tag of an image when no :
   assert.is(copied.code, 0, copied.stderr);
   assert.equal(await tagsOf(wharf.url, 'docker-prod/prod/renamed'), ['a', 'b']);
   assert.equal(await tagsOf(wharf.url, 'docker-local/team/cli-all'), ['a', 'b'], 'a copy: the source keeps its tags');
+});
+
+test("a promotion obeys the target's maxUniqueTags: the oldest tag there goes, and the answer says so", async () => {
+  // Pushed in name order: the oldest is also the first by name, whatever the clock's resolution.
+  for (const tag of ['a-old', 'b-mid']) await pushImage(wharf.url, 'docker-few/team/few', makeImage({ layers: 1 }), tag);
+  await pushImage(wharf.url, 'docker-local/team/few', makeImage({ layers: 1 }), 'c-new');
+  const text = await promoted(wharf.url, 'docker-local', { targetRepo: 'docker-few', dockerRepository: 'team/few', tag: 'c-new', copy: true });
+  assert.equal(await tagsOf(wharf.url, 'docker-few/team/few'), ['b-mid', 'c-new']);
+  assert.match(text, 'maxUniqueTags removed the oldest tag(s) of docker-few/team/few: a-old');
 });
 
 test.run();
