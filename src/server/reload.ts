@@ -7,7 +7,10 @@ import type { Config } from '../config/types.js';
  * Settings a running server cannot take over: listeners and what they bind, where data lives, the
  * log's shape, how access control authenticates (its permission targets do change on reload).
  */
-const restartOnly = ['listeners', 'acme', 'dataDir', 'certsDir', 'storage', 'gc', 'uploads', 'metrics', 'log.format', 'auth', 'workers', 'downloads'];
+const restartOnly = ['listeners', 'acme', 'dataDir', 'certsDir', 'storage', 'gc', 'metrics', 'log.format', 'auth', 'workers', 'downloads'];
+
+/** Typed paths whose key in the configuration file is another: the log names what the operator wrote. */
+const fileKeys: Readonly<Record<string, string>> = { 'gc.uploadsExpireAfter': 'uploads.expireAfter' };
 
 export interface ReloadReport {
   /** Key paths now in effect. */
@@ -31,8 +34,9 @@ export function changedPaths(before: unknown, after: unknown, path = ''): string
 
 export function classify(before: Config, after: Config): ReloadReport {
   const changed = changedPaths(before, after);
+  const named = (paths: string[]) => paths.map((path) => fileKeys[path] ?? path);
   const waits = (path: string) => restartOnly.some((prefix) => path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`));
-  return { applied: changed.filter((path) => !waits(path)), needsRestart: changed.filter(waits) };
+  return { applied: named(changed.filter((path) => !waits(path))), needsRestart: named(changed.filter(waits)) };
 }
 
 /** The configuration in effect after a reload: `after`, except what waits for a restart. */

@@ -44,8 +44,8 @@ test('reload: every setting README lists as needing a restart is logged so and k
       downloads: { memory: '64MiB' },
     };
     const report = await server.reload(config(restartOnly));
-    // uploads.expireAfter lives in the typed config as gc.uploadsExpireAfter, and is named so.
-    const expected = ['dataDir', 'certsDir', 'storage.metadata.driver', 'storage.metadata.url', 'metrics', 'log.format', 'auth.tokenLifetime', 'gc.interval', 'gc.uploadsExpireAfter', 'workers', 'downloads.memory'];
+    // uploads.expireAfter is gc.uploadsExpireAfter in the typed config: named as the file has it.
+    const expected = ['dataDir', 'certsDir', 'storage.metadata.driver', 'storage.metadata.url', 'metrics', 'log.format', 'auth.tokenLifetime', 'gc.interval', 'uploads.expireAfter', 'workers', 'downloads.memory'];
     assert.equal([...report.needsRestart].sort(), [...expected].sort());
     assert.equal(report.applied, []);
     const warning = await log.waitFor('which needs a restart');
