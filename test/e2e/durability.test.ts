@@ -38,12 +38,12 @@ function stalledUpload(url: string, method: string, total: number, first: Buffer
   req.write(first);
 }
 
+/** Polls `check` every 25 ms; fails after 30 s. */
 async function waitFor(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(25)) {
     if (await check()) return;
-    await sleep(25);
   }
-  throw new Error('condition not reached');
+  throw new Error('condition not reached within 30 s');
 }
 
 test('an image pushed before a hard kill is intact after restart', async () => {

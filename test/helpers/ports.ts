@@ -15,7 +15,7 @@ export function freePort(): Promise<number> {
 
 /** Waits until something accepts connections on 127.0.0.1:port (a child server has started). */
 export async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
     const open = await new Promise<boolean>((resolve) => {
       const socket = createConnection(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
       socket.once('error', () => resolve(false));
@@ -23,5 +23,5 @@ export async function waitForPort(port: number): Promise<void> {
     if (open) return;
     await sleep(50);
   }
-  throw new Error(`nothing listens on ${port}`);
+  throw new Error(`nothing listens on ${port} after 30 s`);
 }

@@ -41,13 +41,14 @@ export async function startDistribution(options: { user?: string; password?: str
   // Distribution reads every REGISTRY_* variable as configuration: give it a clean environment.
   const child = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
+  for (const deadline = Date.now() + 30_000; ; await sleep(50)) {
+    // Exited: it could not start (its port taken meanwhile, say); do not ask whoever holds the port.
+    if (child.exitCode !== null) throw new Error(`Distribution exited with ${child.exitCode}`);
     try {
       await fetch(`${url}/v2/`);
       break;
     } catch {
-      if (i > 100) throw new Error('Distribution did not start');
-      await sleep(50);
+      if (Date.now() > deadline) throw new Error('Distribution did not start within 30 s');
     }
   }
   return {
