@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { blob, makeImage } from '../helpers/images.js';
 import { pushImage } from '../helpers/registry.js';
 import { spawnWharf, tempDir, type WharfProcess } from '../helpers/server.js';
+import { exitOf } from '../helpers/children.js';
 
 let dataDir: string;
 let running: WharfProcess | null = null;
@@ -118,7 +119,7 @@ test('SIGTERM stops accepting but lets an upload in flight finish, then exits 0'
   // SIGTERM once the PATCH is in flight (its first half in the session), the rest once shutdown has begun.
   const session = join(dataDir, 'uploads', location.split('/').pop()!.split('?')[0]!);
   await waitFor(async () => (await stat(session)).size === half);
-  const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', resolve));
+  const exited = exitOf(wharf.child);
   wharf.child.kill('SIGTERM');
   await wharf.log.waitFor('SIGTERM: shutting down');
   req.end(item.bytes.subarray(half));

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Test } from 'uvu';
 import { freePort } from './ports.js';
 import { startWharf, tempDir, type StartOptions, type TestServer } from './server.js';
+import { terminate } from './children.js';
 
 // Real upstreams for remote-repository tests: CNCF Distribution from Debian's docker-registry,
 // and a counting pass-through in front of it that can also misbehave on purpose.
@@ -55,9 +56,7 @@ export async function startDistribution(options: { user?: string; password?: str
     url,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      await terminate(child);
     },
   };
 }
