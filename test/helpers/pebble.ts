@@ -69,7 +69,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     stdio: ['ignore', 'ignore', 'ignore'],
     env: { PATH: '/usr/bin:/bin', PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
   });
-  await Promise.all([waitForPort(port), waitForPort(managementPort)]);
+  await Promise.all([waitForPort(port, child), waitForPort(managementPort, child)]);
   const ca = await readFile(cert, 'utf8');
   return {
     directory: `https://127.0.0.1:${port}/dir`,

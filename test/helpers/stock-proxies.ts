@@ -47,8 +47,9 @@ function foreground(command: string, args: string[], env: NodeJS.ProcessEnv, por
   let child: ChildProcess | null = null;
   return {
     async start() {
-      child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
-      await Promise.all(Object.values(ports).map((port) => waitForPort(port)));
+      const started = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
+      child = started;
+      await Promise.all(Object.values(ports).map((port) => waitForPort(port, started)));
     },
     async stop() {
       if (!child || child.exitCode !== null || child.signalCode !== null) return;
