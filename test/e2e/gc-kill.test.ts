@@ -54,13 +54,16 @@ test('kill -9 in the middle of deleting a batch, then collect again: nothing rea
   const exited = new Promise((resolve) => collector.once('exit', resolve));
   let stderr = '';
   collector.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the collector did not reach its 100th deletion within 60 s')), 60_000);
-    collector.stdout!.on('data', (chunk: Buffer) => { if (chunk.toString().includes('paused')) { clearTimeout(timer); resolve(); } });
-    collector.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the collector exited with ${code} before pausing: ${stderr}`)); });
-  });
-  collector.kill('SIGKILL');
-  await exited;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the collector did not reach its 100th deletion within 60 s')), 60_000);
+      collector.stdout!.on('data', (chunk: Buffer) => { if (chunk.toString().includes('paused')) { clearTimeout(timer); resolve(); } });
+      collector.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the collector exited with ${code} before pausing: ${stderr}`)); });
+    });
+  } finally {
+    collector.kill('SIGKILL');
+    await exited;
+  }
   const left = new Set(await storedBlobs({ dataDir, storage: {} }));
   assert.ok(left.size <= total - 100, 'the collection had deleted bytes');
   const store = await openStore({ dataDir, blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' }, recover: false });
