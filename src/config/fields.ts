@@ -35,8 +35,13 @@ export function string(value: unknown, path: string): string {
   return value;
 }
 
+/** A whole number given as text (a value from \${ENV} is always text) as that number; anything else as it is. */
+export function fromDigits(value: unknown): unknown {
+  return typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+}
+
 export function port(value: unknown, path: string): number {
-  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  const number = fromDigits(value);
   if (typeof number !== 'number' || !Number.isInteger(number) || number < 0 || number > 65535) {
     throw new ConfigError(path, `expected a port number 0-65535, got ${describe(value)}`);
   }
@@ -59,9 +64,9 @@ export function duration(value: unknown, path: string): number {
 }
 
 export function positiveInteger(value: unknown, path: string): number {
-  if (typeof value === 'string' && /^\d+$/.test(value)) return positiveInteger(Number(value), path);
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new ConfigError(path, `expected a whole number of at least 1, got ${describe(value)}`);
-  return value;
+  const number = fromDigits(value);
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < 1) throw new ConfigError(path, `expected a whole number of at least 1, got ${describe(value)}`);
+  return number;
 }
 
 export function httpUrl(value: unknown, path: string): string {

@@ -6,7 +6,7 @@ import { authConfig, permissionsConfig, reservedRepositoryKeys } from './auth.js
 import { ConfigError } from './errors.js';
 import { collectorConfig, storageConfig, storageKeys } from './storage.js';
 import { servingConfig, servingKeys } from './serving.js';
-import { bindAddress, boolean, byteSize, describe, duration, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
+import { bindAddress, boolean, byteSize, describe, duration, fromDigits, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
 import { checkVirtualRepositories, virtualRepository } from './virtual.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
@@ -106,7 +106,7 @@ function repository(value: unknown, path: string): RepositoryConfig {
   const gc = node.gc === undefined ? {} : mapping(node.gc, join(path, 'gc'), ['untagged']);
   const untagged = gc.untagged ?? 'delete';
   if (untagged !== 'delete' && untagged !== 'keep') throw new ConfigError(join(join(path, 'gc'), 'untagged'), `expected delete or keep, got ${describe(untagged)}`);
-  const limit = node.maxUniqueTags ?? 0;
+  const limit = fromDigits(node.maxUniqueTags ?? 0);
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
     throw new ConfigError(join(path, 'maxUniqueTags'), `expected a whole number of tags per image, 0 for no limit, got ${describe(limit)}`);
   }

@@ -25,7 +25,7 @@ test('defaults: no tag limit, no platform tags; given values are kept', () => {
 test('bad values name their key', () => {
   assert.match(problem({ maxUniqueTags: -1 }), 'repositories.docker-local.maxUniqueTags: expected a whole number of tags per image, 0 for no limit, got number -1');
   assert.match(problem({ maxUniqueTags: 2.5 }), 'repositories.docker-local.maxUniqueTags');
-  assert.match(problem({ maxUniqueTags: '3' }), 'repositories.docker-local.maxUniqueTags');
+  assert.match(problem({ maxUniqueTags: 'three' }), 'repositories.docker-local.maxUniqueTags');
   assert.match(problem({ platformTags: 'yes' }), 'repositories.docker-local.platformTags');
 });
 

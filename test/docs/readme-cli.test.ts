@@ -1,0 +1,83 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { logCollector } from '../helpers/logs.js';
+import { cliPath, spawnWharf, tempDir } from '../helpers/server.js';
+
+// README, "The `wharf` command": `serve` reads config/wharf.yaml from the working directory, else
+// the one shipped with the package; `--listen 127.0.0.1:0` picks a free port and the chosen URL
+// is printed on standard output with the version, the config file, the data directory and what
+// each listener serves; `--data DIR` replaces dataDir. `proxy-config` writes wharf.conf into nginx/
+// or apache/ unless --out, one site per subdomain by default when there is a baseDomain.
+
+const shipped = fileURLToPath(new URL('../../../config/wharf.yaml', import.meta.url));
+
+/** `wharf serve --listen 127.0.0.1:0 --data <data>` in `cwd`, without --config: its standard output until it listens. */
+async function serveIn(cwd: string, data: string): Promise<{ stdout: string; url: string }> {
+  const child = spawn(process.execPath, [cliPath, 'serve', '--listen', '127.0.0.1:0', '--data', data], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout = logCollector();
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => stdout.chunk(chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    const line = await Promise.race([
+      stdout.waitFor(/listening on http:\/\//, 30_000),
+      exited.then((code) => { throw new Error(`wharf exited with ${String(code)}: ${stderr}`); }),
+    ]);
+    const url = /listening on (http:\/\/\S+)/.exec(line)![1]!;
+    assert.is((await fetch(`${url}/v2/`)).headers.get('docker-distribution-api-version'), 'registry/2.0', 'the printed URL is where it serves');
+    return { stdout: stdout.lines.join('\n'), url };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+test('serve without --config reads config/wharf.yaml in the working directory', async () => {
+  const cwd = await tempDir();
+  await mkdir(join(cwd, 'config'));
+  await writeFile(join(cwd, 'config', 'wharf.yaml'), 'repositories:\n  docs-here: { type: local }\nauth: { enabled: false }\nlog: { access: false }\n');
+  const data = join(cwd, 'elsewhere');
+  const { stdout, url } = await serveIn(cwd, data);
+  assert.match(stdout, `: config ${join(cwd, 'config', 'wharf.yaml')}, data in ${data}`);
+  assert.match(stdout, `listening on ${url} serving docs-here by path`);
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.is.not(new URL(url).port, '0');
+});
+
+test('serve without --config and without config/wharf.yaml here runs the shipped one: docker-local, docker-hub and docker', async () => {
+  const cwd = await tempDir();
+  const data = join(cwd, 'data-dir');
+  const { stdout, url } = await serveIn(cwd, data);
+  assert.match(stdout, `: config ${shipped}, data in ${data}`);
+  assert.match(stdout, `listening on ${url} serving docker-local, docker-hub, docker by path`);
+  assert.match(stdout, 'the first user is admin, password', 'the shipped config has access control on');
+});
+
+test('proxy-config without --out writes nginx/wharf.conf or apache/wharf.conf here; subdomain sites by default with baseDomain', async () => {
+  const cwd = await tempDir();
+  const config = join(cwd, 'wharf.yaml');
+  await writeFile(config, 'baseDomain: reg-docs.test\nrepositories:\n  docker-local: { type: local }\n');
+  const run = (server: string) => promisify(execFile)(process.execPath, [cliPath, 'proxy-config', server, '--config', config], { cwd });
+  for (const [server, site] of [['nginx', 'server_name docker-local.reg-docs.test;'], ['apache', 'ServerName docker-local.reg-docs.test']] as const) {
+    const { stdout } = await run(server);
+    const file = join(cwd, server, 'wharf.conf');
+    assert.match(stdout, `wharf: wrote ${file} (${server}, subdomain method)`);
+    assert.match(await readFile(file, 'utf8'), site);
+  }
+});
+
+test('SIGINT stops serve as SIGTERM does: it says so and exits 0', async () => {
+  const wharf = await spawnWharf(await tempDir());
+  const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', resolve));
+  wharf.child.kill('SIGINT');
+  await wharf.log.waitFor('SIGINT: shutting down');
+  assert.is(await exited, 0);
+});
+
+test.run();
