@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { cliPath, runCli, startWharf, tempDir } from '../helpers/server.js';
 import { basic, challengeOf, eventually } from '../helpers/auth.js';
 import { errorCode } from '../helpers/registry.js';
+import { terminate } from '../helpers/children.js';
 
 // Password guessing is throttled, Basic credentials travel only where they are safe, and a
 // listener that would carry them in clear text is named at start.
@@ -174,8 +175,7 @@ test('wharf serve on a fresh data directory prints the admin password once on st
     assert.match(stderr, `kept in ${dir}/data/initial-admin-password`);
     assert.not.match(stderr, password!);
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await terminate(child);
   }
 });
 

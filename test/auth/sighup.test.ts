@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { basic, fetchToken } from '../helpers/auth.js';
 import { errorCode } from '../helpers/registry.js';
 import { runCli, spawnWharf, tempDir } from '../helpers/server.js';
+import { terminate } from '../helpers/children.js';
 
 // Permission targets follow `kill -HUP` of a running `wharf serve`: a grant taken away is gone
 // for Basic credentials and for a bearer token issued before the reload alike.
@@ -44,12 +45,7 @@ test('kill -HUP with a permission taken away: the next request is denied, and th
     }
     assert.is(wharf.child.exitCode, null);
   } finally {
-    // Bounded: a child that ignores SIGTERM is killed rather than left to hang the suite.
-    const exited = new Promise((resolve) => wharf.child.once('exit', resolve));
-    wharf.child.kill('SIGTERM');
-    const timer = setTimeout(() => wharf.child.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
+    await terminate(wharf.child);
   }
 });
 

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { blob, makeImage } from '../helpers/images.js';
 import { pushImage } from '../helpers/registry.js';
 import { spawnWharf, tempDir, type WharfProcess } from '../helpers/server.js';
+import { exitOf } from '../helpers/children.js';
 
 let dataDir: string;
 let running: WharfProcess | null = null;
@@ -38,12 +39,12 @@ function stalledUpload(url: string, method: string, total: number, first: Buffer
   req.write(first);
 }
 
+/** Polls `check` every 25 ms; fails after 30 s. */
 async function waitFor(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(25)) {
     if (await check()) return;
-    await sleep(25);
   }
-  throw new Error('condition not reached');
+  throw new Error('condition not reached within 30 s');
 }
 
 test('an image pushed before a hard kill is intact after restart', async () => {
@@ -118,7 +119,7 @@ test('SIGTERM stops accepting but lets an upload in flight finish, then exits 0'
   // SIGTERM once the PATCH is in flight (its first half in the session), the rest once shutdown has begun.
   const session = join(dataDir, 'uploads', location.split('/').pop()!.split('?')[0]!);
   await waitFor(async () => (await stat(session)).size === half);
-  const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', resolve));
+  const exited = exitOf(wharf.child);
   wharf.child.kill('SIGTERM');
   await wharf.log.waitFor('SIGTERM: shutting down');
   req.end(item.bytes.subarray(half));

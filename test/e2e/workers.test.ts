@@ -14,6 +14,7 @@ import { seedImage } from '../helpers/registry.js';
 import { addUsers, spawnWharf, tempDir, type WharfProcess } from '../helpers/server.js';
 import { workerPids, workerServing } from '../helpers/workers.js';
 import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
+import { exitOf } from '../helpers/children.js';
 
 // `wharf serve` with workers: 4 (node:cluster). Connections are handed to the workers in turn, so
 // requests sent on connections of their own land on different workers; what one worker starts,
@@ -463,7 +464,7 @@ test('SIGHUP reloads every worker; a bad file is refused and the old configurati
   const before = await misses();
   const pull = send('GET', `/v2/docker-remote/team/late/blobs/${layer.digest}`, { headers: await bearer('repository:docker-remote/team/late:pull') });
   await eventually('the pull is in flight', async () => await misses() === before + 1, 30_000);
-  const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', (exitCode) => resolve(exitCode)));
+  const exited = exitOf(wharf.child);
   wharf.child.kill('SIGTERM');
   await wharf.log.waitFor('SIGTERM: shutting down', 20_000);
   upstream.holdBlobs = null;

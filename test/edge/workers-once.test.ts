@@ -8,6 +8,7 @@ import { startPebble } from '../helpers/pebble.js';
 import { freePort } from '../helpers/ports.js';
 import { spawnWharf, tempDir, type WharfProcess } from '../helpers/server.js';
 import { workerServing } from '../helpers/workers.js';
+import { terminate } from '../helpers/children.js';
 
 // With workers, what must happen once is done by the primary: the first admin (one password,
 // valid on every worker) and the ACME order, whose HTTP-01 challenge any worker answers and
@@ -71,8 +72,7 @@ test('two workers: one first admin, one ACME order whose certificate every worke
       }
       assert.is(wharf.log.lines.filter((line) => line.includes('the first user is admin')).length, 1, 'one first admin');
     } finally {
-      wharf.child.kill('SIGTERM');
-      await new Promise((resolve) => wharf.child.once('exit', resolve));
+      await terminate(wharf.child);
       await pebble.stop();
     }
   });

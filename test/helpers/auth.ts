@@ -70,8 +70,11 @@ export async function pushWith(client: Fetch, name: string, image: Image, tag: s
   return client(`/v2/${name}/manifests/${tag}`, { method: 'PUT', body: image.manifest, headers: { 'Content-Type': OCI_MANIFEST } });
 }
 
-/** Polls `check` until it returns true (the server picks up a CLI change within about a second); fails after `ms`. */
-export async function eventually(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+/**
+ * Polls `check` until it returns true (the server picks up a CLI change within about a second);
+ * fails after `ms` (default: room for a CI machine several times slower than this one).
+ */
+export async function eventually(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);

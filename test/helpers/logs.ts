@@ -7,7 +7,7 @@ export interface LogCollector {
   /** Takes a chunk of a stream: lines are taken as they complete. */
   chunk: (text: string) => void;
   lines: string[];
-  /** The first line that matches, now or when it is written (at most `ms` later). */
+  /** The first line that matches, now or when it is written (at most `ms` later; default 30 s). */
   waitFor(match: RegExp | string, ms?: number): Promise<string>;
 }
 
@@ -34,7 +34,7 @@ export function logCollector(): LogCollector {
         }
       }
     },
-    waitFor(match, ms = 10_000) {
+    waitFor(match, ms = 30_000) {
       const test = matcher(match);
       const seen = lines.find(test);
       if (seen !== undefined) return Promise.resolve(seen);

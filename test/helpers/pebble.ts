@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, waitForPort } from './ports.js';
 import { tempDir } from './server.js';
+import { terminate } from './children.js';
 
 // Pebble, Let's Encrypt's ACME test server (Debian's pebble), on loopback. It validates HTTP-01
 // by fetching http://<name>:<httpPort>/.well-known/acme-challenge/<token>, resolving names the
@@ -68,7 +69,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     stdio: ['ignore', 'ignore', 'ignore'],
     env: { PATH: '/usr/bin:/bin', PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
   });
-  await Promise.all([waitForPort(port), waitForPort(managementPort)]);
+  await Promise.all([waitForPort(port, child), waitForPort(managementPort, child)]);
   const ca = await readFile(cert, 'utf8');
   return {
     directory: `https://127.0.0.1:${port}/dir`,
@@ -82,9 +83,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     }),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      await terminate(child);
     },
   };
 }

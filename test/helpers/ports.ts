@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -13,9 +14,14 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Waits until something accepts connections on 127.0.0.1:port (a child server has started). */
-export async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+/**
+ * Waits until something accepts connections on 127.0.0.1:port (a child server has started).
+ * Fails at once when `child` has exited: it could not listen (the port taken meanwhile, say), and
+ * whatever holds the port is not it.
+ */
+export async function waitForPort(port: number, child?: ChildProcess): Promise<void> {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`${child.spawnfile} exited (${child.exitCode ?? child.signalCode}) before listening on ${port}`);
     const open = await new Promise<boolean>((resolve) => {
       const socket = createConnection(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
       socket.once('error', () => resolve(false));
@@ -23,5 +29,5 @@ export async function waitForPort(port: number): Promise<void> {
     if (open) return;
     await sleep(50);
   }
-  throw new Error(`nothing listens on ${port}`);
+  throw new Error(`nothing listens on ${port} after 30 s`);
 }

@@ -29,7 +29,7 @@ async function start(): Promise<{ endpoint: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [bin, '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--silent'], { stdio: 'ignore' });
   child.unref();
   process.once('exit', () => child.kill('SIGKILL'));
-  await waitForPort(port);
+  await waitForPort(port, child);
   return { endpoint: `http://127.0.0.1:${port}`, child };
 }
 

@@ -186,7 +186,7 @@ export async function spawnWharf(dataDir: string, options: { config?: string } =
   return { url, child, stderr: () => stderr, log };
 }
 
-/** Runs the CLI to completion and returns its exit code and output. */
+/** Runs the CLI to completion and returns its exit code and output (killed after 2 min: code null, said in stderr). */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
@@ -195,7 +195,14 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, inp
     let stderr = '';
     child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
     child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    const timer = setTimeout(() => {
+      stderr += '\n(the test killed it: still running after 2 min)';
+      child.kill('SIGKILL');
+    }, 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { nginxTempPaths } from '../../bench/servers.js';
 import { waitForPort } from './ports.js';
+import { terminate } from './children.js';
 
 // Debian's nginx and Apache as installed (/etc/nginx, /etc/apache2), copied into a temp dir with
 // a generated Wharf site dropped in the way the snippet's header says: nginx's conf.d/wharf.conf;
@@ -46,14 +47,13 @@ function foreground(command: string, args: string[], env: NodeJS.ProcessEnv, por
   let child: ChildProcess | null = null;
   return {
     async start() {
-      child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
-      await Promise.all(Object.values(ports).map((port) => waitForPort(port)));
+      const started = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
+      child = started;
+      await Promise.all(Object.values(ports).map((port) => waitForPort(port, started)));
     },
     async stop() {
       if (!child || child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      await terminate(child);
     },
   };
 }

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Test } from 'uvu';
 import { freePort } from './ports.js';
 import { startWharf, tempDir, type StartOptions, type TestServer } from './server.js';
+import { terminate } from './children.js';
 
 // Real upstreams for remote-repository tests: CNCF Distribution from Debian's docker-registry,
 // and a counting pass-through in front of it that can also misbehave on purpose.
@@ -41,22 +42,21 @@ export async function startDistribution(options: { user?: string; password?: str
   // Distribution reads every REGISTRY_* variable as configuration: give it a clean environment.
   const child = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
+  for (const deadline = Date.now() + 30_000; ; await sleep(50)) {
+    // Exited: it could not start (its port taken meanwhile, say); do not ask whoever holds the port.
+    if (child.exitCode !== null) throw new Error(`Distribution exited with ${child.exitCode}`);
     try {
       await fetch(`${url}/v2/`);
       break;
     } catch {
-      if (i > 100) throw new Error('Distribution did not start');
-      await sleep(50);
+      if (Date.now() > deadline) throw new Error('Distribution did not start within 30 s');
     }
   }
   return {
     url,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      await terminate(child);
     },
   };
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli, spawnWharf, tempDir } from '../helpers/server.js';
+import { terminate } from '../helpers/children.js';
 
 // The wharf command as a new operator meets it: version, help on every command, a start-up banner
 // that says what is served where, and `setup` listing the repositories.
@@ -46,9 +47,7 @@ test('the start-up banner names the version, the config file, each listener with
     assert.match(output, new RegExp(`info wharf ${version.replaceAll('.', '\\.')}: config ${dataDir}\\.yaml, data in ${dataDir}`));
     assert.match(output, `info listening on ${wharf.url} serving docker-local by path (/v2/<key>/…)`);
   } finally {
-    const exited = new Promise((resolve) => wharf.child.once('exit', resolve));
-    wharf.child.kill('SIGTERM');
-    await exited;
+    await terminate(wharf.child);
   }
 });
 

@@ -13,16 +13,14 @@ import { blob, makeImage } from '../helpers/images.js';
 import { logCollector } from '../helpers/logs.js';
 import { errorCode, pushImage } from '../helpers/registry.js';
 import { runCli, spawnWharf, tempDir, type WharfProcess } from '../helpers/server.js';
+import { terminate } from '../helpers/children.js';
 
 // Reloading without a restart: RunningServer.reload(config) and SIGHUP on `wharf serve` take a
 // new configuration, certificates and permissions (through a hook) while connections stay up;
 // a bad file is refused and the old configuration keeps serving; what needs a restart says so.
 
-async function stop(wharf: WharfProcess): Promise<number | null> {
-  if (wharf.child.exitCode !== null) return wharf.child.exitCode;
-  const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', (code) => resolve(code)));
-  wharf.child.kill('SIGTERM');
-  return exited;
+function stop(wharf: WharfProcess): Promise<number | null> {
+  return terminate(wharf.child);
 }
 
 /** The certificate served to a client that connects by IP address and sends no SNI. */

@@ -13,9 +13,10 @@ const fixture = remoteFixture(test, (url) => ({
   'docker-remote': { type: 'remote', url, cache: { maxSize: '2500KiB' } },
 }), { gc: { grace: 0 }, storageNow: () => clock });
 
-/** Waits (up to 10 s) until `done` holds; the assertions after it say what was expected. */
+/** Waits (up to 30 s) until `done` holds; the assertions after it say what was expected. */
 async function settle(done: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200 && !(await done()); i++) await sleep(50);
+  const deadline = Date.now() + 30_000;
+  while (!(await done()) && Date.now() < deadline) await sleep(50);
 }
 
 async function onDisk(digest: string): Promise<boolean> {
