@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { logCollector } from '../helpers/logs.js';
 import { cliPath, spawnWharf, tempDir } from '../helpers/server.js';
+import { exitOf } from '../helpers/children.js';
 
 // README, "The `wharf` command": `serve` reads config/wharf.yaml from the working directory, else
 // the one shipped with the package; `--listen 127.0.0.1:0` picks a free port and the chosen URL
@@ -23,7 +24,7 @@ async function serveIn(cwd: string, data: string): Promise<{ stdout: string; url
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => stdout.chunk(chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const exited = exitOf(child);
   try {
     const line = await Promise.race([
       stdout.waitFor(/listening on http:\/\//, 30_000),
@@ -74,7 +75,7 @@ test('proxy-config without --out writes nginx/wharf.conf or apache/wharf.conf he
 
 test('SIGINT stops serve as SIGTERM does: it says so and exits 0', async () => {
   const wharf = await spawnWharf(await tempDir());
-  const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', resolve));
+  const exited = exitOf(wharf.child);
   wharf.child.kill('SIGINT');
   await wharf.log.waitFor('SIGINT: shutting down');
   assert.is(await exited, 0);

@@ -15,6 +15,7 @@ import { logCollector } from '../helpers/logs.js';
 import { pushImage } from '../helpers/registry.js';
 import { eventually } from '../helpers/auth.js';
 import { cliPath, spawnWharf, startWharf, tempDir } from '../helpers/server.js';
+import { exitOf } from '../helpers/children.js';
 
 // README, "Operating Wharf": the claims no other suite checked.
 
@@ -100,7 +101,7 @@ test('wharf serve: the access log goes to standard output, operational lines to 
   const stderr = logCollector();
   child.stdout!.on('data', (chunk: Buffer) => stdout.chunk(chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => stderr.chunk(chunk.toString()));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const exited = exitOf(child);
   try {
     const banner = await Promise.race([stderr.waitFor(/listening on http:\/\//, 30_000), stdout.waitFor(/listening on http:\/\//, 30_000)]);
     const url = /listening on (http:\/\/[^\s,]+)/.exec(banner)![1]!;
@@ -134,7 +135,6 @@ test('readiness: a listener that is not listening makes the server not ready, an
 test('SIGINT on wharf serve with workers: 2 stops the primary and every worker, exit 0', async () => {
   const dir = await tempDir();
   const wharf = await spawnWharf(join(dir, 'data'), { config: 'workers: 2\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n' });
-  const exited = new Promise<number | null>((resolve) => wharf.child.once('exit', (code) => resolve(code)));
   try {
     // The primary's children, from /proc (field 4 of /proc/<pid>/stat is the parent; no procps needed).
     const children = () => readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
@@ -147,6 +147,7 @@ test('SIGINT on wharf serve with workers: 2 stops the primary and every worker, 
     await eventually('two workers run', async () => children().length === 2);
     const workers = children();
     assert.is((await fetch(`${wharf.url}/v2/`)).status, 200);
+    const exited = exitOf(wharf.child);
     wharf.child.kill('SIGINT');
     assert.is(await exited, 0);
     assert.match(wharf.stderr() + wharf.log.lines.join('\n'), 'SIGINT: shutting down');
