@@ -28,7 +28,7 @@ test('SQLite: WAL mode, and synchronous=FULL on the connection that writes, also
   }
 });
 
-test('manifest bytes are cached, the tag is not: a tag moved by another node is served moved at once', async () => {
+test('manifest bytes are cached; a tag moved by another node is served moved at once (SQLite: the kept tag is dropped at the commit)', async () => {
   const a = await startWharf();
   // The same database and blobs: on SQLite and the filesystem, the same data directory.
   const b = await startWharf({ storage: a.storage, ...('metadata' in a.storage ? {} : { dataDir: a.dataDir }) });

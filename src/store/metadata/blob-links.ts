@@ -5,8 +5,10 @@ export class SqlBlobLinks implements BlobLinks {
   constructor(private readonly db: Db) {}
 
   async size({ repo, name }: ImageRef, digest: string): Promise<number | null> {
-    const row = await this.db.sql.get<{ size: number }>('SELECT size FROM repository_blobs WHERE repo = $1 AND name = $2 AND digest = $3', [repo, name, digest]);
-    return row ? Number(row.size) : null;
+    return this.db.reads.get(`blob\0${repo}\0${name}\0${digest}`, async () => {
+      const row = await this.db.sql.get<{ size: number }>('SELECT size FROM repository_blobs WHERE repo = $1 AND name = $2 AND digest = $3', [repo, name, digest]);
+      return row ? Number(row.size) : null;
+    });
   }
 
   async sizeInRepository(repo: string, digest: string): Promise<number | null> {

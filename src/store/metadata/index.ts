@@ -5,6 +5,7 @@ import { SqlCollector } from './collector.js';
 import { SqlImages } from './images.js';
 import { SqlManagement } from './management.js';
 import { manifestContentCache, SqlManifests } from './manifests.js';
+import { FreshReads, uncachedReads } from './fresh-reads.js';
 import { BatchedPulls } from './pulls.js';
 import { migrate } from './schema.js';
 import type { Db, Sql, SqlDatabase } from './sql.js';
@@ -51,13 +52,15 @@ export async function openMetadata(options: MetadataOptions): Promise<Metadata> 
     throw error;
   }
   const contents = manifestContentCache();
-  const outside: Db = { sql: database.sql, atomic: (work) => database.transaction(work) };
+  const reads = database.changed ? new FreshReads(database.changed) : uncachedReads;
+  const outside: Db = { sql: database.sql, reads, atomic: (work) => database.transaction(work) };
+  const inside = (sql: Sql): Db => ({ sql, reads: uncachedReads, atomic: (inner) => inner(sql) });
   const pulls = new BatchedPulls(database, options.now);
   return {
     ...concerns(outside, contents),
     pulls,
-    transaction: (work) => database.transaction((sql: Sql) => work(concerns({ sql, atomic: (inner) => inner(sql) }, contents))),
-    rehearse: (work) => database.rehearse((sql: Sql) => work(concerns({ sql, atomic: (inner) => inner(sql) }, contents))),
+    transaction: (work) => database.transaction((sql: Sql) => work(concerns(inside(sql), contents))),
+    rehearse: (work) => database.rehearse((sql: Sql) => work(concerns(inside(sql), contents))),
     ping: () => database.ping(),
     async close() {
       await pulls.flush().catch(() => undefined);

@@ -72,7 +72,7 @@ export class SqlManifests implements Manifests {
   }
 
   async inImage({ repo, name }: ImageRef, digest: string): Promise<ManifestRow | undefined> {
-    const linked = await this.db.sql.get('SELECT 1 AS one FROM repository_manifests WHERE repo = $1 AND name = $2 AND digest = $3', [repo, name, digest]);
+    const linked = await this.db.reads.get(`manifest\0${repo}\0${name}\0${digest}`, async () => (await this.db.sql.get('SELECT 1 AS one FROM repository_manifests WHERE repo = $1 AND name = $2 AND digest = $3', [repo, name, digest])) !== undefined);
     return linked ? this.content(digest) : undefined;
   }
 

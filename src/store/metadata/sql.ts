@@ -1,3 +1,5 @@
+import type { Reads } from './fresh-reads.js';
+
 // The one SQL surface both databases stand behind. Statements are written once, with $1, $2…
 // placeholders and SQL that SQLite (3.35+) and PostgreSQL (15) both accept; the few differences
 // (row locks, column types) are asked of `dialect`. A statement that changes rows and returns
@@ -24,6 +26,11 @@ export interface SqlDatabase {
    * runs on a copy; PostgreSQL: it locks only the rows it changes).
    */
   rehearse<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+  /**
+   * Whether any process may have committed since the last call (true on the first); where the
+   * database cannot tell cheaply (PostgreSQL), absent, and nothing read is kept.
+   */
+  readonly changed?: () => boolean;
   /** Whether the database answers (for readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -35,6 +42,8 @@ export interface SqlDatabase {
  */
 export interface Db {
   readonly sql: Sql;
+  /** Hot reads kept while the database is unchanged (outside transactions only). */
+  readonly reads: Reads;
   atomic<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
 }
 

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { storageFailure } from '../full.js';
 import { mutex } from './mutex.js';
+import { watchCommits } from './wal-header.js';
 import type { Sql, SqlDatabase } from './sql.js';
 
 // SQLite through better-sqlite3 (synchronous, microseconds per statement). Two connections:
@@ -95,10 +96,11 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqlDataba
   const timeout = options.busyTimeoutMs ?? 5000;
   ownerOnly(path);
   const writer = new Database(path, { timeout });
-  writer.pragma('journal_mode = WAL');
+  const wal = writer.pragma('journal_mode = WAL', { simple: true }) === 'wal';
   writer.pragma('synchronous = FULL');
   let reader: Database.Database | null = null;
   const { statement, direct } = statementsOn(writer);
+  const commits = wal ? watchCommits(path) : null;
   const lock = mutex();
   const log = options.log ?? (() => undefined);
   /** One writer at a time; a full disk is STORAGE_FULL, not an internal error. */
@@ -142,8 +144,10 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqlDataba
       }
     }),
     rehearse: (work) => onCopy(writer, work),
+    ...(commits ? { changed: commits.changed } : {}),
     ping: async () => { writer.prepare('SELECT 1').get(); },
     close: async () => lock(async () => {
+      commits?.close();
       reader?.close();
       writer.close();
     }),

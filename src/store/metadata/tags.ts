@@ -6,8 +6,10 @@ export class SqlTags implements Tags {
   constructor(private readonly db: Db) {}
 
   async get({ repo, name }: ImageRef, tag: string): Promise<TagRow | undefined> {
-    const row = await this.db.sql.get<TagRow>('SELECT digest, pushed_at FROM tags WHERE repo = $1 AND name = $2 AND tag = $3', [repo, name, tag]);
-    return row && { digest: row.digest, pushed_at: Number(row.pushed_at) };
+    return this.db.reads.get(`tag\0${repo}\0${name}\0${tag}`, async () => {
+      const row = await this.db.sql.get<TagRow>('SELECT digest, pushed_at FROM tags WHERE repo = $1 AND name = $2 AND tag = $3', [repo, name, tag]);
+      return row && { digest: row.digest, pushed_at: Number(row.pushed_at) };
+    });
   }
 
   async list({ repo, name }: ImageRef, page: Page): Promise<string[]> {
@@ -35,13 +37,15 @@ export class SqlTags implements Tags {
   }
 
   async getConfirmed({ repo, name }: ImageRef, tag: string): Promise<ConfirmedTag | undefined> {
-    const row = await this.db.sql.get<{ digest: string; pushed_at: number; checked_at: number | null }>(
-      `SELECT t.digest, t.pushed_at, r.checked_at FROM tags t
-       LEFT JOIN remote_tags r ON r.repo = t.repo AND r.name = t.name AND r.tag = t.tag
-       WHERE t.repo = $1 AND t.name = $2 AND t.tag = $3`,
-      [repo, name, tag],
-    );
-    return row && { digest: row.digest, pushed_at: Number(row.pushed_at), confirmed_at: row.checked_at === null ? null : Number(row.checked_at) };
+    return this.db.reads.get(`confirmed\0${repo}\0${name}\0${tag}`, async () => {
+      const row = await this.db.sql.get<{ digest: string; pushed_at: number; checked_at: number | null }>(
+        `SELECT t.digest, t.pushed_at, r.checked_at FROM tags t
+         LEFT JOIN remote_tags r ON r.repo = t.repo AND r.name = t.name AND r.tag = t.tag
+         WHERE t.repo = $1 AND t.name = $2 AND t.tag = $3`,
+        [repo, name, tag],
+      );
+      return row && { digest: row.digest, pushed_at: Number(row.pushed_at), confirmed_at: row.checked_at === null ? null : Number(row.checked_at) };
+    });
   }
 
   async confirm({ repo, name }: ImageRef, tag: string, at: number): Promise<void> {
