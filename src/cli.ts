@@ -16,7 +16,7 @@ import { tokenCommand } from './cli/tokens.js';
 import { userCommand } from './cli/users.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { RegistryError } from './oci/errors.js';
-import { startServer } from './server.js';
+import { shutdownGraceMs, startServer } from './server.js';
 import { openAcme } from './server/certificates.js';
 import { startCluster } from './server/cluster.js';
 import { runWorker } from './server/worker.js';
@@ -134,7 +134,7 @@ async function serve(args: string[]): Promise<void> {
     });
   });
   const stop = (signal: string) => {
-    logger.info(`${signal}: shutting down`);
+    logger.info(`${signal}: shutting down; requests in flight have up to ${shutdownGraceMs / 1000} s to finish`);
     server.close().then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));

@@ -147,13 +147,15 @@ export class ImageCatalog {
     let after = query.after;
     const batch = Math.min(Math.max(n * 2, 100), 5000);
     for (let scanned = 0; scanned < maxScanned; scanned += batch) {
-      const found = await this.#store.metadata.management.search({ ...query, after, limit: batch });
+      // The last batch stops at maxScanned, whatever n made the batch size.
+      const limit = Math.min(batch, maxScanned - scanned);
+      const found = await this.#store.metadata.management.search({ ...query, after, limit });
       for (const row of found) {
         if (!readable(row)) continue;
         if (rows.length === n) return { rows, resume: keyOf(rows.at(-1)!) };
         rows.push(row);
       }
-      if (found.length < batch) return { rows, resume: null };
+      if (found.length < limit) return { rows, resume: null };
       after = keyOf(found.at(-1)!);
     }
     return { rows, resume: after };

@@ -5,15 +5,19 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { randomBytes } from 'node:crypto';
+import { blob } from '../helpers/images.js';
 import { logCollector } from '../helpers/logs.js';
-import { cliPath, spawnWharf, tempDir } from '../helpers/server.js';
+import { pushBlob } from '../helpers/registry.js';
+import { cliPath, runCli, spawnWharf, startWharf, tempDir } from '../helpers/server.js';
 import { exitOf } from '../helpers/children.js';
 
 // README, "The `wharf` command": `serve` reads config/wharf.yaml from the working directory, else
 // the one shipped with the package; `--listen 127.0.0.1:0` picks a free port and the chosen URL
 // is printed on standard output with the version, the config file, the data directory and what
 // each listener serves; `--data DIR` replaces dataDir. `proxy-config` writes wharf.conf into nginx/
-// or apache/ unless --out, one site per subdomain by default when there is a baseDomain.
+// or apache/ unless --out, one site per subdomain by default when there is a baseDomain. `gc`
+// writes a progress line on a terminal, always a summary.
 
 const shipped = fileURLToPath(new URL('../../../config/wharf.yaml', import.meta.url));
 
@@ -79,6 +83,28 @@ test('SIGINT stops serve as SIGTERM does: it says so and exits 0', async () => {
   wharf.child.kill('SIGINT');
   await wharf.log.waitFor('SIGINT: shutting down');
   assert.is(await exited, 0);
+});
+
+test('gc: a progress line on a terminal, rewritten in place; without one only the summary', async () => {
+  const wharf = await startWharf();
+  await pushBlob(wharf.url, 'docker-local/team/loose', blob(randomBytes(1024)));
+  await wharf.stop();
+  const configFile = `${wharf.dataDir}.yaml`;
+  // JSON is YAML: the storage the server ran with, and no grace, so the blob nothing uses goes now.
+  await writeFile(configFile, JSON.stringify({ dataDir: wharf.dataDir, storage: wharf.storage, repositories: { 'docker-local': { type: 'local' } }, gc: { grace: '0s' } }));
+  try {
+    // script(1) runs it on a pseudo-terminal and copies what it writes there.
+    const command = [process.execPath, cliPath, 'gc', '--config', configFile].map((word) => `'${word}'`).join(' ');
+    const { stdout: terminal } = await promisify(execFile)('script', ['-qec', command, '/dev/null']);
+    assert.match(terminal, '\r\x1b[Kuploads: 0 manifests, 0 blobs, 0 B', 'a progress line, cleared and rewritten in place');
+    assert.match(terminal, '\r\x1b[Kblobs: 0 manifests, 1 blobs, 1.0 KiB');
+    assert.ok(terminal.endsWith('\r\x1b[Kwharf gc: removed 0 manifests and 1 blobs (1.0 KiB freed), expired 0 upload sessions\r\n'), `the summary replaces the progress line: ${JSON.stringify(terminal)}`);
+    const piped = await runCli(['gc', '--config', configFile]);
+    assert.is(piped.code, 0, piped.stderr);
+    assert.is(piped.stdout, 'wharf gc: removed 0 manifests and 0 blobs (0 B freed), expired 0 upload sessions\n', 'not on a terminal: the summary alone');
+  } finally {
+    await wharf.cleanup();
+  }
 });
 
 test.run();

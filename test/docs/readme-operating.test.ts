@@ -14,7 +14,8 @@ import { makeImage } from '../helpers/images.js';
 import { logCollector } from '../helpers/logs.js';
 import { pushImage } from '../helpers/registry.js';
 import { eventually } from '../helpers/auth.js';
-import { cliPath, spawnWharf, startWharf, tempDir } from '../helpers/server.js';
+import { cliPath, spawnWharf, startWharf, tempDir, testStorage } from '../helpers/server.js';
+import { startCountingProxy, startDistribution } from '../helpers/upstream.js';
 import { exitOf } from '../helpers/children.js';
 
 // README, "Operating Wharf": the claims no other suite checked.
@@ -57,6 +58,32 @@ test('reload: every setting README lists as needing a restart is logged so and k
     assert.is(log.lines.filter((line) => line.startsWith('{')).length, 0, 'log.format stays text');
   } finally {
     await server.close();
+  }
+});
+
+test('reload: an unchanged remote repository keeps its cache (a remembered upstream 404 is not asked again)', async () => {
+  const distribution = await startDistribution();
+  const proxy = await startCountingProxy(distribution.url);
+  const dir = await tempDir();
+  const raw = {
+    dataDir: join(dir, 'data'), certsDir: join(dir, 'certs'), storage: await testStorage(), listeners: [{ address: '127.0.0.1', port: 0 }],
+    repositories: { 'docker-remote': { type: 'remote', url: proxy.url } } as Record<string, unknown>, log: { access: false, format: 'text' }, auth: { enabled: false },
+  };
+  const server = await startServer(validateConfig(raw, { baseDir: dir }), { logger: createLogger({ format: 'text', write: () => undefined }) });
+  const asked = () => proxy.counts['GET manifest'] ?? 0;
+  const probe = async () => assert.is((await fetch(`${server.urls[0]}/v2/docker-remote/team/missing/manifests/nope`)).status, 404);
+  try {
+    await probe();
+    const before = asked();
+    assert.ok(before >= 1, 'the first probe asks the upstream');
+    const report = await server.reload(validateConfig({ ...raw, repositories: { ...raw.repositories, 'docker-local': { type: 'local' } } }, { baseDir: dir }));
+    assert.equal(report.applied, ['repositories.docker-local']);
+    await probe();
+    assert.is(asked(), before, 'the 404 the cache remembers is answered without the upstream');
+  } finally {
+    await server.close();
+    await proxy.stop();
+    await distribution.stop();
   }
 });
 

@@ -1,21 +1,25 @@
 import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startWharf, tempDir } from '../helpers/server.js';
+import { renewPem } from '../helpers/pem.js';
+import { spawnWharf, startWharf, tempDir } from '../helpers/server.js';
+import { terminate } from '../helpers/children.js';
 
 // README, "Over TLS, by subdomain and by port": Wharf's server certificate names localhost,
 // baseDomain, *.baseDomain and every address the listeners are reached on (a listener on 0.0.0.0
 // covers every local interface), and is issued again, under the same CA, when that list changes.
+// Certificate files replaced on disk are served without a restart; SIGHUP reads them again where
+// file events do not arrive.
 
-/** The certificate a TLS listener at `url` presents (to a client that sends no SNI). */
-function presented(url: string, ca: string): Promise<X509Certificate> {
+/** The certificate a TLS listener at `url` presents (to a client that sends no SNI); verified when `ca` is given. */
+function presented(url: string, ca?: string): Promise<X509Certificate> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port), ca }, () => {
+    const socket = connect({ host: hostname, port: Number(port), ...(ca ? { ca } : { rejectUnauthorized: false }) }, () => {
       const cert = socket.getPeerX509Certificate();
       socket.end();
       if (cert) resolve(cert);
@@ -61,6 +65,31 @@ test('a listener on 0.0.0.0 puts every local interface address in the certificat
     for (const address of local) assert.ok(names(cert).includes(`IP Address:${address}`), `${address} in ${cert.subjectAltName}`);
   } finally {
     await wharf.cleanup();
+  }
+});
+
+test('SIGHUP reads certificate files again where file events do not arrive (a symlink whose target changes)', async () => {
+  // certbot's layout: the configured files are symlinks in live/ to files in archive/. Replacing
+  // the files in archive/ changes nothing in live/, the folder Wharf watches: no event arrives.
+  const dir = await tempDir('wharf-pem-');
+  await mkdir(join(dir, 'archive'));
+  await mkdir(join(dir, 'live'));
+  await renewPem(join(dir, 'archive'), '2');
+  for (const file of ['cert.pem', 'key.pem']) await symlink(join(dir, 'archive', file), join(dir, 'live', file));
+  const wharf = await spawnWharf(join(dir, 'data'), {
+    config: `listeners:\n  - { address: 127.0.0.1, port: 0, tls: { mode: files, certificates: [{ cert: ${dir}/live/cert.pem, key: ${dir}/live/key.pem }] } }\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n`,
+  });
+  try {
+    const before = await presented(wharf.url);
+    await renewPem(join(dir, 'archive'), '3');
+    wharf.child.kill('SIGHUP');
+    await wharf.log.waitFor(`serving the new certificate in ${dir}/live/cert.pem`, 10_000);
+    await wharf.log.waitFor('reload:', 10_000);
+    const after = await presented(wharf.url);
+    assert.is.not(after.serialNumber, before.serialNumber);
+    assert.is(after.fingerprint256, new X509Certificate(await readFile(join(dir, 'archive', 'cert.pem'))).fingerprint256);
+  } finally {
+    await terminate(wharf.child);
   }
 });
 

@@ -34,8 +34,8 @@ export interface TestServer {
   collectGarbage(options?: { dryRun?: boolean }): Promise<CollectSummary>;
   /** What /readyz reports about storage. */
   storageHealth(): Promise<{ writable: boolean; reason?: string }>;
-  /** Stops the server; the data directory stays until cleanup(). */
-  stop(): Promise<void>;
+  /** Stops the server (requests in flight get `graceMs`, as the server's close takes it); the data directory stays until cleanup(). */
+  stop(options?: { graceMs?: number }): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -137,8 +137,8 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     storage,
     collectGarbage: (collectOptions) => running.collectGarbage(collectOptions),
     storageHealth: () => running.storageHealth(),
-    async stop() {
-      await server?.close();
+    async stop(stopOptions) {
+      await server?.close(stopOptions);
       server = null;
     },
     async cleanup() {

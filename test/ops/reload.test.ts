@@ -11,6 +11,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { startServer } from '../../src/server.js';
 import { blob, makeImage } from '../helpers/images.js';
 import { logCollector } from '../helpers/logs.js';
+import { renewPem } from '../helpers/pem.js';
 import { errorCode, pushImage } from '../helpers/registry.js';
 import { runCli, spawnWharf, tempDir, type WharfProcess } from '../helpers/server.js';
 import { terminate } from '../helpers/children.js';
@@ -142,7 +143,7 @@ test('SIGHUP on wharf serve: reloads without dropping a transfer in flight, refu
 
 test('tls files: a certificate replaced on disk reaches clients that connect by IP (no SNI) too', async () => {
   const dir = await tempDir('wharf-pem-');
-  const generate = (days: string) => runOpenssl(dir, days);
+  const generate = (days: string) => renewPem(dir, days);
   await generate('2');
   const log = logCollector();
   const server = await startServer(validateConfig({
@@ -161,18 +162,6 @@ test('tls files: a certificate replaced on disk reaches clients that connect by 
     await server.close();
   }
 });
-
-async function runOpenssl(dir: string, days: string): Promise<void> {
-  const { execFile } = await import('node:child_process');
-  await new Promise<void>((resolve, reject) => execFile('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', days, '-subj', '/CN=registry.test',
-    '-keyout', join(dir, 'key.pem.new'), '-out', join(dir, 'cert.pem.new'),
-  ], (error) => (error ? reject(error) : resolve())));
-  // Replaced as renewal tools do: new files renamed over the old ones.
-  const { rename } = await import('node:fs/promises');
-  await rename(join(dir, 'key.pem.new'), join(dir, 'key.pem'));
-  await rename(join(dir, 'cert.pem.new'), join(dir, 'cert.pem'));
-}
 
 test('wharf certs --regenerate reaches a running wharf serve, and says so', async () => {
   const dataDir = await tempDir();
