@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { hash as digest, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 
 // Password hashes: scrypt with a random per-user salt, stored with its parameters so they can be
@@ -36,22 +36,30 @@ export async function verifyPassword(password: string, encoded: string): Promise
   return expected.length === actual.length && timingSafeEqual(expected, actual) && encoded !== unusableHash;
 }
 
+/** Credentials in their Basic form, as clients send them: base64 of user:password (RFC 7617). */
+export function basicForm(user: string, password: string): string {
+  return Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
+}
+
 /**
  * Passwords verified lately, so that Basic credentials on every registry request do not each
- * cost a scrypt: kept under an HMAC of user and password (a random key per process, so the table
- * is useless outside it), with the hash they matched, until they go unused for `ttlMs`. Each use
- * extends the entry: scrypt of the same password against the same hash can only answer the same,
- * so re-checking it would stall a steady client (100–300 ms each minute) and prove nothing. What
- * ends an entry is its hash: a changed password (a new salt, so a new hash, even for the same
- * password) or a removed user matches nothing remembered, at once.
+ * cost a scrypt: kept with the user and the hash they matched until they go unused for `ttlMs`,
+ * under a SHA-256 of a random per-process key and their Basic form. So a registry request looks
+ * its Authorization header up as sent, without decoding it, at the cost of one short hash (an
+ * HMAC costs five times as much here); the digest never leaves the process, so SHA-256's length
+ * extension gives nobody anything, and the key makes the table useless outside it and the lookup
+ * no oracle on the password. Each use extends the entry: scrypt of the same password against the
+ * same hash can only answer the same, so re-checking it would stall a steady client (100–300 ms
+ * each minute) and prove nothing. What ends an entry is its hash: a changed password (a new salt,
+ * so a new hash, even for the same password) or a removed user matches nothing remembered, at once.
  * Concurrent checks of the same credentials against the same hash share one scrypt: when a
  * remembered password is unknown under load, every connection sending it would otherwise start
  * its own (32 MiB and ~100 ms each).
  */
 export class VerifiedPasswords {
-  readonly #key = randomBytes(32);
-  readonly #entries = new LRUCache<string, { hash: string; at: number }>({ max: 10_000 });
-  /** Checks running now, by MAC and hash. */
+  readonly #key = randomBytes(32).toString('base64');
+  readonly #entries = new LRUCache<string, { user: string; hash: string; at: number }>({ max: 10_000 });
+  /** Checks running now, by digest and hash. */
   readonly #running = new Map<string, Promise<boolean>>();
   readonly #ttlMs: number;
   readonly #now: () => number;
@@ -63,32 +71,34 @@ export class VerifiedPasswords {
     this.#verify = options.verify ?? verifyPassword;
   }
 
-  #mac(user: string, password: string): string {
-    return createHmac('sha256', this.#key).update(`${user}\u0000${password}`).digest('base64');
+  #digest(basic: string): string {
+    return digest('sha256', `${this.#key}${basic}`, 'base64');
   }
 
-  /** Whether the MAC was verified against `hash` and used within the TTL; a use extends it. */
-  #remembered(mac: string, hash: string): boolean {
-    const entry = this.#entries.get(mac);
+  /** Whether the entry was verified against `hash` and used within the TTL; a use extends it. */
+  #fresh(entry: { hash: string; at: number }, hash: string | undefined): boolean {
     const now = this.#now();
-    if (entry === undefined || entry.hash !== hash || now - entry.at >= this.#ttlMs) return false;
+    if (entry.hash !== hash || now - entry.at >= this.#ttlMs) return false;
     entry.at = now;
     return true;
   }
 
-  remembers(user: string, password: string, hash: string): boolean {
-    return this.#remembered(this.#mac(user, password), hash);
+  /** The user whose credentials, in Basic form, were verified lately against the hash `hashOf` gives for them now. */
+  remembers(basic: string, hashOf: (user: string) => string | undefined): string | null {
+    const entry = this.#entries.get(this.#digest(basic));
+    return entry !== undefined && this.#fresh(entry, hashOf(entry.user)) ? entry.user : null;
   }
 
   /** Whether `password` matches `hash`: remembered, or verified (and then remembered). */
   check(user: string, password: string, hash: string): Promise<boolean> {
-    const mac = this.#mac(user, password);
-    if (this.#remembered(mac, hash)) return Promise.resolve(true);
-    const key = `${mac} ${hash}`;
+    const digested = this.#digest(basicForm(user, password));
+    const entry = this.#entries.get(digested);
+    if (entry?.user === user && this.#fresh(entry, hash)) return Promise.resolve(true);
+    const key = `${digested} ${hash}`;
     let running = this.#running.get(key);
     if (!running) {
       running = this.#verify(password, hash).then((ok) => {
-        if (ok) this.#entries.set(mac, { hash, at: this.#now() });
+        if (ok) this.#entries.set(digested, { user, hash, at: this.#now() });
         return ok;
       }).finally(() => this.#running.delete(key));
       this.#running.set(key, running);

@@ -119,14 +119,14 @@ export class AuthService {
   }
 
   /**
-   * Basic on a registry request, without waiting: the user's password if it was verified lately
-   * against the hash the snapshot holds now (no attempt counted, nothing audited: nothing was
-   * checked but a MAC); null otherwise, and login() decides.
+   * Basic on a registry request, without waiting: the user whose credentials (`basic`: base64 of
+   * user:password, as sent) were verified lately against the hash the snapshot holds now (no
+   * attempt counted, nothing audited: nothing was checked but a digest); null otherwise, and
+   * login() decides.
    */
-  remembered(credentials: Credentials): Principal | null {
-    const { username, password } = credentials;
-    const known = this.directory.user(username);
-    return known && this.#passwords.remembers(username, password, known.passwordHash) ? this.#principals.user(username) : null;
+  remembered(basic: string): Principal | null {
+    const user = this.#passwords.remembers(basic, (name) => this.directory.user(name)?.passwordHash);
+    return user === null ? null : this.#principals.user(user);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { challengeActions, type Action } from '../auth/actions.js';
 import { openAccess, type Access } from '../auth/access.js';
 import { parseAccessToken } from '../auth/access-tokens.js';
+import { basicForm } from '../auth/passwords.js';
 import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
 import { displayName, type Route } from '../routing/route.js';
@@ -37,6 +38,9 @@ export class Gate {
   static async open(header: string | undefined, context: GateContext): Promise<Gate> {
     const { auth } = context;
     if (!auth) return new Gate(openAccess, context);
+    // Basic credentials verified lately, sent again (clients send them on every request): looked up as they are, unparsed.
+    const again = context.secure && header?.startsWith('Basic ') ? auth.remembered(header.slice(6)) : null;
+    if (again) return new Gate(auth.access(again, null), context);
     const refuse = (message: string) => challenge({ realm: context.realm, service: auth.config.service, error: 'invalid_token', message });
     const sent = parseAuthorization(header);
     if (sent.kind === 'none') return new Gate(null, context);
@@ -44,7 +48,8 @@ export class Gate {
     if (sent.kind === 'basic') {
       if (!context.secure) throw refuse('Basic credentials are accepted over TLS or on loopback only; use docker login, which sends bearer tokens');
       try {
-        const principal = auth.remembered(sent) ?? await auth.login(sent, context.address, { fresh: false });
+        // Written otherwise ("basic", base64 without padding): remembered in the form clients use.
+        const principal = auth.remembered(basicForm(sent.username, sent.password)) ?? await auth.login(sent, context.address, { fresh: false });
         return new Gate(auth.access(principal, null), context);
       } catch (error) {
         throw error instanceof RegistryError && error.code === 'UNAUTHORIZED' ? refuse(error.message) : error;

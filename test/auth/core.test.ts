@@ -8,7 +8,7 @@ import { newAccessToken, parseAccessToken, secretMatches } from '../../src/auth/
 import { implied } from '../../src/auth/actions.js';
 import { loadSigningKey, signingKeyFile } from '../../src/auth/keys.js';
 import { TokenService } from '../../src/auth/jwt.js';
-import { hashPassword, VerifiedPasswords, verifyPassword } from '../../src/auth/passwords.js';
+import { basicForm, hashPassword, VerifiedPasswords, verifyPassword } from '../../src/auth/passwords.js';
 import { Authorizer } from '../../src/auth/permissions.js';
 import type { Principal } from '../../src/auth/principal.js';
 import { parseScopes, parseTokenScope } from '../../src/auth/scopes.js';
@@ -37,17 +37,20 @@ test('verified passwords: remembered until unused for the TTL; concurrent checks
   // Ten connections sending the same Basic credentials when none is remembered: one scrypt.
   assert.equal(await Promise.all(Array.from({ length: 10 }, () => passwords.check('ci', 'right', hash))), Array(10).fill(true));
   assert.is(scrypts, 1);
-  assert.ok(passwords.remembers('ci', 'right', hash));
+  const sent = basicForm('ci', 'right');
+  assert.is(passwords.remembers(sent, () => hash), 'ci', 'Basic credentials as sent find their user');
   assert.ok(await passwords.check('ci', 'right', hash));
   assert.is(scrypts, 1, 'remembered: no scrypt');
-  assert.not.ok(passwords.remembers('ci', 'right', await hashPassword('right')), 'a changed hash matches nothing remembered');
+  const changed = await hashPassword('right');
+  assert.is(passwords.remembers(sent, () => changed), null, 'a changed hash matches nothing remembered');
+  assert.is(passwords.remembers(sent, () => undefined), null, 'nor does a removed user');
   now += 50_000;
-  assert.ok(passwords.remembers('ci', 'right', hash), 'each use extends the TTL');
+  assert.is(passwords.remembers(sent, () => hash), 'ci', 'each use extends the TTL');
   now += 50_000;
   assert.ok(await passwords.check('ci', 'right', hash), 'used 100 s after its scrypt, 50 s after its last use');
   assert.is(scrypts, 1);
   now += 60_000;
-  assert.not.ok(passwords.remembers('ci', 'right', hash), 'forgotten after the TTL unused');
+  assert.is(passwords.remembers(sent, () => hash), null, 'forgotten after the TTL unused');
   // Wrong passwords are never remembered; the same wrong one sent at once is hashed once, others each.
   const wrong = await Promise.all([passwords.check('ci', 'wrong', hash), passwords.check('ci', 'wrong', hash), passwords.check('ci', 'other', hash)]);
   assert.equal(wrong, [false, false, false]);

@@ -54,4 +54,26 @@ test('Basic in steady use runs no scrypt past the first minute; a changed passwo
   }
 });
 
+test('Basic spelt otherwise (the scheme in other cases, base64 without its padding) is remembered too: one scrypt and one login line for every read', async () => {
+  let hashed = 0;
+  const audit: string[] = [];
+  const wharf = await startWharf({
+    auth: {},
+    users: [{ name: 'ci', password: 'remembered-pw' }],
+    audit: (line) => audit.push(line),
+    loginHooks: { hashing: () => { hashed++; } },
+  });
+  const encoded = basic('ci', 'remembered-pw').slice('Basic '.length);
+  assert.ok(encoded.endsWith('=='), 'credentials whose base64 is padded');
+  try {
+    for (const authorization of [`Basic ${encoded}`, `basic ${encoded}`, `BASIC ${encoded}`, `Basic ${encoded.slice(0, -2)}`]) {
+      for (let i = 0; i < 3; i++) assert.is((await fetch(`${wharf.url}/v2/`, { headers: { authorization } })).status, 200, authorization);
+    }
+    assert.is(hashed, 1);
+    assert.is(audit.filter((line) => line.includes('action=login')).length, 1, 'reads with remembered credentials are no logins');
+  } finally {
+    await wharf.cleanup();
+  }
+});
+
 test.run();
