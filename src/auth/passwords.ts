@@ -1,4 +1,5 @@
-import { hash as digest, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import * as crypto from 'node:crypto';
+import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 
 // Password hashes: scrypt with a random per-user salt, stored with its parameters so they can be
@@ -36,6 +37,11 @@ export async function verifyPassword(password: string, encoded: string): Promise
   return expected.length === actual.length && timingSafeEqual(expected, actual) && encoded !== unusableHash;
 }
 
+/** One-shot SHA-256 (base64): crypto.hash, without a Hash object, where Node has it (20.12+). */
+const sha256: (text: string) => string = crypto.hash
+  ? (text) => crypto.hash('sha256', text, 'base64')
+  : (text) => createHash('sha256').update(text).digest('base64');
+
 /** Credentials in their Basic form, as clients send them: base64 of user:password (RFC 7617). */
 export function basicForm(user: string, password: string): string {
   return Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
@@ -72,7 +78,7 @@ export class VerifiedPasswords {
   }
 
   #digest(basic: string): string {
-    return digest('sha256', `${this.#key}${basic}`, 'base64');
+    return sha256(`${this.#key}${basic}`);
   }
 
   /** Whether the entry was verified against `hash` and used within the TTL; a use extends it. */
