@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { sendsItself } from '../store/blobs/file-body.js';
+import { chunksMayMove } from '../store/blobs/hash-thread.js';
 import { apiVersionHeader, type Ctx } from './env.js';
 
 // The one place where Node streams meet the HTTP layer. Blob bodies are piped straight into the
@@ -32,9 +33,12 @@ export function sendStream(c: Ctx, status: number, headers: Headers, body: Reada
   return RESPONSE_ALREADY_SENT;
 }
 
-/** The request body as a Node stream, read straight from the socket (no web-stream copy). */
+/**
+ * The request body as a Node stream, read straight from the socket (no web-stream copy). Its
+ * chunks are the parser's copies, nobody else's: an upload may move them to the hashing thread.
+ */
 export function requestBody(c: Ctx): Readable {
-  return c.env.incoming;
+  return chunksMayMove(c.env.incoming);
 }
 
 /**

@@ -4,6 +4,7 @@ import { RegistryError } from '../oci/errors.js';
 import { newHasher, type ParsedDigest } from '../oci/digest.js';
 import type { ByteRange, SessionBytes, WrittenBlob } from './blobs/types.js';
 import { hashStream } from './blobs/hashing.js';
+import { ThreadHash } from './blobs/hash-thread.js';
 import { storageFailure } from './full.js';
 import type { BlobLifecycle } from './lifecycle.js';
 import type { ImageRef, Metadata } from './metadata/types.js';
@@ -16,8 +17,8 @@ export interface UploadState {
 }
 
 interface LiveSession {
-  /** sha256 of the bytes so far, so that finishing costs no second read. */
-  hash: Hash;
+  /** sha256 of the bytes so far, so that finishing costs no second read (kept by the hashing thread). */
+  hash: ThreadHash;
   size: number;
 }
 
@@ -28,9 +29,9 @@ function unknown(uuid: string, owner: ImageRef): RegistryError {
 /**
  * Upload sessions (POST → PATCH* → PUT). The bytes so far live with the blob driver (a file, or
  * objects in S3), so any process serving the store can continue a session; the running hash lives
- * in memory: rebuilt from the bytes when a process meets a session it has not seen (after a
- * restart, or on another node), caught up with the chunks another process appended since it last
- * saw it (another worker). Appends and finishes hold the session's lock (session-locks.ts), across
+ * in memory, on the process's hashing thread (blobs/hash-thread.ts): rebuilt from the bytes when a
+ * process meets a session it has not seen (after a restart, or on another node), caught up with
+ * the chunks another process appended since it last saw it (another worker). Appends and finishes hold the session's lock (session-locks.ts), across
  * processes. A session always resumes, finishes or answers BLOB_UPLOAD_UNKNOWN.
  */
 export class UploadSessions {
@@ -58,7 +59,7 @@ export class UploadSessions {
     const uuid = randomUUID();
     await this.bytes.create(uuid).catch((error: unknown) => { throw storageFailure(error, this.options.log); });
     await this.metadata.uploads.create({ uuid, repo: owner.repo, name: owner.name, started_at: this.options.now() });
-    this.#live.set(uuid, { hash: newHasher(), size: 0 });
+    this.#live.set(uuid, { hash: ThreadHash.create(), size: 0 });
     return { uuid, size: 0 };
   }
 
@@ -94,8 +95,8 @@ export class UploadSessions {
     return this.#locked(uuid, { message: 'a chunk of this upload is still being received' }, async () => {
       const session = await this.#session(owner, uuid);
       try {
-        const hash = digest.algorithm === 'sha256' ? session.hash.copy() : await this.#rehash(uuid, newHasher(digest.algorithm));
-        const actual = `${digest.algorithm}:${hash.digest('hex')}`;
+        const hex = digest.algorithm === 'sha256' ? await session.hash.digest() : (await this.#rehash(uuid, newHasher(digest.algorithm))).digest('hex');
+        const actual = `${digest.algorithm}:${hex}`;
         const expected = `${digest.algorithm}:${digest.hex}`;
         if (actual !== expected) {
           throw new RegistryError('DIGEST_INVALID', { message: `uploaded content has digest ${actual}, not ${expected}`, detail: { digest: actual } });
@@ -147,8 +148,9 @@ export class UploadSessions {
   }
 
   /** Hashes the session's bytes from `from` into `hash`. */
-  async #rehash(uuid: string, hash: Hash, from = 0): Promise<Hash> {
-    await hashStream(await this.bytes.read(uuid, from), hash);
+  async #rehash<H extends Hash | ThreadHash>(uuid: string, hash: H, from = 0): Promise<H> {
+    const update = hash instanceof ThreadHash ? (chunk: Buffer) => hash.update([chunk]) : (chunk: Buffer) => hash.update(chunk);
+    await hashStream(await this.bytes.read(uuid, from), update);
     return hash;
   }
 
@@ -172,7 +174,7 @@ export class UploadSessions {
     if (session && session.size === stored) return session;
     // Another process appended since this one last saw the session: hash what it added. First
     // sight of it here: rebuild the hash from the start.
-    const known = session && session.size < stored ? session : { hash: newHasher(), size: 0 };
+    const known = session && session.size < stored ? session : { hash: ThreadHash.create(), size: 0 };
     session = { hash: await this.#rehash(uuid, known.hash.copy(), known.size), size: stored };
     this.#live.set(uuid, session);
     return session;

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FilesystemSessions } from '../../src/store/blobs/fs-sessions.js';
+import { ThreadHash } from '../../src/store/blobs/hash-thread.js';
 import { datasyncPath, Writeback } from '../../src/store/blobs/writeback.js';
 import { parseDigest } from '../../src/oci/digest.js';
 import { openStore } from '../../src/store/index.js';
@@ -57,12 +58,12 @@ test('a session is synced in the background as it crosses each interval, one syn
 
   // 512 KiB: below the first multiple, no sync.
   const first = body(mib / 2);
-  assert.is(await store.append('s1', 0, first.stream, createHash('sha256')), mib / 2);
+  assert.is(await store.append('s1', 0, first.stream, ThreadHash.create()), mib / 2);
   assert.equal(held.started, []);
 
   // Up to 12.5 MiB: crosses 4, 8 and 12 MiB, but the sync started at 4 MiB is still held, so no second one starts.
   const second = body(12 * mib);
-  assert.is(await store.append('s1', mib / 2, second.stream, createHash('sha256')), 12.5 * mib); // answered while the sync is held
+  assert.is(await store.append('s1', mib / 2, second.stream, ThreadHash.create()), 12.5 * mib); // answered while the sync is held
   assert.is(held.started.length, 1);
   assert.ok(held.started[0]! >= 4 * mib && held.started[0]! < 12.5 * mib, `first sync at ${held.started[0]} bytes`);
 
@@ -76,7 +77,7 @@ test('a session is synced in the background as it crosses each interval, one syn
   held.releaseAll();
   await settling;
   const third = body(4 * mib);
-  assert.is(await store.append('s1', 12.5 * mib, third.stream, createHash('sha256')), 16.5 * mib);
+  assert.is(await store.append('s1', 12.5 * mib, third.stream, ThreadHash.create()), 16.5 * mib);
   assert.is(held.started.length, 2);
   assert.ok(held.started[1]! >= 16 * mib, `second sync at ${held.started[1]} bytes`);
   held.releaseAll();
@@ -115,7 +116,7 @@ test('each session has its own sync in flight', async () => {
   const { sessions: store } = await sessions(new Writeback({ everyBytes: mib, sync: held.sync }));
   for (const uuid of ['a', 'b']) {
     await store.create(uuid);
-    await store.append(uuid, 0, body(2 * mib).stream, createHash('sha256'));
+    await store.append(uuid, 0, body(2 * mib).stream, ThreadHash.create());
   }
   assert.is(held.started.length, 2);
   held.releaseAll();
@@ -134,14 +135,14 @@ test('a sync that fails (the session was committed away first) is dropped, and t
   };
   const { sessions: store, path } = await sessions(new Writeback({ everyBytes: mib, sync }));
   await store.create('s');
-  await store.append('s', 0, body(2 * mib).stream, createHash('sha256'));
+  await store.append('s', 0, body(2 * mib).stream, ThreadHash.create());
   await rm(path('s')); // as a commit renames it away before the background sync opens it
   removed();
   await until(() => outcomes.length === 1, 'the failed sync');
   assert.equal(outcomes, ['ENOENT']);
 
   await store.create('s');
-  await store.append('s', 0, body(2 * mib).stream, createHash('sha256'));
+  await store.append('s', 0, body(2 * mib).stream, ThreadHash.create());
   await until(() => outcomes.length === 2, 'the next sync');
   assert.equal(outcomes, ['ENOENT', 'synced']);
 });

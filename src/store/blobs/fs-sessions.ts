@@ -1,13 +1,13 @@
-import type { Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ParsedDigest } from '../../oci/digest.js';
 import { removeQuietly } from './files.js';
+import { mayMoveChunks } from './hash-thread.js';
 import { HashingFileWriter, readChunkBytes, sessionWriteBatchBytes } from './hashing.js';
 import { pour } from './pour.js';
-import { wrongChunkLength, type AppendOptions, type SessionBytes } from './types.js';
+import { wrongChunkLength, type AppendOptions, type SessionBytes, type SessionHash } from './types.js';
 import { sessionWritebackBytes, Writeback } from './writeback.js';
 
 /**
@@ -45,10 +45,11 @@ export class FilesystemSessions implements SessionBytes {
     }
   }
 
-  async append(uuid: string, offset: number, body: Readable, hash: Hash, options: AppendOptions = {}): Promise<number> {
+  async append(uuid: string, offset: number, body: Readable, hash: SessionHash, options: AppendOptions = {}): Promise<number> {
     const path = this.#path(uuid);
+    const moves = mayMoveChunks(body);
     const writer = new HashingFileWriter(path, {
-      hash, flags: 'r+', start: offset, batchBytes: sessionWriteBatchBytes,
+      handTo: (written) => hash.update(written, moves), flags: 'r+', start: offset, batchBytes: sessionWriteBatchBytes,
       onWritten: (bytes, batchBytes) => this.#writeback.written(path, offset + bytes - batchBytes, offset + bytes),
     });
     try {

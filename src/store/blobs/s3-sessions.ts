@@ -1,4 +1,3 @@
-import type { Hash } from 'node:crypto';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListMultipartUploadsCommand,
@@ -6,7 +5,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { ParsedDigest } from '../../oci/digest.js';
 import { isMissing, uploadStream } from './s3-objects.js';
-import { wrongChunkLength, type AppendOptions, type SessionBytes } from './types.js';
+import { wrongChunkLength, type AppendOptions, type SessionBytes, type SessionHash } from './types.js';
 
 // Upload sessions in S3: <uploads>/<uuid>/.session marks the session; every PATCH becomes one
 // object <uploads>/<uuid>/<offset> (16 digits), uploaded as it streams in (multipart for large
@@ -68,13 +67,14 @@ export class S3Sessions implements SessionBytes {
     return chunks && chunks.reduce((total, chunk) => total + chunk.size, 0);
   }
 
-  async append(uuid: string, offset: number, body: Readable, hash: Hash, options: AppendOptions = {}): Promise<number> {
+  async append(uuid: string, offset: number, body: Readable, hash: SessionHash, options: AppendOptions = {}): Promise<number> {
     let size = 0;
     const hashing = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
         size += chunk.length;
-        callback(null, chunk);
+        const handedOver = hash.update([chunk]);
+        if (handedOver) handedOver.then(() => callback(null, chunk), callback);
+        else callback(null, chunk);
       },
       // A wrong length fails the object's upload: nothing of the chunk appears.
       flush(callback) {

@@ -1,4 +1,3 @@
-import type { Hash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { DigestAlgorithm, ParsedDigest } from '../../oci/digest.js';
 import { RegistryError } from '../../oci/errors.js';
@@ -59,6 +58,15 @@ export function wrongChunkLength(length: number, seen: number): RegistryError {
   return new RegistryError('SIZE_INVALID', { status: 416, message: `Content-Range announces ${length} bytes, the body had ${seen}` });
 }
 
+/** The running hash of a session's bytes (a ThreadHash: hashed on another thread, hash-thread.ts). */
+export interface SessionHash {
+  /**
+   * Hashes `chunks`: a copy, or with `move` their memory itself (the caller must not use them
+   * again). Resolves once more may follow (undefined: right away).
+   */
+  update(chunks: readonly Buffer[], move?: boolean): Promise<void> | undefined;
+}
+
 /** The bytes of upload sessions so far, kept where any process serving the store can continue them. */
 export interface SessionBytes {
   create(uuid: string): Promise<void>;
@@ -69,7 +77,7 @@ export interface SessionBytes {
    * size once the bytes are stored (written to the session file, or an uploaded S3 part; a file is fsynced when its upload finishes). On failure (a body of other than `length` bytes included)
    * nothing of the chunk remains.
    */
-  append(uuid: string, offset: number, body: Readable, hash: Hash, options?: AppendOptions): Promise<number>;
+  append(uuid: string, offset: number, body: Readable, hash: SessionHash, options?: AppendOptions): Promise<number>;
   /** The session's bytes from `from` (default 0): to rebuild its hash, or catch it up with chunks another process appended. */
   read(uuid: string, from?: number): Promise<Readable>;
   /** Resolves once background work on the session's bytes (a writeback sync) is done: before a finish writes its metadata. */

@@ -1,0 +1,53 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ThreadHash } from '../../src/store/blobs/hash-thread.js';
+
+// Upload sessions' running hashes live on the hashing thread: the digest is SHA-256 of what was
+// handed over, copies go on separately, and moved chunks leave the main thread.
+
+const sha256 = (...chunks: Buffer[]) => createHash('sha256').update(Buffer.concat(chunks)).digest('hex');
+
+test('the digest is that of the chunks handed over, copied or moved; the hash goes on after it', async () => {
+  const [a, b, c] = [randomBytes(100_000), randomBytes(70_000), randomBytes(5)];
+  const [aKept, bKept] = [Buffer.from(a), Buffer.from(b)];
+  const hash = ThreadHash.create();
+  await hash.update([a]);
+  assert.is(a.length, 100_000, 'a copied chunk stays the caller\'s');
+  await hash.update([b], true);
+  assert.is(b.length, 0, 'a moved chunk is gone from this thread');
+  assert.is(await hash.digest(), sha256(aKept, bKept));
+  await hash.update([c]);
+  assert.is(await hash.digest(), sha256(aKept, bKept, c));
+});
+
+test('a slice of a shared buffer is copied even when chunks may move', async () => {
+  const whole = randomBytes(300_000);
+  const hash = ThreadHash.create();
+  await hash.update([whole.subarray(0, 100_000), whole.subarray(100_000)], true);
+  assert.is(whole.length, 300_000);
+  assert.is(await hash.digest(), sha256(whole));
+});
+
+test('a copy goes on from the state it was made at, apart from the original', async () => {
+  const [a, b, c] = [randomBytes(1000), randomBytes(2000), randomBytes(3000)];
+  const hash = ThreadHash.create();
+  await hash.update([a]);
+  const copy = hash.copy();
+  await copy.update([b]);
+  await hash.update([c]);
+  assert.is(await copy.digest(), sha256(a, b));
+  assert.is(await hash.digest(), sha256(a, c));
+});
+
+test('more than 32 MiB not yet hashed makes the writer wait for the thread', async () => {
+  const chunks = Array.from({ length: 5 }, () => randomBytes(8 << 20));
+  const hash = ThreadHash.create();
+  const waits = chunks.map((chunk) => hash.update([chunk]));
+  assert.is(waits[0], undefined, 'under the bound: no wait');
+  assert.instance(waits[4], Promise, 'past the bound: a wait');
+  await waits[4];
+  assert.is(await hash.digest(), sha256(...chunks));
+});
+
+test.run();
