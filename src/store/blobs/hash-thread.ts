@@ -25,7 +25,7 @@ class HashThread {
 
   constructor(onFailure: () => void) {
     this.#worker.unref();
-    this.#worker.on('message', ([kind, value]: ['updated', number] | ['digest', string]) => {
+    this.#worker.on('message', ([kind, value]: ['updated', number, Uint8Array[]] | ['digest', string]) => {
       if (kind === 'digest') this.#digests.shift()!.resolve(value);
       else if ((this.#inFlight -= value) < maxInFlightBytes) for (const waiter of this.#waiters.splice(0)) waiter.resolve();
       this.#keepAliveWhileWaited();
