@@ -65,10 +65,16 @@ export class BlobDownloads {
     await Promise.all([...this.#runs]);
   }
 
-  /** Follows the running download of `digest` (with workers, in whichever process runs it); null when none runs. */
+  /**
+   * Follows the running download of `digest` (with workers, in whichever process runs it); null
+   * when none runs, or when it has committed and only its cleanup runs: the cache has the blob.
+   */
   async follow(digest: string): Promise<JoinResult | null> {
     const running = this.#running.get(digest);
-    if (running) return { fill: (await running).fill, started: false };
+    if (running) {
+      const { fill } = await running;
+      return fill.state === 'committed' ? null : { fill, started: false };
+    }
     const elsewhere = await this.#coordinator?.follow(digest);
     return elsewhere ? { fill: this.#followed(digest, elsewhere, { claimed: false }), started: false } : null;
   }
