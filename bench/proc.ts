@@ -40,6 +40,16 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return ticks / ticksPerSecond;
 }
 
+/**
+ * CPU seconds every process on the machine has used so far (busy time summed over all cores,
+ * from /proc/stat: everything but idle and iowait), for work that is spread over several processes.
+ */
+export async function machineBusySeconds(): Promise<number> {
+  const cpu = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = cpu;
+  return (user! + nice! + system! + irq! + softirq! + steal!) / ticksPerSecond;
+}
+
 /** User-mode CPU seconds of `pid` itself (utime): what a busy machine's scheduling and interrupts disturb least. */
 export async function userSeconds(pid: number): Promise<number> {
   const times = await processTimes(pid);

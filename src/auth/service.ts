@@ -130,6 +130,16 @@ export class AuthService {
   }
 
   /**
+   * An access token sent as a Basic password by its owner (`curl -u ci:wharf_…`), on a registry
+   * request: checked from the snapshot as its Bearer form is, so neither a login attempt nor an
+   * audit line per request; null otherwise (not a token, not theirs, revoked), and login() decides
+   * and audits the failure.
+   */
+  tokenAsPassword(credentials: Credentials): Principal | null {
+    return parseAccessToken(credentials.password) ? this.#checkToken(credentials.username, credentials.password) : null;
+  }
+
+  /**
    * Checks a user name with a password or access token. `fresh`: read the user from the database
    * (token endpoint logins) rather than from the snapshot (Basic on registry requests).
    */

@@ -49,7 +49,7 @@ export class Gate {
       if (!context.secure) throw refuse('Basic credentials are accepted over TLS or on loopback only; use docker login, which sends bearer tokens');
       try {
         // Written otherwise ("basic", base64 without padding): remembered in the form clients use.
-        const principal = auth.remembered(basicForm(sent.username, sent.password)) ?? await auth.login(sent, context.address, { fresh: false });
+        const principal = auth.tokenAsPassword(sent) ?? auth.remembered(basicForm(sent.username, sent.password)) ?? await auth.login(sent, context.address, { fresh: false });
         return new Gate(auth.access(principal, null), context);
       } catch (error) {
         throw error instanceof RegistryError && error.code === 'UNAUTHORIZED' ? refuse(error.message) : error;

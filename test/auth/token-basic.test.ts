@@ -1,0 +1,52 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { basic, eventually } from '../helpers/auth.js';
+import { runCli, startWharf } from '../helpers/server.js';
+
+// An access token sent as a Basic password (`curl -u ci:wharf_…`, a CI secret in a client that
+// only speaks Basic) is checked on every request as its Bearer form is: no login attempt and no
+// audit line per read. A token that does not check out still goes through the login, which
+// throttles and audits the failure; a revoked one is refused once the server's snapshot has it.
+
+test('an access token as a Basic password: no login per request; a wrong or revoked one is refused and audited', async () => {
+  const audit: string[] = [];
+  const wharf = await startWharf({
+    auth: {},
+    audit: (line) => audit.push(line),
+    users: [{ name: 'ci', password: 'ci-password-1' }, { name: 'root', password: 'root-password', admin: true }],
+    permissions: [{ name: 'read', repositories: ['docker-local'], users: { ci: ['read'] } }],
+  });
+  // The CLI on the server's own storage (JSON is YAML).
+  const config = join(wharf.dataDir, 'cli.yaml');
+  await writeFile(config, JSON.stringify({ dataDir: wharf.dataDir, storage: wharf.storage, repositories: { 'docker-local': { type: 'local' } } }));
+  const cli = async (args: string[]) => {
+    const result = await runCli([...args, '--config', config]);
+    assert.is(result.code, 0, result.stderr);
+    return result.stdout.trim();
+  };
+  const read = async (user: string, password: string) => (await fetch(`${wharf.url}/v2/docker-local/app/tags/list`, { headers: { authorization: basic(user, password) } })).status;
+  const logins = (result: string) => audit.filter((line) => line.includes('action=login') && line.includes(`result=${result}`)).length;
+  try {
+    const token = await cli(['token', 'create', '--user', 'ci']);
+    // A token-endpoint login reads the database, and so loads the server's snapshot of it.
+    assert.is((await fetch(`${wharf.url}/v2/token?service=wharf`, { headers: { authorization: basic('ci', token) } })).status, 200);
+    assert.is(logins('ok'), 1, 'the token endpoint is a login');
+    for (let i = 0; i < 5; i++) assert.is(await read('ci', token), 404, 'known and allowed to read: the image just does not exist');
+    assert.is(logins('ok'), 1, 'reads with the token as a Basic password are no logins');
+
+    const wrongSecret = `${token.slice(0, 23)}${token[23] === 'A' ? 'B' : 'A'}${token.slice(24)}`;
+    assert.is(await read('ci', wrongSecret), 401, 'a wrong secret');
+    assert.is(await read('root', token), 401, 'only with its owner\'s name');
+    assert.is(logins('failed'), 2, 'each refusal is audited as a failed login');
+
+    await cli(['token', 'revoke', token.slice(6, 22)]);
+    await eventually('the revoked token is refused', async () => (await read('ci', token)) === 401);
+    assert.is(logins('failed'), 3);
+  } finally {
+    await wharf.cleanup();
+  }
+});
+
+test.run();
