@@ -34,7 +34,8 @@ test('an access token as a Basic password: no login per request; a wrong or revo
     assert.is((await fetch(`${wharf.url}/v2/token?service=wharf`, { headers: { authorization: basic('ci', token) } })).status, 200);
     assert.is(logins('ok'), 1, 'the token endpoint is a login');
     for (let i = 0; i < 5; i++) assert.is(await read('ci', token), 404, 'known and allowed to read: the image just does not exist');
-    assert.is(logins('ok'), 1, 'reads with the token as a Basic password are no logins');
+    for (let i = 0; i < 3; i++) assert.is((await fetch(`${wharf.url}/v2/docker-local/app/tags/list`, { headers: { authorization: `Bearer ${token}` } })).status, 404);
+    assert.is(logins('ok'), 1, 'reads with the token as a Basic password or a Bearer credential are no logins');
 
     const wrongSecret = `${token.slice(0, 23)}${token[23] === 'A' ? 'B' : 'A'}${token.slice(24)}`;
     assert.is(await read('ci', wrongSecret), 401, 'a wrong secret');
