@@ -116,10 +116,6 @@ async function serve(args: string[]): Promise<void> {
     logger.error(`not started: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   }
-  // What serve says it serves goes to standard output, as the one-time admin password does.
-  const said = createLogger({ format: config.log.format, write: (line) => process.stdout.write(line) });
-  if (server.initialAdminPassword) console.log(`wharf: the first user is admin, password ${server.initialAdminPassword} (shown once; log in with: docker login ${hostOf(server.urls[0]!)} -u admin)`);
-  for (const line of bannerLines(config, server.urls, { version, configFile, workers })) said.info(line);
   // SIGHUP: read the file again and reload; a bad file is refused and the running config stays.
   let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
@@ -139,6 +135,12 @@ async function serve(args: string[]): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // What serve says it serves goes to standard output, as the one-time admin password does; only
+  // now, with the signal handlers in place: a supervisor (or a test) that signals as soon as it
+  // reads "listening on" would otherwise kill it by the signal's default action (seen under load).
+  const said = createLogger({ format: config.log.format, write: (line) => process.stdout.write(line) });
+  if (server.initialAdminPassword) console.log(`wharf: the first user is admin, password ${server.initialAdminPassword} (shown once; log in with: docker login ${hostOf(server.urls[0]!)} -u admin)`);
+  for (const line of bannerLines(config, server.urls, { version, configFile, workers })) said.info(line);
 }
 
 function hostOf(url: string): string {
