@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort, waitForPort } from './ports.js';
 import { tempDir } from './server.js';
 
@@ -67,4 +67,11 @@ export async function s3Keys(settings: S3Settings): Promise<string[]> {
   } while (token);
   client.destroy();
   return keys;
+}
+
+/** Puts an object at `path` below the prefix. */
+export async function s3Put(settings: S3Settings, path: string, body: Buffer): Promise<void> {
+  const client = s3Client(settings.endpoint);
+  await client.send(new PutObjectCommand({ Bucket: settings.bucket, Key: settings.prefix ? `${settings.prefix}/${path}` : path, Body: body }));
+  client.destroy();
 }

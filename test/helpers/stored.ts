@@ -1,6 +1,6 @@
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { s3Keys, type S3Settings } from './s3.js';
+import { s3Keys, s3Put, type S3Settings } from './s3.js';
 
 // What a server's storage really holds: blob digests from the filesystem or from the bucket.
 
@@ -29,4 +29,14 @@ export async function storedSessions(server: { dataDir: string; storage: Record<
     return [...new Set((await s3Keys(blobs)).filter((key) => key.includes('/uploads/')).map((key) => key.slice(key.indexOf('/uploads/') + 9).split('/')[0]!))].sort();
   }
   return (await readdir(join(server.dataDir, 'uploads')).catch(() => [])).sort();
+}
+
+/** Puts bytes where the storage keeps blobs (the drivers' key layout), no row naming them: as a restored backup leaves. */
+export async function storeUnregistered(server: { dataDir: string; storage: Record<string, unknown> }, item: { digest: string; bytes: Buffer }): Promise<void> {
+  const [algorithm, hex] = item.digest.split(':') as [string, string];
+  const blobs = server.storage.blobs as S3Settings | undefined;
+  if (blobs?.driver === 's3') return s3Put(blobs, `blobs/${algorithm}/${hex.slice(0, 2)}/${hex}`, item.bytes);
+  const dir = join(server.dataDir, 'blobs', algorithm, hex.slice(0, 2));
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, hex), item.bytes);
 }
