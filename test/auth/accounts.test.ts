@@ -1,13 +1,13 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AccountDirectory } from '../../src/auth/accounts.js';
 import { verifyPassword } from '../../src/auth/passwords.js';
+import { loadConfig } from '../../src/config/load.js';
+import { openConfiguredMetadata } from '../../src/storage.js';
 import { metadataFile } from '../../src/store/index.js';
 import { openMetadata, type Metadata } from '../../src/store/metadata/index.js';
 import { postgresDatabase } from '../helpers/postgres.js';
-import { runCli, tempDir } from '../helpers/server.js';
+import { cliConfig, runCli, tempDir, testStorage } from '../helpers/server.js';
 
 // Users and tokens in the metadata database (SQLite and PostgreSQL), and the wharf user/token commands.
 
@@ -60,9 +60,7 @@ test(`${database}: the server-side directory loads again only when the counter m
 }
 
 test('wharf user and wharf token write the database, each change with its audit line; secrets only on stdin and printed once', async () => {
-  const dir = await tempDir();
-  const config = join(dir, 'wharf.yaml');
-  await writeFile(config, `dataDir: ${dir}/data\ncertsDir: ${dir}/certs\nrepositories:\n  docker-local: { type: local }\n`);
+  const config = await cliConfig({ dataDir: await tempDir(), storage: await testStorage() });
   const cli = (args: string[], input?: string) => runCli([...args, '--config', config], process.env, input);
   const refused = await cli(['user', 'add', 'ci']);
   assert.is(refused.code, 2);
@@ -80,7 +78,7 @@ test('wharf user and wharf token write the database, each change with its audit 
   assert.is(passwd.code, 0);
   assert.match(passwd.stderr, /audit: who=cli:\S+ from=cli action=user-passwd target=ci result=ok/);
   assert.not.match(passwd.stderr, 'second-password');
-  const metadata = await openMetadata({ driver: 'sqlite', path: metadataFile(join(dir, 'data')) });
+  const metadata = await openConfiguredMetadata(loadConfig(config));
   const store = metadata.accounts;
   assert.ok(await verifyPassword('second-password', (await store.getUser('ci'))!.passwordHash));
   const created = await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:docker-local/team/**:pull', '--expires', '30d', '--description', 'release job']);

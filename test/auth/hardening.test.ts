@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cliPath, runCli, startWharf, tempDir } from '../helpers/server.js';
+import { cliConfig, cliPath, runCli, startWharf, tempDir, testStorage } from '../helpers/server.js';
 import { basic, challengeOf, eventually } from '../helpers/auth.js';
 import { errorCode } from '../helpers/registry.js';
 import { terminate } from '../helpers/children.js';
@@ -110,9 +110,7 @@ test('Basic credentials are refused where they would travel in clear: behind a p
 test('access tokens (wharf_…) travel where passwords may: refused as a Bearer credential over clear-text HTTP', async () => {
   const wharf = await startWharf({ auth: {}, trustedProxies: ['127.0.0.0/8'], users: [{ name: 'ci', password: 'ci-password-1' }] });
   try {
-    const config = join(wharf.dataDir, 'cli.yaml');
-    await writeFile(config, `dataDir: ${wharf.dataDir}\nrepositories:\n  docker-local: { type: local }\n`);
-    const created = await runCli(['token', 'create', '--user', 'ci', '--config', config]);
+    const created = await runCli(['token', 'create', '--user', 'ci', '--config', await cliConfig(wharf)]);
     assert.is(created.code, 0, created.stderr);
     const headers = { authorization: `Bearer ${created.stdout.trim()}`, 'X-Forwarded-Host': 'registry.example' };
     // The server notices the new token within a second.
@@ -158,7 +156,7 @@ test('GET /api/docker/<key>/v2/auth: the docker config.json entry for good crede
 test('wharf serve on a fresh data directory prints the admin password once on stdout; stderr only says where it is', async () => {
   const dir = await tempDir();
   const config = join(dir, 'wharf.yaml');
-  await writeFile(config, `dataDir: ${dir}/data\ncertsDir: ${dir}/certs\nlisteners: [{ address: 127.0.0.1, port: 0 }]\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\n`);
+  await writeFile(config, `dataDir: ${dir}/data\ncertsDir: ${dir}/certs\nstorage: ${JSON.stringify(await testStorage())}\nlisteners: [{ address: 127.0.0.1, port: 0 }]\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\n`);
   const child = spawn(process.execPath, [cliPath, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   let [stdout, stderr] = ['', ''];
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });

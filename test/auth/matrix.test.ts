@@ -5,10 +5,8 @@ import { digestOf } from '../../src/oci/digest.js';
 import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { makeImage, type Image } from '../helpers/images.js';
 import { withHostEntries } from '../helpers/hosts.js';
-import { runCli, startWharf, type TestServer } from '../helpers/server.js';
+import { cliConfig, runCli, startWharf, type TestServer } from '../helpers/server.js';
 import { challengeOf, dockerClient, fetchToken, pushWith } from '../helpers/auth.js';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 
 // The permission matrix: every principal × every registry route × every access method, each
 // request made as a Docker client makes it (challenge, token for the scope, request). Whatever
@@ -65,9 +63,7 @@ test.before(async () => {
     ],
   });
   portBound = new URL(wharf.urls[1]!).port;
-  const config = join(wharf.dataDir, 'cli.yaml');
-  await writeFile(config, `dataDir: ${wharf.dataDir}\nrepositories:\n  docker-local: { type: local }\n`);
-  const created = await runCli(['token', 'create', '--user', 'owner', '--scope', 'repository:docker-local/team/**:pull', '--config', config]);
+  const created = await runCli(['token', 'create', '--user', 'owner', '--scope', 'repository:docker-local/team/**:pull', '--config', await cliConfig(wharf)]);
   principals.find((p) => p.name.startsWith('access token'))!.credentials!.password = created.stdout.trim();
   const root = dockerClient(wharf.url, { user: 'root', password: password('root') });
   for (const image of images) {

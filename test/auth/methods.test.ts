@@ -1,11 +1,9 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeImage } from '../helpers/images.js';
 import { withHostEntries } from '../helpers/hosts.js';
 import { errorCode } from '../helpers/registry.js';
-import { runCli, startWharf, type TestServer } from '../helpers/server.js';
+import { cliConfig, runCli, startWharf, type TestServer } from '../helpers/server.js';
 import { basic, challengeOf, dockerClient, eventually, fetchToken, pushWith } from '../helpers/auth.js';
 
 // Every access method reaches a repository with the same rights, and tokens live exactly as long
@@ -95,8 +93,7 @@ test('a token expires with the clock', async () => {
 });
 
 async function cli(args: string[], input?: string) {
-  const config = join(wharf.dataDir, 'cli.yaml');
-  await writeFile(config, `dataDir: ${wharf.dataDir}\ncertsDir: ${join(wharf.dataDir, 'certs')}\nrepositories:\n  repo-a: { type: local }\n  repo-b: { type: local }\n`);
+  const config = await cliConfig(wharf, { 'repo-a': { type: 'local' }, 'repo-b': { type: 'local' } });
   const result = await runCli([...args, '--config', config], process.env, input);
   assert.is(result.code, 0, result.stderr);
   return result.stdout;

@@ -1,9 +1,7 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { basic } from '../helpers/auth.js';
-import { runCli, startWharf } from '../helpers/server.js';
+import { cliConfig, runCli, startWharf } from '../helpers/server.js';
 
 // Basic credentials on registry requests are checked with scrypt once, then remembered while the
 // client keeps using them (at least once a minute): a steady client never waits for a scrypt
@@ -19,8 +17,7 @@ test('Basic in steady use runs no scrypt past the first minute; a changed passwo
     users: [{ name: 'ci', password: 'first-password' }],
     loginHooks: { hashing: () => { hashed++; } },
   });
-  const config = join(wharf.dataDir, 'cli.yaml');
-  await writeFile(config, `dataDir: ${wharf.dataDir}\nrepositories:\n  docker-local: { type: local }\n`);
+  const config = await cliConfig(wharf);
   const cli = async (args: string[], input?: string) => assert.is((await runCli([...args, '--config', config], process.env, input)).code, 0);
   const v2 = async (password: string) => (await fetch(`${wharf.url}/v2/`, { headers: { authorization: basic('ci', password) } })).status;
   // A token-endpoint login reads the database, and so loads the server's snapshot of it at once.

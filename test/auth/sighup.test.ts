@@ -3,15 +3,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { basic, fetchToken } from '../helpers/auth.js';
 import { errorCode } from '../helpers/registry.js';
-import { runCli, spawnWharf, tempDir } from '../helpers/server.js';
+import { runCli, spawnWharf, tempDir, testStorage } from '../helpers/server.js';
 import { terminate } from '../helpers/children.js';
 
 // Permission targets follow `kill -HUP` of a running `wharf serve`: a grant taken away is gone
 // for Basic credentials and for a bearer token issued before the reload alike.
 
-const configWith = (dataDir: string, grants: string) => [
+const configWith = (dataDir: string, storage: Record<string, unknown>, grants: string) => [
   `dataDir: ${dataDir}`,
   `certsDir: ${dataDir}-certs`,
+  `storage: ${JSON.stringify(storage)}`,
   'repositories:\n  docker-local: { type: local }',
   'log: { access: false }',
   `permissions:\n  - { name: readers, repositories: [docker-local], users: { ${grants} } }`,
@@ -21,7 +22,8 @@ const configWith = (dataDir: string, grants: string) => [
 test('kill -HUP with a permission taken away: the next request is denied, and the process keeps serving', async () => {
   const dataDir = await tempDir();
   const configFile = `${dataDir}.yaml`;
-  const before = configWith(dataDir, 'ci: [read]');
+  const storage = await testStorage();
+  const before = configWith(dataDir, storage, 'ci: [read]');
   await writeFile(configFile, before);
   const added = await runCli(['user', 'add', 'ci', '--password-stdin', '--config', configFile], process.env, 'ci-password-1\n');
   assert.is(added.code, 0, added.stderr);
@@ -36,7 +38,7 @@ test('kill -HUP with a permission taken away: the next request is denied, and th
       assert.is(response.status, 404);
       assert.is(await errorCode(response), 'NAME_UNKNOWN');
     }
-    await writeFile(configFile, configWith(dataDir, 'someone-else: [read]'));
+    await writeFile(configFile, configWith(dataDir, storage, 'someone-else: [read]'));
     assert.ok(wharf.child.kill('SIGHUP'));
     await wharf.log.waitFor('reload: applied permissions', 20_000);
     for (const response of [await withBasic(), await withToken()]) {

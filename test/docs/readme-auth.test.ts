@@ -1,11 +1,11 @@
-import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, stat } from 'node:fs/promises';
 import { createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { eventually, fetchToken } from '../helpers/auth.js';
-import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
+import { cliConfig, runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
 
 // README, "Access control": tokens are ES256 JWTs signed with a key made on first start in
 // certsDir/token-signing.key (mode 0600); nodes that do not share that key refuse each other's tokens.
@@ -60,8 +60,7 @@ test('two nodes that know the same user: each refuses the tokens the other issue
 
 test('wharf user remove revokes the user\'s access tokens: a new user of the same name does not inherit them', async () => {
   const server = await node(await tempDir(), { users });
-  const config = join(server.dataDir, 'cli.yaml');
-  await writeFile(config, `dataDir: ${server.dataDir}\ncertsDir: ${join(server.dataDir, 'certs')}\nstorage: ${JSON.stringify(server.storage)}\nrepositories:\n  docker-local: { type: local }\n`);
+  const config = await cliConfig(server);
   const cli = async (args: string[], input?: string) => {
     const result = await runCli([...args, '--config', config], process.env, input);
     assert.is(result.code, 0, result.stderr);
@@ -82,8 +81,7 @@ test('wharf user remove revokes the user\'s access tokens: a new user of the sam
 test('wharf token create --expires: the access token is refused once its time is up', async () => {
   let now = Date.now();
   const server = await node(await tempDir(), { users, now: () => now });
-  const config = join(server.dataDir, 'cli.yaml');
-  await writeFile(config, `dataDir: ${server.dataDir}\ncertsDir: ${join(server.dataDir, 'certs')}\nstorage: ${JSON.stringify(server.storage)}\nrepositories:\n  docker-local: { type: local }\n`);
+  const config = await cliConfig(server);
   const created = await runCli(['token', 'create', '--user', 'ci', '--expires', '90d', '--config', config]);
   assert.is(created.code, 0, created.stderr);
   const secret = created.stdout.trim();
@@ -97,8 +95,7 @@ test('wharf token create --expires: the access token is refused once its time is
 
 test('wharf user add --admin: an administrator, who may do everything (here: /metrics, which others may not)', async () => {
   const server = await node(await tempDir(), { users });
-  const config = join(server.dataDir, 'cli.yaml');
-  await writeFile(config, `dataDir: ${server.dataDir}\ncertsDir: ${join(server.dataDir, 'certs')}\nstorage: ${JSON.stringify(server.storage)}\nrepositories:\n  docker-local: { type: local }\n`);
+  const config = await cliConfig(server);
   const added = await runCli(['user', 'add', 'boss', '--admin', '--password-stdin', '--config', config], process.env, 'boss-password');
   assert.is(added.code, 0, added.stderr);
   const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });

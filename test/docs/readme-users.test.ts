@@ -1,8 +1,7 @@
-import { writeFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { basic, eventually } from '../helpers/auth.js';
-import { runCli, startWharf, type TestServer } from '../helpers/server.js';
+import { cliConfig, runCli, startWharf, type TestServer } from '../helpers/server.js';
 
 // README, "The `wharf` command": `wharf user add NAME --admin --password-stdin` adds an admin,
 // and a running server takes the new user without a restart (polled, bounded).
@@ -15,8 +14,7 @@ test.before(async () => {
 test.after(() => wharf.cleanup());
 
 test('user add --admin makes an admin: admin-only routes answer to them, not to a user added without it', async () => {
-  const config = `${wharf.dataDir}-users.yaml`;
-  await writeFile(config, JSON.stringify({ dataDir: wharf.dataDir, storage: wharf.storage, repositories: { 'docker-local': { type: 'local' } } }));
+  const config = await cliConfig(wharf);
   for (const [name, flags] of [['boss', ['--admin']], ['worker', []]] as const) {
     const added = await runCli(['user', 'add', name, ...flags, '--password-stdin', '--config', config], process.env, `${name}-password-1\n`);
     assert.is(added.code, 0, added.stderr);

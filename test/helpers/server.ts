@@ -206,6 +206,16 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, inp
   });
 }
 
+/**
+ * Writes `<dataDir>/cli.yaml` for `wharf <command> --config` beside a test server: its data
+ * directory and its storage, so that the CLI changes the database the server reads.
+ */
+export async function cliConfig(server: Pick<TestServer, 'dataDir' | 'storage'>, repositories: Record<string, unknown> = { 'docker-local': { type: 'local' } }): Promise<string> {
+  const file = join(server.dataDir, 'cli.yaml');
+  await writeFile(file, JSON.stringify({ dataDir: server.dataDir, certsDir: join(server.dataDir, 'certs'), storage: server.storage, repositories }));
+  return file;
+}
+
 /** Adds users straight to the configured metadata database (as `wharf user add` does). */
 export async function addUsers(config: Config, users: NonNullable<StartOptions['users']>): Promise<void> {
   const metadata = await openConfiguredMetadata(config);

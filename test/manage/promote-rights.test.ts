@@ -1,11 +1,10 @@
-import { writeFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { basic, challengeOf, eventually, fetchToken } from '../helpers/auth.js';
 import { makeImage } from '../helpers/images.js';
 import { promote, tagDigest, tagsOf } from '../helpers/manage.js';
 import { errorCode, seedImage } from '../helpers/registry.js';
-import { runCli, startWharf, type TestServer } from '../helpers/server.js';
+import { cliConfig, runCli, startWharf, type TestServer } from '../helpers/server.js';
 
 // Who may promote (the lead's rule): read on the source and deploy on the target; a move also
 // needs delete on the source; overwriting a target tag that names another manifest needs delete
@@ -107,9 +106,7 @@ test('repositories the caller cannot see are unknown to them; an admin may do ev
 });
 
 test('an access token works as a bearer credential and as a Basic password, with its owner\'s rights', async () => {
-  const config = `${wharf.dataDir}-tokens.yaml`;
-  await writeFile(config, JSON.stringify({ dataDir: wharf.dataDir, storage: wharf.storage, repositories: { 'docker-local': { type: 'local' } } }));
-  const created = await runCli(['token', 'create', '--user', 'deployer', '--config', config]);
+  const created = await runCli(['token', 'create', '--user', 'deployer', '--config', await cliConfig(wharf)]);
   assert.is(created.code, 0, created.stderr);
   const token = created.stdout.trim();
   const image = await seed('team/token', '1');
