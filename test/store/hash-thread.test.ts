@@ -1,7 +1,11 @@
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ThreadHash } from '../../src/store/blobs/hash-thread.js';
+import { tempDir } from '../helpers/server.js';
 
 // Upload sessions' running hashes live on the hashing thread: the digest is SHA-256 of what was
 // handed over, copies go on separately, and moved chunks leave the main thread.
@@ -48,6 +52,19 @@ test('more than 32 MiB not yet hashed makes the writer wait for the thread', asy
   assert.instance(waits[4], Promise, 'past the bound: a wait');
   await waits[4];
   assert.is(await hash.digest(), sha256(...chunks));
+});
+
+test('a hash nobody waits for keeps no process alive: a process that started one ends on its own', async () => {
+  // A module file: run with -e, the process ended even when the thread held it.
+  const script = join(await tempDir(), 'start-hash.mjs');
+  const module = new URL('../../src/store/blobs/hash-thread.js', import.meta.url).href;
+  await writeFile(script, `import { ThreadHash } from ${JSON.stringify(module)};\nThreadHash.create();\n`);
+  const child = spawn(process.execPath, [script], { stdio: 'ignore' });
+  const ended = await new Promise<number | string | null>((resolve) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); resolve('still running after 30 s'); }, 30_000);
+    child.once('exit', (code) => { clearTimeout(timer); resolve(code); });
+  });
+  assert.is(ended, 0);
 });
 
 test.run();

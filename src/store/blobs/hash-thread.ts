@@ -24,7 +24,6 @@ class HashThread {
   readonly #handles = new FinalizationRegistry<number>((id) => this.post(['drop', id]));
 
   constructor(onFailure: () => void) {
-    this.#worker.unref();
     this.#worker.on('message', ([kind, value]: ['updated', number, Uint8Array[]] | ['digest', string]) => {
       if (kind === 'digest') this.#digests.shift()!.resolve(value);
       else if ((this.#inFlight -= value) < maxInFlightBytes) for (const waiter of this.#waiters.splice(0)) waiter.resolve();
@@ -38,6 +37,8 @@ class HashThread {
     };
     this.#worker.on('error', fail);
     this.#worker.on('exit', (code) => fail(new Error(`exit ${code}`)));
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    this.#worker.unref();
   }
 
   /** A new hash's id in the thread, tied to `handle`. */
