@@ -1,9 +1,7 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { basic, eventually } from '../helpers/auth.js';
-import { runCli, startWharf } from '../helpers/server.js';
+import { cliConfig, runCli, startWharf } from '../helpers/server.js';
 
 // An access token sent as a Basic password (`curl -u ci:wharf_…`, a CI secret in a client that
 // only speaks Basic) is checked on every request as its Bearer form is: no login attempt and no
@@ -18,9 +16,7 @@ test('an access token as a Basic password: no login per request; a wrong or revo
     users: [{ name: 'ci', password: 'ci-password-1' }, { name: 'root', password: 'root-password', admin: true }],
     permissions: [{ name: 'read', repositories: ['docker-local'], users: { ci: ['read'] } }],
   });
-  // The CLI on the server's own storage (JSON is YAML).
-  const config = join(wharf.dataDir, 'cli.yaml');
-  await writeFile(config, JSON.stringify({ dataDir: wharf.dataDir, storage: wharf.storage, repositories: { 'docker-local': { type: 'local' } } }));
+  const config = await cliConfig(wharf);
   const cli = async (args: string[]) => {
     const result = await runCli([...args, '--config', config]);
     assert.is(result.code, 0, result.stderr);
