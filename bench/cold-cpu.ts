@@ -1,14 +1,14 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
 import { warmFile } from './blob-runs.js';
 import { startCounter } from './counter.js';
 import { curlOnce, push, putManifest } from './load.js';
 import { fixedPayload, payload } from './payload.js';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { cpuSeconds, machineBusySeconds } from './proc.js';
 import { startDistribution, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
