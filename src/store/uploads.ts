@@ -170,7 +170,9 @@ export class UploadSessions {
       await this.metadata.uploads.remove(uuid);
       throw unknown(uuid, owner);
     }
+    // A hash lost with the hashing thread is rebuilt from the stored bytes, as on first sight.
     let session = this.#live.get(uuid);
+    if (session?.hash.lost) session = undefined;
     if (session && session.size === stored) return session;
     // Another process appended since this one last saw the session: hash what it added. First
     // sight of it here: rebuild the hash from the start.

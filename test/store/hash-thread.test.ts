@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ThreadHash } from '../../src/store/blobs/hash-thread.js';
-import { tempDir } from '../helpers/server.js';
+import { startWharf, tempDir } from '../helpers/server.js';
 
 // Upload sessions' running hashes live on the hashing thread: the digest is SHA-256 of what was
 // handed over, copies go on separately, and moved chunks leave the main thread.
@@ -65,6 +65,31 @@ test('a hash nobody waits for keeps no process alive: a process that started one
     child.once('exit', (code) => { clearTimeout(timer); resolve(code); });
   });
   assert.is(ended, 0);
+});
+
+
+test('a hashing thread that dies loses no upload: the next chunk and the finish rebuild the hash from the stored bytes', async () => {
+  const wharf = await startWharf();
+  try {
+    const [first, second] = [randomBytes(300_000), randomBytes(200_000)];
+    const uploads = `${wharf.url}/v2/docker-local/app/blobs/uploads/`;
+    const started = await fetch(uploads, { method: 'POST' });
+    assert.is(started.status, 202);
+    const location = new URL(started.headers.get('location')!, wharf.url).href;
+    const patch = (bytes: Buffer, from: number) => fetch(location, { method: 'PATCH', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream', 'content-range': `${from}-${from + bytes.length - 1}` } });
+    assert.is((await patch(first, 0)).status, 202);
+    // The server runs in this process: a hash of an algorithm there is none of kills its thread,
+    // the one holding the session's hash. Waiting for its digest waits for that death.
+    const killed = await ThreadHash.create('no-such-algorithm').digest().then(() => null, (error: Error) => error.message);
+    assert.match(killed ?? '', 'the hashing thread failed');
+    assert.is((await patch(second, first.length)).status, 202, 'the next chunk goes on');
+    const digest = `sha256:${sha256(first, second)}`;
+    assert.is((await fetch(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' })).status, 201, 'and the finish verifies the whole upload');
+    const pulled = await fetch(`${wharf.url}/v2/docker-local/app/blobs/${digest}`);
+    assert.ok(Buffer.from(await pulled.arrayBuffer()).equals(Buffer.concat([first, second])));
+  } finally {
+    await wharf.cleanup();
+  }
 });
 
 test.run();

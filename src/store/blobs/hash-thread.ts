@@ -41,6 +41,11 @@ class HashThread {
     this.#worker.unref();
   }
 
+  /** Whether the thread has died: the hashes it held are lost. */
+  get failed(): boolean {
+    return this.#failure !== null;
+  }
+
   /** A new hash's id in the thread, tied to `handle`. */
   register(handle: object): number {
     const id = this.#nextId++;
@@ -115,6 +120,11 @@ export class ThreadHash implements SessionHash {
     }
     this.#thread.post(['update', this.#id, pieces], pieces.map((piece) => piece.buffer as ArrayBuffer), bytes);
     return this.#thread.caughtUp();
+  }
+
+  /** Whether its state is lost with a thread that died (hashes created since live on a new one). */
+  get lost(): boolean {
+    return this.#thread.failed;
   }
 
   /** A separate hash that starts from this one's state. */
