@@ -16,7 +16,7 @@ type Waiter<T> = { resolve: (value: T) => void; reject: (error: Error) => void }
 class HashThread {
   readonly #worker = new Worker(new URL('./hash-worker.js', import.meta.url));
   readonly #digests: Waiter<string>[] = [];
-  #waiters: Waiter<void>[] = [];
+  readonly #waiters: Waiter<void>[] = [];
   #inFlight = 0;
   #nextId = 0;
   #failure: Error | null = null;
