@@ -95,7 +95,7 @@ export class UploadSessions {
     return this.#locked(uuid, { message: 'a chunk of this upload is still being received' }, async () => {
       const session = await this.#session(owner, uuid);
       try {
-        const hex = digest.algorithm === 'sha256' ? await session.hash.digest() : (await this.#rehash(uuid, newHasher(digest.algorithm))).digest('hex');
+        const hex = digest.algorithm === 'sha256' ? await this.#sha256(uuid, session) : (await this.#rehash(uuid, newHasher(digest.algorithm))).digest('hex');
         const actual = `${digest.algorithm}:${hex}`;
         const expected = `${digest.algorithm}:${digest.hex}`;
         if (actual !== expected) {
@@ -152,6 +152,16 @@ export class UploadSessions {
     const update = hash instanceof ThreadHash ? (chunk: Buffer) => hash.update([chunk]) : (chunk: Buffer) => hash.update(chunk);
     await hashStream(await this.bytes.read(uuid, from), update);
     return hash;
+  }
+
+  /** The session's sha256; read again from its stored bytes if the hashing thread died holding it. */
+  async #sha256(uuid: string, session: LiveSession): Promise<string> {
+    try {
+      return await session.hash.digest();
+    } catch (error) {
+      if (!session.hash.lost) throw error;
+      return (await this.#rehash(uuid, newHasher('sha256'))).digest('hex');
+    }
   }
 
   async #end(uuid: string): Promise<void> {

@@ -92,4 +92,36 @@ test('a hashing thread that dies loses no upload: the next chunk and the finish 
   }
 });
 
+test('a finish waiting for its digest when the hashing thread dies verifies the upload from its stored bytes', async () => {
+  const wharf = await startWharf();
+  const digestOf = Object.getOwnPropertyDescriptor(ThreadHash.prototype, 'digest')!;
+  try {
+    const bytes = randomBytes(300_000);
+    const uploads = `${wharf.url}/v2/docker-local/app/blobs/uploads/`;
+    const started = await fetch(uploads, { method: 'POST' });
+    const location = new URL(started.headers.get('location')!, wharf.url).href;
+    assert.is((await fetch(location, { method: 'PATCH', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' } })).status, 202);
+    // The server runs in this process. Its next digest request is queued in the thread behind a
+    // hash of an algorithm there is none of: the thread dies with the finish waiting on it.
+    const original = digestOf.value as (this: ThreadHash) => Promise<string>;
+    let asked = 0;
+    Object.defineProperty(ThreadHash.prototype, 'digest', {
+      ...digestOf,
+      value(this: ThreadHash) {
+        if (asked++ === 0) original.call(ThreadHash.create('no-such-algorithm')).catch(() => {});
+        return original.call(this);
+      },
+    });
+    const digest = `sha256:${sha256(bytes)}`;
+    const finished = await fetch(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
+    assert.is(asked, 1, 'the finish asked the thread for its digest');
+    assert.is(finished.status, 201, 'the finish verifies the bytes it has');
+    const pulled = await fetch(`${wharf.url}/v2/docker-local/app/blobs/${digest}`);
+    assert.ok(Buffer.from(await pulled.arrayBuffer()).equals(bytes));
+  } finally {
+    Object.defineProperty(ThreadHash.prototype, 'digest', digestOf);
+    await wharf.cleanup();
+  }
+});
+
 test.run();
