@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { sendsItself } from '../store/blobs/file-body.js';
+import { abandoned } from '../store/blobs/pour.js';
 import { chunksMayMove } from '../store/blobs/hash-thread.js';
 import { apiVersionHeader, type Ctx } from './env.js';
 
@@ -47,6 +48,8 @@ export function requestBody(c: Ctx): Readable {
  */
 export function readLimited(body: Readable, limit: number, onTooLarge: (bytes: number) => Error): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const gone = abandoned(body);
+    if (gone) return reject(gone);
     const chunks: Buffer[] = [];
     let bytes = 0;
     const cleanup = () => {
