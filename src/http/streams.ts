@@ -39,7 +39,15 @@ export function sendStream(c: Ctx, status: number, headers: Headers, body: Reada
  * chunks are the parser's copies, nobody else's: an upload may move them to the hashing thread.
  */
 export function requestBody(c: Ctx): Readable {
-  return chunksMayMove(c.env.incoming);
+  const incoming = c.env.incoming;
+  // Node's HTTP/2 compatibility layer ends the body of a stream the client resets (or whose DATA
+  // falls short of its Content-Length) as if it were whole, after 'aborted': failed here, a cut-off
+  // body is an error to whoever still reads it, as on HTTP/1.1.
+  if (incoming.httpVersionMajor === 2) {
+    incoming.on('error', () => undefined); // the reader's own listener, if any, gets it
+    incoming.once('aborted', () => incoming.destroy(new Error('the client reset the request before its body was complete')));
+  }
+  return chunksMayMove(incoming);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { connect as http2Connect } from 'node:http2';
 import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -21,6 +22,7 @@ test.before(async () => {
   wharf = await startWharf({
     auth: { enabled: true },
     users: users.map((name) => ({ name, password: `${name}-password-1`, admin: true })),
+    listeners: [{ address: '127.0.0.1', port: 0 }, { address: '127.0.0.1', port: 0, tls: { mode: 'self-signed' } }],
     log: operations.write,
   });
 });
@@ -58,6 +60,24 @@ test('a manifest and a management request abandoned before their bodies were rea
   await abandon('promoter', 'POST', promote, { 'Content-Type': 'application/json' });
   await aborted('POST', promote);
   assert.is((await fetch(`${wharf.url}${manifest}`, { headers: { authorization } })).status, 404, 'nothing was stored');
+});
+
+test('an HTTP/2 chunk the client resets midway is not kept: HTTP/2 ends such a body as if it were whole', async () => {
+  const started = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/uploads/`, { method: 'POST', headers: { authorization } });
+  const location = started.headers.get('location')!;
+  const session = http2Connect(wharf.urls[1]!, { rejectUnauthorized: false });
+  try {
+    const stream = session.request({ ':method': 'PATCH', ':path': location, authorization });
+    stream.on('error', () => undefined);
+    // More than HTTP/2's first flow-control window: the write completes once the server reads the body.
+    await new Promise((resolve) => stream.write(Buffer.alloc(200_000, 1), resolve));
+    stream.destroy(); // RST_STREAM without END_STREAM
+    await aborted('PATCH', location);
+  } finally {
+    session.destroy();
+  }
+  const status = await fetch(`${wharf.url}${location}`, { headers: { authorization } });
+  assert.is(status.headers.get('range'), '0-0', 'nothing of the reset chunk was kept');
 });
 
 test.run();
