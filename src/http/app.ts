@@ -9,7 +9,7 @@ import { route, unknownHost } from '../routing/route.js';
 import type { AccessLog } from './accesslog.js';
 import { adminRoutes, type AdminOptions } from './admin.js';
 import { artifactoryRoutes } from './artifactory.js';
-import { dispatch, unknownRepository } from './dispatch.js';
+import { dispatch, unknownRepository, unsupportedMethod } from './dispatch.js';
 import type { Ctx, Env } from './env.js';
 import { errorResponse, renderError } from './errors.js';
 import { addHealthRoutes, type Readiness } from './health.js';
@@ -181,11 +181,29 @@ export function createApp(options: AppOptions): Hono<Env> {
   searchRoute(app, { live, auth });
   repositoriesRoute(app, { live, auth });
   adminRoutes(app, { live, auth, collectGarbage: options.collectGarbage });
+  refuseOtherMethods(app);
   app.all('/v2', registry);
   app.all('/v2/*', registry);
   app.all('/api/docker/*', registry);
   app.notFound((c) => errorResponse(new RegistryError('NAME_UNKNOWN', { message: `no endpoint at ${c.req.path}; the registry API is under /v2/`, detail: { path: c.req.path } }), c, logger));
   return app;
+}
+
+/**
+ * A method that the routes registered so far do not take on a path they serve is answered 405
+ * with Allow, as on the registry routes, not "no endpoint here" (nor, below /api/docker/, by the
+ * registry's catch-all). Each route is tried before this; HEAD goes where GET does (Hono).
+ */
+function refuseOtherMethods(app: Hono<Env>): void {
+  const served = new Map<string, Set<string>>();
+  for (const { path, method } of app.routes) served.set(path, (served.get(path) ?? new Set()).add(method));
+  for (const [path, methods] of served) {
+    if (methods.has('ALL')) continue;
+    const allowed = methods.has('GET') ? [...methods, 'HEAD'] : [...methods];
+    app.all(path, (c) => {
+      throw unsupportedMethod(c.req.method, allowed);
+    });
+  }
 }
 
 /**

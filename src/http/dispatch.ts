@@ -53,7 +53,8 @@ const ref = (e: Endpoint) => (e as { reference: string }).reference;
 const digest = (e: Endpoint) => (e as { digest: string }).digest;
 const uuid = (e: Endpoint) => (e as { uuid: string }).uuid;
 
-function unsupportedMethod(method: string, allowed: string[]): RegistryError {
+/** 405 UNSUPPORTED with Allow: the path is served, by other methods. */
+export function unsupportedMethod(method: string, allowed: string[]): RegistryError {
   return new RegistryError('UNSUPPORTED', {
     message: `method ${method} is not allowed here (allowed: ${allowed.join(', ')})`,
     headers: { Allow: allowed.join(', ') },

@@ -13,7 +13,8 @@ export function renderError(error: RegistryError): Response {
 /** The client went away before its request was whole (a cancelled push): not our failure. */
 function clientAborted(c: Ctx): boolean {
   const incoming = c.env.incoming;
-  return !incoming.complete && (incoming.destroyed || incoming.readableAborted);
+  // HTTP/2 calls a request the client reset complete; `aborted` says what happened.
+  return incoming.aborted || (!incoming.complete && (incoming.destroyed || incoming.readableAborted));
 }
 
 /**

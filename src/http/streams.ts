@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { sendsItself } from '../store/blobs/file-body.js';
+import { abandoned } from '../store/blobs/pour.js';
 import { chunksMayMove } from '../store/blobs/hash-thread.js';
 import { apiVersionHeader, type Ctx } from './env.js';
 
@@ -38,7 +39,15 @@ export function sendStream(c: Ctx, status: number, headers: Headers, body: Reada
  * chunks are the parser's copies, nobody else's: an upload may move them to the hashing thread.
  */
 export function requestBody(c: Ctx): Readable {
-  return chunksMayMove(c.env.incoming);
+  const incoming = c.env.incoming;
+  // Node's HTTP/2 compatibility layer ends the body of a stream the client resets (or whose DATA
+  // falls short of its Content-Length) as if it were whole, after 'aborted': failed here, a cut-off
+  // body is an error to whoever still reads it, as on HTTP/1.1.
+  if (incoming.httpVersionMajor === 2) {
+    incoming.on('error', () => undefined); // the reader's own listener, if any, gets it
+    incoming.once('aborted', () => incoming.destroy(new Error('the client reset the request before its body was complete')));
+  }
+  return chunksMayMove(incoming);
 }
 
 /**
@@ -47,6 +56,8 @@ export function requestBody(c: Ctx): Readable {
  */
 export function readLimited(body: Readable, limit: number, onTooLarge: (bytes: number) => Error): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const gone = abandoned(body);
+    if (gone) return reject(gone);
     const chunks: Buffer[] = [];
     let bytes = 0;
     const cleanup = () => {

@@ -17,17 +17,29 @@ function uploadsOf(target: Target): Uploads {
   return target.repository.uploads;
 }
 
+/** Where an upload stands: sent with every answer about it, a chunk refused with 416 included. */
+function progress(target: Target, state: UploadState): Record<string, string> {
+  return { Location: urlFor(target, `blobs/uploads/${state.uuid}`), Range: uploadRangeHeader(state.size), 'Docker-Upload-UUID': state.uuid };
+}
+
 function inProgress(target: Target, state: UploadState, status: 202 | 204): Response {
-  return new Response(null, {
-    status,
-    headers: {
-      ...apiVersionHeader,
-      Location: urlFor(target, `blobs/uploads/${state.uuid}`),
-      Range: uploadRangeHeader(state.size),
-      'Docker-Upload-UUID': state.uuid,
-      'Content-Length': '0',
-    },
-  });
+  return new Response(null, { status, headers: { ...apiVersionHeader, ...progress(target, state), 'Content-Length': '0' } });
+}
+
+/**
+ * Appends the request's body as the next chunk. A chunk refused with 416 (out of order, or not the
+ * length its Content-Range says) is answered with the upload's Location and Range, as the spec
+ * shows it, so that the client resumes from there without asking.
+ */
+async function appendChunk(target: Target, uploads: Uploads, uuid: string): Promise<UploadState> {
+  try {
+    return await uploads.append(target.name, uuid, requestBody(target.c), parseContentRange(target.c.req.header('content-range')));
+  } catch (error) {
+    const size = error instanceof RegistryError && error.status === 416 ? (error.detail as { size?: unknown } | null)?.size : undefined;
+    if (typeof size !== 'number') throw error;
+    const refused = error as RegistryError;
+    throw new RegistryError(refused.code, { status: 416, message: refused.message, detail: refused.detail, headers: progress(target, { uuid, size }) });
+  }
 }
 
 function created(target: Target, blob: WrittenBlob): Response {
@@ -87,9 +99,7 @@ export async function uploadStatus(target: Target, uuid: string): Promise<Respon
 }
 
 export async function patchUpload(target: Target, uuid: string): Promise<Response> {
-  const range = parseContentRange(target.c.req.header('content-range'));
-  const state = await uploadsOf(target).append(target.name, uuid, requestBody(target.c), range);
-  return inProgress(target, state, 202);
+  return inProgress(target, await appendChunk(target, uploadsOf(target), uuid), 202);
 }
 
 export async function finishUpload(target: Target, uuid: string): Promise<Response> {
@@ -97,9 +107,7 @@ export async function finishUpload(target: Target, uuid: string): Promise<Respon
   const digest = target.c.req.query('digest');
   if (!digest) throw new RegistryError('DIGEST_INVALID', { message: 'PUT of an upload needs ?digest=<digest>' });
   requireDigest(digest);
-  if (hasBody(target)) {
-    await uploads.append(target.name, uuid, requestBody(target.c), parseContentRange(target.c.req.header('content-range')));
-  }
+  if (hasBody(target)) await appendChunk(target, uploads, uuid);
   return created(target, await uploads.finish(target.name, uuid, digest));
 }
 

@@ -84,7 +84,11 @@ export class UploadSessions {
       }
       const hash = session.hash.copy();
       const length = range ? { length: range.end - range.start + 1 } : {};
-      session.size = await this.bytes.append(uuid, session.size, body, hash, length).catch((error: unknown) => { throw storageFailure(error, this.options.log); });
+      session.size = await this.bytes.append(uuid, session.size, body, hash, length).catch((error: unknown) => {
+        // A chunk of the wrong length was dropped whole: the upload stands where it stood.
+        if (error instanceof RegistryError && error.status === 416) throw new RegistryError(error.code, { status: 416, message: error.message, detail: { uuid, size: session.size } });
+        throw storageFailure(error, this.options.log);
+      });
       session.hash = hash;
       return { uuid, size: session.size };
     });

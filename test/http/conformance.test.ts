@@ -103,6 +103,23 @@ test('an unknown endpoint names the whole path the client asked for', async () =
   }
 });
 
+test('a method a management route does not take is 405 with Allow, as on the registry routes, not "no endpoint"', async () => {
+  for (const [method, path, allow] of [
+    ['GET', '/api/docker/docker-local/v2/promote', 'POST'],
+    ['POST', '/api/search/docker?image=x', 'GET, HEAD'],
+    ['DELETE', '/api/repositories', 'GET, HEAD'],
+    ['GET', '/api/system/storage/gc', 'POST'],
+    ['GET', '/artifactory/docker-local/team/app', 'DELETE'],
+    ['POST', '/api/docker/docker-local/info/team/app/1.0', 'GET, HEAD'],
+  ] as const) {
+    const response = await fetch(`${base}${path}`, { method });
+    assert.is(response.status, 405, `${method} ${path}`);
+    assert.is(response.headers.get('allow'), allow, `${method} ${path}`);
+    assert.is(await errorCode(response), 'UNSUPPORTED');
+  }
+  assert.is((await fetch(`${base}/api/nothing/here`, { method: 'POST' })).status, 404, 'a path nothing serves is still 404');
+});
+
 test('/v2/ on a subdomain that names no repository answers as /v2/ does; the first image request says what is served', async () => {
   const ask = (path: string) => raw(base, `GET ${path} HTTP/1.1\r\nHost: nope.registry.test\r\nConnection: close\r\n\r\n`);
   const probe = await ask('/v2/');

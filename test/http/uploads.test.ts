@@ -85,6 +85,12 @@ test('an out-of-order chunk is refused with 416 and the upload keeps its bytes',
   const gap = await fetch(`${base}${location}`, { method: 'PATCH', body: Buffer.alloc(10, 2), headers: { 'Content-Range': '20-29' } });
   assert.is(gap.status, 416);
   assert.is(await errorCode(gap), 'BLOB_UPLOAD_INVALID');
+  // The 416 says where the upload stands, as the spec shows it: the client resumes from there.
+  assert.is(gap.headers.get('location'), location);
+  assert.is(gap.headers.get('range'), '0-9');
+  const overlap = await fetch(`${base}${location}`, { method: 'PATCH', body: Buffer.alloc(5, 2), headers: { 'Content-Range': '5-9' } });
+  assert.is(overlap.status, 416);
+  assert.is(overlap.headers.get('range'), '0-9');
   const status = await fetch(`${base}${location}`);
   assert.is(status.headers.get('range'), '0-9');
   const malformed = await fetch(`${base}${location}`, { method: 'PATCH', body: 'x', headers: { 'Content-Range': 'ten-eleven' } });
@@ -101,6 +107,8 @@ test('a chunk shorter or longer than its Content-Range is refused with 416 and n
   const long = await fetch(`${base}${location}`, { method: 'PATCH', body: item.bytes.subarray(10, 30), headers: { 'Content-Range': '10-14' } });
   assert.is(long.status, 416);
   assert.is(await errorCode(long), 'SIZE_INVALID');
+  assert.is(long.headers.get('location'), location);
+  assert.is(long.headers.get('range'), '0-9', 'the 416 says the upload stands where it stood');
   assert.is((await fetch(`${base}${location}`)).headers.get('range'), '0-9');
   // The upload goes on from its last whole chunk: the digest proves no refused byte stayed.
   await fetch(`${base}${location}`, { method: 'PATCH', body: item.bytes.subarray(10), headers: { 'Content-Range': '10-29' } });
@@ -113,6 +121,9 @@ test('PUT with a final chunk completes a chunked upload', async () => {
   const item = blob(randomBytes(2000));
   const { location } = await startSession();
   await fetch(`${base}${location}`, { method: 'PATCH', body: item.bytes.subarray(0, 1500) });
+  const early = await fetch(`${base}${location}?digest=${item.digest}`, { method: 'PUT', body: item.bytes.subarray(1000), headers: { 'Content-Range': '1000-1999' } });
+  assert.is(early.status, 416, 'a final chunk out of order is refused as a PATCH is, and the upload goes on');
+  assert.is(early.headers.get('range'), '0-1499');
   const put = await fetch(`${base}${location}?digest=${item.digest}`, { method: 'PUT', body: item.bytes.subarray(1500), headers: { 'Content-Range': '1500-1999' } });
   assert.is(put.status, 201);
   assert.equal(await blobBody(item.digest), item.bytes);

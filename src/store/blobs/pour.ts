@@ -7,6 +7,11 @@ import { finished } from 'node:stream/promises';
  * still sending its body gets the error answer instead of a reset connection.
  */
 export async function pour(source: Readable, sink: Writable): Promise<void> {
+  const gone = abandoned(source);
+  if (gone) {
+    sink.destroy();
+    throw gone;
+  }
   const onSourceError = (error: Error) => sink.destroy(error);
   source.once('error', onSourceError);
   source.pipe(sink);
@@ -20,4 +25,14 @@ export async function pour(source: Readable, sink: Writable): Promise<void> {
     throw error;
   }
   source.off('error', onSourceError);
+}
+
+/**
+ * The error of a source destroyed before its end was read (a client that went away before its
+ * handler got to the body), else null. Such a source emits nothing more: whoever pipes it now
+ * would wait forever, holding whatever it holds (an upload session's lock).
+ */
+export function abandoned(source: Readable): Error | null {
+  if (!source.readableAborted) return null;
+  return source.errored ?? new Error('the stream was destroyed before it was read');
 }
