@@ -93,6 +93,30 @@ test('wharf token create --expires: the access token is refused once its time is
   assert.is(await withToken(), 401, 'day 91: expired');
 });
 
+test('an expired access token also ends the bearer and refresh tokens docker login got with it', async () => {
+  let now = Date.now();
+  const server = await node(await tempDir(), { users, now: () => now });
+  const config = await cliConfig(server);
+  const created = await runCli(['token', 'create', '--user', 'ci', '--expires', '1d', '--config', config]);
+  assert.is(created.code, 0, created.stderr);
+  const secret = created.stdout.trim();
+  const refresh = async (refreshToken: string) => fetch(`${server.url}/v2/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, service: 'wharf', scope: 'repository:docker-local/app:pull' }),
+  });
+  let answer: { token: string; refresh_token?: string } | null = null;
+  await eventually('the token logs in', async () => {
+    answer = await fetchToken(`${server.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: secret }, offline: true }).catch(() => null);
+    return answer !== null;
+  });
+  const refreshToken = answer!.refresh_token!;
+  assert.is((await refresh(refreshToken)).status, 200, 'while the access token lives, its refresh token works');
+  now += 86_400_000 + 60_000;
+  assert.is((await fetch(`${server.url}/v2/`, { headers: { authorization: `Bearer ${secret}` } })).status, 401, 'the access token has expired');
+  assert.is((await refresh(refreshToken)).status, 401, 'and so has what it logged in to');
+});
+
 test('wharf user add --admin: an administrator, who may do everything (here: /metrics, which others may not)', async () => {
   const server = await node(await tempDir(), { users });
   const config = await cliConfig(server);
