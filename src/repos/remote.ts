@@ -236,25 +236,24 @@ export class RemoteRepository implements Repository {
   }
 
   /**
-   * A cached blob's size for this image: its own link (a link means the bytes are in the store:
-   * only the collector removes them, and never linked ones), or, once the image is known to have the
-   * blob (`vouched`), the copy another image of the repository fetched first.
+   * What the repository holds of `digest` for this image: the size its own link gives (a link means
+   * the bytes are in the store: only the collector removes them, and never linked ones), and whether
+   * the image names the blob (links it, or a manifest of it cached here names it). Blobs are shared by
+   * every image, but permissions are per image: a digest alone is no right to another image's copy,
+   * or to its download.
    */
-  async #cachedSize(name: string, digest: string, vouched: boolean): Promise<number | null> {
-    const { blobLinks } = this.#store.metadata;
-    const own = await blobLinks.size(this.#image(name), digest);
-    return own !== null || !vouched ? own : blobLinks.sizeInRepository(this.key, digest);
-  }
-
-  /**
-   * Whether the image may have `digest` from what the repository holds: it links the blob, or a
-   * manifest of it cached here names the blob. Blobs are shared by every image, but permissions are
-   * per image: a digest alone is no right to another image's copy, or to its download.
-   */
-  async #names(name: string, digest: string): Promise<boolean> {
+  async #held(name: string, digest: string): Promise<{ own: number | null; named: boolean }> {
     const { blobLinks } = this.#store.metadata;
     const image = this.#image(name);
-    return (await blobLinks.size(image, digest)) !== null || (await blobLinks.referencedBy(image, digest)).length > 0;
+    const own = await blobLinks.size(image, digest);
+    return { own, named: own !== null || (await blobLinks.referencedBy(image, digest)).length > 0 };
+  }
+
+  /** A cached blob's size for this image: its own link, or, when it names the blob, the copy another image fetched first. */
+  async #cachedSize(name: string, digest: string, named: boolean): Promise<number | null> {
+    const { blobLinks } = this.#store.metadata;
+    const own = await blobLinks.size(this.#image(name), digest);
+    return own !== null || !named ? own : blobLinks.sizeInRepository(this.key, digest);
   }
 
   /** The blob's size as the upstream has it under this image's name (BLOB_UNKNOWN when it has none). */
@@ -275,7 +274,8 @@ export class RemoteRepository implements Repository {
   }
 
   async statBlob(name: string, digest: string, options: ReadOptions = {}): Promise<number> {
-    const cached = await this.#cachedSize(name, digest, await this.#names(name, digest));
+    const { own, named } = await this.#held(name, digest);
+    const cached = own ?? await this.#cachedSize(name, digest, named);
     if (cached !== null) return cached;
     const foreign = await this.#foreignLayer(name, digest);
     if (foreign) {
@@ -286,12 +286,12 @@ export class RemoteRepository implements Repository {
   }
 
   async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options: ReadOptions = {}): Promise<BlobRead> {
-    const named = await this.#names(name, digest);
-    // A running download is followed before the cache is asked: one that ends while the cache is
-    // asked has committed by then (it stops running only after its commit), so it is found there,
-    // never fetched a second time. Another image's download or copy only for a blob this one names.
+    const { own, named } = await this.#held(name, digest);
+    // A running download is followed before the cache is asked again: one that ends meanwhile has
+    // committed by then (it stops running only after its commit), so it is found there, never
+    // fetched a second time. Another image's download or copy only for a blob this one names.
     const following = named ? await this.#downloads.follow(digest) : null;
-    const cached = following ? null : await this.#cachedSize(name, digest, named);
+    const cached = following ? null : own ?? await this.#cachedSize(name, digest, named);
     if (cached !== null) {
       const read = await readBlob(this.#store, this.#reader, digest, cached, pickRange);
       this.stats.hits++;
