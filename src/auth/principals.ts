@@ -29,11 +29,13 @@ export class Principals {
   }
 
   #token(id: string): Principal | null {
+    // Asked every time: a token expires by the clock, which changes no snapshot (revocation does).
+    const token = this.#directory.usableToken(id);
+    if (!token) return null;
     const cached = this.#built.get(`t:${id}`);
     if (cached) return cached;
-    const token = this.#directory.usableToken(id);
-    const owner = token && this.#directory.user(token.owner);
-    if (!token || !owner) return null;
+    const owner = this.#directory.user(token.owner);
+    if (!owner) return null;
     const scope = token.scope.length === 0 ? null : token.scope.map(parseTokenScope);
     const principal: Principal = { kind: 'token', name: owner.name, groups: owner.groups, admin: owner.admin, tokenId: id, scope };
     this.#built.set(`t:${id}`, principal);

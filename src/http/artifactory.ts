@@ -5,7 +5,7 @@ import { isValidTag, requireName } from '../oci/names.js';
 import type { Repository } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
 import type { TrustedProxies } from '../routing/proxies.js';
-import type { Route } from '../routing/route.js';
+import { requireRepositoryKey, type Route } from '../routing/route.js';
 import { unknownRepository } from './dispatch.js';
 import { apiVersionHeader, type Env } from './env.js';
 import type { Gate } from './gate.js';
@@ -93,7 +93,7 @@ export function artifactoryRoutes(app: Hono<Env>, options: { live: () => { repos
       }
       const slash = rest.indexOf('/');
       if (slash <= 0) throw new RegistryError('NAME_INVALID', { message: 'expected /artifactory/<repoKey>/<image>[/<tag>]' });
-      const key = rest.slice(0, slash);
+      const key = requireRepositoryKey(rest.slice(0, slash));
       const scope: Route = { repoKey: key, endpointPath: '', prefix: `/v2/${key}/`, namesIncludeKey: true };
       await entry.handle({ gate, scope, key, repositories, path: rest.slice(slash + 1).replace(/\/$/, '') });
       return new Response(null, { status: 204, headers: apiVersionHeader });

@@ -235,10 +235,35 @@ export class RemoteRepository implements Repository {
     }
   }
 
-  /** A cached blob's size: a link means the bytes are in the store (only the collector removes them, and never linked ones). */
-  async #cachedSize(name: string, digest: string): Promise<number | null> {
+  /**
+   * What the repository holds of `digest` for this image: the size its own link gives (a link means
+   * the bytes are in the store: only the collector removes them, and never linked ones), and whether
+   * the image names the blob (links it, or a manifest of it cached here names it). Blobs are shared by
+   * every image, but permissions are per image: a digest alone is no right to another image's copy,
+   * or to its download.
+   */
+  async #held(name: string, digest: string): Promise<{ own: number | null; named: boolean }> {
     const { blobLinks } = this.#store.metadata;
-    return (await blobLinks.size(this.#image(name), digest)) ?? blobLinks.sizeInRepository(this.key, digest);
+    const image = this.#image(name);
+    const own = await blobLinks.size(image, digest);
+    return { own, named: own !== null || (await blobLinks.referencedBy(image, digest)).length > 0 };
+  }
+
+  /** A cached blob's size for this image: its own link, or, when it names the blob, the copy another image fetched first. */
+  async #cachedSize(name: string, digest: string, named: boolean): Promise<number | null> {
+    const { blobLinks } = this.#store.metadata;
+    const own = await blobLinks.size(this.#image(name), digest);
+    return own !== null || !named ? own : blobLinks.sizeInRepository(this.key, digest);
+  }
+
+  /** The blob's size as the upstream has it under this image's name (BLOB_UNKNOWN when it has none). */
+  async #upstreamSize(name: string, digest: string, options: ReadOptions): Promise<number> {
+    if (options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
+    this.#upstream.knownMissing(`blob ${name}@${digest}`);
+    const response = await this.#upstream.send('HEAD', name, `blobs/${digest}`);
+    response.body.resume();
+    if (response.status !== 200) throw await this.#upstream.refusal(response, `blob ${name}@${digest}`, 'BLOB_UNKNOWN');
+    return Number(first(response.headers['content-length']));
   }
 
   /** The foreign-layer descriptor of `digest` in a cached manifest of the image, when those are cached. */
@@ -249,27 +274,24 @@ export class RemoteRepository implements Repository {
   }
 
   async statBlob(name: string, digest: string, options: ReadOptions = {}): Promise<number> {
-    const cached = await this.#cachedSize(name, digest);
+    const { own, named } = await this.#held(name, digest);
+    const cached = own ?? await this.#cachedSize(name, digest, named);
     if (cached !== null) return cached;
     const foreign = await this.#foreignLayer(name, digest);
     if (foreign) {
       allowedUrls(foreign, this.#config.foreignLayers.allow);
       return foreign.size;
     }
-    if (options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
-    this.#upstream.knownMissing(`blob ${name}@${digest}`);
-    const response = await this.#upstream.send('HEAD', name, `blobs/${digest}`);
-    response.body.resume();
-    if (response.status !== 200) throw await this.#upstream.refusal(response, `blob ${name}@${digest}`, 'BLOB_UNKNOWN');
-    return Number(first(response.headers['content-length']));
+    return this.#upstreamSize(name, digest, options);
   }
 
   async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options: ReadOptions = {}): Promise<BlobRead> {
-    // A running download is followed before the cache is asked: one that ends while the cache is
-    // asked has committed by then (it stops running only after its commit), so it is found there,
-    // never fetched a second time.
-    const following = await this.#downloads.follow(digest);
-    const cached = following ? null : await this.#cachedSize(name, digest);
+    const { own, named } = await this.#held(name, digest);
+    // A running download is followed before the cache is asked again: one that ends meanwhile has
+    // committed by then (it stops running only after its commit), so it is found there, never
+    // fetched a second time. Another image's download or copy only for a blob this one names.
+    const following = named ? await this.#downloads.follow(digest) : null;
+    const cached = following ? null : own ?? await this.#cachedSize(name, digest, named);
     if (cached !== null) {
       const read = await readBlob(this.#store, this.#reader, digest, cached, pickRange);
       this.stats.hits++;
@@ -278,6 +300,8 @@ export class RemoteRepository implements Repository {
     }
     if (!following && options.fetch === false) throw notCached('BLOB_UNKNOWN', `blob ${digest}`, this.key);
     const { fill, started } = following ?? await this.#startOrJoin(name, digest);
+    // A download this request did not start may be another image's: the upstream must have the blob under this name too.
+    if (!named && !started) await this.#upstreamSize(name, digest, options);
     const size = fill.size;
     const range = size !== null ? pickRange?.(size) ?? null : null;
     const stream = this.#served(fillReader(fill, this.#store.blobs, range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 }));

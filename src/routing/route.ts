@@ -144,6 +144,15 @@ export function route(rawPath: string, host: string | undefined, context: RouteC
   return boundRoute(subdomain.key, path, subdomain.host);
 }
 
+/**
+ * A repository key as a path names it. The configuration admits only DNS labels, so anything else
+ * names no repository; refused here, before it could reach a header (a challenge's scope or realm).
+ */
+export function requireRepositoryKey(key: string): string {
+  if (isValidRepositoryKey(key)) return key;
+  throw new RegistryError('NAME_INVALID', { message: `invalid repository key ${JSON.stringify(key.slice(0, 100))}: lowercase letters, digits and dashes, like docker-local`, detail: { repository: key.slice(0, 100) } });
+}
+
 /** The repository-path methods: /api/docker/<key>/v2/… and /v2/<key>/…. */
 function routePath(path: string): Route | null {
   if (path === '/v2' || path === '/v2/') return base;
@@ -151,13 +160,13 @@ function routePath(path: string): Route | null {
     const rest = path.slice(4);
     if (rest === '_catalog') return { repoKey: null, endpointPath: rest, prefix: '/v2/', namesIncludeKey: true };
     const slash = rest.indexOf('/');
-    const repoKey = slash === -1 ? rest : rest.slice(0, slash);
+    const repoKey = requireRepositoryKey(slash === -1 ? rest : rest.slice(0, slash));
     return { repoKey, endpointPath: slash === -1 ? '' : rest.slice(slash + 1), prefix: `/v2/${repoKey}/`, namesIncludeKey: true };
   }
   if (path.startsWith(apiPrefix)) {
     const match = /^([^/]+)\/v2(?:\/(.*))?$/.exec(path.slice(apiPrefix.length));
     if (!match) return null;
-    const repoKey = match[1]!;
+    const repoKey = requireRepositoryKey(match[1]!);
     return { repoKey, endpointPath: match[2] ?? '', prefix: `${apiPrefix}${repoKey}/v2/`, namesIncludeKey: false };
   }
   return null;

@@ -110,10 +110,12 @@ export class UpstreamClient {
   }
 
   async #sendAuthorized(upstreamRequest: UpstreamRequest): Promise<Dispatcher.ResponseData> {
-    const response = await this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope));
-    if (response.statusCode !== 401 || !this.#adopt(parseChallenge(header(response, 'www-authenticate')), upstreamRequest.scope)) return response;
+    const { response, own } = await this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope));
+    // Only the upstream's own challenge is taken up: a host it redirected to could name any realm,
+    // and the configured credentials go to the realm.
+    if (response.statusCode !== 401 || !own || !this.#adopt(parseChallenge(header(response, 'www-authenticate')), upstreamRequest.scope)) return response;
     response.body.resume();
-    return this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope));
+    return (await this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope))).response;
   }
 
   /** Takes up what a 401 asked for; false when there is nothing new to try. */
@@ -131,15 +133,16 @@ export class UpstreamClient {
     return false;
   }
 
-  /** One request and its redirects. Authorization goes to the upstream's own origin only. */
-  async #follow(upstreamRequest: UpstreamRequest, authorization: string | null): Promise<Dispatcher.ResponseData> {
+  /** One request and its redirects; `own`: the answer came from the upstream's origin. Authorization goes there only. */
+  async #follow(upstreamRequest: UpstreamRequest, authorization: string | null): Promise<{ response: Dispatcher.ResponseData; own: boolean }> {
     let url = new URL(`${this.url}${upstreamRequest.path}`);
     for (let hop = 0; ; hop++) {
+      const own = url.origin === this.#origin;
       const headers: Record<string, string> = { ...upstreamRequest.headers };
-      if (authorization && url.origin === this.#origin) headers.authorization = authorization;
+      if (authorization && own) headers.authorization = authorization;
       const response = await request(url, { method: upstreamRequest.method, headers, dispatcher: this.#agent });
       const location = header(response, 'location');
-      if (!redirectStatuses.has(response.statusCode) || !location || hop >= maxRedirects) return response;
+      if (!redirectStatuses.has(response.statusCode) || !location || hop >= maxRedirects) return { response, own };
       response.body.resume();
       url = new URL(location, url);
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream redirected to ${url.protocol} URL` });

@@ -146,6 +146,24 @@ test(`${tokenCases.length} malformed token requests: the right status and error 
   assert.equal(JSON.parse(Buffer.from(unknownKey.token.split('.')[1]!, 'base64url').toString()).access, []);
 });
 
+test('a repository key outside the key grammar (a line break, a quote): a client error with the error JSON, never a 500', async () => {
+  const requests = [
+    ['GET', '/v2/a%0d%0ab/team/app/tags/list'],
+    ['GET', '/api/docker/a%0d%0ab/v2/team/app/tags/list'],
+    ['PUT', '/v2/a%22b/team/app/manifests/v1'],
+    ['DELETE', '/artifactory/a%0d%0ab/team/app/v1'],
+  ];
+  for (const [method, path] of requests) {
+    for (const authorization of [undefined, basic('ci', 'ci-password-1')]) {
+      const response = await fetch(`${base}${path}`, { method, headers: authorization ? { authorization } : {} });
+      const who = `${method} ${path} ${authorization ? 'as ci' : 'anonymous'}`;
+      assert.ok(response.status === 400 || response.status === 401, `${who}: ${response.status}`);
+      assert.ok(((await response.json()) as { errors: unknown[] }).errors.length === 1, who);
+      assert.not.match(response.headers.get('www-authenticate') ?? '', /a.b/, `${who}: the key is not echoed into a header`);
+    }
+  }
+});
+
 /** A raw HTTP/1.1 request with a Host header of our choosing (fetch will not send such). */
 function rawGet(path: string, host: string | null, headers: Record<string, string> = {}): Promise<{ status: number; challenge: string }> {
   const url = new URL(base);

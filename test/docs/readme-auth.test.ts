@@ -78,19 +78,42 @@ test('wharf user remove revokes the user\'s access tokens: a new user of the sam
   assert.match(await cli(['token', 'list']), new RegExp(`^${id}\\s+leaver\\s.*\\srevoked\\s`, 'm'));
 });
 
-test('wharf token create --expires: the access token is refused once its time is up', async () => {
+/** A node on the test's clock, and an access token of ci's made there that expires after `expires`. */
+async function expiringToken(expires: string): Promise<{ server: TestServer; secret: string; advance: (ms: number) => void }> {
   let now = Date.now();
   const server = await node(await tempDir(), { users, now: () => now });
-  const config = await cliConfig(server);
-  const created = await runCli(['token', 'create', '--user', 'ci', '--expires', '90d', '--config', config]);
+  const created = await runCli(['token', 'create', '--user', 'ci', '--expires', expires, '--config', await cliConfig(server)]);
   assert.is(created.code, 0, created.stderr);
-  const secret = created.stdout.trim();
+  return { server, secret: created.stdout.trim(), advance: (ms) => { now += ms; } };
+}
+
+test('wharf token create --expires: the access token is refused once its time is up', async () => {
+  const { server, secret, advance } = await expiringToken('90d');
   const withToken = async () => (await fetch(`${server.url}/v2/docker-local/app/tags/list`, { headers: { authorization: `Bearer ${secret}` } })).status;
   await eventually('the token works', async () => (await withToken()) === 404);
-  now += 89 * 86_400_000;
+  advance(89 * 86_400_000);
   assert.is(await withToken(), 404, 'day 89: still valid');
-  now += 2 * 86_400_000;
+  advance(2 * 86_400_000);
   assert.is(await withToken(), 401, 'day 91: expired');
+});
+
+test('an expired access token also ends the bearer and refresh tokens docker login got with it', async () => {
+  const { server, secret, advance } = await expiringToken('1d');
+  const refresh = async (refreshToken: string) => fetch(`${server.url}/v2/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, service: 'wharf', scope: 'repository:docker-local/app:pull' }),
+  });
+  let answer: { token: string; refresh_token?: string } | null = null;
+  await eventually('the token logs in', async () => {
+    answer = await fetchToken(`${server.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: secret }, offline: true }).catch(() => null);
+    return answer !== null;
+  });
+  const refreshToken = answer!.refresh_token!;
+  assert.is((await refresh(refreshToken)).status, 200, 'while the access token lives, its refresh token works');
+  advance(86_400_000 + 60_000);
+  assert.is((await fetch(`${server.url}/v2/`, { headers: { authorization: `Bearer ${secret}` } })).status, 401, 'the access token has expired');
+  assert.is((await refresh(refreshToken)).status, 401, 'and so has what it logged in to');
 });
 
 test('wharf user add --admin: an administrator, who may do everything (here: /metrics, which others may not)', async () => {

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
@@ -64,6 +66,35 @@ test('Bearer token flow: one token per scope, reused; blob redirects to another 
   assert.ok(proxy.authorizations.some((a) => a.startsWith('Bearer ')), 'the registry got the token');
   assert.is(cdn.authorizations.length, 2, 'both layers came from the CDN');
   assert.equal(cdn.authorizations, ['', ''], 'no Authorization followed the redirect to another host');
+});
+
+test('a host the upstream redirects to cannot send the configured credentials to a token endpoint of its choosing', async () => {
+  const distribution = await startDistribution();
+  servers.push(distribution);
+  const proxy: CountingProxy = await startCountingProxy(distribution.url);
+  servers.push(proxy);
+  // Answers every blob with a Bearer challenge whose realm is its own, and keeps what reaches that realm.
+  const stolen: string[] = [];
+  const hostile = createServer((req, res) => {
+    if (req.url?.startsWith('/token')) stolen.push(req.headers.authorization ?? '');
+    res.writeHead(401, { 'www-authenticate': `Bearer realm="http://localhost:${(hostile.address() as AddressInfo).port}/token",service="cdn"` }).end();
+  });
+  await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
+  servers.push({ stop: () => new Promise<void>((resolve) => { hostile.closeAllConnections(); hostile.close(() => resolve()); }) });
+  proxy.bearer = { user: 'robot', password: 'token-pass' };
+  proxy.redirectBlobsTo = `http://localhost:${(hostile.address() as AddressInfo).port}`;
+  const image = makeImage({ layers: 1 });
+  await seedImage(distribution.url, 'library/alpine', image, '3');
+  const wharf = await wharfWithRemote(proxy.url, { username: 'robot', password: 'token-pass' });
+  assert.is((await fetch(`${wharf.url}/v2/hub/library/alpine/manifests/3`, { headers: { Accept: OCI_MANIFEST } })).status, 200);
+  const layer = await fetch(`${wharf.url}/v2/hub/library/alpine/blobs/${image.layers[0]!.digest}`);
+  assert.ok(layer.status >= 400, `the redirect target's refusal is the answer (${layer.status})`);
+  await layer.arrayBuffer();
+  assert.equal(stolen, [], 'no token request, so no credentials, went to the realm the redirect target named');
+  proxy.redirectBlobsTo = null;
+  const other = makeImage({ layers: 1 });
+  await seedImage(distribution.url, 'library/busybox', other, '1');
+  assert.is((await fetch(`${wharf.url}/v2/hub/library/busybox/manifests/1`, { headers: { Accept: OCI_MANIFEST } })).status, 200, 'the upstream\'s own token endpoint is still the one asked');
 });
 
 test('Wharf proxying Wharf through the Artifactory prefix', async () => {
