@@ -285,8 +285,20 @@ export class RemoteRepository implements Repository {
     return this.#upstreamSize(name, digest, options);
   }
 
+  /**
+   * Whether a copy another image cached may serve this one: the upstream has the blob under this
+   * name too (one HEAD, instead of fetching the blob again). BLOB_UNKNOWN when it has not.
+   */
+  async #vouched(name: string, digest: string, options: ReadOptions): Promise<boolean> {
+    if (options.fetch === false || (await this.#store.metadata.blobLinks.sizeInRepository(this.key, digest)) === null) return false;
+    await this.#upstreamSize(name, digest, options);
+    return true;
+  }
+
   async openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options: ReadOptions = {}): Promise<BlobRead> {
-    const { own, named } = await this.#held(name, digest);
+    const held = await this.#held(name, digest);
+    const { own } = held;
+    const named = held.named || await this.#vouched(name, digest, options);
     // A running download is followed before the cache is asked again: one that ends meanwhile has
     // committed by then (it stops running only after its commit), so it is found there, never
     // fetched a second time. Another image's download or copy only for a blob this one names.

@@ -4,7 +4,7 @@ import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { makeImage } from '../helpers/images.js';
 import { seedImage } from '../helpers/registry.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
-import { startDistribution, type Distribution } from '../helpers/upstream.js';
+import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
 import { basic } from '../helpers/auth.js';
 
 // Permissions are per image in a remote repository too: a blob another image cached (or is
@@ -13,10 +13,12 @@ import { basic } from '../helpers/auth.js';
 
 let wharf: TestServer;
 let distribution: Distribution;
+let upstream: CountingProxy;
 const secret = makeImage({ layers: 1 });
 const open = makeImage({ layers: 1 });
 /** Shares its layer with the secret image, as images built on one base do. */
 const sibling = makeImage({ share: secret.layers });
+const twin = makeImage({ share: secret.layers });
 const root = basic('root', 'root-password');
 const bob = basic('bob', 'bob-password');
 const carol = basic('carol', 'carol-password');
@@ -26,11 +28,13 @@ test.before(async () => {
   await seedImage(distribution.url, 'secret/img', secret, 'v1');
   await seedImage(distribution.url, 'open/img', open, 'v1');
   await seedImage(distribution.url, 'open/sibling', sibling, 'v1');
+  await seedImage(distribution.url, 'open/twin', twin, 'v1');
+  upstream = await startCountingProxy(distribution.url);
   wharf = await startWharf({
     auth: {},
     audit: () => undefined,
     users: [{ name: 'bob', password: 'bob-password' }, { name: 'carol', password: 'carol-password' }, { name: 'root', password: 'root-password', admin: true }],
-    repositories: { 'docker-local': { type: 'local' }, hub: { type: 'remote', url: distribution.url } },
+    repositories: { 'docker-local': { type: 'local' }, hub: { type: 'remote', url: upstream.url } },
     permissions: [
       { name: 'open-fill', repositories: ['hub'], include: ['open/**'], users: { bob: ['deploy'] } },
       { name: 'open-read', repositories: ['hub'], include: ['open/**'], users: { carol: ['read'] } },
@@ -43,6 +47,7 @@ test.before(async () => {
 });
 test.after(async () => {
   await wharf.cleanup();
+  await upstream.stop();
   await distribution.stop();
 });
 
@@ -72,6 +77,17 @@ test('a layer an image shares with another is served from the cache once a manif
   assert.is(layer.status, 200, 'cached for the secret image, named by open/sibling\'s manifest');
   assert.is(layer.headers.get('docker-content-digest'), digest);
   assert.is((await layerOf('open/img', open.layers[0]!.digest, bob)).status, 200, 'and a fetch for an image the upstream has the layer in');
+});
+
+test('a layer another image cached is served to an image the upstream has it under after one HEAD, not fetched again', async () => {
+  const digest = twin.layers[0]!.digest;
+  upstream.reset();
+  const layer = await layerOf('open/twin', digest, bob);
+  assert.is(layer.status, 200);
+  assert.is(layer.headers.get('docker-content-digest'), digest);
+  assert.ok(Buffer.from(await layer.arrayBuffer()).equals(twin.layers[0]!.bytes));
+  assert.equal(upstream.counts, { 'HEAD blob': 1 }, 'the upstream was asked whether open/twin has it, and sent no blob');
+  assert.is((await layerOf('open/twin', digest, carol)).status, 404, 'carol, who may not ask the upstream, is not served it');
 });
 
 test.run();
