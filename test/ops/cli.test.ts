@@ -18,13 +18,20 @@ test('wharf --version prints the package version', async () => {
   }
 });
 
-test('COMMAND --help prints the usage, not a parser message', async () => {
-  for (const command of ['serve', 'certs', 'setup', 'proxy-config']) {
-    const result = await runCli([command, '--help']);
-    assert.is(result.code, 0, result.stderr);
+test('COMMAND --help (and -h) prints the usage, not a parser message, for every command and subcommand', async () => {
+  const commands = [['serve'], ['certs'], ['setup'], ['proxy-config'], ['gc'], ['promote'], ['user'], ['user', 'add'], ['user', 'passwd'], ['token'], ['token', 'create']];
+  for (const [command, flag] of commands.flatMap((words) => [[words, '--help'], [words, '-h']] as const)) {
+    const result = await runCli([...command, flag]);
+    assert.is(result.code, 0, `${command.join(' ')} ${flag}: ${result.stderr}`);
     assert.match(result.stdout, 'Usage:\n  wharf serve [--config FILE]');
     assert.is(result.stderr, '');
   }
+});
+
+test('an unknown command with --help is still an unknown command', async () => {
+  const result = await runCli(['bogus', '--help']);
+  assert.is(result.code, 2);
+  assert.match(result.stderr, 'wharf: unknown command "bogus"');
 });
 
 test('wharf setup without a repository lists them with their kind and image prefix', async () => {
