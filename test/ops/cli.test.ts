@@ -34,16 +34,18 @@ test('an unknown command with --help is still an unknown command', async () => {
   assert.match(result.stderr, 'wharf: unknown command "bogus"');
 });
 
-test('wharf setup without a repository lists them with their kind and image prefix', async () => {
+test('wharf setup without a repository lists them with their kind and image prefix, in aligned columns', async () => {
   const dir = await tempDir('wharf-cli-');
   const file = join(dir, 'wharf.yaml');
   await writeFile(file, 'listeners:\n  - { address: 127.0.0.1, port: 5000 }\n  - { address: 127.0.0.1, port: 5002, repository: docker-hub }\n'
-    + 'repositories:\n  docker-local: { type: local }\n  docker-hub: { type: remote, url: "https://registry-1.docker.io" }\n');
+    + 'repositories:\n  docker-local: { type: local }\n  docker-hub: { type: remote, url: "https://registry-1.docker.io" }\n'
+    + '  docker: { type: virtual, repositories: [docker-local, docker-hub] }\n');
   const result = await runCli(['setup', '--config', file]);
   assert.is(result.code, 0, result.stderr);
   assert.match(result.stdout, 'Repositories (wharf setup REPOSITORY prints the commands for one):');
-  assert.match(result.stdout, /docker-local {2}local {3}127\.0\.0\.1:5000\/docker-local\/<image> {2}\(by repository path\)/);
-  assert.match(result.stdout, /docker-hub {4}remote {2}127\.0\.0\.1:5002\/<image> {2}\(by port binding\)/);
+  assert.match(result.stdout, /docker-local {2}local {4}127\.0\.0\.1:5000\/docker-local\/<image> {2}\(by repository path\)/);
+  assert.match(result.stdout, /docker-hub {4}remote {3}127\.0\.0\.1:5002\/<image> {2}\(by port binding\)/);
+  assert.match(result.stdout, /docker {8}virtual {2}127\.0\.0\.1:5000\/docker\/<image> {2}\(by repository path\)/);
 });
 
 test('the start-up banner names the version, the config file, each listener with what it serves, and the data', async () => {
