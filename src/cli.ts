@@ -198,7 +198,11 @@ async function writeProxyConfig(args: string[]): Promise<void> {
   const file = join(out, 'wharf.conf');
   await writeFile(file, proxyConfig(config, server, method));
   process.stdout.write(`wharf: wrote ${file} (${server}, ${method} method)\n`);
-  if (proxyPlan(config, method).ownCertificate) {
+  const plan = proxyPlan(config, method);
+  if (!plan.upstreamConfigured) {
+    process.stderr.write(`wharf: warning: the configuration has no plain listener (tls none, no repository) for the proxy to forward to; the site forwards to http://${plan.upstream}: add { address: 127.0.0.1, port: 5000 } to listeners\n`);
+  }
+  if (plan.ownCertificate) {
     // The snippet names Wharf's certificate: make sure it is there, so the proxy's config test passes now.
     const existed = existsSync(join(config.certsDir, 'server.crt'));
     const material = await ensureSelfSigned(config.certsDir, certificateNames(config));
