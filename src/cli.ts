@@ -65,11 +65,11 @@ Options for serve:
   --data DIR          replace dataDir
 `;
 
-/** Every command answers --help (or -h) with the usage rather than a parser message. */
-function wantsHelp(args: string[]): boolean {
-  if (!args.includes('--help') && !args.includes('-h')) return false;
-  process.stdout.write(usage);
-  return true;
+const commands = ['serve', 'certs', 'setup', 'proxy-config', 'gc', 'promote', 'user', 'token'];
+
+/** Every command (subcommands too: `user add --help`) answers --help (or -h) with the usage rather than a parser message. */
+function wantsHelp(command: string, args: string[]): boolean {
+  return commands.includes(command) && (args.includes('--help') || args.includes('-h'));
 }
 
 /** Operational log lines on stderr, in the configured format. */
@@ -96,7 +96,6 @@ function workerCount(config: Config): number {
 }
 
 async function serve(args: string[]): Promise<void> {
-  if (wantsHelp(args)) return;
   // A worker forked by the primary: it asks the primary for its configuration.
   if (cluster.isWorker) return runWorker();
   const { values } = parseArgs({
@@ -148,7 +147,6 @@ function hostOf(url: string): string {
 }
 
 async function certs(args: string[]): Promise<void> {
-  if (wantsHelp(args)) return;
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, regenerate: { type: 'boolean' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
   const acme = await openAcme(config, stderrLogger(config));
@@ -168,7 +166,6 @@ async function certs(args: string[]): Promise<void> {
 }
 
 async function setup(args: string[]): Promise<void> {
-  if (wantsHelp(args)) return;
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
   const key = positionals[0];
@@ -187,7 +184,6 @@ async function setup(args: string[]): Promise<void> {
 }
 
 async function writeProxyConfig(args: string[]): Promise<void> {
-  if (wantsHelp(args)) return;
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' }, method: { type: 'string' }, out: { type: 'string' } } });
   const config = loadConfig(values.config ?? defaultConfigPath());
   const server = positionals[0] as ProxyServer;
@@ -202,7 +198,11 @@ async function writeProxyConfig(args: string[]): Promise<void> {
   const file = join(out, 'wharf.conf');
   await writeFile(file, proxyConfig(config, server, method));
   process.stdout.write(`wharf: wrote ${file} (${server}, ${method} method)\n`);
-  if (proxyPlan(config, method).ownCertificate) {
+  const plan = proxyPlan(config, method);
+  if (!plan.upstreamConfigured) {
+    process.stderr.write(`wharf: warning: the configuration has no plain listener (tls none, no repository) for the proxy to forward to; the site forwards to http://${plan.upstream}: add { address: 127.0.0.1, port: 5000 } to listeners\n`);
+  }
+  if (plan.ownCertificate) {
     // The snippet names Wharf's certificate: make sure it is there, so the proxy's config test passes now.
     const existed = existsSync(join(config.certsDir, 'server.crt'));
     const material = await ensureSelfSigned(config.certsDir, certificateNames(config));
@@ -220,6 +220,10 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === '--version' || command === '-V' || command === 'version') {
     process.stdout.write(`wharf ${version}\n`);
+    return;
+  }
+  if (wantsHelp(command, rest)) {
+    process.stdout.write(usage);
     return;
   }
   if (command === 'serve') return serve(rest);

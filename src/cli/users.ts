@@ -1,5 +1,8 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isValidAccountName, minPasswordLength } from '../auth/accounts.js';
+import { initialPasswordFile } from '../auth/bootstrap.js';
 import { hashPassword } from '../auth/passwords.js';
 import type { Config } from '../config/types.js';
 import { auditCli, columns, isoDate, readStdin, UsageError, withAccounts } from './common.js';
@@ -48,6 +51,8 @@ export async function userCommand(args: string[], loadConfig: (file: string | un
       if (!(await store.setPassword(name, await hashPassword(await newPassword(values['password-stdin'])), now))) throw new Error(`no user ${name}`);
       auditCli({ action: 'user-passwd', target: name, result: 'ok' });
       process.stdout.write(`wharf: changed the password of ${name}; their refresh tokens no longer work\n`);
+      // The first admin's generated password no longer works: its file would only mislead.
+      if (name === 'admin') await rm(join(config.dataDir, initialPasswordFile), { force: true });
     } else if (sub === 'remove') {
       const name = userName(positionals);
       if (!(await store.removeUser(name, now))) throw new Error(`no user ${name}`);

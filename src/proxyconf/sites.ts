@@ -22,6 +22,8 @@ export interface ProxyPlan {
   method: Method;
   /** Wharf's plain listener, where the proxy forwards to (host:port). */
   upstream: string;
+  /** Whether the config has that listener; without one the sites forward to 127.0.0.1:5000. */
+  upstreamConfigured: boolean;
   certificate: string;
   certificateKey: string;
   /** Whether that certificate is Wharf's own (made in certsDir), rather than the operator's. */
@@ -56,7 +58,7 @@ export function proxyPlan(config: Config, method: Method): ProxyPlan {
     : method === 'port'
       ? [...portsFor(config)].map(([key, port]) => ({ port, serverName: null, repoKey: key }))
       : [{ port: 443, serverName: config.baseDomain, repoKey: null }];
-  return { method, upstream, ...proxyCertificate(config), sites, offload: config.proxy.offload ? { blobDirectory: blobDirectory(config) } : null };
+  return { method, upstream, upstreamConfigured: plain !== undefined, ...proxyCertificate(config), sites, offload: config.proxy.offload ? { blobDirectory: blobDirectory(config) } : null };
 }
 
 /** What the proxy serves: the operator's own certificate (a files listener's first pair) if there is one, else Wharf's. */

@@ -130,9 +130,17 @@ export class VirtualRepository implements Repository {
     return found.reduce((best, candidate) => ((candidate.pushedAt ?? 0) > (best.pushedAt ?? 0) ? candidate : best));
   }
 
+  /**
+   * A blob HEAD, which is also what push clients ask before each upload: a member whose upstream
+   * is down counts as not having the blob, so pushes through this repository go on while it is
+   * (containers/image gives up on anything but 200 or 404). A GET still answers the failure.
+   */
   statBlob(name: string, digest: string, options?: ReadOptions): Promise<number> {
     const ask: Ask<number> = (member, memberOptions) => member.statBlob(name, digest, memberOptions);
-    return this.#first(name, options, ask, this.#missing('BLOB_UNKNOWN', `blob ${digest} of ${name}`));
+    const missing = this.#missing('BLOB_UNKNOWN', `blob ${digest} of ${name}`);
+    return this.#first(name, options, ask, missing).catch((error: unknown) => {
+      throw isMemberFailure(error) ? missing() : error;
+    });
   }
 
   openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options?: ReadOptions): Promise<BlobRead> {

@@ -61,9 +61,10 @@ export function setupText(config: Config, key: string, caPath: string | null, op
 export function repositoryList(config: Config): string {
   const keys = Object.keys(config.repositories);
   const width = Math.max(...keys.map((key) => key.length));
+  const typeWidth = Math.max(...keys.map((key) => config.repositories[key]!.type.length));
   const lines = keys.map((key) => {
     const access = accessFor(config, key)!;
-    return `  ${key.padEnd(width)}  ${config.repositories[key]!.type.padEnd(6)}  ${access.prefix}/<image>  (by ${access.method})`;
+    return `  ${key.padEnd(width)}  ${config.repositories[key]!.type.padEnd(typeWidth)}  ${access.prefix}/<image>  (by ${access.method})`;
   });
   return `Repositories (wharf setup REPOSITORY prints the commands for one):\n${lines.join('\n')}\n`;
 }

@@ -77,6 +77,23 @@ test('proxy-config without --out writes nginx/wharf.conf or apache/wharf.conf he
   }
 });
 
+test('proxy-config for a configuration without a plain listener warns that the site forwards to 127.0.0.1:5000, where nothing listens', async () => {
+  const cwd = await tempDir();
+  const config = join(cwd, 'wharf.yaml');
+  const repositories = 'repositories:\n  docker-local: { type: local }\n';
+  await writeFile(config, `certsDir: ${join(cwd, 'certs')}\nlisteners:\n  - { address: 127.0.0.1, port: 18443, tls: { mode: self-signed } }\n${repositories}`);
+  const run = () => runCli(['proxy-config', 'nginx', '--out', join(cwd, 'out'), '--config', config]);
+  const warned = await run();
+  assert.is(warned.code, 0, warned.stderr);
+  assert.match(warned.stderr, 'wharf: warning: the configuration has no plain listener (tls none, no repository) for the proxy to forward to; the site forwards to http://127.0.0.1:5000: add { address: 127.0.0.1, port: 5000 } to listeners');
+  assert.match(await readFile(join(cwd, 'out', 'wharf.conf'), 'utf8'), 'server 127.0.0.1:5000;');
+  await writeFile(config, `certsDir: ${join(cwd, 'certs')}\nlisteners:\n  - { address: 127.0.0.1, port: 18500 }\n${repositories}`);
+  const quiet = await run();
+  assert.is(quiet.code, 0, quiet.stderr);
+  assert.not.match(quiet.stderr, 'warning');
+  assert.match(await readFile(join(cwd, 'out', 'wharf.conf'), 'utf8'), 'server 127.0.0.1:18500;');
+});
+
 test('SIGINT stops serve as SIGTERM does: it says so and exits 0', async () => {
   const wharf = await spawnWharf(await tempDir());
   const exited = exitOf(wharf.child);

@@ -1,10 +1,13 @@
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { basic, eventually } from '../helpers/auth.js';
 import { cliConfig, runCli, startWharf, type TestServer } from '../helpers/server.js';
 
 // README, "The `wharf` command": `wharf user add NAME --admin --password-stdin` adds an admin,
-// and a running server takes the new user without a restart (polled, bounded).
+// and a running server takes the new user without a restart (polled, bounded). "Set up": the first
+// start keeps admin's password in data/initial-admin-password until `user passwd admin` removes it.
 
 let wharf: TestServer;
 
@@ -25,6 +28,25 @@ test('user add --admin makes an admin: admin-only routes answer to them, not to 
   assert.is((await proxyConfig('worker')).status, 403);
   await eventually('the server knows boss', async () => (await proxyConfig('boss')).status !== 401);
   assert.is((await proxyConfig('boss')).status, 200);
+});
+
+test('user passwd admin removes data/initial-admin-password, whose password no longer works; another user\'s passwd leaves it', async () => {
+  const fresh = await startWharf({ auth: {}, audit: () => {}, repositories: { 'docker-local': { type: 'local' } } });
+  try {
+    const file = join(fresh.dataDir, 'initial-admin-password');
+    const config = await cliConfig(fresh);
+    assert.is((await readFile(file, 'utf8')).trim(), fresh.initialAdminPassword);
+    const added = await runCli(['user', 'add', 'ci', '--password-stdin', '--config', config], process.env, 'ci-password-1\n');
+    assert.is(added.code, 0, added.stderr);
+    const other = await runCli(['user', 'passwd', 'ci', '--password-stdin', '--config', config], process.env, 'ci-password-2\n');
+    assert.is(other.code, 0, other.stderr);
+    assert.is((await readFile(file, 'utf8')).trim(), fresh.initialAdminPassword, 'still the admin password');
+    const changed = await runCli(['user', 'passwd', 'admin', '--password-stdin', '--config', config], process.env, 'admin-password-2\n');
+    assert.is(changed.code, 0, changed.stderr);
+    await access(file).then(() => assert.unreachable('the file is still there'), (error: NodeJS.ErrnoException) => assert.is(error.code, 'ENOENT'));
+  } finally {
+    await fresh.cleanup();
+  }
 });
 
 test.run();

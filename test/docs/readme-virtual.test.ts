@@ -1,9 +1,12 @@
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { makeImage } from '../helpers/images.js';
+import { makeImage, writeOciLayout } from '../helpers/images.js';
 import { errorCode, pushImage, seedImage } from '../helpers/registry.js';
+import { tempDir } from '../helpers/server.js';
+import { skopeo } from '../helpers/skopeo.js';
 import { remoteFixture } from '../helpers/upstream.js';
 
 // README, "Virtual repositories": a member whose upstream is down is skipped for the next one;
@@ -23,6 +26,8 @@ const fixture = remoteFixture(test, (url) => ({
   'docker-dead': { type: 'virtual', repositories: ['hub-down'] },
   'docker-local': { type: 'local' },
   'docker-rw': { type: 'virtual', repositories: ['hub-up', 'docker-local'], defaultDeploymentRepo: 'docker-local' },
+  // The shipped config's `docker` on a machine that cannot reach Docker Hub.
+  'docker-offline': { type: 'virtual', repositories: ['docker-local', 'hub-down'], defaultDeploymentRepo: 'docker-local' },
 }));
 test.after(() => new Promise<void>((resolve) => dead.close(() => resolve())));
 
@@ -41,6 +46,21 @@ test('a member whose upstream is down is skipped: manifests, blobs and tags come
   const tags = await fetch(`${base}/docker/library/app/tags/list`);
   assert.is(tags.status, 200);
   assert.equal(((await tags.json()) as { tags: string[] }).tags, ['1.0']);
+});
+
+test('a push through a virtual repository goes on while its remote member\'s upstream is down (skopeo, which HEADs each blob first)', async () => {
+  const image = makeImage({ layers: 2 });
+  const layout = join(await tempDir('wharf-offline-push-'), 'layout');
+  await writeOciLayout(layout, 'v1', [image]);
+  const base = `${fixture.wharf.url}/v2`;
+  const head = await fetch(`${base}/docker-offline/team/offline/blobs/${image.layers[0]!.digest}`, { method: 'HEAD' });
+  assert.is(head.status, 404, 'a blob no member has, with the upstream down: not there, so the client uploads it');
+  const get = await fetch(`${base}/docker-offline/team/offline/blobs/${image.layers[0]!.digest}`);
+  assert.ok(get.status >= 500, `a GET still says the upstream failed (${get.status})`);
+  await get.arrayBuffer();
+  await skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${new URL(fixture.wharf.url).host}/docker-offline/team/offline:1.0`]);
+  const landed = await fetch(`${base}/docker-local/team/offline/manifests/1.0`, { method: 'HEAD' });
+  assert.is(landed.headers.get('docker-content-digest'), image.digest, 'the push landed in docker-local');
 });
 
 test('deletes and upload cancels through a virtual repository reach its deployment repository', async () => {

@@ -18,25 +18,34 @@ test('wharf --version prints the package version', async () => {
   }
 });
 
-test('COMMAND --help prints the usage, not a parser message', async () => {
-  for (const command of ['serve', 'certs', 'setup', 'proxy-config']) {
-    const result = await runCli([command, '--help']);
-    assert.is(result.code, 0, result.stderr);
+test('COMMAND --help (and -h) prints the usage, not a parser message, for every command and subcommand', async () => {
+  const commands = [['serve'], ['certs'], ['setup'], ['proxy-config'], ['gc'], ['promote'], ['user'], ['user', 'add'], ['user', 'passwd'], ['token'], ['token', 'create']];
+  for (const [command, flag] of commands.flatMap((words) => [[words, '--help'], [words, '-h']] as const)) {
+    const result = await runCli([...command, flag]);
+    assert.is(result.code, 0, `${command.join(' ')} ${flag}: ${result.stderr}`);
     assert.match(result.stdout, 'Usage:\n  wharf serve [--config FILE]');
     assert.is(result.stderr, '');
   }
 });
 
-test('wharf setup without a repository lists them with their kind and image prefix', async () => {
+test('an unknown command with --help is still an unknown command', async () => {
+  const result = await runCli(['bogus', '--help']);
+  assert.is(result.code, 2);
+  assert.match(result.stderr, 'wharf: unknown command "bogus"');
+});
+
+test('wharf setup without a repository lists them with their kind and image prefix, in aligned columns', async () => {
   const dir = await tempDir('wharf-cli-');
   const file = join(dir, 'wharf.yaml');
   await writeFile(file, 'listeners:\n  - { address: 127.0.0.1, port: 5000 }\n  - { address: 127.0.0.1, port: 5002, repository: docker-hub }\n'
-    + 'repositories:\n  docker-local: { type: local }\n  docker-hub: { type: remote, url: "https://registry-1.docker.io" }\n');
+    + 'repositories:\n  docker-local: { type: local }\n  docker-hub: { type: remote, url: "https://registry-1.docker.io" }\n'
+    + '  docker: { type: virtual, repositories: [docker-local, docker-hub] }\n');
   const result = await runCli(['setup', '--config', file]);
   assert.is(result.code, 0, result.stderr);
   assert.match(result.stdout, 'Repositories (wharf setup REPOSITORY prints the commands for one):');
-  assert.match(result.stdout, /docker-local {2}local {3}127\.0\.0\.1:5000\/docker-local\/<image> {2}\(by repository path\)/);
-  assert.match(result.stdout, /docker-hub {4}remote {2}127\.0\.0\.1:5002\/<image> {2}\(by port binding\)/);
+  assert.match(result.stdout, /docker-local {2}local {4}127\.0\.0\.1:5000\/docker-local\/<image> {2}\(by repository path\)/);
+  assert.match(result.stdout, /docker-hub {4}remote {3}127\.0\.0\.1:5002\/<image> {2}\(by port binding\)/);
+  assert.match(result.stdout, /docker {8}virtual {2}127\.0\.0\.1:5000\/docker\/<image> {2}\(by repository path\)/);
 });
 
 test('the start-up banner names the version, the config file, each listener with what it serves, and the data', async () => {
