@@ -202,6 +202,11 @@ async function writeProxyConfig(args: string[]): Promise<void> {
   if (!plan.upstreamConfigured) {
     process.stderr.write(`wharf: warning: the configuration has no plain listener (tls none, no repository) for the proxy to forward to; the site forwards to http://${plan.upstream}: add { address: 127.0.0.1, port: 5000 } to listeners\n`);
   }
+  // A port binding's site keeps its port (clients' image names stay), so on one host it and Wharf's listener cannot both bind it.
+  const taken = plan.sites.filter((site) => config.listeners.some((listener) => listener.port === site.port));
+  if (taken.length > 0) {
+    process.stderr.write(`wharf: warning: the sites listen on ports Wharf's own listeners have (${taken.map((site) => `${site.repoKey ?? 'all'} on ${site.port}`).join(', ')}); on one host, move those listeners off them: the proxy forwards to the plain listener\n`);
+  }
   if (plan.ownCertificate) {
     // The snippet names Wharf's certificate: make sure it is there, so the proxy's config test passes now.
     const existed = existsSync(join(config.certsDir, 'server.crt'));

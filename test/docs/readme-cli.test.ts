@@ -92,6 +92,12 @@ test('proxy-config for a configuration without a plain listener warns that the s
   assert.is(quiet.code, 0, quiet.stderr);
   assert.not.match(quiet.stderr, 'warning');
   assert.match(await readFile(join(cwd, 'out', 'wharf.conf'), 'utf8'), 'server 127.0.0.1:18500;');
+  // By port: a binding's site keeps the binding's port, which Wharf's own listener holds.
+  await writeFile(config, `certsDir: ${join(cwd, 'certs')}\nlisteners:\n  - { address: 127.0.0.1, port: 18500 }\n  - { address: 127.0.0.1, port: 18501, repository: docker-local }\n${repositories}`);
+  const byPort = await runCli(['proxy-config', 'nginx', '--method', 'port', '--out', join(cwd, 'out'), '--config', config]);
+  assert.is(byPort.code, 0, byPort.stderr);
+  assert.match(byPort.stderr, "wharf: warning: the sites listen on ports Wharf's own listeners have (docker-local on 18501); on one host, move those listeners off them");
+  assert.match(await readFile(join(cwd, 'out', 'wharf.conf'), 'utf8'), 'listen 18501 ssl');
 });
 
 test('SIGINT stops serve as SIGTERM does: it says so and exits 0', async () => {
