@@ -29,7 +29,9 @@ export async function tokenCommand(args: string[], loadConfig: (file: string | u
       if (!(await store.getUser(owner))) throw new Error(`no user ${owner}`);
       const scope = values.scope ?? [];
       scope.forEach((item) => parseTokenScope(item)); // refuses a malformed scope now, not at use
-      const expiresAt = values.expires === undefined ? null : now + duration(values.expires, '--expires');
+      const lifetime = values.expires === undefined ? null : duration(values.expires, '--expires');
+      if (lifetime === 0) throw new UsageError('--expires: a token that expires at once is no token; give a lifetime like 30d, or none');
+      const expiresAt = lifetime === null ? null : now + lifetime;
       const { id, token, secretHash } = newAccessToken();
       await store.addToken({ id, owner, secretHash, scope, expiresAt, description: values.description ?? '', createdAt: now, lastUsedAt: null, revokedAt: null });
       auditCli({ action: 'token-create', target: `${owner}/token:${id}`, result: 'ok' });

@@ -94,6 +94,9 @@ test('wharf user and wharf token write the database, each change with its audit 
   assert.not.ok(JSON.stringify(await store.listTokens()).includes(token.slice(23)), 'nor stored');
   assert.is((await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:docker-local:fly'])).code, 2);
   assert.is((await cli(['token', 'create', '--user', 'nobody'])).code, 1);
+  const instant = await cli(['token', 'create', '--user', 'ci', '--expires', '0s']);
+  assert.is(instant.code, 2, 'a token that would expire at once');
+  assert.match(instant.stderr, '--expires: a token that expires at once is no token');
   const revoked = await cli(['token', 'revoke', id]);
   assert.is(revoked.code, 0);
   assert.match(revoked.stderr, `action=token-revoke target=${id} result=ok`);
