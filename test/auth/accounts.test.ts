@@ -97,6 +97,8 @@ test('wharf user and wharf token write the database, each change with its audit 
   const instant = await cli(['token', 'create', '--user', 'ci', '--expires', '0s']);
   assert.is(instant.code, 2, 'a token that would expire at once');
   assert.match(instant.stderr, '--expires: a token that expires at once is no token');
+  const lasting = (await cli(['token', 'create', '--user', 'ci'])).stdout.trim().slice(6, 22);
+  assert.match((await cli(['token', 'list'])).stdout, new RegExp(`^${lasting}\\s+ci\\s+\\(all of the owner's\\)\\s+-\\s+-\\s+active`, 'm'), 'no --expires: no expiry');
   const revoked = await cli(['token', 'revoke', id]);
   assert.is(revoked.code, 0);
   assert.match(revoked.stderr, `action=token-revoke target=${id} result=ok`);
