@@ -1,14 +1,22 @@
-// Users and access tokens as the server sees them. They live in the database (store/auth.ts),
-// written by the `wharf user` and `wharf token` commands while the server runs. The server keeps
-// a snapshot in memory for the hot path and loads it again when the database's change counter
-// moves: polled once a second (cheap: one row), and before every login.
+// Users, access tokens and removals of user names as the server sees them. They live in the
+// database (store/metadata/accounts.ts), written by the `wharf user` and `wharf token` commands
+// while the server runs. The server keeps a snapshot in memory for the hot path and loads it again
+// when the database's change counter moves: polled once a second (cheap: one row), and before
+// every login.
 
 export interface Account {
   readonly name: string;
   readonly passwordHash: string;
   readonly groups: readonly string[];
   readonly admin: boolean;
+  readonly createdAt: number;
   readonly passwordChangedAt: number;
+}
+
+/** The last removal of a user name (never before that user was added). */
+export interface Removal {
+  readonly name: string;
+  readonly removedAt: number;
 }
 
 export interface AccessTokenRecord {
@@ -27,6 +35,7 @@ export interface Accounts {
   listUsers(): Promise<Account[]>;
   listTokens(): Promise<AccessTokenRecord[]>;
   getUser(name: string): Promise<Account | null>;
+  listRemovals(): Promise<Removal[]>;
   noteTokenUses(uses: readonly { id: string; at: number }[]): Promise<void>;
 }
 
@@ -45,6 +54,7 @@ export class AccountDirectory {
   readonly #options: DirectoryOptions;
   #users = new Map<string, Account>();
   #tokens = new Map<string, AccessTokenRecord>();
+  #removals = new Map<string, number>();
   #version: number | null = null;
   #loading: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -66,8 +76,12 @@ export class AccountDirectory {
     const version = await this.#accounts.changeCounter();
     if (version === this.#version) return;
     const [users, tokens] = await Promise.all([this.#accounts.listUsers(), this.#accounts.listTokens()]);
+    // Read after the users (each read sees at least what the one before it saw): a snapshot that
+    // holds a user added again also holds the removal of the one before.
+    const removals = await this.#accounts.listRemovals();
     this.#users = new Map(users.map((user) => [user.name, user]));
     this.#tokens = new Map(tokens.map((token) => [token.id, token]));
+    this.#removals = new Map(removals.map((removal) => [removal.name, removal.removedAt]));
     this.#version = version;
     this.#options.onChange();
   }
@@ -83,6 +97,11 @@ export class AccountDirectory {
 
   user(name: string): Account | undefined {
     return this.#users.get(name);
+  }
+
+  /** When a user of this name was last removed, if ever. */
+  removedAt(name: string): number | undefined {
+    return this.#removals.get(name);
   }
 
   /** A token that may be used now: known, not revoked, not expired, its owner still there. */

@@ -4,9 +4,10 @@ import { LRUCache } from 'lru-cache';
 import type { SigningKey } from './keys.js';
 
 // Bearer tokens as the Docker token spec describes them: short-lived JWTs carrying issuer,
-// audience (the service), subject, expiry, jti and the granted `access`. Refresh tokens (docker
-// login's offline_token) are JWTs of the same key with `use: "refresh"`; neither kind is accepted
-// where the other is expected.
+// audience (the service), subject, expiry, jti and the granted `access`, and `added`: when the
+// subject was added as a user, so that no token outlives a removal of its user, whoever takes the
+// name next. Refresh tokens (docker login's offline_token) are JWTs of the same key with
+// `use: "refresh"`; neither kind is accepted where the other is expected.
 //
 // Verifying an ES256 signature costs ~0.25 ms, far more than the rest of a manifest GET, so a
 // verified token is remembered by its exact text until its expiry (by the injected clock).
@@ -17,20 +18,27 @@ export interface Grant {
   actions: string[];
 }
 
-export interface VerifiedToken {
+/** Whom a token was issued to. */
+export interface TokenSubject {
   /** The user name; '' for an anonymous token. */
   subject: string;
   /** The access token the login used, if it was one. */
   tokenId: string | null;
+  /**
+   * When that user was added (ms since the epoch; 0 for anonymous): a removal of the name at or
+   * after it ends the token, even once a new user has the name.
+   */
+  addedAt: number;
+}
+
+export interface VerifiedToken extends TokenSubject {
   /** "type:name:action" for every granted action. */
   grants: ReadonlySet<string>;
   /** Expiry in ms since the epoch. */
   expiresAt: number;
 }
 
-export interface RefreshClaims {
-  subject: string;
-  tokenId: string | null;
+export interface RefreshClaims extends TokenSubject {
   /** When the user's password last changed at issue time: a later change voids the refresh token. */
   passwordChangedAt: number;
 }
@@ -72,13 +80,12 @@ export class TokenService {
       .sign(key.privateKey);
   }
 
-  issue(subject: string, tokenId: string | null, access: Grant[]): Promise<string> {
-    return this.#sign({ sub: subject, access, ...(tokenId ? { tid: tokenId } : {}) }, this.#options.lifetimeMs);
+  issue(to: TokenSubject, access: Grant[]): Promise<string> {
+    return this.#sign({ ...subjectClaims(to), access }, this.#options.lifetimeMs);
   }
 
   issueRefresh(claims: RefreshClaims): Promise<string> {
-    const { subject, tokenId, passwordChangedAt } = claims;
-    return this.#sign({ sub: subject, use: 'refresh', pwc: passwordChangedAt, ...(tokenId ? { tid: tokenId } : {}) }, this.#options.refreshLifetimeMs);
+    return this.#sign({ ...subjectClaims(claims), use: 'refresh', pwc: claims.passwordChangedAt }, this.#options.refreshLifetimeMs);
   }
 
   async #payload(jwt: string): Promise<JWTPayload | null> {
@@ -110,7 +117,7 @@ export class TokenService {
         for (const action of grant.actions) grants.add(`${grant.type}:${grant.name}:${String(action)}`);
       }
     }
-    const verified = { subject: payload.sub, tokenId: typeof payload.tid === 'string' ? payload.tid : null, grants, expiresAt: payload.exp! * 1000 };
+    const verified = { ...subjectOf(payload, payload.sub), grants, expiresAt: payload.exp! * 1000 };
     this.#verified.set(jwt, verified);
     return verified;
   }
@@ -118,6 +125,16 @@ export class TokenService {
   async verifyRefresh(jwt: string): Promise<RefreshClaims | null> {
     const payload = await this.#payload(jwt);
     if (!payload || payload.use !== 'refresh' || typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.pwc !== 'number') return null;
-    return { subject: payload.sub, tokenId: typeof payload.tid === 'string' ? payload.tid : null, passwordChangedAt: payload.pwc };
+    return { ...subjectOf(payload, payload.sub), passwordChangedAt: payload.pwc };
   }
+}
+
+function subjectClaims(to: TokenSubject): JWTPayload {
+  return { sub: to.subject, ...(to.tokenId ? { tid: to.tokenId } : {}), ...(to.subject ? { added: to.addedAt } : {}) };
+}
+
+function subjectOf(payload: JWTPayload, sub: string): TokenSubject {
+  // Tokens from before the `added` claim: their user was added before they were issued.
+  const addedAt = typeof payload.added === 'number' ? payload.added : (payload.iat ?? 0) * 1000;
+  return { subject: sub, tokenId: typeof payload.tid === 'string' ? payload.tid : null, addedAt };
 }

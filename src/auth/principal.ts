@@ -3,13 +3,14 @@ import type { Action } from './actions.js';
 /** Who a request is: an anonymous caller, a user (with groups), or an access token of a user. */
 export type Principal =
   | { readonly kind: 'anonymous' }
-  | { readonly kind: 'user'; readonly name: string; readonly groups: readonly string[]; readonly admin: boolean }
+  | { readonly kind: 'user'; readonly name: string; readonly groups: readonly string[]; readonly admin: boolean; readonly addedAt: number }
   | {
     readonly kind: 'token';
-    /** The owner's name, groups and admin flag, as they are now. */
+    /** The owner's name, groups and admin flag, as they are now, and when the owner was added (tokens carry it). */
     readonly name: string;
     readonly groups: readonly string[];
     readonly admin: boolean;
+    readonly addedAt: number;
     readonly tokenId: string;
     /** What the token is limited to; null: everything its owner may do. */
     readonly scope: readonly TokenScope[] | null;

@@ -1,5 +1,6 @@
 import type { AccountDirectory } from './accounts.js';
 import { parseAccessToken, secretMatches } from './access-tokens.js';
+import type { TokenSubject } from './jwt.js';
 import { anonymous, type Principal } from './principal.js';
 import { parseTokenScope } from './scopes.js';
 
@@ -23,7 +24,7 @@ export class Principals {
     if (cached) return cached;
     const user = this.#directory.user(name);
     if (!user) return null;
-    const principal: Principal = { kind: 'user', name, groups: user.groups, admin: user.admin };
+    const principal: Principal = { kind: 'user', name, groups: user.groups, admin: user.admin, addedAt: user.createdAt };
     this.#built.set(`u:${name}`, principal);
     return principal;
   }
@@ -37,19 +38,20 @@ export class Principals {
     const owner = this.#directory.user(token.owner);
     if (!owner) return null;
     const scope = token.scope.length === 0 ? null : token.scope.map(parseTokenScope);
-    const principal: Principal = { kind: 'token', name: owner.name, groups: owner.groups, admin: owner.admin, tokenId: id, scope };
+    const principal: Principal = { kind: 'token', name: owner.name, groups: owner.groups, admin: owner.admin, addedAt: owner.createdAt, tokenId: id, scope };
     this.#built.set(`t:${id}`, principal);
     return principal;
   }
 
-  /** Whom a token's subject (and access token id) stands for now; null when the user is gone or the access token revoked. */
-  of(subject: string, tokenId: string | null): Principal | null {
+  /**
+   * Whom a JWT's subject stands for now; null when the user is gone, the access token revoked, or
+   * the name was removed since the token's user was added (a new user of that name is someone else).
+   */
+  of(to: TokenSubject): Principal | null {
+    const { subject, tokenId } = to;
     if (subject === '') return tokenId === null ? anonymous : null;
-    if (tokenId === null) return this.user(subject);
-    const principal = this.#token(tokenId);
-    if (principal?.kind !== 'token' || principal.name !== subject) return null;
-    this.#directory.noteUse(tokenId);
-    return principal;
+    if (to.addedAt <= (this.#directory.removedAt(subject) ?? -Infinity)) return null;
+    return tokenId === null ? this.user(subject) : this.#used(subject, tokenId);
   }
 
   /** An access token's principal, when the secret matches a usable token. */
@@ -57,6 +59,13 @@ export class Principals {
     const parsed = parseAccessToken(text);
     const token = parsed && this.#directory.usableToken(parsed.id);
     if (!parsed || !token || !secretMatches(parsed.secret, token.secretHash)) return null;
-    return this.of(token.owner, parsed.id);
+    return this.#used(token.owner, parsed.id);
+  }
+
+  #used(owner: string, tokenId: string): Principal | null {
+    const principal = this.#token(tokenId);
+    if (principal?.kind !== 'token' || principal.name !== owner) return null;
+    this.#directory.noteUse(tokenId);
+    return principal;
   }
 }

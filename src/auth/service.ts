@@ -5,7 +5,7 @@ import { AccountDirectory, type Accounts } from './accounts.js';
 import { parseAccessToken } from './access-tokens.js';
 import type { Audit } from './audit.js';
 import { grantScopes, type ScopeTarget } from './grants.js';
-import { TokenService, type Grant } from './jwt.js';
+import { TokenService, type Grant, type TokenSubject } from './jwt.js';
 import type { SigningKey } from './keys.js';
 import { unusableHash, VerifiedPasswords, verifyPassword } from './passwords.js';
 import { Authorizer } from './permissions.js';
@@ -109,8 +109,8 @@ export class AuthService {
   }
 
   /** The principal a bearer JWT speaks for now, or null (its user removed, its access token revoked). */
-  principalOf(subject: string, tokenId: string | null): Principal | null {
-    return this.#principals.of(subject, tokenId);
+  principalOf(to: TokenSubject): Principal | null {
+    return this.#principals.of(to);
   }
 
   /** An access token sent as a bearer credential. */
@@ -186,7 +186,7 @@ export class AuthService {
     const claims = await this.tokens.verifyRefresh(refreshToken);
     await this.directory.refresh();
     const user = claims && (await this.#accounts.getUser(claims.subject));
-    const principal = user && user.passwordChangedAt === claims.passwordChangedAt ? this.principalOf(claims.subject, claims.tokenId) : null;
+    const principal = user && user.passwordChangedAt === claims.passwordChangedAt ? this.principalOf(claims) : null;
     if (!principal) {
       this.audit.record({ who: claims?.subject ?? '-', from, action: 'refresh', result: 'failed' });
       throw new RegistryError('UNAUTHORIZED', { message: 'the refresh token is not valid (expired, revoked, or the password changed): log in again' });
@@ -199,13 +199,14 @@ export class AuthService {
   }
 
   async answer(principal: Principal, grants: Grant[], options: { offline: boolean }): Promise<TokenAnswer> {
-    const subject = principal.kind === 'anonymous' ? '' : principal.name;
-    const tokenId = principal.kind === 'token' ? principal.tokenId : null;
-    const token = await this.tokens.issue(subject, tokenId, grants);
+    const to: TokenSubject = principal.kind === 'anonymous'
+      ? { subject: '', tokenId: null, addedAt: 0 }
+      : { subject: principal.name, tokenId: principal.kind === 'token' ? principal.tokenId : null, addedAt: principal.addedAt };
+    const token = await this.tokens.issue(to, grants);
     const answer: TokenAnswer = { token, access_token: token, expires_in: this.tokens.lifetimeSeconds, issued_at: new Date(this.#now()).toISOString() };
     if (options.offline && principal.kind !== 'anonymous') {
       const user = await this.#accounts.getUser(principal.name);
-      if (user) answer.refresh_token = await this.tokens.issueRefresh({ subject, tokenId, passwordChangedAt: user.passwordChangedAt });
+      if (user) answer.refresh_token = await this.tokens.issueRefresh({ ...to, passwordChangedAt: user.passwordChangedAt });
     }
     return answer;
   }

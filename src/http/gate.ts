@@ -63,7 +63,7 @@ export class Gate {
       return new Gate(auth.access(principal, null), context);
     }
     const verified = await auth.tokens.verify(sent.token);
-    const principal = verified && auth.principalOf(verified.subject, verified.tokenId);
+    const principal = verified && auth.principalOf(verified);
     if (!verified || !principal) throw refuse('the bearer token is not valid (expired, not issued here, or its user or access token is gone)');
     return new Gate(auth.access(principal, verified.grants), context);
   }

@@ -39,6 +39,19 @@ test(`${database}: users and tokens; every change moves the counter, noting a to
   await metadata.close();
 });
 
+test(`${database}: a removal is recorded per name, never before that user was added; the name added again is added after it`, async () => {
+  const metadata = await open();
+  const store = metadata.accounts;
+  assert.ok(await store.addUser(user('ci', 50)));
+  assert.ok(await store.removeUser('ci', 40), 'removed on a host whose clock is behind');
+  assert.equal(await store.listRemovals(), [{ name: 'ci', removedAt: 50 }]);
+  assert.ok(await store.addUser(user('ci', 50)), 'added again within the same millisecond');
+  assert.is((await store.getUser('ci'))!.createdAt, 51);
+  assert.ok(await store.removeUser('ci', 60));
+  assert.equal(await store.listRemovals(), [{ name: 'ci', removedAt: 60 }], 'the last removal');
+  await metadata.close();
+});
+
 test(`${database}: the server-side directory loads again only when the counter moved`, async () => {
   const metadata = await open();
   const store = metadata.accounts;

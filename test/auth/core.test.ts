@@ -74,8 +74,8 @@ const targets = permissionsConfig([
   { name: 'team', repositories: ['docker-local'], include: ['team/**'], exclude: ['team/secret/**'], users: { ci: ['deploy'] }, groups: { devs: ['delete'] } },
   { name: 'public', repositories: ['*'], include: ['public/**'], anonymous: ['read'] },
 ], ['docker-local', 'docker-hub']);
-const ci: Principal = { kind: 'user', name: 'ci', groups: [], admin: false };
-const dev: Principal = { kind: 'user', name: 'dana', groups: ['devs'], admin: false };
+const ci: Principal = { kind: 'user', name: 'ci', groups: [], admin: false, addedAt: 1 };
+const dev: Principal = { kind: 'user', name: 'dana', groups: ['devs'], admin: false, addedAt: 1 };
 
 test('permission targets: include/exclude patterns, nested actions, groups, anonymous, admins', () => {
   const authorizer = new Authorizer(targets);
@@ -91,7 +91,7 @@ test('permission targets: include/exclude patterns, nested actions, groups, anon
   assert.ok(authorizer.allows({ kind: 'anonymous' }, 'docker-hub', 'public/x', 'read'));
   assert.not.ok(authorizer.allows({ kind: 'anonymous' }, 'docker-hub', 'public/x', 'deploy'));
   assert.ok(authorizer.allows(ci, 'docker-hub', 'public/x', 'read'), 'users get what anonymous callers get');
-  assert.ok(authorizer.allows({ kind: 'user', name: 'root', groups: [], admin: true }, 'docker-hub', 'x', 'manage'));
+  assert.ok(authorizer.allows({ kind: 'user', name: 'root', groups: [], admin: true, addedAt: 1 }, 'docker-hub', 'x', 'manage'));
   assert.ok(authorizer.readsSomething(ci, 'docker-local'));
   assert.not.ok(authorizer.readsEverything(ci, 'docker-local'));
   authorizer.update([]);
@@ -100,7 +100,7 @@ test('permission targets: include/exclude patterns, nested actions, groups, anon
 
 test('an access token may do what its owner may now, within its scope', () => {
   const authorizer = new Authorizer(targets);
-  const token: Principal = { kind: 'token', name: 'ci', groups: [], admin: false, tokenId: 'x', scope: [parseTokenScope('repository:docker-local/team/app:pull')] };
+  const token: Principal = { kind: 'token', name: 'ci', groups: [], admin: false, addedAt: 1, tokenId: 'x', scope: [parseTokenScope('repository:docker-local/team/app:pull')] };
   assert.ok(authorizer.allows(token, 'docker-local', 'team/app', 'read'));
   assert.not.ok(authorizer.allows(token, 'docker-local', 'team/app', 'deploy'), 'the owner may, the token not');
   assert.not.ok(authorizer.allows(token, 'docker-local', 'team/other', 'read'));
@@ -128,12 +128,16 @@ test('JWTs: issued with the service as audience; expired, forged, alg none and m
   assert.is((await loadSigningKey(dir)).kid, key.kid, 'the same key on the next start');
   let now = 1_800_000_000_000;
   const service = new TokenService({ key, service: 'wharf-test', lifetimeMs: 300_000, refreshLifetimeMs: 3_600_000, now: () => now });
-  const jwt = await service.issue('ci', null, [{ type: 'repository', name: 'docker-local/a', actions: ['pull'] }]);
+  const jwt = await service.issue({ subject: 'ci', tokenId: null, addedAt: 7 }, [{ type: 'repository', name: 'docker-local/a', actions: ['pull'] }]);
   const claims = decodeJwt(jwt);
   assert.equal([claims.iss, claims.aud, claims.sub, claims.exp], ['wharf', 'wharf-test', 'ci', 1_800_000_300]);
   assert.ok(typeof claims.jti === 'string');
   const verified = await service.verify(jwt);
   assert.ok(verified?.grants.has('repository:docker-local/a:pull'));
+  assert.is(verified?.addedAt, 7, 'when its user was added');
+  const unaware = await new SignJWT({ sub: 'ci', access: [] }).setProtectedHeader({ alg: 'ES256', kid: key.kid }).setIssuer('wharf').setAudience('wharf-test')
+    .setIssuedAt(1_799_999_000).setExpirationTime(1_800_000_300).setJti('j').sign(key.privateKey);
+  assert.is((await service.verify(unaware))?.addedAt, 1_799_999_000_000, 'a token from before the claim: its user was added by the time it was issued');
   const [header, payload, signature] = jwt.split('.');
   const modified = Buffer.from(JSON.stringify({ ...claims, access: [{ type: 'repository', name: 'docker-local/a', actions: ['push'] }] })).toString('base64url');
   assert.is(await service.verify(`${header}.${modified}.${signature}`), null, 'payload modified');
@@ -144,10 +148,10 @@ test('JWTs: issued with the service as audience; expired, forged, alg none and m
   assert.is(await service.verify(forged), null, 'signed by another key');
   const otherService = new TokenService({ key, service: 'elsewhere', lifetimeMs: 300_000, refreshLifetimeMs: 1, now: () => now });
   assert.is(await otherService.verify(jwt), null, 'bound to its service');
-  const refresh = await service.issueRefresh({ subject: 'ci', tokenId: null, passwordChangedAt: 5 });
+  const refresh = await service.issueRefresh({ subject: 'ci', tokenId: null, addedAt: 7, passwordChangedAt: 5 });
   assert.is(await service.verify(refresh), null, 'a refresh token is no access token');
   assert.is(await service.verifyRefresh(jwt), null, 'and the other way round');
-  assert.equal(await service.verifyRefresh(refresh), { subject: 'ci', tokenId: null, passwordChangedAt: 5 });
+  assert.equal(await service.verifyRefresh(refresh), { subject: 'ci', tokenId: null, addedAt: 7, passwordChangedAt: 5 });
   now += 300_001;
   assert.is(await service.verify(jwt), null, 'expired, although it was verified (and cached) before');
 });

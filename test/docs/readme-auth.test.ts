@@ -1,4 +1,4 @@
-import { copyFile, readFile, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -24,6 +24,21 @@ async function node(dataDir: string, options: { users?: typeof users; storage?: 
 const keyFile = (server: TestServer) => join(server.dataDir, 'certs', 'token-signing.key');
 const base = async (server: TestServer, token: string) => (await fetch(`${server.url}/v2/`, { headers: { authorization: `Bearer ${token}` } })).status;
 const login = async (server: TestServer) => (await fetchToken(`${server.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: 'ci-password-1' } })).token;
+const refresh = async (server: TestServer, refreshToken: string) => (await fetch(`${server.url}/v2/token`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, service: 'wharf', scope: 'repository:docker-local/app:pull' }),
+})).status;
+
+/** Runs wharf commands on a node's database; each must succeed. */
+async function cliOf(server: TestServer): Promise<(args: string[], input?: string) => Promise<string>> {
+  const config = await cliConfig(server);
+  return async (args, input) => {
+    const result = await runCli([...args, '--config', config], process.env, input);
+    assert.is(result.code, 0, result.stderr);
+    return result.stdout;
+  };
+}
 
 test('the signing key is made on first start in certsDir/token-signing.key (0600), and signs ES256 tokens', async () => {
   const dir = await tempDir();
@@ -35,7 +50,7 @@ test('the signing key is made on first start in certsDir/token-signing.key (0600
   assert.is(decodeProtectedHeader(token).alg, 'ES256');
   const { payload } = await jwtVerify(token, createPublicKey(await readFile(keyFile(a), 'utf8')), { issuer: 'wharf', audience: 'wharf' });
   assert.is(payload.sub, 'ci');
-  assert.ok(typeof payload.jti === 'string' && typeof payload.exp === 'number' && Array.isArray(payload.access));
+  assert.ok(typeof payload.jti === 'string' && typeof payload.exp === 'number' && typeof payload.added === 'number' && Array.isArray(payload.access));
   const before = await readFile(keyFile(a), 'utf8');
   await a.stop();
   const again = await node(dir, { storage: a.storage });
@@ -60,12 +75,7 @@ test('two nodes that know the same user: each refuses the tokens the other issue
 
 test('wharf user remove revokes the user\'s access tokens: a new user of the same name does not inherit them', async () => {
   const server = await node(await tempDir(), { users });
-  const config = await cliConfig(server);
-  const cli = async (args: string[], input?: string) => {
-    const result = await runCli([...args, '--config', config], process.env, input);
-    assert.is(result.code, 0, result.stderr);
-    return result.stdout;
-  };
+  const cli = await cliOf(server);
   const withToken = async (secret: string) => (await fetch(`${server.url}/v2/docker-local/app/tags/list`, { headers: { authorization: `Bearer ${secret}` } })).status;
   await cli(['user', 'add', 'leaver', '--password-stdin'], 'leaver-password');
   const secret = (await cli(['token', 'create', '--user', 'leaver'])).trim();
@@ -77,6 +87,38 @@ test('wharf user remove revokes the user\'s access tokens: a new user of the sam
   assert.is(await withToken(secret), 401, 'the old token died with its user');
   assert.match(await cli(['token', 'list']), new RegExp(`^${id}\\s+leaver\\s.*\\srevoked\\s`, 'm'));
 });
+
+test('a user removed and added again is someone new: the bearer and refresh tokens of the one removed are refused, the new one\'s work', async () => {
+  const a = await node(await tempDir(), { users });
+  const cli = await cliOf(a);
+  // On PostgreSQL + S3 a second node shares the database and the key, and remembers the old token verified.
+  const nodes = 'metadata' in a.storage ? [a, await node(await sharingKey(a), { storage: a.storage })] : [a];
+  const leaver = (server: TestServer, password: string) => fetchToken(`${server.url}/v2/token`, 'wharf', { credentials: { user: 'leaver', password }, offline: true });
+  await cli(['user', 'add', 'leaver', '--password-stdin'], 'leaver-password');
+  // A login reloads the node's snapshot of the users: after it, the node knows what the CLI did.
+  const old = await leaver(a, 'leaver-password');
+  for (const server of nodes) {
+    await leaver(server, 'leaver-password');
+    assert.is(await base(server, old.token), 200, 'the bearer token works (and is remembered verified)');
+  }
+  await cli(['user', 'remove', 'leaver']);
+  await cli(['user', 'add', 'leaver', '--password-stdin'], 'newcomer-password');
+  for (const server of nodes) {
+    const fresh = await leaver(server, 'newcomer-password');
+    assert.is(await base(server, fresh.token), 200, "the new user's bearer token");
+    assert.is(await base(server, old.token), 401, "the removed user's bearer token");
+    assert.is(await refresh(server, old.refresh_token!), 401, "the removed user's refresh token");
+    assert.is(await refresh(server, fresh.refresh_token!), 200, "the new user's refresh token");
+  }
+});
+
+/** A new data directory holding the server's signing key. */
+async function sharingKey(server: TestServer): Promise<string> {
+  const dir = await tempDir();
+  await mkdir(join(dir, 'certs'));
+  await copyFile(keyFile(server), join(dir, 'certs', 'token-signing.key'));
+  return dir;
+}
 
 /** A node on the test's clock, and an access token of ci's made there that expires after `expires`. */
 async function expiringToken(expires: string): Promise<{ server: TestServer; secret: string; advance: (ms: number) => void }> {
@@ -99,21 +141,16 @@ test('wharf token create --expires: the access token is refused once its time is
 
 test('an expired access token also ends the bearer and refresh tokens docker login got with it', async () => {
   const { server, secret, advance } = await expiringToken('1d');
-  const refresh = async (refreshToken: string) => fetch(`${server.url}/v2/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, service: 'wharf', scope: 'repository:docker-local/app:pull' }),
-  });
   let answer: { token: string; refresh_token?: string } | null = null;
   await eventually('the token logs in', async () => {
     answer = await fetchToken(`${server.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: secret }, offline: true }).catch(() => null);
     return answer !== null;
   });
   const refreshToken = answer!.refresh_token!;
-  assert.is((await refresh(refreshToken)).status, 200, 'while the access token lives, its refresh token works');
+  assert.is(await refresh(server, refreshToken), 200, 'while the access token lives, its refresh token works');
   advance(86_400_000 + 60_000);
   assert.is((await fetch(`${server.url}/v2/`, { headers: { authorization: `Bearer ${secret}` } })).status, 401, 'the access token has expired');
-  assert.is((await refresh(refreshToken)).status, 401, 'and so has what it logged in to');
+  assert.is(await refresh(server, refreshToken), 401, 'and so has what it logged in to');
 });
 
 test('wharf user add --admin: an administrator, who may do everything (here: /metrics, which others may not)', async () => {

@@ -1,9 +1,10 @@
 import type { Db, Sql } from './sql.js';
-import type { Accounts, TokenRecord, UserRecord } from './types.js';
+import type { Accounts, RemovalRecord, TokenRecord, UserRecord } from './types.js';
 
-// Users and access tokens, for access control. `wharf user` and `wharf token` write them while
-// the server runs (from another process, or another node on PostgreSQL); every change bumps one
-// counter in the same transaction, which servers poll to know when to reload their snapshot.
+// Users, access tokens and the last removal of each user name, for access control. `wharf user`
+// and `wharf token` write them while the server runs (from another process, or another node on
+// PostgreSQL); every change bumps one counter in the same transaction, which servers poll to know
+// when to reload their snapshot.
 
 interface UserRow { name: string; password_hash: string; groups: string; admin: number | string; created_at: number | string; updated_at: number | string; password_changed_at: number | string }
 interface TokenRow {
@@ -51,11 +52,20 @@ export class SqlAccounts implements Accounts {
   }
 
   addUser(user: UserRecord): Promise<boolean> {
-    return this.#change(async (sql) => (await sql.run(
-      `INSERT INTO auth_users (name, password_hash, groups, admin, created_at, updated_at, password_changed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING`,
-      [user.name, user.passwordHash, JSON.stringify(user.groups), user.admin ? 1 : 0, user.createdAt, user.updatedAt, user.passwordChangedAt],
-    )) === 1);
+    return this.#change(async (sql) => {
+      if ((await sql.run(
+        `INSERT INTO auth_users (name, password_hash, groups, admin, created_at, updated_at, password_changed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING`,
+        [user.name, user.passwordHash, JSON.stringify(user.groups), user.admin ? 1 : 0, user.createdAt, user.updatedAt, user.passwordChangedAt],
+      )) !== 1) return false;
+      // Added after the name's last removal whatever the clocks say (a removal in the same
+      // millisecond, hosts whose clocks differ): else the new user's own tokens would count as the old one's.
+      await sql.run(
+        `UPDATE auth_users SET created_at = (SELECT removed_at + 1 FROM auth_removals WHERE name = $1)
+         WHERE name = $1 AND created_at <= (SELECT removed_at FROM auth_removals WHERE name = $1)`, [user.name],
+      );
+      return true;
+    });
   }
 
   setPassword(name: string, passwordHash: string, at: number): Promise<boolean> {
@@ -66,10 +76,21 @@ export class SqlAccounts implements Accounts {
 
   removeUser(name: string, at: number): Promise<boolean> {
     return this.#change(async (sql) => {
-      if ((await sql.run('DELETE FROM auth_users WHERE name = $1', [name])) !== 1) return false;
+      const removed = await sql.get<{ created_at: number | string }>('DELETE FROM auth_users WHERE name = $1 RETURNING created_at', [name]);
+      if (!removed) return false;
       await sql.run('UPDATE auth_tokens SET revoked_at = $1 WHERE owner = $2 AND revoked_at IS NULL', [at, name]);
+      // Never before the user was added, whatever the clocks of the hosts that added and removed them.
+      await sql.run(
+        'INSERT INTO auth_removals (name, removed_at) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET removed_at = excluded.removed_at',
+        [name, Math.max(at, Number(removed.created_at))],
+      );
       return true;
     });
+  }
+
+  async listRemovals(): Promise<RemovalRecord[]> {
+    return (await this.db.sql.all<{ name: string; removed_at: number | string }>('SELECT name, removed_at FROM auth_removals'))
+      .map((row) => ({ name: row.name, removedAt: Number(row.removed_at) }));
   }
 
   async listTokens(): Promise<TokenRecord[]> {

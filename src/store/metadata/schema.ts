@@ -92,6 +92,11 @@ const migrations: ((t: Types) => string[])[] = [
     'CREATE TABLE manifest_labels (digest TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (digest, key))',
     'CREATE INDEX manifest_labels_key ON manifest_labels(key, value)',
   ],
+  // 5: the last removal of each user name, kept after the name is taken again: tokens carry when
+  // their user was added, and one added at or before the removal was issued to the removed user.
+  ({ int }) => [
+    `CREATE TABLE auth_removals (name TEXT PRIMARY KEY, removed_at ${int} NOT NULL)`,
+  ],
 ];
 
 /** Applies the migrations this database has not had yet. */

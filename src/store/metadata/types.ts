@@ -265,6 +265,13 @@ export interface TokenRecord {
   revokedAt: number | null;
 }
 
+/** The last removal of a user name: tokens of a user added at or before it were not issued to whoever has the name now. */
+export interface RemovalRecord {
+  name: string;
+  /** Never before that user was added. */
+  removedAt: number;
+}
+
 /** Users and access tokens; every change moves one counter that servers poll to reload. */
 export interface Accounts {
   changeCounter(): Promise<number>;
@@ -274,8 +281,9 @@ export interface Accounts {
   addUser(user: UserRecord): Promise<boolean>;
   /** Sets a new password hash; false for an unknown user. */
   setPassword(name: string, passwordHash: string, at: number): Promise<boolean>;
-  /** Removes a user and revokes their tokens; false for an unknown user. */
+  /** Removes a user, revokes their tokens and records the removal; false for an unknown user. */
   removeUser(name: string, at: number): Promise<boolean>;
+  listRemovals(): Promise<RemovalRecord[]>;
   listTokens(): Promise<TokenRecord[]>;
   addToken(token: TokenRecord): Promise<void>;
   /** false for an unknown or already revoked token. */
