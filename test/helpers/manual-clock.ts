@@ -10,10 +10,15 @@ export interface ManualClock extends AcmeClock {
   nextDue(): number | null;
 }
 
+interface Timer {
+  due: number;
+  run: () => void;
+}
+
 export function manualClock(start = Date.now()): ManualClock {
   let now = start;
-  const timers = new Set<{ due: number; run: () => void }>();
-  const earliest = () => [...timers].reduce<{ due: number; run: () => void } | undefined>((first, timer) => (first && first.due <= timer.due ? first : timer), undefined);
+  const timers = new Set<Timer>();
+  const earliest = () => [...timers].reduce<Timer | undefined>((first, timer) => (first && first.due <= timer.due ? first : timer), undefined);
   return {
     now: () => now,
     setTimer(ms, run) {
