@@ -105,7 +105,14 @@ test('wharf user and wharf token write the database, each change with its audit 
   assert.match(tokens.stdout, new RegExp(`^${id}\\s+ci\\s+repository:docker-local/team/\\*\\*:pull\\s+\\S+\\s+-\\s+active\\s+release job$`, 'm'));
   assert.not.match(tokens.stdout, token.slice(23), 'the secret is never shown again');
   assert.not.ok(JSON.stringify(await store.listTokens()).includes(token.slice(23)), 'nor stored');
+  assert.not.match(created.stderr, 'warning', 'a configured repository key is not warned about');
   assert.is((await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:docker-local:fly'])).code, 2);
+  // A key no repository has yet: created (it may be configured later), with a warning naming it.
+  const unknownKey = await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:*/team/**:pull', '--scope', 'repository:docker-lcoal/team/**:pull']);
+  assert.is(unknownKey.code, 0, unknownKey.stderr);
+  assert.match(unknownKey.stdout, /^wharf_[0-9a-f]{16}_/);
+  assert.is(unknownKey.stderr.split('\n').filter((line) => line.includes('warning')).length, 1, 'the * key is no unknown key');
+  assert.match(unknownKey.stderr, 'wharf: warning: --scope repository:docker-lcoal/team/**:pull: no repository docker-lcoal is configured (configured: docker-local); the scope applies once one is\n');
   assert.is((await cli(['token', 'create', '--user', 'nobody'])).code, 1);
   const instant = await cli(['token', 'create', '--user', 'ci', '--expires', '0s']);
   assert.is(instant.code, 2, 'a token that would expire at once');
