@@ -1,7 +1,8 @@
+import { prepareDirectory } from './config/directories.js';
 import type { Config } from './config/types.js';
 import { StorageConnectError } from './store/errors.js';
 import type { CollectPolicy } from './store/gc.js';
-import { openMetadataOf, openStore, type Metadata, type Store, type StoreOptions } from './store/index.js';
+import { dataDirMode, openMetadataOf, openStore, type Metadata, type Store, type StoreOptions } from './store/index.js';
 
 // The bridge from the configuration to the store, for the server and for `wharf gc`.
 
@@ -15,6 +16,7 @@ function namingTheKey(error: unknown): unknown {
 /** Opens the configured storage. */
 export async function openConfiguredStore(config: Config, options: Pick<StoreOptions, 'recover' | 'log' | 'now' | 'hooks' | 'sessionLocks'>): Promise<Store> {
   const { blobs, metadata } = config.storage;
+  await prepareDirectory(config.dataDir, 'dataDir', { mode: dataDirMode });
   try {
     return await openStore({ dataDir: config.dataDir, blobs, metadata, ...options });
   } catch (error) {
@@ -24,6 +26,7 @@ export async function openConfiguredStore(config: Config, options: Pick<StoreOpt
 
 /** Opens only the configured metadata database (`wharf user`, `wharf token`): no blobs, no recovery. */
 export async function openConfiguredMetadata(config: Config): Promise<Metadata> {
+  if (config.storage.metadata.driver === 'sqlite') await prepareDirectory(config.dataDir, 'dataDir', { mode: dataDirMode });
   try {
     return await openMetadataOf({ dataDir: config.dataDir, metadata: config.storage.metadata });
   } catch (error) {

@@ -1,3 +1,5 @@
+import type { AuthConfig } from '../config/auth.js';
+
 // Users, access tokens and removals of user names as the server sees them. They live in the
 // database (store/metadata/accounts.ts), written by the `wharf user` and `wharf token` commands
 // while the server runs. The server keeps a snapshot in memory for the hot path and loads it again
@@ -11,6 +13,18 @@ export interface Account {
   readonly admin: boolean;
   readonly createdAt: number;
   readonly passwordChangedAt: number;
+}
+
+/** Spare time for clocks that differ between hosts, and for servers still on the snapshot from before a removal. */
+const removalMarginMs = 60 * 60_000;
+
+/**
+ * How long the removal of a user name is needed: while a token issued before it may still be
+ * valid. Bearer and refresh tokens carry `added` (jwt.ts) and live auth.tokenLifetime and
+ * auth.refreshTokenLifetime; access tokens need none (a removal revokes them).
+ */
+export function removalNeededFor(auth: Pick<AuthConfig, 'tokenLifetime' | 'refreshTokenLifetime'>): number {
+  return Math.max(auth.tokenLifetime, auth.refreshTokenLifetime) + removalMarginMs;
 }
 
 /** The last removal of a user name (never before that user was added). */

@@ -88,13 +88,17 @@ export class TokenService {
     return this.#sign({ ...subjectClaims(claims), use: 'refresh', pwc: claims.passwordChangedAt }, this.#options.refreshLifetimeMs);
   }
 
-  async #payload(jwt: string): Promise<JWTPayload | null> {
+  /**
+   * Claims of a JWT of ours valid now and issued for at most `lifetimeMs`: a lifetime lowered in the
+   * config shortens the tokens issued before, so none outlives the removals kept for it (accounts.ts).
+   */
+  async #payload(jwt: string, lifetimeMs: number): Promise<JWTPayload | null> {
     const { key, service, now } = this.#options;
     try {
       const { payload } = await jwtVerify(jwt, key.publicKey, {
         algorithms: ['ES256'], issuer, audience: service, currentDate: new Date(now()), requiredClaims: ['exp', 'sub', 'jti'],
       });
-      return payload;
+      return payload.exp! - (payload.iat ?? 0) <= Math.floor(lifetimeMs / 1000) ? payload : null;
     } catch {
       return null; // bad signature, another key, alg none, expired, wrong audience, malformed: all the same to a caller
     }
@@ -109,7 +113,7 @@ export class TokenService {
       this.#verified.delete(jwt);
       return null;
     }
-    const payload = await this.#payload(jwt);
+    const payload = await this.#payload(jwt, this.#options.lifetimeMs);
     if (!payload || payload.use !== undefined || typeof payload.sub !== 'string' || !Array.isArray(payload.access)) return null;
     const grants = new Set<string>();
     for (const grant of payload.access as Grant[]) {
@@ -123,7 +127,7 @@ export class TokenService {
   }
 
   async verifyRefresh(jwt: string): Promise<RefreshClaims | null> {
-    const payload = await this.#payload(jwt);
+    const payload = await this.#payload(jwt, this.#options.refreshLifetimeMs);
     if (!payload || payload.use !== 'refresh' || typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.pwc !== 'number') return null;
     return { ...subjectOf(payload, payload.sub), passwordChangedAt: payload.pwc };
   }

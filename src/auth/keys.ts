@@ -1,7 +1,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK } from 'jose';
+import { prepareDirectory } from '../config/directories.js';
 
 // The key that signs bearer tokens: ECDSA P-256 (ES256, the algorithm Distribution's token auth
 // verifies too), made on first start and kept in certsDir, readable by the owner only.
@@ -33,7 +34,7 @@ async function readOrCreate(path: string): Promise<string> {
 }
 
 export async function loadSigningKey(certsDir: string): Promise<SigningKey> {
-  await mkdir(certsDir, { recursive: true });
+  await prepareDirectory(certsDir, 'certsDir');
   const privateKey = createPrivateKey(await readOrCreate(join(certsDir, signingKeyFile)));
   const publicKey = createPublicKey(privateKey);
   return { privateKey, publicKey, kid: await calculateJwkThumbprint(await exportJWK(publicKey)) };

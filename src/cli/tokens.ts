@@ -28,7 +28,13 @@ export async function tokenCommand(args: string[], loadConfig: (file: string | u
       if (!owner || !isValidAccountName(owner)) throw new UsageError('name the token\'s owner with --user NAME');
       if (!(await store.getUser(owner))) throw new Error(`no user ${owner}`);
       const scope = values.scope ?? [];
-      scope.forEach((item) => parseTokenScope(item)); // refuses a malformed scope now, not at use
+      for (const item of scope) {
+        const { repoKey } = parseTokenScope(item); // refuses a malformed scope now, not at use
+        // Kept (the repository may be configured later), but said: it may be a typo.
+        if (repoKey !== '*' && !Object.hasOwn(config.repositories, repoKey)) {
+          process.stderr.write(`wharf: warning: --scope ${item}: no repository ${repoKey} is configured (configured: ${Object.keys(config.repositories).join(', ')}); the scope applies once one is\n`);
+        }
+      }
       const lifetime = values.expires === undefined ? null : duration(values.expires, '--expires');
       if (lifetime === 0) throw new UsageError('--expires: a token that expires at once is no token; give a lifetime like 30d, or none');
       const expiresAt = lifetime === null ? null : now + lifetime;

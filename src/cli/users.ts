@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isValidAccountName, minPasswordLength } from '../auth/accounts.js';
+import { isValidAccountName, minPasswordLength, removalNeededFor } from '../auth/accounts.js';
 import { initialPasswordFile } from '../auth/bootstrap.js';
 import { hashPassword } from '../auth/passwords.js';
 import type { Config } from '../config/types.js';
@@ -34,13 +34,14 @@ export async function userCommand(args: string[], loadConfig: (file: string | un
   const config = loadConfig(values.config);
   await withAccounts(config, async (store) => {
     const now = Date.now();
+    const forget = { forgetRemovalsBefore: now - removalNeededFor(config.auth) };
     if (sub === 'add') {
       const name = userName(positionals);
       const groups = values.groups ? values.groups.split(',').map((group) => group.trim()).filter(Boolean) : [];
       const bad = groups.find((group) => !isValidAccountName(group));
       if (bad !== undefined) throw new Error(`invalid group name ${JSON.stringify(bad)}`);
       const passwordHash = await hashPassword(await newPassword(values['password-stdin']));
-      if (!(await store.addUser({ name, passwordHash, groups, admin: values.admin ?? false, createdAt: now, updatedAt: now, passwordChangedAt: now }))) {
+      if (!(await store.addUser({ name, passwordHash, groups, admin: values.admin ?? false, createdAt: now, updatedAt: now, passwordChangedAt: now }, forget))) {
         throw new Error(`user ${name} exists already (wharf user passwd changes the password)`);
       }
       auditCli({ action: 'user-add', target: name, result: 'ok' });
@@ -55,7 +56,7 @@ export async function userCommand(args: string[], loadConfig: (file: string | un
       if (name === 'admin') await rm(join(config.dataDir, initialPasswordFile), { force: true });
     } else if (sub === 'remove') {
       const name = userName(positionals);
-      if (!(await store.removeUser(name, now))) throw new Error(`no user ${name}`);
+      if (!(await store.removeUser(name, now, forget))) throw new Error(`no user ${name}`);
       auditCli({ action: 'user-remove', target: name, result: 'ok' });
       process.stdout.write(`wharf: removed user ${name} and revoked their access tokens\n`);
     } else if (sub === 'list') {

@@ -17,7 +17,7 @@ function uploadsOf(target: Target): Uploads {
   return target.repository.uploads;
 }
 
-/** Where an upload stands: sent with every answer about it, a chunk refused with 416 included. */
+/** Where an upload stands: sent with every answer about it, a refused chunk's included. */
 function progress(target: Target, state: UploadState): Record<string, string> {
   return { Location: urlFor(target, `blobs/uploads/${state.uuid}`), Range: uploadRangeHeader(state.size), 'Docker-Upload-UUID': state.uuid };
 }
@@ -27,18 +27,19 @@ function inProgress(target: Target, state: UploadState, status: 202 | 204): Resp
 }
 
 /**
- * Appends the request's body as the next chunk. A chunk refused with 416 (out of order, or not the
- * length its Content-Range says) is answered with the upload's Location and Range, as the spec
- * shows it, so that the client resumes from there without asking.
+ * Appends the request's body as the next chunk. A chunk refused whole (416 out of order, 400
+ * SIZE_INVALID when not the length its Content-Range says; the store names the upload's size) is
+ * answered with the upload's Location and Range, as the spec shows it for the 416, so that the
+ * client resumes from there without asking.
  */
 async function appendChunk(target: Target, uploads: Uploads, uuid: string): Promise<UploadState> {
   try {
     return await uploads.append(target.name, uuid, requestBody(target.c), parseContentRange(target.c.req.header('content-range')));
   } catch (error) {
-    const size = error instanceof RegistryError && error.status === 416 ? (error.detail as { size?: unknown } | null)?.size : undefined;
+    const size = error instanceof RegistryError ? (error.detail as { size?: unknown } | null)?.size : undefined;
     if (typeof size !== 'number') throw error;
     const refused = error as RegistryError;
-    throw new RegistryError(refused.code, { status: 416, message: refused.message, detail: refused.detail, headers: progress(target, { uuid, size }) });
+    throw new RegistryError(refused.code, { status: refused.status, message: refused.message, detail: refused.detail, headers: progress(target, { uuid, size }) });
   }
 }
 

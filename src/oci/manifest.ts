@@ -1,5 +1,5 @@
 import { RegistryError } from './errors.js';
-import { digestOf, isDigest } from './digest.js';
+import { digestOf, isDigest, type DigestAlgorithm } from './digest.js';
 import {
   DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST,
   imageTypes, indexTypes, schema1Types,
@@ -93,8 +93,11 @@ function resolveMediaType(body: Record<string, unknown>, contentType: string | u
   return Array.isArray(body.manifests) ? OCI_INDEX : OCI_MANIFEST;
 }
 
-/** Parses and validates manifest bytes. Throws MANIFEST_INVALID (or 413) with a precise message. */
-export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedManifest {
+/**
+ * Parses and validates manifest bytes. Throws MANIFEST_INVALID (or 413) with a precise message.
+ * `algorithm` names its digest: sha256, or the algorithm of the digest it is pushed or fetched by.
+ */
+export function parseManifest(bytes: Uint8Array, contentType?: string, algorithm: DigestAlgorithm = 'sha256'): ParsedManifest {
   if (bytes.length > maxManifestBytes) {
     throw new RegistryError('SIZE_INVALID', { status: 413, message: `manifest is ${bytes.length} bytes; the limit is ${maxManifestBytes}` });
   }
@@ -107,7 +110,7 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
   if (!isObject(body)) throw invalid('body is not a JSON object');
   if (body.schemaVersion !== 1 && body.schemaVersion !== 2) throw invalid('schemaVersion must be 2');
   const mediaType = resolveMediaType(body, contentType);
-  const digest = digestOf(bytes);
+  const digest = digestOf(bytes, algorithm);
   const annotations = isObject(body.annotations) ? (body.annotations as Record<string, string>) : null;
   const subject = body.subject === undefined ? null : descriptor(body.subject, 'subject');
   const artifactType = typeof body.artifactType === 'string' ? body.artifactType : null;

@@ -1,5 +1,5 @@
 import { accepts, type AcceptedTypes } from '../oci/accept.js';
-import { isDigest, requireDigest } from '../oci/digest.js';
+import { isDigest, parseDigest, requireDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseManifest, type DeclaredSize, type Descriptor } from '../oci/manifest.js';
 import { schema1Types } from '../oci/mediatypes.js';
@@ -59,7 +59,9 @@ export class LocalRepository implements Repository {
   }
 
   async putManifest(name: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
-    const manifest = parseManifest(content, contentType);
+    // By a digest, the manifest is addressed by that digest's algorithm (sha512 too, as blobs are).
+    const byDigest = parseDigest(reference);
+    const manifest = parseManifest(content, contentType, byDigest?.algorithm);
     if (schema1Types.has(manifest.mediaType) && this.#config.blockSchema1) {
       throw new RegistryError('MANIFEST_INVALID', {
         message: `Docker schema1 manifests are blocked in ${this.key} (blockSchema1). Convert the image to schema2 or OCI first, e.g. ` +
@@ -67,13 +69,8 @@ export class LocalRepository implements Repository {
         detail: { mediaType: manifest.mediaType },
       });
     }
-    const byDigest = isDigest(reference);
     if (byDigest && reference !== manifest.digest) {
-      const algorithm = requireDigest(reference).algorithm;
-      if (algorithm === 'sha256') {
-        throw new RegistryError('DIGEST_INVALID', { message: `manifest has digest ${manifest.digest}, not ${reference}`, detail: { digest: manifest.digest } });
-      }
-      throw new RegistryError('UNSUPPORTED', { status: 400, message: 'manifests are addressed by sha256 digests', detail: { digest: reference } });
+      throw new RegistryError('DIGEST_INVALID', { message: `manifest has digest ${manifest.digest}, not ${reference}`, detail: { digest: manifest.digest } });
     }
     await this.#checkSizes(name, manifest.declared);
     const tag = byDigest ? null : reference;

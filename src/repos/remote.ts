@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { AcceptedTypes } from '../oci/accept.js';
-import { isDigest } from '../oci/digest.js';
+import { isDigest, parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { maxManifestBytes, parseManifest, type Descriptor } from '../oci/manifest.js';
 import { manifestAcceptHeader } from '../oci/mediatypes.js';
@@ -146,11 +146,12 @@ export class RemoteRepository implements Repository {
     const response = await this.#upstream.send('GET', name, `manifests/${reference}`, { accept: manifestAcceptHeader });
     if (response.status !== 200) throw await this.#upstream.refusal(response, `manifest ${name}:${reference}`, 'MANIFEST_UNKNOWN');
     const content = await readBody(response, maxManifestBytes);
-    const manifest = parseManifest(content, first(response.headers['content-type']));
-    if (isDigest(reference) && manifest.digest !== reference) {
+    const byDigest = parseDigest(reference);
+    const manifest = parseManifest(content, first(response.headers['content-type']), byDigest?.algorithm);
+    if (byDigest && manifest.digest !== reference) {
       throw new RegistryError('DIGEST_INVALID', { status: 502, message: `upstream ${this.#config.url} sent a manifest with digest ${manifest.digest} for ${reference}` });
     }
-    await this.#store.metadata.manifests.cache({ ...this.#image(name), manifest, content, tag: isDigest(reference) ? null : reference, now: this.#store.now() });
+    await this.#store.metadata.manifests.cache({ ...this.#image(name), manifest, content, tag: byDigest ? null : reference, now: this.#store.now() });
     this.stats.misses++;
     return { digest: manifest.digest, mediaType: manifest.mediaType, content, cache: 'MISS' as const };
   }

@@ -52,9 +52,11 @@ export function metadataFile(dataDir: string): string {
   return join(dataDir, 'meta.db');
 }
 
-/** The data directory, created for its owner and group only (0750): it holds the database and the blobs. */
+/** The data directory is for its owner and group only: it holds the database and the blobs. */
+export const dataDirMode = 0o750;
+
 async function makeDataDir(dataDir: string): Promise<void> {
-  await mkdir(dataDir, { recursive: true, mode: 0o750 });
+  await mkdir(dataDir, { recursive: true, mode: dataDirMode });
 }
 
 /** Opens the metadata database a storage configuration names (creating the data directory for SQLite). */

@@ -70,7 +70,8 @@ export class UploadSessions {
 
   /**
    * Appends a chunk. `range` is the client's Content-Range, if any: it must start where the
-   * session ends (else 416, as the spec says for an out-of-order chunk).
+   * session ends (else 416, as the spec says for an out-of-order chunk), and the body must be as
+   * long as it says (else 400 SIZE_INVALID). A refused chunk leaves nothing behind.
    */
   async append(owner: ImageRef, uuid: string, body: Readable, range?: ByteRange): Promise<UploadState> {
     return this.#locked(uuid, { status: 416, message: 'another chunk of this upload is still being received' }, async () => {
@@ -86,7 +87,7 @@ export class UploadSessions {
       const length = range ? { length: range.end - range.start + 1 } : {};
       session.size = await this.bytes.append(uuid, session.size, body, hash, length).catch((error: unknown) => {
         // A chunk of the wrong length was dropped whole: the upload stands where it stood.
-        if (error instanceof RegistryError && error.status === 416) throw new RegistryError(error.code, { status: 416, message: error.message, detail: { uuid, size: session.size } });
+        if (error instanceof RegistryError && error.code === 'SIZE_INVALID') throw new RegistryError(error.code, { message: error.message, detail: { uuid, size: session.size } });
         throw storageFailure(error, this.options.log);
       });
       session.hash = hash;

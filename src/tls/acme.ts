@@ -5,6 +5,7 @@ import { Agent, get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { Client, axios, crypto as acmeCrypto } from 'acme-client';
+import { prepareDirectory } from '../config/directories.js';
 import { ConfigError } from '../config/errors.js';
 import type { AcmeConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
@@ -134,6 +135,7 @@ export class AcmeCertificates implements AcmeAnswers {
       axios.defaults.httpsAgent = agent;
     }
     const dir = join(certsDir, 'acme');
+    await prepareDirectory(certsDir, 'certsDir');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     let current: Current | null = null;
     try {

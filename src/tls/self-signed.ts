@@ -1,10 +1,11 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type forge from 'node-forge';
 import { replaceFile, writePrivateFile } from './private-file.js';
+import { prepareDirectory } from '../config/directories.js';
 import type { Config } from '../config/types.js';
 
 // Self-signed TLS: on first start Wharf creates its own CA and a server certificate signed by it,
@@ -97,7 +98,7 @@ async function loadOrCreateCa(dir: string): Promise<{ cert: forge.pki.Certificat
 /** Returns the server key and chain for `names`, creating the CA and (re)issuing the certificate as needed. */
 export async function ensureSelfSigned(dir: string, names: { dns: string[]; ips: string[] }): Promise<TlsMaterial> {
   lib ??= (await import('node-forge')).default;
-  await mkdir(dir, { recursive: true });
+  await prepareDirectory(dir, 'certsDir');
   const ca = await loadOrCreateCa(dir);
   const wanted = JSON.stringify(names);
   const paths = { caPath: join(dir, 'ca.crt'), certPath: join(dir, 'server.crt'), keyPath: join(dir, 'server.key') };

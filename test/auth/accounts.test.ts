@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AccountDirectory } from '../../src/auth/accounts.js';
+import { AccountDirectory, removalNeededFor } from '../../src/auth/accounts.js';
 import { verifyPassword } from '../../src/auth/passwords.js';
 import { loadConfig } from '../../src/config/load.js';
 import { openConfiguredMetadata } from '../../src/storage.js';
@@ -52,6 +52,22 @@ test(`${database}: a removal is recorded per name, never before that user was ad
   await metadata.close();
 });
 
+test(`${database}: removals before forgetRemovalsBefore go when a user is added or removed, in the same change; later ones stay`, async () => {
+  const metadata = await open();
+  const store = metadata.accounts;
+  for (const [name, at] of [['old', 10], ['recent', 30]] as const) {
+    assert.ok(await store.addUser(user(name, at)));
+    assert.ok(await store.removeUser(name, at));
+  }
+  assert.ok(await store.addUser(user('ci', 40), { forgetRemovalsBefore: 20 }));
+  assert.equal(await store.listRemovals(), [{ name: 'recent', removedAt: 30 }]);
+  assert.ok(await store.removeUser('ci', 50, { forgetRemovalsBefore: 35 }));
+  assert.equal(await store.listRemovals(), [{ name: 'ci', removedAt: 50 }], 'the removal just made is never before the cutoff');
+  assert.not.ok(await store.removeUser('nobody', 60, { forgetRemovalsBefore: 100 }), 'a refused change forgets nothing');
+  assert.equal(await store.listRemovals(), [{ name: 'ci', removedAt: 50 }]);
+  await metadata.close();
+});
+
 test(`${database}: the server-side directory loads again only when the counter moved`, async () => {
   const metadata = await open();
   const store = metadata.accounts;
@@ -71,6 +87,26 @@ test(`${database}: the server-side directory loads again only when the counter m
   await metadata.close();
 });
 }
+
+test('wharf user add and remove forget removals older than the longest-lived token (refresh tokens, 7d by default, and an hour), keep the others', async () => {
+  const config = await cliConfig({ dataDir: await tempDir(), storage: await testStorage() });
+  const cli = (args: string[], input?: string) => runCli([...args, '--config', config], process.env, input);
+  const metadata = await openConfiguredMetadata(loadConfig(config));
+  const store = metadata.accounts;
+  const needed = removalNeededFor(loadConfig(config).auth);
+  assert.is(needed, 7 * 86_400_000 + 3_600_000);
+  // Removals made (by the store, with their time) long ago and a minute inside the horizon.
+  const now = Date.now();
+  for (const [name, at] of [['long-gone', now - needed - 60_000], ['within', now - needed + 60_000]] as const) {
+    assert.ok(await store.addUser(user(name, at)));
+    assert.ok(await store.removeUser(name, at));
+  }
+  assert.is((await cli(['user', 'add', 'ci', '--password-stdin'], 'first-password\n')).code, 0);
+  assert.equal((await store.listRemovals()).map((removal) => removal.name), ['within']);
+  assert.is((await cli(['user', 'remove', 'ci'])).code, 0);
+  assert.equal((await store.listRemovals()).map((removal) => removal.name).sort(), ['ci', 'within']);
+  await metadata.close();
+});
 
 test('wharf user and wharf token write the database, each change with its audit line; secrets only on stdin and printed once', async () => {
   const config = await cliConfig({ dataDir: await tempDir(), storage: await testStorage() });
@@ -105,7 +141,14 @@ test('wharf user and wharf token write the database, each change with its audit 
   assert.match(tokens.stdout, new RegExp(`^${id}\\s+ci\\s+repository:docker-local/team/\\*\\*:pull\\s+\\S+\\s+-\\s+active\\s+release job$`, 'm'));
   assert.not.match(tokens.stdout, token.slice(23), 'the secret is never shown again');
   assert.not.ok(JSON.stringify(await store.listTokens()).includes(token.slice(23)), 'nor stored');
+  assert.not.match(created.stderr, 'warning', 'a configured repository key is not warned about');
   assert.is((await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:docker-local:fly'])).code, 2);
+  // A key no repository has yet: created (it may be configured later), with a warning naming it.
+  const unknownKey = await cli(['token', 'create', '--user', 'ci', '--scope', 'repository:*/team/**:pull', '--scope', 'repository:docker-lcoal/team/**:pull']);
+  assert.is(unknownKey.code, 0, unknownKey.stderr);
+  assert.match(unknownKey.stdout, /^wharf_[0-9a-f]{16}_/);
+  assert.is(unknownKey.stderr.split('\n').filter((line) => line.includes('warning')).length, 1, 'the * key is no unknown key');
+  assert.match(unknownKey.stderr, 'wharf: warning: --scope repository:docker-lcoal/team/**:pull: no repository docker-lcoal is configured (configured: docker-local); the scope applies once one is\n');
   assert.is((await cli(['token', 'create', '--user', 'nobody'])).code, 1);
   const instant = await cli(['token', 'create', '--user', 'ci', '--expires', '0s']);
   assert.is(instant.code, 2, 'a token that would expire at once');

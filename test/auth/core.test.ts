@@ -136,8 +136,8 @@ test('JWTs: issued with the service as audience; expired, forged, alg none and m
   assert.ok(verified?.grants.has('repository:docker-local/a:pull'));
   assert.is(verified?.addedAt, 7, 'when its user was added');
   const unaware = await new SignJWT({ sub: 'ci', access: [] }).setProtectedHeader({ alg: 'ES256', kid: key.kid }).setIssuer('wharf').setAudience('wharf-test')
-    .setIssuedAt(1_799_999_000).setExpirationTime(1_800_000_300).setJti('j').sign(key.privateKey);
-  assert.is((await service.verify(unaware))?.addedAt, 1_799_999_000_000, 'a token from before the claim: its user was added by the time it was issued');
+    .setIssuedAt(1_799_999_900).setExpirationTime(1_800_000_200).setJti('j').sign(key.privateKey);
+  assert.is((await service.verify(unaware))?.addedAt, 1_799_999_900_000, 'a token from before the claim: its user was added by the time it was issued');
   const [header, payload, signature] = jwt.split('.');
   const modified = Buffer.from(JSON.stringify({ ...claims, access: [{ type: 'repository', name: 'docker-local/a', actions: ['push'] }] })).toString('base64url');
   assert.is(await service.verify(`${header}.${modified}.${signature}`), null, 'payload modified');

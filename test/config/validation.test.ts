@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -52,6 +53,25 @@ test('${VAR} works as an unquoted value in a flow mapping, as the shipped config
   assert.is(loadConfig(await configFile('listeners:\n  - { port: "${PORT}" }\n' + local), {}, { PORT: '6000' }).listeners[0]!.port, 6000);
   // A file broken for another reason says so, with the hint.
   assert.match(await problem('listeners:\n  - { port: ${PORT}, tls: { mode: [ }\n' + local, { PORT: '1' }), /is not valid YAML: .*may need quotes: "\$\{NAME\}"/);
+});
+
+test('a dataDir or certsDir that cannot be a writable directory (/proc, a file) stops start-up with exit 2 naming the key', async () => {
+  const file = join(await tempDir(), 'a-file');
+  await writeFile(file, '');
+  const cases = [
+    { dir: 'dataDir: /proc/wharf-data', message: 'dataDir: /proc/wharf-data must be a directory Wharf can write in: creating it failed (ENOENT)' },
+    { dir: 'dataDir: /proc', message: 'dataDir: /proc must be a directory Wharf can write in: writing a file in it failed (ENOENT)' },
+    { dir: `dataDir: ${file}`, message: `dataDir: ${file} must be a directory Wharf can write in: it is not a directory` },
+    { dir: `dataDir: ${join(file, 'data')}`, message: `dataDir: ${join(file, 'data')} must be a directory Wharf can write in: creating it failed (ENOTDIR)` },
+    { dir: `dataDir: ${await tempDir()}\ncertsDir: /proc/wharf-certs`, message: 'certsDir: /proc/wharf-certs must be a directory Wharf can write in: creating it failed (ENOENT)' },
+  ];
+  for (const { dir, message } of cases) {
+    const config = await configFile(`${dir}\nlisteners:\n  - { address: 127.0.0.1, port: 0, tls: { mode: self-signed } }\n${local}`);
+    // Bounded: Node's recursive mkdir spun forever under /proc, and start-up with it.
+    const result = await runCli(['serve', '--config', config], process.env, undefined, 30_000);
+    assert.is(result.stderr.trim(), `wharf: config error: ${message}`);
+    assert.is(result.code, 2, dir);
+  }
 });
 
 test.run();

@@ -15,7 +15,7 @@ const permissions = [{ name: 'all', repositories: ['*'], users: { ci: ['read'], 
 const started: TestServer[] = [];
 test.after(async () => { for (const server of started) await server.cleanup(); });
 
-async function node(dataDir: string, options: { users?: typeof users; storage?: Record<string, unknown>; now?: () => number } = {}): Promise<TestServer> {
+async function node(dataDir: string, options: { users?: typeof users; storage?: Record<string, unknown>; now?: () => number; auth?: Record<string, unknown> } = {}): Promise<TestServer> {
   const server = await startWharf({ dataDir, auth: {}, permissions, audit: () => undefined, ...options });
   started.push(server);
   return server;
@@ -110,6 +110,18 @@ test('a user removed and added again is someone new: the bearer and refresh toke
     assert.is(await refresh(server, old.refresh_token!), 401, "the removed user's refresh token");
     assert.is(await refresh(server, fresh.refresh_token!), 200, "the new user's refresh token");
   }
+});
+
+test('a token issued for longer than the lifetime now configured is refused: lowering a lifetime shortens the tokens already issued', async () => {
+  const longer = await node(await tempDir(), { users, auth: { tokenLifetime: '1h', refreshTokenLifetime: '30d' } });
+  // The same key and users: only the configured lifetimes differ (5m and 7d, the defaults).
+  const current = await node(await sharingKey(longer), { users });
+  const issued = await fetchToken(`${longer.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: 'ci-password-1' }, offline: true });
+  assert.is(await base(longer, issued.token), 200);
+  assert.is(await refresh(longer, issued.refresh_token!), 200);
+  assert.is(await base(current, issued.token), 401, 'a bearer token issued for 1h, where tokens live 5m');
+  assert.is(await refresh(current, issued.refresh_token!), 401, 'a refresh token issued for 30d, where they live 7d');
+  assert.is(await base(current, await login(current)), 200);
 });
 
 /** A new data directory holding the server's signing key. */

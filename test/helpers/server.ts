@@ -190,8 +190,8 @@ export async function spawnWharf(dataDir: string, options: { config?: string } =
   return { url, child, stderr: () => stderr, log };
 }
 
-/** Runs the CLI to completion and returns its exit code and output (killed after 2 min: code null, said in stderr). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs the CLI to completion and returns its exit code and output (killed after `limitMs`, 2 min by default: code null, said in stderr). */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, input?: string, limitMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     if (input !== undefined) child.stdin!.end(input);
@@ -200,9 +200,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, inp
     child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
     child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
     const timer = setTimeout(() => {
-      stderr += '\n(the test killed it: still running after 2 min)';
+      stderr += `\n(the test killed it: still running after ${limitMs / 1000} s)`;
       child.kill('SIGKILL');
-    }, 120_000);
+    }, limitMs);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });

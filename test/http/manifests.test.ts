@@ -50,6 +50,52 @@ test('PUT by digest stores without a tag; a wrong digest is DIGEST_INVALID', asy
   assert.is(await errorCode(wrong), 'DIGEST_INVALID');
 });
 
+test('sha512, as blobs are: an image pushed and a manifest PUT by sha512 are verified, stored and served by that digest', async () => {
+  const sha512 = (bytes: Buffer<ArrayBuffer>) => ({ digest: digestOf(bytes, 'sha512'), bytes });
+  const config = sha512(Buffer.from('{"architecture":"amd64","os":"linux"}'));
+  const layer = sha512(randomBytes(300));
+  await pushBlob(base, name, config);
+  const started = await fetch(`${base}/v2/${name}/blobs/uploads/`, { method: 'POST' });
+  const finished = await fetch(`${base}${started.headers.get('location')}?digest=${layer.digest}`, { method: 'PUT', body: layer.bytes });
+  assert.is(finished.status, 201);
+  assert.is(finished.headers.get('docker-content-digest'), layer.digest);
+  assert.equal(Buffer.from(await (await fetch(`${base}/v2/${name}/blobs/${layer.digest}`)).arrayBuffer()), layer.bytes);
+  const manifest = sha512(Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: OCI_MANIFEST,
+    config: descriptorOf(config, 'application/vnd.oci.image.config.v1+json'),
+    layers: [descriptorOf(layer, 'application/vnd.oci.image.layer.v1.tar+gzip')],
+  })));
+  const wrong = await putManifest(base, name, digestOf(randomBytes(4), 'sha512'), manifest.bytes);
+  assert.is(wrong.status, 400);
+  assert.is(await errorCode(wrong), 'DIGEST_INVALID');
+  const put = await putManifest(base, name, manifest.digest, manifest.bytes);
+  assert.is(put.status, 201, await put.clone().text());
+  assert.is(put.headers.get('docker-content-digest'), manifest.digest);
+  assert.is(put.headers.get('location'), `/v2/${name}/manifests/${manifest.digest}`);
+  for (const method of ['GET', 'HEAD']) {
+    const read = await fetch(manifestUrl(manifest.digest), { method, headers: { Accept: OCI_MANIFEST } });
+    assert.is(read.status, 200, method);
+    assert.is(read.headers.get('docker-content-digest'), manifest.digest);
+    if (method === 'GET') assert.equal(Buffer.from(await read.arrayBuffer()), manifest.bytes);
+  }
+  // An index by tag over it names the child by its sha512 digest, and is served by tag.
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...descriptorOf(manifest, OCI_MANIFEST), platform: { os: 'linux', architecture: 'amd64' } }] }));
+  assert.is((await putManifest(base, name, 'sha512-index', index, OCI_INDEX)).status, 201);
+  assert.is((await fetch(manifestUrl('sha512-index'), { headers: { Accept: OCI_INDEX } })).status, 200);
+  // A remote repository in front of this one fetches, verifies and caches it by that digest too.
+  const front = await startWharf({ repositories: { 'docker-remote': { type: 'remote', url: base } } });
+  try {
+    const remote = `${front.url}/v2/docker-remote/${name}`;
+    const fetched = await fetch(`${remote}/manifests/${manifest.digest}`, { headers: { Accept: OCI_MANIFEST } });
+    assert.is(fetched.status, 200, await fetched.clone().text());
+    assert.is(fetched.headers.get('docker-content-digest'), manifest.digest);
+    assert.equal(Buffer.from(await fetched.arrayBuffer()), manifest.bytes);
+    assert.equal(Buffer.from(await (await fetch(`${remote}/blobs/${layer.digest}`)).arrayBuffer()), layer.bytes);
+  } finally {
+    await front.cleanup();
+  }
+});
+
 test('Docker schema2 manifests and manifest lists, with Accept negotiation', async () => {
   const config = blob(Buffer.from('{"architecture":"amd64","os":"linux"}'));
   const layer = blob(randomBytes(300));

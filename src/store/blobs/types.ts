@@ -53,9 +53,13 @@ export interface AppendOptions {
   length?: number;
 }
 
-/** The error of a chunk whose body was not the `length` bytes its Content-Range announced. */
+/**
+ * The error of a chunk whose body was not the `length` bytes its Content-Range announced: 400
+ * SIZE_INVALID, the spec's code for a length that does not match the content (and Distribution's
+ * answer); 416 is for a chunk out of order alone.
+ */
 export function wrongChunkLength(length: number, seen: number): RegistryError {
-  return new RegistryError('SIZE_INVALID', { status: 416, message: `Content-Range announces ${length} bytes, the body had ${seen}` });
+  return new RegistryError('SIZE_INVALID', { message: `Content-Range announces ${length} bytes, the body had ${seen}` });
 }
 
 /** The running hash of a session's bytes (a ThreadHash: hashed on another thread, hash-thread.ts). */

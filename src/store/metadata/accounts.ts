@@ -1,5 +1,5 @@
 import type { Db, Sql } from './sql.js';
-import type { Accounts, RemovalRecord, TokenRecord, UserRecord } from './types.js';
+import type { Accounts, ForgetRemovals, RemovalRecord, TokenRecord, UserRecord } from './types.js';
 
 // Users, access tokens and the last removal of each user name, for access control. `wharf user`
 // and `wharf token` write them while the server runs (from another process, or another node on
@@ -51,7 +51,12 @@ export class SqlAccounts implements Accounts {
     return row ? toUser(row) : null;
   }
 
-  addUser(user: UserRecord): Promise<boolean> {
+  /** Drops removals no token can need any more (the caller knows how long tokens live). */
+  async #forgetRemovals(sql: Sql, options: ForgetRemovals): Promise<void> {
+    if (options.forgetRemovalsBefore !== undefined) await sql.run('DELETE FROM auth_removals WHERE removed_at < $1', [options.forgetRemovalsBefore]);
+  }
+
+  addUser(user: UserRecord, options: ForgetRemovals = {}): Promise<boolean> {
     return this.#change(async (sql) => {
       if ((await sql.run(
         `INSERT INTO auth_users (name, password_hash, groups, admin, created_at, updated_at, password_changed_at)
@@ -64,6 +69,7 @@ export class SqlAccounts implements Accounts {
         `UPDATE auth_users SET created_at = (SELECT removed_at + 1 FROM auth_removals WHERE name = $1)
          WHERE name = $1 AND created_at <= (SELECT removed_at FROM auth_removals WHERE name = $1)`, [user.name],
       );
+      await this.#forgetRemovals(sql, options);
       return true;
     });
   }
@@ -74,7 +80,7 @@ export class SqlAccounts implements Accounts {
     )) === 1);
   }
 
-  removeUser(name: string, at: number): Promise<boolean> {
+  removeUser(name: string, at: number, options: ForgetRemovals = {}): Promise<boolean> {
     return this.#change(async (sql) => {
       const removed = await sql.get<{ created_at: number | string }>('DELETE FROM auth_users WHERE name = $1 RETURNING created_at', [name]);
       if (!removed) return false;
@@ -84,6 +90,7 @@ export class SqlAccounts implements Accounts {
         'INSERT INTO auth_removals (name, removed_at) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET removed_at = excluded.removed_at',
         [name, Math.max(at, Number(removed.created_at))],
       );
+      await this.#forgetRemovals(sql, options);
       return true;
     });
   }

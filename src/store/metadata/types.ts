@@ -272,17 +272,22 @@ export interface RemovalRecord {
   removedAt: number;
 }
 
+/** With a user added or removed (in the same transaction): removals before `forgetRemovalsBefore` are dropped. */
+export interface ForgetRemovals {
+  forgetRemovalsBefore?: number;
+}
+
 /** Users and access tokens; every change moves one counter that servers poll to reload. */
 export interface Accounts {
   changeCounter(): Promise<number>;
   listUsers(): Promise<UserRecord[]>;
   getUser(name: string): Promise<UserRecord | null>;
   /** Adds a user; false when the name is taken. */
-  addUser(user: UserRecord): Promise<boolean>;
+  addUser(user: UserRecord, options?: ForgetRemovals): Promise<boolean>;
   /** Sets a new password hash; false for an unknown user. */
   setPassword(name: string, passwordHash: string, at: number): Promise<boolean>;
   /** Removes a user, revokes their tokens and records the removal; false for an unknown user. */
-  removeUser(name: string, at: number): Promise<boolean>;
+  removeUser(name: string, at: number, options?: ForgetRemovals): Promise<boolean>;
   listRemovals(): Promise<RemovalRecord[]>;
   listTokens(): Promise<TokenRecord[]>;
   addToken(token: TokenRecord): Promise<void>;
