@@ -107,6 +107,14 @@ test('anonymous callers find only what anonymous may read; bad queries get spec 
   }
 });
 
+test('wildcards match case-sensitively, as exact names and tags do: Rel-* is not rel-2', async () => {
+  await pushImage(wharf.url, 'docker-local/cased/app', labelled({}), 'Rel-1', root);
+  await pushImage(wharf.url, 'docker-local/cased/app', labelled({}), 'rel-2', root);
+  assert.equal(names(await search('image=cased/*&tag=Rel-*', root)), ['docker-local/cased/app:Rel-1']);
+  assert.equal(names(await search('image=cased/*&tag=rel-?', root)), ['docker-local/cased/app:rel-2']);
+  assert.equal(names(await search('image=cased/*&tag=REL*', root)), []);
+});
+
 test('GET /api/repositories: what the caller may read, with type, package type and every access URL', async () => {
   const list = async (headers: Record<string, string>, query = '') => (await (await fetch(`${wharf.url}/api/repositories${query}`, { headers })).json()) as { key: string; type: string; packageType: string; url: string; access: { method: string; url: string }[] }[];
   const mine = await list(alice);

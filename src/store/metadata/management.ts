@@ -29,9 +29,14 @@ interface InfoRow {
   info: string;
 }
 
-/** `*` and `?` wildcards as a LIKE pattern (with \ escaping LIKE's own wildcards). */
-function likePattern(value: string): string {
-  return value.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%').replace(/\?/g, '_');
+/**
+ * `*` and `?` wildcards, matched case-sensitively like an exact name or tag: SQLite's GLOB takes
+ * them as they are (its LIKE ignores ASCII case; names and tags hold no `[`), PostgreSQL's LIKE
+ * as `%` and `_` (with \ escaping LIKE's own wildcards).
+ */
+function wildcard(sql: Sql, column: string, value: string, param: (value: unknown) => string): string {
+  if (sql.dialect === 'sqlite') return `${column} GLOB ${param(value)}`;
+  return `${column} LIKE ${param(value.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%').replace(/\?/g, '_'))} ESCAPE '\\'`;
 }
 
 export class SqlManagement implements Management {
@@ -125,7 +130,7 @@ export class SqlManagement implements Management {
     const params: unknown[] = [...query.repositories];
     const where = [`t.repo IN (${placeholders(query.repositories.length)})`];
     const param = (value: unknown) => `$${params.push(value)}`;
-    const match = (column: string, value: string) => (/[*?]/.test(value) ? `${column} LIKE ${param(likePattern(value))} ESCAPE '\\'` : `${column} = ${param(value)}`);
+    const match = (column: string, value: string) => (/[*?]/.test(value) ? wildcard(this.db.sql, column, value, param) : `${column} = ${param(value)}`);
     if (query.image !== undefined) where.push(match('t.name', query.image));
     if (query.tag !== undefined) where.push(match('t.tag', query.tag));
     // A tag matches through its own manifest or, for an index, through one of its platform
