@@ -7,6 +7,7 @@ import type { Audit } from './audit.js';
 import { grantScopes, type ScopeTarget } from './grants.js';
 import { TokenService, type Grant, type TokenSubject } from './jwt.js';
 import type { SigningKey } from './keys.js';
+import { Sealer } from './sealer.js';
 import { unusableHash, VerifiedPasswords, verifyPassword } from './passwords.js';
 import { Authorizer } from './permissions.js';
 import { principalKey, type Principal } from './principal.js';
@@ -58,6 +59,8 @@ const credentialTtlMs = 60_000;
 export class AuthService {
   readonly config: AuthConfig;
   readonly tokens: TokenService;
+  /** Seals search cursors, which may point past images the caller may not read. */
+  readonly cursors: Sealer;
   readonly authorizer: Authorizer;
   readonly directory: AccountDirectory;
   readonly #accounts: Accounts;
@@ -75,6 +78,7 @@ export class AuthService {
     this.#now = options.now;
     this.#hooks = options.hooks ?? {};
     this.authorizer = new Authorizer(options.permissions);
+    this.cursors = new Sealer(options.key.privateKey, 'wharf search cursor');
     this.tokens = new TokenService({ key: options.key, service: options.config.service, lifetimeMs: options.config.tokenLifetime, refreshLifetimeMs: options.config.refreshTokenLifetime, now: options.now });
     const { hashing } = this.#hooks;
     this.#passwords = new VerifiedPasswords({

@@ -32,13 +32,16 @@ function invalid(message: string): RegistryError {
   return new RegistryError('REQUEST_INVALID', { message });
 }
 
-function cursor(after: [string, string, string]): string {
-  return Buffer.from(JSON.stringify(after)).toString('base64url');
+// A cursor may name a tag the caller may not read (the last one a page scanned): with access
+// control on, it is sealed; without it, every caller reads everything.
+function cursor(after: [string, string, string], auth: AuthService | null): string {
+  const text = JSON.stringify(after);
+  return auth ? auth.cursors.seal(text) : Buffer.from(text).toString('base64url');
 }
 
-function parseCursor(text: string): [string, string, string] {
+function parseCursor(text: string, auth: AuthService | null): [string, string, string] {
   try {
-    const value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown;
+    const value = JSON.parse((auth ? auth.cursors.open(text) : Buffer.from(text, 'base64url').toString('utf8')) ?? '') as unknown;
     if (Array.isArray(value) && value.length === 3 && value.every((item) => typeof item === 'string')) return value as [string, string, string];
   } catch {
     // answered below
@@ -67,7 +70,7 @@ export function searchRoute(app: Hono<Env>, options: Options): void {
     const info = requestInfo(c, trustedProxies);
     const caller = await apiCaller(c, options.auth, info);
     const q = c.req.query();
-    const query: Omit<SearchQuery, 'limit'> = { repositories: [], after: q.last ? parseCursor(q.last) : null };
+    const query: Omit<SearchQuery, 'limit'> = { repositories: [], after: q.last ? parseCursor(q.last, options.auth) : null };
     if (q.image) query.image = pattern('image', q.image, imagePattern);
     if (q.tag) query.tag = pattern('tag', q.tag, tagPattern);
     if (q.digest) {
@@ -89,7 +92,7 @@ export function searchRoute(app: Hono<Env>, options: Options): void {
     const selected = named ? named.map((key) => repositories.get(key)) : repositories.all();
     query.repositories = leaves(selected).map((repository) => repository.key).filter((key) => caller.access.readsSomething(key)).sort();
     const { rows, resume } = await repositories.management!.catalog.search(query, n, (row) => caller.may(row.repo, row.name, 'read'));
-    const next = resume ? cursor(resume) : null;
+    const next = resume ? cursor(resume, options.auth) : null;
     const results = rows.map((row) => ({
       repository: row.repo,
       image: row.name,

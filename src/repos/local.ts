@@ -104,6 +104,7 @@ export class LocalRepository implements Repository {
   async deleteManifest(name: string, reference: string): Promise<void> {
     const { manifests, tags } = this.#store.metadata;
     const image = this.#image(name);
+    if (isDigest(reference)) await this.#refuseWhileTagged(name, 'manifest', reference);
     const deleted = isDigest(reference) ? await manifests.unlink(image, reference) : await tags.remove(image, reference);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${name}:${reference} is not in ${this.key}`, detail: { name, reference } });
   }
@@ -125,22 +126,24 @@ export class LocalRepository implements Repository {
   }
 
   /**
-   * Unlinks the blob from the image; the bytes stay until the collector finds them unused. A blob
-   * a tagged manifest of the image still needs is refused: deleting it would break that tag.
+   * A blob, or a child manifest, that a tagged manifest (index) of the image still needs is not
+   * deleted: that tag would no longer pull. 409 DENIED names the manifest and its tag.
    */
+  async #refuseWhileTagged(name: string, kind: 'blob' | 'manifest', digest: string): Promise<void> {
+    const users = (await this.#store.metadata.blobLinks.referencedBy(this.#image(name), digest)).filter((user) => user.tag !== null);
+    if (users.length === 0) return;
+    const { digest: manifest, tag } = users[0]!;
+    throw new RegistryError('DENIED', {
+      status: 409,
+      message: `${kind} ${digest} is used by manifest ${manifest} (tag ${tag}) of ${this.key}/${name}; delete the tag or the manifest first`,
+      detail: { digest, manifest, tag },
+    });
+  }
+
+  /** Unlinks the blob from the image; the bytes stay until the collector finds them unused. */
   async deleteBlob(name: string, digest: string): Promise<void> {
-    const { blobLinks } = this.#store.metadata;
-    const image = this.#image(name);
-    const users = (await blobLinks.referencedBy(image, digest)).filter((user) => user.tag !== null);
-    if (users.length > 0) {
-      const { digest: manifest, tag } = users[0]!;
-      throw new RegistryError('DENIED', {
-        status: 409,
-        message: `blob ${digest} is used by manifest ${manifest} (tag ${tag}) of ${this.key}/${name}; delete the tag or the manifest first`,
-        detail: { digest, manifest, tag },
-      });
-    }
-    if (!(await blobLinks.unlink(image, digest))) {
+    await this.#refuseWhileTagged(name, 'blob', digest);
+    if (!(await this.#store.metadata.blobLinks.unlink(this.#image(name), digest))) {
       throw new RegistryError('BLOB_UNKNOWN', { message: `blob ${digest} is not in ${this.key}/${name}`, detail: { digest } });
     }
   }

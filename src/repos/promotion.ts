@@ -146,9 +146,11 @@ export class Promotion {
         removed.push(...await tx.tags.set(plan.target, item.targetTag, item.digest, now, { platformTags, maxUniqueTags: targetConfig.maxUniqueTags }));
       }
       if (!plan.copy) {
-        // Only the planned tags leave (a whole image's were checked to be all of them); then a whole
-        // image leaves the source, unless a tag arrived meanwhile.
-        for (const item of plan.tags) if (!(plan.source.repo === plan.target.repo && plan.source.name === plan.target.name && item.tag === item.targetTag)) await tx.tags.remove(plan.source, item.tag);
+        // Only the planned tags leave (a whole image's were checked to be all of them), each only
+        // while it still names the promoted manifest (a push may have moved it since the check:
+        // PostgreSQL runs it beside this transaction); then a whole image leaves the source,
+        // unless a tag arrived meanwhile.
+        for (const item of plan.tags) if (!(await tx.tags.remove(plan.source, item.tag, item.digest))) throw changed();
         if (plan.wholeImage && (await tx.tags.details(plan.source)).length === 0) await tx.images.remove(plan.source);
       }
       return [...new Set(removed)];

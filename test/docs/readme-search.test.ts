@@ -4,9 +4,8 @@ import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { makeImage } from '../helpers/images.js';
 import { pushImage, putManifest } from '../helpers/registry.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
-import { validateConfig } from '../../src/config/validate.js';
 import { ImageCatalog } from '../../src/repos/catalog.js';
-import { openConfiguredStore } from '../../src/storage.js';
+import { withStore } from '../helpers/stored.js';
 
 // README, "Search and the repository list": results come `n` per page, 100 when n is not given,
 // with a Link to the next page and `next`, the cursor for `last`. One page reads at most 20,000
@@ -40,8 +39,7 @@ test('one page reads at most 20,000 matching tags: a caller who may read only th
   const image = makeImage({ layers: 1 });
   await pushImage(wharf.url, 'docker-local/team/scan', image, 't00000');
   // The other 20,000 tags straight into the server's database, in one transaction (pushing them takes minutes).
-  const store = await openConfiguredStore(validateConfig({ dataDir: wharf.dataDir, storage: wharf.storage, repositories: { 'docker-local': { type: 'local' } } }, { baseDir: wharf.dataDir }), { recover: false, log: () => undefined });
-  try {
+  await withStore(wharf, { 'docker-local': { type: 'local' } }, async (store) => {
     const tags = Array.from({ length: 20_001 }, (_, i) => `t${String(i).padStart(5, '0')}`);
     const ref = { repo: 'docker-local', name: 'team/scan' };
     await store.metadata.transaction(async (tx) => {
@@ -60,9 +58,7 @@ test('one page reads at most 20,000 matching tags: a caller who may read only th
       assert.equal(second.rows.map((row) => row.tag), [tags.at(-1)]);
       assert.is(second.resume, null);
     }
-  } finally {
-    await store.close();
-  }
+  });
 });
 
 test.run();

@@ -102,6 +102,22 @@ for (const layout of ['default', 's3-postgres']) {
     assert.is((await fetch(`${wharf.url}/v2/${repo}/multi/manifests/${amd.digest}`)).status, 404);
   });
 
+  test('a child manifest a tagged index lists is not deleted by digest (409 naming the index and tag); once the index is untagged it is', async () => {
+    const amd = makeImage();
+    const arm = makeImage({ architecture: 'arm64' });
+    const index = makeIndex([amd, arm]);
+    for (const image of [amd, arm]) await pushImage(wharf.url, `${repo}/kids`, image, image.digest);
+    assert.is((await putManifest(wharf.url, `${repo}/kids`, 'v1', index.bytes, OCI_INDEX)).status, 201);
+    const refused = await fetch(`${wharf.url}/v2/${repo}/kids/manifests/${arm.digest}`, { method: 'DELETE' });
+    assert.is(refused.status, 409);
+    const body = (await refused.json()) as { errors: { code: string; message: string }[] };
+    assert.is(body.errors[0]!.code, 'DENIED');
+    assert.match(body.errors[0]!.message, `${index.digest} (tag v1)`);
+    await pullable(wharf.url, `${repo}/kids`, arm.digest, arm);
+    assert.is((await fetch(`${wharf.url}/v2/${repo}/kids/manifests/v1`, { method: 'DELETE' })).status, 202);
+    assert.is((await fetch(`${wharf.url}/v2/${repo}/kids/manifests/${arm.digest}`, { method: 'DELETE' })).status, 202);
+  });
+
   test('Artifactory deletion: a tag, a whole image; a blob a tagged manifest uses is refused with 409 naming it', async () => {
     const image = makeImage();
     await pushImage(wharf.url, `${repo}/team/app`, image, '1.0');

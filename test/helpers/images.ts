@@ -30,15 +30,15 @@ export function descriptorOf(item: Blob, mediaType: string): { mediaType: string
   return { mediaType, digest: item.digest, size: item.bytes.length };
 }
 
-/** A new image of random layers, or of the given ones (`share`, e.g. a layer another image has too). */
-export function makeImage(options: { layers?: number; layerBytes?: number; architecture?: string; share?: Blob[] } = {}): Image {
+/** A new image of random layers, or of the given ones (`share`, e.g. a layer another image has too), with `labels` in its config. */
+export function makeImage(options: { layers?: number; layerBytes?: number; architecture?: string; share?: Blob[]; labels?: Record<string, string> } = {}): Image {
   const platform = { os: 'linux', architecture: options.architecture ?? 'amd64' };
   const layers = options.share ?? Array.from({ length: options.layers ?? 2 }, () => blob(gzipSync(randomBytes(options.layerBytes ?? 2048))));
   const config = blob(Buffer.from(JSON.stringify({
     ...platform,
     created: new Date().toISOString(),
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
-    config: { Labels: { nonce: randomBytes(8).toString('hex') } },
+    config: { Labels: { ...options.labels, nonce: randomBytes(8).toString('hex') } },
   })));
   const manifest: Buffer<ArrayBuffer> = Buffer.from(JSON.stringify({
     schemaVersion: 2,

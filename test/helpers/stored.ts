@@ -1,5 +1,8 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { validateConfig } from '../../src/config/validate.js';
+import { openConfiguredStore } from '../../src/storage.js';
+import type { Store } from '../../src/store/index.js';
 import { s3Keys, s3Put, type S3Settings } from './s3.js';
 
 // What a server's storage really holds: blob digests from the filesystem or from the bucket.
@@ -39,4 +42,15 @@ export async function storeUnregistered(server: { dataDir: string; storage: Reco
   const dir = join(server.dataDir, 'blobs', algorithm, hex.slice(0, 2));
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, hex), item.bytes);
+}
+
+/** Runs `work` on a store of its own over a server's database and storage (tests that write thousands of rows in one transaction). */
+export async function withStore<T>(server: { dataDir: string; storage: Record<string, unknown> }, repositories: Record<string, unknown>, work: (store: Store) => Promise<T>): Promise<T> {
+  const config = validateConfig({ dataDir: server.dataDir, storage: server.storage, repositories }, { baseDir: server.dataDir });
+  const store = await openConfiguredStore(config, { recover: false, log: () => undefined });
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
 }

@@ -8,6 +8,7 @@ import { blob, descriptorOf, type Image } from '../helpers/images.js';
 import { pushMultiArch } from '../helpers/manage.js';
 import { errorCode, pushImage } from '../helpers/registry.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
+import { withStore } from '../helpers/stored.js';
 
 // Search, the repository list and the listing/info routes under access control: each finds what
 // it should by every key, and shows a caller only what they may read (anonymous callers: what
@@ -107,6 +108,14 @@ test('anonymous callers find only what anonymous may read; bad queries get spec 
   }
 });
 
+test('wildcards match case-sensitively, as exact names and tags do: Rel-* is not rel-2', async () => {
+  await pushImage(wharf.url, 'docker-local/cased/app', labelled({}), 'Rel-1', root);
+  await pushImage(wharf.url, 'docker-local/cased/app', labelled({}), 'rel-2', root);
+  assert.equal(names(await search('image=cased/*&tag=Rel-*', root)), ['docker-local/cased/app:Rel-1']);
+  assert.equal(names(await search('image=cased/*&tag=rel-?', root)), ['docker-local/cased/app:rel-2']);
+  assert.equal(names(await search('image=cased/*&tag=REL*', root)), []);
+});
+
 test('GET /api/repositories: what the caller may read, with type, package type and every access URL', async () => {
   const list = async (headers: Record<string, string>, query = '') => (await (await fetch(`${wharf.url}/api/repositories${query}`, { headers })).json()) as { key: string; type: string; packageType: string; url: string; access: { method: string; url: string }[] }[];
   const mine = await list(alice);
@@ -144,6 +153,29 @@ test('the listing and info routes under access control: Basic credentials, pagin
   assert.is(anonymous.status, 401);
   assert.is(anonymous.headers.get('www-authenticate'), 'Basic realm="wharf"');
   assert.is(await errorCode(await fetch(`${wharf.url}/api/docker/docker-secret/info/team/web/9`, { headers: alice })), 'NAME_UNKNOWN');
+});
+
+test('a page that ends on tags the caller may not read has a next that names none of them (sealed)', async () => {
+  const hidden = labelled({});
+  await pushImage(wharf.url, 'docker-local/other/hidden', hidden, 'h00000', root);
+  await pushImage(wharf.url, 'docker-local/team/late', labelled({}), 'h1', root);
+  const ref = { repo: 'docker-local', name: 'other/hidden' };
+  // 20,000 tags alice may not read, before hers: one page scans them all and stops on the last.
+  // In transactions of 1,000, letting the server's sockets run in between (the server is in this process).
+  await withStore(wharf, { 'docker-local': { type: 'local' } }, async (store) => {
+    for (let from = 1; from < 20_000; from += 1000) {
+      await store.metadata.transaction(async (tx) => {
+        for (let i = from; i < Math.min(from + 1000, 20_000); i++) await tx.tags.set(ref, `h${String(i).padStart(5, '0')}`, hidden.digest, Date.now(), { platformTags: [], maxUniqueTags: 0 });
+      });
+      await new Promise(setImmediate);
+    }
+  });
+  const first = await search('tag=h*&repos=docker-local');
+  assert.equal(first.results, []);
+  assert.ok(first.next);
+  assert.not.match(Buffer.from(first.next!, 'base64url').toString('latin1'), 'hidden');
+  assert.equal(names(await search(`tag=h*&repos=docker-local&last=${first.next}`)), ['docker-local/team/late:h1']);
+  assert.is(await errorCode(await fetch(`${wharf.url}/api/search/docker?tag=h*&last=${Buffer.from(JSON.stringify(['docker-local', 'other/hidden', 'h19999'])).toString('base64url')}`, { headers: alice })), 'REQUEST_INVALID', 'a cursor not sealed here is refused');
 });
 
 test.run();

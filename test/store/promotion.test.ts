@@ -14,8 +14,9 @@ import { s3Storage } from '../helpers/s3.js';
 import { tempDir } from '../helpers/server.js';
 
 // Promotion against what changes between its plan and its transaction, forced: a tag pushed to
-// the source of a whole-image move, and (PostgreSQL, where a collection runs beside the
-// transaction) a manifest the collector deletes while the promotion is about to link it.
+// the source of a whole-image move, and (PostgreSQL, where a collection or a push runs beside the
+// transaction) a manifest the collector deletes while the promotion is about to link it, and the
+// source tag of a move pushed anew after the transaction checked it.
 
 const local: LocalRepositoryConfig = { type: 'local', blockSchema1: true, gc: { untagged: 'delete' }, maxUniqueTags: 0, platformTags: false };
 const repositories = { 'docker-local': local, 'docker-prod': local };
@@ -95,6 +96,15 @@ for (const [layoutName, layout] of Object.entries(layouts)) {
       const copy = { ...move, tag: '1.0', copy: true };
       assert.is(await refusedWith(promotion.apply(await promotion.plan(copy))), 409);
       assert.is(await store.metadata.tags.get(target, '1.0'), undefined, 'no tag points at a deleted manifest');
+    });
+
+    test('a move refuses (409) when the source tag is pushed anew beside its transaction: the new push keeps its tag', async () => {
+      await push(store, makeImage(), '1.0');
+      const late = makeImage();
+      const promotion = new Promotion({ store, repositories, beforeLink: () => push(store, late, '1.0') });
+      assert.is(await refusedWith(promotion.apply(await promotion.plan({ ...move, tag: '1.0' }))), 409);
+      assert.is((await store.metadata.tags.get(source, '1.0'))?.digest, late.digest, 'the source keeps the tag as pushed');
+      assert.is(await store.metadata.tags.get(target, '1.0'), undefined, 'nothing moved');
     });
   }
 

@@ -5,16 +5,24 @@ import type { Closure, ImageRef, Management, ManifestInfo, SearchQuery, SearchRo
 // Repository management over the metadata: what a promotion links (the closure of a manifest in
 // an image), image info extracted from configs, pull statistics, and search over tags.
 
+// A config's strings may hold anything JSON does, but PostgreSQL's text holds no NUL and its
+// btree no entry over about 2.7 KB: NUL is stored (and searched for) as U+FFFD on both databases,
+// a label value is indexed by its first 200 characters (schema migration 6), and a label whose
+// key is longer than 512 characters (no real one is) is not stored.
+const storable = <T extends string | null>(value: T): T => (value === null ? value : value.replace(/\0/g, '\uFFFD') as T);
+const maxLabelKey = 512;
+
 /** Stores a manifest's image info once (content-addressed: it never changes). */
 export async function storeInfo(sql: Sql, digest: string, info: ManifestInfo): Promise<void> {
   const inserted = await sql.run(
     `INSERT INTO manifest_info (digest, config_digest, created, os, architecture, variant, size, info)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (digest) DO NOTHING`,
-    [digest, info.configDigest, info.created, info.os, info.architecture, info.variant, info.size, info.details],
+    [digest, info.configDigest, ...[info.created, info.os, info.architecture, info.variant].map(storable), info.size, info.details],
   );
   if (inserted === 0) return;
   for (const [key, value] of Object.entries(info.labels)) {
-    await sql.run('INSERT INTO manifest_labels (digest, key, value) VALUES ($1, $2, $3) ON CONFLICT (digest, key) DO NOTHING', [digest, key, value]);
+    if (key.length > maxLabelKey) continue;
+    await sql.run('INSERT INTO manifest_labels (digest, key, value) VALUES ($1, $2, $3) ON CONFLICT (digest, key) DO NOTHING', [digest, storable(key), storable(value)]);
   }
 }
 
@@ -29,9 +37,14 @@ interface InfoRow {
   info: string;
 }
 
-/** `*` and `?` wildcards as a LIKE pattern (with \ escaping LIKE's own wildcards). */
-function likePattern(value: string): string {
-  return value.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%').replace(/\?/g, '_');
+/**
+ * `*` and `?` wildcards, matched case-sensitively like an exact name or tag: SQLite's GLOB takes
+ * them as they are (its LIKE ignores ASCII case; names and tags hold no `[`), PostgreSQL's LIKE
+ * as `%` and `_` (with \ escaping LIKE's own wildcards).
+ */
+function wildcard(sql: Sql, column: string, value: string, param: (value: unknown) => string): string {
+  if (sql.dialect === 'sqlite') return `${column} GLOB ${param(value)}`;
+  return `${column} LIKE ${param(value.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%').replace(/\?/g, '_'))} ESCAPE '\\'`;
 }
 
 export class SqlManagement implements Management {
@@ -125,7 +138,7 @@ export class SqlManagement implements Management {
     const params: unknown[] = [...query.repositories];
     const where = [`t.repo IN (${placeholders(query.repositories.length)})`];
     const param = (value: unknown) => `$${params.push(value)}`;
-    const match = (column: string, value: string) => (/[*?]/.test(value) ? `${column} LIKE ${param(likePattern(value))} ESCAPE '\\'` : `${column} = ${param(value)}`);
+    const match = (column: string, value: string) => (/[*?]/.test(value) ? wildcard(this.db.sql, column, value, param) : `${column} = ${param(value)}`);
     if (query.image !== undefined) where.push(match('t.name', query.image));
     if (query.tag !== undefined) where.push(match('t.tag', query.tag));
     // A tag matches through its own manifest or, for an index, through one of its platform
@@ -134,8 +147,9 @@ export class SqlManagement implements Management {
     let candidates: string | null = null;
     if (query.digest !== undefined) candidates = withParents(`SELECT CAST(${param(query.digest)} AS TEXT)`);
     if (query.label !== undefined) {
-      const value = query.label.value === undefined ? '' : ` AND l.value = ${param(query.label.value)}`;
-      const labelled = withParents(`SELECT l.digest FROM manifest_labels l WHERE l.key = ${param(query.label.key)}${value}`);
+      const wanted = query.label.value === undefined ? null : param(storable(query.label.value));
+      const value = wanted === null ? '' : ` AND substr(l.value, 1, 200) = substr(CAST(${wanted} AS TEXT), 1, 200) AND l.value = ${wanted}`;
+      const labelled = withParents(`SELECT l.digest FROM manifest_labels l WHERE l.key = ${param(storable(query.label.key))}${value}`);
       // key=value is selective: the search starts from the manifests that have it; a bare key may
       // match most images, so tags are walked in order and checked.
       if (candidates === null && query.label.value !== undefined) candidates = labelled;

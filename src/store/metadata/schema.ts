@@ -97,6 +97,12 @@ const migrations: ((t: Types) => string[])[] = [
   ({ int }) => [
     `CREATE TABLE auth_removals (name TEXT PRIMARY KEY, removed_at ${int} NOT NULL)`,
   ],
+  // 6: label values of any length: PostgreSQL's btree refuses entries over about 2.7 KB, so the
+  // key=value search index holds a value's first 200 characters (the search compares it whole).
+  () => [
+    'DROP INDEX manifest_labels_key',
+    'CREATE INDEX manifest_labels_key ON manifest_labels(key, substr(value, 1, 200))',
+  ],
 ];
 
 /** Applies the migrations this database has not had yet. */

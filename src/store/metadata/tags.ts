@@ -1,4 +1,4 @@
-import type { Db } from './sql.js';
+import { lockRows, type Db } from './sql.js';
 import { removeTags, setTag } from './tag-rules.js';
 import type { ConfirmedTag, ImageRef, Page, TagDetail, TagRow, TagRules, Tags } from './types.js';
 
@@ -28,8 +28,15 @@ export class SqlTags implements Tags {
     return rows.map((row) => ({ ...row, pushed_at: Number(row.pushed_at) }));
   }
 
-  async remove(image: ImageRef, tag: string): Promise<boolean> {
-    return this.db.atomic(async (sql) => (await removeTags(sql, image, [tag])) > 0);
+  async remove(image: ImageRef, tag: string, digest?: string): Promise<boolean> {
+    return this.db.atomic(async (sql) => {
+      if (digest !== undefined) {
+        // Locked (PostgreSQL): a push moving the tag meanwhile is waited for, and then seen here.
+        const row = await sql.get<{ digest: string }>(`SELECT digest FROM tags WHERE repo = $1 AND name = $2 AND tag = $3${lockRows(sql, 'update')}`, [image.repo, image.name, tag]);
+        if (row?.digest !== digest) return false;
+      }
+      return (await removeTags(sql, image, [tag])) > 0;
+    });
   }
 
   async set(image: ImageRef, tag: string, digest: string, now: number, rules: TagRules): Promise<string[]> {

@@ -137,8 +137,8 @@ export interface Tags {
   list(image: ImageRef, page: Page): Promise<string[]>;
   /** Every tag of the image, platform tags included, oldest push first. */
   details(image: ImageRef): Promise<TagDetail[]>;
-  /** Removes a tag and the platform tags that follow it. */
-  remove(image: ImageRef, tag: string): Promise<boolean>;
+  /** Removes a tag and the platform tags that follow it; with `digest`, only while the tag still names it. */
+  remove(image: ImageRef, tag: string, digest?: string): Promise<boolean>;
   /**
    * Points a tag at a manifest the image holds, replacing its platform tags, then applies
    * maxUniqueTags; returns the tags that limit removed.
