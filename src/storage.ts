@@ -8,8 +8,8 @@ import { openMetadataOf, openStore, type Metadata, type Store, type StoreOptions
 /** A backend that cannot be reached is reported with its configuration key. */
 function namingTheKey(error: unknown): unknown {
   if (!(error instanceof StorageConnectError)) return error;
-  const key = error.component === 'metadata' ? 'storage.metadata.url' : 'storage.blobs.endpoint';
-  return new Error(`${key}: ${error.message}`);
+  const key = error.setting === 'credentials' ? 'accessKeyId' : error.setting;
+  return new Error(`storage.${error.component}.${key}: ${error.message}`);
 }
 
 /** Opens the configured storage. */

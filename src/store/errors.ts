@@ -1,9 +1,15 @@
 /**
- * A storage backend that cannot be reached at start-up. `component` says which setting names it
- * (the caller adds the configuration key), `server` where it was looked for, `reason` the cause.
+ * A storage backend that cannot be used at start-up. `setting` says which of its settings is the
+ * likely culprit (the caller names the configuration key), `server` where it was looked for,
+ * `reason` the cause.
  */
 export class StorageConnectError extends Error {
-  constructor(readonly component: 'metadata' | 'blobs', readonly server: string, readonly reason: string) {
+  constructor(
+    readonly component: 'metadata' | 'blobs',
+    readonly server: string,
+    readonly reason: string,
+    readonly setting: 'url' | 'endpoint' | 'bucket' | 'credentials' = component === 'metadata' ? 'url' : 'endpoint',
+  ) {
     super(`cannot connect to ${server}: ${reason}`);
     this.name = 'StorageConnectError';
   }

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
+import { postgresDatabase } from '../helpers/postgres.js';
 import { freePort } from '../helpers/ports.js';
 import { runCli, tempDir } from '../helpers/server.js';
 
@@ -73,6 +74,17 @@ test('a database that cannot be reached at start names the key and the server, n
   assert.is(result.code, 1);
   assert.match(result.stderr, `storage.metadata.url: cannot connect to postgres at 127.0.0.1:${port}: ECONNREFUSED`);
   assert.not.match(result.stderr, 'hunter2');
+});
+
+test("a database the server does not have is named in the server's words, not a bare SQLSTATE", async () => {
+  const url = new URL(await postgresDatabase());
+  url.pathname = '/no_such_database';
+  const dir = await tempDir('wharf-config-');
+  const file = join(dir, 'wharf.yaml');
+  await writeFile(file, `dataDir: ${join(dir, 'data')}\nlisteners: [{ address: 127.0.0.1, port: 0 }]\nrepositories:\n  a: { type: local }\nauth: { enabled: false }\nstorage: { metadata: { driver: postgres, url: "${url.href}" } }\n`);
+  const result = await runCli(['serve', '--config', file]);
+  assert.is(result.code, 1);
+  assert.match(result.stderr, `storage.metadata.url: cannot connect to postgres at 127.0.0.1:${url.port}: database "no_such_database" does not exist`);
 });
 
 test.run();

@@ -93,4 +93,24 @@ test('an S3 endpoint that cannot be reached stops start-up with one line naming 
   assert.not.match(result.stderr, 's3cr3t-key');
 });
 
+test('a bucket that does not exist, or credentials the store refuses, stop start-up with one line naming that key', async () => {
+  const storage = await s3Storage();
+  const dir = await tempDir();
+  const startWith = async (blobs: Record<string, unknown>) => {
+    const config = join(dir, 'wharf.yaml');
+    await writeFile(config, JSON.stringify({
+      dataDir: join(dir, 'data'), listeners: [{ address: '127.0.0.1', port: 0 }], storage: { blobs: { ...storage, ...blobs } },
+      repositories: { 'docker-local': { type: 'local' } }, auth: { enabled: false },
+    }));
+    return runCli(['serve', '--config', config]);
+  };
+  const noBucket = await startWith({ bucket: 'no-such-bucket' });
+  assert.is(noBucket.code, 1);
+  assert.match(noBucket.stderr, /storage\.blobs\.bucket: .*bucket no-such-bucket does not exist/);
+  const refused = await startWith({ accessKeyId: 'NOT-A-KEY', secretAccessKey: 's3cr3t-key' });
+  assert.is(refused.code, 1);
+  assert.match(refused.stderr, /storage\.blobs\.accessKeyId: .*HTTP 403.*credentials/);
+  assert.not.match(refused.stderr, 's3cr3t-key');
+});
+
 test.run();

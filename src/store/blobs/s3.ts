@@ -78,9 +78,13 @@ export class S3Blobs implements BlobDriver {
       await driver.#client.send(new HeadBucketCommand({ Bucket: options.bucket }));
     } catch (error) {
       driver.#client.destroy();
+      const server = `s3 at ${options.endpoint ?? `AWS ${options.region}`}`;
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      const reason = status === 404 ? `bucket ${options.bucket} does not exist` : status ? `HTTP ${status}` : ((error as { code?: string }).code ?? (error as Error).name);
-      throw new StorageConnectError('blobs', `s3 at ${options.endpoint ?? `AWS ${options.region}`}`, reason);
+      if (status === 404) throw new StorageConnectError('blobs', server, `bucket ${options.bucket} does not exist`, 'bucket');
+      if (status === 403 || (error as Error).name === 'CredentialsProviderError') {
+        throw new StorageConnectError('blobs', server, `access to bucket ${options.bucket} denied (${status ? `HTTP ${status}` : 'no credentials'}): check the credentials and the bucket's policy`, 'credentials');
+      }
+      throw new StorageConnectError('blobs', server, status ? `HTTP ${status}` : ((error as { code?: string }).code ?? (error as Error).name));
     }
     return driver;
   }

@@ -54,7 +54,9 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     await pool.query('SELECT 1');
   } catch (error) {
     await pool.end().catch(() => undefined);
-    throw new StorageConnectError('metadata', `postgres at ${serverOf(url)}`, reasonOf(error) === 'Error' ? (error as Error).message : reasonOf(error));
+    // The server's own words ('database "x" does not exist'; never the password), else the network's code.
+    const reason = error instanceof pg.DatabaseError || reasonOf(error) === 'Error' ? (error as Error).message : reasonOf(error);
+    throw new StorageConnectError('metadata', `postgres at ${serverOf(url)}`, reason);
   }
   /** Runs `work` on one pooled connection in a transaction, committed only when `commit` says so. */
   const inTransaction = async <T>(work: (sql: Sql) => Promise<T>, commit: boolean): Promise<T> => {
