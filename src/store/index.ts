@@ -59,10 +59,10 @@ async function makeDataDir(dataDir: string): Promise<void> {
 
 /** Opens the metadata database a storage configuration names (creating the data directory for SQLite). */
 export async function openMetadataOf(options: Pick<StoreOptions, 'dataDir' | 'metadata' | 'log' | 'now'>): Promise<Metadata> {
-  const clock = options.now ? { now: options.now } : {};
-  if (options.metadata.driver === 'postgres') return openMetadata({ driver: 'postgres', url: options.metadata.url, ...clock });
+  const extra = { ...(options.now ? { now: options.now } : {}), ...(options.log ? { log: options.log } : {}) };
+  if (options.metadata.driver === 'postgres') return openMetadata({ driver: 'postgres', url: options.metadata.url, ...extra });
   await makeDataDir(options.dataDir);
-  return openMetadata({ driver: 'sqlite', path: metadataFile(options.dataDir), ...clock, ...(options.log ? { log: options.log } : {}) });
+  return openMetadata({ driver: 'sqlite', path: metadataFile(options.dataDir), ...extra });
 }
 
 /** Opens (creating if needed) the storage and, with `recover`, repairs what an interrupted run left. */
@@ -72,7 +72,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   await makeDataDir(options.dataDir);
   // The S3 SDK (like pg and acme-client) is loaded only when configured: ~25 MiB of RSS otherwise.
   const blobs: BlobDriver = options.blobs.driver === 's3'
-    ? await (await import('./blobs/s3.js')).S3Blobs.open({ ...options.blobs, tmpDir: join(options.dataDir, 'tmp') })
+    ? await (await import('./blobs/s3.js')).S3Blobs.open({ ...options.blobs, tmpDir: join(options.dataDir, 'tmp'), log })
     : new FilesystemBlobs(options.dataDir);
   let metadata: Metadata;
   try {

@@ -29,7 +29,7 @@ async function problem(text: string): Promise<string> {
 test('s3 and postgres settings are read, with ${ENV} for secrets; path-style is the default with an endpoint', async () => {
   const config = await load([
     'storage:',
-    '  blobs: { driver: s3, endpoint: "http://127.0.0.1:9000", bucket: registry, prefix: wharf/prod, accessKeyId: "${KEY}", secretAccessKey: "${SECRET}", redirect: true }',
+    '  blobs: { driver: s3, endpoint: "http://127.0.0.1:9000", bucket: registry, prefix: wharf/prod, accessKeyId: "${KEY}", secretAccessKey: "${SECRET}", redirect: true, timeouts: { response: 2m } }',
     '  metadata: { driver: postgres, url: "postgres://wharf:${PGPASSWORD}@db:5432/wharf" }',
     'gc: { interval: 30m, grace: 2h }',
     'uploads: { expireAfter: 12h }',
@@ -37,7 +37,7 @@ test('s3 and postgres settings are read, with ${ENV} for secrets; path-style is 
   ].join('\n'), { KEY: 'AKIA', SECRET: 's3cr3t', PGPASSWORD: 'pw' });
   assert.equal(config.storage.blobs, {
     driver: 's3', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', bucket: 'registry', prefix: 'wharf/prod',
-    accessKeyId: 'AKIA', secretAccessKey: 's3cr3t', forcePathStyle: true, redirect: true,
+    accessKeyId: 'AKIA', secretAccessKey: 's3cr3t', forcePathStyle: true, redirect: true, timeouts: { connect: 10_000, response: 120_000 },
   });
   assert.equal(config.storage.metadata, { driver: 'postgres', url: 'postgres://wharf:pw@db:5432/wharf' });
   assert.equal(config.gc, { interval: 1_800_000, grace: 7_200_000, uploadsExpireAfter: 43_200_000 });

@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import { OCI_INDEX } from '../../src/oci/mediatypes.js';
 import { blob, makeImage, makeIndex, type Image } from '../helpers/images.js';
 import { dockerClient, pushWith } from '../helpers/auth.js';
-import { pushImage, putManifest } from '../helpers/registry.js';
+import { errorCode, pushImage, putManifest } from '../helpers/registry.js';
+import { stopPostgres } from '../helpers/postgres.js';
 import { startWharf, testStorage } from '../helpers/server.js';
 
 // On PostgreSQL + S3 nothing lives only on the local disk: a server started with an empty data
@@ -71,6 +72,36 @@ test('users and access tokens live in PostgreSQL: a new node with an empty disk 
     assert.is(wrong.status, 401);
   } finally {
     await second.cleanup();
+  }
+});
+
+test('PostgreSQL restarted under a running server: requests meanwhile get 503 UNAVAILABLE, and it recovers without a restart', async () => {
+  const lines: string[] = [];
+  const wharf = await startWharf({ storage: await testStorage('s3-postgres'), log: (line) => lines.push(line) });
+  let restart: (() => Promise<void>) | null = null;
+  try {
+    const image = makeImage();
+    await pushImage(wharf.url, 'docker-local/team/app', image, '1');
+    restart = await stopPostgres();
+    for (const [method, path] of [['GET', '/v2/docker-local/team/app/manifests/1'], ['GET', '/v2/docker-local/team/app/tags/list'], ['GET', `/v2/docker-local/team/app/blobs/${image.layers[0]!.digest}`], ['POST', '/v2/docker-local/team/app/blobs/uploads/']] as const) {
+      const response = await fetch(`${wharf.url}${path}`, { method });
+      assert.is(response.status, 503, `${method} ${path}`);
+      assert.is(await errorCode(response), 'UNAVAILABLE');
+    }
+    assert.is((await fetch(`${wharf.url}/readyz`)).status, 503);
+    await restart();
+    restart = null;
+    const manifest = await fetch(`${wharf.url}/v2/docker-local/team/app/manifests/1`);
+    assert.is(manifest.status, 200);
+    assert.is(manifest.headers.get('docker-content-digest'), image.digest);
+    await pushImage(wharf.url, 'docker-local/team/app', makeImage(), '2');
+    assert.is((await fetch(`${wharf.url}/readyz`)).status, 200);
+    assert.is(lines.filter((line) => line.includes('the metadata database is not reachable')).length, 1, lines.join('\n'));
+    assert.is(lines.filter((line) => line.includes('the metadata database is reachable again')).length, 1);
+    assert.not.ok(lines.some((line) => line.includes('internal error')), lines.join('\n'));
+  } finally {
+    await restart?.();
+    await wharf.cleanup();
   }
 });
 

@@ -20,6 +20,10 @@ async function asPostgres(command: string, args: string[]): Promise<void> {
   await run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args]);
 }
 
+function options(port: number, dir: string): string {
+  return `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+}
+
 async function start(): Promise<{ port: number; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-postgres-'));
   const { uid, gid } = { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) };
@@ -27,7 +31,7 @@ async function start(): Promise<{ port: number; dir: string }> {
   const data = join(dir, 'data');
   await asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
-  await asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start']);
+  await asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', '-o', options(port, dir), 'start']);
   process.once('exit', () => {
     try {
       execFileSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'], { stdio: 'ignore' });
@@ -36,6 +40,14 @@ async function start(): Promise<{ port: number; dir: string }> {
     }
   });
   return { port, dir };
+}
+
+/** Stops this process's PostgreSQL (fast shutdown: connections are cut) and resolves with its start again. */
+export async function stopPostgres(): Promise<() => Promise<void>> {
+  const { port, dir } = await (server ??= start());
+  const data = join(dir, 'data');
+  await asPostgres('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+  return () => asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', '-o', options(port, dir), 'start']);
 }
 
 /** A connection URL to a fresh, empty database on this process's PostgreSQL. */
