@@ -6,7 +6,7 @@ import type { S3Options } from './blobs/s3.js';
 import { BlobLifecycle, type LifecycleHooks } from './lifecycle.js';
 import { openMetadata } from './metadata/index.js';
 import type { Metadata } from './metadata/types.js';
-import { localSessionLocks, type SessionLocks } from './session-locks.js';
+import { databaseSessionLocks, localSessionLocks, type SessionLocks } from './session-locks.js';
 import { UploadSessions } from './uploads.js';
 
 export type { BlobDriver, BlobWriter, ByteRange, WrittenBlob } from './blobs/types.js';
@@ -27,7 +27,7 @@ export interface StoreOptions {
   /** Operational messages (a full disk). */
   log?: (message: string) => void;
   hooks?: LifecycleHooks;
-  /** Upload session locks shared by every process serving the store (default: this process's). */
+  /** Upload session locks shared by every process serving the store (default: this process's; on PostgreSQL, the database's). */
   sessionLocks?: SessionLocks;
 }
 
@@ -83,7 +83,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     throw error;
   }
   const lifecycle = new BlobLifecycle(metadata, blobs, { now, hooks: options.hooks ?? {}, log });
-  const uploads = new UploadSessions(metadata, blobs.sessions, lifecycle, { now, log, locks: options.sessionLocks ?? localSessionLocks() });
+  // On PostgreSQL other nodes may serve the same sessions: only the database's locks cover them all.
+  const locks = options.metadata.driver === 'postgres' ? databaseSessionLocks(metadata.uploads, now) : (options.sessionLocks ?? localSessionLocks());
+  const uploads = new UploadSessions(metadata, blobs.sessions, lifecycle, { now, log, locks });
   if (options.recover) await uploads.repair();
   return {
     metadata,

@@ -97,6 +97,11 @@ const migrations: ((t: Types) => string[])[] = [
   ({ int }) => [
     `CREATE TABLE auth_removals (name TEXT PRIMARY KEY, removed_at ${int} NOT NULL)`,
   ],
+  // 6: upload session locks shared by every node on one PostgreSQL: held by a random holder
+  // until a time it moves on while it works, so a dead node's lock lapses.
+  ({ int }) => [
+    `CREATE TABLE upload_locks (uuid TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at ${int} NOT NULL)`,
+  ],
 ];
 
 /** Applies the migrations this database has not had yet. */
