@@ -8,7 +8,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { parseDigest, type ParsedDigest } from '../../oci/digest.js';
 import { RegistryError } from '../../oci/errors.js';
 import { outage, StorageConnectError } from '../errors.js';
-import { removeQuietly } from './files.js';
+import { diskHealth, removeQuietly } from './files.js';
 import { isMissing, sliceStream, uploadStream } from './s3-objects.js';
 import { S3Sessions } from './s3-sessions.js';
 import { readSpool, SpoolWriter } from './spool.js';
@@ -208,6 +208,9 @@ export class S3Blobs implements BlobDriver {
   }
 
   async health(): Promise<{ writable: boolean; reason?: string }> {
+    // Blobs are spooled on the local disk before they are uploaded: it must have room too.
+    const spool = await diskHealth(this.#tmp, this.#tmp);
+    if (!spool.writable) return spool;
     const probe = this.#key('.probe');
     try {
       await this.#client.send(new PutObjectCommand({ Bucket: this.#options.bucket, Key: probe, Body: 'ok', ContentLength: 2 }));
