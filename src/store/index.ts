@@ -27,6 +27,8 @@ export interface StoreOptions {
   /** Operational messages (a full disk). */
   log?: (message: string) => void;
   hooks?: LifecycleHooks;
+  /** PostgreSQL: connections this process opens at most (default 10). */
+  connections?: number;
   /** Upload session locks shared by every process serving the store (default: this process's; on PostgreSQL, the database's). */
   sessionLocks?: SessionLocks;
 }
@@ -58,9 +60,9 @@ async function makeDataDir(dataDir: string): Promise<void> {
 }
 
 /** Opens the metadata database a storage configuration names (creating the data directory for SQLite). */
-export async function openMetadataOf(options: Pick<StoreOptions, 'dataDir' | 'metadata' | 'log' | 'now'>): Promise<Metadata> {
+export async function openMetadataOf(options: Pick<StoreOptions, 'dataDir' | 'metadata' | 'log' | 'now' | 'connections'>): Promise<Metadata> {
   const extra = { ...(options.now ? { now: options.now } : {}), ...(options.log ? { log: options.log } : {}) };
-  if (options.metadata.driver === 'postgres') return openMetadata({ driver: 'postgres', url: options.metadata.url, ...extra });
+  if (options.metadata.driver === 'postgres') return openMetadata({ driver: 'postgres', url: options.metadata.url, ...extra, ...(options.connections ? { poolSize: options.connections } : {}) });
   await makeDataDir(options.dataDir);
   return openMetadata({ driver: 'sqlite', path: metadataFile(options.dataDir), ...extra });
 }

@@ -6,8 +6,10 @@ import { OCI_INDEX } from '../../src/oci/mediatypes.js';
 import { blob, makeImage, makeIndex, type Image } from '../helpers/images.js';
 import { dockerClient, pushWith } from '../helpers/auth.js';
 import { errorCode, pushImage, putManifest } from '../helpers/registry.js';
-import { stopPostgres } from '../helpers/postgres.js';
-import { startWharf, testStorage } from '../helpers/server.js';
+import { postgresDatabase, stopPostgres } from '../helpers/postgres.js';
+import { spawnWharf, startWharf, tempDir, testStorage } from '../helpers/server.js';
+import { Agent } from 'undici';
+import pg from 'pg';
 
 // On PostgreSQL + S3 nothing lives only on the local disk: a server started with an empty data
 // directory (a new node, a lost disk) serves every image and continues an upload session.
@@ -141,6 +143,33 @@ test('two nodes: a chunk sent to the other node while one is still being receive
     resume();
     await a.cleanup();
     await b.cleanup();
+  }
+});
+
+test('workers: 4 on PostgreSQL open 10 connections in all, not a pool of 10 each, however many requests come at once', async () => {
+  const url = await postgresDatabase();
+  const wharf = await spawnWharf(await tempDir(), {
+    config: `workers: 4\nstorage: { metadata: { driver: postgres, url: "${url}" } }\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n`,
+  });
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    const image = makeImage();
+    await pushImage(wharf.url, 'docker-local/team/app', image, '1');
+    // A connection of its own for each request, so that they spread over the workers.
+    const pulls = Array.from({ length: 200 }, async () => {
+      const dispatcher = new Agent({ pipelining: 0 });
+      const response = await fetch(`${wharf.url}/v2/docker-local/team/app/tags/list`, { dispatcher } as RequestInit);
+      await response.arrayBuffer();
+      await dispatcher.close();
+      return response.status;
+    });
+    assert.ok((await Promise.all(pulls)).every((status) => status === 200));
+    const { rows } = await admin.query<{ count: number }>('SELECT count(*)::int AS count FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    assert.ok(rows[0]!.count <= 10, `${rows[0]!.count} connections`);
+  } finally {
+    await admin.end();
+    wharf.child.kill('SIGTERM');
   }
 });
 
