@@ -23,7 +23,7 @@ import { collectPolicy, openConfiguredStore, registerRepositories } from './stor
 import { periodicCollection, type CollectSummary } from './store/gc.js';
 import type { Store } from './store/index.js';
 import type { LifecycleHooks } from './store/lifecycle.js';
-import type { AcmeAnswers } from './tls/acme.js';
+import type { AcmeAnswers, AcmeClock } from './tls/acme.js';
 import type { SharedState } from './server/shared-state.js';
 import { answerAlpnChallenges } from './tls/alpn-challenge.js';
 
@@ -80,6 +80,8 @@ export interface ServerOptions {
   storageNow?: () => number;
   /** Blob lifecycle hooks (tests force interleavings with them). */
   storageHooks?: LifecycleHooks;
+  /** The clock of ACME renewals and retries (tests move it). */
+  acmeClock?: AcmeClock;
   /**
    * As one worker of several (server/cluster.ts): the state they share, through the primary. The
    * primary has done what happens once (recovery, migrations, certificates, the first admin, ACME
@@ -94,7 +96,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const writeLog = options.writeLog ?? ((text: string) => process.stdout.write(text));
   const warn = (message: string) => logger.warn(message);
   const worker = options.worker ?? null;
-  const ownAcme = worker ? null : await openAcme(config, logger);
+  const ownAcme = worker ? null : await openAcme(config, logger, options.acmeClock);
   const acme: AcmeAnswers | null = worker ? worker.acme : ownAcme;
   if (ownAcme && !ownAcme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
   const store: Store = await openConfiguredStore(config, {

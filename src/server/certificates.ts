@@ -3,7 +3,7 @@ import type { Server as TlsServer } from 'node:tls';
 import { acmeSettingsPath } from '../config/acme.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
-import type { AcmeAnswers, AcmeCertificates } from '../tls/acme.js';
+import type { AcmeAnswers, AcmeCertificates, AcmeClock } from '../tls/acme.js';
 import { CertificateFiles } from '../tls/files.js';
 import { certificateNames, ensureSelfSigned } from '../tls/self-signed.js';
 import { watchFiles, type FileWatch } from '../tls/watch.js';
@@ -17,10 +17,10 @@ import { watchFiles, type FileWatch } from '../tls/watch.js';
  * The ACME certificates `config` asks for, or null. acme-client is loaded only here, so a server
  * without ACME does not pay its memory (~25 MiB).
  */
-export async function openAcme(config: Config, logger: Logger): Promise<AcmeCertificates | null> {
+export async function openAcme(config: Config, logger: Logger, clock?: AcmeClock): Promise<AcmeCertificates | null> {
   if (!config.acme) return null;
   const { AcmeCertificates } = await import('../tls/acme.js');
-  return AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger);
+  return AcmeCertificates.open(config.acme, acmeSettingsPath(config), config.certsDir, logger, clock);
 }
 
 export class ListenerCertificates {

@@ -49,6 +49,22 @@ interface Current extends ServedCertificate {
   issuer: string;
 }
 
+/** The time and timers of renewals and retries (tests pass a clock they move by hand). */
+export interface AcmeClock {
+  now(): number;
+  /** Runs `run` after `ms`, not keeping the process alive for it; returns what cancels it. */
+  setTimer(ms: number, run: () => void): () => void;
+}
+
+const systemClock: AcmeClock = {
+  now: () => Date.now(),
+  setTimer(ms, run) {
+    const timer = setTimeout(run, ms);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
 const maxRetryMs = 3_600_000;
 // setTimeout holds at most ~24.8 days; longer waits are taken a day at a time.
 const maxTimerMs = 86_400_000;
@@ -76,6 +92,7 @@ export class AcmeCertificates implements AcmeAnswers {
   readonly #dir: string;
   readonly #log: Logger;
   readonly #agent: Agent | undefined;
+  readonly #clock: AcmeClock;
   /** HTTP-01: token → key authorization. */
   readonly #challenges = new Map<string, string>();
   /** TLS-ALPN-01: name → the challenge certificate. */
@@ -83,12 +100,13 @@ export class AcmeCertificates implements AcmeAnswers {
   readonly #subscribers = new Set<(served: ServedCertificate) => void>();
   readonly #challengeWatchers = new Set<(change: ChallengeChange) => void>();
   #current: Current | null;
-  #timer: NodeJS.Timeout | null = null;
+  #cancelTimer: (() => void) | null = null;
   #failures = 0;
   #closed = false;
 
-  private constructor(config: AcmeConfig, dir: string, current: Current | null, agent: Agent | undefined, log: Logger) {
+  private constructor(config: AcmeConfig, dir: string, current: Current | null, agent: Agent | undefined, log: Logger, clock: AcmeClock) {
     this.#config = config;
+    this.#clock = clock;
     this.#agent = agent;
     this.#dir = dir;
     this.#current = current;
@@ -99,7 +117,7 @@ export class AcmeCertificates implements AcmeAnswers {
    * Loads the stored certificate, if there is a usable one; start() then keeps it current.
    * `where` is the settings' config path, for messages.
    */
-  static async open(config: AcmeConfig, where: string, certsDir: string, log: Logger): Promise<AcmeCertificates> {
+  static async open(config: AcmeConfig, where: string, certsDir: string, log: Logger, clock = systemClock): Promise<AcmeCertificates> {
     // One retry policy, ours (backoff per order); acme-client would otherwise retry each request
     // up to five times over more than a minute. Its badNonce retry stays.
     (axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
@@ -123,7 +141,7 @@ export class AcmeCertificates implements AcmeAnswers {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`ACME: ignoring ${join(dir, 'certificate.pem')}: ${describeError(error)}`);
     }
-    return new AcmeCertificates(config, dir, current, agent, log);
+    return new AcmeCertificates(config, dir, current, agent, log, clock);
   }
 
   /** The certificate to serve, or null until the first order completes. */
@@ -140,7 +158,7 @@ export class AcmeCertificates implements AcmeAnswers {
       `ACME certificate: ${join(this.#dir, 'certificate.pem')} (chain, then its key)`,
       `  for ${current.names.join(', ')}${sameNames(current.names, this.#config.domains) ? '' : ` (the config now names ${names}: ordered again on start)`}`,
       `  issued by ${current.issuer}, valid until ${new Date(current.notAfter).toISOString()}`,
-      `  renewal from ${new Date(Date.now() + this.#renewalDelay()).toISOString()}, from ${this.#config.directory}`,
+      `  renewal from ${new Date(this.#clock.now() + this.#renewalDelay()).toISOString()}, from ${this.#config.directory}`,
       '',
     ].join('\n');
   }
@@ -176,24 +194,23 @@ export class AcmeCertificates implements AcmeAnswers {
 
   close(): void {
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#cancelTimer?.();
   }
 
   #renewalDelay(): number {
     const current = this.#current;
     if (!current || !sameNames(current.names, this.#config.domains)) return 0;
     const ahead = Math.min(this.#config.renewBefore, (current.notAfter - current.notBefore) / 3);
-    return Math.max(0, current.notAfter - ahead - Date.now());
+    return Math.max(0, current.notAfter - ahead - this.#clock.now());
   }
 
   #schedule(delay: number): void {
     if (this.#closed) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
+    this.#cancelTimer?.();
+    this.#cancelTimer = this.#clock.setTimer(Math.min(delay, maxTimerMs), () => {
       if (delay > maxTimerMs) this.#schedule(this.#renewalDelay());
       else void this.#order();
-    }, Math.min(delay, maxTimerMs));
-    this.#timer.unref();
+    });
   }
 
   async #order(): Promise<void> {
@@ -205,7 +222,7 @@ export class AcmeCertificates implements AcmeAnswers {
       this.#failures = 0;
       for (const subscriber of this.#subscribers) subscriber(issued);
       const next = this.#renewalDelay();
-      this.#log.info(`ACME: certificate for ${names.join(', ')} issued by ${issued.issuer}, valid until ${new Date(issued.notAfter).toISOString()}; renewal from ${new Date(Date.now() + next).toISOString()}`);
+      this.#log.info(`ACME: certificate for ${names.join(', ')} issued by ${issued.issuer}, valid until ${new Date(issued.notAfter).toISOString()}; renewal from ${new Date(this.#clock.now() + next).toISOString()}`);
       this.#schedule(next);
     } catch (error) {
       if (this.#closed) return;

@@ -2,8 +2,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { eventually } from '../helpers/auth.js';
 import { makeImage } from '../helpers/images.js';
+import { logCollector } from '../helpers/logs.js';
 import { pushImage } from '../helpers/registry.js';
 import { s3Keys, type S3Settings } from '../helpers/s3.js';
 import { startWharf, testStorage, type TestServer } from '../helpers/server.js';
@@ -24,14 +24,14 @@ async function sessionFiles(server: TestServer): Promise<string[]> {
 
 test('gc.interval: the server collects on its own and logs what it freed', async () => {
   let clock = Date.now();
-  let log = '';
-  const wharf = await startWharf({ storage: await testStorage(), gc: { interval: '100ms' }, storageNow: () => clock, log: (line) => { log += `${line}\n`; } });
+  const log = logCollector();
+  const wharf = await startWharf({ storage: await testStorage(), gc: { interval: '100ms' }, storageNow: () => clock, log: (line) => log.write(line) });
   try {
     const image = makeImage();
     await pushImage(wharf.url, 'docker-local/team/gone', image, '1');
     assert.is((await fetch(`${wharf.url}/v2/docker-local/team/gone/manifests/1`, { method: 'DELETE' })).status, 202);
     clock += 2 * hour; // past gc.grace: the next periodic run may take it
-    await eventually('a periodic collection logged what it removed', async () => /garbage collection: 1 manifests, 3 blobs/.test(log));
+    await log.waitFor(/garbage collection: 1 manifests, 3 blobs/);
     const stored = await storedBlobs(wharf);
     for (const item of [image.config, ...image.layers]) assert.not.ok(stored.includes(item.digest), item.digest);
   } finally {

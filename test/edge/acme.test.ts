@@ -2,13 +2,14 @@ import { execFile } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { connect } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeImage, writeOciLayout } from '../helpers/images.js';
 import { withHostEntries } from '../helpers/hosts.js';
+import { logCollector, type LogCollector } from '../helpers/logs.js';
+import { manualClock, type ManualClock } from '../helpers/manual-clock.js';
 import { pebbleIdentity, startPebble, type Pebble } from '../helpers/pebble.js';
 import { freePort } from '../helpers/ports.js';
 import { skopeo } from '../helpers/skopeo.js';
@@ -16,7 +17,9 @@ import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.
 
 // TLS mode acme against Pebble (Let's Encrypt's test CA) on loopback: Pebble validates HTTP-01
 // on Wharf's plain listener, Wharf serves the issued chain, renews it before expiry, keeps
-// serving the old one while the CA is unreachable, and starts with its stored certificate.
+// serving the old one while the CA is unreachable, and starts with its stored certificate. Each
+// step waits for its event (the log line of an order); renewal and retries follow a clock the
+// test moves, so no outcome depends on how fast a loaded machine gets there.
 
 const run = promisify(execFile);
 const baseDomain = 'acme.wharf.test';
@@ -40,32 +43,37 @@ function handshake(url: string, servername: string, ca?: string): Promise<Handsh
   });
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, seconds = 30): Promise<T> {
-  for (let i = 0; i < seconds * 10; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
+/**
+ * Waits for the `nth` certificate of this log to be issued (its line is written once the listeners
+ * serve it), then checks that the listener at `url` serves `name` a chain verifying against `root`.
+ */
+async function issued(log: LogCollector, nth: number, url: string, name: string, root: string): Promise<Handshake> {
+  let count = 0;
+  await log.waitFor((line) => line.includes('ACME: certificate for') && ++count === nth);
+  const seen = await handshake(url, name, root);
+  assert.ok(seen.authorized, `${name} is served the issued chain`);
+  return seen;
 }
 
-/** Waits until the listener at `url` serves `name` a chain that verifies against `root`. */
-function issued(url: string, name: string, root: string): Promise<Handshake> {
-  return waitFor('the ACME certificate', async () => {
-    const seen = await handshake(url, name, root);
-    return seen.authorized ? seen : undefined;
-  });
+interface AcmeWharfOptions {
+  httpPort: number;
+  dataDir: string;
+  log: LogCollector;
+  /** More of the listener's tls settings. */
+  tls?: Record<string, unknown>;
+  clock?: ManualClock;
 }
 
-async function startAcmeWharf(pebble: { directory: string; caFile: string }, httpPort: number, dataDir: string, log: string[], extra: Record<string, unknown> = {}): Promise<TestServer> {
+async function startAcmeWharf(pebble: { directory: string; caFile: string }, { httpPort, dataDir, log, tls = {}, clock }: AcmeWharfOptions): Promise<TestServer> {
   return startWharf({
     dataDir,
     baseDomain,
     listeners: [
       { address: '127.0.0.1', port: httpPort, redirectToHttps: true },
-      { address: '127.0.0.1', port: 0, tls: { mode: 'acme', directory: pebble.directory, caFile: pebble.caFile, email: 'ops@wharf.test', retryAfter: '1s', ...extra } },
+      { address: '127.0.0.1', port: 0, tls: { mode: 'acme', directory: pebble.directory, caFile: pebble.caFile, email: 'ops@wharf.test', retryAfter: '1s', ...tls } },
     ],
-    log: (message) => log.push(message),
+    log: (line) => log.write(line),
+    ...(clock ? { acmeClock: clock } : {}),
   });
 }
 
@@ -74,17 +82,17 @@ test('a certificate from Pebble via HTTP-01 on the redirecting :80 listener; sko
     const httpPort = await freePort();
     const pebble = await startPebble({ httpPort });
     const dataDir = await tempDir();
-    const log: string[] = [];
-    let wharf = await startAcmeWharf(pebble, httpPort, dataDir, log);
+    const log = logCollector();
+    let wharf = await startAcmeWharf(pebble, { httpPort, dataDir, log });
     try {
       const https = wharf.urls[1]!;
       const root = await pebble.root();
-      const served = await issued(https, names[1]!, root);
+      const served = await issued(log, 1, https, names[1]!, root);
       assert.match(served.certificate.subjectAltName ?? '', `DNS:docker-local.${baseDomain}`);
       assert.match(served.certificate.subjectAltName ?? '', `DNS:${baseDomain}`);
       assert.match(served.certificate.issuer, 'Pebble');
       assert.is(served.alpn, 'h2', 'HTTP/2 is still offered with the swapped-in certificate');
-      assert.ok(log.some((line) => line.includes(`certificate for ${names.join(', ')} issued by`)), log.join('\n'));
+      assert.ok(log.lines.some((line) => line.includes(`certificate for ${names.join(', ')} issued by`)), log.lines.join('\n'));
       // Everything else on the plain listener still goes to HTTPS.
       const redirected = await fetch(`http://127.0.0.1:${httpPort}/v2/`, { redirect: 'manual' });
       assert.is(redirected.status, 308);
@@ -106,7 +114,7 @@ test('a certificate from Pebble via HTTP-01 on the redirecting :80 listener; sko
       const accountKey = await readFile(join(acmeDir, 'account.key'), 'utf8');
       await wharf.stop();
       await pebble.stop();
-      wharf = await startAcmeWharf(pebble, httpPort, dataDir, log);
+      wharf = await startAcmeWharf(pebble, { httpPort, dataDir, log });
       const again = await handshake(wharf.urls[1]!, names[0]!, root);
       assert.ok(again.authorized, 'served at once, before any order');
       assert.is(again.certificate.serialNumber, served.certificate.serialNumber);
@@ -131,45 +139,47 @@ test('a certificate from Pebble via HTTP-01 on the redirecting :80 listener; sko
   });
 });
 
-test('renewal before expiry; a CA outage is retried with backoff while the old certificate serves; start-up without the CA', async () => {
+test('renewal a third of the lifetime ahead of expiry, by the clock; a CA outage is retried with backoff while the old certificate serves; start-up without the CA', async () => {
   await withHostEntries(names, async () => {
     const httpPort = await freePort();
     const acmePort = await freePort();
-    const log: string[] = [];
+    const log = logCollector();
+    const clock = manualClock();
     const identity = await pebbleIdentity();
-    const pebbleOptions = { httpPort, port: acmePort, validitySeconds: 18, identity };
+    // 30 days: a third of that (10 days) is less than renewBefore (30 days), so it is what counts.
+    const pebbleOptions = { httpPort, port: acmePort, validitySeconds: 30 * 86_400, identity };
     // No CA yet: Wharf starts anyway, on its own self-signed certificate, and keeps retrying.
-    const wharf = await startAcmeWharf({ directory: `https://127.0.0.1:${acmePort}/dir`, caFile: identity.cert }, httpPort, await tempDir(), log);
+    const wharf = await startAcmeWharf({ directory: `https://127.0.0.1:${acmePort}/dir`, caFile: identity.cert }, { httpPort, dataDir: await tempDir(), log, clock });
     let pebble: Pebble | null = null;
     try {
       const https = wharf.urls[1]!;
       assert.match((await handshake(https, names[0]!)).certificate.issuer, 'Wharf local CA');
-      await waitFor('two failed attempts', async () => (log.filter((line) => line.includes('failed (attempt')).length >= 2 ? true : undefined));
-      const failures = log.filter((line) => line.includes('failed (attempt'));
-      assert.match(failures[0]!, 'cannot reach the directory: ECONNREFUSED; retrying in 1s; no certificate yet');
-      assert.match(failures[1]!, 'retrying in 2s', 'the delay doubles');
+      clock.advance(0);
+      assert.match(await log.waitFor('failed (attempt 1)'), 'cannot reach the directory: ECONNREFUSED; retrying in 1s; no certificate yet');
+      assert.is(clock.nextDue(), clock.now() + 1000, 'the retry is due retryAfter later');
+      clock.advance(1000);
+      assert.match(await log.waitFor('failed (attempt 2)'), 'retrying in 2s', 'the delay doubles');
+      assert.is(clock.nextDue(), clock.now() + 2000);
 
       pebble = await startPebble(pebbleOptions);
       const root = await pebble.root();
-      const first = (await issued(https, names[0]!, root)).certificate;
-      // Renewal comes a third of the lifetime ahead of expiry for a certificate this short.
-      const renewed = await waitFor('a renewed certificate', async () => {
-        const seen = await handshake(https, names[0]!, root);
-        return seen.certificate.serialNumber !== first.serialNumber ? seen.certificate : undefined;
-      });
-      assert.ok(Date.parse(renewed.validTo) > Date.parse(first.validTo));
-      // When the renewed certificate was issued, not when this loaded machine got to look at it.
-      assert.ok(Date.parse(renewed.validFrom) < Date.parse(first.validTo), 'renewed before the old one expired');
+      clock.advance(2000);
+      const first = (await issued(log, 1, https, names[0]!, root)).certificate;
+      const renewal = (certificate: X509Certificate) => Date.parse(certificate.validTo) - (Date.parse(certificate.validTo) - Date.parse(certificate.validFrom)) / 3;
+      // Up to a millisecond before the renewal (a day at a time, as the timers go): not yet.
+      clock.advance(Math.floor(renewal(first) - clock.now()) - 1);
+      assert.ok(Math.abs(clock.nextDue()! - renewal(first)) < 1, `renewal due at ${new Date(renewal(first)).toISOString()}, not ${new Date(clock.nextDue()!).toISOString()}`);
+      clock.advance(clock.nextDue()! - clock.now());
+      const renewed = (await issued(log, 2, https, names[0]!, root)).certificate;
+      assert.is.not(renewed.serialNumber, first.serialNumber);
 
       // The CA goes away: the next renewal fails and the current certificate keeps serving.
       await pebble.stop();
-      const before = log.filter((line) => line.includes('failed (attempt')).length;
-      await waitFor('a failed renewal', async () => (log.filter((line) => line.includes('failed (attempt')).length > before ? true : undefined));
-      const failure = log.filter((line) => line.includes('failed (attempt')).at(-1)!;
+      clock.advance(Math.max(0, Math.ceil(renewal(renewed) - clock.now())));
+      const failure = await log.waitFor((line) => line.includes('failed (attempt') && line.includes('keeps serving'));
       assert.match(failure, 'the current certificate');
-      assert.match(failure, 'keeps serving');
       assert.is((await handshake(https, names[0]!)).certificate.serialNumber, renewed.serialNumber);
-      assert.not.match(log.join('\n'), /BEGIN|PRIVATE KEY/, 'no key material in the log');
+      assert.not.match(log.lines.join('\n'), /BEGIN|PRIVATE KEY/, 'no key material in the log');
     } finally {
       await wharf.cleanup();
       await pebble?.stop();
@@ -181,19 +191,18 @@ test('TLS-ALPN-01 on the TLS listener alone: issued with no port 80; other clien
   await withHostEntries(names, async () => {
     const tlsPort = await freePort();
     const pebble = await startPebble({ httpPort: await freePort(), tlsPort });
-    const log: string[] = [];
+    const log = logCollector();
     const wharf = await startWharf({
       dataDir: await tempDir(),
       baseDomain,
       listeners: [{ address: '127.0.0.1', port: tlsPort, tls: { mode: 'acme', directory: pebble.directory, caFile: pebble.caFile, retryAfter: '1s' } }],
-      log: (message) => log.push(message),
+      log: (line) => log.write(line),
     });
     try {
       const root = await pebble.root();
-      const served = await issued(wharf.url, names[1]!, root);
+      const served = await issued(log, 1, wharf.url, names[1]!, root);
       assert.is(served.alpn, 'h2');
       assert.match(served.certificate.issuer, 'Pebble');
-      assert.ok(log.some((line) => line.includes('issued by')), log.join('\n'));
       // HTTP/1.1 and h2 requests over the same listener.
       const caFile = join(await tempDir('wharf-pebble-root-'), 'root.pem');
       await writeFile(caFile, root);
@@ -221,17 +230,16 @@ test('a CA that requires external account binding: refused without it, issued wi
     const httpPort = await freePort();
     const hmacKey = randomBytes(32).toString('base64url');
     const pebble = await startPebble({ httpPort, externalAccounts: { 'kid-7': hmacKey } });
-    const log: string[] = [];
-    let wharf = await startAcmeWharf(pebble, httpPort, await tempDir(), log);
+    const log = logCollector();
+    let wharf = await startAcmeWharf(pebble, { httpPort, dataDir: await tempDir(), log });
     try {
-      await waitFor('a refused order', async () => (log.some((line) => line.includes('failed (attempt 1)')) ? true : undefined));
-      assert.match(log.find((line) => line.includes('failed (attempt 1)'))!, 'this CA wants externalAccountBinding');
+      assert.match(await log.waitFor('failed (attempt 1)'), 'this CA wants externalAccountBinding');
       await wharf.cleanup();
-      wharf = await startAcmeWharf(pebble, httpPort, await tempDir(), log, { externalAccountBinding: { kid: 'kid-7', hmacKey } });
+      wharf = await startAcmeWharf(pebble, { httpPort, dataDir: await tempDir(), log, tls: { externalAccountBinding: { kid: 'kid-7', hmacKey } } });
       const root = await pebble.root();
-      const served = await issued(wharf.urls[1]!, names[0]!, root);
+      const served = await issued(log, 1, wharf.urls[1]!, names[0]!, root);
       assert.match(served.certificate.issuer, 'Pebble');
-      assert.not.match(log.join('\n'), hmacKey);
+      assert.not.match(log.lines.join('\n'), hmacKey);
     } finally {
       await wharf.cleanup();
       await pebble.stop();
@@ -244,18 +252,16 @@ test('a changed domains list is ordered again at start, the old certificate serv
     const httpPort = await freePort();
     const pebble = await startPebble({ httpPort });
     const dataDir = await tempDir();
-    let wharf = await startAcmeWharf(pebble, httpPort, dataDir, [], { domains: [names[0]] });
+    const log = logCollector();
+    let wharf = await startAcmeWharf(pebble, { httpPort, dataDir, log, tls: { domains: [names[0]] } });
     try {
       const root = await pebble.root();
-      const first = (await issued(wharf.urls[1]!, names[0]!, root)).certificate;
+      const first = (await issued(log, 1, wharf.urls[1]!, names[0]!, root)).certificate;
       assert.not.match(first.subjectAltName ?? '', names[1]!);
       await wharf.stop();
-      wharf = await startAcmeWharf(pebble, httpPort, dataDir, [], { domains: names });
+      wharf = await startAcmeWharf(pebble, { httpPort, dataDir, log, tls: { domains: names } });
       assert.is((await handshake(wharf.urls[1]!, names[0]!)).certificate.serialNumber, first.serialNumber, 'the stored one serves at once');
-      const second = await waitFor('a certificate for both names', async () => {
-        const seen = await handshake(wharf.urls[1]!, names[1]!, root);
-        return seen.authorized ? seen.certificate : undefined;
-      });
+      const second = (await issued(log, 2, wharf.urls[1]!, names[1]!, root)).certificate;
       assert.match(second.subjectAltName ?? '', `DNS:${names[0]}`);
     } finally {
       await wharf.cleanup();

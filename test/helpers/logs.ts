@@ -1,6 +1,9 @@
 // Collects log output (access log chunks or operational lines) and lets a test wait for a line as
 // it is written, rather than sleeping for a flush.
 
+/** A line holding this text, matching this expression, or passing this test. */
+export type Match = RegExp | string | ((line: string) => boolean);
+
 export interface LogCollector {
   /** Takes text holding one or more whole lines (a newline at the end optional). */
   write: (text: string) => void;
@@ -8,13 +11,13 @@ export interface LogCollector {
   chunk: (text: string) => void;
   lines: string[];
   /** The first line that matches, now or when it is written (at most `ms` later; default 30 s). */
-  waitFor(match: RegExp | string, ms?: number): Promise<string>;
+  waitFor(match: Match, ms?: number): Promise<string>;
 }
 
 export function logCollector(): LogCollector {
   const lines: string[] = [];
   const waiters = new Set<{ test: (line: string) => boolean; resolve: (line: string) => void }>();
-  const matcher = (match: RegExp | string) => (line: string) => (typeof match === 'string' ? line.includes(match) : match.test(line));
+  const matcher = (match: Match) => (line: string) => (typeof match === 'string' ? line.includes(match) : typeof match === 'function' ? match(line) : match.test(line));
   let partial = '';
   const collector: LogCollector = {
     lines,

@@ -11,6 +11,7 @@ import { logCollector, type LogCollector } from './logs.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import type { CollectSummary } from '../../src/store/gc.js';
 import type { LifecycleHooks } from '../../src/store/lifecycle.js';
+import type { AcmeClock } from '../../src/tls/acme.js';
 import { postgresDatabase } from './postgres.js';
 import { s3Storage } from './s3.js';
 import { hashPassword } from '../../src/auth/passwords.js';
@@ -83,6 +84,8 @@ export interface StartOptions {
   /** The store's clock and lifecycle hooks (tests that move past grace periods or force interleavings). */
   storageNow?: () => number;
   hooks?: LifecycleHooks;
+  /** The clock of ACME renewals and retries. */
+  acmeClock?: AcmeClock;
 }
 
 /**
@@ -124,6 +127,7 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     ...(options.loginHooks ? { loginHooks: options.loginHooks } : {}),
     ...(options.storageNow ? { storageNow: options.storageNow } : {}),
     ...(options.hooks ? { storageHooks: options.hooks } : {}),
+    ...(options.acmeClock ? { acmeClock: options.acmeClock } : {}),
   });
   const running = server;
   const initialAdminPassword = server.initialAdminPassword;

@@ -10,6 +10,9 @@ import { remoteFixture } from '../helpers/upstream.js';
 // (through a counting pass-through, so "the upstream was not asked" is asserted, not assumed).
 // `docker` lists its remote member first on purpose: locals are still asked first.
 
+// The store's clock: a step on tells two pushes apart by their timestamps, rather than waiting for
+// the wall clock to turn a millisecond.
+let offset = 0;
 const fixture = remoteFixture(test, (url) => ({
   'docker-local': { type: 'local' },
   'docker-team': { type: 'local' },
@@ -18,7 +21,7 @@ const fixture = remoteFixture(test, (url) => ({
   'docker-latest': { type: 'virtual', repositories: ['docker-local', 'docker-team'], resolveDockerTagsByTimestamp: true },
   'docker-readonly': { type: 'virtual', repositories: ['docker-local'] },
   'docker-nested': { type: 'virtual', repositories: ['docker-readonly', 'docker-team'] },
-}), { listeners: [{ address: '127.0.0.1', port: 0 }, { address: '127.0.0.1', port: 0, repository: 'docker' }] });
+}), { listeners: [{ address: '127.0.0.1', port: 0 }, { address: '127.0.0.1', port: 0, repository: 'docker' }], storageNow: () => Date.now() + offset });
 
 const base = () => fixture.wharf.url;
 test.before.each(() => fixture.proxy.reset());
@@ -26,12 +29,6 @@ test.before.each(() => fixture.proxy.reset());
 async function digestOf(path: string): Promise<string | null> {
   const response = await fetch(`${base()}/v2/${path}`, { method: 'HEAD' });
   return response.status === 200 ? response.headers.get('docker-content-digest') : null;
-}
-
-/** Waits for the clock to move on, so two pushes get different timestamps (milliseconds). */
-async function nextMillisecond(): Promise<void> {
-  const now = Date.now();
-  while (Date.now() === now) await new Promise((resolve) => setImmediate(resolve));
 }
 
 test('a push through the virtual repository lands in its default deployment repository', async () => {
@@ -83,12 +80,12 @@ test('resolveDockerTagsByTimestamp picks the most recently pushed member; plain 
   const older = makeImage();
   const newer = makeImage();
   await pushImage(base(), 'docker-local/stamp/app', older, 'latest');
-  await nextMillisecond();
+  offset += 1000;
   await pushImage(base(), 'docker-team/stamp/app', newer, 'latest');
   assert.is(await digestOf('docker-latest/stamp/app/manifests/latest'), newer.digest);
   assert.is(await digestOf('docker/stamp/app/manifests/latest'), older.digest);
   // Pushing the older member again makes it the newest.
-  await nextMillisecond();
+  offset += 1000;
   await pushImage(base(), 'docker-local/stamp/app', makeImage(), 'latest');
   assert.not.equal(await digestOf('docker-latest/stamp/app/manifests/latest'), newer.digest);
 });
