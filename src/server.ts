@@ -100,7 +100,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const acme: AcmeAnswers | null = worker ? worker.acme : ownAcme;
   if (ownAcme && !ownAcme.current) logger.info(`ACME: no certificate yet for ${config.acme!.domains.join(', ')}; serving Wharf's self-signed one until the order completes`);
   const store: Store = await openConfiguredStore(config, {
-    recover: !worker, log: warn, ...(worker ? { sessionLocks: worker.sessionLocks } : {}), ...(options.storageNow ? { now: options.storageNow } : {}), ...(options.storageHooks ? { hooks: options.storageHooks } : {}),
+    recover: !worker, log: warn, ...(worker ? { sessionLocks: worker.sessionLocks, processes: worker.workers + 1 } : {}), ...(options.storageNow ? { now: options.storageNow } : {}), ...(options.storageHooks ? { hooks: options.storageHooks } : {}),
   });
   // Access control's messages: its warnings say so ("warning: …").
   const authLog = (message: string) => (message.startsWith('warning: ') ? logger.warn(message) : logger.info(message));

@@ -9,16 +9,24 @@ import { dataDirMode, openMetadataOf, openStore, type Metadata, type Store, type
 /** A backend that cannot be reached is reported with its configuration key. */
 function namingTheKey(error: unknown): unknown {
   if (!(error instanceof StorageConnectError)) return error;
-  const key = error.component === 'metadata' ? 'storage.metadata.url' : 'storage.blobs.endpoint';
-  return new Error(`${key}: ${error.message}`);
+  const key = error.setting === 'credentials' ? 'accessKeyId' : error.setting;
+  return new Error(`storage.${error.component}.${key}: ${error.message}`);
 }
 
-/** Opens the configured storage. */
-export async function openConfiguredStore(config: Config, options: Pick<StoreOptions, 'recover' | 'log' | 'now' | 'hooks' | 'sessionLocks'>): Promise<Store> {
+/**
+ * PostgreSQL connections a node opens at most, split between its processes (the primary and each
+ * worker, at least 2 each): with `workers: auto` on several nodes, one pool of 10 per process would
+ * soon pass the server's max_connections (100 by default).
+ */
+const nodeConnections = 10;
+
+/** Opens the configured storage; `processes`: how many processes of this node open it (the primary and its workers). */
+export async function openConfiguredStore(config: Config, options: Pick<StoreOptions, 'recover' | 'log' | 'now' | 'hooks' | 'sessionLocks'> & { processes?: number }): Promise<Store> {
   const { blobs, metadata } = config.storage;
   await prepareDirectory(config.dataDir, 'dataDir', { mode: dataDirMode });
+  const { processes = 1, ...rest } = options;
   try {
-    return await openStore({ dataDir: config.dataDir, blobs, metadata, ...options });
+    return await openStore({ dataDir: config.dataDir, blobs, metadata, connections: Math.max(2, Math.ceil(nodeConnections / processes)), ...rest });
   } catch (error) {
     throw namingTheKey(error);
   }

@@ -124,3 +124,12 @@ export function byteSize(value: unknown, path: string): number {
   if (!match) throw new ConfigError(path, `expected a size like 512MiB or 50GiB, got ${describe(value)}`);
   return Math.floor(Number(match[1]) * sizeUnits[match[2]!]!);
 }
+
+/** `timeouts: { connect, response }`: durations, 10 s and 60 s unless given. */
+export function timeouts(value: unknown, path: string): { connect: number; response: number } {
+  const node = value === undefined ? {} : mapping(value, path, ['connect', 'response']);
+  return {
+    connect: node.connect === undefined ? 10_000 : duration(node.connect, join(path, 'connect')),
+    response: node.response === undefined ? 60_000 : duration(node.response, join(path, 'response')),
+  };
+}

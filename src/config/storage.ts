@@ -1,12 +1,12 @@
 import { ConfigError } from './errors.js';
-import { boolean, describe, duration, httpUrl, join, mapping, string, type Node } from './fields.js';
+import { boolean, describe, duration, httpUrl, join, mapping, string, timeouts, type Node } from './fields.js';
 import type { CollectorConfig, StorageConfig } from './types.js';
 
 // Where bytes and metadata live, and the collector that frees what nothing uses:
 //
 //   storage:
 //     blobs: { driver: filesystem }                 # default: <dataDir>/blobs
-//     blobs: { driver: s3, endpoint, region, bucket, prefix, accessKeyId, secretAccessKey, forcePathStyle, redirect }
+//     blobs: { driver: s3, endpoint, region, bucket, prefix, accessKeyId, secretAccessKey, forcePathStyle, redirect, timeouts }
 //     metadata: { driver: sqlite }                  # default: <dataDir>/meta.db
 //     metadata: { driver: postgres, url: postgres://user:${PGPASSWORD}@host:5432/wharf }
 //   gc: { interval: 1h, grace: 1h }
@@ -14,7 +14,7 @@ import type { CollectorConfig, StorageConfig } from './types.js';
 
 export const storageKeys = ['storage', 'gc', 'uploads'] as const;
 
-const s3Keys = ['driver', 'endpoint', 'region', 'bucket', 'prefix', 'accessKeyId', 'secretAccessKey', 'forcePathStyle', 'redirect'];
+const s3Keys = ['driver', 'endpoint', 'region', 'bucket', 'prefix', 'accessKeyId', 'secretAccessKey', 'forcePathStyle', 'redirect', 'timeouts'];
 
 function blobs(value: unknown, path: string): StorageConfig['blobs'] {
   if (value === undefined) return { driver: 'filesystem' };
@@ -46,6 +46,7 @@ function blobs(value: unknown, path: string): StorageConfig['blobs'] {
     // S3-compatible servers (MinIO, Ceph, s3rver) mostly want path-style URLs; AWS wants virtual hosts.
     forcePathStyle: node.forcePathStyle === undefined ? endpoint !== null : boolean(node.forcePathStyle, at('forcePathStyle')),
     redirect: node.redirect === undefined ? false : boolean(node.redirect, at('redirect')),
+    timeouts: timeouts(node.timeouts, at('timeouts')),
   };
 }
 

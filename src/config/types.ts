@@ -111,6 +111,8 @@ export interface StorageConfig {
       readonly forcePathStyle: boolean;
       /** Answer blob GETs with a 307 to a presigned URL. */
       readonly redirect: boolean;
+      /** Connecting, and waiting for the store's answer to a request (ms). */
+      readonly timeouts: { readonly connect: number; readonly response: number };
     };
   readonly metadata: { readonly driver: 'sqlite' } | { readonly driver: 'postgres'; readonly url: string };
 }

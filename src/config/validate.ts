@@ -6,7 +6,7 @@ import { authConfig, permissionsConfig, reservedRepositoryKeys } from './auth.js
 import { ConfigError } from './errors.js';
 import { collectorConfig, storageConfig, storageKeys } from './storage.js';
 import { servingConfig, servingKeys } from './serving.js';
-import { bindAddress, boolean, byteSize, describe, duration, fromDigits, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, type Node } from './fields.js';
+import { bindAddress, boolean, byteSize, describe, duration, fromDigits, hostName, httpUrl, join, list, mapping, port, positiveInteger, string, timeouts, type Node } from './fields.js';
 import { checkVirtualRepositories, virtualRepository } from './virtual.js';
 import type { AcmeConfig, Config, ListenerConfig, RemoteRepositoryConfig, RepositoryConfig } from './types.js';
 
@@ -68,7 +68,6 @@ function remote(value: unknown, path: string): RemoteRepositoryConfig {
   const node = mapping(value, path, ['type', 'url', 'username', 'password', 'metadataTtl', 'serveStale', 'offlineAfter', 'retryAfter', 'timeouts', 'cache', 'foreignLayers']);
   const at = (key: string) => join(path, key);
   const optional = <T>(key: string, read: (v: unknown, p: string) => T, fallback: T): T => (node[key] === undefined ? fallback : read(node[key], at(key)));
-  const timeouts = node.timeouts === undefined ? {} : mapping(node.timeouts, at('timeouts'), ['connect', 'response']);
   const cache = node.cache === undefined ? {} : mapping(node.cache, at('cache'), ['maxSize']);
   const foreign = node.foreignLayers === undefined ? {} : mapping(node.foreignLayers, at('foreignLayers'), ['cache', 'allow']);
   const allowPath = join(at('foreignLayers'), 'allow');
@@ -84,10 +83,7 @@ function remote(value: unknown, path: string): RemoteRepositoryConfig {
     serveStale: optional('serveStale', boolean, true),
     offlineAfter: optional('offlineAfter', positiveInteger, 3),
     retryAfter: optional('retryAfter', duration, 30_000),
-    timeouts: {
-      connect: timeouts.connect === undefined ? 10_000 : duration(timeouts.connect, join(at('timeouts'), 'connect')),
-      response: timeouts.response === undefined ? 60_000 : duration(timeouts.response, join(at('timeouts'), 'response')),
-    },
+    timeouts: timeouts(node.timeouts, at('timeouts')),
     cache: { maxSize: cache.maxSize === undefined ? null : byteSize(cache.maxSize, join(at('cache'), 'maxSize')) },
     foreignLayers: {
       cache: foreign.cache === undefined ? false : boolean(foreign.cache, join(at('foreignLayers'), 'cache')),

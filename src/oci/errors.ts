@@ -25,6 +25,8 @@ const table = {
   PAGINATION_NUMBER_INVALID: [400, 'invalid number of results requested'],
   /** RFC 4918 §11.5 Insufficient Storage: the registry's disk or object store is full. */
   STORAGE_FULL: [507, 'storage is full'],
+  /** Distribution's errcode for a registry that cannot serve now (its database or object store out of reach): retry later. */
+  UNAVAILABLE: [503, 'service unavailable'],
   /** Distribution's errcode for failures that are nobody's input: upstream outages, internal errors. */
   UNKNOWN: [500, 'unknown error'],
 } as const satisfies Record<string, readonly [number, string]>;

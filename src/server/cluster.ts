@@ -46,7 +46,7 @@ export async function startCluster(config: Config, { workers, logger }: ClusterO
   // Made once here, so that workers only read them (each making its own would race).
   if (config.listeners.some((listener) => listener.tls === 'self-signed' || listener.tls === 'acme')) await ensureSelfSigned(config.certsDir, certificateNames(config));
   if (config.auth.enabled) await loadSigningKey(config.certsDir);
-  const store = await openConfiguredStore(config, { recover: true, log: warn });
+  const store = await openConfiguredStore(config, { recover: true, log: warn, processes: workers + 1 });
   const access = await openAccessControl(config, store.metadata.accounts, { log: (message) => logger.info(message) });
   const collector = periodicCollection(store, collectPolicy(config), { interval: config.gc.interval, log: warn });
   const hub = new PrimaryHub<Worker>();

@@ -1,9 +1,17 @@
+import { RegistryError } from '../oci/errors.js';
+
 /**
- * A storage backend that cannot be reached at start-up. `component` says which setting names it
- * (the caller adds the configuration key), `server` where it was looked for, `reason` the cause.
+ * A storage backend that cannot be used at start-up. `setting` says which of its settings is the
+ * likely culprit (the caller names the configuration key), `server` where it was looked for,
+ * `reason` the cause.
  */
 export class StorageConnectError extends Error {
-  constructor(readonly component: 'metadata' | 'blobs', readonly server: string, readonly reason: string) {
+  constructor(
+    readonly component: 'metadata' | 'blobs',
+    readonly server: string,
+    readonly reason: string,
+    readonly setting: 'url' | 'endpoint' | 'bucket' | 'credentials' = component === 'metadata' ? 'url' : 'endpoint',
+  ) {
     super(`cannot connect to ${server}: ${reason}`);
     this.name = 'StorageConnectError';
   }
@@ -14,4 +22,24 @@ export function reasonOf(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code) return code;
   return error instanceof Error ? error.name : String(error);
+}
+
+/**
+ * A storage backend that stops answering while the server runs: each request that needs it gets
+ * 503 UNAVAILABLE (the client may retry; the backend's client reconnects by itself), and the log
+ * says so once when it goes and once when it is back.
+ */
+export function outage(backend: string, log: (message: string) => void) {
+  let down = false;
+  return {
+    failed(reason: string): RegistryError {
+      if (!down) log(`${backend} is not reachable (${reason}): requests that need it answer 503 until it is back`);
+      down = true;
+      return new RegistryError('UNAVAILABLE', { message: `${backend} is not reachable; retry later`, detail: { reason } });
+    },
+    answered(): void {
+      if (down) log(`${backend} is reachable again`);
+      down = false;
+    },
+  };
 }

@@ -6,7 +6,7 @@ import type { S3Options } from './blobs/s3.js';
 import { BlobLifecycle, type LifecycleHooks } from './lifecycle.js';
 import { openMetadata } from './metadata/index.js';
 import type { Metadata } from './metadata/types.js';
-import { localSessionLocks, type SessionLocks } from './session-locks.js';
+import { databaseSessionLocks, localSessionLocks, type SessionLocks } from './session-locks.js';
 import { UploadSessions } from './uploads.js';
 
 export type { BlobDriver, BlobWriter, ByteRange, WrittenBlob } from './blobs/types.js';
@@ -27,7 +27,9 @@ export interface StoreOptions {
   /** Operational messages (a full disk). */
   log?: (message: string) => void;
   hooks?: LifecycleHooks;
-  /** Upload session locks shared by every process serving the store (default: this process's). */
+  /** PostgreSQL: connections this process opens at most (default 10). */
+  connections?: number;
+  /** Upload session locks shared by every process serving the store (default: this process's; on PostgreSQL, the database's). */
   sessionLocks?: SessionLocks;
 }
 
@@ -60,11 +62,11 @@ async function makeDataDir(dataDir: string): Promise<void> {
 }
 
 /** Opens the metadata database a storage configuration names (creating the data directory for SQLite). */
-export async function openMetadataOf(options: Pick<StoreOptions, 'dataDir' | 'metadata' | 'log' | 'now'>): Promise<Metadata> {
-  const clock = options.now ? { now: options.now } : {};
-  if (options.metadata.driver === 'postgres') return openMetadata({ driver: 'postgres', url: options.metadata.url, ...clock });
+export async function openMetadataOf(options: Pick<StoreOptions, 'dataDir' | 'metadata' | 'log' | 'now' | 'connections'>): Promise<Metadata> {
+  const extra = { ...(options.now ? { now: options.now } : {}), ...(options.log ? { log: options.log } : {}) };
+  if (options.metadata.driver === 'postgres') return openMetadata({ driver: 'postgres', url: options.metadata.url, ...extra, ...(options.connections ? { poolSize: options.connections } : {}) });
   await makeDataDir(options.dataDir);
-  return openMetadata({ driver: 'sqlite', path: metadataFile(options.dataDir), ...clock, ...(options.log ? { log: options.log } : {}) });
+  return openMetadata({ driver: 'sqlite', path: metadataFile(options.dataDir), ...extra });
 }
 
 /** Opens (creating if needed) the storage and, with `recover`, repairs what an interrupted run left. */
@@ -74,7 +76,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   await makeDataDir(options.dataDir);
   // The S3 SDK (like pg and acme-client) is loaded only when configured: ~25 MiB of RSS otherwise.
   const blobs: BlobDriver = options.blobs.driver === 's3'
-    ? await (await import('./blobs/s3.js')).S3Blobs.open({ ...options.blobs, tmpDir: join(options.dataDir, 'tmp') })
+    ? await (await import('./blobs/s3.js')).S3Blobs.open({ ...options.blobs, tmpDir: join(options.dataDir, 'tmp'), log })
     : new FilesystemBlobs(options.dataDir);
   let metadata: Metadata;
   try {
@@ -85,7 +87,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     throw error;
   }
   const lifecycle = new BlobLifecycle(metadata, blobs, { now, hooks: options.hooks ?? {}, log });
-  const uploads = new UploadSessions(metadata, blobs.sessions, lifecycle, { now, log, locks: options.sessionLocks ?? localSessionLocks() });
+  // On PostgreSQL other nodes may serve the same sessions: only the database's locks cover them all.
+  const locks = options.metadata.driver === 'postgres' ? databaseSessionLocks(metadata.uploads, now) : (options.sessionLocks ?? localSessionLocks());
+  const uploads = new UploadSessions(metadata, blobs.sessions, lifecycle, { now, log, locks });
   if (options.recover) await uploads.repair();
   return {
     metadata,

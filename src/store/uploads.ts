@@ -51,7 +51,7 @@ export class UploadSessions {
     try {
       return await work();
     } finally {
-      release();
+      await release();
     }
   }
 

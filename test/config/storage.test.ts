@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
+import { postgresDatabase } from '../helpers/postgres.js';
 import { freePort } from '../helpers/ports.js';
 import { runCli, tempDir } from '../helpers/server.js';
 
@@ -28,7 +29,7 @@ async function problem(text: string): Promise<string> {
 test('s3 and postgres settings are read, with ${ENV} for secrets; path-style is the default with an endpoint', async () => {
   const config = await load([
     'storage:',
-    '  blobs: { driver: s3, endpoint: "http://127.0.0.1:9000", bucket: registry, prefix: wharf/prod, accessKeyId: "${KEY}", secretAccessKey: "${SECRET}", redirect: true }',
+    '  blobs: { driver: s3, endpoint: "http://127.0.0.1:9000", bucket: registry, prefix: wharf/prod, accessKeyId: "${KEY}", secretAccessKey: "${SECRET}", redirect: true, timeouts: { response: 2m } }',
     '  metadata: { driver: postgres, url: "postgres://wharf:${PGPASSWORD}@db:5432/wharf" }',
     'gc: { interval: 30m, grace: 2h }',
     'uploads: { expireAfter: 12h }',
@@ -36,7 +37,7 @@ test('s3 and postgres settings are read, with ${ENV} for secrets; path-style is 
   ].join('\n'), { KEY: 'AKIA', SECRET: 's3cr3t', PGPASSWORD: 'pw' });
   assert.equal(config.storage.blobs, {
     driver: 's3', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', bucket: 'registry', prefix: 'wharf/prod',
-    accessKeyId: 'AKIA', secretAccessKey: 's3cr3t', forcePathStyle: true, redirect: true,
+    accessKeyId: 'AKIA', secretAccessKey: 's3cr3t', forcePathStyle: true, redirect: true, timeouts: { connect: 10_000, response: 120_000 },
   });
   assert.equal(config.storage.metadata, { driver: 'postgres', url: 'postgres://wharf:pw@db:5432/wharf' });
   assert.equal(config.gc, { interval: 1_800_000, grace: 7_200_000, uploadsExpireAfter: 43_200_000 });
@@ -73,6 +74,17 @@ test('a database that cannot be reached at start names the key and the server, n
   assert.is(result.code, 1);
   assert.match(result.stderr, `storage.metadata.url: cannot connect to postgres at 127.0.0.1:${port}: ECONNREFUSED`);
   assert.not.match(result.stderr, 'hunter2');
+});
+
+test("a database the server does not have is named in the server's words, not a bare SQLSTATE", async () => {
+  const url = new URL(await postgresDatabase());
+  url.pathname = '/no_such_database';
+  const dir = await tempDir('wharf-config-');
+  const file = join(dir, 'wharf.yaml');
+  await writeFile(file, `dataDir: ${join(dir, 'data')}\nlisteners: [{ address: 127.0.0.1, port: 0 }]\nrepositories:\n  a: { type: local }\nauth: { enabled: false }\nstorage: { metadata: { driver: postgres, url: "${url.href}" } }\n`);
+  const result = await runCli(['serve', '--config', file]);
+  assert.is(result.code, 1);
+  assert.match(result.stderr, `storage.metadata.url: cannot connect to postgres at 127.0.0.1:${url.port}: database "no_such_database" does not exist`);
 });
 
 test.run();

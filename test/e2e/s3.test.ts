@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { blob } from '../helpers/images.js';
 import { freePort } from '../helpers/ports.js';
-import { pushBlob } from '../helpers/registry.js';
+import { errorCode, pushBlob } from '../helpers/registry.js';
 import { s3Storage } from '../helpers/s3.js';
 import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
 
@@ -91,6 +92,106 @@ test('an S3 endpoint that cannot be reached stops start-up with one line naming 
   assert.is(result.code, 1);
   assert.match(result.stderr, /storage\.blobs\.endpoint: .*127\.0\.0\.1/);
   assert.not.match(result.stderr, 's3cr3t-key');
+});
+
+test('a bucket that does not exist, or credentials the store refuses, stop start-up with one line naming that key', async () => {
+  const storage = await s3Storage();
+  const dir = await tempDir();
+  const startWith = async (blobs: Record<string, unknown>) => {
+    const config = join(dir, 'wharf.yaml');
+    await writeFile(config, JSON.stringify({
+      dataDir: join(dir, 'data'), listeners: [{ address: '127.0.0.1', port: 0 }], storage: { blobs: { ...storage, ...blobs } },
+      repositories: { 'docker-local': { type: 'local' } }, auth: { enabled: false },
+    }));
+    return runCli(['serve', '--config', config]);
+  };
+  const noBucket = await startWith({ bucket: 'no-such-bucket' });
+  assert.is(noBucket.code, 1);
+  assert.match(noBucket.stderr, /storage\.blobs\.bucket: .*bucket no-such-bucket does not exist/);
+  const refused = await startWith({ accessKeyId: 'NOT-A-KEY', secretAccessKey: 's3cr3t-key' });
+  assert.is(refused.code, 1);
+  assert.match(refused.stderr, /storage\.blobs\.accessKeyId: .*HTTP 403.*credentials/);
+  assert.not.match(refused.stderr, 's3cr3t-key');
+});
+
+/** A TCP pass-through to the object store that can be made to accept connections and never answer. */
+async function switchable(endpoint: string): Promise<{ url: string; silent: boolean; close(): Promise<void> }> {
+  const target = new URL(endpoint);
+  const sockets = new Set<Socket>();
+  const state = { silent: false };
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    if (state.silent) return;
+    const onward = connect(Number(target.port), target.hostname);
+    socket.pipe(onward).pipe(socket);
+    socket.on('error', () => onward.destroy());
+    onward.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get silent() { return state.silent; },
+    set silent(value) {
+      state.silent = value;
+      // Kept-alive connections would go on passing: each request meets the new state.
+      for (const socket of sockets) socket.destroy();
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+test('an object store that stops answering: requests get 503 UNAVAILABLE within the timeouts, and work again once it is back', async () => {
+  const storage = await s3Storage();
+  const store = await switchable(storage.endpoint);
+  const lines: string[] = [];
+  const wharf = await startWharf({ storage: { blobs: { ...storage, endpoint: store.url, timeouts: { connect: '1s', response: '1s' } } }, log: (line) => lines.push(line) });
+  try {
+    const item = blob(randomBytes(100_000));
+    assert.is((await pushBlob(wharf.url, 'docker-local/team/app', item)).status, 201);
+    store.silent = true;
+    const pull = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/${item.digest}`);
+    assert.is(pull.status, 503);
+    assert.is(await errorCode(pull), 'UNAVAILABLE');
+    const other = blob(randomBytes(1000));
+    const push = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/uploads/?digest=${other.digest}`, { method: 'POST', body: other.bytes });
+    assert.is(push.status, 503);
+    assert.is(await errorCode(push), 'UNAVAILABLE');
+    assert.is((await fetch(`${wharf.url}/readyz`)).status, 503);
+    store.silent = false;
+    const again = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/${item.digest}`);
+    assert.is(again.status, 200);
+    assert.ok(Buffer.from(await again.arrayBuffer()).equals(item.bytes));
+    assert.is(lines.filter((line) => line.includes('the object store is not reachable (no answer within storage.blobs.timeouts)')).length, 1, lines.join('\n'));
+    assert.is(lines.filter((line) => line.includes('the object store is reachable again')).length, 1);
+    assert.not.ok(lines.some((line) => line.includes('internal error')), lines.join('\n'));
+  } finally {
+    await wharf.cleanup();
+    await store.close();
+  }
+});
+
+test('an S3 endpoint that accepts connections and never answers stops start-up within its timeouts, naming storage.blobs.endpoint', async () => {
+  const store = await switchable((await s3Storage()).endpoint);
+  store.silent = true;
+  try {
+    const dir = await tempDir();
+    const config = join(dir, 'wharf.yaml');
+    await writeFile(config, JSON.stringify({
+      dataDir: join(dir, 'data'), listeners: [{ address: '127.0.0.1', port: 0 }], auth: { enabled: false },
+      storage: { blobs: { driver: 's3', endpoint: store.url, bucket: 'wharf-blobs', accessKeyId: 'k', secretAccessKey: 's', timeouts: { connect: '1s', response: '1s' } } },
+      repositories: { 'docker-local': { type: 'local' } },
+    }));
+    const result = await runCli(['serve', '--config', config]);
+    assert.is(result.code, 1);
+    assert.match(result.stderr, `storage.blobs.endpoint: cannot connect to s3 at ${store.url}: no answer within storage.blobs.timeouts`);
+  } finally {
+    await store.close();
+  }
 });
 
 test.run();

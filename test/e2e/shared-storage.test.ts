@@ -5,8 +5,11 @@ import * as assert from 'uvu/assert';
 import { OCI_INDEX } from '../../src/oci/mediatypes.js';
 import { blob, makeImage, makeIndex, type Image } from '../helpers/images.js';
 import { dockerClient, pushWith } from '../helpers/auth.js';
-import { pushImage, putManifest } from '../helpers/registry.js';
-import { startWharf, testStorage } from '../helpers/server.js';
+import { errorCode, pushImage, putManifest } from '../helpers/registry.js';
+import { postgresDatabase, stopPostgres } from '../helpers/postgres.js';
+import { spawnWharf, startWharf, tempDir, testStorage } from '../helpers/server.js';
+import { Agent } from 'undici';
+import pg from 'pg';
 
 // On PostgreSQL + S3 nothing lives only on the local disk: a server started with an empty data
 // directory (a new node, a lost disk) serves every image and continues an upload session.
@@ -71,6 +74,132 @@ test('users and access tokens live in PostgreSQL: a new node with an empty disk 
     assert.is(wrong.status, 401);
   } finally {
     await second.cleanup();
+  }
+});
+
+test('two nodes: an image pushed on one is pulled on the other at once, a push whose chunks alternate between them finishes, and a deleted tag is gone at once', async () => {
+  const storage = await testStorage('s3-postgres');
+  const [a, b] = [await startWharf({ storage }), await startWharf({ storage })];
+  try {
+    const image = makeImage({ layers: 2 });
+    await pushImage(a.url, 'docker-local/team/app', image, '1');
+    assert.is((await fetch(`${b.url}/v2/docker-local/team/app/manifests/1`)).headers.get('docker-content-digest'), image.digest);
+    for (const item of image.layers) assert.ok(Buffer.from(await (await fetch(`${b.url}/v2/docker-local/team/app/blobs/${item.digest}`)).arrayBuffer()).equals(item.bytes));
+    const layer = blob(randomBytes(3 << 20));
+    let location = (await fetch(`${a.url}/v2/docker-local/team/app/blobs/uploads/`, { method: 'POST' })).headers.get('location')!;
+    for (const [i, node] of [a, b, a].entries()) {
+      const range = { start: i << 20, end: ((i + 1) << 20) - 1 };
+      const chunk = await fetch(`${node.url}${location}`, { method: 'PATCH', body: layer.bytes.subarray(range.start, range.end + 1), headers: { 'Content-Range': `${range.start}-${range.end}` } });
+      assert.is(chunk.status, 202);
+      assert.is(chunk.headers.get('range'), `0-${range.end}`);
+      location = chunk.headers.get('location')!;
+    }
+    assert.is((await fetch(`${b.url}${location}?digest=${layer.digest}`, { method: 'PUT' })).status, 201);
+    assert.ok(Buffer.from(await (await fetch(`${a.url}/v2/docker-local/team/app/blobs/${layer.digest}`)).arrayBuffer()).equals(layer.bytes));
+    assert.is((await fetch(`${a.url}/v2/docker-local/team/app/manifests/1`, { method: 'DELETE' })).status, 202);
+    assert.is((await fetch(`${b.url}/v2/docker-local/team/app/manifests/1`)).status, 404);
+  } finally {
+    await a.cleanup();
+    await b.cleanup();
+  }
+});
+
+test('two nodes: a chunk sent to the other node while one is still being received is refused, and the blob is the bytes its digest names', async () => {
+  const storage = await testStorage('s3-postgres');
+  const [a, b] = [await startWharf({ storage }), await startWharf({ storage })];
+  let resume = () => undefined as void;
+  try {
+    const mib = 1 << 20;
+    const meant = blob(randomBytes(40 * mib));
+    const location = (await fetch(`${a.url}/v2/docker-local/team/app/blobs/uploads/`, { method: 'POST' })).headers.get('location')!;
+    // A's chunk arrives on demand; once 20 MiB are taken, more than loopback buffers hold, A is
+    // reading it (and holds the session), and the rest waits for `resume`.
+    let sent = 0;
+    const resumed = new Promise<void>((resolve) => { resume = resolve; });
+    let reading!: () => void;
+    const isReading = new Promise<void>((resolve) => { reading = resolve; });
+    const body = new ReadableStream({
+      async pull(controller) {
+        if (sent === 20 * mib) { reading(); await resumed; }
+        if (sent === meant.bytes.length) return controller.close();
+        controller.enqueue(meant.bytes.subarray(sent, sent + mib));
+        sent += mib;
+      },
+    }, { highWaterMark: 0 });
+    const first = fetch(`${a.url}${location}`, { method: 'PATCH', body, duplex: 'half' } as RequestInit);
+    first.catch(() => undefined);
+    await isReading;
+    const other = randomBytes(meant.bytes.length);
+    const second = await fetch(`${b.url}${location}`, { method: 'PATCH', body: other });
+    assert.is(second.status, 416, 'B refuses a chunk of the session A is receiving');
+    assert.is(await errorCode(second), 'BLOB_UPLOAD_INVALID');
+    resume();
+    assert.is((await first).status, 202);
+    const done = await fetch(`${b.url}${location}?digest=${meant.digest}`, { method: 'PUT' });
+    assert.is(done.status, 201);
+    const pulled = await fetch(`${a.url}/v2/docker-local/team/app/blobs/${meant.digest}`);
+    assert.ok(Buffer.from(await pulled.arrayBuffer()).equals(meant.bytes), 'the blob is the bytes of its digest');
+  } finally {
+    resume();
+    await a.cleanup();
+    await b.cleanup();
+  }
+});
+
+test('workers: 4 on PostgreSQL open 10 connections in all, not a pool of 10 each, however many requests come at once', async () => {
+  const url = await postgresDatabase();
+  const wharf = await spawnWharf(await tempDir(), {
+    config: `workers: 4\nstorage: { metadata: { driver: postgres, url: "${url}" } }\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n`,
+  });
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    const image = makeImage();
+    await pushImage(wharf.url, 'docker-local/team/app', image, '1');
+    // A connection of its own for each request, so that they spread over the workers.
+    const pulls = Array.from({ length: 200 }, async () => {
+      const dispatcher = new Agent({ pipelining: 0 });
+      const response = await fetch(`${wharf.url}/v2/docker-local/team/app/tags/list`, { dispatcher } as RequestInit);
+      await response.arrayBuffer();
+      await dispatcher.close();
+      return response.status;
+    });
+    assert.ok((await Promise.all(pulls)).every((status) => status === 200));
+    const { rows } = await admin.query<{ count: number }>('SELECT count(*)::int AS count FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    assert.ok(rows[0]!.count <= 10, `${rows[0]!.count} connections`);
+  } finally {
+    await admin.end();
+    wharf.child.kill('SIGTERM');
+  }
+});
+
+test('PostgreSQL restarted under a running server: requests meanwhile get 503 UNAVAILABLE, and it recovers without a restart', async () => {
+  const lines: string[] = [];
+  const wharf = await startWharf({ storage: await testStorage('s3-postgres'), log: (line) => lines.push(line) });
+  let restart: (() => Promise<void>) | null = null;
+  try {
+    const image = makeImage();
+    await pushImage(wharf.url, 'docker-local/team/app', image, '1');
+    restart = await stopPostgres();
+    for (const [method, path] of [['GET', '/v2/docker-local/team/app/manifests/1'], ['GET', '/v2/docker-local/team/app/tags/list'], ['GET', `/v2/docker-local/team/app/blobs/${image.layers[0]!.digest}`], ['POST', '/v2/docker-local/team/app/blobs/uploads/']] as const) {
+      const response = await fetch(`${wharf.url}${path}`, { method });
+      assert.is(response.status, 503, `${method} ${path}`);
+      assert.is(await errorCode(response), 'UNAVAILABLE');
+    }
+    assert.is((await fetch(`${wharf.url}/readyz`)).status, 503);
+    await restart();
+    restart = null;
+    const manifest = await fetch(`${wharf.url}/v2/docker-local/team/app/manifests/1`);
+    assert.is(manifest.status, 200);
+    assert.is(manifest.headers.get('docker-content-digest'), image.digest);
+    await pushImage(wharf.url, 'docker-local/team/app', makeImage(), '2');
+    assert.is((await fetch(`${wharf.url}/readyz`)).status, 200);
+    assert.is(lines.filter((line) => line.includes('the metadata database is not reachable')).length, 1, lines.join('\n'));
+    assert.is(lines.filter((line) => line.includes('the metadata database is reachable again')).length, 1);
+    assert.not.ok(lines.some((line) => line.includes('internal error')), lines.join('\n'));
+  } finally {
+    await restart?.();
+    await wharf.cleanup();
   }
 });
 

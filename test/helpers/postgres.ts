@@ -29,6 +29,10 @@ async function asPostgres(command: string, args: string[]): Promise<void> {
   await run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args]);
 }
 
+function options(port: number, dir: string): string {
+  return `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+}
+
 async function start(): Promise<Postgres> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-postgres-'));
   const data = join(dir, 'data');
@@ -39,7 +43,7 @@ async function start(): Promise<Postgres> {
   await chown(dir, uid, gid);
   await asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
-  await asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start']);
+  await asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', '-o', options(port, dir), 'start']);
   const pid = Number((await readFile(join(data, 'postmaster.pid'), 'utf8')).split('\n')[0]);
   return { port, dir, pid };
 }
@@ -48,6 +52,14 @@ async function start(): Promise<Postgres> {
 export function postgresServer(): Promise<Postgres> {
   server ??= start();
   return server;
+}
+
+/** Stops this process's PostgreSQL (fast shutdown: connections are cut) and resolves with its start again (its pid is then another). */
+export async function stopPostgres(): Promise<() => Promise<void>> {
+  const { port, dir } = await postgresServer();
+  const data = join(dir, 'data');
+  await asPostgres('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+  return () => asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', '-o', options(port, dir), 'start']);
 }
 
 /** A connection URL to a fresh, empty database on this process's PostgreSQL. */

@@ -55,6 +55,11 @@ export async function s3Storage(options: { redirect?: boolean; prefix?: string }
   };
 }
 
+/** Settings as the store takes them, for tests that open it without a config (timeouts in ms, the defaults). */
+export function s3Options(settings: S3Settings): S3Settings & { timeouts: { connect: number; response: number } } {
+  return { ...settings, timeouts: { connect: 10_000, response: 60_000 } };
+}
+
 /** Every object key in the bucket (below the prefix). */
 export async function s3Keys(settings: S3Settings): Promise<string[]> {
   const client = s3Client(settings.endpoint);

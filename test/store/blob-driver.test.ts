@@ -11,7 +11,7 @@ import { FilesystemBlobs } from '../../src/store/blobs/filesystem.js';
 import { ThreadHash } from '../../src/store/blobs/hash-thread.js';
 import { S3Blobs } from '../../src/store/blobs/s3.js';
 import type { BlobDriver } from '../../src/store/blobs/types.js';
-import { s3Storage } from '../helpers/s3.js';
+import { s3Options, s3Storage } from '../helpers/s3.js';
 import { tempDir } from '../helpers/server.js';
 
 // The blob driver conformance suite (Distribution's storagedriver/testsuites is the model): every
@@ -26,7 +26,7 @@ const drivers: Record<string, () => Promise<{ driver: BlobDriver; tmp: string }>
   },
   s3: async () => {
     const tmp = join(await tempDir(), 'tmp');
-    const driver = await S3Blobs.open({ ...(await s3Storage()), tmpDir: tmp });
+    const driver = await S3Blobs.open({ ...s3Options(await s3Storage()), tmpDir: tmp });
     await driver.prepare({ recover: true });
     return { driver, tmp };
   },

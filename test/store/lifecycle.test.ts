@@ -8,7 +8,7 @@ import { collectGarbage, type CollectPolicy } from '../../src/store/gc.js';
 import { openStore, type Store, type StoreOptions } from '../../src/store/index.js';
 import { blob, makeImage } from '../helpers/images.js';
 import { postgresDatabase } from '../helpers/postgres.js';
-import { s3Storage } from '../helpers/s3.js';
+import { s3Options, s3Storage } from '../helpers/s3.js';
 import { tempDir } from '../helpers/server.js';
 
 // The eviction-versus-push race, forced: a local push finds the blob a remote cache holds, and
@@ -23,7 +23,7 @@ const remote = { repo: 'docker-hub', name: 'library/base' };
 
 const layouts: Record<string, () => Promise<Pick<StoreOptions, 'blobs' | 'metadata'>>> = {
   'sqlite + filesystem': async () => ({ blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' } }),
-  'postgres + s3': async () => ({ blobs: await s3Storage(), metadata: { driver: 'postgres', url: await postgresDatabase() } }),
+  'postgres + s3': async () => ({ blobs: s3Options(await s3Storage()), metadata: { driver: 'postgres', url: await postgresDatabase() } }),
 };
 
 async function readAll(store: Store, digest: string): Promise<Buffer> {

@@ -10,7 +10,7 @@ import { Promotion } from '../../src/repos/promotion.js';
 import { openStore, type Store, type StoreOptions } from '../../src/store/index.js';
 import { blob, makeImage, type Image } from '../helpers/images.js';
 import { postgresDatabase } from '../helpers/postgres.js';
-import { s3Storage } from '../helpers/s3.js';
+import { s3Options, s3Storage } from '../helpers/s3.js';
 import { tempDir } from '../helpers/server.js';
 
 // Promotion against what changes between its plan and its transaction, forced: a tag pushed to
@@ -25,7 +25,7 @@ const target = { repo: 'docker-prod', name: 'team/app' };
 
 const layouts: Record<string, () => Promise<Pick<StoreOptions, 'blobs' | 'metadata'>>> = {
   'sqlite + filesystem': async () => ({ blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' } }),
-  'postgres + s3': async () => ({ blobs: await s3Storage(), metadata: { driver: 'postgres', url: await postgresDatabase() } }),
+  'postgres + s3': async () => ({ blobs: s3Options(await s3Storage()), metadata: { driver: 'postgres', url: await postgresDatabase() } }),
 };
 
 async function push(store: Store, image: Image, tag: string): Promise<void> {

@@ -1,9 +1,9 @@
-import { mkdir, readdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseDigest, type ParsedDigest } from '../../oci/digest.js';
 import { RegistryError } from '../../oci/errors.js';
-import { commitFile, removeQuietly, syncPath } from './files.js';
+import { commitFile, diskHealth, removeQuietly, syncPath } from './files.js';
 import { BufferPool, FileBody, openFile } from './file-body.js';
 import { FilesystemSessions } from './fs-sessions.js';
 import { readSpool, SpoolWriter } from './spool.js';
@@ -19,9 +19,6 @@ import type { BlobDriver, ByteRange, StoredBlob, WriterOptions } from './types.j
 // Every name below dataDir is built from a validated digest or a UUID we generated, never from
 // a client's path, so no request can reach outside this tree. A blob file appears only by
 // rename of a complete, synced, verified temp file.
-
-/** Below this much free space a write is not expected to succeed: /readyz says so. */
-const minimumFreeBytes = 16 << 20;
 
 function missing(digest: string): RegistryError {
   return new RegistryError('BLOB_UNKNOWN', { message: `blob ${digest} is not in the store`, detail: { digest } });
@@ -115,18 +112,8 @@ export class FilesystemBlobs implements BlobDriver {
     await this.sessions.prepare();
   }
 
-  async health(): Promise<{ writable: boolean; reason?: string }> {
-    try {
-      const space = await statfs(this.#root);
-      if (space.bavail * space.bsize < minimumFreeBytes) return { writable: false, reason: 'storage is full' };
-      const probe = join(this.#tmp, '.probe');
-      await writeFile(probe, 'ok');
-      await removeQuietly(probe);
-      return { writable: true };
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      return { writable: false, reason: code === 'ENOSPC' ? 'storage is full' : `storage is not writable (${code ?? 'error'})` };
-    }
+  health(): Promise<{ writable: boolean; reason?: string }> {
+    return diskHealth(this.#root, this.#tmp);
   }
 
   async close(): Promise<void> {}

@@ -7,8 +7,8 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { parseDigest, type ParsedDigest } from '../../oci/digest.js';
 import { RegistryError } from '../../oci/errors.js';
-import { StorageConnectError } from '../errors.js';
-import { removeQuietly } from './files.js';
+import { outage, StorageConnectError } from '../errors.js';
+import { diskHealth, removeQuietly } from './files.js';
 import { isMissing, sliceStream, uploadStream } from './s3-objects.js';
 import { S3Sessions } from './s3-sessions.js';
 import { readSpool, SpoolWriter } from './spool.js';
@@ -37,6 +37,25 @@ export interface S3Options {
   forcePathStyle: boolean;
   /** Answer blob GETs with a redirect to a presigned URL. */
   redirect: boolean;
+  /** Connecting, and waiting for the store's answer to a request (ms); the SDK retries twice more. */
+  timeouts: { connect: number; response: number };
+}
+
+interface OpenOptions extends S3Options {
+  tmpDir: string;
+  /** Where an outage is reported (once when the store goes, once when it is back). */
+  log?: (message: string) => void;
+}
+
+const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** Why a request failed if the store is out of reach or failing (after the SDK's retries); null for an answer about the request. */
+function outOfReach(error: unknown): string | null {
+  const { name, code, $metadata } = (error ?? {}) as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const status = $metadata?.httpStatusCode;
+  if (status !== undefined) return [500, 502, 503, 504].includes(status) ? `HTTP ${status}` : null;
+  if (name === 'TimeoutError') return 'no answer within storage.blobs.timeouts';
+  return code && networkCodes.has(code) ? code : null;
 }
 
 /** Presigned blob URLs stay valid this long (a client starts its GET at once). */
@@ -50,7 +69,7 @@ export class S3Blobs implements BlobDriver {
   readonly #options: S3Options;
   readonly #tmp: string;
 
-  private constructor(options: S3Options & { tmpDir: string }) {
+  private constructor(options: OpenOptions) {
     this.#options = options;
     this.#tmp = options.tmpDir;
     this.#client = new S3Client({
@@ -58,6 +77,7 @@ export class S3Blobs implements BlobDriver {
       forcePathStyle: options.forcePathStyle,
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       ...(options.accessKeyId && options.secretAccessKey ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } } : {}),
+      requestHandler: { connectionTimeout: options.timeouts.connect, requestTimeout: options.timeouts.response, throwOnRequestTimeout: true },
       // S3-compatible stores do not all know the SDK's newer default checksums.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
@@ -72,16 +92,32 @@ export class S3Blobs implements BlobDriver {
   }
 
   /** Creates the driver and checks that the bucket answers. */
-  static async open(options: S3Options & { tmpDir: string }): Promise<S3Blobs> {
+  static async open(options: OpenOptions): Promise<S3Blobs> {
     const driver = new S3Blobs(options);
     try {
       await driver.#client.send(new HeadBucketCommand({ Bucket: options.bucket }));
     } catch (error) {
       driver.#client.destroy();
+      const server = `s3 at ${options.endpoint ?? `AWS ${options.region}`}`;
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      const reason = status === 404 ? `bucket ${options.bucket} does not exist` : status ? `HTTP ${status}` : ((error as { code?: string }).code ?? (error as Error).name);
-      throw new StorageConnectError('blobs', `s3 at ${options.endpoint ?? `AWS ${options.region}`}`, reason);
+      if (status === 404) throw new StorageConnectError('blobs', server, `bucket ${options.bucket} does not exist`, 'bucket');
+      if (status === 403 || (error as Error).name === 'CredentialsProviderError') {
+        throw new StorageConnectError('blobs', server, `access to bucket ${options.bucket} denied (${status ? `HTTP ${status}` : 'no credentials'}): check the credentials and the bucket's policy`, 'credentials');
+      }
+      throw new StorageConnectError('blobs', server, outOfReach(error) ?? (status ? `HTTP ${status}` : ((error as { code?: string }).code ?? (error as Error).name)));
     }
+    // From here on, a store out of reach answers 503 (UNAVAILABLE), not an internal error.
+    const watch = outage('the object store', options.log ?? (() => undefined));
+    driver.#client.middlewareStack.add((next) => async (args) => {
+      try {
+        const result = await next(args);
+        watch.answered();
+        return result;
+      } catch (error) {
+        const reason = outOfReach(error);
+        throw reason ? watch.failed(reason) : error;
+      }
+    }, { step: 'initialize', name: 'wharfOutage' });
     return driver;
   }
 
@@ -172,12 +208,16 @@ export class S3Blobs implements BlobDriver {
   }
 
   async health(): Promise<{ writable: boolean; reason?: string }> {
+    // Blobs are spooled on the local disk before they are uploaded: it must have room too.
+    const spool = await diskHealth(this.#tmp, this.#tmp);
+    if (!spool.writable) return spool;
     const probe = this.#key('.probe');
     try {
       await this.#client.send(new PutObjectCommand({ Bucket: this.#options.bucket, Key: probe, Body: 'ok', ContentLength: 2 }));
       await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: probe }));
       return { writable: true };
     } catch (error) {
+      if (error instanceof RegistryError) return { writable: false, reason: error.message };
       const name = (error as Error).name;
       return { writable: false, reason: /Quota|StorageFull/.test(name) ? 'storage is full' : `the object store refused a write (${name})` };
     }

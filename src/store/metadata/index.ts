@@ -18,7 +18,7 @@ export type * from './types.js';
 
 export type MetadataOptions = (
   | { driver: 'sqlite'; path: string; busyTimeoutMs?: number; log?: (message: string) => void }
-  | { driver: 'postgres'; url: string; poolSize?: number }
+  | { driver: 'postgres'; url: string; poolSize?: number; log?: (message: string) => void }
 ) & { /** The clock of pull times. */ now?: () => number };
 
 function concerns(db: Db, contents: ReturnType<typeof manifestContentCache>): Concerns {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { reasonOf, StorageConnectError } from '../errors.js';
+import { outage, reasonOf, StorageConnectError } from '../errors.js';
 import type { Sql, SqlDatabase } from './sql.js';
 
 // PostgreSQL through node-postgres: a pool, statements prepared once per connection by name,
@@ -19,6 +19,23 @@ const typeParsers = {
 
 export interface PostgresOptions {
   poolSize?: number;
+  /** Where an outage is reported (once when the server goes, once when it is back). */
+  log?: (message: string) => void;
+}
+
+/** The server's own words ('database "x" does not exist'; never the password), else the network's code. */
+function reasonFor(error: unknown): string {
+  return error instanceof pg.DatabaseError || reasonOf(error) === 'Error' ? (error as Error).message : reasonOf(error);
+}
+
+/**
+ * Whether a failure means the server is out of reach, not that a statement failed: a network
+ * error, a connection cut or timed out, or SQLSTATE class 08 (connection exception) or 57P0x (the
+ * server shutting down or starting).
+ */
+function unreachable(error: unknown): boolean {
+  if (error instanceof pg.DatabaseError) return /^(08|57P0)/.test(error.code ?? '');
+  return error instanceof Error && !(error instanceof TypeError);
 }
 
 /** "host:port" of a connection URL, for messages (never the credentials). */
@@ -54,15 +71,26 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     await pool.query('SELECT 1');
   } catch (error) {
     await pool.end().catch(() => undefined);
-    throw new StorageConnectError('metadata', `postgres at ${serverOf(url)}`, reasonOf(error) === 'Error' ? (error as Error).message : reasonOf(error));
+    throw new StorageConnectError('metadata', `postgres at ${serverOf(url)}`, reasonFor(error));
   }
+  // From here on, a server out of reach answers 503 (UNAVAILABLE); the pool reconnects by itself.
+  const watch = outage('the metadata database', options.log ?? (() => undefined));
+  const guarded = async <T>(attempt: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await attempt();
+      watch.answered();
+      return result;
+    } catch (error) {
+      throw unreachable(error) ? watch.failed(reasonFor(error)) : error;
+    }
+  };
   /** Runs `work` on one pooled connection in a transaction, committed only when `commit` says so. */
   const inTransaction = async <T>(work: (sql: Sql) => Promise<T>, commit: boolean): Promise<T> => {
-    const client = await pool.connect();
+    const client = await guarded(() => pool.connect());
     try {
-      await client.query('BEGIN');
-      const result = await work(over((config) => client.query(config)));
-      await client.query(commit ? 'COMMIT' : 'ROLLBACK');
+      await guarded(() => client.query('BEGIN'));
+      const result = await work(over((config) => guarded(() => client.query(config))));
+      await guarded(() => client.query(commit ? 'COMMIT' : 'ROLLBACK'));
       return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -72,10 +100,10 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     }
   };
   return {
-    sql: over((config) => pool.query(config)),
+    sql: over((config) => guarded(() => pool.query(config))),
     transaction: (work) => inTransaction(work, true),
     rehearse: (work) => inTransaction(work, false),
-    ping: async () => { await pool.query('SELECT 1'); },
+    ping: async () => { await guarded(() => pool.query('SELECT 1')); },
     close: () => pool.end(),
   };
 }

@@ -103,17 +103,30 @@ const migrations: ((t: Types) => string[])[] = [
     'DROP INDEX manifest_labels_key',
     'CREATE INDEX manifest_labels_key ON manifest_labels(key, substr(value, 1, 200))',
   ],
+  // 7: upload session locks shared by every node on one PostgreSQL: held by a random holder
+  // until a time it moves on while it works, so a dead node's lock lapses.
+  ({ int }) => [
+    `CREATE TABLE upload_locks (uuid TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at ${int} NOT NULL)`,
+  ],
 ];
 
 /** Applies the migrations this database has not had yet. */
 export async function migrate(database: SqlDatabase): Promise<void> {
   const t = types[database.sql.dialect];
-  await database.sql.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version ${t.int} PRIMARY KEY, applied_at ${t.int} NOT NULL)`);
+  // Several processes may start at once: one at a time applies, the others find it done. The lock
+  // covers creating schema_migrations too: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe
+  // against a concurrent one (a duplicate key in pg_type).
+  const alone = async (sql: Sql) => {
+    if (sql.dialect === 'postgres') await sql.run('SELECT pg_advisory_xact_lock(7297810)');
+  };
+  await database.transaction(async (sql: Sql) => {
+    await alone(sql);
+    await sql.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version ${t.int} PRIMARY KEY, applied_at ${t.int} NOT NULL)`);
+  });
   for (const [index, migration] of migrations.entries()) {
     const version = index + 1;
     await database.transaction(async (sql: Sql) => {
-      // Several processes may start at once: the first applies, the others find it done.
-      if (sql.dialect === 'postgres') await sql.run('SELECT pg_advisory_xact_lock(7297810)');
+      await alone(sql);
       if (await sql.get('SELECT version FROM schema_migrations WHERE version = $1', [version])) return;
       for (const statement of migration(t)) await sql.run(statement);
       await sql.run('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version, Date.now()]);

@@ -185,6 +185,11 @@ export interface Uploads {
   remove(uuid: string): Promise<void>;
   all(): Promise<UploadRow[]>;
   startedBefore(time: number, limit: number): Promise<UploadRow[]>;
+  /** Takes the session's lock for `holder` until `until`, unless another holder's lock lasts past `now`; whether it was taken. */
+  lock(uuid: string, holder: string, until: number, now: number): Promise<boolean>;
+  /** Moves the end of `holder`'s lock on. */
+  renewLock(uuid: string, holder: string, until: number): Promise<void>;
+  unlock(uuid: string, holder: string): Promise<void>;
 }
 
 /** Pull times (LRU eviction, statistics): gathered in memory, written in batches. */

@@ -31,6 +31,22 @@ export class SqlUploads implements Uploads {
     return (await this.db.sql.all<UploadRow>(`SELECT ${columns} FROM uploads ORDER BY uuid`)).map(normalized);
   }
 
+  async lock(uuid: string, holder: string, until: number, now: number): Promise<boolean> {
+    return (await this.db.sql.run(
+      `INSERT INTO upload_locks (uuid, holder, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (uuid) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at WHERE upload_locks.expires_at < $4`,
+      [uuid, holder, until, now],
+    )) === 1;
+  }
+
+  async renewLock(uuid: string, holder: string, until: number): Promise<void> {
+    await this.db.sql.run('UPDATE upload_locks SET expires_at = $3 WHERE uuid = $1 AND holder = $2', [uuid, holder, until]);
+  }
+
+  async unlock(uuid: string, holder: string): Promise<void> {
+    await this.db.sql.run('DELETE FROM upload_locks WHERE uuid = $1 AND holder = $2', [uuid, holder]);
+  }
+
   async startedBefore(time: number, limit: number): Promise<UploadRow[]> {
     return (await this.db.sql.all<UploadRow>(`SELECT ${columns} FROM uploads WHERE started_at < $1 ORDER BY started_at LIMIT $2`, [time, limit])).map(normalized);
   }
