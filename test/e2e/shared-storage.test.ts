@@ -7,6 +7,7 @@ import { blob, makeImage, makeIndex, type Image } from '../helpers/images.js';
 import { dockerClient, pushWith } from '../helpers/auth.js';
 import { errorCode, pushImage, putManifest } from '../helpers/registry.js';
 import { postgresDatabase, stopPostgres } from '../helpers/postgres.js';
+import { s3Keys, type S3Settings } from '../helpers/s3.js';
 import { spawnWharf, startWharf, tempDir, testStorage } from '../helpers/server.js';
 import { Agent } from 'undici';
 import pg from 'pg';
@@ -175,7 +176,8 @@ test('workers: 4 on PostgreSQL open 10 connections in all, not a pool of 10 each
 
 test('PostgreSQL restarted under a running server: requests meanwhile get 503 UNAVAILABLE, and it recovers without a restart', async () => {
   const lines: string[] = [];
-  const wharf = await startWharf({ storage: await testStorage('s3-postgres'), log: (line) => lines.push(line) });
+  const storage = await testStorage('s3-postgres');
+  const wharf = await startWharf({ storage, log: (line) => lines.push(line) });
   let restart: (() => Promise<void>) | null = null;
   try {
     const image = makeImage();
@@ -187,6 +189,7 @@ test('PostgreSQL restarted under a running server: requests meanwhile get 503 UN
       assert.is(await errorCode(response), 'UNAVAILABLE');
     }
     assert.is((await fetch(`${wharf.url}/readyz`)).status, 503);
+    assert.equal((await s3Keys(storage.blobs as S3Settings)).filter((key) => key.includes('/uploads/')), [], 'the upload that could not start left no session marker');
     await restart();
     restart = null;
     const manifest = await fetch(`${wharf.url}/v2/docker-local/team/app/manifests/1`);
