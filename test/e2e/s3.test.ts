@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -9,6 +8,7 @@ import { freePort } from '../helpers/ports.js';
 import { errorCode, pushBlob } from '../helpers/registry.js';
 import { s3Storage } from '../helpers/s3.js';
 import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
+import { switchable } from '../helpers/switchable.js';
 
 // The S3 driver end to end against an S3-compatible server (npm's s3rver): blobs larger than one
 // multipart part, written in one request and in chunks, read back whole and by range; presigned
@@ -114,37 +114,6 @@ test('a bucket that does not exist, or credentials the store refuses, stop start
   assert.not.match(refused.stderr, 's3cr3t-key');
 });
 
-/** A TCP pass-through to the object store that can be made to accept connections and never answer. */
-async function switchable(endpoint: string): Promise<{ url: string; silent: boolean; close(): Promise<void> }> {
-  const target = new URL(endpoint);
-  const sockets = new Set<Socket>();
-  const state = { silent: false };
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    if (state.silent) return;
-    const onward = connect(Number(target.port), target.hostname);
-    socket.pipe(onward).pipe(socket);
-    socket.on('error', () => onward.destroy());
-    onward.on('error', () => socket.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    get silent() { return state.silent; },
-    set silent(value) {
-      state.silent = value;
-      // Kept-alive connections would go on passing: each request meets the new state.
-      for (const socket of sockets) socket.destroy();
-    },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
 test('an object store that stops answering: requests get 503 UNAVAILABLE within the timeouts, and work again once it is back', async () => {
   const storage = await s3Storage();
   const store = await switchable(storage.endpoint);
@@ -153,7 +122,7 @@ test('an object store that stops answering: requests get 503 UNAVAILABLE within 
   try {
     const item = blob(randomBytes(100_000));
     assert.is((await pushBlob(wharf.url, 'docker-local/team/app', item)).status, 201);
-    store.silent = true;
+    store.mode = 'silent';
     const pull = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/${item.digest}`);
     assert.is(pull.status, 503);
     assert.is(await errorCode(pull), 'UNAVAILABLE');
@@ -162,7 +131,7 @@ test('an object store that stops answering: requests get 503 UNAVAILABLE within 
     assert.is(push.status, 503);
     assert.is(await errorCode(push), 'UNAVAILABLE');
     assert.is((await fetch(`${wharf.url}/readyz`)).status, 503);
-    store.silent = false;
+    store.mode = 'forward';
     const again = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/${item.digest}`);
     assert.is(again.status, 200);
     assert.ok(Buffer.from(await again.arrayBuffer()).equals(item.bytes));
@@ -177,7 +146,7 @@ test('an object store that stops answering: requests get 503 UNAVAILABLE within 
 
 test('an S3 endpoint that accepts connections and never answers stops start-up within its timeouts, naming storage.blobs.endpoint', async () => {
   const store = await switchable((await s3Storage()).endpoint);
-  store.silent = true;
+  store.mode = 'silent';
   try {
     const dir = await tempDir();
     const config = join(dir, 'wharf.yaml');
