@@ -163,4 +163,37 @@ test('an S3 endpoint that accepts connections and never answers stops start-up w
   }
 });
 
+test('an object store that stops sending a blob body midway: the GET is cut off (a truncated body) within the timeouts, logged once', async () => {
+  const storage = await s3Storage();
+  const store = await switchable(storage.endpoint);
+  const lines: string[] = [];
+  const wharf = await startWharf({ storage: { blobs: { ...storage, endpoint: store.url, timeouts: { connect: '1s', response: '1s' } } }, log: (line) => lines.push(line) });
+  try {
+    const big = blob(randomBytes(48 * mib));
+    assert.is((await pushBlob(wharf.url, 'docker-local/team/app', big)).status, 201);
+    const response = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/${big.digest}`, { signal: AbortSignal.timeout(30_000) });
+    assert.is(response.status, 200);
+    const reader = response.body!.getReader();
+    let received = (await reader.read()).value!.length;
+    // The headers and the first bytes came; now the store sends nothing more.
+    store.mode = 'stalled';
+    const failure = await (async () => {
+      try {
+        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) received += chunk.value.length;
+        return null;
+      } catch (error) {
+        return error as Error;
+      }
+    })();
+    assert.ok(failure, 'the body does not end as if whole');
+    assert.is.not(failure!.name, 'TimeoutError', 'cut off by Wharf, not by the test waiting');
+    assert.ok(received < big.bytes.length, `${received} bytes of ${big.bytes.length}`);
+    assert.is(lines.filter((line) => line.includes('the object store is not reachable (no answer within storage.blobs.timeouts)')).length, 1, lines.join('\n'));
+  } finally {
+    store.mode = 'forward';
+    await wharf.cleanup();
+    await store.close();
+  }
+});
+
 test.run();
