@@ -8,7 +8,7 @@ import { freePort } from '../helpers/ports.js';
 import { errorCode, pushBlob } from '../helpers/registry.js';
 import { s3Storage } from '../helpers/s3.js';
 import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
-import { switchable } from '../helpers/switchable.js';
+import { switchable, type Switchable } from '../helpers/switchable.js';
 
 // The S3 driver end to end against an S3-compatible server (npm's s3rver): blobs larger than one
 // multipart part, written in one request and in chunks, read back whole and by range; presigned
@@ -114,11 +114,17 @@ test('a bucket that does not exist, or credentials the store refuses, stop start
   assert.not.match(refused.stderr, 's3cr3t-key');
 });
 
-test('an object store that stops answering: requests get 503 UNAVAILABLE within the timeouts, and work again once it is back', async () => {
+/** A server that reaches its object store through a switchable pass-through, with 1 s timeouts; its log lines. */
+async function behindSwitch(): Promise<{ store: Switchable; wharf: TestServer; lines: string[] }> {
   const storage = await s3Storage();
   const store = await switchable(storage.endpoint);
   const lines: string[] = [];
   const wharf = await startWharf({ storage: { blobs: { ...storage, endpoint: store.url, timeouts: { connect: '1s', response: '1s' } } }, log: (line) => lines.push(line) });
+  return { store, wharf, lines };
+}
+
+test('an object store that stops answering: requests get 503 UNAVAILABLE within the timeouts, and work again once it is back', async () => {
+  const { store, wharf, lines } = await behindSwitch();
   try {
     const item = blob(randomBytes(100_000));
     assert.is((await pushBlob(wharf.url, 'docker-local/team/app', item)).status, 201);
@@ -164,10 +170,7 @@ test('an S3 endpoint that accepts connections and never answers stops start-up w
 });
 
 test('an object store that stops sending a blob body midway: the GET is cut off (a truncated body) within the timeouts, logged once', async () => {
-  const storage = await s3Storage();
-  const store = await switchable(storage.endpoint);
-  const lines: string[] = [];
-  const wharf = await startWharf({ storage: { blobs: { ...storage, endpoint: store.url, timeouts: { connect: '1s', response: '1s' } } }, log: (line) => lines.push(line) });
+  const { store, wharf, lines } = await behindSwitch();
   try {
     const big = blob(randomBytes(48 * mib));
     assert.is((await pushBlob(wharf.url, 'docker-local/team/app', big)).status, 201);
