@@ -155,6 +155,17 @@ test('the listing and info routes under access control: Basic credentials, pagin
   assert.is(await errorCode(await fetch(`${wharf.url}/api/docker/docker-secret/info/team/web/9`, { headers: alice })), 'NAME_UNKNOWN');
 });
 
+test('repos with an empty key is refused, naming the parameter', async () => {
+  for (const repos of [',', '', 'docker-local,']) {
+    const response = await fetch(`${wharf.url}/api/search/docker?tag=1.0&repos=${repos}`, { headers: alice });
+    assert.is(response.status, 400, repos);
+    const [error] = ((await response.json()) as { errors: { code: string; message: string; detail: { parameter: string } }[] }).errors;
+    assert.is(error!.code, 'REQUEST_INVALID');
+    assert.match(error!.message, /^repos /);
+    assert.is(error!.detail.parameter, 'repos');
+  }
+});
+
 test('a page that ends on tags the caller may not read has a next that names none of them (sealed)', async () => {
   const hidden = labelled({});
   await pushImage(wharf.url, 'docker-local/other/hidden', hidden, 'h00000', root);
