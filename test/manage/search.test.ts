@@ -189,4 +189,29 @@ test('a page that ends on tags the caller may not read has a next that names non
   assert.is(await errorCode(await fetch(`${wharf.url}/api/search/docker?tag=h*&last=${Buffer.from(JSON.stringify(['docker-local', 'other/hidden', 'h19999'])).toString('base64url')}`, { headers: alice })), 'REQUEST_INVALID', 'a cursor not sealed here is refused');
 });
 
+test('a catalog page reads at most 20,000 names: it may end short, with a sealed Link that names none the caller may not read', async () => {
+  const hidden = labelled({});
+  await pushImage(wharf.url, 'docker-local/other/c00000', hidden, '1', root);
+  // 20,000 images alice may not read (as the search test above, in transactions of 1,000), before hers.
+  await withStore(wharf, { 'docker-local': { type: 'local' } }, async (store) => {
+    for (let from = 1; from < 20_000; from += 1000) {
+      await store.metadata.transaction(async (tx) => {
+        for (let i = from; i < Math.min(from + 1000, 20_000); i++) {
+          await tx.management.link({ repo: 'docker-local', name: `other/c${String(i).padStart(5, '0')}` }, { manifests: [hidden.digest], blobs: [], missing: [] }, Date.now());
+        }
+      });
+      await new Promise(setImmediate);
+    }
+  });
+  const first = await fetch(`${wharf.url}/v2/_catalog`, { headers: alice });
+  assert.is(first.status, 200);
+  assert.equal(((await first.json()) as { repositories: string[] }).repositories, []);
+  const link = first.headers.get('link');
+  assert.match(link ?? '', /^<\/v2\/_catalog\?n=10000&last=~[^>]+>; rel="next"$/);
+  assert.not.match(Buffer.from(/last=~([^>]+)>/.exec(link!)![1]!, 'base64url').toString('latin1'), 'other');
+  const second = await fetch(`${wharf.url}${/<([^>]+)>/.exec(link!)![1]}`, { headers: alice });
+  assert.equal(((await second.json()) as { repositories: string[] }).repositories.filter((name) => name.startsWith('docker-local/')).slice(0, 2), ['docker-local/team/late', 'docker-local/team/multi']);
+  assert.is(await errorCode(await fetch(`${wharf.url}/v2/_catalog?last=~${Buffer.from(JSON.stringify({ catalog: 'docker-local/other/c19999' })).toString('base64url')}`, { headers: alice })), 'REQUEST_INVALID', 'a cursor not sealed here is refused');
+});
+
 test.run();
