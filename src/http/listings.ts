@@ -2,6 +2,7 @@ import type { Access } from '../auth/access.js';
 import type { Sealer } from '../auth/sealer.js';
 import { RegistryError } from '../oci/errors.js';
 import { OCI_INDEX } from '../oci/mediatypes.js';
+import { maxScanned } from '../repos/catalog.js';
 import type { Page } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
 import { displayName, type Route } from '../routing/route.js';
@@ -43,9 +44,6 @@ export async function listTags(target: Target): Promise<Response> {
     { ...linkHeader(urlFor(target, 'tags/list'), page, listing.more ? listing.items.at(-1) : undefined), ...(listing.warning ? { Warning: listing.warning } : {}) },
   );
 }
-
-/** Names one catalog page reads at most, as search does: a caller who may read few of many images cannot make one request walk them all. */
-const maxScanned = 20_000;
 
 // A page that stops at maxScanned on a name the caller may not read goes on after that name, which
 // the Link carries sealed (`last=~…`; no name has a ~), so it tells the caller nothing.

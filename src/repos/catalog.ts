@@ -57,7 +57,8 @@ function platformImage(digest: string, info: ManifestInfo, platform: Descriptor[
   };
 }
 
-const maxScanned = 20_000;
+/** Rows (tags, image names) one page of a search or catalog reads at most, whatever the caller may read of them. */
+export const maxScanned = 20_000;
 
 const keyOf = (row: SearchRow): [string, string, string] => [row.repo, row.name, row.tag];
 
