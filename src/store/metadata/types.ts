@@ -149,6 +149,8 @@ export interface Tags {
    * maxUniqueTags; returns the tags that limit removed.
    */
   set(image: ImageRef, tag: string, digest: string, now: number, rules: TagRules): Promise<string[]>;
+  /** Tags maxUniqueTags has removed, by repository key, whoever pushed or promoted (every process, every node). */
+  removedByLimit(): Promise<Record<string, number>>;
   /** Remote repositories: where the tag points and when the upstream last confirmed it, in one read (one snapshot). */
   getConfirmed(image: ImageRef, tag: string): Promise<ConfirmedTag | undefined>;
   confirm(image: ImageRef, tag: string, at: number): Promise<void>;
