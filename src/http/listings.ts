@@ -2,8 +2,7 @@ import type { Access } from '../auth/access.js';
 import type { Sealer } from '../auth/sealer.js';
 import { RegistryError } from '../oci/errors.js';
 import { OCI_INDEX } from '../oci/mediatypes.js';
-import { maxScanned } from '../repos/catalog.js';
-import type { Page } from '../repos/repository.js';
+import { maxScanned, type Page } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
 import { displayName, type Route } from '../routing/route.js';
 import { apiVersionHeader, type Ctx } from './env.js';
@@ -107,6 +106,12 @@ export async function listCatalog(c: Ctx, route: Route, repositories: Repository
           break search;
         }
         items.push(stopped);
+      }
+      if (listing.scannedTo !== undefined) {
+        // A virtual repository's member stopped at its own cap: go on from there.
+        stopped = displayName(route, repository.key, listing.scannedTo);
+        scanned = maxScanned;
+        continue;
       }
       if (!listing.more) break;
       last = listing.items.at(-1);

@@ -214,4 +214,14 @@ test('a catalog page reads at most 20,000 names: it may end short, with a sealed
   assert.is(await errorCode(await fetch(`${wharf.url}/v2/_catalog?last=~${Buffer.from(JSON.stringify({ catalog: 'docker-local/other/c19999' })).toString('base64url')}`, { headers: alice })), 'REQUEST_INVALID', 'a cursor not sealed here is refused');
 });
 
+test('a virtual repository\'s catalog reads at most 20,000 names of a member too, and goes on from there (after the test above)', async () => {
+  const first = await fetch(`${wharf.url}/api/docker/docker/v2/_catalog`, { headers: alice });
+  assert.equal(((await first.json()) as { repositories: string[] }).repositories, [], 'docker-team\'s names come after where docker-local stopped');
+  const link = first.headers.get('link');
+  assert.match(link ?? '', /^<\/api\/docker\/docker\/v2\/_catalog\?n=10000&last=~[^>]+>; rel="next"$/);
+  const second = await fetch(`${wharf.url}${/<([^>]+)>/.exec(link!)![1]}`, { headers: alice });
+  assert.equal(((await second.json()) as { repositories: string[] }).repositories, ['team/api', 'team/late', 'team/multi', 'team/pages', 'team/web']);
+  assert.is(second.headers.get('link'), null);
+});
+
 test.run();
