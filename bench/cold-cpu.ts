@@ -10,15 +10,16 @@ import { startCounter } from './counter.js';
 import { curlOnce, push, putManifest } from './load.js';
 import { fixedPayload, payload } from './payload.js';
 import { cpuSeconds, machineBusySeconds } from './proc.js';
-import { startDistribution, startWharf, type BenchServer } from './servers.js';
+import { startDistribution, startFloorProxy, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
 import { buildsToCompare, runBench } from './builds.js';
 
 // npm run bench:cold [-- <dist/src/cli.js of another build> ...]: one cold 1 GiB pull at a time,
 // curl -> proxy -> counting nginx -> Distribution (the remote bench's chain), with the proxy's CPU
 // seconds per GiB (utime + stime, until it has stored the blob) beside MB/s and first byte. The
-// proxies: this build's Wharf, each build given (A/B) and Distribution as a pull-through proxy;
-// the anchor is a direct pull through the same nginx. They take turns in rotating order; medians
+// proxies: this build's Wharf, each build given (A/B), Distribution as a pull-through proxy and the
+// Node floor (floor-proxy.ts: hash, temp file and client, nothing else); the anchor is a direct
+// pull through the same nginx. They take turns in rotating order; medians
 // of BENCH_RUNS (3). Beside them, the CPU seconds per GiB the whole machine spent on the pull (every
 // process: curl, nginx, Distribution, the proxy, the kernel's writeback), after a sync so that no
 // run pays for the dirty pages of the one before: where that total saturates the cores, a proxy
@@ -51,16 +52,17 @@ async function main(): Promise<void> {
     const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: large.digest, size: large.size }] };
     await putManifest(base, image, 'bench', Buffer.from(JSON.stringify(manifest)), OCI_MANIFEST);
     const gib = large.size / 2 ** 30;
-    const kinds = [...Object.keys(builds), 'Distribution', 'upstream direct'];
+    const kinds = [...Object.keys(builds), 'Distribution', 'Node floor', 'upstream direct'];
     const figures = await rotatedMedians<'mbps' | 'firstByteMs' | 'cpuPerGiB' | 'machinePerGiB'>(runs, kinds, async (kind) => {
       await warmFile(origin.blobFile!(large.digest));
       const counter = await startCounter(work, base);
       const dir = await mkdtemp(join(work, 'proxy-'));
       let proxy: BenchServer | null = null;
       if (kind === 'Distribution') proxy = await startDistribution(dir, counter.url);
+      else if (kind === 'Node floor') proxy = await startFloorProxy(dir, counter.url);
       else if (kind !== 'upstream direct') proxy = await startWharf(dir, { upstream: counter.url, cli: builds[kind]! });
       try {
-        const path = !proxy ? `${counter.url}/v2/${image}` : kind === 'Distribution' ? `${proxy.url}${image}` : `${proxy.url}docker-remote/${image}`;
+        const path = !proxy ? `${counter.url}/v2/${image}` : kind in builds ? `${proxy.url}docker-remote/${image}` : `${proxy.url}${image}`;
         await (await fetch(`${path}/manifests/bench`, { headers: { Accept: OCI_MANIFEST } })).arrayBuffer();
         await promisify(execFile)('sync');
         const before = proxy ? await cpuSeconds(proxy.pid) : 0;

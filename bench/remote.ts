@@ -6,16 +6,17 @@ import { startCounter, type Counter } from './counter.js';
 import { warmFile } from './blob-runs.js';
 import { curlOnce, getRate } from './load.js';
 import type { Payload } from './payload.js';
-import { startDistribution, startWharf, type BenchServer } from './servers.js';
+import { startDistribution, startFloorProxy, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
 import type { Row } from './table.js';
 
 // Remote repositories: Wharf's docker-remote and Distribution configured as a pull-through proxy,
 // both in front of the same origin registry, each through its own counting pass-through. Every
 // cold measurement starts a fresh proxy with an empty cache. The cold pull's anchor is the
-// upstream itself: the same blob pulled from it directly.
+// upstream itself: the same blob pulled from it directly. Beside them, the Node floor
+// (floor-proxy.ts): what any Node proxy must do per byte, so a miss can be told from a bound.
 
-type Kind = 'Wharf' | 'Distribution';
+type Kind = 'Wharf' | 'Distribution' | 'Node floor';
 
 interface Proxy {
   server: BenchServer;
@@ -28,7 +29,8 @@ interface Proxy {
 async function startProxy(kind: Kind, work: string, origin: string, image: string, digest: string): Promise<Proxy> {
   const dir = await mkdtemp(join(work, `${kind}-proxy-`));
   const counter = await startCounter(work, origin);
-  const server = kind === 'Wharf' ? await startWharf(dir, { upstream: counter.url }) : await startDistribution(dir, counter.url);
+  const start = { Wharf: () => startWharf(dir, { upstream: counter.url }), Distribution: () => startDistribution(dir, counter.url), 'Node floor': () => startFloorProxy(dir, counter.url) };
+  const server = await start[kind]();
   const base = server.url.replace(/\/v2\/$/, '');
   const path = kind === 'Wharf' ? `docker-remote/${image}` : image;
   return {
@@ -59,8 +61,8 @@ async function settled(counter: Counter): Promise<{ blobGets: number; blobBytes:
   return last;
 }
 
-/** A cold pull through a fresh proxy: throughput, first byte, upstream bytes, then the warm pull and manifest rate. */
-async function coldPull(proxy: Proxy, large: Payload): Promise<{ mbps: number; firstByteMs: number; upstream: number; warm: number }> {
+/** A cold pull through a fresh proxy: throughput, first byte, upstream bytes, then (a cache) the warm pull. */
+async function coldPull(proxy: Proxy, large: Payload, caches: boolean): Promise<{ mbps: number; firstByteMs: number; upstream: number; warm?: number }> {
   // A pull starts with its manifest: the cold blob is then fetched by a proxy that is up
   // and running, as in production, rather than being the first request its process sees.
   await (await fetch(proxy.manifestUrl, { headers: { Accept: OCI_MANIFEST } })).arrayBuffer();
@@ -68,9 +70,11 @@ async function coldPull(proxy: Proxy, large: Payload): Promise<{ mbps: number; f
   const download = await curlOnce(proxy.blobUrl);
   const mbps = download.bytes / ((performance.now() - started) / 1000) / 1e6;
   const upstream = (await settled(proxy.counter)).blobBytes / large.size;
+  const cold = { mbps, firstByteMs: download.firstByte * 1000, upstream };
+  if (!caches) return cold;
   const warmStart = performance.now();
   const again = await curlOnce(proxy.blobUrl);
-  return { mbps, firstByteMs: download.firstByte * 1000, upstream, warm: again.bytes / ((performance.now() - warmStart) / 1000) / 1e6 };
+  return { ...cold, warm: again.bytes / ((performance.now() - warmStart) / 1000) / 1e6 };
 }
 
 /** The same blob pulled straight from the upstream, through the same kind of counting pass-through. */
@@ -101,14 +105,15 @@ export async function remoteBench(options: RemoteBenchOptions): Promise<Row[]> {
   const manifestRates: Record<string, number> = {};
   // Wharf, Distribution and a direct pull from the upstream take turns, in a rotating order,
   // each starting with the origin's blob file in the page cache.
-  const pulls = await rotatedMedians<'mbps' | 'firstByteMs' | 'upstream' | 'warm'>(runs, ['Wharf', 'Distribution', 'upstream direct'], async (kind) => {
+  const pulls = await rotatedMedians<'mbps' | 'firstByteMs' | 'upstream' | 'warm'>(runs, ['Wharf', 'Distribution', 'Node floor', 'upstream direct'], async (kind) => {
     console.log(`bench: remote cold/warm 1 GiB pull — ${kind}`);
     await warmFile(originFile);
     if (kind === 'upstream direct') return directPull(work, origin, image, large);
     const proxy = await startProxy(kind as Kind, work, origin, image, large.digest);
     try {
-      const pulled = await coldPull(proxy, large);
-      if (manifestRates[kind] === undefined) {
+      const caches = kind !== 'Node floor';
+      const pulled = await coldPull(proxy, large, caches);
+      if (caches && manifestRates[kind] === undefined) {
         const headers = { Accept: OCI_MANIFEST };
         await getRate(proxy.manifestUrl, { connections: 10, seconds: 1, headers }); // warm-up
         manifestRates[kind] = (await getRate(proxy.manifestUrl, { connections: 10, seconds: options.seconds, headers })).rps;

@@ -194,3 +194,11 @@ export async function startBareNode(manifestFile: string, mediaType: string): Pr
   const script = fileURLToPath(new URL('./bare-node.js', import.meta.url));
   return startProcess('node:http', process.execPath, [script, String(port), manifestFile, mediaType], `http://127.0.0.1:${port}/`);
 }
+
+/** The cold pull's floor in Node (floor-proxy.ts) in front of `upstream`, its files in `dir`. */
+export async function startFloorProxy(dir: string, upstream: string): Promise<BenchServer> {
+  const port = await freePort();
+  await mkdir(dir, { recursive: true });
+  const script = fileURLToPath(new URL('./floor-proxy.js', import.meta.url));
+  return startProcess('Node floor', process.execPath, [script, String(port), upstream, dir], `http://127.0.0.1:${port}/v2/`);
+}

@@ -9,7 +9,7 @@ export interface Row {
   mbps?: Record<string, number>;
 }
 
-const anchors = ['Wharf 1 worker', 'Distribution', 'upstream direct', 'nginx', 'node:http', 'Wharf plain', 'Wharf, auth off', 'Wharf SQLite+fs', 'Wharf idle', 'Wharf redirect', 'Wharf local member'];
+const anchors = ['Wharf 1 worker', 'Distribution', 'upstream direct', 'Node floor', 'nginx', 'node:http', 'Wharf plain', 'Wharf, auth off', 'Wharf SQLite+fs', 'Wharf idle', 'Wharf redirect', 'Wharf local member'];
 
 function format(value: number | undefined): string {
   if (value === undefined) return '–';
@@ -63,7 +63,7 @@ export function renderTable(rows: Row[], info: { peakRssMiB: number; runs: numbe
   lines.push('Rows starting "offload:" are Wharf with proxy.offload behind the nginx site it generates (X-Accel-Redirect), against the same nginx sending the file directly over HTTPS with the same certificate (medians of at least 7 runs).');
   lines.push('Rows starting "TLS:" are Wharf\'s self-signed HTTPS listener against its own plain HTTP and nginx terminating TLS with the same certificate.');
   lines.push('Rows starting "auth:" are Wharf with access control on (a bearer token, or Basic credentials, on every request) against the same build with auth: { enabled: false }; the token endpoint rows have no anchor.');
-  lines.push('Rows starting "remote:" compare Wharf\'s remote repository with Distribution configured as a pull-through proxy of the same origin (the 20-concurrent rows are one run each).');
+  lines.push('Rows starting "remote:" compare Wharf\'s remote repository with Distribution configured as a pull-through proxy of the same origin, and with the Node floor (bench/floor-proxy.ts: hash, temp file and client, nothing else) on the cold rows (the 20-concurrent rows are one run each).');
   lines.push('Rows starting "storage:" run the collector in the server over seeded metadata (the idle column is the same GET loop without it), and Wharf on PostgreSQL 15 + S3 (s3rver, npm) next to SQLite + filesystem.');
   lines.push(...(info.notes ?? []));
   lines.push(`Medians of ${info.runs} runs (${info.seconds} s each for request rates), ${new Date().toISOString().slice(0, 10)}, on this 2-core machine; load generator and servers share the cores.`);

@@ -131,6 +131,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const metrics = createMetrics(registry, {
     repositories: () => current.repositories,
     storageBytes: options.storageBytes ?? (async () => Object.fromEntries(await Promise.all(current.repositories.keys.map(async (key) => [key, await store.metadata.blobLinks.repositoryBytes(key)])))),
+    tagsRemoved: () => store.metadata.tags.removedByLimit(),
     openUploads: async () => (await store.metadata.uploads.all()).length,
     downloadMemory: { held: () => downloads.memoryHeld, limit: downloads.memoryLimit },
     ...(worker ? { render: worker.metrics } : {}),
@@ -138,7 +139,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   if (worker) AggregatorRegistry.setRegistries([registry]);
   const build = async (next: Config, previous?: { set: RepositorySet; config: Config }) => {
     await registerRepositories(store, next);
-    return RepositorySet.fromConfig(next, store, warn, { downloads, observeUpstream: (key) => metrics.upstream(key), onTagsDropped: (event) => metrics.tagsRemoved(event.repository, event.tags.length), ...(previous ? { previous } : {}), ...(worker ? { shared: worker.upstream } : {}) });
+    return RepositorySet.fromConfig(next, store, warn, { downloads, observeUpstream: (key) => metrics.upstream(key), ...(previous ? { previous } : {}), ...(worker ? { shared: worker.upstream } : {}) });
   };
   let current = { config, repositories: await build(config) };
   // Workers collect on demand only (the admin route): the primary runs the periodic collection.

@@ -54,8 +54,8 @@ export interface Accounts {
 }
 
 export interface DirectoryOptions {
-  /** Called after a new snapshot was loaded (caches built on the old one must go). */
-  onChange: () => void;
+  /** Called after a new snapshot was loaded, with its change counter (caches built on the old one must go). */
+  onChange: (version: number) => void;
   onError: (error: unknown) => void;
   now: () => number;
 }
@@ -97,7 +97,7 @@ export class AccountDirectory {
     this.#tokens = new Map(tokens.map((token) => [token.id, token]));
     this.#removals = new Map(removals.map((removal) => [removal.name, removal.removedAt]));
     this.#version = version;
-    this.#options.onChange();
+    this.#options.onChange(version);
   }
 
   /** Polls the change counter every `intervalMs` without keeping the process alive. */

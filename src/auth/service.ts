@@ -38,8 +38,10 @@ export interface AuthServiceOptions {
   hooks?: LoginHooks;
 }
 
-/** Points where tests hold a login to force an interleaving. */
+/** Points where tests hold a login to force an interleaving, or wait for the accounts. */
 export interface LoginHooks {
+  /** A new account snapshot is loaded (its change counter): what a CLI change did is known now. */
+  snapshot?(version: number): void;
   /** After the attempt is counted, before its password is checked (the slow part). */
   reserved?(username: string): Promise<void>;
   /** A password is checked against its stored hash (a scrypt). */
@@ -89,9 +91,10 @@ export class AuthService {
     this.directory = new AccountDirectory(options.accounts, {
       now: options.now,
       onError: options.onError,
-      onChange: () => {
+      onChange: (version) => {
         this.authorizer.forget();
         this.#principals.forget();
+        this.#hooks.snapshot?.(version);
       },
     });
     this.#principals = new Principals(this.directory);

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { ParsedDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { BlobWriter } from '../store/index.js';
+import { HeldBytes } from './held-bytes.js';
 import type { MemoryWindow } from './memory-window.js';
 
 // One blob coming from the upstream: its bytes go to readers from memory as they arrive and to a
@@ -75,7 +76,7 @@ export class Download extends EventEmitter implements Fill {
   /** True once run() is over, either way (its last 'progress' says so). */
   settled = false;
   /** Bytes [start, received) in memory: what is not written yet, or not yet passed by every reader. */
-  #memory: { start: number; buffers: Buffer[] } = { start: 0, buffers: [] };
+  #memory = new HeldBytes();
   /** Received pieces not yet handed to the writer. */
   #unwritten: { buffers: Buffer[]; bytes: number } = { buffers: [], bytes: 0 };
   /** The positions of the readers following this download. */
@@ -122,24 +123,12 @@ export class Download extends EventEmitter implements Fill {
   #trim({ force }: { force: boolean }): void {
     let floor = this.written;
     if (!force && !this.#window.full) for (const reader of this.#readers) floor = Math.min(floor, reader.position);
-    const memory = this.#memory;
-    while (memory.buffers.length > 0 && memory.start + memory.buffers[0]!.length <= floor) {
-      const dropped = memory.buffers.shift()!.length;
-      memory.start += dropped;
-      this.#window.release(dropped);
-    }
+    const dropped = this.#memory.dropBefore(floor);
+    if (dropped > 0) this.#window.release(dropped);
   }
 
   slice(from: number, until: number): Buffer | null {
-    const { start, buffers } = this.#memory;
-    if (from < start) return null;
-    let offset = start;
-    for (const buffer of buffers) {
-      const end = offset + buffer.length;
-      if (from < end) return buffer.subarray(from - offset, Math.min(buffer.length, until - offset));
-      offset = end;
-    }
-    return null;
+    return this.#memory.slice(from, until);
   }
 
   readWritten(position: number, length: number): Promise<Buffer | null> {
@@ -166,7 +155,7 @@ export class Download extends EventEmitter implements Fill {
       await new Promise<void>((resolve, reject) => {
         body.on('data', (chunk: Buffer) => {
           hooks.onBytes?.(chunk.length);
-          this.#memory.buffers.push(chunk);
+          this.#memory.append(chunk);
           this.received += chunk.length;
           this.#window.hold(chunk.length);
           this.#unwritten.buffers.push(chunk);
@@ -209,7 +198,7 @@ export class Download extends EventEmitter implements Fill {
       this.#window.cancel(resume);
       leaveWindow();
       this.#window.release(this.received - this.#memory.start);
-      this.#memory = { start: this.received, buffers: [] };
+      this.#memory = new HeldBytes(this.received);
       await this.writer.cancel(); // nothing is left after a commit
       this.settled = true;
       this.emit('progress');

@@ -105,7 +105,7 @@ export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet
     const access = gate.requireCatalog();
     // A key the caller may read nothing in lists nothing, whether it exists or not.
     if (route.repoKey !== null && !repositories.find(route.repoKey) && access.readsSomething(route.repoKey)) throw unknownRepository(route.repoKey, repositories, gate, route);
-    return listCatalog(c, route, repositories, access);
+    return listCatalog(c, route, repositories, access, gate.cursors);
   }
   if (route.repoKey === null) throw new RegistryError('NAME_UNKNOWN', { message: 'no repository key in the path' });
   const methods = table[endpoint.kind];

@@ -2,6 +2,7 @@ import { challengeActions, type Action } from '../auth/actions.js';
 import { openAccess, type Access } from '../auth/access.js';
 import { parseAccessToken } from '../auth/access-tokens.js';
 import { basicForm } from '../auth/passwords.js';
+import type { Sealer } from '../auth/sealer.js';
 import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
 import { displayName, type Route } from '../routing/route.js';
@@ -66,6 +67,11 @@ export class Gate {
     const principal = verified && auth.principalOf(verified);
     if (!verified || !principal) throw refuse('the bearer token is not valid (expired, not issued here, or its user or access token is gone)');
     return new Gate(auth.access(principal, verified.grants), context);
+  }
+
+  /** Seals what a client carries back but may not read (null: access control is off, everyone reads everything). */
+  get cursors(): Sealer | null {
+    return this.#context.auth?.cursors ?? null;
   }
 
   get who(): string {

@@ -49,6 +49,20 @@ export function properties(info: TagInfo): Record<string, string[]> {
   return result;
 }
 
+/**
+ * `?properties=a,b`: names separated by commas; a backslash (%5C) takes the character after it
+ * literally, so `docker.label.a\,b` names the label `a,b` (Artifactory's escape for special characters).
+ */
+function propertyNames(list: string): string[] {
+  const names = [''];
+  for (let i = 0; i < list.length; i++) {
+    const char = list[i]!;
+    if (char === ',') names.push('');
+    else names[names.length - 1] += char === '\\' && i + 1 < list.length ? list[++i]! : char;
+  }
+  return names;
+}
+
 /** Splits `<image>/<tag>` (a tag has no slash); throws NAME_INVALID for anything else. */
 function imageAndTag(path: string): { image: string; tag: string } {
   const slash = path.lastIndexOf('/');
@@ -98,7 +112,7 @@ export function imageInfoRoutes(app: Hono<Env>, options: Options): void {
     const query = c.req.query();
     if ('properties' in query) {
       const all = properties(info);
-      const wanted = query.properties ? query.properties.split(',') : Object.keys(all);
+      const wanted = query.properties ? propertyNames(query.properties) : Object.keys(all);
       const chosen = Object.fromEntries(wanted.filter((name) => all[name]).map((name) => [name, all[name]!]));
       if (Object.keys(chosen).length === 0) throw new RegistryError('NAME_UNKNOWN', { message: 'No properties could be found.', detail: { properties: wanted } });
       return c.json({ properties: chosen, uri });

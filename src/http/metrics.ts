@@ -17,7 +17,7 @@ import { countRequest, newTally, registerRequestMetrics, type RequestTally } fro
 //   wharf_cache_{hits,misses,joins,stale,evictions}_total{repository}, wharf_{upstream,served}_bytes_total,
 //   wharf_upstream_errors_total, wharf_upstream_ratelimit_remaining   (names kept from before prom-client)
 //   wharf_upstream_request_duration_seconds{repository,outcome}  upstream latency (ok, error)
-//   wharf_tags_removed_total{repository}                         tags maxUniqueTags removed
+//   wharf_tags_removed_total{repository}                         tags maxUniqueTags removed (database: every node's and the CLI's)
 //   wharf_downloads_memory_bytes                                 upstream bytes cold pulls hold in memory
 //   wharf_downloads_memory_limit_bytes                           downloads.memory (workers: each its share)
 //   process_*, nodejs_*                                          prom-client's process metrics
@@ -27,6 +27,8 @@ export interface MetricsSources {
   repositories: () => RepositorySet;
   /** Bytes each repository holds, by key (read at scrape time). */
   storageBytes: () => Record<string, number> | Promise<Record<string, number>>;
+  /** Tags maxUniqueTags removed, by repository key (read at scrape time). */
+  tagsRemoved: () => Promise<Record<string, number>>;
   /** Upload sessions started and not yet finished or cancelled. */
   openUploads: () => number | Promise<number>;
   /** The cold pulls' memory window (downloads.memory; with workers, this worker's share). */
@@ -40,8 +42,6 @@ export interface Metrics {
   record(request: RequestRecord): void;
   /** Times upstream requests of one remote repository. */
   upstream(repository: string): (seconds: number, outcome: 'ok' | 'error') => void;
-  /** Counts tags a repository's maxUniqueTags removed. */
-  tagsRemoved(repository: string, count: number): void;
   render(): Promise<string>;
   contentType: string;
 }
@@ -66,7 +66,16 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
     name: 'wharf_upstream_request_duration_seconds', help: 'Time to an upstream answer (headers), by remote repository and outcome.', labelNames: ['repository', 'outcome'], registers,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
   });
-  const tagsRemoved = new Counter({ name: 'wharf_tags_removed_total', help: 'Tags removed because an image exceeded its repository\'s maxUniqueTags.', labelNames: ['repository'], registers });
+  // Counted in the database where the tags are removed, so pushes on every node and `wharf
+  // promote` are in it; the same in every worker (and on every node): aggregated as one value.
+  new Counter({
+    name: 'wharf_tags_removed_total', help: 'Tags removed because an image exceeded its repository\'s maxUniqueTags.', labelNames: ['repository'], registers, aggregator: 'first',
+    async collect() {
+      this.reset();
+      const removed = await sources.tagsRemoved();
+      for (const repository of sources.repositories().keys) if (removed[repository]) this.inc({ repository }, removed[repository]);
+    },
+  });
   new Gauge({
     // Read from the database, the same in every worker: aggregated as one value, not a sum.
     name: 'wharf_uploads_in_progress', help: 'Upload sessions started and not yet finished or cancelled.', registers, aggregator: 'first',
@@ -122,7 +131,6 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
     upstream(repository) {
       return (seconds, outcome) => upstreamDuration.observe({ repository, outcome }, seconds);
     },
-    tagsRemoved: (repository, count) => tagsRemoved.inc({ repository }, count),
     render: sources.render ?? (() => registry.metrics()),
     contentType: registry.contentType,
   };

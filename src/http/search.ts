@@ -87,7 +87,10 @@ export function searchRoute(app: Hono<Env>, options: Options): void {
     if (!/^\d{1,4}$/.test(q.n ?? '1') || n < 1 || n > maxPage) {
       throw new RegistryError('PAGINATION_NUMBER_INVALID', { message: `invalid n=${JSON.stringify(q.n)}: expected 1 to ${maxPage}`, detail: { n: q.n } });
     }
-    const named = q.repos ? q.repos.split(',').filter(Boolean) : null;
+    const named = q.repos === undefined ? null : q.repos.split(',');
+    if (named?.includes('')) {
+      throw new RegistryError('REQUEST_INVALID', { message: `repos ${JSON.stringify(q.repos.slice(0, 300))} has an empty repository key: give keys separated by commas`, detail: { parameter: 'repos' } });
+    }
     for (const key of named ?? []) caller.visible(key, repositories);
     const selected = named ? named.map((key) => repositories.get(key)) : repositories.all();
     query.repositories = leaves(selected).map((repository) => repository.key).filter((key) => caller.access.readsSomething(key)).sort();

@@ -4,7 +4,7 @@ import { parseManifest, type Descriptor } from '../oci/manifest.js';
 import type { Store } from '../store/index.js';
 import type { ImageRef, ManifestInfo, SearchQuery, SearchRow } from '../store/metadata/types.js';
 import { extractInfo } from './image-info.js';
-import type { ReadOptions, Repository } from './repository.js';
+import { maxScanned, type ReadOptions, type Repository } from './repository.js';
 import { resolutionOrder, VirtualRepository } from './virtual.js';
 
 // What the management API tells about images: a tag's info (Artifactory's Docker Info tab) and
@@ -57,7 +57,6 @@ function platformImage(digest: string, info: ManifestInfo, platform: Descriptor[
   };
 }
 
-const maxScanned = 20_000;
 
 const keyOf = (row: SearchRow): [string, string, string] => [row.repo, row.name, row.tag];
 

@@ -102,10 +102,9 @@ export class LocalRepository implements Repository {
   }
 
   async deleteManifest(name: string, reference: string): Promise<void> {
-    const { manifests, tags } = this.#store.metadata;
+    const { tags } = this.#store.metadata;
     const image = this.#image(name);
-    if (isDigest(reference)) await this.#refuseWhileTagged(name, 'manifest', reference);
-    const deleted = isDigest(reference) ? await manifests.unlink(image, reference) : await tags.remove(image, reference);
+    const deleted = isDigest(reference) ? await this.#store.lifecycle.unlink(image, 'manifest', reference) : await tags.remove(image, reference);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${name}:${reference} is not in ${this.key}`, detail: { name, reference } });
   }
 
@@ -126,24 +125,11 @@ export class LocalRepository implements Repository {
   }
 
   /**
-   * A blob, or a child manifest, that a tagged manifest (index) of the image still needs is not
-   * deleted: that tag would no longer pull. 409 DENIED names the manifest and its tag.
+   * Unlinks the blob from the image (not while a tagged manifest of it needs the blob); the bytes
+   * stay until the collector finds them unused.
    */
-  async #refuseWhileTagged(name: string, kind: 'blob' | 'manifest', digest: string): Promise<void> {
-    const users = (await this.#store.metadata.blobLinks.referencedBy(this.#image(name), digest)).filter((user) => user.tag !== null);
-    if (users.length === 0) return;
-    const { digest: manifest, tag } = users[0]!;
-    throw new RegistryError('DENIED', {
-      status: 409,
-      message: `${kind} ${digest} is used by manifest ${manifest} (tag ${tag}) of ${this.key}/${name}; delete the tag or the manifest first`,
-      detail: { digest, manifest, tag },
-    });
-  }
-
-  /** Unlinks the blob from the image; the bytes stay until the collector finds them unused. */
   async deleteBlob(name: string, digest: string): Promise<void> {
-    await this.#refuseWhileTagged(name, 'blob', digest);
-    if (!(await this.#store.metadata.blobLinks.unlink(this.#image(name), digest))) {
+    if (!(await this.#store.lifecycle.unlink(this.#image(name), 'blob', digest))) {
       throw new RegistryError('BLOB_UNKNOWN', { message: `blob ${digest} is not in ${this.key}/${name}`, detail: { digest } });
     }
   }

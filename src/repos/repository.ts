@@ -27,10 +27,15 @@ export interface PutManifestResult {
   subject: string | null;
 }
 
+/** Rows (tags, image names) one page of a search or catalog reads at most, whatever the caller may read of them. */
+export const maxScanned = 20_000;
+
 export interface Listing<T> {
   items: T[];
   /** True when a next page exists (the handler then sends a Link header). */
   more: boolean;
+  /** The page stopped at maxScanned names read, on this one: the next page goes on after it. */
+  scannedTo?: T;
   /** A Warning header value, e.g. when cached tags are listed because the upstream failed. */
   warning?: string;
 }

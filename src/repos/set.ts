@@ -18,8 +18,6 @@ export interface BuildOptions {
   previous?: { set: RepositorySet; config: Config };
   /** Upstream latency of each remote repository, for metrics. */
   observeUpstream?: (key: string) => UpstreamObserver;
-  /** Tags maxUniqueTags removed (after they are logged), for metrics. */
-  onTagsDropped?: TagsDropped;
   /** Token cache and circuit breakers shared by every worker; absent: each repository's own. */
   shared?: SharedUpstreamState;
 }
@@ -46,7 +44,6 @@ export class RepositorySet {
     const built = new Map<string, Repository>();
     const onTagsDropped: TagsDropped = (event) => {
       log(`repositories.${event.repository}.maxUniqueTags (${event.limit}): removed the oldest tag(s) ${event.tags.join(', ')} of ${event.image}; their content goes at the next garbage collection`);
-      options.onTagsDropped?.(event);
     };
     // Members before the virtual repositories over them (config/ has ruled out cycles). A virtual
     // repository holds no state of its own, so it is always built anew over the current members.

@@ -3,7 +3,7 @@ import { isDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { Descriptor } from '../oci/manifest.js';
 import type { VirtualRepositoryConfig } from '../config/types.js';
-import type { BlobRead, ByteRange, Listing, Manifest, Page, ReadOptions, Repository } from './repository.js';
+import { maxScanned, type BlobRead, type ByteRange, type Listing, type Manifest, type Page, type ReadOptions, type Repository } from './repository.js';
 
 // A virtual repository: one endpoint over an ordered list of members, resolved as Artifactory
 // does it. Members are flattened (a nested virtual repository contributes its own members in its
@@ -42,9 +42,11 @@ export function resolutionOrder(members: readonly Repository[]): Repository[] {
 
 /** Merges sorted pages of several members into one page of distinct items. */
 function mergePages(pages: Listing<string>[], page: Page): Listing<string> {
-  const items = [...new Set(pages.flatMap((listing) => listing.items))].sort();
+  // A member that stopped at its scan cap read nothing after it: neither may the merged page.
+  const scannedTo = pages.map((listing) => listing.scannedTo).filter((name) => name !== undefined).sort()[0];
+  const items = [...new Set(pages.flatMap((listing) => listing.items))].filter((name) => scannedTo === undefined || name <= scannedTo).sort();
   const more = items.length > page.n || pages.some((listing) => listing.more);
-  return { items: items.slice(0, page.n), more };
+  return { items: items.slice(0, page.n), more, ...(scannedTo !== undefined && items.length <= page.n ? { scannedTo } : {}) };
 }
 
 type Ask<T> = (member: Repository, options: ReadOptions | undefined) => Promise<T>;
@@ -160,12 +162,17 @@ export class VirtualRepository implements Repository {
     return mergePages(pages, page);
   }
 
-  /** A page of a member's image names, only those the caller may read there (read on until full). */
+  /**
+   * A page of a member's image names, only those the caller may read there (read on until full,
+   * or until maxScanned names are read: then `scannedTo` says where it stopped).
+   */
   async #readableImages(member: Repository, page: Page, options: ReadOptions | undefined): Promise<Listing<string>> {
     const items: string[] = [];
     let last = page.last;
-    for (;;) {
-      const listing = await member.listImages({ n: page.n + 1, ...(last === undefined ? {} : { last }) }, options?.member ? undefined : options);
+    for (let scanned = 0; ;) {
+      if (scanned >= maxScanned) return { items, more: true, scannedTo: last! };
+      const listing = await member.listImages({ n: Math.min(page.n + 1, maxScanned - scanned), ...(last === undefined ? {} : { last }) }, options?.member ? undefined : options);
+      scanned += listing.items.length;
       for (const name of listing.items) {
         if (options?.member && options.member(member, name) === null) continue;
         if (items.length === page.n) return { items, more: true };

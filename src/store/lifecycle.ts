@@ -23,6 +23,8 @@ const deletingWaitMs = 30_000;
 export interface LifecycleHooks {
   /** Runs between claim and link (tests force interleavings here). */
   afterClaim?: (digest: string) => Promise<void>;
+  /** Runs before a manifest or blob is unlinked from an image by a DELETE. */
+  beforeUnlink?: (digest: string) => Promise<void>;
 }
 
 export class BlobLifecycle {
@@ -67,6 +69,15 @@ export class BlobLifecycle {
     } finally {
       await writer.cancel();
     }
+  }
+
+  /**
+   * A DELETE of a manifest or blob of `image`: unlinks it unless a tagged manifest of the image
+   * still needs it (409 DENIED), checked in the unlinking transaction.
+   */
+  async unlink(image: ImageRef, kind: 'manifest' | 'blob', digest: string): Promise<boolean> {
+    await this.options.hooks.beforeUnlink?.(digest);
+    return (kind === 'manifest' ? this.metadata.manifests : this.metadata.blobLinks).unlink(image, digest, { keepWhileTagged: true });
   }
 
   /**

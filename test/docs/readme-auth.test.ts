@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
-import { eventually, fetchToken } from '../helpers/auth.js';
+import { fetchToken } from '../helpers/auth.js';
 import { cliConfig, runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
 
 // README, "Access control": tokens are ES256 JWTs signed with a key made on first start in
@@ -80,10 +80,12 @@ test('wharf user remove revokes the user\'s access tokens: a new user of the sam
   await cli(['user', 'add', 'leaver', '--password-stdin'], 'leaver-password');
   const secret = (await cli(['token', 'create', '--user', 'leaver'])).trim();
   const id = secret.slice(6, 22);
-  await eventually('the new token works', async () => (await withToken(secret)) === 404);
+  await server.accountsLoaded();
+  assert.is(await withToken(secret), 404, 'the new token works');
   await cli(['user', 'remove', 'leaver']);
   await cli(['user', 'add', 'leaver', '--password-stdin'], 'newcomer-password');
-  await eventually('the user of the same name is known', async () => (await fetch(`${server.url}/v2/token`, { headers: { authorization: `Basic ${Buffer.from('leaver:newcomer-password').toString('base64')}` } })).status === 200);
+  await server.accountsLoaded();
+  assert.is((await fetch(`${server.url}/v2/token`, { headers: { authorization: `Basic ${Buffer.from('leaver:newcomer-password').toString('base64')}` } })).status, 200, 'the user of the same name is known');
   assert.is(await withToken(secret), 401, 'the old token died with its user');
   assert.match(await cli(['token', 'list']), new RegExp(`^${id}\\s+leaver\\s.*\\srevoked\\s`, 'm'));
 });
@@ -144,7 +146,8 @@ async function expiringToken(expires: string): Promise<{ server: TestServer; sec
 test('wharf token create --expires: the access token is refused once its time is up', async () => {
   const { server, secret, advance } = await expiringToken('90d');
   const withToken = async () => (await fetch(`${server.url}/v2/docker-local/app/tags/list`, { headers: { authorization: `Bearer ${secret}` } })).status;
-  await eventually('the token works', async () => (await withToken()) === 404);
+  await server.accountsLoaded();
+  assert.is(await withToken(), 404, 'the token works');
   advance(89 * 86_400_000);
   assert.is(await withToken(), 404, 'day 89: still valid');
   advance(2 * 86_400_000);
@@ -153,12 +156,9 @@ test('wharf token create --expires: the access token is refused once its time is
 
 test('an expired access token also ends the bearer and refresh tokens docker login got with it', async () => {
   const { server, secret, advance } = await expiringToken('1d');
-  let answer: { token: string; refresh_token?: string } | null = null;
-  await eventually('the token logs in', async () => {
-    answer = await fetchToken(`${server.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: secret }, offline: true }).catch(() => null);
-    return answer !== null;
-  });
-  const refreshToken = answer!.refresh_token!;
+  await server.accountsLoaded();
+  const answer = await fetchToken(`${server.url}/v2/token`, 'wharf', { credentials: { user: 'ci', password: secret }, offline: true });
+  const refreshToken = answer.refresh_token!;
   assert.is(await refresh(server, refreshToken), 200, 'while the access token lives, its refresh token works');
   advance(86_400_000 + 60_000);
   assert.is((await fetch(`${server.url}/v2/`, { headers: { authorization: `Bearer ${secret}` } })).status, 401, 'the access token has expired');
@@ -171,7 +171,8 @@ test('wharf user add --admin: an administrator, who may do everything (here: /me
   const added = await runCli(['user', 'add', 'boss', '--admin', '--password-stdin', '--config', config], process.env, 'boss-password');
   assert.is(added.code, 0, added.stderr);
   const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
-  await eventually('the new admin reads /metrics', async () => (await fetch(`${server.url}/metrics`, { headers: basic('boss', 'boss-password') })).status === 200);
+  await server.accountsLoaded();
+  assert.is((await fetch(`${server.url}/metrics`, { headers: basic('boss', 'boss-password') })).status, 200, 'the new admin reads /metrics');
   assert.is((await fetch(`${server.url}/metrics`, { headers: basic('ci', 'ci-password-1') })).status, 403, 'a user who is not an admin');
   const push = await fetch(`${server.url}/v2/docker-local/team/app/blobs/uploads/`, { method: 'POST', headers: basic('boss', 'boss-password') });
   assert.is(push.status, 202, 'and pushes where no permission target names the admin');

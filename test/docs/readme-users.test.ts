@@ -2,11 +2,11 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { basic, eventually } from '../helpers/auth.js';
+import { basic } from '../helpers/auth.js';
 import { cliConfig, runCli, startWharf, type TestServer } from '../helpers/server.js';
 
 // README, "The `wharf` command": `wharf user add NAME --admin --password-stdin` adds an admin,
-// and a running server takes the new user without a restart (polled, bounded). "Set up": the first
+// and a running server takes the new user without a restart (the test waits for its next account snapshot). "Set up": the first
 // start keeps admin's password in data/initial-admin-password until `user passwd admin` removes it.
 
 let wharf: TestServer;
@@ -23,10 +23,9 @@ test('user add --admin makes an admin: admin-only routes answer to them, not to 
     assert.is(added.code, 0, added.stderr);
   }
   const proxyConfig = (name: string) => fetch(`${wharf.url}/api/proxy-config/nginx`, { headers: { authorization: basic(name, `${name}-password-1`) } });
-  // The server takes both users on its next look at the database (each poll bounded).
-  await eventually('the server knows worker', async () => (await proxyConfig('worker')).status !== 401);
+  // The server takes both users on its next look at the database.
+  await wharf.accountsLoaded();
   assert.is((await proxyConfig('worker')).status, 403);
-  await eventually('the server knows boss', async () => (await proxyConfig('boss')).status !== 401);
   assert.is((await proxyConfig('boss')).status, 200);
 });
 

@@ -34,11 +34,15 @@ for (const layout of ['default', 's3-postgres']) {
   let wharf: TestServer;
   let clock = 0;
   const later = () => { clock += 2 * hour; };
+  /** Runs once, before the next DELETE unlinks (the lifecycle's hook). */
+  let beforeUnlink: (() => Promise<void>) | null = null;
   test.before.each(async () => {
     clock = Date.now();
+    beforeUnlink = null;
     wharf = await startWharf({
       storage: await testStorage(layout),
       storageNow: () => clock,
+      hooks: { beforeUnlink: async () => { const run = beforeUnlink; beforeUnlink = null; await run?.(); } },
       repositories: { [repo]: { type: 'local' }, pinned: { type: 'local', gc: { untagged: 'keep' } } },
     });
   });
@@ -116,6 +120,37 @@ for (const layout of ['default', 's3-postgres']) {
     await pullable(wharf.url, `${repo}/kids`, arm.digest, arm);
     assert.is((await fetch(`${wharf.url}/v2/${repo}/kids/manifests/v1`, { method: 'DELETE' })).status, 202);
     assert.is((await fetch(`${wharf.url}/v2/${repo}/kids/manifests/${arm.digest}`, { method: 'DELETE' })).status, 202);
+  });
+
+  test('an index pushed and tagged while its child is being deleted by digest: the delete is refused (409), the tag pulls', async () => {
+    const amd = makeImage();
+    const arm = makeImage({ architecture: 'arm64' });
+    const index = makeIndex([amd, arm]);
+    for (const image of [amd, arm]) await pushImage(wharf.url, `${repo}/race`, image, image.digest);
+    beforeUnlink = async () => { assert.is((await putManifest(wharf.url, `${repo}/race`, 'v1', index.bytes, OCI_INDEX)).status, 201); };
+    const refused = await fetch(`${wharf.url}/v2/${repo}/race/manifests/${arm.digest}`, { method: 'DELETE' });
+    assert.is(beforeUnlink, null, 'the hook ran');
+    assert.is(refused.status, 409);
+    assert.match(((await refused.json()) as { errors: { message: string }[] }).errors[0]!.message, `${index.digest} (tag v1)`);
+    await pullable(wharf.url, `${repo}/race`, arm.digest, arm);
+  });
+
+  test('a manifest or blob an index of indexes needs through an untagged inner index is not deleted (409 naming the tagged one)', async () => {
+    const amd = makeImage();
+    const arm = makeImage({ architecture: 'arm64' });
+    const inner = makeIndex([amd, arm]);
+    const outer: Buffer<ArrayBuffer> = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [descriptorOf(inner, OCI_INDEX)] }));
+    for (const image of [amd, arm]) await pushImage(wharf.url, `${repo}/nest`, image, image.digest);
+    assert.is((await putManifest(wharf.url, `${repo}/nest`, inner.digest, inner.bytes, OCI_INDEX)).status, 201);
+    assert.is((await putManifest(wharf.url, `${repo}/nest`, 'v1', outer, OCI_INDEX)).status, 201);
+    for (const path of [`manifests/${inner.digest}`, `manifests/${arm.digest}`, `blobs/${arm.layers[0]!.digest}`]) {
+      const refused = await fetch(`${wharf.url}/v2/${repo}/nest/${path}`, { method: 'DELETE' });
+      assert.is(refused.status, 409, path);
+      assert.match(((await refused.json()) as { errors: { message: string }[] }).errors[0]!.message, `${digestOf(outer)} (tag v1)`);
+    }
+    await pullable(wharf.url, `${repo}/nest`, arm.digest, arm);
+    assert.is((await fetch(`${wharf.url}/v2/${repo}/nest/manifests/v1`, { method: 'DELETE' })).status, 202);
+    assert.is((await fetch(`${wharf.url}/v2/${repo}/nest/manifests/${arm.digest}`, { method: 'DELETE' })).status, 202, 'untagged, it goes');
   });
 
   test('Artifactory deletion: a tag, a whole image; a blob a tagged manifest uses is refused with 409 naming it', async () => {

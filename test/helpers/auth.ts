@@ -71,8 +71,9 @@ export async function pushWith(client: Fetch, name: string, image: Image, tag: s
 }
 
 /**
- * Polls `check` until it returns true (the server picks up a CLI change within about a second);
- * fails after `ms` (default: room for a CI machine several times slower than this one).
+ * Polls `check` until it returns true, for a state no event announces (a CLI change to the
+ * accounts has one: TestServer.accountsLoaded); fails after `ms` (default: room for a CI machine
+ * several times slower than this one).
  */
 export async function eventually(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;

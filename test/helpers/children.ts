@@ -1,4 +1,7 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 
 // Waiting for a child process to end, bounded: a child stuck in its shutdown fails the test (and
 // is killed) instead of hanging the suite.
@@ -26,4 +29,33 @@ export function terminate(child: ChildProcess): Promise<number | null> {
   const exited = exitOf(child);
   child.kill('SIGTERM');
   return exited;
+}
+
+/** Whether a process of this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs the script `url` (a test process that starts servers and prints one JSON line about
+ * them), checks what it printed while it runs, SIGKILLs it as a CI timeout would, and returns what
+ * it printed.
+ */
+export async function printedThenKilled<T>(url: URL, whileRunning: (printed: T) => void): Promise<T> {
+  const child = spawn(process.execPath, [fileURLToPath(url)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = exitOf(child, 120_000);
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  const printed = JSON.parse(line) as T;
+  try {
+    whileRunning(printed);
+  } finally {
+    child.kill('SIGKILL');
+    if ((await exited) !== null) throw new Error(`the child exited by itself: ${line}`);
+  }
+  return printed;
 }

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { freePort, waitForPort } from './ports.js';
 import { tempDir } from './server.js';
 import { terminate } from './children.js';
+import { killWhenGone } from './watchdog.js';
 
 // Pebble, Let's Encrypt's ACME test server (Debian's pebble), on loopback. It validates HTTP-01
 // by fetching http://<name>:<httpPort>/.well-known/acme-challenge/<token>, resolving names the
@@ -69,6 +70,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     stdio: ['ignore', 'ignore', 'ignore'],
     env: { PATH: '/usr/bin:/bin', PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
   });
+  killWhenGone(child, dir);
   await Promise.all([waitForPort(port, child), waitForPort(managementPort, child)]);
   const ca = await readFile(cert, 'utf8');
   return {

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort, waitForPort } from './ports.js';
 import { tempDir } from './server.js';
+import { killWhenGone } from './watchdog.js';
 
 // npm's s3rver, an S3-compatible server, as a child process on a free loopback port with a temp
 // directory; one per test process, a fresh bucket per caller. Credentials: S3RVER/S3RVER.
@@ -28,7 +29,7 @@ async function start(): Promise<{ endpoint: string; child: ChildProcess }> {
   const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
   const child = spawn(process.execPath, [bin, '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--silent'], { stdio: 'ignore' });
   child.unref();
-  process.once('exit', () => child.kill('SIGKILL'));
+  killWhenGone(child, dir);
   await waitForPort(port, child);
   return { endpoint: `http://127.0.0.1:${port}`, child };
 }

@@ -35,9 +35,37 @@ export interface TestServer {
   collectGarbage(options?: { dryRun?: boolean }): Promise<CollectSummary>;
   /** What /readyz reports about storage. */
   storageHealth(): Promise<{ writable: boolean; reason?: string }>;
+  /**
+   * Resolves when the server has loaded the account snapshot the database holds now (after a
+   * `wharf user` or `wharf token` command: what it did is known to the server then); fails after `ms`.
+   */
+  accountsLoaded(ms?: number): Promise<void>;
   /** Stops the server (requests in flight get `graceMs`, as the server's close takes it); the data directory stays until cleanup(). */
   stop(options?: { graceMs?: number }): Promise<void>;
   cleanup(): Promise<void>;
+}
+
+/** The account snapshots a server loads (its `snapshot` hook), to wait for one. */
+function snapshotWatch() {
+  let loaded = -1;
+  const waiters = new Set<{ version: number; resolve: () => void }>();
+  return {
+    loaded(version: number) {
+      loaded = version;
+      for (const waiter of waiters) if (waiter.version <= version) waiter.resolve();
+    },
+    reach(version: number, ms: number): Promise<void> {
+      if (loaded >= version) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`the server did not load account snapshot ${version} within ${ms} ms (it holds ${loaded})`));
+        }, ms);
+        const waiter = { version, resolve: () => { clearTimeout(timer); waiters.delete(waiter); resolve(); } };
+        waiters.add(waiter);
+      });
+    },
+  };
 }
 
 const created: string[] = [];
@@ -119,12 +147,14 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
   const config = validateConfig(raw, { baseDir: process.cwd() });
   if (options.users) await addUsers(config, options.users);
   const log = options.log;
+  const snapshots = snapshotWatch();
+  const loginHooks: LoginHooks = { ...options.loginHooks, snapshot: (version) => { options.loginHooks?.snapshot?.(version); snapshots.loaded(version); } };
   let server: RunningServer | null = await startServer(config, {
     ...(options.accessLog ? { writeLog: options.accessLog } : {}),
     ...(log ? { logger: createLogger({ format: options.logFormat ?? 'text', write: (line) => log(line.trimEnd()) }) } : {}),
     ...(options.audit ? { audit: options.audit } : {}),
     ...(options.now ? { now: options.now } : {}),
-    ...(options.loginHooks ? { loginHooks: options.loginHooks } : {}),
+    loginHooks,
     ...(options.storageNow ? { storageNow: options.storageNow } : {}),
     ...(options.hooks ? { storageHooks: options.hooks } : {}),
     ...(options.acmeClock ? { acmeClock: options.acmeClock } : {}),
@@ -141,6 +171,16 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     storage,
     collectGarbage: (collectOptions) => running.collectGarbage(collectOptions),
     storageHealth: () => running.storageHealth(),
+    async accountsLoaded(ms = 30_000) {
+      const metadata = await openConfiguredMetadata(config);
+      let version: number;
+      try {
+        version = await metadata.accounts.changeCounter();
+      } finally {
+        await metadata.close();
+      }
+      await snapshots.reach(version, ms);
+    },
     async stop(stopOptions) {
       await server?.close(stopOptions);
       server = null;

@@ -9,6 +9,7 @@ import type { Test } from 'uvu';
 import { freePort } from './ports.js';
 import { startWharf, tempDir, type StartOptions, type TestServer } from './server.js';
 import { terminate } from './children.js';
+import { killWhenGone } from './watchdog.js';
 
 // Real upstreams for remote-repository tests: CNCF Distribution from Debian's docker-registry,
 // and a counting pass-through in front of it that can also misbehave on purpose.
@@ -41,6 +42,7 @@ export async function startDistribution(options: { user?: string; password?: str
   await writeFile(join(dir, 'config.yml'), lines.join('\n'));
   // Distribution reads every REGISTRY_* variable as configuration: give it a clean environment.
   const child = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } });
+  killWhenGone(child, dir);
   const url = `http://127.0.0.1:${port}`;
   for (const deadline = Date.now() + 30_000; ; await sleep(50)) {
     // Exited: it could not start (its port taken meanwhile, say); do not ask whoever holds the port.

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 
 // Cleanup that outlives the test process: a shell in its own process group reads a pipe from this
@@ -11,4 +11,14 @@ export function whenGone(script: string, args: string[]): void {
   // Neither the watchdog nor its pipe keeps this process alive.
   watchdog.unref();
   (watchdog.stdin as Socket).unref();
+}
+
+/**
+ * SIGKILLs a server a test started (s3rver, Pebble, Distribution) and removes `dir`, its temp
+ * directory, when this process is gone. `dir` is on the server's command line: a pid whose
+ * command line no longer names it (the server ended and the pid went to another) is left alone.
+ */
+export function killWhenGone(child: ChildProcess, dir: string): void {
+  if (child.pid === undefined) return; // it never started
+  whenGone('grep -qaF -- "$2" "/proc/$1/cmdline" 2>/dev/null && kill -9 "$1"; rm -rf "$2"', [String(child.pid), dir]);
 }

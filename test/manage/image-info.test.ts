@@ -31,7 +31,7 @@ function richImage(): Image & { configJson: Record<string, unknown> } {
     config: {
       ExposedPorts: { '8080/tcp': {}, '9090/udp': {} }, Volumes: { '/data': {} }, Env: ['PATH=/usr/bin', 'MODE=prod'],
       Entrypoint: ['/app/server'], Cmd: ['--port', '8080'], WorkingDir: '/app', User: 'app',
-      Labels: { 'org.opencontainers.image.source': 'https://example.com/app', team: 'payments', nonce: randomBytes(4).toString('hex') },
+      Labels: { 'org.opencontainers.image.source': 'https://example.com/app', team: 'payments', 'a,b\\c': 'odd', nonce: randomBytes(4).toString('hex') },
     },
     history: [
       { created: '2026-11-30T09:00:00Z', created_by: '/bin/sh -c #(nop) ADD file:abc in / ' },
@@ -123,6 +123,9 @@ test('Artifactory properties on manifest.json: docker.* and sha256, labels as do
   const filtered = (await (await fetch(`${base()}/api/storage/docker-local/team/props/2.0/manifest.json?properties=docker.label.team,sha256`)).json()) as { properties: Record<string, string[]> };
   assert.equal(Object.keys(filtered.properties).sort(), ['docker.label.team', 'sha256']);
   assert.is((await fetch(`${base()}/api/storage/docker-local/team/props/2.0/manifest.json?properties=nope`)).status, 404);
+  // Artifactory's escape: a backslash (%5C) before a comma or a backslash takes it literally.
+  const escaped = (await (await fetch(`${base()}/api/storage/docker-local/team/props/2.0/manifest.json?properties=docker.label.a%5C,b%5C%5Cc,sha256`)).json()) as { properties: Record<string, string[]> };
+  assert.equal(escaped.properties, { 'docker.label.a,b\\c': ['odd'], sha256: [image.digest.slice(7)] });
   const file = (await (await fetch(`${base()}/api/storage/docker-local/team/props/2.0/manifest.json`)).json()) as { size: string; checksums: { sha256: string }; mimeType: string };
   assert.equal(file, { ...file, size: String(image.manifest.length), checksums: { sha256: image.digest.slice(7) }, mimeType: OCI_MANIFEST });
 });

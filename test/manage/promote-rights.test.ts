@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { basic, challengeOf, eventually, fetchToken } from '../helpers/auth.js';
+import { basic, challengeOf, fetchToken } from '../helpers/auth.js';
 import { makeImage } from '../helpers/images.js';
 import { promote, tagDigest, tagsOf } from '../helpers/manage.js';
 import { errorCode, seedImage } from '../helpers/registry.js';
@@ -111,7 +111,8 @@ test('an access token works as a bearer credential and as a Basic password, with
   const token = created.stdout.trim();
   const image = await seed('team/token', '1');
   const body = { targetRepo: 'docker-prod', dockerRepository: 'team/token', tag: '1', copy: true };
-  await eventually('the server knows the new token', async () => (await promote(base(), 'docker-local', body, { authorization: `Bearer ${token}` })).status === 200);
+  await wharf.accountsLoaded();
+  assert.is((await promote(base(), 'docker-local', body, { authorization: `Bearer ${token}` })).status, 200, 'the server knows the new token');
   assert.is(await tagDigest(base(), 'docker-prod/team/token/manifests/1', as('root')), image.digest);
   await denied(await promote(base(), 'docker-local', { ...body, copy: false }, { authorization: basic('deployer', token) }), 'may not delete docker-local/team/token');
 });

@@ -155,6 +155,17 @@ test('the listing and info routes under access control: Basic credentials, pagin
   assert.is(await errorCode(await fetch(`${wharf.url}/api/docker/docker-secret/info/team/web/9`, { headers: alice })), 'NAME_UNKNOWN');
 });
 
+test('repos with an empty key is refused, naming the parameter', async () => {
+  for (const repos of [',', '', 'docker-local,']) {
+    const response = await fetch(`${wharf.url}/api/search/docker?tag=1.0&repos=${repos}`, { headers: alice });
+    assert.is(response.status, 400, repos);
+    const [error] = ((await response.json()) as { errors: { code: string; message: string; detail: { parameter: string } }[] }).errors;
+    assert.is(error!.code, 'REQUEST_INVALID');
+    assert.match(error!.message, /^repos /);
+    assert.is(error!.detail.parameter, 'repos');
+  }
+});
+
 test('a page that ends on tags the caller may not read has a next that names none of them (sealed)', async () => {
   const hidden = labelled({});
   await pushImage(wharf.url, 'docker-local/other/hidden', hidden, 'h00000', root);
@@ -176,6 +187,41 @@ test('a page that ends on tags the caller may not read has a next that names non
   assert.not.match(Buffer.from(first.next!, 'base64url').toString('latin1'), 'hidden');
   assert.equal(names(await search(`tag=h*&repos=docker-local&last=${first.next}`)), ['docker-local/team/late:h1']);
   assert.is(await errorCode(await fetch(`${wharf.url}/api/search/docker?tag=h*&last=${Buffer.from(JSON.stringify(['docker-local', 'other/hidden', 'h19999'])).toString('base64url')}`, { headers: alice })), 'REQUEST_INVALID', 'a cursor not sealed here is refused');
+});
+
+test('a catalog page reads at most 20,000 names: it may end short, with a sealed Link that names none the caller may not read', async () => {
+  const hidden = labelled({});
+  await pushImage(wharf.url, 'docker-local/other/c00000', hidden, '1', root);
+  // 20,000 images alice may not read (as the search test above, in transactions of 1,000), before hers.
+  await withStore(wharf, { 'docker-local': { type: 'local' } }, async (store) => {
+    for (let from = 1; from < 20_000; from += 1000) {
+      await store.metadata.transaction(async (tx) => {
+        for (let i = from; i < Math.min(from + 1000, 20_000); i++) {
+          await tx.management.link({ repo: 'docker-local', name: `other/c${String(i).padStart(5, '0')}` }, { manifests: [hidden.digest], blobs: [], missing: [] }, Date.now());
+        }
+      });
+      await new Promise(setImmediate);
+    }
+  });
+  const first = await fetch(`${wharf.url}/v2/_catalog`, { headers: alice });
+  assert.is(first.status, 200);
+  assert.equal(((await first.json()) as { repositories: string[] }).repositories, []);
+  const link = first.headers.get('link');
+  assert.match(link ?? '', /^<\/v2\/_catalog\?n=10000&last=~[^>]+>; rel="next"$/);
+  assert.not.match(Buffer.from(/last=~([^>]+)>/.exec(link!)![1]!, 'base64url').toString('latin1'), 'other');
+  const second = await fetch(`${wharf.url}${/<([^>]+)>/.exec(link!)![1]}`, { headers: alice });
+  assert.equal(((await second.json()) as { repositories: string[] }).repositories.filter((name) => name.startsWith('docker-local/')).slice(0, 2), ['docker-local/team/late', 'docker-local/team/multi']);
+  assert.is(await errorCode(await fetch(`${wharf.url}/v2/_catalog?last=~${Buffer.from(JSON.stringify({ catalog: 'docker-local/other/c19999' })).toString('base64url')}`, { headers: alice })), 'REQUEST_INVALID', 'a cursor not sealed here is refused');
+});
+
+test('a virtual repository\'s catalog reads at most 20,000 names of a member too, and goes on from there (after the test above)', async () => {
+  const first = await fetch(`${wharf.url}/api/docker/docker/v2/_catalog`, { headers: alice });
+  assert.equal(((await first.json()) as { repositories: string[] }).repositories, [], 'docker-team\'s names come after where docker-local stopped');
+  const link = first.headers.get('link');
+  assert.match(link ?? '', /^<\/api\/docker\/docker\/v2\/_catalog\?n=10000&last=~[^>]+>; rel="next"$/);
+  const second = await fetch(`${wharf.url}${/<([^>]+)>/.exec(link!)![1]}`, { headers: alice });
+  assert.equal(((await second.json()) as { repositories: string[] }).repositories, ['team/api', 'team/late', 'team/multi', 'team/pages', 'team/web']);
+  assert.is(second.headers.get('link'), null);
 });
 
 test.run();

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { makeImage, type Image } from '../helpers/images.js';
 import { pushMultiArch, tagDigest, tagsOf } from '../helpers/manage.js';
 import { pushImage } from '../helpers/registry.js';
-import { startWharf, type TestServer } from '../helpers/server.js';
+import { cliConfig, runCli, startWharf, type TestServer } from '../helpers/server.js';
 import { storedBlobs } from '../helpers/stored.js';
 
 // maxUniqueTags and platformTags, through the real server: the limit drops exactly the oldest
@@ -58,6 +58,19 @@ test('maxUniqueTags: 3 drops exactly the oldest tags by push time, in the push i
   // Another image has its own count.
   await push('docker-limited/team/other', makeImage(), 'only');
   assert.equal(await tagsOf(base(), name), ['t2', 't4', 't5']);
+});
+
+test('tags wharf promote (the CLI, beside the server) removes by maxUniqueTags are counted in the server\'s metric', async () => {
+  const name = 'docker-limited/team/cli';
+  for (const tag of ['c1', 'c2', 'c3']) await push(name, makeImage(), tag);
+  await push('docker-platforms/team/cli', makeImage(), 'promoted');
+  const before = await removedCounter('docker-limited');
+  const config = await cliConfig(wharf, { 'docker-platforms': { type: 'local' }, 'docker-limited': { type: 'local', maxUniqueTags: 3 } });
+  const promoted = await runCli(['promote', 'docker-platforms', 'team/cli:promoted', 'docker-limited', '--copy', '--config', config]);
+  assert.is(promoted.code, 0, promoted.stderr);
+  assert.match(promoted.stdout, 'removed the oldest tag(s) of docker-limited/team/cli: c1');
+  assert.equal(await tagsOf(base(), name), ['c2', 'c3', 'promoted']);
+  assert.is(await removedCounter('docker-limited'), before + 1);
 });
 
 test('the content of dropped tags goes at the next collection; what tags still reach stays', async () => {

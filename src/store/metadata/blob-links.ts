@@ -1,5 +1,6 @@
-import type { Db } from './sql.js';
-import type { BlobLinkRow, BlobLinks, ImageRef } from './types.js';
+import { refuseWhileTagged } from './needed.js';
+import type { Db, Sql } from './sql.js';
+import type { BlobLinkRow, BlobLinks, ImageRef, UnlinkOptions } from './types.js';
 
 export class SqlBlobLinks implements BlobLinks {
   constructor(private readonly db: Db) {}
@@ -16,8 +17,13 @@ export class SqlBlobLinks implements BlobLinks {
     return row ? Number(row.size) : null;
   }
 
-  async unlink({ repo, name }: ImageRef, digest: string): Promise<boolean> {
-    return (await this.db.sql.run('DELETE FROM repository_blobs WHERE repo = $1 AND name = $2 AND digest = $3', [repo, name, digest])) > 0;
+  async unlink(image: ImageRef, digest: string, options: UnlinkOptions = {}): Promise<boolean> {
+    const remove = async (sql: Sql) => (await sql.run('DELETE FROM repository_blobs WHERE repo = $1 AND name = $2 AND digest = $3', [image.repo, image.name, digest])) > 0;
+    if (!options.keepWhileTagged) return remove(this.db.sql);
+    return this.db.atomic(async (sql) => {
+      await refuseWhileTagged(sql, 'repository_blobs', image, digest);
+      return remove(sql);
+    });
   }
 
   async repositoryBytes(repo: string): Promise<number> {

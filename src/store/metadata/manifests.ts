@@ -1,8 +1,9 @@
 import { LRUCache } from 'lru-cache';
 import { storeInfo } from './management.js';
+import { refuseWhileTagged } from './needed.js';
 import { placeholders, type Db, type Sql } from './sql.js';
 import { noRules, removeTags, setTag } from './tag-rules.js';
-import type { ImageRef, ManifestPut, ManifestRow, Manifests, ReferrerRow } from './types.js';
+import type { ImageRef, ManifestPut, ManifestRow, Manifests, ReferrerRow, UnlinkOptions } from './types.js';
 
 /** Bytes of manifest content kept in memory. By digest, so an entry can never go stale. */
 const contentCacheBytes = 64 << 20;
@@ -98,8 +99,9 @@ export class SqlManifests implements Manifests {
     });
   }
 
-  async unlink({ repo, name }: ImageRef, digest: string): Promise<boolean> {
+  async unlink({ repo, name }: ImageRef, digest: string, options: UnlinkOptions = {}): Promise<boolean> {
     return this.db.atomic(async (sql) => {
+      if (options.keepWhileTagged) await refuseWhileTagged(sql, 'repository_manifests', { repo, name }, digest);
       const params = [repo, name, digest];
       const tags = await sql.all<{ tag: string }>('SELECT tag FROM tags WHERE repo = $1 AND name = $2 AND digest = $3', params);
       await removeTags(sql, { repo, name }, tags.map((row) => row.tag));

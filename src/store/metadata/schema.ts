@@ -108,6 +108,11 @@ const migrations: ((t: Types) => string[])[] = [
   ({ int }) => [
     `CREATE TABLE upload_locks (uuid TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at ${int} NOT NULL)`,
   ],
+  // 8: tags maxUniqueTags removed, per repository, by whoever removed them (a push on any node or
+  // worker, `wharf promote`): what wharf_tags_removed_total reports.
+  ({ int }) => [
+    `CREATE TABLE tag_limit_removals (repo TEXT PRIMARY KEY, removed ${int} NOT NULL)`,
+  ],
 ];
 
 /** Applies the migrations this database has not had yet. */

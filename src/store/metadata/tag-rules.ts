@@ -40,5 +40,9 @@ export async function setTag(sql: Sql, image: ImageRef, tag: string, digest: str
   );
   const dropped = excess.map((row) => row.tag);
   await removeTags(sql, image, dropped);
+  await sql.run(
+    'INSERT INTO tag_limit_removals (repo, removed) VALUES ($1, $2) ON CONFLICT (repo) DO UPDATE SET removed = tag_limit_removals.removed + excluded.removed',
+    [repo, dropped.length],
+  );
   return dropped;
 }

@@ -54,6 +54,11 @@ export class SqlTags implements Tags {
     return held > 0;
   }
 
+  async removedByLimit(): Promise<Record<string, number>> {
+    const rows = await this.db.sql.all<{ repo: string; removed: number | string }>('SELECT repo, removed FROM tag_limit_removals');
+    return Object.fromEntries(rows.map((row) => [row.repo, Number(row.removed)]));
+  }
+
   async getConfirmed({ repo, name }: ImageRef, tag: string): Promise<ConfirmedTag | undefined> {
     return this.db.reads.get(`confirmed\0${repo}\0${name}\0${tag}`, async () => {
       const row = await this.db.sql.get<{ digest: string; pushed_at: number; checked_at: number | null }>(

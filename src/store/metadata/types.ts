@@ -114,10 +114,15 @@ export interface Manifests {
   /** A remote cache fill: stores what the upstream sent, links it, and records the upstream's confirmation of the tag. */
   cache(put: ManifestPut): Promise<void>;
   /** Removes a manifest from an image with every tag that points to it. */
-  unlink(image: ImageRef, digest: string): Promise<boolean>;
+  unlink(image: ImageRef, digest: string, options?: UnlinkOptions): Promise<boolean>;
   referrers(image: ImageRef, subject: string): Promise<ReferrerRow[]>;
   /** A manifest of the image that lists `digest` as a foreign layer (its bytes), if any. */
   withForeignLayer(image: ImageRef, digest: string): Promise<Buffer | undefined>;
+}
+
+export interface UnlinkOptions {
+  /** A DELETE: refused (409 DENIED) while a tagged manifest of the image needs it, through nested indexes too. */
+  keepWhileTagged?: boolean;
 }
 
 export interface TagRow {
@@ -151,6 +156,8 @@ export interface Tags {
    * one committed first is seen.
    */
   hold(image: ImageRef, tag: string, digest: string, now: number, replaces: readonly string[]): Promise<boolean>;
+  /** Tags maxUniqueTags has removed, by repository key, whoever pushed or promoted (every process, every node). */
+  removedByLimit(): Promise<Record<string, number>>;
   /** Remote repositories: where the tag points and when the upstream last confirmed it, in one read (one snapshot). */
   getConfirmed(image: ImageRef, tag: string): Promise<ConfirmedTag | undefined>;
   confirm(image: ImageRef, tag: string, at: number): Promise<void>;
@@ -161,7 +168,7 @@ export interface BlobLinks {
   size(image: ImageRef, digest: string): Promise<number | null>;
   /** Size of a blob linked to any image of the repository, or null. */
   sizeInRepository(repo: string, digest: string): Promise<number | null>;
-  unlink(image: ImageRef, digest: string): Promise<boolean>;
+  unlink(image: ImageRef, digest: string, options?: UnlinkOptions): Promise<boolean>;
   repositoryBytes(repo: string): Promise<number>;
   leastRecentlyPulled(repo: string, limit: number): Promise<BlobLinkRow[]>;
   /** The manifests of the image (with one of their tags, if any) that reference the blob. */
