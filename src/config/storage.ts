@@ -8,7 +8,7 @@ import type { CollectorConfig, StorageConfig } from './types.js';
 //     blobs: { driver: filesystem }                 # default: <dataDir>/blobs
 //     blobs: { driver: s3, endpoint, region, bucket, prefix, accessKeyId, secretAccessKey, forcePathStyle, redirect, timeouts }
 //     metadata: { driver: sqlite }                  # default: <dataDir>/meta.db
-//     metadata: { driver: postgres, url: postgres://user:${PGPASSWORD}@host:5432/wharf }
+//     metadata: { driver: postgres, url: postgres://user:${PGPASSWORD}@host:5432/wharf, timeouts }
 //   gc: { interval: 1h, grace: 1h }
 //   uploads: { expireAfter: 24h }
 
@@ -58,7 +58,7 @@ function metadata(value: unknown, path: string): StorageConfig['metadata'] {
     return { driver };
   }
   if (driver !== 'postgres') throw new ConfigError(join(path, 'driver'), `expected sqlite or postgres, got ${describe(driver)}`);
-  const node = mapping(value, path, ['driver', 'url']);
+  const node = mapping(value, path, ['driver', 'url', 'timeouts']);
   const url = string(node.url, join(path, 'url'));
   let parsed: URL | null = null;
   try {
@@ -68,7 +68,7 @@ function metadata(value: unknown, path: string): StorageConfig['metadata'] {
     // The value may hold a password: it is not repeated.
     throw new ConfigError(join(path, 'url'), 'expected a URL like postgres://user:password@host:5432/database');
   }
-  return { driver: 'postgres', url };
+  return { driver: 'postgres', url, timeouts: timeouts(node.timeouts, join(path, 'timeouts')) };
 }
 
 export function storageConfig(value: unknown): StorageConfig {

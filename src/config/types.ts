@@ -114,7 +114,14 @@ export interface StorageConfig {
       /** Connecting, and waiting for the store's answer to a request (ms). */
       readonly timeouts: { readonly connect: number; readonly response: number };
     };
-  readonly metadata: { readonly driver: 'sqlite' } | { readonly driver: 'postgres'; readonly url: string };
+  readonly metadata:
+    | { readonly driver: 'sqlite' }
+    | {
+      readonly driver: 'postgres';
+      readonly url: string;
+      /** Connecting, and waiting for the server's answer to a statement (ms). */
+      readonly timeouts: { readonly connect: number; readonly response: number };
+    };
 }
 
 export interface CollectorConfig {

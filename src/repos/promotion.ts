@@ -142,6 +142,10 @@ export class Promotion {
       }
       const removed: string[] = [];
       for (const item of plan.tags) {
+        // The target tag as planned (absent, the same manifest, or an overwrite the caller may
+        // make) until the commit: a push beside the transaction is not overwritten.
+        const replaces = plan.overwrites.filter((overwrite) => overwrite.tag === item.targetTag).map((overwrite) => overwrite.digest);
+        if (!(await tx.tags.hold(plan.target, item.targetTag, item.digest, now, replaces))) throw changed();
         const platformTags = targetConfig.platformTags ? await platformTagsFor(tx, item.targetTag, item.digest) : [];
         removed.push(...await tx.tags.set(plan.target, item.targetTag, item.digest, now, { platformTags, maxUniqueTags: targetConfig.maxUniqueTags }));
       }
@@ -166,17 +170,12 @@ export function promotionTarget(plan: PromotionPlan): string {
   return `${plan.source.repo}/${plan.source.name}${tags ? `:${tags.tag}` : ''}->${plan.target.repo}/${plan.target.name}${tags ? `:${tags.targetTag}` : ''}`;
 }
 
-/** Source tags as planned (for a whole image, no other tag either), target tags as planned (or overwritten as planned). */
+/** Source tags as planned (for a whole image, no other tag either); target tags are held as planned when set. */
 async function checkUnchanged(tx: Concerns, plan: PromotionPlan): Promise<void> {
   const sourceRows = await tx.tags.details(plan.source);
   if (plan.wholeImage && sourceRows.filter((row) => row.platform_of === null).length !== plan.tags.length) throw changed();
   const source = new Map(sourceRows.map((row) => [row.tag, row.digest]));
-  const target = new Map((await tx.tags.details(plan.target)).map((row) => [row.tag, row.digest]));
-  for (const item of plan.tags) {
-    if (source.get(item.tag) !== item.digest) throw changed();
-    const current = target.get(item.targetTag);
-    if (current !== undefined && current !== item.digest && !plan.overwrites.some((o) => o.tag === item.targetTag && o.digest === current)) throw changed();
-  }
+  for (const item of plan.tags) if (source.get(item.tag) !== item.digest) throw changed();
 }
 
 /** A target that blocks schema1 (blockSchema1) takes none by promotion either. */

@@ -6,6 +6,7 @@ import type { S3Options } from './blobs/s3.js';
 import { BlobLifecycle, type LifecycleHooks } from './lifecycle.js';
 import { openMetadata } from './metadata/index.js';
 import type { Metadata } from './metadata/types.js';
+import type { PostgresTimeouts } from './metadata/postgres.js';
 import { databaseSessionLocks, localSessionLocks, type SessionLocks } from './session-locks.js';
 import { UploadSessions } from './uploads.js';
 
@@ -19,7 +20,7 @@ export interface StoreOptions {
   /** Local files: the SQLite database, the filesystem driver's blobs, temp files. */
   dataDir: string;
   blobs: { driver: 'filesystem' } | ({ driver: 's3' } & S3Options);
-  metadata: { driver: 'sqlite' } | { driver: 'postgres'; url: string };
+  metadata: { driver: 'sqlite' } | { driver: 'postgres'; url: string; timeouts?: PostgresTimeouts };
   /** Start-up of a server: drop half-written temp files, repair interrupted upload finishes. Not for a side process (wharf gc). */
   recover: boolean;
   /** The time (ms); tests inject one to move past grace periods. */
@@ -64,7 +65,10 @@ async function makeDataDir(dataDir: string): Promise<void> {
 /** Opens the metadata database a storage configuration names (creating the data directory for SQLite). */
 export async function openMetadataOf(options: Pick<StoreOptions, 'dataDir' | 'metadata' | 'log' | 'now' | 'connections'>): Promise<Metadata> {
   const extra = { ...(options.now ? { now: options.now } : {}), ...(options.log ? { log: options.log } : {}) };
-  if (options.metadata.driver === 'postgres') return openMetadata({ driver: 'postgres', url: options.metadata.url, ...extra, ...(options.connections ? { poolSize: options.connections } : {}) });
+  if (options.metadata.driver === 'postgres') {
+    const { url, timeouts } = options.metadata;
+    return openMetadata({ driver: 'postgres', url, ...extra, ...(timeouts ? { timeouts } : {}), ...(options.connections ? { poolSize: options.connections } : {}) });
+  }
   await makeDataDir(options.dataDir);
   return openMetadata({ driver: 'sqlite', path: metadataFile(options.dataDir), ...extra });
 }

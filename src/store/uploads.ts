@@ -22,6 +22,9 @@ interface LiveSession {
   size: number;
 }
 
+/** Session bytes without a row younger than this are left to the process starting them (clocks of nodes and store may differ too). */
+export const startingGrace = 10 * 60_000;
+
 function unknown(uuid: string, owner: ImageRef): RegistryError {
   return new RegistryError('BLOB_UPLOAD_UNKNOWN', { message: `upload ${uuid} is not in progress for ${owner.repo}/${owner.name}`, detail: { uuid } });
 }
@@ -58,7 +61,13 @@ export class UploadSessions {
   async start(owner: ImageRef): Promise<UploadState> {
     const uuid = randomUUID();
     await this.bytes.create(uuid).catch((error: unknown) => { throw storageFailure(error, this.options.log); });
-    await this.metadata.uploads.create({ uuid, repo: owner.repo, name: owner.name, started_at: this.options.now() });
+    try {
+      await this.metadata.uploads.create({ uuid, repo: owner.repo, name: owner.name, started_at: this.options.now() });
+    } catch (error) {
+      // No session without its row: the bytes' marker goes now, not at uploads.expireAfter.
+      await this.bytes.delete(uuid).catch(() => undefined);
+      throw error;
+    }
     this.#live.set(uuid, { hash: ThreadHash.create(), size: 0 });
     return { uuid, size: 0 };
   }
@@ -128,17 +137,23 @@ export class UploadSessions {
       for (const row of batch) await this.#end(row.uuid);
       ended += batch.length;
     }
+    await this.#dropOrphans(before);
+    return ended + (await this.bytes.abortAbandoned(before));
+  }
+
+  /** Drops session bytes last written before `before` that have no session row. */
+  async #dropOrphans(before: number): Promise<void> {
     for await (const { uuid, modifiedAt } of this.bytes.list()) {
       if (modifiedAt < before && !(await this.metadata.uploads.get(uuid))) await this.bytes.delete(uuid);
     }
-    return ended + (await this.bytes.abortAbandoned(before));
   }
 
   /**
    * Start-up repair of what a crash left between the steps of a finish: a session whose bytes
    * were already moved into the blob store is linked (if the blob is there) and ended; a session
    * whose bytes are gone otherwise is ended (its client gets BLOB_UPLOAD_UNKNOWN and starts
-   * again); bytes without a session are dropped.
+   * again); bytes without a session are dropped once older than `startingGrace` (younger ones may
+   * be another node's session being started: its bytes come before its row).
    */
   async repair(): Promise<void> {
     for (const row of await this.metadata.uploads.all()) {
@@ -147,9 +162,7 @@ export class UploadSessions {
       if (blob?.state === 'present') await this.lifecycle.linkExisting(row, blob.digest, blob.size);
       await this.metadata.uploads.remove(row.uuid);
     }
-    for await (const { uuid } of this.bytes.list()) {
-      if (!(await this.metadata.uploads.get(uuid))) await this.bytes.delete(uuid);
-    }
+    await this.#dropOrphans(this.options.now() - startingGrace);
   }
 
   /** Hashes the session's bytes from `from` into `hash`. */

@@ -39,7 +39,7 @@ test('s3 and postgres settings are read, with ${ENV} for secrets; path-style is 
     driver: 's3', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', bucket: 'registry', prefix: 'wharf/prod',
     accessKeyId: 'AKIA', secretAccessKey: 's3cr3t', forcePathStyle: true, redirect: true, timeouts: { connect: 10_000, response: 120_000 },
   });
-  assert.equal(config.storage.metadata, { driver: 'postgres', url: 'postgres://wharf:pw@db:5432/wharf' });
+  assert.equal(config.storage.metadata, { driver: 'postgres', url: 'postgres://wharf:pw@db:5432/wharf', timeouts: { connect: 10_000, response: 60_000 } });
   assert.equal(config.gc, { interval: 1_800_000, grace: 7_200_000, uploadsExpireAfter: 43_200_000 });
 });
 

@@ -73,6 +73,7 @@ function validatorKeys(): Set<string> {
     ['storage.blobs', { ...local, storage: { blobs: { driver: 's3', bucket: 'bucket' } } }, (t) => (t.storage as Record<string, Record<string, unknown>>).blobs!],
     ['storage.blobs.timeouts', { ...local, storage: { blobs: { driver: 's3', bucket: 'bucket', timeouts: {} } } }, (t) => (t.storage as Record<string, Record<string, Record<string, unknown>>>).blobs!.timeouts!],
     ['storage.metadata', { ...local, storage: { metadata: { driver: 'postgres', url: 'postgres://h/d' } } }, (t) => (t.storage as Record<string, Record<string, unknown>>).metadata!],
+    ['storage.metadata.timeouts', { ...local, storage: { metadata: { driver: 'postgres', url: 'postgres://h/d', timeouts: {} } } }, (t) => (t.storage as Record<string, Record<string, Record<string, unknown>>>).metadata!.timeouts!],
     ['gc', { ...local, gc: {} }, (t) => t.gc as Record<string, unknown>],
     ['uploads', { ...local, uploads: {} }, (t) => t.uploads as Record<string, unknown>],
     ['proxy', { ...local, proxy: {} }, (t) => t.proxy as Record<string, unknown>],
@@ -102,6 +103,7 @@ test("README's defaults are what a config without the key gets", () => {
   const alpnOnly = validateConfig({ listeners: [{ port: 443, tls: { mode: 'acme', directory: 'https://ca.example/dir', domains: ['a.example'] } }], repositories: { l: { type: 'local' } } }, { baseDir: '/' });
   const withMetrics = validateConfig({ metrics: { port: 9100 }, repositories: { l: { type: 'local' } } }, { baseDir: '/' });
   const s3 = validateConfig({ storage: { blobs: { driver: 's3', bucket: 'bucket', endpoint: 'http://127.0.0.1:9000' } }, repositories: { l: { type: 'local' } } }, { baseDir: '/' });
+  const postgres = validateConfig({ storage: { metadata: { driver: 'postgres', url: 'postgres://h/d' } }, repositories: { l: { type: 'local' } } }, { baseDir: '/' }).storage.metadata as Extract<Config['storage']['metadata'], { driver: 'postgres' }>;
   const s3Aws = validateConfig({ storage: { blobs: { driver: 's3', bucket: 'bucket' } }, repositories: { l: { type: 'local' } } }, { baseDir: '/' });
   const target = validateConfig({ repositories: { l: { type: 'local' } }, permissions: [{ name: 'p', repositories: ['l'] }] }, { baseDir: '/' }).permissions[0]!;
   const l = config.repositories.l as Extract<Config['repositories'][string], { type: 'local' }>;
@@ -165,6 +167,7 @@ test("README's defaults are what a config without the key gets", () => {
     'storage.blobs.redirect': ['`false`', blobs(s3).redirect, false],
     'storage.blobs.timeouts.connect': ['`10s`, `60s`', [blobs(s3).timeouts.connect, blobs(s3).timeouts.response], [10_000, 60_000]],
     'storage.metadata.driver': ['`sqlite`', config.storage.metadata.driver, 'sqlite'],
+    'storage.metadata.timeouts.connect': ['`10s`, `60s`', [postgres.timeouts.connect, postgres.timeouts.response], [10_000, 60_000]],
     'gc.interval': ['`1h`', config.gc.interval, 60 * minute],
     'gc.grace': ['`1h`', config.gc.grace, 60 * minute],
     'uploads.expireAfter': ['`24h`', config.gc.uploadsExpireAfter, 24 * 60 * minute],

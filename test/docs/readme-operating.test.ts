@@ -47,7 +47,7 @@ test('reload: every setting README lists as needing a restart is logged so and k
     };
     const report = await server.reload(config(restartOnly));
     // uploads.expireAfter is gc.uploadsExpireAfter in the typed config: named as the file has it.
-    const expected = ['dataDir', 'certsDir', 'storage.metadata.driver', 'storage.metadata.url', 'metrics', 'log.format', 'auth.tokenLifetime', 'gc.interval', 'uploads.expireAfter', 'workers', 'downloads.memory'];
+    const expected = ['dataDir', 'certsDir', 'storage.metadata.driver', 'storage.metadata.url', 'storage.metadata.timeouts', 'metrics', 'log.format', 'auth.tokenLifetime', 'gc.interval', 'uploads.expireAfter', 'workers', 'downloads.memory'];
     assert.equal([...report.needsRestart].sort(), [...expected].sort());
     assert.equal(report.applied, []);
     const warning = await log.waitFor('which needs a restart');

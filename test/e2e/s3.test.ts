@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -9,6 +8,7 @@ import { freePort } from '../helpers/ports.js';
 import { errorCode, pushBlob } from '../helpers/registry.js';
 import { s3Storage } from '../helpers/s3.js';
 import { runCli, startWharf, tempDir, type TestServer } from '../helpers/server.js';
+import { switchable, type Switchable } from '../helpers/switchable.js';
 
 // The S3 driver end to end against an S3-compatible server (npm's s3rver): blobs larger than one
 // multipart part, written in one request and in chunks, read back whole and by range; presigned
@@ -114,46 +114,21 @@ test('a bucket that does not exist, or credentials the store refuses, stop start
   assert.not.match(refused.stderr, 's3cr3t-key');
 });
 
-/** A TCP pass-through to the object store that can be made to accept connections and never answer. */
-async function switchable(endpoint: string): Promise<{ url: string; silent: boolean; close(): Promise<void> }> {
-  const target = new URL(endpoint);
-  const sockets = new Set<Socket>();
-  const state = { silent: false };
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    if (state.silent) return;
-    const onward = connect(Number(target.port), target.hostname);
-    socket.pipe(onward).pipe(socket);
-    socket.on('error', () => onward.destroy());
-    onward.on('error', () => socket.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    get silent() { return state.silent; },
-    set silent(value) {
-      state.silent = value;
-      // Kept-alive connections would go on passing: each request meets the new state.
-      for (const socket of sockets) socket.destroy();
-    },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-test('an object store that stops answering: requests get 503 UNAVAILABLE within the timeouts, and work again once it is back', async () => {
+/** A server that reaches its object store through a switchable pass-through, with 1 s timeouts; its log lines. */
+async function behindSwitch(): Promise<{ store: Switchable; wharf: TestServer; lines: string[] }> {
   const storage = await s3Storage();
   const store = await switchable(storage.endpoint);
   const lines: string[] = [];
   const wharf = await startWharf({ storage: { blobs: { ...storage, endpoint: store.url, timeouts: { connect: '1s', response: '1s' } } }, log: (line) => lines.push(line) });
+  return { store, wharf, lines };
+}
+
+test('an object store that stops answering: requests get 503 UNAVAILABLE within the timeouts, and work again once it is back', async () => {
+  const { store, wharf, lines } = await behindSwitch();
   try {
     const item = blob(randomBytes(100_000));
     assert.is((await pushBlob(wharf.url, 'docker-local/team/app', item)).status, 201);
-    store.silent = true;
+    store.mode = 'silent';
     const pull = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/${item.digest}`);
     assert.is(pull.status, 503);
     assert.is(await errorCode(pull), 'UNAVAILABLE');
@@ -162,7 +137,7 @@ test('an object store that stops answering: requests get 503 UNAVAILABLE within 
     assert.is(push.status, 503);
     assert.is(await errorCode(push), 'UNAVAILABLE');
     assert.is((await fetch(`${wharf.url}/readyz`)).status, 503);
-    store.silent = false;
+    store.mode = 'forward';
     const again = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/${item.digest}`);
     assert.is(again.status, 200);
     assert.ok(Buffer.from(await again.arrayBuffer()).equals(item.bytes));
@@ -177,7 +152,7 @@ test('an object store that stops answering: requests get 503 UNAVAILABLE within 
 
 test('an S3 endpoint that accepts connections and never answers stops start-up within its timeouts, naming storage.blobs.endpoint', async () => {
   const store = await switchable((await s3Storage()).endpoint);
-  store.silent = true;
+  store.mode = 'silent';
   try {
     const dir = await tempDir();
     const config = join(dir, 'wharf.yaml');
@@ -190,6 +165,36 @@ test('an S3 endpoint that accepts connections and never answers stops start-up w
     assert.is(result.code, 1);
     assert.match(result.stderr, `storage.blobs.endpoint: cannot connect to s3 at ${store.url}: no answer within storage.blobs.timeouts`);
   } finally {
+    await store.close();
+  }
+});
+
+test('an object store that stops sending a blob body midway: the GET is cut off (a truncated body) within the timeouts, logged once', async () => {
+  const { store, wharf, lines } = await behindSwitch();
+  try {
+    const big = blob(randomBytes(48 * mib));
+    assert.is((await pushBlob(wharf.url, 'docker-local/team/app', big)).status, 201);
+    const response = await fetch(`${wharf.url}/v2/docker-local/team/app/blobs/${big.digest}`, { signal: AbortSignal.timeout(30_000) });
+    assert.is(response.status, 200);
+    const reader = response.body!.getReader();
+    let received = (await reader.read()).value!.length;
+    // The headers and the first bytes came; now the store sends nothing more.
+    store.mode = 'stalled';
+    const failure = await (async () => {
+      try {
+        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) received += chunk.value.length;
+        return null;
+      } catch (error) {
+        return error as Error;
+      }
+    })();
+    assert.ok(failure, 'the body does not end as if whole');
+    assert.is.not(failure!.name, 'TimeoutError', 'cut off by Wharf, not by the test waiting');
+    assert.ok(received < big.bytes.length, `${received} bytes of ${big.bytes.length}`);
+    assert.is(lines.filter((line) => line.includes('the object store is not reachable (no answer within storage.blobs.timeouts)')).length, 1, lines.join('\n'));
+  } finally {
+    store.mode = 'forward';
+    await wharf.cleanup();
     await store.close();
   }
 });

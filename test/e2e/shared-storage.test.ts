@@ -7,6 +7,8 @@ import { blob, makeImage, makeIndex, type Image } from '../helpers/images.js';
 import { dockerClient, pushWith } from '../helpers/auth.js';
 import { errorCode, pushImage, putManifest } from '../helpers/registry.js';
 import { postgresDatabase, stopPostgres } from '../helpers/postgres.js';
+import { s3Keys, s3Storage, type S3Settings } from '../helpers/s3.js';
+import { switchable } from '../helpers/switchable.js';
 import { spawnWharf, startWharf, tempDir, testStorage } from '../helpers/server.js';
 import { Agent } from 'undici';
 import pg from 'pg';
@@ -175,7 +177,8 @@ test('workers: 4 on PostgreSQL open 10 connections in all, not a pool of 10 each
 
 test('PostgreSQL restarted under a running server: requests meanwhile get 503 UNAVAILABLE, and it recovers without a restart', async () => {
   const lines: string[] = [];
-  const wharf = await startWharf({ storage: await testStorage('s3-postgres'), log: (line) => lines.push(line) });
+  const storage = await testStorage('s3-postgres');
+  const wharf = await startWharf({ storage, log: (line) => lines.push(line) });
   let restart: (() => Promise<void>) | null = null;
   try {
     const image = makeImage();
@@ -187,6 +190,7 @@ test('PostgreSQL restarted under a running server: requests meanwhile get 503 UN
       assert.is(await errorCode(response), 'UNAVAILABLE');
     }
     assert.is((await fetch(`${wharf.url}/readyz`)).status, 503);
+    assert.equal((await s3Keys(storage.blobs as S3Settings)).filter((key) => key.includes('/uploads/')), [], 'the upload that could not start left no session marker');
     await restart();
     restart = null;
     const manifest = await fetch(`${wharf.url}/v2/docker-local/team/app/manifests/1`);
@@ -200,6 +204,68 @@ test('PostgreSQL restarted under a running server: requests meanwhile get 503 UN
   } finally {
     await restart?.();
     await wharf.cleanup();
+  }
+});
+
+test('PostgreSQL cut off by a network partition (connections open, nothing answers): requests get 503 UNAVAILABLE within storage.metadata.timeouts, and work again once it is back', async () => {
+  const url = new URL(await postgresDatabase());
+  const link = await switchable(`http://${url.host}`);
+  url.port = String(link.port);
+  const lines: string[] = [];
+  const metadata = { driver: 'postgres', url: url.href, timeouts: { connect: '1s', response: '1s' } };
+  const wharf = await startWharf({ storage: { blobs: await s3Storage(), metadata }, log: (line) => lines.push(line) });
+  try {
+    const image = makeImage();
+    await pushImage(wharf.url, 'docker-local/team/app', image, '1');
+    link.mode = 'stalled';
+    for (const path of ['/v2/docker-local/team/app/manifests/1', '/v2/docker-local/team/app/tags/list', '/readyz']) {
+      // Bounded: without a statement timeout the request waits for TCP to give up.
+      const response = await fetch(`${wharf.url}${path}`, { signal: AbortSignal.timeout(30_000) });
+      assert.is(response.status, 503, path);
+      if (path !== '/readyz') assert.is(await errorCode(response), 'UNAVAILABLE');
+    }
+    link.mode = 'forward';
+    const manifest = await fetch(`${wharf.url}/v2/docker-local/team/app/manifests/1`);
+    assert.is(manifest.status, 200);
+    assert.is(manifest.headers.get('docker-content-digest'), image.digest);
+    assert.is(lines.filter((line) => line.includes('the metadata database is not reachable (no answer within storage.metadata.timeouts)')).length, 1, lines.join('\n'));
+    assert.is(lines.filter((line) => line.includes('the metadata database is reachable again')).length, 1, lines.join('\n'));
+  } finally {
+    link.mode = 'forward';
+    await wharf.cleanup();
+    await link.close();
+  }
+});
+
+test('PostgreSQL refusing new connections (too many clients, SQLSTATE 53300): requests get 503 UNAVAILABLE, not 500', async () => {
+  const url = new URL(await postgresDatabase());
+  const admin = new pg.Client({ connectionString: url.href });
+  await admin.connect();
+  // Superusers pass every connection limit: Wharf connects as a role of its own, which owns the database.
+  const role = `wharf_${randomBytes(6).toString('hex')}`;
+  await admin.query(`CREATE ROLE ${role} LOGIN`);
+  await admin.query(`ALTER DATABASE ${url.pathname.slice(1)} OWNER TO ${role}`);
+  url.username = role;
+  const wharf = await startWharf({ storage: { blobs: await s3Storage(), metadata: { driver: 'postgres', url: url.href } }, log: () => undefined });
+  try {
+    await pushImage(wharf.url, 'docker-local/team/app', makeImage(), '1');
+    // The role's connections are used up (as max_connections would be): Wharf's are cut, a new one is refused.
+    await admin.query(`ALTER ROLE ${role} CONNECTION LIMIT 0`);
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role]);
+    let refused = false;
+    // A request may still meet a connection being cut (503 too); bounded.
+    for (let attempt = 0; attempt < 20 && !refused; attempt++) {
+      const response = await fetch(`${wharf.url}/v2/docker-local/team/app/tags/list`);
+      assert.is(response.status, 503);
+      const body = (await response.json()) as { errors: { code: string; detail: { reason: string } }[] };
+      assert.is(body.errors[0]!.code, 'UNAVAILABLE');
+      refused = /too many connections/.test(body.errors[0]!.detail.reason);
+    }
+    assert.ok(refused, 'a new connection was refused with SQLSTATE 53300');
+  } finally {
+    await wharf.cleanup();
+    await admin.query(`ALTER ROLE ${role} CONNECTION LIMIT -1`);
+    await admin.end();
   }
 });
 

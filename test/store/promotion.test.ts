@@ -15,8 +15,9 @@ import { tempDir } from '../helpers/server.js';
 
 // Promotion against what changes between its plan and its transaction, forced: a tag pushed to
 // the source of a whole-image move, and (PostgreSQL, where a collection or a push runs beside the
-// transaction) a manifest the collector deletes while the promotion is about to link it, and the
-// source tag of a move pushed anew after the transaction checked it.
+// transaction) a manifest the collector deletes while the promotion is about to link it, the
+// source tag of a move pushed anew after the transaction checked it, and a target tag pushed
+// then (overwriting it would need delete, which the caller was not asked for).
 
 const local: LocalRepositoryConfig = { type: 'local', blockSchema1: true, gc: { untagged: 'delete' }, maxUniqueTags: 0, platformTags: false };
 const repositories = { 'docker-local': local, 'docker-prod': local };
@@ -28,9 +29,9 @@ const layouts: Record<string, () => Promise<Pick<StoreOptions, 'blobs' | 'metada
   'postgres + s3': async () => ({ blobs: s3Options(await s3Storage()), metadata: { driver: 'postgres', url: await postgresDatabase() } }),
 };
 
-async function push(store: Store, image: Image, tag: string): Promise<void> {
-  for (const item of [image.config, ...image.layers]) await store.lifecycle.write(source, Readable.from([item.bytes]), parseDigest(item.digest)!);
-  const result = await store.metadata.manifests.push({ ...source, manifest: parseManifest(image.manifest), content: image.manifest, tag, now: store.now() });
+async function push(store: Store, image: Image, tag: string, at = source): Promise<void> {
+  for (const item of [image.config, ...image.layers]) await store.lifecycle.write(at, Readable.from([item.bytes]), parseDigest(item.digest)!);
+  const result = await store.metadata.manifests.push({ ...at, manifest: parseManifest(image.manifest), content: image.manifest, tag, now: store.now() });
   assert.equal(result.missing, []);
 }
 
@@ -64,6 +65,17 @@ for (const [layoutName, layout] of Object.entries(layouts)) {
     await promotion.apply(await promotion.plan(move));
     assert.equal((await store.metadata.tags.details(source)).map((row) => row.tag), []);
     assert.equal((await store.metadata.tags.details(target)).map((row) => row.tag).sort(), ['1.0', '2.0']);
+  });
+
+  test('a promotion refuses (409) when the target tag was pushed after it was planned, and changes nothing', async () => {
+    await push(store, makeImage(), '1.0');
+    const promotion = new Promotion({ store, repositories });
+    const plan = await promotion.plan({ ...move, tag: '1.0', copy: true });
+    assert.equal(plan.overwrites, [], 'planned: no overwrite');
+    const late = makeImage();
+    await push(store, late, '1.0', target);
+    assert.is(await refusedWith(promotion.apply(plan)), 409);
+    assert.is((await store.metadata.tags.get(target, '1.0'))?.digest, late.digest, 'the pushed target tag stays');
   });
 
   test('a target that blocks schema1 takes no schema1 manifest by promotion either (MANIFEST_INVALID), and nothing moves', async () => {
@@ -105,6 +117,19 @@ for (const [layoutName, layout] of Object.entries(layouts)) {
       assert.is(await refusedWith(promotion.apply(await promotion.plan({ ...move, tag: '1.0' }))), 409);
       assert.is((await store.metadata.tags.get(source, '1.0'))?.digest, late.digest, 'the source keeps the tag as pushed');
       assert.is(await store.metadata.tags.get(target, '1.0'), undefined, 'nothing moved');
+    });
+
+    test('a promotion refuses (409) when the target tag is pushed beside its transaction: the push is not overwritten', async () => {
+      const image = makeImage();
+      await push(store, image, '1.0');
+      const late = makeImage();
+      const promotion = new Promotion({ store, repositories, beforeLink: () => push(store, late, '1.0', target) });
+      for (const request of [{ ...move, tag: '1.0', copy: true }, { ...move, tag: '1.0' }]) {
+        assert.is(await refusedWith(promotion.apply(await promotion.plan(request))), 409, request.copy ? 'copy' : 'move');
+        assert.is((await store.metadata.tags.get(target, '1.0'))?.digest, late.digest, 'the target keeps the tag as pushed');
+        assert.is((await store.metadata.tags.get(source, '1.0'))?.digest, image.digest, 'the source is as it was');
+        assert.ok(await store.metadata.tags.remove(target, '1.0'));
+      }
     });
   }
 

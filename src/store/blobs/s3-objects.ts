@@ -1,4 +1,4 @@
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { pour } from './pour.js';
@@ -52,4 +52,47 @@ export function sliceStream(source: Readable, skip: number, length: number): Rea
   });
   source.on('error', (error) => slice.destroy(error));
   return source.pipe(slice);
+}
+
+/** Runs `run` after `ms`; returns what cancels it (tests pass a manual clock's). */
+export type SetTimer = (ms: number, run: () => void) => () => void;
+
+const realTimer: SetTimer = (ms, run) => {
+  const timer = setTimeout(run, ms);
+  return () => clearTimeout(timer);
+};
+
+/**
+ * `body` (an object's bytes from the store), failed with `onIdle()` when the store sends nothing
+ * for `ms` while more is wanted. The clock runs only while this stream waits for the store, never
+ * while its reader is slow (a client whose socket is backed up stops the reads, and the clock).
+ */
+export function idleGuard(body: Readable, ms: number, onIdle: () => Error, setTimer: SetTimer = realTimer): Readable {
+  let cancel: (() => void) | null = null;
+  const settle = () => {
+    cancel?.();
+    cancel = null;
+  };
+  const guarded = new Readable({
+    read() {
+      cancel ??= setTimer(ms, () => guarded.destroy(onIdle()));
+      body.resume();
+    },
+    destroy(error, callback) {
+      settle();
+      body.destroy();
+      callback(error);
+    },
+  });
+  body.on('data', (chunk: Buffer) => {
+    settle();
+    if (!guarded.push(chunk)) body.pause();
+  });
+  body.pause();
+  body.once('end', () => {
+    settle();
+    guarded.push(null);
+  });
+  body.on('error', (error) => guarded.destroy(error));
+  return guarded;
 }

@@ -31,6 +31,8 @@ export class S3Sessions implements SessionBytes {
     prefix: string;
     blobKey: (digest: ParsedDigest) => string;
     blobExists: (digest: ParsedDigest) => Promise<boolean>;
+    /** A chunk's body as read from the store, failed if the store stops sending it. */
+    guard: (body: Readable) => Readable;
   }) {}
 
   #dir(uuid: string): string {
@@ -89,12 +91,12 @@ export class S3Sessions implements SessionBytes {
   async read(uuid: string, from = 0): Promise<Readable> {
     // Chunks are objects named by their offset: a read from `from` skips the ones wholly before it.
     const chunks = ((await this.#chunks(uuid)) ?? []).filter((chunk) => chunk.offset + chunk.size > from);
-    const { client, bucket } = this.options;
+    const { client, bucket, guard } = this.options;
     return Readable.from((async function* () {
       for (const chunk of chunks) {
         const skip = Math.max(0, from - chunk.offset);
         const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: chunk.key, ...(skip > 0 ? { Range: `bytes=${skip}-` } : {}) }));
-        yield* answer.Body as Readable;
+        yield* guard(answer.Body as Readable);
       }
     })());
   }

@@ -9,7 +9,7 @@ import { parseDigest, type ParsedDigest } from '../../oci/digest.js';
 import { RegistryError } from '../../oci/errors.js';
 import { outage, StorageConnectError } from '../errors.js';
 import { diskHealth, removeQuietly } from './files.js';
-import { isMissing, sliceStream, uploadStream } from './s3-objects.js';
+import { idleGuard, isMissing, sliceStream, uploadStream } from './s3-objects.js';
 import { S3Sessions } from './s3-sessions.js';
 import { readSpool, SpoolWriter } from './spool.js';
 import type { BlobDriver, ByteRange, StoredBlob, WriterOptions } from './types.js';
@@ -37,7 +37,7 @@ export interface S3Options {
   forcePathStyle: boolean;
   /** Answer blob GETs with a redirect to a presigned URL. */
   redirect: boolean;
-  /** Connecting, and waiting for the store's answer to a request (ms); the SDK retries twice more. */
+  /** Connecting, and waiting for the store's answer to a request or for the next bytes of a body it sends (ms); the SDK retries twice more. */
   timeouts: { connect: number; response: number };
 }
 
@@ -68,10 +68,13 @@ export class S3Blobs implements BlobDriver {
   readonly #client: S3Client;
   readonly #options: S3Options;
   readonly #tmp: string;
+  /** A store out of reach answers 503 (UNAVAILABLE), not an internal error; logged once when it goes, once when it is back. */
+  readonly #watch: ReturnType<typeof outage>;
 
   private constructor(options: OpenOptions) {
     this.#options = options;
     this.#tmp = options.tmpDir;
+    this.#watch = outage('the object store', options.log ?? (() => undefined));
     this.#client = new S3Client({
       region: options.region,
       forcePathStyle: options.forcePathStyle,
@@ -88,6 +91,7 @@ export class S3Blobs implements BlobDriver {
       prefix: this.#key('uploads/'),
       blobKey: (digest) => this.#blobKey(digest),
       blobExists: async (digest) => (await this.stat(`${digest.algorithm}:${digest.hex}`)) !== null,
+      guard: (body) => this.#guard(body),
     });
   }
 
@@ -107,18 +111,22 @@ export class S3Blobs implements BlobDriver {
       throw new StorageConnectError('blobs', server, outOfReach(error) ?? (status ? `HTTP ${status}` : ((error as { code?: string }).code ?? (error as Error).name)));
     }
     // From here on, a store out of reach answers 503 (UNAVAILABLE), not an internal error.
-    const watch = outage('the object store', options.log ?? (() => undefined));
     driver.#client.middlewareStack.add((next) => async (args) => {
       try {
         const result = await next(args);
-        watch.answered();
+        driver.#watch.answered();
         return result;
       } catch (error) {
         const reason = outOfReach(error);
-        throw reason ? watch.failed(reason) : error;
+        throw reason ? driver.#watch.failed(reason) : error;
       }
     }, { step: 'initialize', name: 'wharfOutage' });
     return driver;
+  }
+
+  /** An object's body, failed when the store stops sending it (the SDK times only the answer's headers). */
+  #guard(body: Readable): Readable {
+    return idleGuard(body, this.#options.timeouts.response, () => this.#watch.failed('no answer within storage.blobs.timeouts'));
   }
 
   #key(path: string): string {
@@ -153,7 +161,7 @@ export class S3Blobs implements BlobDriver {
         Key: this.#blobKey(digest),
         ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
       }));
-      const body = answer.Body as Readable;
+      const body = this.#guard(answer.Body as Readable);
       if (!range) return body;
       // HTTP lets a server answer more than the range asked (200 with the whole object, or a
       // wider 206): cut out exactly the bytes asked for.

@@ -7,6 +7,7 @@ import { SqlManagement } from './management.js';
 import { manifestContentCache, SqlManifests } from './manifests.js';
 import { FreshReads, uncachedReads } from './fresh-reads.js';
 import { BatchedPulls } from './pulls.js';
+import type { PostgresOptions } from './postgres.js';
 import { migrate } from './schema.js';
 import type { Db, Sql, SqlDatabase } from './sql.js';
 import { openSqlite } from './sqlite.js';
@@ -18,7 +19,7 @@ export type * from './types.js';
 
 export type MetadataOptions = (
   | { driver: 'sqlite'; path: string; busyTimeoutMs?: number; log?: (message: string) => void }
-  | { driver: 'postgres'; url: string; poolSize?: number; log?: (message: string) => void }
+  | ({ driver: 'postgres'; url: string } & PostgresOptions)
 ) & { /** The clock of pull times. */ now?: () => number };
 
 function concerns(db: Db, contents: ReturnType<typeof manifestContentCache>): Concerns {

@@ -17,24 +17,38 @@ const typeParsers = {
     (numeric.has(oid) ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
 };
 
+export interface PostgresTimeouts {
+  /** A new connection (ms). */
+  connect: number;
+  /** The server's answer to a statement (ms): a network partition does not wait for TCP to give up. */
+  response: number;
+}
+
 export interface PostgresOptions {
   poolSize?: number;
+  /** Default: 10 s and 60 s. */
+  timeouts?: PostgresTimeouts;
   /** Where an outage is reported (once when the server goes, once when it is back). */
   log?: (message: string) => void;
 }
 
+/** The messages of node-postgres's own timeouts (connectionTimeoutMillis, query_timeout). */
+const timedOut = /^(timeout exceeded when trying to connect|Connection terminated due to connection timeout|Query read timeout)$/;
+
 /** The server's own words ('database "x" does not exist'; never the password), else the network's code. */
 function reasonFor(error: unknown): string {
+  if (error instanceof Error && timedOut.test(error.message)) return 'no answer within storage.metadata.timeouts';
   return error instanceof pg.DatabaseError || reasonOf(error) === 'Error' ? (error as Error).message : reasonOf(error);
 }
 
 /**
  * Whether a failure means the server is out of reach, not that a statement failed: a network
- * error, a connection cut or timed out, or SQLSTATE class 08 (connection exception) or 57P0x (the
- * server shutting down or starting).
+ * error, a connection cut or timed out, or SQLSTATE class 08 (connection exception), 57P0x (the
+ * server shutting down or starting) or 53300 (too many connections: max_connections, or a role's
+ * or database's limit).
  */
 function unreachable(error: unknown): boolean {
-  if (error instanceof pg.DatabaseError) return /^(08|57P0)/.test(error.code ?? '');
+  if (error instanceof pg.DatabaseError) return /^(08|57P0|53300$)/.test(error.code ?? '');
   return error instanceof Error && !(error instanceof TypeError);
 }
 
@@ -64,7 +78,8 @@ function over(query: (config: pg.QueryConfig) => Promise<pg.QueryResult>): Sql {
 }
 
 export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<SqlDatabase> {
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types: typeParsers, connectionTimeoutMillis: 10_000 });
+  const timeouts = options.timeouts ?? { connect: 10_000, response: 60_000 };
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types: typeParsers, connectionTimeoutMillis: timeouts.connect, query_timeout: timeouts.response });
   // An idle connection that drops is replaced on next use; the query that meets it reports.
   pool.on('error', () => undefined);
   try {
@@ -75,28 +90,34 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
   }
   // From here on, a server out of reach answers 503 (UNAVAILABLE); the pool reconnects by itself.
   const watch = outage('the metadata database', options.log ?? (() => undefined));
-  const guarded = async <T>(attempt: () => Promise<T>): Promise<T> => {
+  const guarded = async <T>(attempt: () => Promise<T>, onLost: (error: Error) => void = () => undefined): Promise<T> => {
     try {
       const result = await attempt();
       watch.answered();
       return result;
     } catch (error) {
-      throw unreachable(error) ? watch.failed(reasonFor(error)) : error;
+      if (!unreachable(error)) throw error;
+      onLost(error as Error);
+      throw watch.failed(reasonFor(error));
     }
   };
   /** Runs `work` on one pooled connection in a transaction, committed only when `commit` says so. */
   const inTransaction = async <T>(work: (sql: Sql) => Promise<T>, commit: boolean): Promise<T> => {
     const client = await guarded(() => pool.connect());
+    // A connection out of reach (a statement timed out on it) is dropped, not rolled back: the
+    // server rolls back when it goes, and a ROLLBACK would wait behind the lost statement.
+    let lost: Error | undefined;
+    const query = (config: pg.QueryConfig | string) => guarded(() => client.query(config), (error) => { lost = error; });
     try {
-      await guarded(() => client.query('BEGIN'));
-      const result = await work(over((config) => guarded(() => client.query(config))));
-      await guarded(() => client.query(commit ? 'COMMIT' : 'ROLLBACK'));
+      await query('BEGIN');
+      const result = await work(over(query));
+      await query(commit ? 'COMMIT' : 'ROLLBACK');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      if (!lost) await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release();
+      client.release(lost);
     }
   };
   return {

@@ -149,6 +149,13 @@ export interface Tags {
    * maxUniqueTags; returns the tags that limit removed.
    */
   set(image: ImageRef, tag: string, digest: string, now: number, rules: TagRules): Promise<string[]>;
+  /**
+   * Takes a tag for `digest` until the transaction ends, while it is absent or names `digest` or
+   * one of `replaces`; false (nothing changed) when it names another manifest. PostgreSQL: the
+   * row, inserted if absent, stays locked, so a push of the tag beside the transaction waits, and
+   * one committed first is seen.
+   */
+  hold(image: ImageRef, tag: string, digest: string, now: number, replaces: readonly string[]): Promise<boolean>;
   /** Tags maxUniqueTags has removed, by repository key, whoever pushed or promoted (every process, every node). */
   removedByLimit(): Promise<Record<string, number>>;
   /** Remote repositories: where the tag points and when the upstream last confirmed it, in one read (one snapshot). */
