@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { Readable } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -129,6 +130,37 @@ for (const [layoutName, layout] of Object.entries(layouts)) {
         assert.is((await store.metadata.tags.get(target, '1.0'))?.digest, late.digest, 'the target keeps the tag as pushed');
         assert.is((await store.metadata.tags.get(source, '1.0'))?.digest, image.digest, 'the source is as it was');
         assert.ok(await store.metadata.tags.remove(target, '1.0'));
+      }
+    });
+
+    test('a connection cut between two statements of its transaction fails the promotion (503 UNAVAILABLE); the process and the store go on', async () => {
+      const url = await postgresDatabase();
+      const own = await openStore({ dataDir: await tempDir(), blobs: s3Options(await s3Storage()), metadata: { driver: 'postgres', url }, recover: true, log: () => undefined });
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      try {
+        await push(own, makeImage(), '1.0');
+        const promotion = new Promotion({
+          store: own,
+          repositories,
+          // The transaction's backend waits between two statements: it is terminated, and its end
+          // reaches the client while no statement is running (before the fix, an uncaught 'error').
+          beforeLink: async () => {
+            const held = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'");
+            assert.is(held.rows.length, 1);
+            await admin.query('SELECT pg_terminate_backend($1)', [held.rows[0]!.pid]);
+            for (let i = 0; i < 100 && (await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [held.rows[0]!.pid])).rows.length > 0; i++);
+            await new Promise((resolve) => setImmediate(resolve));
+          },
+        });
+        const error = await promotion.apply(await promotion.plan({ ...move, tag: '1.0', copy: true })).then(() => null, (caught: unknown) => caught);
+        assert.instance(error, RegistryError);
+        assert.is((error as RegistryError).code, 'UNAVAILABLE');
+        assert.is(await own.metadata.tags.get(target, '1.0'), undefined, 'nothing was promoted');
+        assert.ok(await own.metadata.tags.get(source, '1.0'), 'the store answers on another connection');
+      } finally {
+        await admin.end();
+        await own.close();
       }
     });
   }

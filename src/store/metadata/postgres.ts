@@ -108,6 +108,10 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     // server rolls back when it goes, and a ROLLBACK would wait behind the lost statement.
     let lost: Error | undefined;
     const query = (config: pg.QueryConfig | string) => guarded(() => client.query(config), (error) => { lost = error; });
+    // Checked out, a connection has no listener of the pool's: one cut between two statements (a
+    // terminated backend, a server gone) would be an uncaught 'error' that ends the process.
+    const onError = (error: Error) => { lost ??= error; };
+    client.on('error', onError);
     try {
       await query('BEGIN');
       const result = await work(over(query));
@@ -117,6 +121,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       if (!lost) await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(lost);
     }
   };
