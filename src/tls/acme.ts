@@ -11,6 +11,7 @@ import type { AcmeConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { namesOf } from './files.js';
 import { writePrivateFile } from './private-file.js';
+import { systemTimer, type SetTimer } from '../timers.js';
 
 // TLS mode acme: one certificate for the domains of config.acme from an RFC 8555 directory. HTTP-01
 // challenges are answered by every plain listener (GET /.well-known/acme-challenge/<token>),
@@ -53,18 +54,10 @@ interface Current extends ServedCertificate {
 /** The time and timers of renewals and retries (tests pass a clock they move by hand). */
 export interface AcmeClock {
   now(): number;
-  /** Runs `run` after `ms`, not keeping the process alive for it; returns what cancels it. */
-  setTimer(ms: number, run: () => void): () => void;
+  setTimer: SetTimer;
 }
 
-const systemClock: AcmeClock = {
-  now: () => Date.now(),
-  setTimer(ms, run) {
-    const timer = setTimeout(run, ms);
-    timer.unref();
-    return () => clearTimeout(timer);
-  },
-};
+const systemClock: AcmeClock = { now: () => Date.now(), setTimer: systemTimer };
 
 const maxRetryMs = 3_600_000;
 // setTimeout holds at most ~24.8 days; longer waits are taken a day at a time.

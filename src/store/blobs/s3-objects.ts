@@ -2,6 +2,7 @@ import { Readable, Transform } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { pour } from './pour.js';
+import { systemTimer, type SetTimer } from '../../timers.js';
 
 // What the S3 driver's blobs and sessions share.
 
@@ -54,20 +55,12 @@ export function sliceStream(source: Readable, skip: number, length: number): Rea
   return source.pipe(slice);
 }
 
-/** Runs `run` after `ms`; returns what cancels it (tests pass a manual clock's). */
-export type SetTimer = (ms: number, run: () => void) => () => void;
-
-const realTimer: SetTimer = (ms, run) => {
-  const timer = setTimeout(run, ms);
-  return () => clearTimeout(timer);
-};
-
 /**
  * `body` (an object's bytes from the store), failed with `onIdle()` when the store sends nothing
  * for `ms` while more is wanted. The clock runs only while this stream waits for the store, never
  * while its reader is slow (a client whose socket is backed up stops the reads, and the clock).
  */
-export function idleGuard(body: Readable, ms: number, onIdle: () => Error, setTimer: SetTimer = realTimer): Readable {
+export function idleGuard(body: Readable, ms: number, onIdle: () => Error, setTimer: SetTimer = systemTimer): Readable {
   let cancel: (() => void) | null = null;
   const settle = () => {
     cancel?.();
