@@ -8,7 +8,8 @@ import { rotatedMedian, rotatedMedians, type Figures } from './stats.js';
 import type { Row } from './table.js';
 
 // Local repositories: Wharf's docker-local against Distribution (the same image seeded), nginx
-// (Wharf's own blob files, sendfile) and a bare node:http server (the manifest from memory).
+// (Wharf's own blob files, sendfile) and, for manifests, a bare node:http server and the Hono floor (hono-floor.ts), both answering
+// the manifest from memory.
 
 export interface LocalBenchOptions {
   wharf: BenchServer;
@@ -17,6 +18,7 @@ export interface LocalBenchOptions {
   distribution: BenchServer;
   nginx: BenchServer;
   bare: BenchServer;
+  honoFloor: BenchServer;
   /** Image names in Wharf and in Distribution. */
   names: { wharf: string; distribution: string };
   payloads: { small: Payload; medium: Payload; large: Payload; push: Payload };
@@ -29,7 +31,7 @@ function rateRow(label: string, target: string, figures: Figures<'rps' | 'p99' |
 }
 
 export async function localBench(options: LocalBenchOptions): Promise<{ rows: Row[]; peakRssMiB: number }> {
-  const { wharf, wharfAuto, distribution, nginx, bare, names, payloads, runs, seconds } = options;
+  const { wharf, wharfAuto, distribution, nginx, bare, honoFloor, names, payloads, runs, seconds } = options;
   const wharfBase = wharf.url.replace('/v2/', '');
   const distBase = distribution.url.replace('/v2/', '');
   // A Wharf column of a blob row (another Wharf, seeded alike, can stand beside it: workers 1 vs auto).
@@ -48,6 +50,7 @@ export async function localBench(options: LocalBenchOptions): Promise<{ rows: Ro
     Wharf: `${wharfBase}/v2/${names.wharf}/manifests/bench`,
     Distribution: `${distBase}/v2/${names.distribution}/manifests/bench`,
     'node:http': bare.url,
+    'Hono floor': `${honoFloor.url}${names.wharf}/manifests/bench`,
   };
   const manifestRate = async (label: string, target: string, rate: (url: string) => Promise<Rate>) => {
     for (const url of Object.values(byTag)) await rate(url); // warm-up (JIT, connection pools), not counted

@@ -6,14 +6,14 @@ import { OCI_MANIFEST } from '../src/oci/mediatypes.js';
 import { push, putManifest } from './load.js';
 import { fixedPayload } from './payload.js';
 import { cpuSeconds, userSeconds } from './proc.js';
-import { startBareNode, startWharf, type BenchServer } from './servers.js';
+import { startManifestAnchor, startWharf, type BenchServer } from './servers.js';
 import { rotatedMedians } from './stats.js';
 import { buildsToCompare, runBench } from './builds.js';
 
 // npm run bench:manifest [-- <dist/src/cli.js of another build> ...]: the bench's manifest GET by
 // tag row alone (autocannon, 10 connections) with each server's CPU µs per request beside req/s
 // (utime + stime from /proc, and utime alone): this build's Wharf, each build given (A/B) and the
-// bare node:http anchor, taking turns in rotating order; medians of BENCH_RUNS (5). CPU per
+// anchors bare node:http and the Hono floor (hono-floor.ts), taking turns in rotating order; medians of BENCH_RUNS (5). CPU per
 // request moves less than req/s when others share the cores, but it moves too (preemption at each
 // write, caches): compare builds within one run only. Hold the bench lock on a shared machine.
 
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
       for (const blob of [config, ...layers]) await push(base, image, blob, 'monolithic');
       await putManifest(base, image, 'bench', manifest, OCI_MANIFEST);
     }
-    servers['node:http'] = await startBareNode(manifestFile, OCI_MANIFEST);
+    for (const kind of ['node:http', 'Hono floor'] as const) servers[kind] = await startManifestAnchor(kind, manifestFile, OCI_MANIFEST);
     const urlOf = (kind: string) => (kind === 'node:http' ? servers[kind]!.url : `${servers[kind]!.url}${image}/manifests/bench`);
     const load = (kind: string, duration: number) => autocannon({ url: urlOf(kind), connections: 10, duration, headers: { Accept: OCI_MANIFEST } });
     for (const kind of Object.keys(servers)) await load(kind, 2); // warm-up (JIT), not counted
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       return run;
     });
     for (const kind of Object.keys(servers)) {
-      console.log(`${kind.padEnd(10)} ${figures.rps[kind]!.toFixed(0).padStart(6)} req/s  ${figures.cpuUs[kind]!.toFixed(1).padStart(6)} µs CPU/request (user ${figures.userUs[kind]!.toFixed(1)})${kind in builds ? `  (${builds[kind]})` : ''}`);
+      console.log(`${kind.padEnd(11)} ${figures.rps[kind]!.toFixed(0).padStart(6)} req/s  ${figures.cpuUs[kind]!.toFixed(1).padStart(6)} µs CPU/request (user ${figures.userUs[kind]!.toFixed(1)})${kind in builds ? `  (${builds[kind]})` : ''}`);
     }
   } finally {
     for (const server of Object.values(servers)) await server.stop();

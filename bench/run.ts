@@ -9,16 +9,16 @@ import { managementBench } from './management.js';
 import { push, putManifest } from './load.js';
 import { fixedPayload, payload, payloadDir } from './payload.js';
 import { offloadBench } from './offload.js';
-import { startBareNode, startDistribution, startNginx, startWharf, wharfBlobDirectory, type BenchServer } from './servers.js';
+import { startDistribution, startManifestAnchor, startNginx, startWharf, wharfBlobDirectory, type BenchServer } from './servers.js';
 import { remoteBench } from './remote.js';
 import { storageBench } from './storage.js';
 import { tlsBench } from './tls.js';
 import { renderTable, type Row } from './table.js';
 
 // npm run bench: Wharf against CNCF Distribution 2.8.2, nginx (sendfile, from Wharf's own blob
-// files) and a bare node:http server, all started here on loopback, in one run. Each figure is
-// the median of BENCH_RUNS rotating runs. BENCH_ONLY=local, tls, offload, auth, remote, storage
-// or management runs one part.
+// files), a bare node:http server and the Hono floor (hono-floor.ts), all started here on
+// loopback, in one run. Each figure is the median of BENCH_RUNS rotating runs. BENCH_ONLY=local,
+// tls, offload, auth, remote, storage or management runs one part.
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -62,10 +62,11 @@ async function main(): Promise<void> {
     const wharf = await startWharf(work, { workers: 1 });
     const certs = { cert: join(work, 'certs', 'server.crt'), key: join(work, 'certs', 'server.key') };
     const nginx = await startNginx(work, wharfBlobDirectory(work), certs);
-    const bare = await startBareNode(manifestFile, OCI_MANIFEST);
+    const bare = await startManifestAnchor('node:http', manifestFile, OCI_MANIFEST);
+    const honoFloor = await startManifestAnchor('Hono floor', manifestFile, OCI_MANIFEST);
     // The same build with one worker per core, for the workers row.
     const wharfAuto = await startWharf(join(work, 'workers-auto'), { workers: 'auto' });
-    servers.push(wharf, distribution, nginx, bare, wharfAuto);
+    servers.push(wharf, distribution, nginx, bare, honoFloor, wharfAuto);
     console.log('bench: seeding Wharf and Distribution');
     for (const [server, image] of [[wharf, name], [distribution, distributionName], [wharfAuto, name]] as const) {
       for (const blob of [configBlob, small, medium, large]) await push(server.url.replace('/v2/', ''), image, blob, 'monolithic');
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
     }
     if (part('local')) {
       const local = await localBench({
-        wharf, wharfAuto, distribution, nginx, bare,
+        wharf, wharfAuto, distribution, nginx, bare, honoFloor,
         names: { wharf: name, distribution: distributionName },
         payloads: { small, medium, large, push: pushBlob },
         runs, seconds,

@@ -188,11 +188,15 @@ export async function startNginx(dir: string, root: string, tls: { cert: string;
   return { ...server, url: `http://127.0.0.1:${port}/`, tlsUrl: `https://127.0.0.1:${tlsPort}` };
 }
 
-/** A bare node:http server answering the manifest bytes from memory: the ceiling for any Node server. */
-export async function startBareNode(manifestFile: string, mediaType: string): Promise<BenchServer> {
+/**
+ * A manifest GET's anchors, answering the manifest bytes from memory: bare node:http (the ceiling
+ * for any Node server; any path) and the Hono floor (Wharf's framework with nothing of Wharf; /v2/*).
+ */
+export async function startManifestAnchor(kind: 'node:http' | 'Hono floor', manifestFile: string, mediaType: string): Promise<BenchServer> {
   const port = await freePort();
-  const script = fileURLToPath(new URL('./bare-node.js', import.meta.url));
-  return startProcess('node:http', process.execPath, [script, String(port), manifestFile, mediaType], `http://127.0.0.1:${port}/`);
+  const script = fileURLToPath(new URL(kind === 'node:http' ? './bare-node.js' : './hono-floor.js', import.meta.url));
+  const url = `http://127.0.0.1:${port}/${kind === 'node:http' ? '' : 'v2/'}`;
+  return startProcess(kind, process.execPath, [script, String(port), manifestFile, mediaType], url);
 }
 
 /** The cold pull's floor in Node (floor-proxy.ts) in front of `upstream`, its files in `dir`. */

@@ -9,7 +9,7 @@ export interface Row {
   mbps?: Record<string, number>;
 }
 
-const anchors = ['Wharf 1 worker', 'Distribution', 'upstream direct', 'Node floor', 'nginx', 'node:http', 'Wharf plain', 'Wharf, auth off', 'Wharf SQLite+fs', 'Wharf idle', 'Wharf redirect', 'Wharf local member'];
+const anchors = ['Wharf 1 worker', 'Distribution', 'upstream direct', 'Node floor', 'nginx', 'node:http', 'Hono floor', 'Wharf plain', 'Wharf, auth off', 'Wharf SQLite+fs', 'Wharf idle', 'Wharf redirect', 'Wharf local member'];
 
 function format(value: number | undefined): string {
   if (value === undefined) return '–';
