@@ -1,8 +1,10 @@
 import { join } from 'node:path';
+import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseManifest } from '../../src/oci/manifest.js';
 import { openMetadata, type Metadata, type MetadataOptions } from '../../src/store/metadata/index.js';
+import { eventually } from '../helpers/auth.js';
 import { makeImage } from '../helpers/images.js';
 import { postgresDatabase } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/server.js';
@@ -214,6 +216,32 @@ shared('several nodes opening one empty database at once migrate it once, none f
     const nodes = await Promise.all([1, 2, 3, 4].map(() => openMetadata({ driver: 'postgres', url })));
     assert.is(await nodes[0]!.tags.get(image, 'x'), undefined, 'a working database');
     await Promise.all(nodes.map((node) => node.close()));
+  }
+});
+
+shared('a node that starts while another applies a migration waits for it past timeouts.response, and starts', async () => {
+  const url = await postgresDatabase();
+  const [other, watch] = [new pg.Client({ connectionString: url }), new pg.Client({ connectionString: url })];
+  await Promise.all([other.connect(), watch.connect()]);
+  try {
+    // Another node in the middle of a migration (a big index, say): it holds the migrations' lock.
+    await other.query('BEGIN');
+    await other.query('SELECT pg_advisory_xact_lock(7297810)');
+    let settled = false;
+    const opening = openMetadata({ driver: 'postgres', url, timeouts: { connect: 10_000, response: 300 } }).finally(() => { settled = true; });
+    opening.catch(() => undefined);
+    // Its wait has outlasted the response timeout three times over (as the server sees it: asked
+    // outside a transaction, which would see one snapshot of pg_stat_activity), or it gave up.
+    await eventually('the node waited on the migrations\' lock for more than 900 ms', async () => settled || (await watch.query(
+      "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND clock_timestamp() - query_start > interval '900 milliseconds'",
+    )).rowCount === 1);
+    assert.not.ok(settled, 'start-up gave up while another node was migrating');
+    await other.query('COMMIT');
+    const node = await opening;
+    assert.is(await node.tags.get(image, 'x'), undefined, 'a working database');
+    await node.close();
+  } finally {
+    await Promise.all([other.end(), watch.end()]);
   }
 });
 

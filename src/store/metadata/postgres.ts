@@ -79,9 +79,12 @@ function over(query: (config: pg.QueryConfig) => Promise<pg.QueryResult>): Sql {
 
 export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<SqlDatabase> {
   const timeouts = options.timeouts ?? { connect: 10_000, response: 60_000 };
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types: typeParsers, connectionTimeoutMillis: timeouts.connect, query_timeout: timeouts.response });
-  // An idle connection that drops is replaced on next use; the query that meets it reports.
-  pool.on('error', () => undefined);
+  const poolOf = (settings: pg.PoolConfig) => new pg.Pool({ connectionString: url, types: typeParsers, connectionTimeoutMillis: timeouts.connect, ...settings })
+    // An idle connection that drops is replaced on next use; the query that meets it reports.
+    .on('error', () => undefined);
+  const pool = poolOf({ max: options.poolSize ?? 10, query_timeout: timeouts.response });
+  /** Migrations' one connection, with no statement timeout (opened on first use). */
+  let migrationPool: pg.Pool | null = null;
   try {
     await pool.query('SELECT 1');
   } catch (error) {
@@ -101,9 +104,9 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       throw watch.failed(reasonFor(error));
     }
   };
-  /** Runs `work` on one pooled connection in a transaction, committed only when `commit` says so. */
-  const inTransaction = async <T>(work: (sql: Sql) => Promise<T>, commit: boolean): Promise<T> => {
-    const client = await guarded(() => pool.connect());
+  /** Runs `work` on one connection of `from` in a transaction, committed only when `commit` says so. */
+  const inTransaction = async <T>(work: (sql: Sql) => Promise<T>, commit: boolean, from = pool): Promise<T> => {
+    const client = await guarded(() => from.connect());
     // A connection out of reach (a statement timed out on it) is dropped, not rolled back: the
     // server rolls back when it goes, and a ROLLBACK would wait behind the lost statement.
     let lost: Error | undefined;
@@ -129,7 +132,11 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     sql: over((config) => guarded(() => pool.query(config))),
     transaction: (work) => inTransaction(work, true),
     rehearse: (work) => inTransaction(work, false),
+    migration: (work) => inTransaction(work, true, migrationPool ??= poolOf({ max: 1 })),
     ping: async () => { await guarded(() => pool.query('SELECT 1')); },
-    close: () => pool.end(),
+    close: async () => {
+      await migrationPool?.end();
+      await pool.end();
+    },
   };
 }
