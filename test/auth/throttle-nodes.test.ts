@@ -1,0 +1,128 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import pg from 'pg';
+import { basic } from '../helpers/auth.js';
+import { errorCode } from '../helpers/registry.js';
+import { startWharf, testStorage, type StartOptions, type TestServer } from '../helpers/server.js';
+
+// Several nodes on one PostgreSQL count login attempts together (auth.throttle): N nodes do not
+// allow N times the guesses. Each test starts two servers on one database and bucket.
+
+const users = [{ name: 'victim', password: 'right-password' }, { name: 'other', password: 'other-password' }];
+
+async function twoNodes(options: StartOptions): Promise<{ nodes: [TestServer, TestServer]; database: string; cleanup(): Promise<void> }> {
+  const storage = await testStorage('s3-postgres');
+  const a = await startWharf({ storage, users, audit: () => undefined, ...options });
+  const b = await startWharf({ storage, audit: () => undefined, ...options });
+  return {
+    nodes: [a, b],
+    database: (storage.metadata as { url: string }).url,
+    async cleanup() {
+      await a.cleanup();
+      await b.cleanup();
+    },
+  };
+}
+
+function login(node: TestServer, user: string, password: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${node.url}/v2/token?service=wharf`, { headers: { authorization: basic(user, password), ...headers } });
+}
+
+test('two nodes: guesses split between them count together, and the next is refused 429 with Retry-After on either node', async () => {
+  let now = 1_800_000_000_000;
+  const { nodes: [a, b], cleanup } = await twoNodes({ auth: { throttle: { perUser: 3, perAddress: 5, window: '1m' } }, now: () => now });
+  try {
+    for (const [i, node] of [a, b, a].entries()) {
+      assert.is((await login(node, 'victim', `guess-${i}`)).status, 401);
+      now += 1000;
+    }
+    for (const node of [a, b]) {
+      const refused = await login(node, 'victim', 'right-password');
+      assert.is(refused.status, 429, 'the fourth attempt, on either node');
+      assert.is(await errorCode(refused), 'TOOMANYREQUESTS');
+      assert.is(refused.headers.get('retry-after'), '57');
+    }
+    for (const node of [b, a]) assert.is((await login(node, 'nobody', 'guess')).status, 401, 'refusals did not count: the address had 3 attempts of its 5');
+    for (const node of [a, b]) assert.is((await login(node, 'other', 'other-password')).status, 429, 'the address is at its limit on both nodes');
+  } finally {
+    await cleanup();
+  }
+});
+
+test('two nodes: guesses sent to both at once let exactly the limit reach the password hash', async () => {
+  const guesses = 12;
+  // Each guess either waits in the hook (its attempt counted, its hash not begun) or was refused:
+  // once all have done one or the other, the held ones are released together.
+  let arrived = 0;
+  let hashed = 0;
+  let allArrived!: () => void;
+  const all = new Promise<void>((resolve) => { allArrived = resolve; });
+  const arrive = () => { if (++arrived === guesses) allArrived(); };
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => { release = resolve; });
+  const { nodes, cleanup } = await twoNodes({
+    auth: { throttle: { perUser: 3, perAddress: 100, window: '1m' } },
+    loginHooks: { reserved: async () => { hashed++; arrive(); await released; } },
+  });
+  try {
+    const pending = Array.from({ length: guesses }, async (_, i) => {
+      const response = await login(nodes[i % 2]!, 'victim', `guess-${i}`);
+      if (response.status === 429) arrive();
+      return response.status;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`only ${arrived} of ${guesses} guesses were counted or refused`)), 20_000); })]);
+    clearTimeout(timer);
+    release();
+    const statuses = await Promise.all(pending);
+    assert.is(hashed, 3, 'three attempts reached the hash, on both nodes together');
+    assert.is(statuses.filter((status) => status === 401).length, 3);
+    assert.is(statuses.filter((status) => status === 429).length, guesses - 3);
+  } finally {
+    release();
+    await cleanup();
+  }
+});
+
+test('two nodes: a success on one stops its user\'s failures counting on the other; the address keeps them', async () => {
+  const { nodes: [a, b], cleanup } = await twoNodes({ auth: { throttle: { perUser: 3, perAddress: 5, window: '1m' } } });
+  try {
+    for (const node of [a, b]) assert.is((await login(node, 'victim', 'guess')).status, 401);
+    assert.is((await login(a, 'victim', 'right-password')).status, 200);
+    for (const node of [b, a, b]) assert.is((await login(node, 'victim', 'guess')).status, 401, 'the two failures before the success no longer count for victim');
+    assert.is((await login(a, 'victim', 'guess')).status, 429, 'three failures since the success');
+    assert.is((await login(b, 'other', 'other-password')).status, 429, 'the address counts its 5 failures on both nodes, not the success');
+  } finally {
+    await cleanup();
+  }
+});
+
+test('two nodes: the window slides (an injected clock), and the rows of attempts that left it are deleted', async () => {
+  let now = 1_800_000_000_000;
+  const { nodes: [a, b], database, cleanup } = await twoNodes({ auth: { throttle: { perUser: 3, perAddress: 100, window: '1m' } }, now: () => now });
+  const admin = new pg.Client({ connectionString: database });
+  await admin.connect();
+  try {
+    for (const node of [a, b, a]) {
+      assert.is((await login(node, 'victim', 'guess')).status, 401);
+      now += 10_000;
+    }
+    const refused = await login(b, 'victim', 'guess');
+    assert.is(refused.status, 429);
+    assert.is(refused.headers.get('retry-after'), '30', 'until the first attempt leaves the window');
+    now += 30_000;
+    assert.is((await login(b, 'victim', 'guess')).status, 401, 'the first attempt left the window: one more');
+    const again = await login(a, 'victim', 'guess');
+    assert.is(again.status, 429, 'the second and third are still in it');
+    assert.is(again.headers.get('retry-after'), '10');
+    now += 60_000;
+    for (const node of [a, b]) assert.is((await login(node, 'victim', 'right-password')).status, 200, 'all left the window');
+    const { rows } = await admin.query<{ count: number }>('SELECT count(*)::int AS count FROM login_attempts');
+    assert.is(rows[0]!.count, 0, 'no row of an attempt that left the window is kept');
+  } finally {
+    await admin.end();
+    await cleanup();
+  }
+});
+
+test.run();
