@@ -1,9 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
+import { rm } from 'node:fs/promises';
 import { basic } from '../helpers/auth.js';
+import { terminate } from '../helpers/children.js';
+import { postgresDatabase } from '../helpers/postgres.js';
 import { errorCode } from '../helpers/registry.js';
-import { startWharf, testStorage, type StartOptions, type TestServer } from '../helpers/server.js';
+import { spawnWharf, startWharf, tempDir, testStorage, type StartOptions, type TestServer } from '../helpers/server.js';
 
 // Several nodes on one PostgreSQL count login attempts together (auth.throttle): N nodes do not
 // allow N times the guesses. Each test starts two servers on one database and bucket.
@@ -24,7 +27,7 @@ async function twoNodes(options: StartOptions): Promise<{ nodes: [TestServer, Te
   };
 }
 
-function login(node: TestServer, user: string, password: string, headers: Record<string, string> = {}): Promise<Response> {
+function login(node: Pick<TestServer, 'url'>, user: string, password: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${node.url}/v2/token?service=wharf`, { headers: { authorization: basic(user, password), ...headers } });
 }
 
@@ -122,6 +125,24 @@ test('two nodes: the window slides (an injected clock), and the rows of attempts
   } finally {
     await admin.end();
     await cleanup();
+  }
+});
+
+test('a node with workers on PostgreSQL counts in the database too, not in its primary: guesses split with another node add up', async () => {
+  const url = await postgresDatabase();
+  const throttle = { perUser: 3, perAddress: 100, window: '1m' };
+  const single = await startWharf({ storage: { metadata: { driver: 'postgres', url } }, users, audit: () => undefined, auth: { throttle } });
+  const dataDir = await tempDir();
+  const workers = await spawnWharf(dataDir, {
+    config: `workers: 2\nstorage: { metadata: { driver: postgres, url: "${url}" } }\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: true, throttle: { perUser: 3, perAddress: 100, window: 1m } }\n`,
+  });
+  try {
+    for (const node of [workers, single, workers]) assert.is((await login(node, 'victim', 'guess')).status, 401);
+    for (const node of [workers, workers, single]) assert.is((await login(node, 'victim', 'right-password')).status, 429, 'the fourth attempt, on any worker or node');
+  } finally {
+    await terminate(workers.child);
+    await rm(dataDir, { recursive: true, force: true });
+    await single.cleanup();
   }
 });
 
