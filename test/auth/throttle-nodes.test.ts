@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
 import { rm } from 'node:fs/promises';
-import { basic } from '../helpers/auth.js';
+import { basic, heldLogins } from '../helpers/auth.js';
 import { terminate } from '../helpers/children.js';
 import { postgresDatabase } from '../helpers/postgres.js';
 import { errorCode } from '../helpers/registry.js';
@@ -56,33 +56,14 @@ test('two nodes: guesses sent to both at once let exactly the limit reach the pa
   const guesses = 12;
   // Each guess either waits in the hook (its attempt counted, its hash not begun) or was refused:
   // once all have done one or the other, the held ones are released together.
-  let arrived = 0;
-  let hashed = 0;
-  let allArrived!: () => void;
-  const all = new Promise<void>((resolve) => { allArrived = resolve; });
-  const arrive = () => { if (++arrived === guesses) allArrived(); };
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => { release = resolve; });
-  const { nodes, cleanup } = await twoNodes({
-    auth: { throttle: { perUser: 3, perAddress: 100, window: '1m' } },
-    loginHooks: { reserved: async () => { hashed++; arrive(); await released; } },
-  });
+  const held = heldLogins(guesses);
+  const { nodes, cleanup } = await twoNodes({ auth: { throttle: { perUser: 3, perAddress: 100, window: '1m' } }, loginHooks: { reserved: held.reserved } });
   try {
-    const pending = Array.from({ length: guesses }, async (_, i) => {
-      const response = await login(nodes[i % 2]!, 'victim', `guess-${i}`);
-      if (response.status === 429) arrive();
-      return response.status;
-    });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`only ${arrived} of ${guesses} guesses were counted or refused`)), 20_000); })]);
-    clearTimeout(timer);
-    release();
-    const statuses = await Promise.all(pending);
-    assert.is(hashed, 3, 'three attempts reached the hash, on both nodes together');
+    const statuses = await held.send((i) => login(nodes[i % 2]!, 'victim', `guess-${i}`));
+    assert.is(held.hashed, 3, 'three attempts reached the hash, on both nodes together');
     assert.is(statuses.filter((status) => status === 401).length, 3);
     assert.is(statuses.filter((status) => status === 429).length, guesses - 3);
   } finally {
-    release();
     await cleanup();
   }
 });
