@@ -17,6 +17,7 @@ export interface ThrottleOptions {
   now: () => number;
 }
 
+/** The throttle's options from auth.throttle. */
 export function throttleOptions(config: AuthConfig['throttle'], now: () => number): ThrottleOptions {
   return { perUser: config.perUser, perAddress: config.perAddress, windowMs: config.window, now };
 }

@@ -7,7 +7,9 @@ import type { LoginAttemptRecords, LoginLimits } from './types.js';
 // successes from one address take turns (an advisory lock per address on PostgreSQL; SQLite has
 // one writer), so nodes reserving at once never let more than the limit through. Each reservation
 // deletes a batch of rows that left the window, skipping rows another transaction holds (so it
-// never waits for one): the table holds about the attempts of one window.
+// never waits for one): the table holds about the attempts of one window. Times are the
+// reserving node's clock, as upload locks' and the collector lease's are: on nodes whose clocks
+// differ by s, an attempt leaves the window s apart; what is counted is the same for all.
 
 /** Rows that left the window a reservation deletes at most (it adds one). */
 const sweepBatch = 100;
