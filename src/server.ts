@@ -5,6 +5,7 @@ import { getRequestListener } from '@hono/node-server';
 import { AggregatorRegistry, Registry, type PrometheusContentType } from 'prom-client';
 import { openAccessControl, type AccessControl } from './access-control.js';
 import type { LoginHooks } from './auth/service.js';
+import { sharedLoginAttempts, throttleOptions } from './auth/throttle.js';
 import { isLoopbackAddress } from './config/auth.js';
 import type { Config } from './config/types.js';
 import { BlobDownloads } from './cache/downloads.js';
@@ -104,12 +105,17 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   });
   // Access control's messages: its warnings say so ("warning: …").
   const authLog = (message: string) => (message.startsWith('warning: ') ? logger.warn(message) : logger.info(message));
+  // Login attempts: on PostgreSQL every node (and each of its workers) counts them in the
+  // database; the workers of a node on SQLite, in its primary.
+  const loginAttempts = config.storage.metadata.driver === 'postgres'
+    ? sharedLoginAttempts(store.metadata.loginAttempts, throttleOptions(config.auth.throttle, options.now ?? Date.now))
+    : worker?.loginAttempts;
   let access: AccessControl;
   let certificates: ListenerCertificates;
   try {
     access = await openAccessControl(config, store.metadata.accounts, {
       log: authLog, ...(options.audit ? { audit: options.audit } : {}), ...(options.now ? { now: options.now } : {}), ...(options.loginHooks ? { loginHooks: options.loginHooks } : {}),
-      ...(worker ? { loginAttempts: worker.loginAttempts } : {}),
+      ...(loginAttempts ? { loginAttempts } : {}),
     });
     certificates = await ListenerCertificates.open(config, logger, acme).catch(async (error: unknown) => {
       await access.close();

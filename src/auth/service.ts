@@ -13,7 +13,7 @@ import { Authorizer } from './permissions.js';
 import { principalKey, type Principal } from './principal.js';
 import { Principals } from './principals.js';
 import type { ScopeRequest } from './scopes.js';
-import { LoginThrottle, type LoginAttempt, type LoginAttempts } from './throttle.js';
+import { LoginThrottle, throttleOptions, type LoginAttempt, type LoginAttempts } from './throttle.js';
 
 // Authentication: who a caller is, from a password or access token (Basic, or the token
 // endpoint), a bearer JWT we issued, or nothing at all (anonymous). Passwords are checked against
@@ -87,7 +87,7 @@ export class AuthService {
       ttlMs: credentialTtlMs, now: options.now,
       ...(hashing ? { verify: (password, encoded) => { hashing(); return verifyPassword(password, encoded); } } : {}),
     });
-    this.#throttle = options.loginAttempts ?? new LoginThrottle({ ...options.config.throttle, windowMs: options.config.throttle.window, now: options.now });
+    this.#throttle = options.loginAttempts ?? new LoginThrottle(throttleOptions(options.config.throttle, options.now));
     this.directory = new AccountDirectory(options.accounts, {
       now: options.now,
       onError: options.onError,
@@ -167,7 +167,7 @@ export class AuthService {
       this.audit.record({ who: username, from, action: 'login', result: 'failed' });
       throw new RegistryError('UNAUTHORIZED', { message: 'invalid user name or password' });
     }
-    attempt.succeeded();
+    await attempt.succeeded();
     this.audit.record({ who: principalKey(principal), from, action: 'login', result: 'ok' });
     return principal;
   }

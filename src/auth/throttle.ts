@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { AuthConfig } from '../config/auth.js';
 import { RegistryError } from '../oci/errors.js';
 
 // Login attempts, counted per (user name, client address) and per client address within a sliding
@@ -16,15 +17,21 @@ export interface ThrottleOptions {
   now: () => number;
 }
 
+/** The throttle's options from auth.throttle. */
+export function throttleOptions(config: AuthConfig['throttle'], now: () => number): ThrottleOptions {
+  return { perUser: config.perUser, perAddress: config.perAddress, windowMs: config.window, now };
+}
+
 /** A reserved attempt: tell it when the password was right, and it no longer counts. */
 export interface LoginAttempt {
-  succeeded(): void;
+  succeeded(): void | Promise<void>;
 }
 
 /**
- * Where login attempts are counted: a LoginThrottle in this process (the default), or with
- * workers the primary's one throttle (server/shared-state.ts), else N workers would allow N times
- * the attempts. Throws TOOMANYREQUESTS (tooManyLogins) when refused.
+ * Where login attempts are counted: a LoginThrottle in this process (the default); with workers
+ * the primary's one throttle (server/shared-state.ts), else N workers would allow N times the
+ * attempts; on PostgreSQL the database, for every node on it (sharedLoginAttempts). Throws
+ * TOOMANYREQUESTS (tooManyLogins) when refused.
  */
 export interface LoginAttempts {
   reserve(user: string, address: string): LoginAttempt | Promise<LoginAttempt>;
@@ -36,6 +43,11 @@ export function tooManyLogins(user: string, wait: number): RegistryError {
     message: `too many failed logins for ${user} or from this address; try again in ${wait} s`,
     headers: { 'Retry-After': String(wait) },
   });
+}
+
+/** Whole seconds until `freedAt` (ms), at least 1: the Retry-After of a refusal. */
+function secondsUntil(freedAt: number, now: number): number {
+  return Math.max(1, Math.ceil((freedAt - now) / 1000));
 }
 
 /** Keys remembered at most (bounded memory under a flood of made-up names). */
@@ -58,8 +70,7 @@ export class LoginThrottle implements LoginAttempts {
   #wait(key: string, limit: number): number {
     const times = this.#recent(key);
     if (times.length < limit) return 0;
-    const freedAt = times[times.length - limit]! + this.#options.windowMs;
-    return Math.max(1, Math.ceil((freedAt - this.#options.now()) / 1000));
+    return secondsUntil(times[times.length - limit]! + this.#options.windowMs, this.#options.now());
   }
 
   /**
@@ -84,4 +95,26 @@ export class LoginThrottle implements LoginAttempts {
       },
     };
   }
+}
+
+/**
+ * Attempts kept where every node counts them (store/metadata/login-attempts.ts): each reservation
+ * is checked and counted in one step there, by these rules.
+ */
+export interface AttemptRecords {
+  /** The attempt's id once counted, or when a place frees (ms) when either count is at its limit. */
+  reserve(attempt: { user: string; address: string; now: number }, limits: Omit<ThrottleOptions, 'now'>): Promise<{ id: string } | { freedAt: number }>;
+  succeeded(attempt: { id: string; user: string; address: string }): Promise<void>;
+}
+
+/** The throttle over records every node shares; `options.now` gives the times of attempts. */
+export function sharedLoginAttempts(records: AttemptRecords, options: ThrottleOptions): LoginAttempts {
+  return {
+    async reserve(user, address) {
+      const now = options.now();
+      const answer = await records.reserve({ user, address, now }, options);
+      if ('freedAt' in answer) throw tooManyLogins(user, secondsUntil(answer.freedAt, now));
+      return { succeeded: () => records.succeeded({ id: answer.id, user, address }) };
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { AggregatorRegistry } from 'prom-client';
-import { LoginThrottle, type LoginAttempt } from '../auth/throttle.js';
+import { LoginThrottle, throttleOptions, type LoginAttempt } from '../auth/throttle.js';
 import type { AuthConfig } from '../config/auth.js';
 import { RegistryError } from '../oci/errors.js';
 import { afterFailure, type BreakerSettings } from '../repos/breaker.js';
@@ -58,7 +58,7 @@ export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Work
   });
 
   // Login attempts: one throttle, which counts each worker's attempts in the order they arrive.
-  const throttle = new LoginThrottle({ ...options.throttle, windowMs: options.throttle.window, now: Date.now });
+  const throttle = new LoginThrottle(throttleOptions(options.throttle, Date.now));
   const attempts = new LRUCache<number, LoginAttempt>({ max: 50_000 });
   let nextAttempt = 0;
   hub.answer('login.reserve', (body) => {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cliConfig, cliPath, runCli, startWharf, tempDir, testStorage } from '../helpers/server.js';
-import { basic, challengeOf } from '../helpers/auth.js';
+import { basic, challengeOf, heldLogins } from '../helpers/auth.js';
 import { errorCode } from '../helpers/registry.js';
 import { terminate } from '../helpers/children.js';
 
@@ -48,36 +48,21 @@ test('parallel wrong passwords: no more than the limit reach the password hash, 
   const guesses = 10;
   // Every guess either waits in the hook (its attempt counted, its hash not begun) or was refused:
   // once all have done one or the other, the held ones are released together.
-  let arrived = 0;
-  let allArrived!: () => void;
-  const all = new Promise<void>((resolve) => { allArrived = resolve; });
-  const arrive = () => { if (++arrived === guesses) allArrived(); };
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => { release = resolve; });
-  let hashed = 0;
+  const held = heldLogins(guesses);
   let audit = '';
   const wharf = await startWharf({
     auth: { throttle: { perUser: 3, perAddress: 100, window: '1m' } },
     trustedProxies: ['127.0.0.1'],
     audit: (line) => { audit += `${line}\n`; },
     users: [{ name: 'victim', password: 'right-password' }],
-    loginHooks: { reserved: async () => { hashed++; arrive(); await released; } },
+    loginHooks: { reserved: held.reserved },
   });
   try {
     const login = (password: string, from: string) => fetch(`${wharf.url}/v2/token?service=wharf`, {
       headers: { authorization: basic('victim', password), 'X-Forwarded-For': from, 'X-Forwarded-Proto': 'https' },
     });
-    const pending = Array.from({ length: guesses }, async (_, i) => {
-      const response = await login(`guess-${i}`, '203.0.113.66');
-      if (response.status === 429) arrive();
-      return response.status;
-    });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`only ${arrived} of ${guesses} guesses arrived`)), 20_000); })]);
-    clearTimeout(timer);
-    release();
-    const statuses = await Promise.all(pending);
-    assert.is(hashed, 3, 'three attempts reached the hash');
+    const statuses = await held.send((i) => login(`guess-${i}`, '203.0.113.66'));
+    assert.is(held.hashed, 3, 'three attempts reached the hash');
     assert.equal(statuses.filter((status) => status === 401).length, 3);
     assert.equal(statuses.filter((status) => status === 429).length, guesses - 3);
     assert.is(audit.match(/result=failed/g)?.length, 3);

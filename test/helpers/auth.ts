@@ -82,3 +82,39 @@ export async function eventually(what: string, check: () => Promise<boolean>, ms
     await sleep(100);
   }
 }
+
+/**
+ * `count` logins sent at once, each held once its attempt is counted (`reserved`, the login hook)
+ * until every one has been held or refused (429); then all go on. `send(i)` sends the i-th; the
+ * result is their statuses, and `hashed` how many were held (reached the password hash). Fails
+ * after `ms` if some login was neither.
+ */
+export function heldLogins(count: number) {
+  let settled = 0;
+  let allSettled!: () => void;
+  const all = new Promise<void>((resolve) => { allSettled = resolve; });
+  const settle = () => { if (++settled === count) allSettled(); };
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => { release = resolve; });
+  const gate = {
+    hashed: 0,
+    reserved: async () => { gate.hashed++; settle(); await released; },
+    async send(login: (i: number) => Promise<Response>, ms = 20_000): Promise<number[]> {
+      const pending = Array.from({ length: count }, async (_, i) => {
+        const response = await login(i);
+        if (response.status === 429) settle();
+        return response.status;
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`only ${settled} of ${count} logins were counted or refused`)), ms); });
+      try {
+        await Promise.race([all, late]);
+      } finally {
+        clearTimeout(timer);
+        release();
+      }
+      return Promise.all(pending);
+    },
+  };
+  return gate;
+}

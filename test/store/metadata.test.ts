@@ -191,6 +191,23 @@ for (const [driver, options] of Object.entries(drivers)) {
     assert.is(await metadata.collector.lease('d', 200, 300), null);
   });
 
+  test('login attempts: counted per (user, address) and per address within the window; a success clears its pair', async () => {
+    const limits = { perUser: 2, perAddress: 3, windowMs: 60_000 };
+    const attempt = (user: string, now: number) => metadata.loginAttempts.reserve({ user, address: '10.0.0.1', now }, limits);
+    const first = await attempt('eve', 1000);
+    assert.ok('id' in first);
+    assert.ok('id' in (await attempt('eve', 2000)));
+    assert.equal(await attempt('eve', 3000), { freedAt: 61_000 }, 'the pair is at its limit until its first attempt leaves the window');
+    assert.ok('id' in (await attempt('carl', 3000)), 'the refusal counted nothing: the address had 2 of 3');
+    assert.equal(await attempt('dave', 4000), { freedAt: 61_000 });
+    assert.ok('id' in (await attempt('eve', 61_001)), 'the first attempt left the window');
+    const good = await attempt('carl', 62_001);
+    assert.ok('id' in good);
+    await metadata.loginAttempts.succeeded({ id: good.id, user: 'carl', address: '10.0.0.1' });
+    assert.ok('id' in (await attempt('carl', 62_002)), 'the success does not count for the address');
+    assert.equal(await attempt('carl', 62_003), { freedAt: 63_000 }, 'the address counts carl at 3000 (its pair cleared), eve at 61001 and carl at 62002');
+  });
+
   test('opening an existing database again applies no migration twice', async () => {
     const made = makeImage();
     const opened = await options();

@@ -3,6 +3,7 @@ import { SqlBlobLinks } from './blob-links.js';
 import { SqlBlobs } from './blobs.js';
 import { SqlCollector } from './collector.js';
 import { SqlImages } from './images.js';
+import { SqlLoginAttempts } from './login-attempts.js';
 import { SqlManagement } from './management.js';
 import { manifestContentCache, SqlManifests } from './manifests.js';
 import { FreshReads, uncachedReads } from './fresh-reads.js';
@@ -33,6 +34,7 @@ function concerns(db: Db, contents: ReturnType<typeof manifestContentCache>): Co
     collector: new SqlCollector(db),
     management: new SqlManagement(db),
     accounts: new SqlAccounts(db),
+    loginAttempts: new SqlLoginAttempts(db),
   };
 }
 

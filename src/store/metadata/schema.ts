@@ -113,6 +113,13 @@ const migrations: ((t: Types) => string[])[] = [
   ({ int }) => [
     `CREATE TABLE tag_limit_removals (repo TEXT PRIMARY KEY, removed ${int} NOT NULL)`,
   ],
+  // 9: login attempts (auth.throttle) counted for every node on one PostgreSQL: one row per
+  // attempt while it may be in the window, with its user name while it counts for that user.
+  ({ int }) => [
+    `CREATE TABLE login_attempts (id TEXT PRIMARY KEY, address TEXT NOT NULL, username TEXT, at ${int} NOT NULL)`,
+    'CREATE INDEX login_attempts_address ON login_attempts(address, at)',
+    'CREATE INDEX login_attempts_at ON login_attempts(at)',
+  ],
 ];
 
 /** Applies the migrations this database has not had yet. */

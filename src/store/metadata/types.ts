@@ -315,6 +315,27 @@ export interface Accounts {
   noteTokenUses(uses: readonly { id: string; at: number }[]): Promise<void>;
 }
 
+/** What login attempts are allowed within a sliding window (auth.throttle). */
+export interface LoginLimits {
+  /** Attempts for one user name from one address. */
+  perUser: number;
+  perAddress: number;
+  windowMs: number;
+}
+
+/** Login attempts counted for every process and node on the database (auth/throttle.ts has the rules). */
+export interface LoginAttemptRecords {
+  /**
+   * Counts an attempt by `user` from `address` at `now`, and resolves with its id; unless the
+   * pair's attempts within the window number `perUser` already, or the address's `perAddress`:
+   * then nothing is counted, and it resolves with when the attempt that frees one leaves the
+   * window. Atomic across nodes: reservations from one address take turns.
+   */
+  reserve(attempt: { user: string; address: string; now: number }, limits: LoginLimits): Promise<{ id: string } | { freedAt: number }>;
+  /** The attempt succeeded: the pair's attempts no longer count, and this one not for the address either. */
+  succeeded(attempt: { id: string; user: string; address: string }): Promise<void>;
+}
+
 export interface Concerns {
   readonly images: Images;
   readonly manifests: Manifests;
@@ -325,6 +346,7 @@ export interface Concerns {
   readonly collector: CollectorQueries;
   readonly management: Management;
   readonly accounts: Accounts;
+  readonly loginAttempts: LoginAttemptRecords;
 }
 
 export interface Metadata extends Concerns {
