@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { outage, reasonOf, StorageConnectError } from '../errors.js';
+import { outage, reasonOf, StorageConnectError, type Cause } from '../errors.js';
 import type { Sql, SqlDatabase } from './sql.js';
 
 // PostgreSQL through node-postgres: a pool, statements prepared once per connection by name,
@@ -35,10 +35,16 @@ export interface PostgresOptions {
 /** The messages of node-postgres's own timeouts (connectionTimeoutMillis, query_timeout). */
 const timedOut = /^(timeout exceeded when trying to connect|Connection terminated due to connection timeout|Query read timeout)$/;
 
-/** The server's own words ('database "x" does not exist'; never the password), else the network's code. */
-function reasonFor(error: unknown): string {
-  if (error instanceof Error && timedOut.test(error.message)) return 'no answer within storage.metadata.timeouts';
-  return error instanceof pg.DatabaseError || reasonOf(error) === 'Error' ? (error as Error).message : reasonOf(error);
+/**
+ * The cause of a failure: its SQLSTATE or network code for callers; for the log, the server's own
+ * words ('too many connections for role "wharf"'; never the password). A connection that ended
+ * without a code (terminated, cut) is ECONNRESET; one of the client's own timeouts ETIMEDOUT.
+ */
+function causeOf(error: unknown): Cause {
+  if (error instanceof Error && timedOut.test(error.message)) return { code: 'ETIMEDOUT', text: 'no answer within storage.metadata.timeouts' };
+  if (error instanceof pg.DatabaseError) return { code: error.code ?? 'XX000', text: `${error.message} (SQLSTATE ${error.code})` };
+  const code = reasonOf(error);
+  return code === 'Error' ? { code: 'ECONNRESET', text: (error as Error).message } : { code, text: code };
 }
 
 /**
@@ -86,7 +92,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     await pool.query('SELECT 1');
   } catch (error) {
     await pool.end().catch(() => undefined);
-    throw new StorageConnectError('metadata', `postgres at ${serverOf(url)}`, reasonFor(error));
+    throw new StorageConnectError('metadata', `postgres at ${serverOf(url)}`, causeOf(error).text);
   }
   // From here on, a server out of reach answers 503 (UNAVAILABLE); the pool reconnects by itself.
   const watch = outage('the metadata database', options.log ?? (() => undefined));
@@ -98,7 +104,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     } catch (error) {
       if (!unreachable(error)) throw error;
       onLost(error as Error);
-      throw watch.failed(reasonFor(error));
+      throw watch.failed(causeOf(error));
     }
   };
   /** Runs `work` on one pooled connection in a transaction, committed only when `commit` says so. */
