@@ -8,7 +8,9 @@ import type { Sql, SqlDatabase } from './sql.js';
 // level but on row locks: whoever takes a reference to a blob or manifest changes its row under
 // a lock, and the collector locks its candidates FOR UPDATE and re-checks them in a new
 // statement (which sees everything committed meanwhile). That needs no retry loop, which
-// SERIALIZABLE would, on every push that meets a collection.
+// SERIALIZABLE would, on every push that meets a collection. Two transactions that take rows in
+// opposite orders (a push takes its children's links then the tag; deleting an image takes the
+// tags then the links) can still deadlock: PostgreSQL ends one, which is run again.
 
 /** BIGINT (timestamps, sizes) and NUMERIC (SUM) as JavaScript numbers: they stay below 2^53. */
 const numeric = new Set([20, 1700]);
@@ -31,6 +33,11 @@ export interface PostgresOptions {
   /** Where an outage is reported (once when the server goes, once when it is back). */
   log?: (message: string) => void;
 }
+
+/** SQLSTATEs of a transaction ended so that others could go on (deadlock, serialization failure): run it again. */
+const retryable = new Set(['40P01', '40001']);
+/** Runs of one transaction, at most: a second run waits for the transaction it deadlocked with. */
+const runs = 3;
 
 /** The messages of node-postgres's own timeouts (connectionTimeoutMillis, query_timeout). */
 const timedOut = /^(timeout exceeded when trying to connect|Connection terminated due to connection timeout|Query read timeout)$/;
@@ -95,7 +102,8 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     throw new StorageConnectError('metadata', `postgres at ${serverOf(url)}`, causeOf(error).text);
   }
   // From here on, a server out of reach answers 503 (UNAVAILABLE); the pool reconnects by itself.
-  const watch = outage('the metadata database', options.log ?? (() => undefined));
+  const log = options.log ?? (() => undefined);
+  const watch = outage('the metadata database', log);
   const guarded = async <T>(attempt: () => Promise<T>, onLost: (error: Error) => void = () => undefined): Promise<T> => {
     try {
       const result = await attempt();
@@ -131,9 +139,21 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       client.release(lost);
     }
   };
+  /** A transaction PostgreSQL ended to break a deadlock runs again (its work only reads and writes the database). */
+  const transaction = async <T>(work: (sql: Sql) => Promise<T>): Promise<T> => {
+    for (let run = 1; ; run++) {
+      try {
+        return await inTransaction(work, true);
+      } catch (error) {
+        if (run === runs || !(error instanceof pg.DatabaseError && retryable.has(error.code ?? ''))) throw error;
+        log(`a transaction was ended by the metadata database (${causeOf(error).text}); running it again`);
+      }
+    }
+  };
   return {
     sql: over((config) => guarded(() => pool.query(config))),
-    transaction: (work) => inTransaction(work, true),
+    transaction,
+    // Not run again: a rehearsal's caller counts what its work finds.
     rehearse: (work) => inTransaction(work, false),
     ping: async () => { await guarded(() => pool.query('SELECT 1')); },
     close: () => pool.end(),
