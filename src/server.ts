@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { createSecureServer, type Http2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { AggregatorRegistry, Registry, type PrometheusContentType } from 'prom-client';
@@ -161,6 +162,13 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const httpsPort = () => ports[config.listeners.findIndex((listener) => listener.tls !== 'none')]!;
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
+  // Every connection, to cut those still open when the shutdown limit is reached: a TLS
+  // listener's HTTP/1.1 connections are neither HTTP/2 sessions nor known to closeAllConnections.
+  const sockets = new Set<Socket>();
+  const track = (server: Server) => server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   let initialAdminPassword: string | null = null;
   try {
     for (const [index, listener] of config.listeners.entries()) {
@@ -193,7 +201,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       });
       if (serverOptions) certificates.attach(index, server as unknown as TlsServer);
       if (listener.tls === 'acme' && config.acme!.challenge === 'tls-alpn-01') answerAlpnChallenges(server as unknown as TlsServer, (name) => acme!.alpnCertificate(name));
-      servers.push(server);
+      servers.push(track(server));
       const address = await listen(server, listener, index);
       urls.push(urlOf(address, listener.tls !== 'none'));
       ports.push(address.port);
@@ -201,7 +209,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     if (config.metrics) {
       const app = createMetricsApp({ metrics, ready });
       const server = createServer({ maxHeaderSize: maxHeaderBytes }, getRequestListener(app.fetch));
-      servers.push(server);
+      servers.push(track(server));
       const bound = await listen(server, config.metrics, 'metrics');
       metricsUrl = urlOf(bound, false);
       if (!isLoopbackAddress(config.metrics.address)) {
@@ -255,8 +263,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), graceMs); });
       if ((await Promise.race([closed, deadline])) === 'late') {
-        for (const server of servers) server.closeAllConnections?.();
-        for (const session of sessions) session.destroy();
+        for (const socket of sockets) socket.destroy();
         await closed;
       }
       // A download whose clients are gone commits (or cleans up) before the store closes, within the same grace.

@@ -25,17 +25,27 @@ export function reasonOf(error: unknown): string {
 }
 
 /**
+ * Why a backend failed: `code` is all a caller is told (a SQLSTATE such as 53300, ECONNREFUSED,
+ * ETIMEDOUT, HTTP 503): the backend's own words may name roles, databases, buckets or hosts, and
+ * stay in `text`, for the server's log.
+ */
+export interface Cause {
+  code: string;
+  text: string;
+}
+
+/**
  * A storage backend that stops answering while the server runs: each request that needs it gets
- * 503 UNAVAILABLE (the client may retry; the backend's client reconnects by itself), and the log
- * says so once when it goes and once when it is back.
+ * 503 UNAVAILABLE with the cause's code (the client may retry; the backend's client reconnects by
+ * itself), and the log says so, with the cause's text, once when it goes and once when it is back.
  */
 export function outage(backend: string, log: (message: string) => void) {
   let down = false;
   return {
-    failed(reason: string): RegistryError {
-      if (!down) log(`${backend} is not reachable (${reason}): requests that need it answer 503 until it is back`);
+    failed(cause: Cause): RegistryError {
+      if (!down) log(`${backend} is not reachable (${cause.text}): requests that need it answer 503 until it is back`);
       down = true;
-      return new RegistryError('UNAVAILABLE', { message: `${backend} is not reachable; retry later`, detail: { reason } });
+      return new RegistryError('UNAVAILABLE', { message: `${backend} is not reachable; retry later`, detail: { reason: cause.code } });
     },
     answered(): void {
       if (down) log(`${backend} is reachable again`);

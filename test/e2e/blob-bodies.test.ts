@@ -13,7 +13,8 @@ import { startWharf, type TestServer } from '../helpers/server.js';
 
 // Blob bodies as clients receive them over HTTP/1.1, HTTPS/1.1 and HTTP/2: every byte right (the
 // filesystem driver sends files through reused buffers), ranges exact, and a client that goes
-// away mid-body releases the file. (Filesystem driver: the end-to-end suites run on it alone.)
+// away mid-body lets the server go on (on the filesystem, it releases the file). Both storage
+// passes run it; every wait is bounded.
 
 const big = blob(randomBytes((40 << 20) + 777));
 const path = `/v2/docker-local/bodies/blobs/${big.digest}`;
@@ -31,6 +32,8 @@ test.before(async () => {
 test.after(() => wharf.cleanup());
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+/** How long one body may take. */
+const bodyMs = 60_000;
 
 async function collect(response: IncomingMessage): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
   const chunks: Buffer[] = [];
@@ -42,7 +45,7 @@ function http1(base: string, headers: Record<string, string> = {}): Promise<Awai
   const url = new URL(path, base);
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    send(url, { headers, ca }, (response) => collect(response).then(resolve, reject)).on('error', reject).end();
+    send(url, { headers, ca, signal: AbortSignal.timeout(bodyMs) }, (response) => collect(response).then(resolve, reject)).on('error', reject).end();
   });
 }
 
@@ -50,6 +53,10 @@ function http2(headers: Record<string, string> = {}): Promise<{ status: number; 
   const session = connect(tls, { ca });
   return new Promise((resolve, reject) => {
     const stream = session.request({ ':path': path, ...headers });
+    stream.setTimeout(bodyMs, () => {
+      session.destroy();
+      reject(new Error(`h2: no body within ${bodyMs} ms`));
+    });
     let status = 0;
     const chunks: Buffer[] = [];
     stream.on('response', (head) => { status = Number(head[':status']); });
@@ -91,7 +98,7 @@ test('ranges are exact on every protocol', async () => {
   assert.is(sha256(h2.body), wanted, 'h2');
 });
 
-/** Descriptors this process holds on the blob's file. */
+/** Descriptors this process holds on the blob's file (the filesystem driver's; the S3 driver holds a GET of the object instead). */
 async function openOnBlob(): Promise<number> {
   const hex = big.digest.slice('sha256:'.length);
   const file = join(wharf.dataDir, 'blobs', 'sha256', hex.slice(0, 2), hex);
@@ -106,7 +113,7 @@ for (const [kind, base] of [['HTTP', () => plain], ['HTTPS', () => tls]] as cons
   test(`a client that stops reading and disconnects mid-body releases the file (${kind})`, async () => {
     const url = new URL(path, base());
     let response!: IncomingMessage;
-    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { ca });
+    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { ca, signal: AbortSignal.timeout(bodyMs) });
     await new Promise<void>((resolve, reject) => {
       request.on('response', (answer) => {
         response = answer;
@@ -114,10 +121,14 @@ for (const [kind, base] of [['HTTP', () => plain], ['HTTPS', () => tls]] as cons
         resolve();
       }).on('error', reject).end();
     });
-    await eventually('the server holds the blob open mid-body', async () => (await openOnBlob()) === 1);
-    response.destroy();
-    request.destroy();
-    await eventually('the file is released', async () => (await openOnBlob()) === 0);
+    const onDisk = (wharf.storage.blobs as { driver?: string } | undefined)?.driver !== 's3';
+    try {
+      if (onDisk) await eventually('the server holds the blob open mid-body', async () => (await openOnBlob()) === 1);
+    } finally {
+      response.destroy();
+      request.destroy();
+    }
+    if (onDisk) await eventually('the file is released', async () => (await openOnBlob()) === 0);
     // And the server goes on serving it.
     assert.is(sha256((await http1(base())).body), sha256(big.bytes));
   });

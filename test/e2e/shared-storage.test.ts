@@ -237,7 +237,7 @@ test('PostgreSQL cut off by a network partition (connections open, nothing answe
   }
 });
 
-test('PostgreSQL refusing new connections (too many clients, SQLSTATE 53300): requests get 503 UNAVAILABLE, not 500', async () => {
+test('PostgreSQL refusing new connections (too many clients, SQLSTATE 53300): requests get 503 UNAVAILABLE with the SQLSTATE alone, the log has the server\'s words', async () => {
   const url = new URL(await postgresDatabase());
   const admin = new pg.Client({ connectionString: url.href });
   await admin.connect();
@@ -246,7 +246,8 @@ test('PostgreSQL refusing new connections (too many clients, SQLSTATE 53300): re
   await admin.query(`CREATE ROLE ${role} LOGIN`);
   await admin.query(`ALTER DATABASE ${url.pathname.slice(1)} OWNER TO ${role}`);
   url.username = role;
-  const wharf = await startWharf({ storage: { blobs: await s3Storage(), metadata: { driver: 'postgres', url: url.href } }, log: () => undefined });
+  const lines: string[] = [];
+  const wharf = await startWharf({ storage: { blobs: await s3Storage(), metadata: { driver: 'postgres', url: url.href } }, log: (line) => lines.push(line) });
   try {
     await pushImage(wharf.url, 'docker-local/team/app', makeImage(), '1');
     // The role's connections are used up (as max_connections would be): Wharf's are cut, a new one is refused.
@@ -257,11 +258,16 @@ test('PostgreSQL refusing new connections (too many clients, SQLSTATE 53300): re
     for (let attempt = 0; attempt < 20 && !refused; attempt++) {
       const response = await fetch(`${wharf.url}/v2/docker-local/team/app/tags/list`);
       assert.is(response.status, 503);
-      const body = (await response.json()) as { errors: { code: string; detail: { reason: string } }[] };
+      const text = await response.text();
+      const body = JSON.parse(text) as { errors: { code: string; detail: { reason: string } }[] };
       assert.is(body.errors[0]!.code, 'UNAVAILABLE');
-      refused = /too many connections/.test(body.errors[0]!.detail.reason);
+      // The caller learns a code, not the role or database (PostgreSQL's own message names them).
+      assert.not.ok(text.includes(role) || text.includes(url.pathname.slice(1)), text);
+      assert.match(body.errors[0]!.detail.reason, /^([0-9A-Z]{5}|E[A-Z]+)$/);
+      refused = body.errors[0]!.detail.reason === '53300';
     }
     assert.ok(refused, 'a new connection was refused with SQLSTATE 53300');
+    assert.ok(lines.some((line) => line.includes('the metadata database is not reachable') && line.includes('too many connections')), lines.join('\n'));
   } finally {
     await wharf.cleanup();
     await admin.query(`ALTER ROLE ${role} CONNECTION LIMIT -1`);

@@ -149,6 +149,31 @@ test('missing blobs or child manifests are MANIFEST_BLOB_UNKNOWN and store nothi
   assert.is(await errorCode(indexPut), 'MANIFEST_BLOB_UNKNOWN');
 });
 
+test('an index is refused (MANIFEST_BLOB_UNKNOWN) when what its children need is gone from the image: an inner index\'s child, a child\'s layer', async () => {
+  const image = makeImage();
+  await pushImage(base, name, image, 'inner-child');
+  const inner = makeIndex([image]);
+  assert.is((await putManifest(base, name, inner.digest, inner.bytes, OCI_INDEX)).status, 201);
+  // The inner index is untagged: its child may be deleted.
+  assert.is((await fetch(manifestUrl(image.digest), { method: 'DELETE' })).status, 202);
+  const outer = blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [descriptorOf(inner, OCI_INDEX)] })));
+  const put = await putManifest(base, name, 'outer', outer.bytes, OCI_INDEX);
+  assert.is(put.status, 400);
+  const body = await put.text();
+  assert.match(body, 'MANIFEST_BLOB_UNKNOWN');
+  assert.match(body, image.digest);
+  assert.is((await fetch(manifestUrl('outer'))).status, 404);
+
+  const untagged = makeImage();
+  for (const item of [untagged.config, ...untagged.layers]) await pushBlob(base, name, item);
+  assert.is((await putManifest(base, name, untagged.digest, untagged.manifest)).status, 201);
+  const layer = untagged.layers[0]!.digest;
+  assert.is((await fetch(`${base}/v2/${name}/blobs/${layer}`, { method: 'DELETE' })).status, 202);
+  const over = await putManifest(base, name, 'over-untagged', makeIndex([untagged]).bytes, OCI_INDEX);
+  assert.is(over.status, 400);
+  assert.match(await over.text(), layer);
+});
+
 test('invalid and oversized manifests are refused', async () => {
   const garbage = await putManifest(base, name, 'bad', Buffer.from('not json'));
   assert.is(garbage.status, 400);

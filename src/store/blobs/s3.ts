@@ -7,7 +7,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { parseDigest, type ParsedDigest } from '../../oci/digest.js';
 import { RegistryError } from '../../oci/errors.js';
-import { outage, StorageConnectError } from '../errors.js';
+import { outage, StorageConnectError, type Cause } from '../errors.js';
 import { diskHealth, removeQuietly } from './files.js';
 import { idleGuard, isMissing, sliceStream, uploadStream } from './s3-objects.js';
 import { S3Sessions } from './s3-sessions.js';
@@ -50,13 +50,15 @@ interface OpenOptions extends S3Options {
 const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** Why a request failed if the store is out of reach or failing (after the SDK's retries); null for an answer about the request. */
-function outOfReach(error: unknown): string | null {
+function outOfReach(error: unknown): Cause | null {
   const { name, code, $metadata } = (error ?? {}) as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const status = $metadata?.httpStatusCode;
-  if (status !== undefined) return [500, 502, 503, 504].includes(status) ? `HTTP ${status}` : null;
-  if (name === 'TimeoutError') return 'no answer within storage.blobs.timeouts';
-  return code && networkCodes.has(code) ? code : null;
+  if (status !== undefined) return [500, 502, 503, 504].includes(status) ? { code: `HTTP ${status}`, text: `HTTP ${status}` } : null;
+  if (name === 'TimeoutError') return stalled;
+  return code && networkCodes.has(code) ? { code, text: code } : null;
 }
+
+const stalled: Cause = { code: 'ETIMEDOUT', text: 'no answer within storage.blobs.timeouts' };
 
 /** Presigned blob URLs stay valid this long (a client starts its GET at once). */
 const presignSeconds = 15 * 60;
@@ -108,7 +110,7 @@ export class S3Blobs implements BlobDriver {
       if (status === 403 || (error as Error).name === 'CredentialsProviderError') {
         throw new StorageConnectError('blobs', server, `access to bucket ${options.bucket} denied (${status ? `HTTP ${status}` : 'no credentials'}): check the credentials and the bucket's policy`, 'credentials');
       }
-      throw new StorageConnectError('blobs', server, outOfReach(error) ?? (status ? `HTTP ${status}` : ((error as { code?: string }).code ?? (error as Error).name)));
+      throw new StorageConnectError('blobs', server, outOfReach(error)?.text ?? (status ? `HTTP ${status}` : ((error as { code?: string }).code ?? (error as Error).name)));
     }
     // From here on, a store out of reach answers 503 (UNAVAILABLE), not an internal error.
     driver.#client.middlewareStack.add((next) => async (args) => {
@@ -117,8 +119,8 @@ export class S3Blobs implements BlobDriver {
         driver.#watch.answered();
         return result;
       } catch (error) {
-        const reason = outOfReach(error);
-        throw reason ? driver.#watch.failed(reason) : error;
+        const cause = outOfReach(error);
+        throw cause ? driver.#watch.failed(cause) : error;
       }
     }, { step: 'initialize', name: 'wharfOutage' });
     return driver;
@@ -126,7 +128,7 @@ export class S3Blobs implements BlobDriver {
 
   /** An object's body, failed when the store stops sending it (the SDK times only the answer's headers). */
   #guard(body: Readable): Readable {
-    return idleGuard(body, this.#options.timeouts.response, () => this.#watch.failed('no answer within storage.blobs.timeouts'));
+    return idleGuard(body, this.#options.timeouts.response, () => this.#watch.failed(stalled));
   }
 
   #key(path: string): string {

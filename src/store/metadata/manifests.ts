@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { storeInfo } from './management.js';
-import { refuseWhileTagged } from './needed.js';
+import { neededBy, refuseWhileTagged } from './needed.js';
 import { placeholders, type Db, type Sql } from './sql.js';
 import { noRules, removeTags, setTag } from './tag-rules.js';
 import type { ImageRef, ManifestPut, ManifestRow, Manifests, ReferrerRow, UnlinkOptions } from './types.js';
@@ -79,9 +79,14 @@ export class SqlManifests implements Manifests {
 
   async push(put: ManifestPut): Promise<{ missing: string[]; dropped: string[] }> {
     return this.db.atomic(async (sql) => {
+      // An index's children may be present and yet incomplete (an untagged one lost a child or a
+      // layer to a DELETE): what they need, however deep, must be in the image too, as a DELETE
+      // keeps it for a tagged manifest.
+      const children = put.manifest.children.map((child) => child.digest);
+      const nested = await neededBy(sql, children);
       const missing = [
-        ...await touchPresent(sql, 'repository_blobs', put, put.manifest.blobs),
-        ...await touchPresent(sql, 'repository_manifests', put, put.manifest.children.map((child) => child.digest)),
+        ...await touchPresent(sql, 'repository_blobs', put, [...new Set([...put.manifest.blobs, ...nested.blobs])]),
+        ...await touchPresent(sql, 'repository_manifests', put, [...new Set([...children, ...nested.manifests])]),
       ];
       return { missing, dropped: missing.length === 0 ? await store(sql, put) : [] };
     });

@@ -1,5 +1,5 @@
 import { RegistryError } from '../../oci/errors.js';
-import { lockRows, type Sql } from './sql.js';
+import { lockRows, placeholders, type Sql } from './sql.js';
 import type { ImageRef } from './types.js';
 
 // The image's manifests that reference $3 (a blob or a manifest), directly or through indexes
@@ -30,4 +30,23 @@ export async function refuseWhileTagged(sql: Sql, table: 'repository_manifests' 
     message: `${table === 'repository_blobs' ? 'blob' : 'manifest'} ${digest} is used by manifest ${user.digest} (tag ${user.tag}) of ${image.repo}/${image.name}; delete the tag or the manifest first`,
     detail: { digest, manifest: user.digest, tag: user.tag },
   });
+}
+
+/**
+ * What the manifests `digests` need beyond themselves, however deep indexes nest: the manifests
+ * and blobs (not foreign layers) their references reach. References are content-addressed, the
+ * same in every image; whether the image holds them is for the caller to check.
+ */
+export async function neededBy(sql: Sql, digests: string[]): Promise<{ manifests: string[]; blobs: string[] }> {
+  if (digests.length === 0) return { manifests: [], blobs: [] };
+  const rows = await sql.all<{ target: string; kind: 'blob' | 'manifest' }>(
+    `WITH RECURSIVE needs(target, kind) AS (
+       SELECT target, kind FROM manifest_references WHERE digest IN (${placeholders(digests.length)}) AND kind <> 'foreign'
+       UNION
+       SELECT f.target, f.kind FROM needs n JOIN manifest_references f ON f.digest = n.target WHERE n.kind = 'manifest' AND f.kind <> 'foreign')
+     SELECT target, kind FROM needs ORDER BY target`,
+    digests,
+  );
+  const of = (kind: 'blob' | 'manifest') => rows.filter((row) => row.kind === kind).map((row) => row.target);
+  return { manifests: of('manifest'), blobs: of('blob') };
 }

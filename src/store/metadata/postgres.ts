@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { outage, reasonOf, StorageConnectError } from '../errors.js';
+import { outage, reasonOf, StorageConnectError, type Cause } from '../errors.js';
 import type { Sql, SqlDatabase } from './sql.js';
 
 // PostgreSQL through node-postgres: a pool, statements prepared once per connection by name,
@@ -8,7 +8,9 @@ import type { Sql, SqlDatabase } from './sql.js';
 // level but on row locks: whoever takes a reference to a blob or manifest changes its row under
 // a lock, and the collector locks its candidates FOR UPDATE and re-checks them in a new
 // statement (which sees everything committed meanwhile). That needs no retry loop, which
-// SERIALIZABLE would, on every push that meets a collection.
+// SERIALIZABLE would, on every push that meets a collection. Two transactions that take rows in
+// opposite orders (a push takes its children's links then the tag; deleting an image takes the
+// tags then the links) can still deadlock: PostgreSQL ends one, which is run again.
 
 /** BIGINT (timestamps, sizes) and NUMERIC (SUM) as JavaScript numbers: they stay below 2^53. */
 const numeric = new Set([20, 1700]);
@@ -32,13 +34,24 @@ export interface PostgresOptions {
   log?: (message: string) => void;
 }
 
+/** SQLSTATEs of a transaction ended so that others could go on (deadlock, serialization failure): run it again. */
+const retryable = new Set(['40P01', '40001']);
+/** Runs of one transaction, at most: a second run waits for the transaction it deadlocked with. */
+const runs = 3;
+
 /** The messages of node-postgres's own timeouts (connectionTimeoutMillis, query_timeout). */
 const timedOut = /^(timeout exceeded when trying to connect|Connection terminated due to connection timeout|Query read timeout)$/;
 
-/** The server's own words ('database "x" does not exist'; never the password), else the network's code. */
-function reasonFor(error: unknown): string {
-  if (error instanceof Error && timedOut.test(error.message)) return 'no answer within storage.metadata.timeouts';
-  return error instanceof pg.DatabaseError || reasonOf(error) === 'Error' ? (error as Error).message : reasonOf(error);
+/**
+ * The cause of a failure: its SQLSTATE or network code for callers; for the log, the server's own
+ * words ('too many connections for role "wharf"'; never the password). A connection that ended
+ * without a code (terminated, cut) is ECONNRESET; one of the client's own timeouts ETIMEDOUT.
+ */
+function causeOf(error: unknown): Cause {
+  if (error instanceof Error && timedOut.test(error.message)) return { code: 'ETIMEDOUT', text: 'no answer within storage.metadata.timeouts' };
+  if (error instanceof pg.DatabaseError) return { code: error.code ?? 'XX000', text: `${error.message} (SQLSTATE ${error.code})` };
+  const code = reasonOf(error);
+  return code === 'Error' ? { code: 'ECONNRESET', text: (error as Error).message } : { code, text: code };
 }
 
 /**
@@ -89,10 +102,11 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     await pool.query('SELECT 1');
   } catch (error) {
     await pool.end().catch(() => undefined);
-    throw new StorageConnectError('metadata', `postgres at ${serverOf(url)}`, reasonFor(error));
+    throw new StorageConnectError('metadata', `postgres at ${serverOf(url)}`, causeOf(error).text);
   }
   // From here on, a server out of reach answers 503 (UNAVAILABLE); the pool reconnects by itself.
-  const watch = outage('the metadata database', options.log ?? (() => undefined));
+  const log = options.log ?? (() => undefined);
+  const watch = outage('the metadata database', log);
   const guarded = async <T>(attempt: () => Promise<T>, onLost: (error: Error) => void = () => undefined): Promise<T> => {
     try {
       const result = await attempt();
@@ -101,7 +115,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     } catch (error) {
       if (!unreachable(error)) throw error;
       onLost(error as Error);
-      throw watch.failed(reasonFor(error));
+      throw watch.failed(causeOf(error));
     }
   };
   /** Runs `work` on one connection of `from` in a transaction, committed only when `commit` says so. */
@@ -128,9 +142,21 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       client.release(lost);
     }
   };
+  /** A transaction PostgreSQL ended to break a deadlock runs again (its work only reads and writes the database). */
+  const transaction = async <T>(work: (sql: Sql) => Promise<T>): Promise<T> => {
+    for (let run = 1; ; run++) {
+      try {
+        return await inTransaction(work, true);
+      } catch (error) {
+        if (run === runs || !(error instanceof pg.DatabaseError && retryable.has(error.code ?? ''))) throw error;
+        log(`a transaction was ended by the metadata database (${causeOf(error).text}); running it again`);
+      }
+    }
+  };
   return {
     sql: over((config) => guarded(() => pool.query(config))),
-    transaction: (work) => inTransaction(work, true),
+    transaction,
+    // Not run again: a rehearsal's caller counts what its work finds.
     rehearse: (work) => inTransaction(work, false),
     migration: (work) => inTransaction(work, true, migrationPool ??= poolOf({ max: 1 })),
     ping: async () => { await guarded(() => pool.query('SELECT 1')); },

@@ -18,7 +18,10 @@ export interface Sql {
 /** A database connection: autocommit statements, and transactions. */
 export interface SqlDatabase {
   readonly sql: Sql;
-  /** Runs `work` in one transaction (serialized with every other write); rolls back if it throws. */
+  /**
+   * Runs `work` in one transaction (serialized with every other write); rolls back if it throws.
+   * PostgreSQL may end it to break a deadlock: it is then run again, so `work` touches nothing but the database.
+   */
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /**
    * Runs `work` as a transaction that is always rolled back: what it finds is real, what it
