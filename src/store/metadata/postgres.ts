@@ -96,8 +96,6 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     // An idle connection that drops is replaced on next use; the query that meets it reports.
     .on('error', () => undefined);
   const pool = poolOf({ max: options.poolSize ?? 10, query_timeout: timeouts.response });
-  /** Migrations' one connection, with no statement timeout (opened on first use). */
-  let migrationPool: pg.Pool | null = null;
   try {
     await pool.query('SELECT 1');
   } catch (error) {
@@ -158,11 +156,16 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     transaction,
     // Not run again: a rehearsal's caller counts what its work finds.
     rehearse: (work) => inTransaction(work, false),
-    migration: (work) => inTransaction(work, true, migrationPool ??= poolOf({ max: 1 })),
-    ping: async () => { await guarded(() => pool.query('SELECT 1')); },
-    close: async () => {
-      await migrationPool?.end();
-      await pool.end();
+    async migrations(work) {
+      // One connection with no statement timeout.
+      const own = poolOf({ max: 1 });
+      try {
+        return await work((step) => inTransaction(step, true, own));
+      } finally {
+        await own.end();
+      }
     },
+    ping: async () => { await guarded(() => pool.query('SELECT 1')); },
+    close: () => pool.end(),
   };
 }

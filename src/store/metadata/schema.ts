@@ -131,18 +131,20 @@ export async function migrate(database: SqlDatabase): Promise<void> {
   const alone = async (sql: Sql) => {
     if (sql.dialect === 'postgres') await sql.run('SELECT pg_advisory_xact_lock(7297810)');
   };
-  const transaction = database.migration ?? database.transaction;
-  await transaction(async (sql: Sql) => {
-    await alone(sql);
-    await sql.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version ${t.int} PRIMARY KEY, applied_at ${t.int} NOT NULL)`);
-  });
-  for (const [index, migration] of migrations.entries()) {
-    const version = index + 1;
+  const apply = async (transaction: SqlDatabase['transaction']) => {
     await transaction(async (sql: Sql) => {
       await alone(sql);
-      if (await sql.get('SELECT version FROM schema_migrations WHERE version = $1', [version])) return;
-      for (const statement of migration(t)) await sql.run(statement);
-      await sql.run('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version, Date.now()]);
+      await sql.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version ${t.int} PRIMARY KEY, applied_at ${t.int} NOT NULL)`);
     });
-  }
+    for (const [index, migration] of migrations.entries()) {
+      const version = index + 1;
+      await transaction(async (sql: Sql) => {
+        await alone(sql);
+        if (await sql.get('SELECT version FROM schema_migrations WHERE version = $1', [version])) return;
+        for (const statement of migration(t)) await sql.run(statement);
+        await sql.run('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version, Date.now()]);
+      });
+    }
+  };
+  await (database.migrations ? database.migrations(apply) : apply(database.transaction));
 }

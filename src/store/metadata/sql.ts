@@ -30,12 +30,13 @@ export interface SqlDatabase {
    */
   rehearse<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /**
-   * A transaction for a schema migration: as transaction(), with no limit on how long the server
-   * may take to answer (PostgreSQL: storage.metadata.timeouts.response), as a migration may build
-   * an index over a big table, or wait while another node applies it. Absent where transactions
-   * have no such limit (SQLite).
+   * Runs `work` with transactions for schema migrations: as transaction()'s, with no limit on how
+   * long the server may take to answer (PostgreSQL: storage.metadata.timeouts.response), as a
+   * migration may build an index over a big table, or wait while another node applies it; on a
+   * connection of their own, closed when `work` ends. Absent where transactions have no such
+   * limit (SQLite).
    */
-  readonly migration?: <T>(work: (sql: Sql) => Promise<T>) => Promise<T>;
+  readonly migrations?: <T>(work: (transaction: SqlDatabase['transaction']) => Promise<T>) => Promise<T>;
   /**
    * Whether any process may have committed since the last call (true on the first); where the
    * database cannot tell cheaply (PostgreSQL), absent, and nothing read is kept.
