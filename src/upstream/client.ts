@@ -60,7 +60,6 @@ export class UpstreamClient {
 
   constructor(options: UpstreamOptions) {
     this.#options = options;
-    this.#tokens = new TokenCache(options.tokens ? { store: options.tokens } : {});
     this.url = options.url;
     this.#origin = new URL(options.url).origin;
     this.#agent = new Agent({
@@ -69,6 +68,7 @@ export class UpstreamClient {
       bodyTimeout: options.timeouts.response,
       keepAliveTimeout: 30_000,
     });
+    this.#tokens = new TokenCache({ dispatcher: this.#agent, ...(options.tokens ? { store: options.tokens } : {}) });
   }
 
   get #credentials(): string | null {
@@ -82,7 +82,14 @@ export class UpstreamClient {
 
   async #authorization(scope: string): Promise<string | null> {
     const tokenRequest = this.#tokenRequest(scope);
-    if (tokenRequest) return `Bearer ${await this.#tokens.get(tokenRequest)}`;
+    if (tokenRequest) {
+      try {
+        return `Bearer ${await this.#tokens.get(tokenRequest)}`;
+      } catch (error) {
+        // Mapped here, so not retried: the endpoint already had timeouts.response to answer.
+        throw this.#unreachable(error, `the token endpoint ${tokenRequest.realm.split('?', 1)[0]} of upstream ${this.url}`);
+      }
+    }
     const credentials = this.#credentials;
     return this.#basic && credentials ? `Basic ${Buffer.from(credentials).toString('base64')}` : null;
   }
@@ -149,7 +156,8 @@ export class UpstreamClient {
     }
   }
 
-  #unreachable(error: unknown): RegistryError {
+  /** An upstream failure as a 502 naming `what` failed and, for a timeout, the setting that fired. */
+  #unreachable(error: unknown, what = `upstream ${this.url}`): RegistryError {
     if (error instanceof RegistryError) return error;
     const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
     const { connect, response } = this.#options.timeouts;
@@ -157,7 +165,7 @@ export class UpstreamClient {
     const reason = code === 'UND_ERR_CONNECT_TIMEOUT' ? `no connection within timeouts.connect (${connect} ms)`
       : code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within timeouts.response (${response} ms)`
         : code ?? (error instanceof Error ? error.message : String(error));
-    return new RegistryError('UNKNOWN', { status: 502, message: `upstream ${this.url} is unreachable: ${reason}`, detail: { upstream: this.url, reason } });
+    return new RegistryError('UNKNOWN', { status: 502, message: `${what} is unreachable: ${reason}`, detail: { upstream: this.url, reason } });
   }
 
   async close(): Promise<void> {
