@@ -30,6 +30,8 @@ export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: Readable;
+  /** The host that answered: the upstream's, or the one it redirected to (its CDN). */
+  from: string;
 }
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
@@ -98,8 +100,9 @@ export class UpstreamClient {
   async send(upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
     for (let attempt = 0; ; attempt++) {
       let response: Dispatcher.ResponseData;
+      let from: string;
       try {
-        response = await this.#sendAuthorized(upstreamRequest);
+        ({ response, from } = await this.#sendAuthorized(upstreamRequest));
       } catch (error) {
         if (error instanceof RegistryError || attempt >= retryDelaysMs.length) throw this.#unreachable(error);
         await sleep(retryDelaysMs[attempt]!);
@@ -112,17 +115,18 @@ export class UpstreamClient {
       }
       const remaining = header(response, 'ratelimit-remaining');
       if (remaining !== undefined) this.#options.onRateLimit?.(Number.parseInt(remaining, 10));
-      return { status: response.statusCode, headers: response.headers, body: response.body };
+      return { status: response.statusCode, headers: response.headers, body: response.body, from };
     }
   }
 
-  async #sendAuthorized(upstreamRequest: UpstreamRequest): Promise<Dispatcher.ResponseData> {
-    const { response, own } = await this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope));
+  async #sendAuthorized(upstreamRequest: UpstreamRequest): Promise<{ response: Dispatcher.ResponseData; from: string }> {
+    const first = await this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope));
+    const { response, own } = first;
     // Only the upstream's own challenge is taken up: a host it redirected to could name any realm,
     // and the configured credentials go to the realm.
-    if (response.statusCode !== 401 || !own || !this.#adopt(parseChallenge(header(response, 'www-authenticate')), upstreamRequest.scope)) return response;
+    if (response.statusCode !== 401 || !own || !this.#adopt(parseChallenge(header(response, 'www-authenticate')), upstreamRequest.scope)) return first;
     response.body.resume();
-    return (await this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope))).response;
+    return this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope));
   }
 
   /** Takes up what a 401 asked for; false when there is nothing new to try. */
@@ -140,8 +144,8 @@ export class UpstreamClient {
     return false;
   }
 
-  /** One request and its redirects; `own`: the answer came from the upstream's origin. Authorization goes there only. */
-  async #follow(upstreamRequest: UpstreamRequest, authorization: string | null): Promise<{ response: Dispatcher.ResponseData; own: boolean }> {
+  /** One request and its redirects; `own`: the answer came from the upstream's origin (`from`: its host). Authorization goes there only. */
+  async #follow(upstreamRequest: UpstreamRequest, authorization: string | null): Promise<{ response: Dispatcher.ResponseData; own: boolean; from: string }> {
     let url = new URL(`${this.url}${upstreamRequest.path}`);
     for (let hop = 0; ; hop++) {
       const own = url.origin === this.#origin;
@@ -149,7 +153,7 @@ export class UpstreamClient {
       if (authorization && own) headers.authorization = authorization;
       const response = await request(url, { method: upstreamRequest.method, headers, dispatcher: this.#agent });
       const location = header(response, 'location');
-      if (!redirectStatuses.has(response.statusCode) || !location || hop >= maxRedirects) return { response, own };
+      if (!redirectStatuses.has(response.statusCode) || !location || hop >= maxRedirects) return { response, own, from: url.host };
       response.body.resume();
       url = new URL(location, url);
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream redirected to ${url.protocol} URL` });
