@@ -3,11 +3,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DOCKER_FOREIGN_LAYER, DOCKER_MANIFEST, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
-import { blob, descriptorOf, makeImage, type Blob } from '../helpers/images.js';
+import { DOCKER_MANIFEST, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { makeImage, type Blob } from '../helpers/images.js';
 import { logCollector, type LogCollector } from '../helpers/logs.js';
 import { freePort } from '../helpers/ports.js';
-import { pushBlob, pushImage, putManifest } from '../helpers/registry.js';
+import { pushForeignImage, pushImage } from '../helpers/registry.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
 import { startCdn, startCountingProxy, type CountingProxy } from '../helpers/upstream.js';
 
@@ -105,17 +105,9 @@ test('wrong bytes from the CDN the upstream redirected to: the line names the CD
   assert.is(await upstreamErrors(), before + 1);
 });
 
-/** An image in the upstream whose one layer is foreign, at `url`, cached in Wharf's manifests; returns the layer. */
+/** An image in the upstream whose one layer is foreign, at `url`, with its manifest cached in Wharf; returns the layer. */
 async function foreignImage(name: string, url: string): Promise<Blob> {
-  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'windows', nonce: randomBytes(4).toString('hex') })));
-  const layer = blob(randomBytes(70_000));
-  await pushBlob(upstream.url, `docker-local/${name}`, config);
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: DOCKER_MANIFEST,
-    config: descriptorOf(config, 'application/vnd.docker.container.image.v1+json'),
-    layers: [{ ...descriptorOf(layer, DOCKER_FOREIGN_LAYER), urls: [url] }],
-  }));
-  assert.is((await putManifest(upstream.url, `docker-local/${name}`, '1', manifest, DOCKER_MANIFEST)).status, 201);
+  const layer = await pushForeignImage(upstream.url, `docker-local/${name}`, url, 70_000);
   assert.is((await fetch(`${wharf.url}/v2/remote/${name}/manifests/1`, { headers: { Accept: DOCKER_MANIFEST } })).status, 200);
   return layer;
 }

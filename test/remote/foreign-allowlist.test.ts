@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DOCKER_FOREIGN_LAYER, DOCKER_MANIFEST } from '../../src/oci/mediatypes.js';
-import { blob, descriptorOf, type Blob } from '../helpers/images.js';
-import { errorCode, pushBlob, putManifest } from '../helpers/registry.js';
+import { DOCKER_MANIFEST } from '../../src/oci/mediatypes.js';
+import type { Blob } from '../helpers/images.js';
+import { errorCode, pushForeignImage } from '../helpers/registry.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
 
 // The foreign-layer allowlist against URLs written to slip past it: each is matched as the fetch
@@ -59,18 +58,10 @@ test.after(async () => {
 });
 
 let images = 0;
-/** Pushes an image to the upstream whose one layer is foreign, at `url`; returns the layer. */
+/** An image in the upstream whose one layer is foreign, at `url`, with its manifest cached in Wharf. */
 async function foreignImage(url: string): Promise<{ name: string; layer: Blob }> {
   const name = `team/foreign${images++}`;
-  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'windows', nonce: randomBytes(4).toString('hex') })));
-  const layer = blob(randomBytes(1000));
-  assert.is((await pushBlob(`${upstream.url}`, `docker-local/${name}`, config)).status, 201);
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: DOCKER_MANIFEST,
-    config: descriptorOf(config, 'application/vnd.docker.container.image.v1+json'),
-    layers: [{ ...descriptorOf(layer, DOCKER_FOREIGN_LAYER), urls: [url] }],
-  }));
-  assert.is((await putManifest(upstream.url, `docker-local/${name}`, '1', manifest, DOCKER_MANIFEST)).status, 201);
+  const layer = await pushForeignImage(upstream.url, `docker-local/${name}`, url, 1000);
   assert.is((await fetch(`${wharf.url}/v2/remote/${name}/manifests/1`, { headers: { Accept: DOCKER_MANIFEST } })).status, 200);
   return { name, layer };
 }
