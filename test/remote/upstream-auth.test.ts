@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { makeImage } from '../helpers/images.js';
 import { pushImage, seedImage } from '../helpers/registry.js';
+import { freePort } from '../helpers/ports.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
 import { startCdn, startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
 
@@ -182,6 +183,14 @@ test('a token endpoint that never answers fails the pull at timeouts.response, a
   assert.is(offline.status, 503);
   assert.match(((await offline.json()) as { errors: { message: string }[] }).errors[0]!.message, 'marked offline after 2 failures');
   assert.is(connections, asked, 'not asked while offline');
+});
+
+test('a token endpoint that refuses connections fails the pull at once, naming it', async () => {
+  const url = await challenging(`http://127.0.0.1:${await freePort()}/token`);
+  const wharf = await wharfWithRemote(url);
+  const failed = await fetch(`${wharf.url}/v2/hub/team/x/manifests/1`, { signal: AbortSignal.timeout(10_000) });
+  assert.is(failed.status, 502);
+  assert.match(((await failed.json()) as { errors: { message: string }[] }).errors[0]!.message, /the token endpoint http:\/\/127\.0\.0\.1:\d+\/token of upstream .* is unreachable: ECONNREFUSED/);
 });
 
 test('a token endpoint that answers something other than JSON is an upstream error (502), asked once', async () => {
