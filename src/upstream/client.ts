@@ -88,7 +88,7 @@ export class UpstreamClient {
       try {
         return `Bearer ${await this.#tokens.get(tokenRequest)}`;
       } catch (error) {
-        // Mapped here, so not retried: the endpoint already had timeouts.response to answer.
+        // Mapped here, to a RegistryError, so send() does not retry it: a pull waits for the realm once.
         throw this.#unreachable(error, `the token endpoint ${tokenRequest.realm.split('?', 1)[0]} of upstream ${this.url}`);
       }
     }
