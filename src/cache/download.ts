@@ -61,6 +61,8 @@ export interface DownloadHooks {
   onBytes?: (bytes: number) => void;
   /** Commits the verified blob (`place` hands the writer's bytes to the store) and links it. */
   commit: (size: number, place: () => Promise<void>) => Promise<void>;
+  /** Told when the upstream's part fails: its connection, or bytes that are not the blob (`from`: the host that sent them). */
+  upstreamFailed?: (error: Error, from: string) => void;
 }
 
 export class Download extends EventEmitter implements Fill {
@@ -68,6 +70,8 @@ export class Download extends EventEmitter implements Fill {
   readonly writer: BlobWriter;
   readonly #window: MemoryWindow;
   size: number | null = null;
+  /** The host the bytes come from (the upstream, the CDN it redirected to, a foreign layer's host). */
+  from = '';
   /** Bytes received from the upstream so far; `written` of them are in the writer's file. */
   received = 0;
   written = 0;
@@ -151,6 +155,7 @@ export class Download extends EventEmitter implements Fill {
   async run(body: Readable, expected: ParsedDigest, hooks: DownloadHooks): Promise<void> {
     const resume = () => body.resume();
     const leaveWindow = this.#window.reclaimable(() => this.#trim({ force: true }));
+    let writerFailed = false;
     try {
       await new Promise<void>((resolve, reject) => {
         body.on('data', (chunk: Buffer) => {
@@ -174,11 +179,14 @@ export class Download extends EventEmitter implements Fill {
         });
         body.once('error', reject);
         body.once('close', () => reject(new Error('the upstream connection closed before the blob was complete')));
-        this.writer.once('error', reject);
+        this.writer.once('error', (error) => {
+          writerFailed = true;
+          reject(error);
+        });
       });
       const actual = this.writer.digest();
-      if (actual !== this.digest) throw new RegistryError('DIGEST_INVALID', { message: `the upstream sent content with digest ${actual} for ${this.digest}` });
-      if (this.size !== null && this.received !== this.size) throw new Error(`the upstream sent ${this.received} of ${this.size} bytes`);
+      if (actual !== this.digest) throw new RegistryError('DIGEST_INVALID', { message: `digest mismatch: the upstream sent content with digest ${actual} for ${this.digest}` });
+      if (this.size !== null && this.received !== this.size) throw new Error(`size mismatch: the upstream sent ${this.received} of ${this.size} bytes`);
       this.size = this.received;
       this.state = 'verified';
       this.emit('progress');
@@ -190,6 +198,8 @@ export class Download extends EventEmitter implements Fill {
       this.state = 'committed';
     } catch (error) {
       this.error = error instanceof Error ? error : new Error(String(error));
+      // Failures after verification are the commit's (it reports them); the writer's are storage's.
+      if (this.state === 'running' && !writerFailed) hooks.upstreamFailed?.(this.error, this.from);
       if (this.state === 'running') this.state = 'failed';
       body.destroy();
       // Told now, not once the writer is cleaned up: readers stop, and no pull joins it any more (downloads.ts).

@@ -14,6 +14,8 @@ export interface UpstreamBlob {
   /** From the upstream's Content-Length; null when it sent none. */
   size: number | null;
   body: Readable;
+  /** The host that sent it (for the log: never a URL, which may be signed). */
+  from: string;
 }
 
 export interface DownloadSource extends DownloadHooks {
@@ -149,6 +151,7 @@ export class BlobDownloads {
       throw answer.status === 'rejected' ? answer.reason : (file as PromiseRejectedResult).reason;
     }
     download.size = answer.value.size;
+    download.from = answer.value.from;
     const run = download.run(answer.value.body, parsed, source).finally(() => this.#runs.delete(run));
     this.#runs.add(run);
     return download;

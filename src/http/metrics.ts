@@ -53,7 +53,7 @@ const cacheCounters: [keyof CacheStats, string, string][] = [
   ['stale', 'wharf_cache_stale_total', 'Cached tags served because the upstream failed.'],
   ['upstreamBytes', 'wharf_upstream_bytes_total', 'Blob bytes received from the upstream.'],
   ['servedBytes', 'wharf_served_bytes_total', 'Blob bytes sent to clients.'],
-  ['upstreamErrors', 'wharf_upstream_errors_total', 'Upstream requests that failed (connection errors, timeouts, 5xx).'],
+  ['upstreamErrors', 'wharf_upstream_errors_total', 'Upstream requests that failed (connection errors, timeouts, 5xx), and blob fills the upstream failed (cut off, wrong bytes).'],
   ['evictions', 'wharf_cache_evictions_total', 'Blobs dropped from the cache to stay within cache.maxSize.'],
 ];
 

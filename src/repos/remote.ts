@@ -328,13 +328,20 @@ export class RemoteRepository implements Repository {
     if (!foreign) this.#upstream.knownMissing(`blob ${name}@${digest}`);
     return this.#downloads.join(digest, {
       fetch: async () => {
-        if (foreign) return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response);
+        if (foreign) {
+          return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response).catch((error: unknown) => {
+            // A refusal (DENIED) is the allowlist's answer; a 502 is a foreign host that failed.
+            if (error instanceof RegistryError && error.status >= 500) this.#fillFailed(name, digest, 'its foreign URLs', error);
+            throw error;
+          });
+        }
         const response = await this.#upstream.send('GET', name, `blobs/${digest}`);
         if (response.status !== 200) throw await this.#upstream.refusal(response, `blob ${name}@${digest}`, 'BLOB_UNKNOWN');
         const length = first(response.headers['content-length']);
-        return { size: length === undefined ? null : Number(length), body: response.body };
+        return { size: length === undefined ? null : Number(length), body: response.body, from: response.from };
       },
       onBytes: (bytes) => { this.stats.upstreamBytes += bytes; },
+      upstreamFailed: (error, from) => this.#fillFailed(name, digest, from, error),
       commit: async (size, place) => {
         await this.#store.lifecycle.commit(this.#image(name), digest, size, place).catch((error: unknown) => {
           this.#log(`${this.key}: could not cache blob ${digest} (its pulls in flight fail; the next one fetches it again): ${error instanceof Error ? error.message : String(error)}`);
@@ -344,6 +351,15 @@ export class RemoteRepository implements Repository {
           .catch((error: unknown) => this.#log(`${this.key}: cache eviction failed: ${String(error)}`));
       },
     });
+  }
+
+  /**
+   * A blob fill the upstream failed (after the gate let its request through): its clients are cut
+   * off, and this says why. `from` is a host, never a URL (a CDN's is signed).
+   */
+  #fillFailed(name: string, digest: string, from: string, error: Error): void {
+    this.stats.upstreamErrors++;
+    this.#log(`${this.key}: blob ${name}@${digest} from ${from} failed, nothing was cached: ${error.message}`);
   }
 
   /**

@@ -30,6 +30,8 @@ export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: Readable;
+  /** The host that answered: the upstream's, or the one it redirected to (its CDN). */
+  from: string;
 }
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
@@ -60,7 +62,6 @@ export class UpstreamClient {
 
   constructor(options: UpstreamOptions) {
     this.#options = options;
-    this.#tokens = new TokenCache(options.tokens ? { store: options.tokens } : {});
     this.url = options.url;
     this.#origin = new URL(options.url).origin;
     this.#agent = new Agent({
@@ -69,6 +70,7 @@ export class UpstreamClient {
       bodyTimeout: options.timeouts.response,
       keepAliveTimeout: 30_000,
     });
+    this.#tokens = new TokenCache({ dispatcher: this.#agent, ...(options.tokens ? { store: options.tokens } : {}) });
   }
 
   get #credentials(): string | null {
@@ -82,7 +84,14 @@ export class UpstreamClient {
 
   async #authorization(scope: string): Promise<string | null> {
     const tokenRequest = this.#tokenRequest(scope);
-    if (tokenRequest) return `Bearer ${await this.#tokens.get(tokenRequest)}`;
+    if (tokenRequest) {
+      try {
+        return `Bearer ${await this.#tokens.get(tokenRequest)}`;
+      } catch (error) {
+        // Mapped here, to a RegistryError, so send() does not retry it: a pull waits for the realm once.
+        throw this.#unreachable(error, `the token endpoint ${tokenRequest.realm.split('?', 1)[0]} of upstream ${this.url}`);
+      }
+    }
     const credentials = this.#credentials;
     return this.#basic && credentials ? `Basic ${Buffer.from(credentials).toString('base64')}` : null;
   }
@@ -91,8 +100,9 @@ export class UpstreamClient {
   async send(upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
     for (let attempt = 0; ; attempt++) {
       let response: Dispatcher.ResponseData;
+      let from: string;
       try {
-        response = await this.#sendAuthorized(upstreamRequest);
+        ({ response, from } = await this.#sendAuthorized(upstreamRequest));
       } catch (error) {
         if (error instanceof RegistryError || attempt >= retryDelaysMs.length) throw this.#unreachable(error);
         await sleep(retryDelaysMs[attempt]!);
@@ -105,17 +115,18 @@ export class UpstreamClient {
       }
       const remaining = header(response, 'ratelimit-remaining');
       if (remaining !== undefined) this.#options.onRateLimit?.(Number.parseInt(remaining, 10));
-      return { status: response.statusCode, headers: response.headers, body: response.body };
+      return { status: response.statusCode, headers: response.headers, body: response.body, from };
     }
   }
 
-  async #sendAuthorized(upstreamRequest: UpstreamRequest): Promise<Dispatcher.ResponseData> {
-    const { response, own } = await this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope));
+  async #sendAuthorized(upstreamRequest: UpstreamRequest): Promise<{ response: Dispatcher.ResponseData; from: string }> {
+    const first = await this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope));
+    const { response, own } = first;
     // Only the upstream's own challenge is taken up: a host it redirected to could name any realm,
     // and the configured credentials go to the realm.
-    if (response.statusCode !== 401 || !own || !this.#adopt(parseChallenge(header(response, 'www-authenticate')), upstreamRequest.scope)) return response;
+    if (response.statusCode !== 401 || !own || !this.#adopt(parseChallenge(header(response, 'www-authenticate')), upstreamRequest.scope)) return first;
     response.body.resume();
-    return (await this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope))).response;
+    return this.#follow(upstreamRequest, await this.#authorization(upstreamRequest.scope));
   }
 
   /** Takes up what a 401 asked for; false when there is nothing new to try. */
@@ -133,8 +144,8 @@ export class UpstreamClient {
     return false;
   }
 
-  /** One request and its redirects; `own`: the answer came from the upstream's origin. Authorization goes there only. */
-  async #follow(upstreamRequest: UpstreamRequest, authorization: string | null): Promise<{ response: Dispatcher.ResponseData; own: boolean }> {
+  /** One request and its redirects; `own`: the answer came from the upstream's origin (`from`: its host). Authorization goes there only. */
+  async #follow(upstreamRequest: UpstreamRequest, authorization: string | null): Promise<{ response: Dispatcher.ResponseData; own: boolean; from: string }> {
     let url = new URL(`${this.url}${upstreamRequest.path}`);
     for (let hop = 0; ; hop++) {
       const own = url.origin === this.#origin;
@@ -142,14 +153,15 @@ export class UpstreamClient {
       if (authorization && own) headers.authorization = authorization;
       const response = await request(url, { method: upstreamRequest.method, headers, dispatcher: this.#agent });
       const location = header(response, 'location');
-      if (!redirectStatuses.has(response.statusCode) || !location || hop >= maxRedirects) return { response, own };
+      if (!redirectStatuses.has(response.statusCode) || !location || hop >= maxRedirects) return { response, own, from: url.host };
       response.body.resume();
       url = new URL(location, url);
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream redirected to ${url.protocol} URL` });
     }
   }
 
-  #unreachable(error: unknown): RegistryError {
+  /** An upstream failure as a 502 naming `what` failed and, for a timeout, the setting that fired. */
+  #unreachable(error: unknown, what = `upstream ${this.url}`): RegistryError {
     if (error instanceof RegistryError) return error;
     const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
     const { connect, response } = this.#options.timeouts;
@@ -157,7 +169,7 @@ export class UpstreamClient {
     const reason = code === 'UND_ERR_CONNECT_TIMEOUT' ? `no connection within timeouts.connect (${connect} ms)`
       : code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within timeouts.response (${response} ms)`
         : code ?? (error instanceof Error ? error.message : String(error));
-    return new RegistryError('UNKNOWN', { status: 502, message: `upstream ${this.url} is unreachable: ${reason}`, detail: { upstream: this.url, reason } });
+    return new RegistryError('UNKNOWN', { status: 502, message: `${what} is unreachable: ${reason}`, detail: { upstream: this.url, reason } });
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,12 @@
 import { request } from 'undici';
 import { RegistryError } from '../oci/errors.js';
 import type { Descriptor } from '../oci/manifest.js';
-import { allowedBy } from '../oci/ant.js';
+import { fetchableUrl, urlAllowedBy } from '../oci/ant.js';
 import type { Readable } from 'node:stream';
 
-/** The layer's http(s) URLs that the patterns allow; DENIED, naming the patterns, when none. */
-export function allowedUrls(layer: Descriptor, allow: readonly string[]): string[] {
-  const urls = (layer.urls ?? []).filter((url) => /^https?:\/\//.test(url) && allowedBy(allow, url));
+/** The layer's URLs that the patterns allow, parsed (oci/ant.ts); DENIED, naming the patterns, when none. */
+export function allowedUrls(layer: Descriptor, allow: readonly string[]): URL[] {
+  const urls = (layer.urls ?? []).map(fetchableUrl).filter((url): url is URL => url !== null && urlAllowedBy(allow, url));
   if (urls.length === 0) {
     throw new RegistryError('DENIED', {
       message: `foreign layer ${layer.digest} is only at ${JSON.stringify(layer.urls ?? [])}, and foreignLayers.allow ${JSON.stringify(allow)} permits none of them`,
@@ -17,21 +17,24 @@ export function allowedUrls(layer: Descriptor, allow: readonly string[]): string
 }
 
 /**
- * Fetches a foreign layer from the first of its urls that the allow patterns permit. URLs that no
- * pattern allows are never contacted (no SSRF through a manifest); no credentials are sent, and
- * redirects are not followed (a redirect could leave the allowed hosts).
+ * Fetches a foreign layer from the first of its urls that the allow patterns permit: exactly the
+ * URL that was matched, so URLs that no pattern allows are never contacted (no SSRF through a
+ * manifest); no credentials are sent, and redirects are not followed (a redirect could leave the
+ * allowed hosts). `from`: the host that answered, for the log.
  */
-export async function fetchForeignLayer(layer: Descriptor, allow: readonly string[], timeoutMs: number): Promise<{ size: number; body: Readable }> {
+export async function fetchForeignLayer(layer: Descriptor, allow: readonly string[], timeoutMs: number): Promise<{ size: number; body: Readable; from: string }> {
   const urls = allowedUrls(layer, allow);
   let failure = '';
   for (const url of urls) {
+    // Without the query: a signed URL's signature stays out of errors and logs.
+    const where = `${url.origin}${url.pathname}`;
     try {
-      const response = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-      if (response.statusCode === 200) return { size: layer.size, body: response.body };
+      const response = await request(url.href, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      if (response.statusCode === 200) return { size: layer.size, body: response.body, from: url.host };
       response.body.resume();
-      failure = `${url} answered ${response.statusCode}`;
+      failure = `${where} answered ${response.statusCode}`;
     } catch (error) {
-      failure = `${url}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
+      failure = `${where}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
     }
   }
   throw new RegistryError('BLOB_UNKNOWN', { status: 502, message: `foreign layer ${layer.digest} could not be fetched: ${failure}`, detail: { digest: layer.digest } });

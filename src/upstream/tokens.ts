@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { RegistryError } from '../oci/errors.js';
 
 /** Docker's token spec: expires_in defaults to 60 s when the server does not say. */
@@ -31,17 +31,24 @@ export interface TokenStore {
 
 /**
  * Bearer tokens from a registry's token endpoint, cached per (realm, service, scope) until they
- * expire; concurrent requests for the same token share one fetch.
+ * expire; concurrent requests for the same token share one fetch. Connection and transport
+ * errors are thrown as they are (the client maps them, naming its timeouts); a refusal or an
+ * answer that is no token is a RegistryError.
  */
 export class TokenCache {
   readonly #tokens: TokenStore;
   readonly #now: () => number;
+  readonly #dispatcher: Dispatcher | undefined;
   readonly #pending = new Map<string, Promise<string>>();
 
-  /** `now`: the clock of expiry (tests move it instead of waiting). */
-  constructor(options: { store?: TokenStore; now?: () => number } = {}) {
+  /**
+   * `now`: the clock of expiry (tests move it instead of waiting). `dispatcher`: the upstream
+   * client's, with its timeouts (a realm that never answers must not hold pulls for undici's 300 s).
+   */
+  constructor(options: { store?: TokenStore; now?: () => number; dispatcher?: Dispatcher } = {}) {
     this.#tokens = options.store ?? new Map();
     this.#now = options.now ?? Date.now;
+    this.#dispatcher = options.dispatcher;
   }
 
   async get(tokenRequest: TokenRequest): Promise<string> {
@@ -69,7 +76,8 @@ export class TokenCache {
     if (service) url.searchParams.set('service', service);
     if (scope) url.searchParams.set('scope', scope);
     const headers: Record<string, string> = credentials ? { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` } : {};
-    const response = await request(url, { method: 'GET', headers });
+    // No redirects are followed (request() does not): the credentials go to the realm alone.
+    const response = await request(url, { method: 'GET', headers, ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}) });
     const text = await response.body.text();
     if (response.statusCode !== 200) {
       throw new RegistryError(response.statusCode === 401 || response.statusCode === 403 ? 'UNAUTHORIZED' : 'UNKNOWN', {
@@ -77,10 +85,15 @@ export class TokenCache {
         message: `the upstream token endpoint ${url.origin}${url.pathname} answered ${response.statusCode}${credentials ? ' for the configured credentials' : ''}`,
       });
     }
-    const body = JSON.parse(text) as { token?: string; access_token?: string; expires_in?: number };
-    const token = body.token ?? body.access_token;
+    let body: { token?: string; access_token?: string; expires_in?: number } | null;
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream token endpoint ${url.origin}${url.pathname} answered with no JSON` });
+    }
+    const token = body?.token ?? body?.access_token;
     if (!token) throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream token endpoint ${url.origin} returned no token` });
-    const seconds = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : defaultTokenSeconds;
+    const seconds = typeof body?.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : defaultTokenSeconds;
     return { token, expiresAt: this.#now() + seconds * 1000 - expiryMarginMs };
   }
 }

@@ -39,7 +39,7 @@ test('readers get bytes as they arrive; a late reader reads the file, then memor
   const upstream = new PassThrough({ highWaterMark: mib });
   let committed = 0;
   const downloads = new BlobDownloads(store.blobs, { memory: 256 * mib });
-  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: content.length, body: upstream }), commit: async (size, place) => { await place(); committed = size; } });
+  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: content.length, body: upstream, from: 'upstream.test' }), commit: async (size, place) => { await place(); committed = size; } });
   const download = fill as Download;
   const early = collect(fillReader(fill, store.blobs, { start: 0, end: content.length - 1 }));
   // The first chunk is offered to readers on arrival, before it is on disk (of a blob of known
@@ -104,7 +104,7 @@ test('clients run ahead of the disk: the whole verified blob reaches them before
   const downloads = new BlobDownloads(disk.driver, { memory: 256 * mib });
   const upstream = new PassThrough();
   let committed = false;
-  const { fill } = await downloads.join(otherDigest, { fetch: async () => ({ size: other.length, body: upstream }), commit: async (_size, place) => { await place(); committed = true; } });
+  const { fill } = await downloads.join(otherDigest, { fetch: async () => ({ size: other.length, body: upstream, from: 'upstream.test' }), commit: async (_size, place) => { await place(); committed = true; } });
   const received = collect(fillReader(fill, disk.driver, { start: 0, end: other.length - 1 }));
   upstream.end(other);
   assert.ok((await received).equals(other), 'every byte, the last one included');
@@ -123,7 +123,7 @@ test('the memory window bounds what all downloads hold ahead of their writers', 
   const downloads = new BlobDownloads(disk.driver, { memory: 4 * mib });
   const upstreams = blobs.map(() => new PassThrough({ highWaterMark: 64 << 10 }));
   const fills = await Promise.all(blobs.map(async (bytes, i) => (await downloads.join(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, {
-    fetch: async () => ({ size: bytes.length, body: upstreams[i]! }), commit: keep,
+    fetch: async () => ({ size: bytes.length, body: upstreams[i]!, from: 'upstream.test' }), commit: keep,
   })).fill));
   let finished = 0;
   const readers = fills.map((fill, i) => collect(fillReader(fill, disk.driver, { start: 0, end: blobs[i]!.length - 1 })).finally(() => finished++));
@@ -153,14 +153,14 @@ test('a failed download cuts its readers at once; a pull after that fetches afre
   const cleanup = slowCleanup(disk.driver);
   const downloads = new BlobDownloads(cleanup.driver, { memory: 256 * mib });
   const corrupt = new PassThrough();
-  const first = await downloads.join(blobDigest, { fetch: async () => ({ size: bytes.length, body: corrupt }), commit: keep });
+  const first = await downloads.join(blobDigest, { fetch: async () => ({ size: bytes.length, body: corrupt, from: 'upstream.test' }), commit: keep });
   let outcome: string | null = null;
   void collect(fillReader(first.fill, cleanup.driver, { start: 0, end: bytes.length - 1 })).then(() => 'whole', (error: Error) => error.message).then((text) => { outcome = text; });
   corrupt.end(Buffer.from(bytes.map((byte) => byte ^ 0xff)));
   await until(() => outcome !== null);
   assert.match(outcome!, 'the upstream sent content with digest sha256:', 'the reader is cut, before the download has cleaned up');
   let fetched = 0;
-  const second = await downloads.join(blobDigest, { fetch: async () => { fetched++; return { size: bytes.length, body: Readable.from([bytes]) }; }, commit: keep });
+  const second = await downloads.join(blobDigest, { fetch: async () => { fetched++; return { size: bytes.length, body: Readable.from([bytes]), from: 'upstream.test' }; }, commit: keep });
   assert.ok(second.started, 'a download of its own, not the failed one');
   assert.is(fetched, 1);
   disk.release();

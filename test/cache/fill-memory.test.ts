@@ -51,7 +51,7 @@ test('written bytes stay in memory for a reader that has not had them, until the
   const { bytes, digest } = blob(12 * mib);
   const downloads = new BlobDownloads(store.blobs, { memory: 4 * mib });
   const upstream = new PassThrough({ highWaterMark: 64 << 10 });
-  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream }), commit: keep });
+  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream, from: 'upstream.test' }), commit: keep });
   const download = fill as Download;
   const stalled = fillReader(fill, store.blobs, { start: 0, end: bytes.length - 1 }); // not read until the end
   upstream.write(bytes.subarray(0, 2 * mib));
@@ -70,7 +70,7 @@ test('a reader that keeps up lets memory go as soon as the writer has written', 
   const { bytes, digest } = blob(6 * mib);
   const downloads = new BlobDownloads(store.blobs, { memory: 256 * mib });
   const upstream = new PassThrough();
-  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream }), commit: keep });
+  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream, from: 'upstream.test' }), commit: keep });
   const download = fill as Download;
   const reader = fillReader(fill, store.blobs, { start: 0, end: bytes.length - 1 });
   const chunks: Buffer[] = [];
@@ -88,7 +88,7 @@ test('the writer gets the upstream pieces in batches of 1 MiB, not one write per
   const { bytes, digest } = blob(2 * mib + 7);
   const downloads = new BlobDownloads(store.blobs, { memory: 256 * mib });
   const upstream = new PassThrough();
-  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream }), commit: keep });
+  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream, from: 'upstream.test' }), commit: keep });
   const download = fill as Download;
   const written = new Set<number>();
   fill.on('progress', () => written.add(download.written));
@@ -105,7 +105,7 @@ test('sent into a writable, the pieces that arrive together go out in one write'
   const { bytes, digest } = blob(64 * piece);
   const downloads = new BlobDownloads(store.blobs, { memory: 256 * mib });
   const upstream = new PassThrough();
-  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream }), commit: keep });
+  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream, from: 'upstream.test' }), commit: keep });
   const writes: number[] = [];
   const received: Buffer[] = [];
   const destination = new Writable({
@@ -137,7 +137,7 @@ test('sent into a writable, a download that fails destroys it before the last by
   const { bytes, digest } = blob(2 * mib);
   const downloads = new BlobDownloads(store.blobs, { memory: 256 * mib });
   const upstream = new PassThrough();
-  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream }), commit: keep });
+  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream, from: 'upstream.test' }), commit: keep });
   let received = 0;
   const destination = new Writable({ write(chunk: Buffer, _encoding, callback) { received += chunk.length; callback(); } });
   const closed = new Promise<Error | null>((resolve) => destination.once('error', resolve).once('close', () => resolve(null)));
@@ -158,7 +158,7 @@ test('sent into an HTTP response, the status and headers go before the upstream 
   const { bytes, digest } = blob(mib);
   const downloads = new BlobDownloads(store.blobs, { memory: 256 * mib });
   const upstream = new PassThrough();
-  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream }), commit: keep });
+  const { fill } = await downloads.join(digest, { fetch: async () => ({ size: bytes.length, body: upstream, from: 'upstream.test' }), commit: keep });
   const server = createServer((_request, response) => {
     response.writeHead(200, { 'Content-Length': bytes.length, 'Docker-Content-Digest': digest });
     fillReader(fill, store.blobs, { start: 0, end: bytes.length - 1 }).sendTo(response);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
-import type { Blob, Image } from './images.js';
+import { randomBytes } from 'node:crypto';
+import { DOCKER_FOREIGN_LAYER, DOCKER_MANIFEST, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { blob, descriptorOf, type Blob, type Image } from './images.js';
 
 // A tiny registry client over fetch, for end-to-end tests: just enough to push test images.
 
@@ -41,4 +42,19 @@ export async function seedImage(base: string, name: string, image: Image, tag: s
   for (const item of [image.config, ...image.layers]) await seedBlob(base, name, item, headers);
   const response = await fetch(`${base}/v2/${name}/manifests/${tag}`, { method: 'PUT', body: image.manifest, headers: { ...headers, 'Content-Type': OCI_MANIFEST } });
   assert.equal(response.status, 201, await response.text());
+}
+
+/** Pushes a Docker image (tag 1) whose one layer is foreign, `bytes` long and listed at `url` only (it is pushed nowhere); returns the layer. */
+export async function pushForeignImage(base: string, name: string, url: string, bytes: number): Promise<Blob> {
+  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'windows', nonce: randomBytes(4).toString('hex') })));
+  const layer = blob(randomBytes(bytes));
+  await pushBlob(base, name, config);
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: DOCKER_MANIFEST,
+    config: descriptorOf(config, 'application/vnd.docker.container.image.v1+json'),
+    layers: [{ ...descriptorOf(layer, DOCKER_FOREIGN_LAYER), urls: [url] }],
+  }));
+  const response = await putManifest(base, name, '1', manifest, DOCKER_MANIFEST);
+  assert.equal(response.status, 201, await response.text());
+  return layer;
 }

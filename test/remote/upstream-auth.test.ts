@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { makeImage } from '../helpers/images.js';
 import { pushImage, seedImage } from '../helpers/registry.js';
+import { freePort } from '../helpers/ports.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
 import { startCdn, startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
 
@@ -147,6 +148,85 @@ test('refused upstream credentials are reported every time and never mark the up
     assert.match(message, 'configured credentials', `pull ${i + 1}`);
   }
   assert.is(proxy.counts['GET token'], 4, 'every pull asked the token endpoint again');
+});
+
+/** An upstream whose every answer is a Bearer challenge naming `realm`; stopped after the suite. */
+async function challenging(realm: string): Promise<string> {
+  const upstream = createServer((_req, res) => {
+    res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}",service="test"` }).end();
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  servers.push({ stop: () => new Promise<void>((resolve) => { upstream.closeAllConnections(); upstream.close(() => resolve()); }) });
+  return `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+}
+
+test('a token endpoint that never answers fails the pull at timeouts.response, and counts toward offlineAfter', async () => {
+  // Accepts connections and never answers.
+  let connections = 0;
+  const silent = createTcpServer((socket) => { connections++; socket.on('error', () => undefined); });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const open = new Set<import('node:net').Socket>();
+  silent.on('connection', (socket) => { open.add(socket); socket.on('close', () => open.delete(socket)); });
+  servers.push({ stop: () => new Promise<void>((resolve) => { for (const socket of open) socket.destroy(); silent.close(() => resolve()); }) });
+  const url = await challenging(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/token`);
+  const wharf = await wharfWithRemote(url, { timeouts: { response: '1s' }, offlineAfter: 2 });
+  for (let i = 0; i < 2; i++) {
+    // Bounded: without a timeout of its own the token request would wait undici's 300 s.
+    const failed = await fetch(`${wharf.url}/v2/hub/team/x/manifests/${i}`, { signal: AbortSignal.timeout(10_000) });
+    assert.is(failed.status, 502);
+    const message = ((await failed.json()) as { errors: { message: string }[] }).errors[0]!.message;
+    assert.match(message, 'token endpoint');
+    assert.match(message, 'no answer within timeouts.response (1000 ms)');
+  }
+  const asked = connections;
+  const offline = await fetch(`${wharf.url}/v2/hub/team/x/manifests/2`, { signal: AbortSignal.timeout(10_000) });
+  assert.is(offline.status, 503);
+  assert.match(((await offline.json()) as { errors: { message: string }[] }).errors[0]!.message, 'marked offline after 2 failures');
+  assert.is(connections, asked, 'not asked while offline');
+});
+
+test('a token endpoint that refuses connections fails the pull at once, naming it', async () => {
+  const url = await challenging(`http://127.0.0.1:${await freePort()}/token`);
+  const wharf = await wharfWithRemote(url);
+  const failed = await fetch(`${wharf.url}/v2/hub/team/x/manifests/1`, { signal: AbortSignal.timeout(10_000) });
+  assert.is(failed.status, 502);
+  assert.match(((await failed.json()) as { errors: { message: string }[] }).errors[0]!.message, /the token endpoint http:\/\/127\.0\.0\.1:\d+\/token of upstream .* is unreachable: ECONNREFUSED/);
+});
+
+test('a token endpoint that answers something other than JSON is an upstream error (502), asked once', async () => {
+  let asked = 0;
+  const realm = createServer((_req, res) => {
+    asked++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end('<html>maintenance</html>');
+  });
+  await new Promise<void>((resolve) => realm.listen(0, '127.0.0.1', resolve));
+  servers.push({ stop: () => new Promise<void>((resolve) => { realm.closeAllConnections(); realm.close(() => resolve()); }) });
+  const url = await challenging(`http://127.0.0.1:${(realm.address() as AddressInfo).port}/token`);
+  const wharf = await wharfWithRemote(url);
+  const failed = await fetch(`${wharf.url}/v2/hub/team/x/manifests/1`, { signal: AbortSignal.timeout(10_000) });
+  assert.is(failed.status, 502);
+  assert.match(((await failed.json()) as { errors: { message: string }[] }).errors[0]!.message, /token endpoint .* no JSON/);
+  assert.is(asked, 1);
+});
+
+test('a token endpoint that redirects is not followed: the credentials go to the realm alone', async () => {
+  const elsewhere: string[] = [];
+  const other = createServer((req, res) => {
+    elsewhere.push(req.headers.authorization ?? '');
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t"}');
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const realm = createServer((_req, res) => {
+    res.writeHead(302, { location: `http://localhost:${(other.address() as AddressInfo).port}/token` }).end();
+  });
+  await new Promise<void>((resolve) => realm.listen(0, '127.0.0.1', resolve));
+  for (const server of [other, realm]) servers.push({ stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) });
+  const url = await challenging(`http://127.0.0.1:${(realm.address() as AddressInfo).port}/token`);
+  const wharf = await wharfWithRemote(url, { username: 'robot', password: 'token-pass' });
+  const failed = await fetch(`${wharf.url}/v2/hub/team/x/manifests/1`, { signal: AbortSignal.timeout(10_000) });
+  assert.is(failed.status, 502);
+  assert.match(((await failed.json()) as { errors: { message: string }[] }).errors[0]!.message, 'answered 302');
+  assert.equal(elsewhere, [], 'nothing reached the host the realm redirected to');
 });
 
 test.run();

@@ -92,7 +92,7 @@ test.after(async () => { await Promise.all(stores.map((store) => store.close()))
 
 /** An upstream fed by the test, and the commit of a cold pull (the bytes placed in the store). */
 function source(body: PassThrough): DownloadSource {
-  return { fetch: async () => ({ size: content.length, body }), commit: async (_size, place) => { await place(); } };
+  return { fetch: async () => ({ size: content.length, body, from: 'upstream.test' }), commit: async (_size, place) => { await place(); } };
 }
 
 test('two pulls on one worker asking while fetch 1 fails and fetch 2 starts: the failure reaches the first only', async () => {
