@@ -274,13 +274,27 @@ export class RemoteRepository implements Repository {
     return (content && parseManifest(content).foreign.find((layer) => layer.digest === digest)) || null;
   }
 
+  /**
+   * A foreign layer's failure names the allow patterns, which may hold no address, and the layer's
+   * URLs: marked as configuration (for administrators), and logged for them.
+   */
+  #foreignFailure(error: unknown): unknown {
+    if (!(error instanceof RegistryError)) return error;
+    this.#log(`${this.key}: ${error.message}`);
+    return new RegistryError(error.code, { status: error.status, message: error.message, detail: error.detail, headers: { ...error.headers }, configuration: true });
+  }
+
   async statBlob(name: string, digest: string, options: ReadOptions = {}): Promise<number> {
     const { own, named } = await this.#held(name, digest);
     const cached = own ?? await this.#cachedSize(name, digest, named);
     if (cached !== null) return cached;
     const foreign = await this.#foreignLayer(name, digest);
     if (foreign) {
-      allowedUrls(foreign, this.#config.foreignLayers.allow);
+      try {
+        allowedUrls(foreign, this.#config.foreignLayers.allow);
+      } catch (error) {
+        throw this.#foreignFailure(error);
+      }
       return foreign.size;
     }
     return this.#upstreamSize(name, digest, options);
@@ -328,7 +342,7 @@ export class RemoteRepository implements Repository {
     if (!foreign) this.#upstream.knownMissing(`blob ${name}@${digest}`);
     return this.#downloads.join(digest, {
       fetch: async () => {
-        if (foreign) return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response);
+        if (foreign) return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response).catch((error: unknown) => { throw this.#foreignFailure(error); });
         const response = await this.#upstream.send('GET', name, `blobs/${digest}`);
         if (response.status !== 200) throw await this.#upstream.refusal(response, `blob ${name}@${digest}`, 'BLOB_UNKNOWN');
         const length = first(response.headers['content-length']);
