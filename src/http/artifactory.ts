@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
-import { isValidTag, requireName } from '../oci/names.js';
+import { isValidName, requireName, splitTag } from '../oci/names.js';
 import type { Repository } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
 import type { TrustedProxies } from '../routing/proxies.js';
@@ -51,30 +51,41 @@ function deletable({ gate, scope, key, repositories }: Context): Deletable {
   return repository as Deletable;
 }
 
-async function deleteImageOrTag(context: Context): Promise<void> {
+async function deleteImage(context: Context, name: string): Promise<void> {
+  const { gate, scope, key } = context;
+  gate.require(scope, key, name, 'delete');
+  await deletable(context).deleteImage(name);
+  gate.audit({ action: 'delete', target: `${key}/${name}`, result: 'ok' });
+}
+
+async function deleteTag(context: Context, { image, tag }: { image: string; tag: string }): Promise<void> {
   const { gate, scope, key, path } = context;
-  const name = requireName(path);
-  const slash = name.lastIndexOf('/');
-  const tag = name.slice(slash + 1);
-  const tagged = slash > 0 && isValidTag(tag);
-  const image = name.slice(0, slash);
-  if (!tagged || gate.access?.principalMay(key, name, 'delete')) {
-    gate.require(scope, key, name, 'delete');
-    const repository = deletable(context);
-    try {
-      await repository.deleteImage(name);
-      return gate.audit({ action: 'delete', target: `${key}/${name}`, result: 'ok' });
-    } catch (error) {
-      if (!tagged || !(error instanceof RegistryError) || error.code !== 'NAME_UNKNOWN') throw error;
-    }
-  }
   gate.require(scope, key, image, 'delete');
   await deletable(context).deleteManifest(image, tag).catch((error: unknown) => {
     throw error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN'
-      ? new RegistryError('NAME_UNKNOWN', { message: `no image ${name} and no tag ${tag} of ${image} in ${key}`, detail: { path } })
+      ? new RegistryError('NAME_UNKNOWN', { message: `no image ${path} and no tag ${tag} of ${image} in ${key}`, detail: { path } })
       : error;
   });
   gate.audit({ action: 'delete', target: `${key}/${image}:${tag}`, result: 'ok' });
+}
+
+async function deleteImageOrTag(context: Context): Promise<void> {
+  const { gate, key, path } = context;
+  // The tag is split off before the image is validated: tags may have upper case, names may not.
+  const split = splitTag(path);
+  const tagged = split && isValidName(split.image) ? split : null;
+  if (!tagged) {
+    requireName(split?.image ?? path); // NAME_INVALID for the part that is no name
+    return deleteImage(context, path);
+  }
+  if (isValidName(path) && gate.access?.principalMay(key, path, 'delete')) {
+    try {
+      return await deleteImage(context, path);
+    } catch (error) {
+      if (!(error instanceof RegistryError) || error.code !== 'NAME_UNKNOWN') throw error;
+    }
+  }
+  await deleteTag(context, tagged);
 }
 
 const entries: Entry[] = [{ method: 'DELETE', handle: deleteImageOrTag }];

@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
 import { indexTypes, schema1Types } from '../oci/mediatypes.js';
-import { isValidTag, requireName } from '../oci/names.js';
+import { requireName, splitTag } from '../oci/names.js';
 import type { TagInfo } from '../repos/catalog.js';
 import type { RepositorySet } from '../repos/set.js';
 import type { TrustedProxies } from '../routing/proxies.js';
@@ -65,10 +65,9 @@ function propertyNames(list: string): string[] {
 
 /** Splits `<image>/<tag>` (a tag has no slash); throws NAME_INVALID for anything else. */
 function imageAndTag(path: string): { image: string; tag: string } {
-  const slash = path.lastIndexOf('/');
-  const tag = path.slice(slash + 1);
-  if (slash <= 0 || !isValidTag(tag)) throw new RegistryError('NAME_INVALID', { message: 'expected <image>/<tag>', detail: { path } });
-  return { image: requireName(path.slice(0, slash)), tag };
+  const split = splitTag(path);
+  if (!split) throw new RegistryError('NAME_INVALID', { message: 'expected <image>/<tag>', detail: { path } });
+  return { image: requireName(split.image), tag: split.tag };
 }
 
 function decodedRest(c: Ctx, prefix: RegExp): string {

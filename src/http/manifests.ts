@@ -1,5 +1,5 @@
 import { parseAccept } from '../oci/accept.js';
-import { digestOf, isDigest } from '../oci/digest.js';
+import { isDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { maxManifestBytes } from '../oci/manifest.js';
 import { apiVersionHeader } from './env.js';
@@ -50,14 +50,6 @@ export async function getManifest(target: Target, reference: string, head: boole
   return new Response(head ? null : body, { status: 200, headers: manifest.warning ? { ...headers, Warning: manifest.warning } : headers });
 }
 
-/** Moving an existing tag to another manifest is an overwrite: it needs delete as well (Artifactory's Delete/Overwrite). */
-async function requireOverwrite(target: Target, reference: string, content: Buffer): Promise<void> {
-  const { repository, name, access, route } = target;
-  if (isDigest(reference) || access.principalMay(repository.key, name, 'delete')) return;
-  const current = await repository.getManifest(name, reference, { any: true, types: new Set() }, { head: true }).catch(() => null);
-  if (current && current.digest !== digestOf(content)) target.gate.deny(route, repository.key, name, 'delete');
-}
-
 export async function putManifest(target: Target, reference: string): Promise<Response> {
   const { c, repository, name } = target;
   if (!repository.putManifest) throw refuseWrite(target, 'push manifests to');
@@ -65,8 +57,12 @@ export async function putManifest(target: Target, reference: string): Promise<Re
   const declared = Number(c.req.header('content-length') ?? 0);
   if (declared > maxManifestBytes) throw tooLarge(declared);
   const content = await readLimited(requestBody(c), maxManifestBytes, tooLarge);
-  await requireOverwrite(target, reference, content);
-  const { digest, subject } = await repository.putManifest(name, reference, content, c.req.header('content-type'));
+  // Moving an existing tag to another manifest is an overwrite: it needs delete as well
+  // (Artifactory's Delete/Overwrite). Checked where the tag is written, so a tag another push
+  // creates meanwhile is not moved either.
+  const overwrite = isDigest(reference) || target.access.principalMay(repository.key, name, 'delete');
+  const { digest, subject, taken } = await repository.putManifest(name, reference, content, c.req.header('content-type'), { overwrite });
+  if (taken) target.gate.deny(target.route, repository.key, name, 'delete');
   target.gate.audit({ action: 'push', target: auditTarget(target, reference), result: 'ok' });
   return new Response(null, {
     status: 201,

@@ -58,24 +58,26 @@ export async function openGate(c: Ctx, auth: AuthService | null, info: RequestIn
 }
 
 /**
- * What an error may say to this caller: anonymous callers (and callers without credentials)
- * learn nothing about upstreams or internals, only the code and its standard message; signed-in
- * callers who are not administrators learn that the upstream failed, but not its address (as
- * Set Me Up does not show it to them). Administrators see the error whole.
+ * What an error may say to this caller. Configuration (upstream addresses, allow patterns) is for
+ * administrators: other signed-in callers learn that the upstream failed, not which or why (as Set
+ * Me Up does not show it to them). Anonymous callers (and callers without credentials) are told
+ * less again, never more: an error concealed from signed-in callers, a failure of ours or one
+ * that mentions the upstream is its code and standard message only.
  */
 export function concealed(error: unknown, access: Access | null | undefined, authOn: boolean): unknown {
   if (!authOn || !(error instanceof RegistryError) || access?.admin) return error;
-  const plain = () => new RegistryError(error.code, { status: error.status, headers: { ...error.headers } });
+  const configuration = error.configuration || namesAnAddress(error);
   if (!access || access.principal.kind === 'anonymous') {
-    return error.status < 500 && !/upstream/i.test(error.message) ? error : plain();
+    const told = !configuration && error.status < 500 && !/upstream/i.test(error.message);
+    return told ? error : new RegistryError(error.code, { status: error.status, headers: { ...error.headers } });
   }
-  if (!namesAnAddress(error)) return error;
+  if (!configuration) return error;
   return new RegistryError(error.code, { status: error.status, headers: { ...error.headers }, message: concealedUpstreamMessage });
 }
 
 const concealedUpstreamMessage = 'the upstream failed; an administrator can find which and why in the server log';
 
-/** Upstream URLs (and the origins of their token endpoints) are configuration. */
+/** Upstream URLs (and the origins of their token endpoints, and layer URLs) show configuration wherever an error names them. */
 function namesAnAddress(error: RegistryError): boolean {
   return /[a-z][a-z0-9+.-]*:\/\//i.test(`${error.message} ${JSON.stringify(error.detail)}`);
 }

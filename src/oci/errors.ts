@@ -40,6 +40,8 @@ export interface RegistryErrorOptions {
   status?: number;
   /** Response headers that belong with the error (WWW-Authenticate, Content-Range, …). */
   headers?: Record<string, string>;
+  /** The message or detail names configuration (an upstream, an allow pattern) where no address shows it: for administrators only. */
+  configuration?: boolean;
 }
 
 export class RegistryError extends Error {
@@ -47,6 +49,7 @@ export class RegistryError extends Error {
   readonly status: number;
   readonly detail: unknown;
   readonly headers: Readonly<Record<string, string>>;
+  readonly configuration: boolean;
 
   constructor(code: ErrorCode, options: RegistryErrorOptions = {}) {
     super(options.message ?? table[code][1]);
@@ -55,6 +58,7 @@ export class RegistryError extends Error {
     this.status = options.status ?? table[code][0];
     this.detail = options.detail ?? null;
     this.headers = options.headers ?? {};
+    this.configuration = options.configuration ?? false;
   }
 
   /** The spec's body: {"errors":[{"code","message","detail"}]}. */

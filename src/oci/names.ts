@@ -29,6 +29,13 @@ export function isValidTag(tag: string): boolean {
   return tagPattern.test(tag);
 }
 
+/** `<image>/<tag>` split at its last slash (a tag has none); null when that segment is no tag. The image is not checked. */
+export function splitTag(path: string): { image: string; tag: string } | null {
+  const slash = path.lastIndexOf('/');
+  const tag = path.slice(slash + 1);
+  return slash > 0 && isValidTag(tag) ? { image: path.slice(0, slash), tag } : null;
+}
+
 /** Repository keys are Artifactory-style and must also be valid DNS labels (subdomain access). */
 export const maxRepositoryKeyLength = 63;
 const repositoryKeyPattern = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;

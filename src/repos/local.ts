@@ -9,7 +9,7 @@ import type { ByteRange, ImageRef, Page, Store } from '../store/index.js';
 import { extractInfo, platformTagsOf } from './image-info.js';
 import { negotiate } from './negotiate.js';
 import { toManifest, readBlob, listing } from './reading.js';
-import type { BlobRead, BlobSource, Listing, Manifest, PutManifestResult, ReadOptions, Repository, TagsDropped, Uploads } from './repository.js';
+import type { BlobRead, BlobSource, Listing, Manifest, PutManifestOptions, PutManifestResult, ReadOptions, Repository, TagsDropped, Uploads } from './repository.js';
 
 /** Private images pushed by users and CI: metadata links over the shared blob store. */
 export class LocalRepository implements Repository {
@@ -58,7 +58,7 @@ export class LocalRepository implements Repository {
     return accepts(accepted, stored.mediaType) ? stored : negotiate(stored, accepted, (child) => this.#byDigest(image, child));
   }
 
-  async putManifest(name: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
+  async putManifest(name: string, reference: string, content: Buffer, contentType: string | undefined, options: PutManifestOptions = {}): Promise<PutManifestResult> {
     // By a digest, the manifest is addressed by that digest's algorithm (sha512 too, as blobs are).
     const byDigest = parseDigest(reference);
     const manifest = parseManifest(content, contentType, byDigest?.algorithm);
@@ -76,7 +76,8 @@ export class LocalRepository implements Repository {
     const tag = byDigest ? null : reference;
     const rules = { platformTags: tag && this.#config.platformTags ? platformTagsOf(tag, manifest.children) : [], maxUniqueTags: this.#config.maxUniqueTags };
     const info = await extractInfo(this.#store, manifest, content);
-    const { missing, dropped } = await this.#store.metadata.manifests.push({ ...this.#image(name), manifest, content, tag, now: this.#store.now(), rules, info });
+    const { missing, dropped, taken } = await this.#store.lifecycle.pushManifest({ ...this.#image(name), manifest, content, tag, now: this.#store.now(), rules, info, overwrite: options.overwrite ?? true });
+    if (taken) return { digest: manifest.digest, subject: null, taken };
     if (dropped.length > 0) this.#onTagsDropped({ repository: this.key, image: name, tags: dropped, limit: this.#config.maxUniqueTags });
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {

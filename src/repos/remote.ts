@@ -274,13 +274,27 @@ export class RemoteRepository implements Repository {
     return (content && parseManifest(content).foreign.find((layer) => layer.digest === digest)) || null;
   }
 
+  /**
+   * A foreign layer's failure names the allow patterns, which may hold no address, and the layer's
+   * URLs: marked as configuration (for administrators), and logged for them.
+   */
+  #foreignFailure(error: unknown, options: { logged?: boolean } = {}): unknown {
+    if (!(error instanceof RegistryError)) return error;
+    if (!options.logged) this.#log(`${this.key}: ${error.message}`);
+    return new RegistryError(error.code, { status: error.status, message: error.message, detail: error.detail, headers: { ...error.headers }, configuration: true });
+  }
+
   async statBlob(name: string, digest: string, options: ReadOptions = {}): Promise<number> {
     const { own, named } = await this.#held(name, digest);
     const cached = own ?? await this.#cachedSize(name, digest, named);
     if (cached !== null) return cached;
     const foreign = await this.#foreignLayer(name, digest);
     if (foreign) {
-      allowedUrls(foreign, this.#config.foreignLayers.allow);
+      try {
+        allowedUrls(foreign, this.#config.foreignLayers.allow);
+      } catch (error) {
+        throw this.#foreignFailure(error);
+      }
       return foreign.size;
     }
     return this.#upstreamSize(name, digest, options);
@@ -330,9 +344,10 @@ export class RemoteRepository implements Repository {
       fetch: async () => {
         if (foreign) {
           return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response).catch((error: unknown) => {
-            // A refusal (DENIED) is the allowlist's answer; a 502 is a foreign host that failed.
-            if (error instanceof RegistryError && error.status >= 500) this.#fillFailed(name, digest, 'its foreign URLs', error);
-            throw error;
+            // A refusal (DENIED) is the allowlist's answer; a 502 is a foreign host that failed, logged as a failed fill.
+            const failed = error instanceof RegistryError && error.status >= 500;
+            if (failed) this.#fillFailed(name, digest, 'its foreign URLs', error);
+            throw this.#foreignFailure(error, { logged: failed });
           });
         }
         const response = await this.#upstream.send('GET', name, `blobs/${digest}`);

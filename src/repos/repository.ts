@@ -25,6 +25,13 @@ export interface PutManifestResult {
   digest: string;
   /** The subject's digest when the manifest has one (sent back as OCI-Subject). */
   subject: string | null;
+  /** Not written: the tag names another manifest, and the push may not move it (`overwrite: false`). */
+  taken?: true;
+}
+
+export interface PutManifestOptions {
+  /** false: the tag may be created or set again to the same manifest, not moved; checked where it is written. Default true. */
+  overwrite?: boolean;
 }
 
 /** Rows (tags, image names) one page of a search or catalog reads at most, whatever the caller may read of them. */
@@ -122,7 +129,7 @@ export interface Repository {
   listImages(page: Page, options?: ReadOptions): Promise<Listing<string>>;
   referrers(name: string, digest: string, options?: ReadOptions): Promise<Descriptor[]>;
 
-  putManifest?(name: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult>;
+  putManifest?(name: string, reference: string, content: Buffer, contentType: string | undefined, options?: PutManifestOptions): Promise<PutManifestResult>;
   /** By tag: removes the tag. By digest: removes the manifest and every tag pointing to it. */
   deleteManifest?(name: string, reference: string): Promise<void>;
   deleteBlob?(name: string, digest: string): Promise<void>;

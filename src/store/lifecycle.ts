@@ -5,7 +5,7 @@ import type { ParsedDigest } from '../oci/digest.js';
 import { pour } from './blobs/pour.js';
 import type { BlobDriver, WrittenBlob } from './blobs/types.js';
 import { storageFailure } from './full.js';
-import type { ImageRef, Metadata } from './metadata/types.js';
+import type { ImageRef, ManifestPut, Metadata } from './metadata/types.js';
 
 // One owner of a blob's life. Bytes become part of an image in one step, `commit`:
 //   1. claim the digest's row (absent → inserted `present`; present → touched), so that the
@@ -25,6 +25,8 @@ export interface LifecycleHooks {
   afterClaim?: (digest: string) => Promise<void>;
   /** Runs before a manifest or blob is unlinked from an image by a DELETE. */
   beforeUnlink?: (digest: string) => Promise<void>;
+  /** Runs before a pushed manifest (and its tag) is written. */
+  beforePush?: (digest: string) => Promise<void>;
 }
 
 export class BlobLifecycle {
@@ -78,6 +80,12 @@ export class BlobLifecycle {
   async unlink(image: ImageRef, kind: 'manifest' | 'blob', digest: string): Promise<boolean> {
     await this.options.hooks.beforeUnlink?.(digest);
     return (kind === 'manifest' ? this.metadata.manifests : this.metadata.blobLinks).unlink(image, digest, { keepWhileTagged: true });
+  }
+
+  /** A local push of a manifest and its tag, in one transaction (Manifests.push). */
+  async pushManifest(put: ManifestPut): ReturnType<Metadata['manifests']['push']> {
+    await this.options.hooks.beforePush?.(put.manifest.digest);
+    return this.metadata.manifests.push(put);
   }
 
   /**

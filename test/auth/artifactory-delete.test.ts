@@ -37,4 +37,25 @@ test('anonymous callers are challenged, a deployer is denied, a deleter deletes 
   assert.is((await fetch(`${wharf.url}/v2/docker-local/team/app/manifests/2`, { headers: basic('ci') })).status, 404);
 });
 
+test('a tag with upper case and underscores is deleted; a path that is a valid image name is the image first', async () => {
+  const image = makeImage();
+  for (const tag of ['Latest', 'v1_2', 'keep']) await seedImage(wharf.url, 'docker-local/team/cased', image, tag, basic('ci'));
+  await seedImage(wharf.url, 'docker-local/team/cased/keep', makeImage(), '1', basic('ci'));
+  const tags = async (name: string) => ((await (await fetch(`${wharf.url}/v2/docker-local/${name}/tags/list`, { headers: basic('ci') })).json()) as { tags: string[] }).tags;
+  for (const tag of ['Latest', 'v1_2']) {
+    const response = await fetch(`${wharf.url}/artifactory/docker-local/team/cased/${tag}`, { method: 'DELETE', headers: basic('ops') });
+    assert.is(response.status, 204, `${tag}: ${await response.text()}`);
+  }
+  assert.equal(await tags('team/cased'), ['keep']);
+  // team/cased/keep is an image as well as a tag of team/cased: the image goes, the tag stays.
+  assert.is((await fetch(`${wharf.url}/artifactory/docker-local/team/cased/keep`, { method: 'DELETE', headers: basic('ops') })).status, 204);
+  assert.is((await fetch(`${wharf.url}/v2/docker-local/team/cased/keep/manifests/1`, { headers: basic('ci') })).status, 404);
+  assert.equal(await tags('team/cased'), ['keep']);
+  assert.is((await fetch(`${wharf.url}/artifactory/docker-local/team/cased/keep`, { method: 'DELETE', headers: basic('ops') })).status, 204, 'then the tag');
+  assert.is((await fetch(`${wharf.url}/v2/docker-local/team/cased/manifests/keep`, { headers: basic('ci') })).status, 404);
+  const invalid = await fetch(`${wharf.url}/artifactory/docker-local/Team/cased/Latest`, { method: 'DELETE', headers: basic('ops') });
+  assert.is(invalid.status, 400, 'an image name stays lower case');
+  assert.is(((await invalid.json()) as { errors: { code: string }[] }).errors[0]!.code, 'NAME_INVALID');
+});
+
 test.run();

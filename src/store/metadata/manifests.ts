@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { storeInfo } from './management.js';
 import { neededBy, refuseWhileTagged } from './needed.js';
 import { placeholders, type Db, type Sql } from './sql.js';
-import { noRules, removeTags, setTag } from './tag-rules.js';
+import { holdTag, noRules, removeTags, setTag } from './tag-rules.js';
 import type { ImageRef, ManifestPut, ManifestRow, Manifests, ReferrerRow, UnlinkOptions } from './types.js';
 
 /** Bytes of manifest content kept in memory. By digest, so an entry can never go stale. */
@@ -77,7 +77,7 @@ export class SqlManifests implements Manifests {
     return linked ? this.content(digest) : undefined;
   }
 
-  async push(put: ManifestPut): Promise<{ missing: string[]; dropped: string[] }> {
+  async push(put: ManifestPut): Promise<{ missing: string[]; dropped: string[]; taken?: true }> {
     return this.db.atomic(async (sql) => {
       // An index's children may be present and yet incomplete (an untagged one lost a child or a
       // layer to a DELETE): what they need, however deep, must be in the image too, as a DELETE
@@ -88,7 +88,9 @@ export class SqlManifests implements Manifests {
         ...await touchPresent(sql, 'repository_blobs', put, [...new Set([...put.manifest.blobs, ...nested.blobs])]),
         ...await touchPresent(sql, 'repository_manifests', put, [...new Set([...children, ...nested.manifests])]),
       ];
-      return { missing, dropped: missing.length === 0 ? await store(sql, put) : [] };
+      if (missing.length > 0) return { missing, dropped: [] };
+      if (put.tag && put.overwrite === false && !(await holdTag(sql, put, put.tag, put.manifest.digest, put.now, []))) return { missing, dropped: [], taken: true };
+      return { missing, dropped: await store(sql, put) };
     });
   }
 

@@ -20,6 +20,21 @@ export async function removeTags(sql: Sql, { repo, name }: ImageRef, tags: strin
   return sql.run(`DELETE FROM tags WHERE repo = $1 AND name = $2 AND tag IN (${list})`, [repo, name, ...tags]);
 }
 
+/**
+ * Takes `tag` for `digest` while it is absent or names `digest` or one of `replaces`; false
+ * (nothing changed) when it names another manifest. An upsert, not a locking read: a tag pushed
+ * meanwhile and not yet committed has no row to lock, but the insert waits for it and then finds
+ * it. An existing row is left as it is (and, on PostgreSQL, locked until the transaction ends).
+ */
+export async function holdTag(sql: Sql, { repo, name }: ImageRef, tag: string, digest: string, now: number, replaces: readonly string[]): Promise<boolean> {
+  const held = await sql.run(
+    `INSERT INTO tags (repo, name, tag, digest, pushed_at, platform_of) VALUES ($1, $2, $3, $4, $5, NULL)
+     ON CONFLICT (repo, name, tag) DO UPDATE SET digest = tags.digest WHERE tags.digest IN ($4${replaces.length > 0 ? `, ${placeholders(replaces.length, 5)}` : ''})`,
+    [repo, name, tag, digest, now, ...replaces],
+  );
+  return held > 0;
+}
+
 /** Points `tag` at `digest` with its platform tags, then applies the limit; returns the tags it removed. */
 export async function setTag(sql: Sql, image: ImageRef, tag: string, digest: string, now: number, rules: TagRules): Promise<string[]> {
   const { repo, name } = image;

@@ -1,5 +1,5 @@
-import { lockRows, placeholders, type Db } from './sql.js';
-import { removeTags, setTag } from './tag-rules.js';
+import { lockRows, type Db } from './sql.js';
+import { holdTag, removeTags, setTag } from './tag-rules.js';
 import type { ConfirmedTag, ImageRef, Page, TagDetail, TagRow, TagRules, Tags } from './types.js';
 
 export class SqlTags implements Tags {
@@ -43,15 +43,8 @@ export class SqlTags implements Tags {
     return this.db.atomic((sql) => setTag(sql, image, tag, digest, now, rules));
   }
 
-  async hold({ repo, name }: ImageRef, tag: string, digest: string, now: number, replaces: readonly string[]): Promise<boolean> {
-    // An upsert, not a locking read: a tag pushed meanwhile and not yet committed has no row to
-    // lock, but the insert waits for it and then finds it. An existing row is left as it is.
-    const held = await this.db.sql.run(
-      `INSERT INTO tags (repo, name, tag, digest, pushed_at, platform_of) VALUES ($1, $2, $3, $4, $5, NULL)
-       ON CONFLICT (repo, name, tag) DO UPDATE SET digest = tags.digest WHERE tags.digest IN ($4${replaces.length > 0 ? `, ${placeholders(replaces.length, 5)}` : ''})`,
-      [repo, name, tag, digest, now, ...replaces],
-    );
-    return held > 0;
+  async hold(image: ImageRef, tag: string, digest: string, now: number, replaces: readonly string[]): Promise<boolean> {
+    return holdTag(this.db.sql, image, tag, digest, now, replaces);
   }
 
   async removedByLimit(): Promise<Record<string, number>> {

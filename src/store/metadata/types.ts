@@ -36,6 +36,8 @@ export interface ManifestPut extends ImageRef {
   now: number;
   /** Local pushes: the tag's platform tags, its maxUniqueTags limit, what the image config says. */
   rules?: TagRules;
+  /** false: the tag may be created, or set again to this manifest, but not moved (a pusher without delete). Default true. */
+  overwrite?: boolean;
   info?: ManifestInfo | null;
 }
 
@@ -108,9 +110,10 @@ export interface Manifests {
    * A local push: stores the manifest, links it (and its tag) into the image, in one transaction.
    * Every blob and child manifest must be in the image; otherwise nothing is written and the
    * missing digests are returned. The references it relies on are touched, so a concurrent
-   * collection sees them in use.
+   * collection sees them in use. Without `overwrite`, a tag that names another manifest when the
+   * transaction writes (pushed meanwhile too) leaves everything as it is: `taken`.
    */
-  push(put: ManifestPut): Promise<{ missing: string[]; dropped: string[] }>;
+  push(put: ManifestPut): Promise<{ missing: string[]; dropped: string[]; taken?: true }>;
   /** A remote cache fill: stores what the upstream sent, links it, and records the upstream's confirmation of the tag. */
   cache(put: ManifestPut): Promise<void>;
   /** Removes a manifest from an image with every tag that points to it. */
