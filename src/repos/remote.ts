@@ -12,11 +12,12 @@ import type { RemoteRepositoryConfig } from '../config/types.js';
 import { countSent } from '../store/blobs/file-body.js';
 import type { ImageRef, Page, Store } from '../store/index.js';
 import type { ManifestRow } from '../store/metadata/types.js';
+import { readBody } from '../upstream/body.js';
 import { allowedUrls, fetchForeignLayer } from '../upstream/foreign.js';
 import type { ManifestFlights } from './manifest-flights.js';
 import { negotiate } from './negotiate.js';
 import { listing, readBlob, toManifest } from './reading.js';
-import { first, readBody, UpstreamGate, type SharedUpstreamState, type UpstreamObserver } from './upstream-gate.js';
+import { first, UpstreamGate, type SharedUpstreamState, type UpstreamObserver } from './upstream-gate.js';
 import type { BlobRead, ByteRange, Listing, Manifest, ReadOptions, Repository } from './repository.js';
 
 // A pull-through cache of one upstream registry.

@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { RegistryError } from '../oci/errors.js';
 import type { CacheStats } from '../cache/stats.js';
 import type { RemoteRepositoryConfig } from '../config/types.js';
+import { readBody } from '../upstream/body.js';
 import { UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
 import type { TokenStore } from '../upstream/tokens.js';
 import { localBreaker, type BreakerSettings, type CircuitBreaker } from './breaker.js';
@@ -49,21 +50,6 @@ const lowRateLimit = 10;
 
 export function first(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-/** Reads a small upstream body whole (manifests, errors, listings), refusing more than `limit` bytes. */
-export async function readBody(response: UpstreamResponse, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > limit) {
-      response.body.destroy();
-      throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream sent more than ${limit} bytes` });
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, bytes);
 }
 
 /** The upstream's token endpoint refused the configured credentials (it answered: it is up). */

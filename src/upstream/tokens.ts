@@ -1,10 +1,13 @@
 import { request, type Dispatcher } from 'undici';
 import { RegistryError } from '../oci/errors.js';
+import { readBody } from './body.js';
 
 /** Docker's token spec: expires_in defaults to 60 s when the server does not say. */
 const defaultTokenSeconds = 60;
 /** Renew a little before expiry, so a token never expires in flight. */
 const expiryMarginMs = 5_000;
+/** A token answer is a few KiB (Docker Hub's about 2 KiB): more is not read. */
+const maxTokenBytes = 1 << 20;
 
 export interface TokenRequest {
   realm: string;
@@ -78,7 +81,7 @@ export class TokenCache {
     const headers: Record<string, string> = credentials ? { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` } : {};
     // No redirects are followed (request() does not): the credentials go to the realm alone.
     const response = await request(url, { method: 'GET', headers, ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}) });
-    const text = await response.body.text();
+    const text = (await readBody(response, maxTokenBytes, `the upstream token endpoint ${url.origin}${url.pathname}`)).toString('utf8');
     if (response.statusCode !== 200) {
       throw new RegistryError(response.statusCode === 401 || response.statusCode === 403 ? 'UNAUTHORIZED' : 'UNKNOWN', {
         status: 502,

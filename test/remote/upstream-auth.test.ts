@@ -209,6 +209,26 @@ test('a token endpoint that answers something other than JSON is an upstream err
   assert.is(asked, 1);
 });
 
+test('a token endpoint that sends without end is read no further than 1 MiB: 502 naming it', async () => {
+  let sent = 0;
+  const chunk = Buffer.alloc(64 << 10, 0x20);
+  const realm = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    // Sends until the reader goes: without a limit, the pull waits (and holds memory) for ever.
+    const more = () => { while (!res.destroyed && res.write(chunk)) sent += chunk.length; };
+    res.on('drain', more);
+    more();
+  });
+  await new Promise<void>((resolve) => realm.listen(0, '127.0.0.1', resolve));
+  servers.push({ stop: () => new Promise<void>((resolve) => { realm.closeAllConnections(); realm.close(() => resolve()); }) });
+  const url = await challenging(`http://127.0.0.1:${(realm.address() as AddressInfo).port}/token`);
+  const wharf = await wharfWithRemote(url);
+  const failed = await fetch(`${wharf.url}/v2/hub/team/x/manifests/1`, { signal: AbortSignal.timeout(10_000) });
+  assert.is(failed.status, 502);
+  assert.match(((await failed.json()) as { errors: { message: string }[] }).errors[0]!.message, /the upstream token endpoint http:\/\/127\.0\.0\.1:\d+\/token sent more than 1048576 bytes/);
+  assert.ok(sent < 16 << 20, `the realm sent ${sent} bytes before Wharf stopped reading`);
+});
+
 test('a token endpoint that redirects is not followed: the credentials go to the realm alone', async () => {
   const elsewhere: string[] = [];
   const other = createServer((req, res) => {
