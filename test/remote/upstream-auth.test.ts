@@ -193,17 +193,22 @@ test('a token endpoint that refuses connections fails the pull at once, naming i
   assert.match(((await failed.json()) as { errors: { message: string }[] }).errors[0]!.message, /the token endpoint http:\/\/127\.0\.0\.1:\d+\/token of upstream .* is unreachable: ECONNREFUSED/);
 });
 
-test('a token endpoint that answers something other than JSON is an upstream error (502), asked once', async () => {
-  let asked = 0;
-  const realm = createServer((_req, res) => {
-    asked++;
-    res.writeHead(200, { 'content-type': 'application/json' }).end('<html>maintenance</html>');
-  });
+/** A manifest GET through a remote whose upstream sends its token requests to a realm answering with `handler`. */
+async function pullWithRealm(handler: Parameters<typeof createServer>[1]): Promise<Response> {
+  const realm = createServer(handler);
   await new Promise<void>((resolve) => realm.listen(0, '127.0.0.1', resolve));
   servers.push({ stop: () => new Promise<void>((resolve) => { realm.closeAllConnections(); realm.close(() => resolve()); }) });
   const url = await challenging(`http://127.0.0.1:${(realm.address() as AddressInfo).port}/token`);
   const wharf = await wharfWithRemote(url);
-  const failed = await fetch(`${wharf.url}/v2/hub/team/x/manifests/1`, { signal: AbortSignal.timeout(10_000) });
+  return fetch(`${wharf.url}/v2/hub/team/x/manifests/1`, { signal: AbortSignal.timeout(10_000) });
+}
+
+test('a token endpoint that answers something other than JSON is an upstream error (502), asked once', async () => {
+  let asked = 0;
+  const failed = await pullWithRealm((_req, res) => {
+    asked++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end('<html>maintenance</html>');
+  });
   assert.is(failed.status, 502);
   assert.match(((await failed.json()) as { errors: { message: string }[] }).errors[0]!.message, /token endpoint .* no JSON/);
   assert.is(asked, 1);
@@ -212,18 +217,13 @@ test('a token endpoint that answers something other than JSON is an upstream err
 test('a token endpoint that sends without end is read no further than 1 MiB: 502 naming it', async () => {
   let sent = 0;
   const chunk = Buffer.alloc(64 << 10, 0x20);
-  const realm = createServer((_req, res) => {
+  const failed = await pullWithRealm((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     // Sends until the reader goes: without a limit, the pull waits (and holds memory) for ever.
     const more = () => { while (!res.destroyed && res.write(chunk)) sent += chunk.length; };
     res.on('drain', more);
     more();
   });
-  await new Promise<void>((resolve) => realm.listen(0, '127.0.0.1', resolve));
-  servers.push({ stop: () => new Promise<void>((resolve) => { realm.closeAllConnections(); realm.close(() => resolve()); }) });
-  const url = await challenging(`http://127.0.0.1:${(realm.address() as AddressInfo).port}/token`);
-  const wharf = await wharfWithRemote(url);
-  const failed = await fetch(`${wharf.url}/v2/hub/team/x/manifests/1`, { signal: AbortSignal.timeout(10_000) });
   assert.is(failed.status, 502);
   assert.match(((await failed.json()) as { errors: { message: string }[] }).errors[0]!.message, /the upstream token endpoint http:\/\/127\.0\.0\.1:\d+\/token sent more than 1048576 bytes/);
   assert.ok(sent < 16 << 20, `the realm sent ${sent} bytes before Wharf stopped reading`);
