@@ -275,14 +275,10 @@ export class RemoteRepository implements Repository {
     return (content && parseManifest(content).foreign.find((layer) => layer.digest === digest)) || null;
   }
 
-  /**
-   * A foreign layer's failure names the allow patterns, which may hold no address, and the layer's
-   * URLs: marked as configuration (for administrators), and logged for them.
-   */
-  #foreignFailure(error: unknown, options: { logged?: boolean } = {}): unknown {
-    if (!(error instanceof RegistryError)) return error;
-    if (!options.logged) this.#log(`${this.key}: ${error.message}`);
-    return new RegistryError(error.code, { status: error.status, message: error.message, detail: error.detail, headers: { ...error.headers }, configuration: true });
+  /** Rethrows; a foreign layer the allowlist refuses is logged, for administrators (only they are told why). */
+  #refusalLogged(error: unknown): never {
+    if (error instanceof RegistryError && error.code === 'DENIED') this.#log(`${this.key}: ${error.message}`);
+    throw error;
   }
 
   async statBlob(name: string, digest: string, options: ReadOptions = {}): Promise<number> {
@@ -294,7 +290,7 @@ export class RemoteRepository implements Repository {
       try {
         allowedUrls(foreign, this.#config.foreignLayers.allow);
       } catch (error) {
-        throw this.#foreignFailure(error);
+        this.#refusalLogged(error);
       }
       return foreign.size;
     }
@@ -346,9 +342,8 @@ export class RemoteRepository implements Repository {
         if (foreign) {
           return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response).catch((error: unknown) => {
             // A refusal (DENIED) is the allowlist's answer; a 502 is a foreign host that failed, logged as a failed fill.
-            const failed = error instanceof RegistryError && error.status >= 500;
-            if (failed) this.#fillFailed(name, digest, 'its foreign URLs', error);
-            throw this.#foreignFailure(error, { logged: failed });
+            if (error instanceof RegistryError && error.status >= 500) this.#fillFailed(name, digest, 'its foreign URLs', error);
+            return this.#refusalLogged(error);
           });
         }
         const response = await this.#upstream.send('GET', name, `blobs/${digest}`);

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { RegistryError } from '../oci/errors.js';
 import { parseChallenge, type Challenge } from './challenge.js';
+import { shownUrl } from './shown.js';
 import { TokenCache, type TokenRequest, type TokenStore } from './tokens.js';
 
 export interface UpstreamOptions {
@@ -89,7 +90,7 @@ export class UpstreamClient {
         return `Bearer ${await this.#tokens.get(tokenRequest)}`;
       } catch (error) {
         // Mapped here, to a RegistryError, so send() does not retry it: a pull waits for the realm once.
-        throw this.#unreachable(error, `the token endpoint ${tokenRequest.realm.split('?', 1)[0]} of upstream ${this.url}`);
+        throw this.#unreachable(error, `the token endpoint ${shownUrl(tokenRequest.realm)} of upstream ${this.url}`);
       }
     }
     const credentials = this.#credentials;

@@ -3,14 +3,20 @@ import { RegistryError } from '../oci/errors.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { fetchableUrl, urlAllowedBy } from '../oci/ant.js';
 import type { Readable } from 'node:stream';
+import { shownUrl } from './shown.js';
 
-/** The layer's URLs that the patterns allow, parsed (oci/ant.ts); DENIED, naming the patterns, when none. */
+/**
+ * The layer's URLs that the patterns allow, parsed (oci/ant.ts); DENIED, naming the patterns, when
+ * none. Its errors name configuration (patterns, hosts): for administrators (http/request.ts).
+ */
 export function allowedUrls(layer: Descriptor, allow: readonly string[]): URL[] {
   const urls = (layer.urls ?? []).map(fetchableUrl).filter((url): url is URL => url !== null && urlAllowedBy(allow, url));
   if (urls.length === 0) {
+    const shown = (layer.urls ?? []).map(shownUrl);
     throw new RegistryError('DENIED', {
-      message: `foreign layer ${layer.digest} is only at ${JSON.stringify(layer.urls ?? [])}, and foreignLayers.allow ${JSON.stringify(allow)} permits none of them`,
-      detail: { digest: layer.digest, urls: layer.urls ?? [], allow },
+      message: `foreign layer ${layer.digest} is only at ${JSON.stringify(shown)}, and foreignLayers.allow ${JSON.stringify(allow)} permits none of them`,
+      detail: { digest: layer.digest, urls: shown, allow },
+      configuration: true,
     });
   }
   return urls;
@@ -26,8 +32,7 @@ export async function fetchForeignLayer(layer: Descriptor, allow: readonly strin
   const urls = allowedUrls(layer, allow);
   let failure = '';
   for (const url of urls) {
-    // Without the query: a signed URL's signature stays out of errors and logs.
-    const where = `${url.origin}${url.pathname}`;
+    const where = shownUrl(url);
     try {
       const response = await request(url.href, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
       if (response.statusCode === 200) return { size: layer.size, body: response.body, from: url.host };
@@ -37,5 +42,5 @@ export async function fetchForeignLayer(layer: Descriptor, allow: readonly strin
       failure = `${where}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
     }
   }
-  throw new RegistryError('BLOB_UNKNOWN', { status: 502, message: `foreign layer ${layer.digest} could not be fetched: ${failure}`, detail: { digest: layer.digest } });
+  throw new RegistryError('BLOB_UNKNOWN', { status: 502, message: `foreign layer ${layer.digest} could not be fetched: ${failure}`, detail: { digest: layer.digest }, configuration: true });
 }

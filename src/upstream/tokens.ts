@@ -1,6 +1,7 @@
 import { request, type Dispatcher } from 'undici';
 import { RegistryError } from '../oci/errors.js';
 import { readBody } from './body.js';
+import { shownUrl } from './shown.js';
 
 /** Docker's token spec: expires_in defaults to 60 s when the server does not say. */
 const defaultTokenSeconds = 60;
@@ -81,21 +82,22 @@ export class TokenCache {
     const headers: Record<string, string> = credentials ? { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` } : {};
     // No redirects are followed (request() does not): the credentials go to the realm alone.
     const response = await request(url, { method: 'GET', headers, ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}) });
-    const text = (await readBody(response, maxTokenBytes, `the upstream token endpoint ${url.origin}${url.pathname}`)).toString('utf8');
+    const endpoint = `the upstream token endpoint ${shownUrl(url)}`;
+    const text = (await readBody(response, maxTokenBytes, endpoint)).toString('utf8');
     if (response.statusCode !== 200) {
       throw new RegistryError(response.statusCode === 401 || response.statusCode === 403 ? 'UNAUTHORIZED' : 'UNKNOWN', {
         status: 502,
-        message: `the upstream token endpoint ${url.origin}${url.pathname} answered ${response.statusCode}${credentials ? ' for the configured credentials' : ''}`,
+        message: `${endpoint} answered ${response.statusCode}${credentials ? ' for the configured credentials' : ''}`,
       });
     }
     let body: { token?: string; access_token?: string; expires_in?: number } | null;
     try {
       body = JSON.parse(text) as typeof body;
     } catch {
-      throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream token endpoint ${url.origin}${url.pathname} answered with no JSON` });
+      throw new RegistryError('UNKNOWN', { status: 502, message: `${endpoint} answered with no JSON` });
     }
     const token = body?.token ?? body?.access_token;
-    if (!token) throw new RegistryError('UNKNOWN', { status: 502, message: `the upstream token endpoint ${url.origin} returned no token` });
+    if (!token) throw new RegistryError('UNKNOWN', { status: 502, message: `${endpoint} returned no token` });
     const seconds = typeof body?.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : defaultTokenSeconds;
     return { token, expiresAt: this.#now() + seconds * 1000 - expiryMarginMs };
   }

@@ -16,6 +16,8 @@ import { startDistribution, type Distribution } from '../helpers/upstream.js';
 
 const mirror = 'internal-mirror.corp.example';
 const deniedUrl = 'https://elsewhere.example/layers/win.tgz';
+/** A signed URL's query: shown to no one, administrators and the log included. */
+const signature = 'sig=SIGNATURE-OF-A-SIGNED-URL';
 
 let open: Distribution;
 let locked: Distribution;
@@ -61,7 +63,7 @@ test.before(async () => {
     permissions: [{ name: 'open', repositories: ['docker-remote', 'locked-remote', 'share-remote'], users: { ci: ['read', 'deploy'] }, anonymous: ['read', 'deploy'] }],
     log: (line: string) => { logged += `${line}\n`; },
   });
-  await seedForeign('denied', deniedUrl);
+  await seedForeign('denied', `${deniedUrl}?se=2030&${signature}`);
   await seedForeign('down', `${closed}/layers/win.tgz`);
   await seedForeign('share', 'win-share/layers/win.tgz', { upstream: other.url, prefix: 'docker-local/', key: 'share-remote' });
 });
@@ -102,6 +104,7 @@ test('a foreign layer no pattern allows: the patterns, their hosts and the layer
   assertConcealed(told, [mirror, deniedUrl, 'allow', closed]);
   assert.match(told.admin.message, `https://${mirror}/**`, 'an administrator sees the patterns');
   assert.match(told.admin.message, deniedUrl);
+  for (const text of [told.admin.text, logged]) assert.not.match(text, signature, 'a signed URL\'s query is shown');
   assert.match(logged, `https://${mirror}/**`, 'the log has what callers are not told');
 });
 
