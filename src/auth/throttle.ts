@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { AuthConfig } from '../config/auth.js';
 import { RegistryError } from '../oci/errors.js';
+import type { LoginAttemptRecords } from '../store/metadata/types.js';
 
 // Login attempts, counted per (user name, client address) and per client address within a sliding
 // window. An attempt is reserved before its password is hashed, and counts as a failure unless it
@@ -98,17 +99,10 @@ export class LoginThrottle implements LoginAttempts {
 }
 
 /**
- * Attempts kept where every node counts them (store/metadata/login-attempts.ts): each reservation
- * is checked and counted in one step there, by these rules.
+ * The throttle over records every node shares (store/metadata/login-attempts.ts: each reservation
+ * is checked and counted in one step there); `options.now` gives the times of attempts.
  */
-export interface AttemptRecords {
-  /** The attempt's id once counted, or when a place frees (ms) when either count is at its limit. */
-  reserve(attempt: { user: string; address: string; now: number }, limits: Omit<ThrottleOptions, 'now'>): Promise<{ id: string } | { freedAt: number }>;
-  succeeded(attempt: { id: string; user: string; address: string }): Promise<void>;
-}
-
-/** The throttle over records every node shares; `options.now` gives the times of attempts. */
-export function sharedLoginAttempts(records: AttemptRecords, options: ThrottleOptions): LoginAttempts {
+export function sharedLoginAttempts(records: LoginAttemptRecords, options: ThrottleOptions): LoginAttempts {
   return {
     async reserve(user, address) {
       const now = options.now();

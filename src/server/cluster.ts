@@ -50,7 +50,8 @@ export async function startCluster(config: Config, { workers, logger }: ClusterO
   const access = await openAccessControl(config, store.metadata.accounts, { log: (message) => logger.info(message) });
   const collector = periodicCollection(store, collectPolicy(config), { interval: config.gc.interval, log: warn });
   const hub = new PrimaryHub<Worker>();
-  const shared = serveSharedState(hub, { acme, throttle: config.auth.throttle });
+  // On PostgreSQL the database counts login attempts, for every node (server.ts).
+  const shared = serveSharedState(hub, { acme, throttle: config.storage.metadata.driver === 'postgres' ? null : config.auth.throttle });
   let current = config;
   let stopping = false;
   hub.answer('start', () => ({ config: current, acme: acme?.current ?? null, workers, breakers: shared.breakers() }) satisfies WorkerStart);

@@ -17,7 +17,7 @@ import type { BreakerStates, LoginReserveAnswer } from './shared-state.js';
 // challenge answers. A worker that dies gives up what it held: its downloads fail for their
 // followers (the next request fetches again), its locks go.
 
-export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Worker>, options: { acme: AcmeCertificates | null; throttle: AuthConfig['throttle'] }): { forget(worker: Worker): void; breakers(): BreakerStates } {
+export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Worker>, options: { acme: AcmeCertificates | null; throttle: AuthConfig['throttle'] | null }): { forget(worker: Worker): void; breakers(): BreakerStates } {
   const fills = serveFillClaims(hub);
   const manifests = serveManifestFlights(hub);
   const locks = new Map<string, Worker>();
@@ -57,8 +57,27 @@ export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Work
     hub.broadcast('breaker.state', { key, ...state });
   });
 
-  // Login attempts: one throttle, which counts each worker's attempts in the order they arrive.
-  const throttle = new LoginThrottle(throttleOptions(options.throttle, Date.now));
+  if (options.throttle) serveLoginThrottle(hub, options.throttle);
+
+  const aggregator = new AggregatorRegistry();
+  hub.answer('metrics', () => aggregator.clusterMetrics());
+
+  options.acme?.onChallenge((change) => hub.broadcast('acme.challenge', change));
+  options.acme?.onCertificate((served) => hub.broadcast('acme.certificate', { cert: served.cert, key: served.key }));
+
+  return {
+    breakers: () => Object.fromEntries(breakers),
+    forget(worker) {
+      fills.forget(worker);
+      manifests.forget(worker);
+      for (const [uuid, holder] of locks) if (holder === worker) locks.delete(uuid);
+    },
+  };
+}
+
+/** Login attempts: one throttle, which counts each worker's attempts in the order they arrive. */
+function serveLoginThrottle<Worker extends WorkerLink>(hub: PrimaryHub<Worker>, settings: AuthConfig['throttle']): void {
+  const throttle = new LoginThrottle(throttleOptions(settings, Date.now));
   const attempts = new LRUCache<number, LoginAttempt>({ max: 50_000 });
   let nextAttempt = 0;
   hub.answer('login.reserve', (body) => {
@@ -76,19 +95,4 @@ export function serveSharedState<Worker extends WorkerLink>(hub: PrimaryHub<Work
     attempts.get(id)?.succeeded();
     attempts.delete(id);
   });
-
-  const aggregator = new AggregatorRegistry();
-  hub.answer('metrics', () => aggregator.clusterMetrics());
-
-  options.acme?.onChallenge((change) => hub.broadcast('acme.challenge', change));
-  options.acme?.onCertificate((served) => hub.broadcast('acme.certificate', { cert: served.cert, key: served.key }));
-
-  return {
-    breakers: () => Object.fromEntries(breakers),
-    forget(worker) {
-      fills.forget(worker);
-      manifests.forget(worker);
-      for (const [uuid, holder] of locks) if (holder === worker) locks.delete(uuid);
-    },
-  };
 }

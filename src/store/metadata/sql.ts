@@ -20,7 +20,8 @@ export interface SqlDatabase {
   readonly sql: Sql;
   /**
    * Runs `work` in one transaction (serialized with every other write); rolls back if it throws.
-   * PostgreSQL may end it to break a deadlock: it is then run again, so `work` touches nothing but the database.
+   * PostgreSQL may end it to break a deadlock: it is then run again, so `work` touches nothing but
+   * the database (the storage hooks tests force interleavings with may run twice).
    */
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /**
