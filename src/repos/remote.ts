@@ -366,7 +366,8 @@ export class RemoteRepository implements Repository {
 
   /**
    * A blob fill the upstream failed (after the gate let its request through): its clients are cut
-   * off, and this says why. `from` is a host, never a URL (a CDN's is signed).
+   * off, and this says why. `from` says where the bytes came from: a host (never a URL: a CDN's is
+   * signed), or a foreign layer's URLs as a whole, whose error names the one that failed.
    */
   #fillFailed(name: string, digest: string, from: string, error: Error): void {
     this.stats.upstreamErrors++;
