@@ -62,6 +62,11 @@ test.before(async () => {
         timeouts: { connect: '1s', response: '60s' },
         foreignLayers: { cache: true, allow: [`http://127.0.0.1:${foreign.port}/layers/**`, `https://127.0.0.1:${(silent.address() as AddressInfo).port}/**`] },
       },
+      // The other way round: connections come at once, an answer that never comes is cut by timeouts.response.
+      quick: {
+        type: 'remote', url: `${upstream.url}/api/docker/docker-local`, timeouts: { connect: '60s', response: '1s' },
+        foreignLayers: { cache: true, allow: [`http://127.0.0.1:${(silent.address() as AddressInfo).port}/**`] },
+      },
     },
     log: (line) => log.write(line),
     storageNow: clock.now,
@@ -79,12 +84,18 @@ test.after(async () => {
 });
 
 let images = 0;
-/** An image in the upstream whose one layer is foreign, at `url`, with its manifest cached in Wharf. */
-async function foreignImage(url: string): Promise<{ name: string; layer: Blob }> {
+/** An image in the upstream whose one layer is foreign, at `url`, with its manifest cached in Wharf's `repository`. */
+async function foreignImage(url: string, repository = 'remote'): Promise<{ name: string; layer: Blob }> {
   const name = `team/foreign${images++}`;
   const layer = await pushForeignImage(upstream.url, `docker-local/${name}`, url, 5000);
-  assert.is((await fetch(`${wharf.url}/v2/remote/${name}/manifests/1`, { headers: { Accept: DOCKER_MANIFEST } })).status, 200);
+  assert.is((await fetch(`${wharf.url}/v2/${repository}/${name}/manifests/1`, { headers: { Accept: DOCKER_MANIFEST } })).status, 200);
   return { name, layer };
+}
+
+/** wharf_http_requests_total of blob GETs and HEADs answered 403. */
+async function blobRefusals(): Promise<number> {
+  const text = await (await fetch(`${wharf.url}/metrics`)).text();
+  return [...text.matchAll(/^wharf_http_requests_total\{route="blob",method="(?:GET|HEAD)",status="403"\} (\S+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
 }
 
 test('a foreign host that takes the connection and never completes TLS is cut at timeouts.connect, which the log names', async () => {
@@ -93,6 +104,13 @@ test('a foreign host that takes the connection and never completes TLS is cut at
   const line = await log.waitFor((text) => text.includes(layer.digest), 20_000);
   assert.match(line, 'no connection within timeouts.connect (1000 ms)');
   assert.ok(held.size > 0, 'the connection was accepted: the TLS handshake is what never came');
+});
+
+test('a foreign host that takes the connection and never answers is cut at timeouts.response, which the log names', async () => {
+  const { name, layer } = await foreignImage(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/layer.tgz`, 'quick');
+  assert.is((await fetch(`${wharf.url}/v2/quick/${name}/blobs/${layer.digest}`)).status, 502);
+  const line = await log.waitFor((text) => text.includes(layer.digest), 20_000);
+  assert.match(line, 'no answer within timeouts.response (1000 ms)');
 });
 
 test('a redirect to a URL the allowlist permits is followed, without credentials', async () => {
@@ -116,6 +134,15 @@ test('a redirect out of the allowlist is not followed: 502, the target is never 
   assert.is(secret.requests.length, 0, 'the redirect target was not contacted');
 });
 
+test('redirects are followed 5 times at most', async () => {
+  const { name, layer } = await foreignImage(`http://127.0.0.1:${foreign.port}/layers/loop.tgz`);
+  redirects.set('/layers/loop.tgz', '/layers/loop.tgz');
+  const asked = foreign.requests.length;
+  assert.is((await fetch(`${wharf.url}/v2/remote/${name}/blobs/${layer.digest}`)).status, 502);
+  assert.match(await log.waitFor((text) => text.includes(layer.digest), 10_000), 'loop.tgz: redirected more than 5 times');
+  assert.is(foreign.requests.length - asked, 6, 'the URL and 5 redirects');
+});
+
 test('a refused foreign layer is logged once per digest and hour, however many requests meet it', async () => {
   const refused = await foreignImage(`http://127.0.0.1:${secret.port}/layers/one.tgz`);
   const other = await foreignImage(`http://127.0.0.1:${secret.port}/layers/two.tgz`);
@@ -127,9 +154,11 @@ test('a refused foreign layer is logged once per digest and hour, however many r
       if (method === 'GET') assert.is(await errorCode(response), 'DENIED');
     }
   };
+  const counted = await blobRefusals();
   await pull(refused);
   await pull(refused);
   await pull(other);
+  assert.is(await blobRefusals(), counted + 9, 'every refusal is counted');
   assert.is(lines(refused.layer.digest).length, 1, 'six refusals of one layer, one line');
   assert.is(lines(other.layer.digest).length, 1, 'another layer has its own line');
   clock.advance(3_600_000);
