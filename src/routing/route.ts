@@ -172,6 +172,15 @@ function routePath(path: string): Route | null {
   return null;
 }
 
+/**
+ * A URL on `route` (same access method, same repository) for Location and Link: its prefix, `path`,
+ * then the route's own query (a mirror's ns, without which the URL reaches another repository) and `params`.
+ */
+export function routeUrl(route: Route, path: string, params: Readonly<Record<string, string>> = {}): string {
+  const query = [...(route.query ? [route.query] : []), ...Object.entries(params).map(([key, value]) => `${key}=${encodeURIComponent(value)}`)];
+  return `${route.prefix}${path}${query.length ? `?${query.join('&')}` : ''}`;
+}
+
 /** Resolves a name as a client wrote it on this route (e.g. a mount's `from`) to key and image. */
 export function qualifyName(route: Route, fullName: string): QualifiedName | null {
   if (!route.namesIncludeKey) return route.repoKey ? { repoKey: route.repoKey, name: fullName } : null;
