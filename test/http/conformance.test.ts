@@ -163,6 +163,22 @@ test('an encoded slash inside a name is refused with NAME_INVALID and stores not
   }
 });
 
+test('an encoded slash in a name is refused outside the registry routes too: Artifactory delete, info and storage APIs', async () => {
+  await pushImage(base, 'docker-local/team/kept', makeImage(), '1.0');
+  const paths: [string, string][] = [
+    ['DELETE', '/artifactory/docker-local/team%2Fkept/1.0'],
+    ['DELETE', '/artifactory/docker-local/team%2fkept'],
+    ['GET', '/api/docker/docker-local/info/team%2Fkept/1.0'],
+    ['GET', '/api/storage/docker-local/team%2Fkept/1.0/manifest.json'],
+  ];
+  for (const [method, path] of paths) {
+    const response = await fetch(`${base}${path}`, { method });
+    assert.is(response.status, 400, `${method} ${path}`);
+    assert.is(await errorCode(response), 'NAME_INVALID');
+  }
+  assert.is((await fetch(`${base}/v2/docker-local/team/kept/manifests/1.0`, { method: 'HEAD' })).status, 200, 'the tag is still there');
+});
+
 test('pushing to a remote repository names the repositories that take pushes, and nothing that does not exist', async () => {
   const response = await fetch(`${base}/v2/docker-hub/team/app/blobs/uploads/`, { method: 'POST' });
   assert.is(response.status, 405);
