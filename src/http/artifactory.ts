@@ -46,7 +46,8 @@ function deletable({ gate, scope, key, repositories }: Context): Deletable {
   const repository = repositories.find(key);
   if (!repository) throw unknownRepository(key, repositories, gate, scope);
   if (!repository.deleteImage || !repository.deleteManifest) {
-    throw new RegistryError('UNSUPPORTED', { message: `cannot delete images from ${key}: it is a ${repository.kind} repository`, detail: { repository: key, kind: repository.kind } });
+    // The path takes DELETE only, which this repository does not: an empty Allow (RFC 9110 §10.2.1).
+    throw new RegistryError('UNSUPPORTED', { message: `cannot delete images from ${key}: it is a ${repository.kind} repository`, detail: { repository: key, kind: repository.kind }, headers: { Allow: '' } });
   }
   return repository as Deletable;
 }
