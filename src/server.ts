@@ -20,7 +20,7 @@ import { ListenerCertificates, openAcme } from './server/certificates.js';
 import { listen, urlOf } from './server/listen.js';
 import { liveState, withPorts } from './server/live.js';
 import { readiness } from './server/readiness.js';
-import { classify, inEffect, type ReloadReport } from './server/reload.js';
+import { classify, inEffect, logReload, type ReloadReport } from './server/reload.js';
 import { collectPolicy, openConfiguredStore, registerRepositories } from './storage.js';
 import { periodicCollection, type CollectSummary } from './store/gc.js';
 import type { Store } from './store/index.js';
@@ -137,7 +137,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const registry = worker ? new AggregatorRegistry<PrometheusContentType>() : new Registry();
   const metrics = createMetrics(registry, {
     repositories: () => current.repositories,
-    storageBytes: options.storageBytes ?? (async () => Object.fromEntries(await Promise.all(current.repositories.keys.map(async (key) => [key, await store.metadata.blobLinks.repositoryBytes(key)])))),
+    // Virtual repositories hold nothing of their own: their members are counted.
+    storageBytes: options.storageBytes ?? (async () => Object.fromEntries(await Promise.all(current.repositories.all().filter((repository) => repository.kind !== 'virtual')
+      .map(async ({ key }) => [key, await store.metadata.blobLinks.repositoryBytes(key)])))),
     tagsRemoved: () => store.metadata.tags.removedByLimit(),
     openUploads: async () => (await store.metadata.uploads.all()).length,
     downloadMemory: { held: () => downloads.memoryHeld, limit: downloads.memoryLimit },
@@ -248,8 +250,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       current = { config: next, repositories };
       live = liveState({ config: withPorts(next, ports), repositories, writeLog, caPath });
       await certificates.reload(next);
-      logger.info(report.applied.length ? `reload: applied ${report.applied.join(', ')}` : 'reload: no configuration change to apply; certificates re-read');
-      if (report.needsRestart.length) logger.warn(`reload: ${report.needsRestart.join(', ')} changed, which needs a restart; the old value stays in effect until then`);
+      // A worker's primary says it once for all of them (server/cluster.ts).
+      if (!worker) logReload(logger, report);
       return report;
     },
     async close({ graceMs = shutdownGraceMs } = {}) {

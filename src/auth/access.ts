@@ -25,7 +25,11 @@ export interface Access {
   mayListCatalog(): boolean;
   readsSomething(repoKey: string): boolean;
   readsEverything(repoKey: string): boolean;
-  /** Admins see configuration (repository keys, upstream URLs, proxy snippets, metrics). */
+  /**
+   * Admins see configuration (repository keys, upstream URLs, proxy snippets, metrics) and run the
+   * management API's admin-only endpoints; never through a registry bearer JWT, whose access claim
+   * names registry scopes only and which may travel where passwords may not (plain HTTP).
+   */
   readonly admin: boolean;
 }
 
@@ -58,6 +62,7 @@ export class RequestAccess implements Access {
   }
 
   get admin(): boolean {
+    if (this.#grants !== null) return false;
     const principal = this.principal;
     return principal.kind === 'user' ? principal.admin : principal.kind === 'token' && principal.admin && principal.scope === null;
   }

@@ -5,7 +5,7 @@ import { isValidName, requireName, splitTag } from '../oci/names.js';
 import type { Repository } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
 import type { TrustedProxies } from '../routing/proxies.js';
-import { requireRepositoryKey, type Route } from '../routing/route.js';
+import { decodePath, requireRepositoryKey, type Route } from '../routing/route.js';
 import { unknownRepository } from './dispatch.js';
 import { apiVersionHeader, type Env } from './env.js';
 import type { Gate } from './gate.js';
@@ -46,7 +46,8 @@ function deletable({ gate, scope, key, repositories }: Context): Deletable {
   const repository = repositories.find(key);
   if (!repository) throw unknownRepository(key, repositories, gate, scope);
   if (!repository.deleteImage || !repository.deleteManifest) {
-    throw new RegistryError('UNSUPPORTED', { message: `cannot delete images from ${key}: it is a ${repository.kind} repository`, detail: { repository: key, kind: repository.kind } });
+    // The path takes DELETE only, which this repository does not: an empty Allow (RFC 9110 §10.2.1).
+    throw new RegistryError('UNSUPPORTED', { message: `cannot delete images from ${key}: it is a ${repository.kind} repository`, detail: { repository: key, kind: repository.kind }, headers: { Allow: '' } });
   }
   return repository as Deletable;
 }
@@ -60,6 +61,9 @@ async function deleteImage(context: Context, name: string): Promise<void> {
 
 async function deleteTag(context: Context, { image, tag }: { image: string; tag: string }): Promise<void> {
   const { gate, scope, key, path } = context;
+  // A caller who may not delete here is told the item as their path names it (docker-prod/pg/img),
+  // not the image before its last segment (docker-prod/pg), which they did not name.
+  if (gate.access?.verdict(key, image, 'delete') === 'denied') gate.deny(scope, key, path, 'delete');
   gate.require(scope, key, image, 'delete');
   await deletable(context).deleteManifest(image, tag).catch((error: unknown) => {
     throw error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN'
@@ -96,12 +100,7 @@ export function artifactoryRoutes(app: Hono<Env>, options: { live: () => { repos
     app.on(entry.method, '/artifactory/*', async (c) => {
       const { repositories, trustedProxies } = options.live();
       const gate = await openGate(c, options.auth, requestInfo(c, trustedProxies), null);
-      let rest: string;
-      try {
-        rest = decodeURIComponent(c.req.path.slice('/artifactory/'.length));
-      } catch {
-        throw new RegistryError('NAME_INVALID', { message: 'the request path is not valid percent-encoding' });
-      }
+      const rest = decodePath(c.req.path).slice('/artifactory/'.length);
       const slash = rest.indexOf('/');
       if (slash <= 0) throw new RegistryError('NAME_INVALID', { message: 'expected /artifactory/<repoKey>/<image>[/<tag>]' });
       const key = requireRepositoryKey(rest.slice(0, slash));

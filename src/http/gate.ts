@@ -113,13 +113,13 @@ export class Gate {
     return this.access;
   }
 
-  /** Configuration (metrics, proxy snippets): admins only. */
+  /** Configuration (metrics, proxy snippets) and administration: admins only, never by a registry bearer JWT (access.ts). */
   requireAdmin(what: string): Access {
     const access = this.requireCredentials();
     if (access.admin) return access;
     this.audit({ action: 'read', target: what, result: 'denied' });
     if (access.principal.kind === 'anonymous') throw this.#challenge(undefined);
-    throw new RegistryError('DENIED', { message: `${access.who} may not read ${what}: admins only` });
+    throw new RegistryError('DENIED', { message: `${access.who} may not read ${what}: admins only, with their password or an access token (a registry bearer token carries no administrator rights)` });
   }
 
   audit(event: { action: string; target: string; result: 'ok' | 'denied' }): void {

@@ -6,6 +6,7 @@ import { requireName, splitTag } from '../oci/names.js';
 import type { TagInfo } from '../repos/catalog.js';
 import type { RepositorySet } from '../repos/set.js';
 import type { TrustedProxies } from '../routing/proxies.js';
+import { decodePath } from '../routing/route.js';
 import { apiCaller } from './api-caller.js';
 import type { Ctx, Env } from './env.js';
 import { requestInfo } from './request.js';
@@ -71,11 +72,7 @@ function imageAndTag(path: string): { image: string; tag: string } {
 }
 
 function decodedRest(c: Ctx, prefix: RegExp): string {
-  try {
-    return decodeURIComponent(c.req.path.replace(prefix, '')).replace(/\/$/, '');
-  } catch {
-    throw new RegistryError('NAME_INVALID', { message: 'the request path is not valid percent-encoding' });
-  }
+  return decodePath(c.req.path).replace(prefix, '').replace(/\/$/, '');
 }
 
 async function tagInfoFor(c: Ctx, options: Options, key: string, image: string, tag: string): Promise<TagInfo> {

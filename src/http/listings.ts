@@ -4,9 +4,9 @@ import { RegistryError } from '../oci/errors.js';
 import { OCI_INDEX } from '../oci/mediatypes.js';
 import { maxScanned, type Page } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
-import { displayName, type Route } from '../routing/route.js';
+import { displayName, routeUrl, type Route } from '../routing/route.js';
 import { apiVersionHeader, type Ctx } from './env.js';
-import { readOptions, readOptionsFor, urlFor, type Target } from './target.js';
+import { readOptions, readOptionsFor, type Target } from './target.js';
 
 // Tag and catalog listing with the spec's pagination (n, last, Link rel="next"), and referrers.
 
@@ -29,9 +29,9 @@ function json(body: unknown, headers: Record<string, string> = {}): Response {
   });
 }
 
-/** The Link to the page after `last` (none when `last` is undefined). */
-function linkHeader(path: string, page: Page, last: string | undefined): Record<string, string> {
-  return last === undefined ? {} : { Link: `<${path}?n=${page.n}&last=${encodeURIComponent(last)}>; rel="next"` };
+/** The Link to the page after `last` (none when `last` is undefined), at `path` on the request's route. */
+function linkHeader(route: Route, path: string, page: Page, last: string | undefined): Record<string, string> {
+  return last === undefined ? {} : { Link: `<${routeUrl(route, path, { n: String(page.n), last })}>; rel="next"` };
 }
 
 export async function listTags(target: Target): Promise<Response> {
@@ -40,7 +40,7 @@ export async function listTags(target: Target): Promise<Response> {
   const listing = await repository.listTags(name, page, readOptions(target));
   return json(
     { name: displayName(route, repository.key, name), tags: listing.items },
-    { ...linkHeader(urlFor(target, 'tags/list'), page, listing.more ? listing.items.at(-1) : undefined), ...(listing.warning ? { Warning: listing.warning } : {}) },
+    { ...linkHeader(route, `${name}/tags/list`, page, listing.more ? listing.items.at(-1) : undefined), ...(listing.warning ? { Warning: listing.warning } : {}) },
   );
 }
 
@@ -117,7 +117,7 @@ export async function listCatalog(c: Ctx, route: Route, repositories: Repository
       last = listing.items.at(-1);
     }
   }
-  return json({ repositories: items }, linkHeader(`${route.prefix}_catalog`, requested, next));
+  return json({ repositories: items }, linkHeader(route, '_catalog', requested, next));
 }
 
 export async function listReferrers(target: Target, digest: string): Promise<Response> {

@@ -1,7 +1,7 @@
 import type { Access } from '../auth/access.js';
 import type { ReadOptions, Repository } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
-import type { Route } from '../routing/route.js';
+import { routeUrl, type Route } from '../routing/route.js';
 import type { Ctx } from './env.js';
 import type { Gate } from './gate.js';
 
@@ -19,9 +19,9 @@ export interface Target {
   gate: Gate;
 }
 
-/** A URL on the same route as the request (same access method, same repository). */
+/** A URL on the same route as the request (same access method, same repository), for the image's `suffix`. */
 export function urlFor(target: Target, suffix: string): string {
-  return `${target.route.prefix}${target.name}/${suffix}`;
+  return routeUrl(target.route, `${target.name}/${suffix}`);
 }
 
 /**

@@ -27,8 +27,9 @@ function inProgress(target: Target, state: UploadState, status: 202 | 204): Resp
 }
 
 /**
- * Appends the request's body as the next chunk. A chunk refused whole (416 out of order, 400
- * SIZE_INVALID when not the length its Content-Range says; the store names the upload's size) is
+ * Appends the request's body as the next chunk. A chunk refused whole (416 out of order or while
+ * another chunk of the upload is still arriving, 400 SIZE_INVALID when not the length its
+ * Content-Range says; the store names the upload's size) is
  * answered with the upload's Location and Range, as the spec shows it for the 416, so that the
  * client resumes from there without asking.
  */

@@ -1,5 +1,19 @@
 import { RegistryError } from '../oci/errors.js';
+import { parseEndpoint } from '../oci/paths.js';
 import type { Target } from './target.js';
+
+/**
+ * What the repository takes on the refused request's path, for the 405's Allow (RFC 9110 §15.5.6;
+ * empty: nothing, as an upload session on a repository without uploads).
+ */
+function allowed(target: Target): string[] {
+  const { repository, route } = target;
+  switch (parseEndpoint(route.endpointPath).kind) {
+    case 'manifest': return ['GET', 'HEAD', ...(repository.putManifest ? ['PUT'] : []), ...(repository.deleteManifest ? ['DELETE'] : [])];
+    case 'blob': return ['GET', 'HEAD', ...(repository.deleteBlob ? ['DELETE'] : [])];
+    default: return [];
+  }
+}
 
 /**
  * The error for a write the repository does not take, saying where to write instead: among the
@@ -26,5 +40,6 @@ export function refuseWrite(target: Target, action: string): RegistryError {
   return new RegistryError('UNSUPPORTED', {
     message: `cannot ${action} ${repository.key}: it is a ${repository.kind} repository; ${where}`,
     detail,
+    headers: { Allow: allowed(target).join(', ') },
   });
 }

@@ -33,11 +33,13 @@ export interface QualifiedName {
 const apiPrefix = '/api/docker/';
 
 /**
- * The path with percent-escapes decoded. An encoded slash would turn into a separator after the
+ * The path with percent-escapes decoded, for every route that takes names from its path (registry,
+ * Artifactory, storage and info APIs). An encoded slash would turn into a separator after the
  * split and so name another image than the one routing, access control and storage agree on
  * (team%2Fapp would act as team/app): refused, as no client sends one.
  */
-function decode(path: string): string {
+export function decodePath(path: string): string {
+  if (!path.includes('%')) return path;
   if (/%2f/i.test(path)) {
     throw new RegistryError('NAME_INVALID', { message: 'an encoded slash (%2F) is not allowed in the path: write the name with plain slashes, as team/app' });
   }
@@ -135,7 +137,7 @@ function mirrorRoute(path: string, mirrors: ReadonlyMap<string, string>, ns: str
  * parameter) to a repository and endpoint, or null if not a registry path.
  */
 export function route(rawPath: string, host: string | undefined, context: RouteContext, query: { ns?: string | null } = {}): Route | null {
-  const path = rawPath.includes('%') ? decode(rawPath) : rawPath;
+  const path = decodePath(rawPath);
   if (context.boundRepository) return boundRoute(context.boundRepository, path);
   if (context.mirrors) return mirrorRoute(path, context.mirrors, query.ns ?? null);
   const subdomain = subdomainKey(host, context);
@@ -170,6 +172,15 @@ function routePath(path: string): Route | null {
     return { repoKey, endpointPath: match[2] ?? '', prefix: `${apiPrefix}${repoKey}/v2/`, namesIncludeKey: false };
   }
   return null;
+}
+
+/**
+ * A URL on `route` (same access method, same repository) for Location and Link: its prefix, `path`,
+ * then the route's own query (a mirror's ns, without which the URL reaches another repository) and `params`.
+ */
+export function routeUrl(route: Route, path: string, params: Readonly<Record<string, string>> = {}): string {
+  const query = [...(route.query ? [route.query] : []), ...Object.entries(params).map(([key, value]) => `${key}=${encodeURIComponent(value)}`)];
+  return `${route.prefix}${path}${query.length ? `?${query.join('&')}` : ''}`;
 }
 
 /** Resolves a name as a client wrote it on this route (e.g. a mount's `from`) to key and image. */

@@ -10,7 +10,7 @@ import { openAcme } from './certificates.js';
 import { PrimaryHub } from './ipc.js';
 import { serveSharedState } from './primary-state.js';
 import type { BreakerStates } from './shared-state.js';
-import { inEffect } from './reload.js';
+import { classify, inEffect, logReload } from './reload.js';
 
 // workers > 1: node:cluster. The primary does what must happen once, before any worker serves:
 // the store's start-up recovery (tmp/, interrupted upload finishes) and migrations, Wharf's own
@@ -25,7 +25,7 @@ const restartBackoffMs = 1_000;
 export interface ClusterServer {
   urls: string[];
   initialAdminPassword: string | null;
-  /** Applies a validated configuration in every worker (each logs what it applied). */
+  /** Applies a validated configuration in every worker; logs what it applied once all have. */
   reload(config: Config): Promise<void>;
   /** Stops every worker gracefully (each lets its requests finish), then what the primary holds. */
   close(): Promise<void>;
@@ -117,8 +117,13 @@ export async function startCluster(config: Config, { workers, logger }: ClusterO
     urls,
     initialAdminPassword,
     async reload(requested) {
+      const report = classify(current, requested);
       current = inEffect(current, requested);
-      hub.broadcast('reload', requested);
+      // Logged here, once, when every worker has it (not once per worker).
+      const answers = await hub.gather('reload', requested, 'reloaded') as { error?: string }[];
+      const refusals = answers.flatMap((answer) => (answer.error === undefined ? [] : [answer.error]));
+      if (refusals.length < answers.length || answers.length === 0) logReload(logger, report);
+      if (refusals.length) logger.error(`reload refused by ${refusals.length} of ${answers.length} workers: ${refusals[0]}; they still serve the previous configuration`);
     },
     async close() {
       await stopWorkers();

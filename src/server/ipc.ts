@@ -73,6 +73,8 @@ export class PrimaryHub<Worker extends WorkerLink = WorkerLink> {
   readonly #workers = new Set<Worker>();
   readonly #requests = new Map<string, RequestHandler<Worker>>();
   readonly #notes = new Map<string, NoteHandler<Worker>>();
+  /** Told of every worker that exits (gather's waits). */
+  readonly #exits = new Set<(worker: Worker) => void>();
 
   attach(worker: Worker): void {
     this.#workers.add(worker);
@@ -88,7 +90,10 @@ export class PrimaryHub<Worker extends WorkerLink = WorkerLink> {
         this.#notes.get(message.topic)?.(message.body, worker);
       }
     });
-    worker.once('exit', () => this.#workers.delete(worker));
+    worker.once('exit', () => {
+      this.#workers.delete(worker);
+      for (const exited of this.#exits) exited(worker);
+    });
   }
 
   answer(topic: string, handler: RequestHandler<Worker>): void {
@@ -102,6 +107,29 @@ export class PrimaryHub<Worker extends WorkerLink = WorkerLink> {
   /** Sends `body` on `topic` to every worker (but `except`). */
   broadcast(topic: string, body: Json, except?: Worker): void {
     for (const worker of this.#workers) if (worker !== except) this.#send(worker, { wharf: 'note', topic, body });
+  }
+
+  /**
+   * Broadcasts `body` on `topic` and resolves with every worker's note on `reply`, once each has
+   * sent one or exited (those that exit first give none). One gather per `reply` at a time.
+   */
+  gather(topic: string, body: Json, reply: string): Promise<Json[]> {
+    const waiting = new Set([...this.#workers].filter((worker) => worker.isConnected()));
+    const answers: Json[] = [];
+    return new Promise((resolve) => {
+      if (waiting.size === 0) return resolve(answers);
+      const settle = (worker: Worker, answer?: Json) => {
+        if (!waiting.delete(worker)) return;
+        if (answer !== undefined) answers.push(answer);
+        if (waiting.size > 0) return;
+        this.#notes.delete(reply);
+        this.#exits.delete(settle);
+        resolve(answers);
+      };
+      this.#notes.set(reply, (answer, worker) => settle(worker, answer));
+      this.#exits.add(settle);
+      for (const worker of waiting) this.#send(worker, { wharf: 'note', topic, body });
+    });
   }
 
   tell(worker: Worker, topic: string, body: Json): void {

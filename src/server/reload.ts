@@ -1,4 +1,5 @@
 import type { Config } from '../config/types.js';
+import type { Logger } from '../log/logger.js';
 
 // What a configuration reload (SIGHUP) changes. The paths that differ are listed by key, never by
 // value (a password may be one of them); those that bind sockets or locate data wait for a restart.
@@ -48,4 +49,10 @@ export function inEffect(before: Config, after: Config): Config {
     result[top] = sub === undefined ? old[top] : { ...(result[top] as Record<string, unknown>), [sub]: old[top]?.[sub] };
   }
   return result as unknown as Config;
+}
+
+/** Says what a reload changed: once per server (with workers, the primary's, once every worker has it). */
+export function logReload(logger: Logger, report: ReloadReport): void {
+  logger.info(report.applied.length ? `reload: applied ${report.applied.join(', ')}` : 'reload: no configuration change to apply; certificates re-read');
+  if (report.needsRestart.length) logger.warn(`reload: ${report.needsRestart.join(', ')} changed, which needs a restart; the old value stays in effect until then`);
 }

@@ -16,10 +16,12 @@ export async function runWorker(): Promise<void> {
   let serving!: (server: RunningServer) => void;
   const started = new Promise<RunningServer>((resolve) => { serving = resolve; });
   let reloading: Promise<unknown> = started;
+  // The primary logs the outcome once for every worker: each says it has reloaded, or why not.
   channel.on('reload', (body) => {
-    reloading = reloading.then(() => started).then((server) => server.reload(body as Config)).catch((error: unknown) => {
-      logger.error(`reload refused: ${error instanceof Error ? error.message : String(error)}; still serving the previous configuration`);
-    });
+    reloading = reloading.then(() => started).then((server) => server.reload(body as Config)).then(
+      () => channel.tell('reloaded', {}),
+      (error: unknown) => channel.tell('reloaded', { error: error instanceof Error ? error.message : String(error) }),
+    );
   });
   let stopping: Promise<void> | null = null;
   const stop = () => {

@@ -47,10 +47,17 @@ export class UploadSessions {
     private readonly options: { now: () => number; log: (message: string) => void; locks: SessionLocks },
   ) {}
 
-  /** Holds the session's lock for `work`; refused (BLOB_UPLOAD_INVALID) while another request holds it. */
-  async #locked<T>(uuid: string, refusal: { status?: number; message: string }, work: () => Promise<T>): Promise<T> {
+  /**
+   * Holds the session's lock for `work`; refused (BLOB_UPLOAD_INVALID) while another request holds
+   * it, naming the session's size as stored now (what a status request says) so the client can resume.
+   */
+  async #locked<T>(owner: ImageRef, uuid: string, refusal: { status?: number; message: string }, work: () => Promise<T>): Promise<T> {
     const release = await this.options.locks.tryLock(uuid);
-    if (!release) throw new RegistryError('BLOB_UPLOAD_INVALID', { ...refusal, detail: { uuid } });
+    if (!release) {
+      await this.#requireOwner(owner, uuid);
+      const size = await this.bytes.size(uuid);
+      throw new RegistryError('BLOB_UPLOAD_INVALID', { ...refusal, detail: { uuid, ...(size === null ? {} : { size }) } });
+    }
     try {
       return await work();
     } finally {
@@ -83,7 +90,7 @@ export class UploadSessions {
    * long as it says (else 400 SIZE_INVALID). A refused chunk leaves nothing behind.
    */
   async append(owner: ImageRef, uuid: string, body: Readable, range?: ByteRange): Promise<UploadState> {
-    return this.#locked(uuid, { status: 416, message: 'another chunk of this upload is still being received' }, async () => {
+    return this.#locked(owner, uuid, { status: 416, message: 'another chunk of this upload is still being received' }, async () => {
       const session = await this.#session(owner, uuid);
       if (range && range.start !== session.size) {
         throw new RegistryError('BLOB_UPLOAD_INVALID', {
@@ -106,7 +113,7 @@ export class UploadSessions {
 
   /** Verifies the whole upload against `digest` and links it into the image as a blob; the session ends either way. */
   async finish(owner: ImageRef, uuid: string, digest: ParsedDigest): Promise<WrittenBlob> {
-    return this.#locked(uuid, { message: 'a chunk of this upload is still being received' }, async () => {
+    return this.#locked(owner, uuid, { message: 'a chunk of this upload is still being received' }, async () => {
       const session = await this.#session(owner, uuid);
       try {
         const hex = digest.algorithm === 'sha256' ? await this.#sha256(uuid, session) : (await this.#rehash(uuid, newHasher(digest.algorithm))).digest('hex');
@@ -188,9 +195,14 @@ export class UploadSessions {
     await this.bytes.delete(uuid);
   }
 
-  async #session(owner: ImageRef, uuid: string): Promise<LiveSession> {
+  /** BLOB_UPLOAD_UNKNOWN unless the session is in progress for `owner`. */
+  async #requireOwner(owner: ImageRef, uuid: string): Promise<void> {
     const row = await this.metadata.uploads.get(uuid);
     if (!row || row.repo !== owner.repo || row.name !== owner.name) throw unknown(uuid, owner);
+  }
+
+  async #session(owner: ImageRef, uuid: string): Promise<LiveSession> {
+    await this.#requireOwner(owner, uuid);
     const stored = await this.bytes.size(uuid);
     if (stored === null) {
       // The bytes are gone (a crash between the steps of a finish): the session cannot go on.

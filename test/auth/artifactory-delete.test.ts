@@ -37,6 +37,12 @@ test('anonymous callers are challenged, a deployer is denied, a deleter deletes 
   assert.is((await fetch(`${wharf.url}/v2/docker-local/team/app/manifests/2`, { headers: basic('ci') })).status, 404);
 });
 
+test('a denial names the item as the path names it, not the image before its last segment', async () => {
+  const denied = await fetch(`${wharf.url}/artifactory/docker-local/pg/img`, { method: 'DELETE', headers: basic('ci') });
+  assert.is(denied.status, 403);
+  assert.is(((await denied.json()) as { errors: { message: string }[] }).errors[0]!.message, 'ci may not delete docker-local/pg/img');
+});
+
 test('a tag with upper case and underscores is deleted; a path that is a valid image name is the image first', async () => {
   const image = makeImage();
   for (const tag of ['Latest', 'v1_2', 'keep']) await seedImage(wharf.url, 'docker-local/team/cased', image, tag, basic('ci'));

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { OCI_INDEX } from '../../src/oci/mediatypes.js';
 import { blob, makeImage, makeIndex, type Image } from '../helpers/images.js';
 import { dockerClient, pushWith } from '../helpers/auth.js';
-import { errorCode, pushImage, putManifest } from '../helpers/registry.js';
+import { errorCode, heldChunk, pushImage, putManifest } from '../helpers/registry.js';
 import { postgresDatabase, stopPostgres } from '../helpers/postgres.js';
 import { s3Keys, s3Storage, type S3Settings } from '../helpers/s3.js';
 import { switchable } from '../helpers/switchable.js';
@@ -111,30 +111,19 @@ test('two nodes: a chunk sent to the other node while one is still being receive
   const [a, b] = [await startWharf({ storage }), await startWharf({ storage })];
   let resume = () => undefined as void;
   try {
-    const mib = 1 << 20;
-    const meant = blob(randomBytes(40 * mib));
+    const meant = blob(randomBytes(40 << 20));
     const location = (await fetch(`${a.url}/v2/docker-local/team/app/blobs/uploads/`, { method: 'POST' })).headers.get('location')!;
-    // A's chunk arrives on demand; once 20 MiB are taken, more than loopback buffers hold, A is
-    // reading it (and holds the session), and the rest waits for `resume`.
-    let sent = 0;
-    const resumed = new Promise<void>((resolve) => { resume = resolve; });
-    let reading!: () => void;
-    const isReading = new Promise<void>((resolve) => { reading = resolve; });
-    const body = new ReadableStream({
-      async pull(controller) {
-        if (sent === 20 * mib) { reading(); await resumed; }
-        if (sent === meant.bytes.length) return controller.close();
-        controller.enqueue(meant.bytes.subarray(sent, sent + mib));
-        sent += mib;
-      },
-    }, { highWaterMark: 0 });
-    const first = fetch(`${a.url}${location}`, { method: 'PATCH', body, duplex: 'half' } as RequestInit);
-    first.catch(() => undefined);
-    await isReading;
+    // A's chunk arrives on demand: once A is reading it (and holds the session), the rest waits for `resume`.
+    const held = heldChunk(`${a.url}${location}`, meant.bytes);
+    resume = held.resume;
+    const first = held.response;
+    await held.reading;
     const other = randomBytes(meant.bytes.length);
     const second = await fetch(`${b.url}${location}`, { method: 'PATCH', body: other });
     assert.is(second.status, 416, 'B refuses a chunk of the session A is receiving');
     assert.is(await errorCode(second), 'BLOB_UPLOAD_INVALID');
+    assert.is(second.headers.get('location'), location, 'with where the upload is, to resume');
+    assert.is(second.headers.get('range'), '0-0', 'and what it holds: A\'s chunk is not stored yet');
     resume();
     assert.is((await first).status, 202);
     const done = await fetch(`${b.url}${location}?digest=${meant.digest}`, { method: 'PUT' });

@@ -58,3 +58,28 @@ export async function pushForeignImage(base: string, name: string, url: string, 
   assert.equal(response.status, 201, await response.text());
   return layer;
 }
+
+/**
+ * A PATCH of `bytes` to an upload at `url` whose body stops after `holdAfter` bytes (1 MiB pieces)
+ * until `resume()`. `reading` resolves once that much was taken: more than loopback buffers hold,
+ * so the server is reading the body, holding the upload session. `response` is the PATCH's answer.
+ */
+export function heldChunk(url: string, bytes: Buffer, holdAfter = 20 << 20): { reading: Promise<void>; resume: () => void; response: Promise<Response> } {
+  const mib = 1 << 20;
+  let resume!: () => void;
+  const resumed = new Promise<void>((resolve) => { resume = resolve; });
+  let reached!: () => void;
+  const reading = new Promise<void>((resolve) => { reached = resolve; });
+  let sent = 0;
+  const body = new ReadableStream({
+    async pull(controller) {
+      if (sent === holdAfter) { reached(); await resumed; }
+      if (sent === bytes.length) return controller.close();
+      controller.enqueue(bytes.subarray(sent, sent + mib));
+      sent += mib;
+    },
+  }, { highWaterMark: 0 });
+  const response = fetch(url, { method: 'PATCH', body, duplex: 'half' } as RequestInit);
+  response.catch(() => undefined);
+  return { reading, resume, response };
+}

@@ -28,7 +28,7 @@ test.before(async () => {
       { address: '127.0.0.1', port: 0, tls: { mode: 'self-signed' } },
       { address: '127.0.0.1', port: 0, repository: 'docker-local' },
     ],
-    repositories: { 'docker-local': { type: 'local' }, 'docker-hub': { type: 'remote', url: 'http://127.0.0.1:9' } },
+    repositories: { 'docker-local': { type: 'local' }, 'docker-hub': { type: 'remote', url: 'http://127.0.0.1:9' }, docker: { type: 'virtual', repositories: ['docker-local', 'docker-hub'] } },
     accessLog: access.write,
     log: operations.write,
   });
@@ -163,11 +163,41 @@ test('an encoded slash inside a name is refused with NAME_INVALID and stores not
   }
 });
 
+test('an encoded slash in a name is refused outside the registry routes too: Artifactory delete, info and storage APIs', async () => {
+  await pushImage(base, 'docker-local/team/kept', makeImage(), '1.0');
+  const paths: [string, string][] = [
+    ['DELETE', '/artifactory/docker-local/team%2Fkept/1.0'],
+    ['DELETE', '/artifactory/docker-local/team%2fkept'],
+    ['GET', '/api/docker/docker-local/info/team%2Fkept/1.0'],
+    ['GET', '/api/storage/docker-local/team%2Fkept/1.0/manifest.json'],
+  ];
+  for (const [method, path] of paths) {
+    const response = await fetch(`${base}${path}`, { method });
+    assert.is(response.status, 400, `${method} ${path}`);
+    assert.is(await errorCode(response), 'NAME_INVALID');
+  }
+  assert.is((await fetch(`${base}/v2/docker-local/team/kept/manifests/1.0`, { method: 'HEAD' })).status, 200, 'the tag is still there');
+});
+
 test('pushing to a remote repository names the repositories that take pushes, and nothing that does not exist', async () => {
   const response = await fetch(`${base}/v2/docker-hub/team/app/blobs/uploads/`, { method: 'POST' });
   assert.is(response.status, 405);
   const message = ((await response.json()) as { errors: { message: string }[] }).errors[0]!.message;
   assert.is(message, 'cannot push blobs to docker-hub: it is a remote repository; push to a local repository (docker-local)');
+  assert.is(response.headers.get('allow'), '', 'a 405 lists what the path takes (RFC 9110): here nothing');
+  const manifest = await putManifest(base, 'docker-hub/team/app', '1', makeImage().manifest);
+  assert.is(manifest.status, 405);
+  assert.is(manifest.headers.get('allow'), 'GET, HEAD, DELETE', 'a remote repository\'s cached manifests are read and deleted');
+});
+
+test('every 405 carries Allow: a method an endpoint does not take, and Artifactory delete on a virtual repository', async () => {
+  const method = await fetch(`${base}/v2/docker-local/team/app/tags/list`, { method: 'POST' });
+  assert.is(method.status, 405);
+  assert.is(method.headers.get('allow'), 'GET');
+  const virtual = await fetch(`${base}/artifactory/docker/team/app/1`, { method: 'DELETE' });
+  assert.is(virtual.status, 405);
+  assert.is(await errorCode(virtual), 'UNSUPPORTED');
+  assert.is(virtual.headers.get('allow'), '', 'the path takes DELETE only, which a virtual repository does not');
 });
 
 test('HTTP/1.1 without Host: 400 in the spec JSON with the API-version header, and a log line', async () => {

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { digestOf } from '../../src/oci/digest.js';
 import { blob } from '../helpers/images.js';
-import { errorCode, pushBlob } from '../helpers/registry.js';
+import { errorCode, heldChunk, pushBlob } from '../helpers/registry.js';
 import { storedBlobs, storedSessions } from '../helpers/stored.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
 
@@ -95,6 +95,28 @@ test('an out-of-order chunk is refused with 416 and the upload keeps its bytes',
   assert.is(status.headers.get('range'), '0-9');
   const malformed = await fetch(`${base}${location}`, { method: 'PATCH', body: 'x', headers: { 'Content-Range': 'ten-eleven' } });
   assert.is(malformed.status, 400, 'malformed is a bad request; 416 is for out-of-order ranges only');
+});
+
+test('a chunk sent while another of the same upload is still arriving: 416 with the upload\'s Location and Range, and the upload goes on', async () => {
+  const { location } = await startSession();
+  const meant = blob(randomBytes(24 << 20));
+  const held = heldChunk(`${base}${location}`, meant.bytes);
+  try {
+    await held.reading;
+    const second = await fetch(`${base}${location}`, { method: 'PATCH', body: Buffer.alloc(10, 2) });
+    assert.is(second.status, 416);
+    assert.is(await errorCode(second), 'BLOB_UPLOAD_INVALID');
+    assert.is(second.headers.get('location'), location);
+    // What the upload holds at that moment, as a status request would say (the first chunk's bytes stored so far).
+    const range = /^0-(\d+)$/.exec(second.headers.get('range') ?? '');
+    assert.ok(range && Number(range[1]) < meant.bytes.length, `Range ${second.headers.get('range')}`);
+  } finally {
+    held.resume();
+  }
+  assert.is((await held.response).status, 202);
+  const done = await fetch(`${base}${location}?digest=${meant.digest}`, { method: 'PUT' });
+  assert.is(done.status, 201, 'nothing of the refused chunk is in the upload');
+  assert.ok((await blobBody(meant.digest)).equals(meant.bytes));
 });
 
 test('a chunk shorter or longer than its Content-Range is 400 SIZE_INVALID and nothing of it is kept', async () => {

@@ -26,6 +26,7 @@ test('requests, latency, bytes, uploads in progress and storage per repository, 
       'docker-local': { type: 'local' },
       hub: { type: 'remote', url: distribution.url },
       gone: { type: 'remote', url: `http://127.0.0.1:${down}`, offlineAfter: 100 },
+      docker: { type: 'virtual', repositories: ['docker-local', 'hub'] },
     },
   });
   try {
@@ -51,6 +52,7 @@ test('requests, latency, bytes, uploads in progress and storage per repository, 
     assert.ok(metrics.get('wharf_http_request_body_bytes_total{route="upload"}')! >= pushed);
     assert.is(metrics.get('wharf_uploads_in_progress'), 1, 'the session opened and left open');
     assert.is(metrics.get('wharf_storage_bytes{repository="docker-local"}'), pushed);
+    assert.not.ok(metrics.has('wharf_storage_bytes{repository="docker"}'), 'a virtual repository holds nothing of its own');
     assert.ok(metrics.get('wharf_upstream_request_duration_seconds_count{repository="hub",outcome="ok"}')! >= 1);
     assert.ok(metrics.get('wharf_upstream_request_duration_seconds_count{repository="gone",outcome="error"}')! >= 1);
     assert.is(metrics.get('wharf_cache_misses_total{repository="hub"}'), 1, 'the cache counters keep their names');
