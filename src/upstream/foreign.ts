@@ -49,7 +49,8 @@ export async function fetchForeignLayer(layer: Descriptor, allow: readonly strin
       for (let hop = 0; ; hop++) {
         const response = await get(url);
         if (response.statusCode === 200) return { size: layer.size, body: response.body, from: url.host };
-        response.body.resume();
+        // Read no further than undici's dump limit (128 KiB): a foreign host is not trusted to end what it sends.
+        void response.body.dump();
         const location = header(response, 'location');
         if (!redirectStatuses.has(response.statusCode) || location === undefined) throw new Error(`answered ${response.statusCode}`);
         if (hop >= maxRedirects) throw new Error(`redirected more than ${maxRedirects} times`);

@@ -33,6 +33,9 @@ const files = new Map<string, Buffer>();
 const redirects = new Map<string, string>();
 let foreign: Host;
 let secret: Host;
+/** Redirects to the foreign host's /layers/here.tgz with a body that never ends; `cut` settles when the connection closes. */
+let endless: Server;
+let endlessCut: Promise<number>;
 /** Accepts TCP and never says a word: a TLS handshake with it never completes (the connect timeout's case). */
 let silent: TcpServer;
 const held = new Set<Socket>();
@@ -49,6 +52,17 @@ test.before(async () => {
     return body ? { status: 200, body } : { status: 404 };
   });
   secret = await host(() => ({ status: 200, body: Buffer.from('secret') }));
+  endlessCut = new Promise((resolve) => {
+    endless = createServer((_req, res) => {
+      let sent = 0;
+      res.writeHead(302, { location: `http://127.0.0.1:${foreign.port}/layers/here.tgz` });
+      const more = () => { while (res.write(Buffer.alloc(16_384))) sent += 16_384; };
+      res.on('drain', more);
+      res.on('close', () => resolve(sent));
+      more();
+    });
+  });
+  await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
   silent = createTcpServer((socket) => { held.add(socket); });
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   upstream = await startWharf();
@@ -60,7 +74,7 @@ test.before(async () => {
         type: 'remote', url: `${upstream.url}/api/docker/docker-local`, username: 'puller', password: 'upstream-secret',
         // The response timeout is long: a connect that hangs must be cut by timeouts.connect.
         timeouts: { connect: '1s', response: '60s' },
-        foreignLayers: { cache: true, allow: [`http://127.0.0.1:${foreign.port}/layers/**`, `https://127.0.0.1:${(silent.address() as AddressInfo).port}/**`] },
+        foreignLayers: { cache: true, allow: [`http://127.0.0.1:${foreign.port}/layers/**`, `http://127.0.0.1:${(endless.address() as AddressInfo).port}/**`, `https://127.0.0.1:${(silent.address() as AddressInfo).port}/**`] },
       },
       // The other way round: connections come at once, an answer that never comes is cut by timeouts.response.
       quick: {
@@ -77,7 +91,7 @@ test.after(async () => {
   await upstream.cleanup();
   for (const socket of held) socket.destroy();
   await new Promise((resolve) => silent.close(resolve));
-  for (const { server } of [foreign, secret]) {
+  for (const server of [foreign.server, secret.server, endless]) {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
@@ -132,6 +146,16 @@ test('a redirect out of the allowlist is not followed: 502, the target is never 
   assert.match(line, `redirected to http://127.0.0.1:${secret.port}/layers/away.tgz, which foreignLayers.allow does not permit`);
   assert.not.match(line, 'sig=');
   assert.is(secret.requests.length, 0, 'the redirect target was not contacted');
+});
+
+test('a redirect whose body never ends is read no further than a bound: the connection is cut, the layer still fetched', async () => {
+  const { name, layer } = await foreignImage(`http://127.0.0.1:${(endless.address() as AddressInfo).port}/layer.tgz`);
+  files.set('/layers/here.tgz', layer.bytes);
+  const response = await fetch(`${wharf.url}/v2/remote/${name}/blobs/${layer.digest}`);
+  assert.is(response.status, 200);
+  assert.equal(Buffer.from(await response.arrayBuffer()), layer.bytes);
+  const sent = await Promise.race([endlessCut, new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error('the redirect\'s endless body was still being read after 10 s')), 10_000).unref())]);
+  assert.ok(sent < 64 * 1024 * 1024, `cut after ${sent} bytes`);
 });
 
 test('redirects are followed 5 times at most', async () => {
