@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeImage, type Image } from '../helpers/images.js';
-import { seedImage } from '../helpers/registry.js';
+import { errorCode, seedImage } from '../helpers/registry.js';
+import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
 import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
 import { basic, dockerClient, fetchToken, pushWith } from '../helpers/auth.js';
@@ -16,6 +17,7 @@ let upstream: CountingProxy;
 const secret = makeImage({ layers: 1 });
 const shared = makeImage({ layers: 1 });
 const remote = makeImage({ layers: 1 });
+const remotePushed = makeImage({ layers: 1 });
 const alice = { user: 'alice', password: 'alice-password' };
 const bob = { user: 'bob', password: 'bob-password' };
 
@@ -23,6 +25,7 @@ test.before(async () => {
   distribution = await startDistribution();
   upstream = await startCountingProxy(distribution.url);
   await seedImage(distribution.url, 'up/img', remote, 'v1');
+  await seedImage(distribution.url, 'up/pushed', remotePushed, 'v1');
   wharf = await startWharf({
     auth: {},
     audit: () => undefined,
@@ -80,8 +83,30 @@ test("a remote member is asked of its upstream only for callers who may fill its
   const refused = await mountWithBasic(alice, 'team/remote', remote, 'docker/up/img');
   assert.is(refused.status, 202);
   assert.equal(upstream.counts, {}, 'alice may not read hub: its upstream is never asked');
-  await mountWithBasic(bob, 'team/remote', remote, 'docker/up/img');
+  const mounted = await mountWithBasic(bob, 'team/remote', remote, 'docker/up/img');
   assert.ok(Object.keys(upstream.counts).length > 0, 'bob may fill the cache: the upstream is asked');
+  assert.is(mounted.status, 201, 'fetched through the remote member (verified, committed), then linked');
+  assert.is(await blobStatus('team/remote', remote), 200);
+});
+
+/** A manifest PUT through the virtual repository, its blobs uploaded nowhere (as a client that a blob HEAD told they are there). */
+const putThroughVirtual = (credentials: { user: string; password: string }, name: string, image: Image) =>
+  fetch(`${wharf.url}/v2/docker/${name}/manifests/mine`, { method: 'PUT', body: image.manifest, headers: { 'content-type': OCI_MANIFEST, authorization: basic(credentials.user, credentials.password) } });
+
+test('a manifest pushed through the virtual repository takes only blobs of members the caller may read, as a mount does', async () => {
+  upstream.reset();
+  const refused = await putThroughVirtual(alice, 'secret/img', secret);
+  assert.is(refused.status, 400);
+  assert.is(await errorCode(refused), 'MANIFEST_BLOB_UNKNOWN', 'alice may not read secret-local: its blobs are not hers to link');
+  assert.is(await blobStatus('secret/img', secret), 404, 'nothing was linked');
+  const notFetched = await putThroughVirtual(alice, 'up/pushed', remotePushed);
+  assert.is(await errorCode(notFetched), 'MANIFEST_BLOB_UNKNOWN');
+  assert.equal(upstream.counts, {}, 'alice may not read hub: its upstream is never asked');
+  assert.is((await putThroughVirtual({ user: 'root', password: 'root-password' }, 'secret/img', secret)).status, 201, 'an admin reads secret-local');
+  assert.is(await blobStatus('secret/img', secret), 200);
+  assert.is((await putThroughVirtual(bob, 'up/pushed', remotePushed)).status, 201, 'bob may fill hub\'s cache: fetched, then linked');
+  const layer = await fetch(`${wharf.url}/v2/docker-local/up/pushed/blobs/${remotePushed.layers[0]!.digest}`, { headers: { authorization: basic('root', 'root-password') } });
+  assert.equal(Buffer.from(await layer.arrayBuffer()), remotePushed.layers[0]!.bytes);
 });
 
 test.run();
