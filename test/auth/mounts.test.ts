@@ -17,19 +17,23 @@ let upstream: CountingProxy;
 const secret = makeImage({ layers: 1 });
 const shared = makeImage({ layers: 1 });
 const remote = makeImage({ layers: 1 });
-const remotePushed = makeImage({ layers: 1 });
+const remoteCached = makeImage({ layers: 1 });
+const remoteFetched = makeImage({ layers: 1 });
 const alice = { user: 'alice', password: 'alice-password' };
 const bob = { user: 'bob', password: 'bob-password' };
+const carol = { user: 'carol', password: 'carol-password' };
+const admin = { user: 'root', password: 'root-password' };
 
 test.before(async () => {
   distribution = await startDistribution();
   upstream = await startCountingProxy(distribution.url);
   await seedImage(distribution.url, 'up/img', remote, 'v1');
-  await seedImage(distribution.url, 'up/pushed', remotePushed, 'v1');
+  await seedImage(distribution.url, 'up/cached', remoteCached, 'v1');
+  await seedImage(distribution.url, 'up/fetched', remoteFetched, 'v1');
   wharf = await startWharf({
     auth: {},
     audit: () => undefined,
-    users: [{ name: 'alice', password: alice.password }, { name: 'bob', password: bob.password }, { name: 'root', password: 'root-password', admin: true }],
+    users: [{ name: 'alice', password: alice.password }, { name: 'bob', password: bob.password }, { name: 'carol', password: carol.password }, { name: 'root', password: 'root-password', admin: true }],
     repositories: {
       'docker-local': { type: 'local' },
       'secret-local': { type: 'local' },
@@ -37,7 +41,8 @@ test.before(async () => {
       docker: { type: 'virtual', repositories: ['docker-local', 'secret-local', 'hub'], defaultDeploymentRepo: 'docker-local' },
     },
     permissions: [
-      { name: 'alice', repositories: ['docker-local', 'docker'], users: { alice: ['deploy'] } },
+      { name: 'alice', repositories: ['docker-local', 'docker'], users: { alice: ['deploy'], carol: ['deploy'] } },
+      { name: 'carol', repositories: ['hub'], users: { carol: ['read'] } },
       { name: 'bob', repositories: ['docker-local', 'docker', 'hub'], users: { bob: ['deploy'] } },
     ],
   });
@@ -99,14 +104,26 @@ test('a manifest pushed through the virtual repository takes only blobs of membe
   assert.is(refused.status, 400);
   assert.is(await errorCode(refused), 'MANIFEST_BLOB_UNKNOWN', 'alice may not read secret-local: its blobs are not hers to link');
   assert.is(await blobStatus('secret/img', secret), 404, 'nothing was linked');
-  const notFetched = await putThroughVirtual(alice, 'up/pushed', remotePushed);
-  assert.is(await errorCode(notFetched), 'MANIFEST_BLOB_UNKNOWN');
-  assert.equal(upstream.counts, {}, 'alice may not read hub: its upstream is never asked');
-  assert.is((await putThroughVirtual({ user: 'root', password: 'root-password' }, 'secret/img', secret)).status, 201, 'an admin reads secret-local');
+  assert.is((await putThroughVirtual(admin, 'secret/img', secret)).status, 201, 'an admin reads secret-local');
   assert.is(await blobStatus('secret/img', secret), 200);
-  assert.is((await putThroughVirtual(bob, 'up/pushed', remotePushed)).status, 201, 'bob may fill hub\'s cache: fetched, then linked');
-  const layer = await fetch(`${wharf.url}/v2/docker-local/up/pushed/blobs/${remotePushed.layers[0]!.digest}`, { headers: { authorization: basic('root', 'root-password') } });
-  assert.equal(Buffer.from(await layer.arrayBuffer()), remotePushed.layers[0]!.bytes);
+  for (const who of [alice, carol]) {
+    const notFetched = await putThroughVirtual(who, 'up/cached', remoteCached);
+    assert.is(await errorCode(notFetched), 'MANIFEST_BLOB_UNKNOWN', `${who.user}: nothing cached, and may not fill hub's cache`);
+  }
+  assert.equal(upstream.counts, {}, 'so its upstream is never asked');
+  // Cached by someone who may fill it (an admin's mount answers once hub has stored the blob):
+  // carol, who may read hub, takes what it holds.
+  for (const item of [remoteCached.config, ...remoteCached.layers]) {
+    const mounted = await fetch(`${wharf.url}/v2/docker-local/warm/blobs/uploads/?mount=${item.digest}&from=hub/up/cached`, { method: 'POST', headers: { authorization: basic(admin.user, admin.password) } });
+    assert.is(mounted.status, 201);
+  }
+  upstream.reset();
+  assert.is((await putThroughVirtual(carol, 'up/cached', remoteCached)).status, 201);
+  assert.equal(upstream.counts, {}, 'from the cache alone');
+  assert.is(await blobStatus('up/cached', remoteCached), 200);
+  assert.is((await putThroughVirtual(bob, 'up/fetched', remoteFetched)).status, 201, 'bob may fill hub\'s cache: fetched, then linked');
+  const layer = await fetch(`${wharf.url}/v2/docker-local/up/fetched/blobs/${remoteFetched.layers[0]!.digest}`, { headers: { authorization: basic(admin.user, admin.password) } });
+  assert.equal(Buffer.from(await layer.arrayBuffer()), remoteFetched.layers[0]!.bytes);
 });
 
 test.run();
