@@ -24,6 +24,7 @@ import { bannerLines } from './server/banner.js';
 import { repositoryList, setupText } from './setup/instructions.js';
 import { defaultMethod, methods, proxyConfig, proxyServers, type ProxyServer } from './proxyconf/index.js';
 import { proxyPlan, type Method } from './proxyconf/sites.js';
+import { acmeCertificateFile, issuedAcmeCertificate } from './tls/acme.js';
 import { certificateNames, ensureSelfSigned, forgetServerCertificate } from './tls/self-signed.js';
 import { trustInstructions } from './tls/trust.js';
 import { version } from './version.js';
@@ -196,9 +197,10 @@ async function writeProxyConfig(args: string[]): Promise<void> {
   const out = resolve(values.out ?? server);
   await mkdir(out, { recursive: true });
   const file = join(out, 'wharf.conf');
-  await writeFile(file, proxyConfig(config, server, method));
+  const acmeCertificate = issuedAcmeCertificate(config);
+  await writeFile(file, proxyConfig(config, server, method, acmeCertificate));
   process.stdout.write(`wharf: wrote ${file} (${server}, ${method} method)\n`);
-  const plan = proxyPlan(config, method);
+  const plan = proxyPlan(config, method, acmeCertificate);
   if (!plan.upstreamConfigured) {
     process.stderr.write(`wharf: warning: the configuration has no plain listener (tls none, no repository) for the proxy to forward to; the site forwards to http://${plan.upstream}: add { address: 127.0.0.1, port: 5000 } to listeners\n`);
   }
@@ -207,7 +209,13 @@ async function writeProxyConfig(args: string[]): Promise<void> {
   if (taken.length > 0) {
     process.stderr.write(`wharf: warning: the sites listen on ports Wharf's own listeners have (${taken.map((site) => `${site.repoKey ?? 'all'} on ${site.port}`).join(', ')}); on one host, move those listeners off them: the proxy forwards to the plain listener\n`);
   }
-  if (plan.ownCertificate) {
+  if (plan.certificateSource === 'acme') {
+    process.stdout.write(`wharf: the proxy serves Wharf's ACME certificate ${plan.certificate}; reload the proxy after each renewal (wharf certs says when)\n`);
+  }
+  if (plan.acme && plan.certificateSource === 'self-signed') {
+    process.stderr.write(`wharf: warning: Wharf has no ACME certificate yet (${acmeCertificateFile(config.certsDir)}): the site serves Wharf's self-signed one and passes the CA's challenges to Wharf; once wharf certs shows the certificate, run proxy-config again and reload the proxy\n`);
+  }
+  if (plan.certificateSource === 'self-signed') {
     // The snippet names Wharf's certificate: make sure it is there, so the proxy's config test passes now.
     const existed = existsSync(join(config.certsDir, 'server.crt'));
     const material = await ensureSelfSigned(config.certsDir, certificateNames(config));

@@ -12,8 +12,11 @@ export function defaultMethod(config: Config): Method {
   return config.baseDomain ? 'subdomain' : 'path';
 }
 
-/** The snippet for `server` and `method`; the caller has checked both names. */
-export function proxyConfig(config: Config, server: ProxyServer, method: Method): string {
-  const plan = proxyPlan(config, method);
+/**
+ * The snippet for `server` and `method`; the caller has checked both names. `acmeCertificate`:
+ * Wharf's ACME certificate file, when it holds one (tls/acme.ts issuedAcmeCertificate).
+ */
+export function proxyConfig(config: Config, server: ProxyServer, method: Method, acmeCertificate: string | null): string {
+  const plan = proxyPlan(config, method, acmeCertificate);
   return server === 'nginx' ? nginxSnippet(plan) : apacheSnippet(plan);
 }

@@ -26,8 +26,13 @@ export interface ProxyPlan {
   upstreamConfigured: boolean;
   certificate: string;
   certificateKey: string;
-  /** Whether that certificate is Wharf's own (made in certsDir), rather than the operator's. */
-  ownCertificate: boolean;
+  /**
+   * Whose certificate that is: the operator's (a files listener's), Wharf's ACME one (its file in
+   * certsDir/acme/, chain and key in one), or Wharf's self-signed one (made in certsDir).
+   */
+  certificateSource: 'files' | 'acme' | 'self-signed';
+  /** With acme listeners: the names the CA checks over HTTP-01 on port 80, whose challenges the proxy passes to Wharf. */
+  acme: { domains: readonly string[] } | null;
   sites: Site[];
   /** With proxy.offload: the blob directory the proxy serves blob bytes from itself. */
   offload: { blobDirectory: string } | null;
@@ -47,7 +52,8 @@ function portsFor(config: Config): Map<string, number> {
   return ports;
 }
 
-export function proxyPlan(config: Config, method: Method): ProxyPlan {
+/** `acmeCertificate`: Wharf's ACME certificate file, when it holds one (tls/acme.ts). */
+export function proxyPlan(config: Config, method: Method, acmeCertificate: string | null): ProxyPlan {
   const plain = config.listeners.find((listener) => listener.tls === 'none' && !listener.redirectToHttps && listener.repository === null);
   const address = !plain || plain.address === '0.0.0.0' || plain.address === '::' ? '127.0.0.1' : plain.address;
   const upstream = `${address.includes(':') ? `[${address}]` : address}:${plain?.port ?? 5000}`;
@@ -58,25 +64,48 @@ export function proxyPlan(config: Config, method: Method): ProxyPlan {
     : method === 'port'
       ? [...portsFor(config)].map(([key, port]) => ({ port, serverName: null, repoKey: key }))
       : [{ port: 443, serverName: config.baseDomain, repoKey: null }];
-  return { method, upstream, upstreamConfigured: plain !== undefined, ...proxyCertificate(config), sites, offload: config.proxy.offload ? { blobDirectory: blobDirectory(config) } : null };
+  return {
+    method, upstream, upstreamConfigured: plain !== undefined, ...proxyCertificate(config, acmeCertificate), sites,
+    acme: config.acme ? { domains: config.acme.domains } : null,
+    offload: config.proxy.offload ? { blobDirectory: blobDirectory(config) } : null,
+  };
 }
 
-/** What the proxy serves: the operator's own certificate (a files listener's first pair) if there is one, else Wharf's. */
-function proxyCertificate(config: Config): Pick<ProxyPlan, 'certificate' | 'certificateKey' | 'ownCertificate'> {
+/**
+ * What the proxy serves: the operator's own certificate (a files listener's first pair) if there
+ * is one, else the ACME certificate Wharf holds, else Wharf's self-signed one (also while the
+ * first ACME certificate has yet to come: the proxy must start to pass the CA's checks to Wharf).
+ */
+function proxyCertificate(config: Config, acmeCertificate: string | null): Pick<ProxyPlan, 'certificate' | 'certificateKey' | 'certificateSource'> {
   const operators = config.listeners.find((listener) => listener.tls === 'files')?.certificates[0];
-  return operators
-    ? { certificate: operators.cert, certificateKey: operators.key, ownCertificate: false }
-    : { certificate: `${config.certsDir}/server.crt`, certificateKey: `${config.certsDir}/server.key`, ownCertificate: true };
+  if (operators) return { certificate: operators.cert, certificateKey: operators.key, certificateSource: 'files' };
+  if (acmeCertificate) return { certificate: acmeCertificate, certificateKey: acmeCertificate, certificateSource: 'acme' };
+  return { certificate: `${config.certsDir}/server.crt`, certificateKey: `${config.certsDir}/server.key`, certificateSource: 'self-signed' };
 }
 
-/** The names port 80 redirects to HTTPS: the named sites on 443 (others have no name to match). */
-export function redirectNames(plan: ProxyPlan): string[] {
-  return [...new Set(plan.sites.filter((item) => item.port === 443 && item.serverName).map((item) => item.serverName!))];
+/**
+ * The names port 80 serves: the named sites on 443 (others have no name to match), redirected to
+ * HTTPS, and with acme listeners the certificate's names, whose HTTP-01 challenges go to Wharf.
+ */
+export function portEightyNames(plan: ProxyPlan): string[] {
+  const sites = plan.sites.filter((item) => item.port === 443 && item.serverName).map((item) => item.serverName!);
+  return [...new Set([...sites, ...(plan.acme?.domains ?? [])])];
 }
 
-/** Where the certificate comes from, for the snippet's header. */
+/** The path the CA asks for HTTP-01 challenges (RFC 8555 §8.3), passed to Wharf on port 80. */
+export const acmeChallengePath = '/.well-known/acme-challenge/';
+
+/** Where the certificate comes from, for the snippet's header (lines after the first start with "# "). */
 export function certificateNote(plan: ProxyPlan): string {
-  return plan.ownCertificate
-    ? "Certificate: Wharf's own, made in certsDir by `wharf proxy-config` or `wharf certs`; clients trust its ca.crt (wharf certs says how)."
-    : 'Certificate: the first pair of your files listener; replace it there and reload the proxy after a renewal.';
+  if (plan.certificateSource === 'files') return 'Certificate: the first pair of your files listener; replace it there and reload the proxy after a renewal.';
+  if (plan.certificateSource === 'acme') {
+    return `Certificate: Wharf's ACME certificate (chain and key in one file). Wharf renews it; the proxy reads it when it starts:
+# reload the proxy after each renewal (\`wharf certs\` says when it renews). Port 80 passes the CA's challenges to Wharf.`;
+  }
+  const own = "Certificate: Wharf's own, made in certsDir by `wharf proxy-config` or `wharf certs`; clients trust its ca.crt (wharf certs says how).";
+  return plan.acme
+    ? `${own}
+# Wharf has no ACME certificate yet: port 80 passes the CA's challenges to Wharf; once \`wharf certs\` shows the
+# certificate, run proxy-config again and reload the proxy, which then serves it.`
+    : own;
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
 import type { AcceptedTypes } from '../oci/accept.js';
 import { isDigest, parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
@@ -41,6 +42,13 @@ import type { BlobRead, ByteRange, Listing, Manifest, ReadOptions, Repository } 
  */
 const staleWarning = '110 wharf "Response is Stale: the upstream failed, this is the cached copy"';
 
+/**
+ * A refused foreign layer is logged once per digest in this long (a busy pull meets it on every
+ * request), and for at most this many digests at a time: the memory of what was said stays small.
+ */
+const refusalLogMs = 3_600_000;
+const refusalLogDigests = 1_000;
+
 /** An upstream failure for the log, naming the upstream once. */
 function describeFailure(upstream: string, error: unknown): string {
   const reason = error instanceof Error ? error.message : String(error);
@@ -79,6 +87,8 @@ export class RemoteRepository implements Repository {
   readonly #flights: ManifestFlights | null;
   /** Referrers answers, trusted for metadataTtl like tags. */
   readonly #referrers = new Map<string, { at: number; descriptors: Descriptor[] }>();
+  /** Foreign layers whose refusal was logged lately, by digest. */
+  readonly #refusalsLogged: LRUCache<string, true>;
   /** Evictions run one after another: two at once would both count bytes the other is removing. */
   #evictions: Promise<void> = Promise.resolve();
 
@@ -90,6 +100,8 @@ export class RemoteRepository implements Repository {
     this.#downloads = options.downloads;
     this.#log = options.log;
     this.#flights = options.shared?.manifests ?? null;
+    // ttlResolution 0: the store's clock is read at every check (tests move it).
+    this.#refusalsLogged = new LRUCache<string, true>({ max: refusalLogDigests, ttl: refusalLogMs, ttlResolution: 0, perf: { now: options.store.now } });
     this.#upstream = new UpstreamGate({ key: options.key, config: options.config, stats: this.stats, log: options.log, now: options.store.now, ...(options.observeUpstream ? { observe: options.observeUpstream } : {}), ...(options.shared ? { shared: options.shared } : {}) });
   }
 
@@ -276,9 +288,15 @@ export class RemoteRepository implements Repository {
     return (content && parseManifest(content).foreign.find((layer) => layer.digest === digest)) || null;
   }
 
-  /** Rethrows; a foreign layer the allowlist refuses is logged, for administrators (only they are told why). */
-  #refusalLogged(error: unknown): never {
-    if (error instanceof RegistryError && error.code === 'DENIED') this.#log(`${this.key}: ${error.message}`);
+  /**
+   * Rethrows; a foreign layer the allowlist refuses is logged, for administrators (only they are
+   * told why): once per digest within refusalLogMs.
+   */
+  #refusalLogged(digest: string, error: unknown): never {
+    if (error instanceof RegistryError && error.code === 'DENIED' && !this.#refusalsLogged.has(digest)) {
+      this.#refusalsLogged.set(digest, true);
+      this.#log(`${this.key}: ${error.message}`);
+    }
     throw error;
   }
 
@@ -291,7 +309,7 @@ export class RemoteRepository implements Repository {
       try {
         allowedUrls(foreign, this.#config.foreignLayers.allow);
       } catch (error) {
-        this.#refusalLogged(error);
+        this.#refusalLogged(digest, error);
       }
       return foreign.size;
     }
@@ -341,10 +359,10 @@ export class RemoteRepository implements Repository {
     return this.#downloads.join(digest, {
       fetch: async () => {
         if (foreign) {
-          return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#config.timeouts.response).catch((error: unknown) => {
+          return fetchForeignLayer(foreign, this.#config.foreignLayers.allow, this.#upstream.getElsewhere).catch((error: unknown) => {
             // A refusal (DENIED) is the allowlist's answer; a 502 is a foreign host that failed, logged as a failed fill.
             if (error instanceof RegistryError && error.status >= 500) this.#fillFailed(name, digest, 'its foreign URLs', error);
-            return this.#refusalLogged(error);
+            return this.#refusalLogged(digest, error);
           });
         }
         const response = await this.#upstream.send('GET', name, `blobs/${digest}`);

@@ -5,6 +5,7 @@ import type { CacheStats } from '../cache/stats.js';
 import type { RemoteRepositoryConfig } from '../config/types.js';
 import { readBody } from '../upstream/body.js';
 import { UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
+import type { GetElsewhere } from '../upstream/foreign.js';
 import type { TokenStore } from '../upstream/tokens.js';
 import { localBreaker, type BreakerSettings, type CircuitBreaker } from './breaker.js';
 import type { ManifestFlights } from './manifest-flights.js';
@@ -149,6 +150,12 @@ export class UpstreamGate {
     if (response.status === 401 || response.status === 403) return new RegistryError('DENIED', { message: `upstream ${upstream} refused ${what} (${response.status}); check ${this.#key}'s username and password` });
     return new RegistryError('UNKNOWN', { status: 502, message: `upstream ${upstream} answered ${response.status} for ${what}` });
   }
+
+  /**
+   * A GET of a foreign layer's URL on the upstream's connections and timeouts (upstream/foreign.ts).
+   * That host is not the upstream: the breaker neither stops nor counts it.
+   */
+  readonly getElsewhere: GetElsewhere = (url) => this.#client.getElsewhere(url);
 
   /** Throws the remembered 404 for `what`, if the upstream said so recently. */
   knownMissing(what: string): void {

@@ -8,6 +8,7 @@ import type { RepositorySet } from '../repos/set.js';
 import { trustedProxies } from '../routing/proxies.js';
 import { accessMethods } from '../setup/access.js';
 import { setupText } from '../setup/instructions.js';
+import { issuedAcmeCertificate } from '../tls/acme.js';
 
 // What requests read for one configuration; a reload makes a new one and swaps it in whole.
 
@@ -37,7 +38,7 @@ export function liveState({ config, repositories, writeLog, caPath }: LiveParts)
     setup: (key, options) => setupText(config, key, caPath(), { authentication: config.auth.enabled, showUpstream: options.showUpstream }),
     proxyConfig: (server, method) => {
       const chosen = (method ?? defaultMethod(config)) as Method;
-      return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(config, server as ProxyServer, chosen) : null;
+      return proxyServers.includes(server as ProxyServer) && methods.includes(chosen) ? proxyConfig(config, server as ProxyServer, chosen, issuedAcmeCertificate(config)) : null;
     },
   };
 }

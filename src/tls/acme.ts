@@ -1,4 +1,5 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { Agent, get as httpsGet } from 'node:https';
@@ -7,7 +8,7 @@ import { rootCertificates } from 'node:tls';
 import { Client, axios, crypto as acmeCrypto } from 'acme-client';
 import { prepareDirectory } from '../config/directories.js';
 import { ConfigError } from '../config/errors.js';
-import type { AcmeConfig } from '../config/types.js';
+import type { AcmeConfig, Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { namesOf } from './files.js';
 import { writePrivateFile } from './private-file.js';
@@ -58,6 +59,20 @@ export interface AcmeClock {
 }
 
 const systemClock: AcmeClock = { now: () => Date.now(), setTimer: systemTimer };
+
+/** The certificate's file in certsDir/acme/ (the layout above). */
+const certificateName = 'certificate.pem';
+
+/** Where Wharf keeps its ACME certificate (chain, then key, in one file). */
+export function acmeCertificateFile(certsDir: string): string {
+  return join(certsDir, 'acme', certificateName);
+}
+
+/** The ACME certificate file, when the config has acme listeners and Wharf holds one (a reverse proxy's site may serve it). */
+export function issuedAcmeCertificate(config: Config): string | null {
+  const file = acmeCertificateFile(config.certsDir);
+  return config.acme && existsSync(file) ? file : null;
+}
 
 const maxRetryMs = 3_600_000;
 // setTimeout holds at most ~24.8 days; longer waits are taken a day at a time.
@@ -132,9 +147,9 @@ export class AcmeCertificates implements AcmeAnswers {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     let current: Current | null = null;
     try {
-      current = parse(await readFile(join(dir, 'certificate.pem'), 'utf8'));
+      current = parse(await readFile(join(dir, certificateName), 'utf8'));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`ACME: ignoring ${join(dir, 'certificate.pem')}: ${describeError(error)}`);
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`ACME: ignoring ${join(dir, certificateName)}: ${describeError(error)}`);
     }
     return new AcmeCertificates(config, dir, current, agent, log, clock);
   }
@@ -150,7 +165,7 @@ export class AcmeCertificates implements AcmeAnswers {
     const current = this.#current;
     if (!current) return `ACME: no certificate yet for ${names}; wharf serve orders it from ${this.#config.directory} (${this.#config.challenge})\n`;
     return [
-      `ACME certificate: ${join(this.#dir, 'certificate.pem')} (chain, then its key)`,
+      `ACME certificate: ${join(this.#dir, certificateName)} (chain, then its key)`,
       `  for ${current.names.join(', ')}${sameNames(current.names, this.#config.domains) ? '' : ` (the config now names ${names}: ordered again on start)`}`,
       `  issued by ${current.issuer}, valid until ${new Date(current.notAfter).toISOString()}`,
       `  renewal from ${new Date(this.#clock.now() + this.#renewalDelay()).toISOString()}, from ${this.#config.directory}`,
@@ -282,7 +297,7 @@ export class AcmeCertificates implements AcmeAnswers {
     });
     const pem = `${chain.trim()}\n${key.toString().trim()}\n`;
     const issued = parse(pem);
-    await writePrivateFile(join(this.#dir, 'certificate.pem'), pem);
+    await writePrivateFile(join(this.#dir, certificateName), pem);
     return issued;
   }
 

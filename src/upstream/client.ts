@@ -35,12 +35,12 @@ export interface UpstreamResponse {
   from: string;
 }
 
-const redirectStatuses = new Set([301, 302, 303, 307, 308]);
-const maxRedirects = 5;
+export const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+export const maxRedirects = 5;
 /** Bounded retries with backoff, on connection errors and 5xx only (never on 4xx). */
 const retryDelaysMs = [100, 400];
 
-function header(response: Dispatcher.ResponseData, name: string): string | undefined {
+export function header(response: Dispatcher.ResponseData, name: string): string | undefined {
   const value = response.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
@@ -164,13 +164,30 @@ export class UpstreamClient {
   /** An upstream failure as a 502 naming `what` failed and, for a timeout, the setting that fired. */
   #unreachable(error: unknown, what = `upstream ${this.url}`): RegistryError {
     if (error instanceof RegistryError) return error;
+    const reason = this.#reason(error);
+    return new RegistryError('UNKNOWN', { status: 502, message: `${what} is unreachable: ${reason}`, detail: { upstream: this.url, reason } });
+  }
+
+  /** Why a request failed, for an operator: undici's timeout codes say little, so the setting that fired is named. */
+  #reason(error: unknown): string {
     const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
     const { connect, response } = this.#options.timeouts;
-    // undici's timeout codes say little to an operator: name the setting that fired.
-    const reason = code === 'UND_ERR_CONNECT_TIMEOUT' ? `no connection within timeouts.connect (${connect} ms)`
+    return code === 'UND_ERR_CONNECT_TIMEOUT' ? `no connection within timeouts.connect (${connect} ms)`
       : code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within timeouts.response (${response} ms)`
         : code ?? (error instanceof Error ? error.message : String(error));
-    return new RegistryError('UNKNOWN', { status: 502, message: `${what} is unreachable: ${reason}`, detail: { upstream: this.url, reason } });
+  }
+
+  /**
+   * One GET of exactly `url`, a host that is not the upstream (a foreign layer's), on this
+   * client's connections and timeouts: never with credentials, and no redirect followed (the
+   * caller decides where one may lead). A failure is an Error saying why, naming the timeout that fired.
+   */
+  async getElsewhere(url: URL): Promise<Dispatcher.ResponseData> {
+    try {
+      return await request(url, { method: 'GET', dispatcher: this.#agent });
+    } catch (error) {
+      throw new Error(this.#reason(error), { cause: error });
+    }
   }
 
   async close(): Promise<void> {
