@@ -18,10 +18,12 @@ export interface Access {
    * The principal's permission, whatever the bearer token's scope: a token's scope says which
    * kind of request it allows (pull, push, delete); details within a request (filling a remote
    * cache, overwriting a tag) are the principal's, as Docker clients never ask for them.
+   * `through`: the key the request names when `repoKey` is one of its members (a virtual
+   * repository's): an access token's scope applies to that key, the user's permissions to `repoKey`.
    */
-  principalMay(repoKey: string, image: string, action: Action): boolean;
+  principalMay(repoKey: string, image: string, action: Action, through?: string): boolean;
   /** Whether a read on a remote repository may fetch from the upstream (Artifactory's Deploy/Cache). */
-  mayFetch(repoKey: string, image: string): boolean;
+  mayFetch(repoKey: string, image: string, through?: string): boolean;
   mayListCatalog(): boolean;
   readsSomething(repoKey: string): boolean;
   readsEverything(repoKey: string): boolean;
@@ -82,12 +84,12 @@ export class RequestAccess implements Access {
     return this.verdict(repoKey, image, action) === 'granted';
   }
 
-  principalMay(repoKey: string, image: string, action: Action): boolean {
-    return this.#authorizer.allows(this.principal, repoKey, image, action);
+  principalMay(repoKey: string, image: string, action: Action, through = repoKey): boolean {
+    return this.#authorizer.allows(this.principal, repoKey, image, action, through);
   }
 
-  mayFetch(repoKey: string, image: string): boolean {
-    return this.principalMay(repoKey, image, 'deploy');
+  mayFetch(repoKey: string, image: string, through = repoKey): boolean {
+    return this.principalMay(repoKey, image, 'deploy', through);
   }
 
   mayListCatalog(): boolean {

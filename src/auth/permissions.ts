@@ -52,12 +52,16 @@ export class Authorizer {
     this.#decisions.clear();
   }
 
-  /** May `principal` do `action` to image `image` of repository `repoKey`? */
-  allows(principal: Principal, repoKey: string, image: string, action: Action): boolean {
-    const key = `${principalKey(principal)}\u0000${repoKey}\u0000${image}\u0000${action}`;
+  /**
+   * May `principal` do `action` to image `image` of repository `repoKey`? `through`: the key the
+   * request names, when `repoKey` is a member of that (virtual) repository: an access token's scope
+   * restricts what is done through the key it names, the user's permissions apply where the content is.
+   */
+  allows(principal: Principal, repoKey: string, image: string, action: Action, through = repoKey): boolean {
+    const key = `${principalKey(principal)}\u0000${repoKey}\u0000${image}\u0000${action}${through === repoKey ? '' : `\u0000${through}`}`;
     let decision = this.#decisions.get(key);
     if (decision === undefined) {
-      decision = this.ownerAllows(principal, repoKey, image, action) && this.#withinTokenScope(principal, repoKey, image, action);
+      decision = this.ownerAllows(principal, repoKey, image, action) && this.#withinTokenScope(principal, through, image, action);
       if (this.#decisions.size >= maxDecisions) this.#decisions.clear();
       this.#decisions.set(key, decision);
     }

@@ -50,6 +50,23 @@ export interface FillCursor {
   leave(): void;
 }
 
+/**
+ * Settles once the fill's blob is in the store (committed); rejects when the fill fails, its commit
+ * included (a failed commit leaves a download 'verified' with an error).
+ */
+export function committed(fill: Fill): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (fill.state !== 'committed' && fill.state !== 'failed' && fill.error === null) return;
+      fill.off('progress', check);
+      if (fill.state === 'committed') resolve();
+      else reject(fill.error ?? new Error(`the download of ${fill.digest} failed`));
+    };
+    fill.on('progress', check);
+    check();
+  });
+}
+
 /** Bytes a reader may have: all received, but the last byte only once the content is verified. */
 export function availableBytes(fill: { state: FillState; size: number | null }, received: number): number {
   if (fill.state !== 'running') return received;

@@ -81,12 +81,13 @@ export function unknownRepository(key: string, repositories: RepositorySet, gate
 
 /**
  * Where a write lands: the repository itself, or a virtual repository's deployment repository,
- * where the caller needs the same permission (the route's token scope names the virtual one).
+ * where the caller needs the same permission (their own: an access token's scope applies to the
+ * virtual repository the request names).
  */
 function writeTarget(repository: Repository, route: Route, name: string, action: Action, gate: Gate): Repository {
   const target = repository.deployment;
   if (!target) return repository;
-  if (!gate.access?.principalMay(target.key, name, action)) gate.deny(route, target.key, name, action);
+  if (!gate.access?.principalMay(target.key, name, action, repository.key)) gate.deny(route, target.key, name, action);
   return target;
 }
 
@@ -117,5 +118,5 @@ export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet
   if (!routed) throw unknownRepository(route.repoKey, repositories, gate, route);
   const repository = entry.action === 'read' ? routed : writeTarget(routed, route, endpoint.name, entry.action, gate);
   // Awaited rather than returned: an async function that returns a promise adopts it in two more microtasks.
-  return await entry.handle({ c, route, repository, name: endpoint.name, repositories, access, gate }, endpoint);
+  return await entry.handle({ c, route, repository, named: routed, name: endpoint.name, repositories, access, gate }, endpoint);
 }

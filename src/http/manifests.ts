@@ -5,7 +5,7 @@ import { maxManifestBytes } from '../oci/manifest.js';
 import { apiVersionHeader } from './env.js';
 import { readLimited, requestBody } from './streams.js';
 import type { Manifest } from '../repos/repository.js';
-import { auditTarget, readOptions, urlFor, type Target } from './target.js';
+import { auditTarget, blobSource, readOptions, urlFor, type Target } from './target.js';
 import { refuseWrite } from './writes.js';
 
 // What a manifest GET sends, built once per stored manifest: the hot path only looks it up.
@@ -50,19 +50,29 @@ export async function getManifest(target: Target, reference: string, head: boole
   return new Response(head ? null : body, { status: 200, headers: manifest.warning ? { ...headers, Warning: manifest.warning } : headers });
 }
 
+/**
+ * Where moving a tag would be refused: an overwrite needs what a DELETE needs (Artifactory's
+ * Delete/Overwrite), delete on the repository the request names and, through a virtual one, on
+ * its deployment repository. Undefined when allowed.
+ */
+function overwriteRefusedOn({ access, named, repository, name }: Target): string | undefined {
+  if (!access.principalMay(named.key, name, 'delete')) return named.key;
+  return access.principalMay(repository.key, name, 'delete', named.key) ? undefined : repository.key;
+}
+
 export async function putManifest(target: Target, reference: string): Promise<Response> {
-  const { c, repository, name } = target;
+  const { c, repository, named, name } = target;
   if (!repository.putManifest) throw refuseWrite(target, 'push manifests to');
   const tooLarge = (bytes: number) => new RegistryError('SIZE_INVALID', { status: 413, message: `manifest is over ${maxManifestBytes} bytes (${bytes} so far)` });
   const declared = Number(c.req.header('content-length') ?? 0);
   if (declared > maxManifestBytes) throw tooLarge(declared);
   const content = await readLimited(requestBody(c), maxManifestBytes, tooLarge);
-  // Moving an existing tag to another manifest is an overwrite: it needs delete as well
-  // (Artifactory's Delete/Overwrite). Checked where the tag is written, so a tag another push
-  // creates meanwhile is not moved either.
-  const overwrite = isDigest(reference) || target.access.principalMay(repository.key, name, 'delete');
-  const { digest, subject, taken } = await repository.putManifest(name, reference, content, c.req.header('content-type'), { overwrite });
-  if (taken) target.gate.deny(target.route, repository.key, name, 'delete');
+  // Checked where the tag is written, so a tag another push creates meanwhile is not moved either.
+  const refusedOn = isDigest(reference) ? undefined : overwriteRefusedOn(target);
+  // Through a virtual repository, the blobs its HEADs said a member has are linked from there.
+  const from = named === repository ? null : blobSource(target.access, named, name);
+  const { digest, subject, taken } = await repository.putManifest(name, reference, content, c.req.header('content-type'), { overwrite: refusedOn === undefined, ...(from ? { from } : {}) });
+  if (taken) target.gate.deny(target.route, refusedOn!, name, 'delete');
   target.gate.audit({ action: 'push', target: auditTarget(target, reference), result: 'ok' });
   return new Response(null, {
     status: 201,

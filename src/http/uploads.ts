@@ -6,7 +6,7 @@ import type { Uploads, UploadState, WrittenBlob } from '../repos/repository.js';
 import { apiVersionHeader } from './env.js';
 import { parseContentRange, uploadRangeHeader } from './ranges.js';
 import { requestBody } from './streams.js';
-import { readOptionsFor, urlFor, type Target } from './target.js';
+import { blobSource, urlFor, type Target } from './target.js';
 import { refuseWrite } from './writes.js';
 
 // Blob uploads, distribution-spec §"Pushing blobs": monolithic POST ?digest=, POST then PUT,
@@ -68,12 +68,12 @@ async function mount(target: Target, uploads: Uploads, digest: string, from: str
   let source = null;
   if (from) {
     const qualified = qualifyName(target.route, from);
-    const repository = qualified && target.repositories.find(qualified.repoKey);
-    // A source the caller may not read is no source: a plain upload follows, revealing nothing.
-    if (!qualified || !repository || !isValidName(qualified.name) || !target.access.may(repository.key, qualified.name, 'read')) return null;
+    const repository = qualified && isValidName(qualified.name) && target.repositories.find(qualified.repoKey);
     // Read as every read is: a virtual source through the members the caller may read, a remote
-    // one fetching only for callers who may fill its cache.
-    source = { repository, name: qualified.name, options: readOptionsFor(target.access, repository, qualified.name) };
+    // one fetching only for callers who may fill its cache. A source the caller may not read is
+    // no source: a plain upload follows, revealing nothing.
+    source = repository ? blobSource(target.access, repository, qualified.name) : null;
+    if (!source) return null;
   } else if (!target.access.readsEverything(target.repository.key)) {
     return null; // without a source, any image of the repository could be one
   }

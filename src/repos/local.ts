@@ -11,6 +11,23 @@ import { negotiate } from './negotiate.js';
 import { toManifest, readBlob, listing } from './reading.js';
 import type { BlobRead, BlobSource, Listing, Manifest, PutManifestOptions, PutManifestResult, ReadOptions, Repository, TagsDropped, Uploads } from './repository.js';
 
+/**
+ * Whether the store holds a blob `from` lets the caller read, once read through it: a remote
+ * source that has not cached it fetches it as for a pull (verified, then committed) and no byte
+ * of it passes through here.
+ */
+async function stored(from: BlobSource, digest: string): Promise<boolean> {
+  try {
+    const read = await from.repository.openBlob(from.name, digest, undefined, from.options);
+    if (!('stream' in read)) return true; // a redirect to the object store, which holds it
+    read.stream.destroy(); // a fill goes on without its readers
+    await read.stored?.();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Private images pushed by users and CI: metadata links over the shared blob store. */
 export class LocalRepository implements Repository {
   readonly kind = 'local';
@@ -72,6 +89,7 @@ export class LocalRepository implements Repository {
     if (byDigest && reference !== manifest.digest) {
       throw new RegistryError('DIGEST_INVALID', { message: `manifest has digest ${manifest.digest}, not ${reference}`, detail: { digest: manifest.digest } });
     }
+    if (options.from) await this.#linkMissing(name, manifest.blobs, options.from);
     await this.#checkSizes(name, manifest.declared);
     const tag = byDigest ? null : reference;
     const rules = { platformTags: tag && this.#config.platformTags ? platformTagsOf(tag, manifest.children) : [], maxUniqueTags: this.#config.maxUniqueTags };
@@ -86,6 +104,14 @@ export class LocalRepository implements Repository {
       });
     }
     return { digest: manifest.digest, subject: manifest.subject?.digest ?? null };
+  }
+
+  /** Links the blobs the image lacks from `from`, as mounts; what cannot be linked stays missing (MANIFEST_BLOB_UNKNOWN). */
+  async #linkMissing(name: string, blobs: readonly string[], from: BlobSource): Promise<void> {
+    const image = this.#image(name);
+    await Promise.all(blobs.map(async (digest) => {
+      if ((await this.#store.metadata.blobLinks.size(image, digest)) === null) await this.uploads.mount(name, digest, from);
+    }));
   }
 
   /** A descriptor whose size differs from what it points to would break every pull: refused. */
@@ -170,8 +196,9 @@ export class LocalRepository implements Repository {
         const size = from
           ? await from.repository.statBlob(from.name, digest, from.options).catch(() => null)
           : await metadata.blobLinks.sizeInRepository(this.key, digest);
-        if (size === null || !(await lifecycle.linkExisting(owner(name), digest, size))) return null;
-        return { digest, size };
+        if (size === null) return null;
+        const link = () => lifecycle.linkExisting(owner(name), digest, size);
+        return (await link()) || (from && (await stored(from, digest)) && (await link())) ? { digest, size } : null;
       },
     };
   }

@@ -5,6 +5,7 @@ import { isDigest, parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { maxManifestBytes, parseManifest, type Descriptor } from '../oci/manifest.js';
 import { manifestAcceptHeader } from '../oci/mediatypes.js';
+import { committed } from '../cache/download.js';
 import type { BlobDownloads, JoinResult } from '../cache/downloads.js';
 import { fillReader } from '../cache/fill-reader.js';
 import type { BlobReader } from '../cache/small-blobs.js';
@@ -349,7 +350,7 @@ export class RemoteRepository implements Repository {
     const stream = this.#served(fillReader(fill, this.#store.blobs, range ?? { start: 0, end: size === null ? Number.MAX_SAFE_INTEGER : size - 1 }));
     if (started) this.stats.misses++;
     else this.stats.joins++;
-    return { size, range, cache: started ? 'MISS' : 'JOIN', stream };
+    return { size, range, cache: started ? 'MISS' : 'JOIN', stream, stored: () => committed(fill) };
   }
 
   async #startOrJoin(name: string, digest: string): Promise<JoinResult> {

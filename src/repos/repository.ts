@@ -32,6 +32,11 @@ export interface PutManifestResult {
 export interface PutManifestOptions {
   /** false: the tag may be created or set again to the same manifest, not moved; checked where it is written. Default true. */
   overwrite?: boolean;
+  /**
+   * Where blobs the manifest names but the image lacks may come from, as mounts (Uploads.mount): a
+   * push through a virtual repository, whose blob HEADs tell the client what its members hold.
+   */
+  from?: BlobSource;
 }
 
 /** Rows (tags, image names) one page of a search or catalog reads at most, whatever the caller may read of them. */
@@ -54,6 +59,8 @@ export interface BlobStream {
   /** The bytes being streamed, or null for the whole blob. */
   range: ByteRange | null;
   stream: Readable;
+  /** A blob still being fetched (remote): settles once it is verified and in the store; rejects if the fetch fails. */
+  stored?: () => Promise<void>;
 }
 
 /** A verified, committed blob the client may fetch from the object store directly (presigned URL). */
@@ -103,7 +110,10 @@ export interface Uploads {
   cancel(name: string, uuid: string): Promise<void>;
   /** A single-request upload (POST ?digest=). */
   monolithic(name: string, body: Readable, digest: string): Promise<WrittenBlob>;
-  /** Links a blob readable from `from` (or, without it, from any image of this repository); false when it cannot. */
+  /**
+   * Links a blob readable from `from` (or, without it, from any image of this repository); null
+   * when it cannot. A source that has not stored the blob yet (a remote one) fetches it first.
+   */
   mount(name: string, digest: string, from: BlobSource | null): Promise<WrittenBlob | null>;
 }
 

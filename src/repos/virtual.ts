@@ -11,9 +11,12 @@ import { maxScanned, type BlobRead, type ByteRange, type Listing, type Manifest,
 // order; so a remote member, and through it an upstream, is asked only when no local member has
 // the content. With resolveDockerTagsByTimestamp a tag is asked of every member and the most
 // recently pushed answer wins. Each member is read with the caller's permissions on that member
-// (ReadOptions.member); a member the caller may not read is passed over as if it had nothing.
+// (ReadOptions.member); a member the caller may not read is passed over as if it had nothing (a
+// not-found answer then says that only the members the caller may read were asked).
 // Writes land in the default deployment repository, a local member: the HTTP layer authorizes and
-// performs them there (Repository.deployment), so this class has no write capabilities itself.
+// performs them there (Repository.deployment), so this class has no write capabilities itself. A
+// manifest pushed through it may name blobs another member holds (its blob HEAD said so): they are
+// linked into the deployment repository from this one, read as the caller (PutManifestOptions.from).
 
 /** Answers that mean "not here, ask the next member". */
 const absent = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN']);
@@ -118,13 +121,20 @@ export class VirtualRepository implements Repository {
     return answers;
   }
 
-  #missing(code: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN', what: string): () => RegistryError {
-    return () => new RegistryError(code, { message: `${what} is in no member of ${this.key}` });
+  /**
+   * Not found. When members were passed over (the caller may not read them), it says so without
+   * naming them, and does not claim they lack it.
+   */
+  #missing(code: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN', what: string, name: string, options: ReadOptions | undefined): () => RegistryError {
+    return () => {
+      const passedOver = this.#readable(name, options).length < this.#order.length;
+      return new RegistryError(code, { message: passedOver ? `${what} is not in the members of ${this.key} you may read` : `${what} is in no member of ${this.key}` });
+    };
   }
 
   async getManifest(name: string, reference: string, accepted: AcceptedTypes, options?: ReadOptions): Promise<Manifest> {
     const ask: Ask<Manifest> = (member, memberOptions) => member.getManifest(name, reference, accepted, memberOptions);
-    const missing = this.#missing('MANIFEST_UNKNOWN', `manifest ${name}:${reference}`);
+    const missing = this.#missing('MANIFEST_UNKNOWN', `manifest ${name}:${reference}`, name, options);
     if (!this.#byTimestamp || isDigest(reference)) return this.#first(name, options, ask, missing);
     const found = await this.#all(name, options, ask);
     if (found.length === 0) throw missing();
@@ -139,7 +149,7 @@ export class VirtualRepository implements Repository {
    */
   statBlob(name: string, digest: string, options?: ReadOptions): Promise<number> {
     const ask: Ask<number> = (member, memberOptions) => member.statBlob(name, digest, memberOptions);
-    const missing = this.#missing('BLOB_UNKNOWN', `blob ${digest} of ${name}`);
+    const missing = this.#missing('BLOB_UNKNOWN', `blob ${digest} of ${name}`, name, options);
     return this.#first(name, options, ask, missing).catch((error: unknown) => {
       throw isMemberFailure(error) ? missing() : error;
     });
@@ -147,12 +157,12 @@ export class VirtualRepository implements Repository {
 
   openBlob(name: string, digest: string, pickRange?: (size: number) => ByteRange | null, options?: ReadOptions): Promise<BlobRead> {
     const ask: Ask<BlobRead> = (member, memberOptions) => member.openBlob(name, digest, pickRange, memberOptions);
-    return this.#first(name, options, ask, this.#missing('BLOB_UNKNOWN', `blob ${digest} of ${name}`));
+    return this.#first(name, options, ask, this.#missing('BLOB_UNKNOWN', `blob ${digest} of ${name}`, name, options));
   }
 
   async listTags(name: string, page: Page, options?: ReadOptions): Promise<Listing<string>> {
     const pages = await this.#all(name, options, (member, memberOptions) => member.listTags(name, page, memberOptions));
-    if (pages.length === 0) throw this.#missing('NAME_UNKNOWN', `image ${name}`)();
+    if (pages.length === 0) throw this.#missing('NAME_UNKNOWN', `image ${name}`, name, options)();
     return mergePages(pages, page);
   }
 

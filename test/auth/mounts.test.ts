@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeImage, type Image } from '../helpers/images.js';
-import { seedImage } from '../helpers/registry.js';
+import { errorCode, seedImage } from '../helpers/registry.js';
+import { OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { startWharf, type TestServer } from '../helpers/server.js';
 import { startCountingProxy, startDistribution, type CountingProxy, type Distribution } from '../helpers/upstream.js';
 import { basic, dockerClient, fetchToken, pushWith } from '../helpers/auth.js';
@@ -16,17 +17,23 @@ let upstream: CountingProxy;
 const secret = makeImage({ layers: 1 });
 const shared = makeImage({ layers: 1 });
 const remote = makeImage({ layers: 1 });
+const remoteCached = makeImage({ layers: 1 });
+const remoteFetched = makeImage({ layers: 1 });
 const alice = { user: 'alice', password: 'alice-password' };
 const bob = { user: 'bob', password: 'bob-password' };
+const carol = { user: 'carol', password: 'carol-password' };
+const admin = { user: 'root', password: 'root-password' };
 
 test.before(async () => {
   distribution = await startDistribution();
   upstream = await startCountingProxy(distribution.url);
   await seedImage(distribution.url, 'up/img', remote, 'v1');
+  await seedImage(distribution.url, 'up/cached', remoteCached, 'v1');
+  await seedImage(distribution.url, 'up/fetched', remoteFetched, 'v1');
   wharf = await startWharf({
     auth: {},
     audit: () => undefined,
-    users: [{ name: 'alice', password: alice.password }, { name: 'bob', password: bob.password }, { name: 'root', password: 'root-password', admin: true }],
+    users: [{ name: 'alice', password: alice.password }, { name: 'bob', password: bob.password }, { name: 'carol', password: carol.password }, { name: 'root', password: 'root-password', admin: true }],
     repositories: {
       'docker-local': { type: 'local' },
       'secret-local': { type: 'local' },
@@ -34,7 +41,8 @@ test.before(async () => {
       docker: { type: 'virtual', repositories: ['docker-local', 'secret-local', 'hub'], defaultDeploymentRepo: 'docker-local' },
     },
     permissions: [
-      { name: 'alice', repositories: ['docker-local', 'docker'], users: { alice: ['deploy'] } },
+      { name: 'alice', repositories: ['docker-local', 'docker'], users: { alice: ['deploy'], carol: ['deploy'] } },
+      { name: 'carol', repositories: ['hub'], users: { carol: ['read'] } },
       { name: 'bob', repositories: ['docker-local', 'docker', 'hub'], users: { bob: ['deploy'] } },
     ],
   });
@@ -80,8 +88,42 @@ test("a remote member is asked of its upstream only for callers who may fill its
   const refused = await mountWithBasic(alice, 'team/remote', remote, 'docker/up/img');
   assert.is(refused.status, 202);
   assert.equal(upstream.counts, {}, 'alice may not read hub: its upstream is never asked');
-  await mountWithBasic(bob, 'team/remote', remote, 'docker/up/img');
+  const mounted = await mountWithBasic(bob, 'team/remote', remote, 'docker/up/img');
   assert.ok(Object.keys(upstream.counts).length > 0, 'bob may fill the cache: the upstream is asked');
+  assert.is(mounted.status, 201, 'fetched through the remote member (verified, committed), then linked');
+  assert.is(await blobStatus('team/remote', remote), 200);
+});
+
+/** A manifest PUT through the virtual repository, its blobs uploaded nowhere (as a client that a blob HEAD told they are there). */
+const putThroughVirtual = (credentials: { user: string; password: string }, name: string, image: Image) =>
+  fetch(`${wharf.url}/v2/docker/${name}/manifests/mine`, { method: 'PUT', body: image.manifest, headers: { 'content-type': OCI_MANIFEST, authorization: basic(credentials.user, credentials.password) } });
+
+test('a manifest pushed through the virtual repository takes only blobs of members the caller may read, as a mount does', async () => {
+  upstream.reset();
+  const refused = await putThroughVirtual(alice, 'secret/img', secret);
+  assert.is(refused.status, 400);
+  assert.is(await errorCode(refused), 'MANIFEST_BLOB_UNKNOWN', 'alice may not read secret-local: its blobs are not hers to link');
+  assert.is(await blobStatus('secret/img', secret), 404, 'nothing was linked');
+  assert.is((await putThroughVirtual(admin, 'secret/img', secret)).status, 201, 'an admin reads secret-local');
+  assert.is(await blobStatus('secret/img', secret), 200);
+  for (const who of [alice, carol]) {
+    const notFetched = await putThroughVirtual(who, 'up/cached', remoteCached);
+    assert.is(await errorCode(notFetched), 'MANIFEST_BLOB_UNKNOWN', `${who.user}: nothing cached, and may not fill hub's cache`);
+  }
+  assert.equal(upstream.counts, {}, 'so its upstream is never asked');
+  // Cached by someone who may fill it (an admin's mount answers once hub has stored the blob):
+  // carol, who may read hub, takes what it holds.
+  for (const item of [remoteCached.config, ...remoteCached.layers]) {
+    const mounted = await fetch(`${wharf.url}/v2/docker-local/warm/blobs/uploads/?mount=${item.digest}&from=hub/up/cached`, { method: 'POST', headers: { authorization: basic(admin.user, admin.password) } });
+    assert.is(mounted.status, 201);
+  }
+  upstream.reset();
+  assert.is((await putThroughVirtual(carol, 'up/cached', remoteCached)).status, 201);
+  assert.equal(upstream.counts, {}, 'from the cache alone');
+  assert.is(await blobStatus('up/cached', remoteCached), 200);
+  assert.is((await putThroughVirtual(bob, 'up/fetched', remoteFetched)).status, 201, 'bob may fill hub\'s cache: fetched, then linked');
+  const layer = await fetch(`${wharf.url}/v2/docker-local/up/fetched/blobs/${remoteFetched.layers[0]!.digest}`, { headers: { authorization: basic(admin.user, admin.password) } });
+  assert.equal(Buffer.from(await layer.arrayBuffer()), remoteFetched.layers[0]!.bytes);
 });
 
 test.run();

@@ -146,4 +146,32 @@ test('bound to a port, the virtual repository is a whole registry for skopeo: pu
   await skopeo(['copy', '--src-tls-verify=false', `docker://127.0.0.1:${port}/team/skopeo:v1`, `dir:${out}`]);
 });
 
+/** skopeo copy between two images of this registry. */
+function copy(from: string, to: string): Promise<string> {
+  const host = new URL(base()).host;
+  return skopeo(['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${host}/${from}`, `docker://${host}/${to}`]);
+}
+
+test('skopeo copies within the virtual repository from its remote member: the manifest PUT fetches the blobs the upstream answered for', async () => {
+  // Nothing of it cached: the blob HEADs are answered by the upstream, so skopeo uploads nothing.
+  const upstream = makeImage();
+  await seedImage(fixture.distribution.url, 'lib/alpine', upstream, '3');
+  await copy('docker/lib/alpine:3', 'docker/lib/alpine:mine');
+  assert.is(await digestOf('docker-local/lib/alpine/manifests/mine'), upstream.digest);
+  for (const item of [upstream.config, ...upstream.layers]) {
+    const stored = await fetch(`${base()}/v2/docker-local/lib/alpine/blobs/${item.digest}`);
+    assert.equal(Buffer.from(await stored.arrayBuffer()), item.bytes, 'the deployment repository serves every blob itself');
+  }
+});
+
+test('skopeo copies into the virtual repository from a local member other than its deployment repository: the blobs are linked, as a mount', async () => {
+  const team = makeImage();
+  await pushImage(base(), 'docker-team/pg/moved', team, 'd');
+  await copy('docker-team/pg/moved:d', 'docker/pg/moved:new');
+  assert.is(await digestOf('docker-local/pg/moved/manifests/new'), team.digest);
+  for (const item of [team.config, ...team.layers]) {
+    assert.is((await fetch(`${base()}/v2/docker-local/pg/moved/blobs/${item.digest}`, { method: 'HEAD' })).status, 200);
+  }
+});
+
 test.run();
