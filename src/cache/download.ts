@@ -80,6 +80,8 @@ export interface DownloadHooks {
   commit: (size: number, place: () => Promise<void>) => Promise<void>;
   /** Told when the upstream's part fails: its connection, or bytes that are not the blob (`from`: the host that sent them). */
   upstreamFailed?: (error: Error, from: string) => void;
+  /** Told when our side fails: the store's writer (creating, writing or flushing its file), or the commit. */
+  storeFailed?: (error: Error) => void;
 }
 
 export class Download extends EventEmitter implements Fill {
@@ -207,16 +209,21 @@ export class Download extends EventEmitter implements Fill {
       this.size = this.received;
       this.state = 'verified';
       this.emit('progress');
+      // end's callback is told of a write that fails now (the last batch) before 'error' is emitted.
       await new Promise<void>((resolve, reject) => {
-        this.writer.once('error', reject);
-        this.writer.end(resolve);
+        this.writer.end((error?: Error | null) => (error ? reject(error) : resolve()));
+      }).catch((error: unknown) => {
+        writerFailed = true;
+        throw error;
       });
       await hooks.commit(this.size, async () => { await this.writer.commit(expected); });
       this.state = 'committed';
     } catch (error) {
       this.error = error instanceof Error ? error : new Error(String(error));
-      // Failures after verification are the commit's (it reports them); the writer's are storage's.
-      if (this.state === 'running' && !writerFailed) hooks.upstreamFailed?.(this.error, this.from);
+      // Before verification, a failure is the upstream's unless the writer failed; after it, ours.
+      const upstreams = this.state === 'running' && !writerFailed;
+      if (upstreams) hooks.upstreamFailed?.(this.error, this.from);
+      else hooks.storeFailed?.(this.error);
       if (this.state === 'running') this.state = 'failed';
       body.destroy();
       // Told now, not once the writer is cleaned up: readers stop, and no pull joins it any more (downloads.ts).

@@ -148,7 +148,11 @@ export class BlobDownloads {
     if (answer.status === 'rejected' || file.status === 'rejected') {
       if (answer.status === 'fulfilled') answer.value.body.destroy();
       await writer.cancel();
-      throw answer.status === 'rejected' ? answer.reason : (file as PromiseRejectedResult).reason;
+      if (answer.status === 'rejected') throw answer.reason;
+      // Our storage failed, not the request: told once (the log), and no internal error on top.
+      const reason = (file as PromiseRejectedResult).reason;
+      source.storeFailed?.(reason instanceof Error ? reason : new Error(String(reason)));
+      throw new RegistryError('UNKNOWN', { message: 'the blob could not be cached; the server log says why' });
     }
     download.size = answer.value.size;
     download.from = answer.value.from;

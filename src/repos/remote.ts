@@ -12,6 +12,7 @@ import type { BlobReader } from '../cache/small-blobs.js';
 import { newCacheStats, type CacheStats } from '../cache/stats.js';
 import type { RemoteRepositoryConfig } from '../config/types.js';
 import { countSent } from '../store/blobs/file-body.js';
+import { reasonOf } from '../store/errors.js';
 import type { ImageRef, Page, Store } from '../store/index.js';
 import type { ManifestRow } from '../store/metadata/types.js';
 import { readBody } from '../upstream/body.js';
@@ -372,11 +373,9 @@ export class RemoteRepository implements Repository {
       },
       onBytes: (bytes) => { this.stats.upstreamBytes += bytes; },
       upstreamFailed: (error, from) => this.#fillFailed(name, digest, from, error),
+      storeFailed: (error) => this.#notCached(name, digest, error),
       commit: async (size, place) => {
-        await this.#store.lifecycle.commit(this.#image(name), digest, size, place).catch((error: unknown) => {
-          this.#log(`${this.key}: could not cache blob ${digest} (its pulls in flight fail; the next one fetches it again): ${error instanceof Error ? error.message : String(error)}`);
-          throw error;
-        });
+        await this.#store.lifecycle.commit(this.#image(name), digest, size, place);
         this.#evictions = this.#evictions.then(() => this.#enforceLimit(digest))
           .catch((error: unknown) => this.#log(`${this.key}: cache eviction failed: ${String(error)}`));
       },
@@ -391,6 +390,16 @@ export class RemoteRepository implements Repository {
   #fillFailed(name: string, digest: string, from: string, error: Error): void {
     this.stats.upstreamErrors++;
     this.#log(`${this.key}: blob ${name}@${digest} from ${from} failed, nothing was cached: ${error.message}`);
+  }
+
+  /**
+   * A blob fill our side failed: the store's writer (a full or read-only disk), placing the bytes
+   * (the object store refusing them) or linking them. Not an upstream error, and not counted as
+   * one. The cause is a code or our own message, never a path, a URL or the store's own words.
+   */
+  #notCached(name: string, digest: string, error: Error): void {
+    const cause = error instanceof RegistryError ? error.message : reasonOf(error);
+    this.#log(`${this.key}: blob ${name}@${digest} could not be cached (clients not yet served whole are cut off; the next pull fetches it again): ${cause}`);
   }
 
   /**

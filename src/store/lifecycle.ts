@@ -21,8 +21,10 @@ import type { ImageRef, ManifestPut, Metadata } from './metadata/types.js';
 const deletingWaitMs = 30_000;
 
 export interface LifecycleHooks {
-  /** Runs between claim and link (tests force interleavings here). */
+  /** Runs between claim and link, before the bytes are placed (tests force interleavings here). */
   afterClaim?: (digest: string) => Promise<void>;
+  /** Runs between placing the bytes and linking them (a finished upload's session bytes are gone then). */
+  afterPlace?: (digest: string) => Promise<void>;
   /** Runs before a manifest or blob is unlinked from an image by a DELETE. */
   beforeUnlink?: (digest: string) => Promise<void>;
   /** Runs before a pushed manifest (and its tag) is written. */
@@ -45,6 +47,7 @@ export class BlobLifecycle {
     }
     await this.options.hooks.afterClaim?.(digest);
     await place().catch((error: unknown) => { throw storageFailure(error, this.options.log); });
+    await this.options.hooks.afterPlace?.(digest);
     if (!(await this.metadata.blobs.link(image, digest, size, this.options.now()))) {
       // Only a stall longer than the grace period between claim and link gets here.
       throw new RegistryError('UNKNOWN', { status: 503, message: `blob ${digest} was garbage-collected while it was being linked; retry the push` });

@@ -9,7 +9,7 @@ import { errorCode, heldChunk, pushImage, putManifest } from '../helpers/registr
 import { postgresDatabase, stopPostgres } from '../helpers/postgres.js';
 import { s3Keys, s3Storage, type S3Settings } from '../helpers/s3.js';
 import { switchable } from '../helpers/switchable.js';
-import { spawnWharf, startWharf, tempDir, testStorage } from '../helpers/server.js';
+import { spawnWharf, startWharf, tempDir, testStorage, type TestServer } from '../helpers/server.js';
 import { Agent } from 'undici';
 import pg from 'pg';
 
@@ -134,6 +134,43 @@ test('two nodes: a chunk sent to the other node while one is still being receive
     resume();
     await a.cleanup();
     await b.cleanup();
+  }
+});
+
+test('two nodes: one starting up while the other finishes an upload (bytes placed, not yet linked) leaves the finish whole and the session ended', async () => {
+  const storage = await testStorage('s3-postgres');
+  const layer = blob(randomBytes(3 << 20));
+  // A stops once the session's bytes are the blob (the session's objects are gone, its row is not), before the link.
+  let placed!: () => void;
+  const reached = new Promise<void>((resolve) => { placed = resolve; });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => { release = resolve; });
+  const hooks = { afterPlace: async (digest: string) => { if (digest === layer.digest) { placed(); await released; } } };
+  const a = await startWharf({ storage, hooks });
+  let b: TestServer | null = null;
+  try {
+    const location = (await fetch(`${a.url}/v2/docker-local/team/app/blobs/uploads/`, { method: 'POST' })).headers.get('location')!;
+    assert.is((await fetch(`${a.url}${location}`, { method: 'PATCH', body: layer.bytes })).status, 202);
+    const finish = fetch(`${a.url}${location}?digest=${layer.digest}`, { method: 'PUT' });
+    await reached;
+    assert.equal((await s3Keys(storage.blobs as S3Settings)).filter((key) => key.includes('/uploads/')), [], 'the session\'s bytes are gone');
+    // B's start-up repair meets the row of a session without bytes.
+    b = await startWharf({ storage });
+    assert.match(await (await fetch(`${b.url}/metrics`)).text(), /^wharf_uploads_in_progress 0$/m, 'B\'s repair ended the session');
+    release();
+    const finished = await finish;
+    assert.is(finished.status, 201);
+    assert.is(finished.headers.get('docker-content-digest'), layer.digest);
+    for (const node of [a, b]) {
+      const pulled = await fetch(`${node.url}/v2/docker-local/team/app/blobs/${layer.digest}`);
+      assert.is(pulled.status, 200);
+      assert.ok(Buffer.from(await pulled.arrayBuffer()).equals(layer.bytes), 'the blob is linked whole');
+      assert.is((await fetch(`${node.url}${location}`)).status, 404, 'the session is over');
+    }
+  } finally {
+    release();
+    await a.cleanup();
+    await b?.cleanup();
   }
 });
 

@@ -206,7 +206,7 @@ test('a fetch whose commit fails fails its pulls on every worker, none left wait
     const pulls = four.map(({ agent }) => send('GET', path, { agent, headers, read: reading }).then(() => 'whole', (error: Error) => error.message));
     await pullsInFlight(before, 4);
     release();
-    await wharf.log.waitFor(`could not cache blob ${layer.digest}`, 30_000);
+    await wharf.log.waitFor(`${layer.digest} could not be cached`, 30_000);
     read();
     for (const outcome of await Promise.all(pulls)) {
       assert.is.not(outcome, 'whole', 'a body whose bytes are gone is cut, never sent short');

@@ -85,8 +85,10 @@ export interface CountingProxy {
   authorizations: string[];
   /** Sends Docker Hub's ratelimit-remaining header; at 0, answers 429 as Hub does. */
   rateLimit: number | null;
-  /** Blob bodies: the first chunk goes through, the rest waits until this settles. */
+  /** Blob bodies: the first chunk (past holdBlobsAfter bytes) goes through, the rest waits until this settles. */
   holdBlobs: Promise<void> | null;
+  /** Bytes of a blob body that pass before holdBlobs holds it (0: it holds after the first chunk). */
+  holdBlobsAfter: number;
   /** Manifest GETs: passed on to the target only once this settles. */
   holdManifests: Promise<void> | null;
   reset(): void;
@@ -118,6 +120,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     authorizations: [],
     rateLimit: null,
     holdBlobs: null,
+    holdBlobsAfter: 0,
     holdManifests: null,
     reset() {
       this.counts = {};
@@ -169,10 +172,12 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       const upstream = request(`${target}${path}`, { method: req.method, headers }, (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         let sent = 0;
+        let held = false;
         answer.on('data', (chunk: Buffer) => {
           if (kind === 'blob') bytes += chunk.length;
           if (kind === 'blob' && proxy.fault === 'corrupt-blob') chunk = Buffer.from(chunk.map((b) => b ^ 0xff));
-          if (kind === 'blob' && sent === 0 && proxy.holdBlobs) {
+          if (kind === 'blob' && !held && sent >= proxy.holdBlobsAfter && proxy.holdBlobs) {
+            held = true;
             answer.pause();
             void proxy.holdBlobs.then(() => answer.resume());
           }

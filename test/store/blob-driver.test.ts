@@ -138,6 +138,19 @@ for (const [driverName, open] of Object.entries(drivers)) {
     assert.equal(await readdir(tmp), []);
   });
 
+  test('a writer that failed after accepting bytes never commits: its file lacks what it hashed', async () => {
+    const bytes = randomBytes(256 * 1024);
+    const writer = driver.writer();
+    writer.on('error', () => undefined);
+    writer.write(bytes);
+    writer.destroy(new Error('the disk failed'));
+    await new Promise((resolve) => writer.once('close', resolve));
+    await rejects(writer.commit(digestOf(bytes)));
+    assert.is(await driver.stat(name(digestOf(bytes))), null);
+    await writer.cancel();
+    assert.equal(await readdir(tmp), []);
+  });
+
   test('a writer whose process dies is never visible; start-up recovery empties tmp', async () => {
     const bytes = randomBytes(512 * 1024);
     const orphan = driver.writer();

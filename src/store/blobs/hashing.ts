@@ -58,7 +58,8 @@ export class HashingFileWriter extends Writable {
   /** Opens the file; emits 'ready' once it exists (readers may follow it from then on). */
   override _construct(callback: (error?: Error | null) => void): void {
     open(this.#path, this.#flags, 0o644, (error, fd) => {
-      this.#fd = fd;
+      // A failed open has no descriptor to close: _destroy must not close undefined (and lose the cause).
+      if (!error) this.#fd = fd;
       callback(error);
       if (!error) this.emit('ready');
     });

@@ -70,6 +70,9 @@ export class SpoolWriter extends HashingFileWriter implements BlobWriter {
 
   async commit(expected: ParsedDigest): Promise<WrittenBlob> {
     try {
+      // The digest is of the bytes accepted, the file holds those written: only a writer that
+      // finished without error has written all it accepted.
+      if (this.errored || !this.writableFinished) throw this.errored ?? new Error('the blob writer has not finished');
       const digest = this.digest();
       if (digest !== `${expected.algorithm}:${expected.hex}`) {
         throw new RegistryError('DIGEST_INVALID', { message: `content has digest ${digest}, not ${expected.algorithm}:${expected.hex}`, detail: { digest } });
