@@ -141,9 +141,12 @@ export class LocalRepository implements Repository {
     }
   }
 
+  /** A HEAD or GET: its pull time (gathered, written in batches) keeps the link for gc.grace, as a push would. */
   async statBlob(name: string, digest: string): Promise<number> {
-    const size = await this.#store.metadata.blobLinks.size(this.#image(name), digest);
+    const image = this.#image(name);
+    const size = await this.#store.metadata.blobLinks.size(image, digest);
     if (size === null) throw new RegistryError('BLOB_UNKNOWN', { message: `blob ${digest} is not in ${this.key}/${name}`, detail: { digest } });
+    this.#store.metadata.pulls.note('blob', image, digest);
     return size;
   }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Store } from './index.js';
+import { processAlive } from './process-alive.js';
 import type { Batch, BlobRow, CollectorQueries, Swept } from './metadata/types.js';
 
 // The garbage collector: the only code that deletes bytes. It runs online, in batches of
@@ -12,9 +13,11 @@ import type { Batch, BlobRow, CollectorQueries, Swept } from './metadata/types.j
 //      than gc.grace ago; repeated until none is left, so the children of a removed index follow;
 //   4. forgets manifest rows no image holds any more;
 //   5. local repositories — unlinks blobs that no manifest of their image references, linked
-//      longer than gc.grace ago (layers of removed manifests, uploads never used);
+//      and last pulled (HEAD or GET) longer than gc.grace ago (layers of removed manifests,
+//      uploads never used);
 //   6. marks `deleting` the blobs nothing links or references, untouched for gc.grace, deletes
-//      their bytes, then their rows;
+//      their bytes, then their rows (a push meeting a mark once the lease is gone, a run that
+//      failed or was killed, takes the blob back: metadata/blobs.ts);
 //   7. deletes bytes no row names (an interrupted run, a database restored from backup), older
 //      than gc.grace, claiming each with a `deleting` row first.
 // Remote repositories' manifests and blobs are cache entries: only eviction or DELETE drops them.
@@ -52,15 +55,6 @@ export interface CollectOptions {
 /** How long a collector's lease lasts without renewal (it renews after every batch). */
 const leaseMs = 5 * 60_000;
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** A lease holder on this host whose process is gone (killed mid-collection). */
 function deadLocalHolder(holder: string): boolean {
   const [host, pid] = holder.split(':');
@@ -85,21 +79,39 @@ export async function collectGarbage(store: Store, policy: CollectPolicy, option
       throw new Error(`another garbage collection is running (${holder.split(':').slice(0, 2).join(' pid ')})`);
     }
   };
-  /** Deletes bytes a few at a time (an object store answers each delete in a round trip). */
-  const deleteAll = async (digests: string[]) => {
-    for (let i = 0; i < digests.length; i += 16) await Promise.all(digests.slice(i, i + 16).map((digest) => blobs.delete(digest)));
+  /**
+   * Deletes bytes a few at a time (an object store answers each delete in a round trip). Before
+   * each few, the lease is renewed and the rows re-read: a push takes back the marked rows of a
+   * collector whose lease lapsed (deletes timing out), and places their bytes again.
+   */
+  const deleteAll = async <T extends { digest: string; size: number }>(rows: T[]): Promise<T[]> => {
+    const deleted: T[] = [];
+    for (let i = 0; i < rows.length; i += 16) {
+      await renew();
+      const few = rows.slice(i, i + 16);
+      const still = new Set(await metadata.collector.stillDeleting(few.map((row) => row.digest)));
+      const doomed = few.filter((row) => still.has(row.digest));
+      await Promise.all(doomed.map((row) => blobs.delete(row.digest)));
+      deleted.push(...doomed);
+    }
+    return deleted;
+  };
+  /** Counts what is (or, in a dry run, would be) removed. */
+  const count = (rows: { size: number }[]) => {
+    summary.blobs += rows.length;
+    summary.bytes += rows.reduce((total, row) => total + row.size, 0);
   };
   const progress = async (phase: string) => { await options.onProgress?.({ ...summary }, phase); };
   const cutoff = store.now() - policy.grace;
   await renew();
+  await metadata.pulls.flush(); // this process's latest pulls protect what they read
   try {
     // 1. Deletions an interrupted run had started.
     if (!dryRun) {
       for (let rows = await metadata.collector.deleting(batch); rows.length > 0; rows = await metadata.collector.deleting(batch)) {
-        await deleteAll(rows.map((row) => row.digest));
-        await metadata.collector.forget(rows.map((row) => row.digest));
-        summary.blobs += rows.length;
-        summary.bytes += rows.reduce((total, row) => total + row.size, 0);
+        const deleted = await deleteAll(rows);
+        await metadata.collector.forget(deleted.map((row) => row.digest));
+        count(deleted);
         await renew();
       }
     }
@@ -134,12 +146,9 @@ export async function collectGarbage(store: Store, policy: CollectPolicy, option
       let after: string[] | null = null;
       do {
         const { marked, next }: { marked: BlobRow[]; next: string[] | null } = await collector.markUnusedBlobs(cutoff, { after, size: batch });
-        if (!dryRun) {
-          await deleteAll(marked.map((row) => row.digest));
-          await collector.forget(marked.map((row) => row.digest));
-        }
-        summary.blobs += marked.length;
-        summary.bytes += marked.reduce((total, row) => total + row.size, 0);
+        const deleted = dryRun ? marked : await deleteAll(marked);
+        if (!dryRun) await collector.forget(deleted.map((row) => row.digest));
+        count(deleted);
         after = next;
         await renew(collector);
         await progress('blobs');
@@ -151,14 +160,13 @@ export async function collectGarbage(store: Store, policy: CollectPolicy, option
     let pending: { digest: string; size: number }[] = [];
     const settle = async () => {
       for (const digest of await metadata.collector.unregistered(pending.map((item) => item.digest))) {
-        const { size } = pending.find((item) => item.digest === digest)!;
+        const item = pending.find((stored) => stored.digest === digest)!;
         if (!dryRun) {
-          if (!(await metadata.collector.claimUnregistered(digest, size, store.now()))) continue;
-          await blobs.delete(digest);
+          if (!(await metadata.collector.claimUnregistered(digest, item.size, store.now()))) continue;
+          if ((await deleteAll([item])).length === 0) continue;
           await metadata.collector.forget([digest]);
         }
-        summary.blobs++;
-        summary.bytes += size;
+        count([item]);
       }
       pending = [];
       await renew();

@@ -9,15 +9,16 @@ import type { ImageRef, ManifestPut, Metadata } from './metadata/types.js';
 
 // One owner of a blob's life. Bytes become part of an image in one step, `commit`:
 //   1. claim the digest's row (absent → inserted `present`; present → touched), so that the
-//      collector leaves it alone for its grace period; if the collector holds it (`deleting`),
-//      wait until it has finished, then claim it afresh;
+//      collector leaves it alone for its grace period; if a running collector holds it
+//      (`deleting`), wait until it has finished, then claim it afresh; a mark whose collector no
+//      longer holds the lease (failed, killed) is taken back at once;
 //   2. place the bytes (the driver keeps the copy already there, if any: same content);
 //   3. link the blob into the image, touching its row again, in one transaction.
 // Eviction and deletion only remove links. The collector alone deletes bytes, and only of rows
 // it marked `deleting` (present, linked nowhere, referenced by no manifest, untouched for the
 // grace period), re-checked in the marking statement.
 
-/** How long a commit waits for the collector to finish with a digest it is deleting. */
+/** How long a commit waits for a running collector to finish with a digest it is deleting. */
 const deletingWaitMs = 30_000;
 
 export interface LifecycleHooks {

@@ -73,6 +73,22 @@ for (const layout of ['default', 's3-postgres']) {
     assert.is((await wharf.collectGarbage()).blobs, 0, 'a second collection finds nothing');
   });
 
+  test('a blob HEAD answers 200 for is kept for gc.grace: the client that skipped its upload can name it in a manifest', async () => {
+    const reused = makeImage({ layers: 1 });
+    const unread = makeImage({ layers: 1 });
+    for (const image of [reused, unread]) {
+      await pushImage(wharf.url, `${repo}/team/ci`, image, image === reused ? 't1' : 'other');
+      assert.is((await fetch(`${wharf.url}/v2/${repo}/team/ci/manifests/${image === reused ? 't1' : 'other'}`, { method: 'DELETE' })).status, 202);
+    }
+    later();
+    // The next push checks its blobs: here already, so it uploads nothing.
+    for (const digest of blobsOf(reused)) assert.is((await fetch(`${wharf.url}/v2/${repo}/team/ci/blobs/${digest}`, { method: 'HEAD' })).status, 200);
+    const summary = await wharf.collectGarbage();
+    assert.equal({ manifests: summary.manifests, blobs: summary.blobs }, { manifests: 2, blobs: blobsOf(unread).length }, 'what nobody read goes');
+    assert.is((await putManifest(wharf.url, `${repo}/team/ci`, 't2', reused.manifest)).status, 201);
+    await pullable(wharf.url, `${repo}/team/ci`, 't2', reused);
+  });
+
   test('an index keeps its children, a kept manifest keeps its referrers; gc.untagged: keep keeps every manifest', async () => {
     const amd = makeImage();
     const arm = makeImage({ architecture: 'arm64' });

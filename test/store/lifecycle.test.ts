@@ -20,6 +20,8 @@ const hour = 3_600_000;
 const policy: CollectPolicy = { grace: hour, uploadsExpireAfter: 24 * hour, localRepositories: ['docker-local'], untaggedRepositories: ['docker-local'] };
 const local = { repo: 'docker-local', name: 'team/app' };
 const remote = { repo: 'docker-hub', name: 'library/base' };
+/** A collector's lease owner, as collectGarbage names itself (host:pid:run). */
+const collector = 'test-host:1:run';
 
 const layouts: Record<string, () => Promise<Pick<StoreOptions, 'blobs' | 'metadata'>>> = {
   'sqlite + filesystem': async () => ({ blobs: { driver: 'filesystem' }, metadata: { driver: 'sqlite' } }),
@@ -51,6 +53,26 @@ for (const [layoutName, layout] of Object.entries(layouts)) {
     });
   });
   test.after.each(async () => { await store.close(); });
+
+  /** A blob the remote cache held and evicted: unused, its bytes still stored. */
+  async function cached(size: number): Promise<ReturnType<typeof blob>> {
+    const item = blob(randomBytes(size));
+    await store.lifecycle.write(remote, Readable.from([item.bytes]), parseDigest(item.digest)!);
+    await store.metadata.blobLinks.unlink(remote, item.digest);
+    return item;
+  }
+
+  const writeLocal = (bytes: Buffer) => store.lifecycle.write(local, Readable.from([bytes]), parseDigest(blob(bytes).digest)!);
+
+  /** What `work` settles to, or a note that it is still waiting after 5 s (a commit waits 30 s for a running collector). */
+  async function promptly(work: Promise<unknown>): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    const settled = work.catch((error: unknown) => error);
+    const result = await Promise.race([settled, new Promise((resolve) => { timer = setTimeout(resolve, 5_000, 'still waiting after 5 s'); })]);
+    clearTimeout(timer);
+    if (result === 'still waiting after 5 s') await settled; // not left running past the test
+    return result;
+  }
 
   /** Pushes `bytes` into the local image, stopping at the barrier until `during` has run. */
   async function pushAcross(bytes: Buffer, during: () => Promise<void>): Promise<unknown> {
@@ -103,13 +125,78 @@ for (const [layoutName, layout] of Object.entries(layouts)) {
     await store.lifecycle.write(remote, Readable.from([layer.bytes]), parseDigest(layer.digest)!);
     await store.metadata.blobLinks.unlink(remote, layer.digest);
     clock += 2 * hour;
+    assert.is(await store.metadata.collector.lease(collector, clock, clock + hour), null);
     const [marked] = (await store.metadata.collector.markUnusedBlobs(clock - hour, { after: null, size: 10 })).marked;
     assert.is(marked?.digest, layer.digest);
     const push = store.lifecycle.write(local, Readable.from([layer.bytes]), parseDigest(layer.digest)!);
     await store.blobs.delete(layer.digest); // the collector's next steps, while the push waits
     await store.metadata.collector.forget([layer.digest]);
+    await store.metadata.collector.release(collector);
     assert.equal(await push, { digest: layer.digest, size: layer.bytes.length });
     assert.ok((await readAll(store, layer.digest)).equals(layer.bytes));
+  });
+
+  test('a collection whose deletions fail leaves no mark that holds a push of the blob up', async () => {
+    const layer = await cached(10_000);
+    clock += 2 * hour;
+    const remove = store.blobs.delete;
+    store.blobs.delete = async () => { throw new Error('the object store timed out'); };
+    try {
+      await collectGarbage(store, policy).then(() => assert.unreachable('the collection failed'), (error: Error) => assert.match(error.message, 'timed out'));
+    } finally {
+      store.blobs.delete = remove;
+    }
+    assert.equal((await store.metadata.collector.deleting(10)).map((row) => row.digest), [layer.digest], 'left marked, lease released');
+    assert.equal(await promptly(writeLocal(layer.bytes)), { digest: layer.digest, size: layer.bytes.length });
+    assert.ok((await readAll(store, layer.digest)).equals(layer.bytes));
+    assert.is(await store.metadata.blobLinks.size(local, layer.digest), layer.bytes.length);
+  });
+
+  test('a collection killed after marking (its lease lapsed): pushes take the blobs back, bytes deleted or not; a mount never links missing bytes', async () => {
+    const gone = await cached(10_000);
+    const kept = await cached(10_000);
+    clock += 2 * hour;
+    assert.is(await store.metadata.collector.lease(collector, clock, clock + 60_000), null);
+    assert.is((await store.metadata.collector.markUnusedBlobs(clock - hour, { after: null, size: 10 })).marked.length, 2);
+    await store.blobs.delete(gone.digest); // killed in the middle of the batch
+    clock += 2 * 60_000; // the dead collector's lease lapses; nobody released it
+    assert.is(await store.lifecycle.linkExisting(local, gone.digest, gone.bytes.length), false, 'no link to bytes that are gone');
+    assert.is(await store.lifecycle.linkExisting(local, kept.digest, kept.bytes.length), false, 'nor to a mark');
+    for (const item of [gone, kept]) {
+      assert.equal(await promptly(writeLocal(item.bytes)), { digest: item.digest, size: item.bytes.length });
+      assert.ok((await readAll(store, item.digest)).equals(item.bytes));
+    }
+    assert.is((await collectGarbage(store, policy)).blobs, 0, 'the next collection finds nothing left to finish');
+    for (const item of [gone, kept]) assert.ok((await readAll(store, item.digest)).equals(item.bytes));
+  });
+
+  test('a collector whose lease lapsed while deleting does not delete what a push took back meanwhile', async () => {
+    // More than one round of deletions (16): during the first, the push takes back one of a later round.
+    const items = await Promise.all(Array.from({ length: 20 }, () => cached(1_000)));
+    clock += 2 * hour;
+    const remove = store.blobs.delete.bind(store.blobs);
+    const called = new Set<string>();
+    let taken: (typeof items)[number] | undefined;
+    let pushed: unknown = null;
+    store.blobs.delete = async (digest) => {
+      called.add(digest);
+      if (called.size === 1) {
+        await new Promise(setImmediate); // the rest of the round has started
+        taken = items.find((item) => !called.has(item.digest))!;
+        clock += 6 * 60_000; // the deletions take longer than the lease
+        pushed = await promptly(writeLocal(taken.bytes));
+      }
+      await remove(digest);
+    };
+    let summary;
+    try {
+      summary = await collectGarbage(store, policy);
+    } finally {
+      store.blobs.delete = remove;
+    }
+    assert.equal(pushed, { digest: taken!.digest, size: taken!.bytes.length });
+    assert.ok(await store.blobs.stat(taken!.digest), 'the pushed blob kept its bytes');
+    assert.is(summary.blobs, items.length - 1, 'and the summary counts what went');
   });
 
   test('a dry run holds no push up: a push made while it sweeps commits before it ends, and the dry run changes nothing', async () => {

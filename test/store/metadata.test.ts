@@ -114,11 +114,13 @@ for (const [driver, options] of Object.entries(drivers)) {
     assert.equal(await metadata.blobs.get(digest), { digest, size: 10, state: 'present', touched_at: 100 });
     assert.is(await metadata.blobs.claim(digest, 10, 200), 'claimed');
     assert.is((await metadata.blobs.get(digest))?.touched_at, 200);
+    assert.is(await metadata.collector.lease('host:1:run', 300, 1000), null);
     const { marked } = await metadata.collector.markUnusedBlobs(300, all);
     assert.equal(marked.map((row) => row.digest), [digest]);
     assert.is(await metadata.blobs.claim(digest, 10, 400), 'deleting');
     assert.not.ok(await metadata.blobs.link(image, digest, 10, 400));
     await metadata.collector.forget([digest]);
+    await metadata.collector.release('host:1:run');
     assert.is(await metadata.blobs.get(digest), undefined);
     assert.is(await metadata.blobs.claim(digest, 10, 500), 'claimed');
   });

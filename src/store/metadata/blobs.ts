@@ -19,8 +19,10 @@ export class SqlBlobs implements Blobs {
       const inserted = await sql.run("INSERT INTO blobs (digest, size, state, touched_at) VALUES ($1, $2, 'present', $3) ON CONFLICT (digest) DO NOTHING", [digest, size, now]);
       if (inserted > 0) return 'claimed';
       const row = await sql.get<{ state: string }>(`SELECT state FROM blobs WHERE digest = $1${lockRows(sql, 'update')}`, [digest]);
-      if (row?.state !== 'present') return 'deleting';
-      await sql.run('UPDATE blobs SET touched_at = $2 WHERE digest = $1', [digest, now]);
+      if (row?.state !== 'present' && (await collectorActive(sql, now))) return 'deleting';
+      // Present, or marked by a collection that failed or was killed: taken back (the caller
+      // places the bytes again, whether or not they are still there).
+      await sql.run("UPDATE blobs SET state = 'present', touched_at = $2 WHERE digest = $1", [digest, now]);
       return 'claimed';
     });
   }
@@ -28,6 +30,16 @@ export class SqlBlobs implements Blobs {
   async link(image: ImageRef, digest: string, size: number, now: number): Promise<boolean> {
     return this.db.atomic((sql) => linkBlob(sql, image, digest, size, now));
   }
+}
+
+/**
+ * Whether a collector holds the lease. PostgreSQL: the lease table is locked against writers until
+ * this transaction ends, so no collector takes the lease (and goes on to delete what this one
+ * takes back) in between.
+ */
+async function collectorActive(sql: Sql, now: number): Promise<boolean> {
+  if (sql.dialect === 'postgres') await sql.run('LOCK TABLE collector_lease IN EXCLUSIVE MODE');
+  return (await sql.get('SELECT 1 FROM collector_lease WHERE id = 1 AND expires_at >= $1', [now])) !== undefined;
 }
 
 /** Links a present blob into an image, touching its row (the collector then leaves it alone); false when it is not present. */

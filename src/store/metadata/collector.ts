@@ -18,8 +18,11 @@ const untaggedManifest = `r.repo = $1 AND r.pushed_at < $2
   AND NOT EXISTS (SELECT 1 FROM manifests m JOIN repository_manifests s ON s.digest = m.subject
                   WHERE m.digest = r.digest AND s.repo = r.repo AND s.name = r.name)`;
 
-/** A blob link no manifest of its image references, linked before the grace period. */
-const unreferencedLink = `b.repo = $1 AND b.linked_at < $2
+/**
+ * A blob link no manifest of its image references, linked and pulled (a HEAD too: the client then
+ * skips the upload and names the blob in a manifest) before the grace period.
+ */
+const unreferencedLink = `b.repo = $1 AND b.linked_at < $2 AND (b.pulled_at IS NULL OR b.pulled_at < $2)
   AND NOT EXISTS (SELECT 1 FROM manifest_references f WHERE f.target = b.digest
                   AND EXISTS (SELECT 1 FROM repository_manifests r WHERE r.repo = b.repo AND r.name = b.name AND r.digest = f.digest))`;
 
@@ -148,6 +151,12 @@ export class SqlCollector implements CollectorQueries {
 
   async claimUnregistered(digest: string, size: number, now: number): Promise<boolean> {
     return (await this.db.sql.run("INSERT INTO blobs (digest, size, state, touched_at) VALUES ($1, $2, 'deleting', $3) ON CONFLICT (digest) DO NOTHING", [digest, size, now])) > 0;
+  }
+
+  async stillDeleting(digests: string[]): Promise<string[]> {
+    if (digests.length === 0) return [];
+    const rows = await this.db.sql.all<{ digest: string }>(`SELECT digest FROM blobs WHERE state = 'deleting' AND digest IN (${placeholders(digests.length)})`, digests);
+    return rows.map((row) => row.digest);
   }
 
   async forget(digests: string[]): Promise<void> {

@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { storageFailure } from '../full.js';
+import { processAlive } from '../process-alive.js';
 import { mutex } from './mutex.js';
 import { watchCommits } from './wal-header.js';
 import type { Sql, SqlDatabase } from './sql.js';
@@ -70,13 +71,29 @@ function bind(entry: Prepared, params: readonly unknown[]): unknown[] {
   return entry.order.map((i) => params[i] ?? null);
 }
 
+/** A rehearsal's copy lives in `<dir of the database>/.rehearsal-<pid>-XXXXXX/`. */
+const rehearsalPrefix = '.rehearsal-';
+
+/**
+ * Removes the copies of rehearsals whose process is gone (a killed dry run): each is a whole
+ * database, password hashes included. A running one's (this or another process) is kept.
+ */
+function removeLeftoverRehearsals(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(rehearsalPrefix)) continue;
+    const pid = Number(name.slice(rehearsalPrefix.length).split('-')[0]);
+    if (!(Number.isInteger(pid) && pid > 0 && processAlive(pid))) rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
+
 /** Runs `work` in a transaction on a fresh copy of `source`, then drops the copy and all it changed. */
 async function onCopy<T>(source: Database.Database, work: (sql: Sql) => Promise<T>): Promise<T> {
   // Beside the database (the disk that has room for it, not a tmpfs), in a directory only its
   // owner can enter: the copy holds password hashes as the database does.
-  const dir = await mkdtemp(join(dirname(source.name), '.rehearsal-'));
+  const dir = await mkdtemp(join(dirname(source.name), `${rehearsalPrefix}${process.pid}-`));
   try {
     const file = join(dir, 'meta.db');
+    ownerOnly(file); // the backup keeps the mode of the file it writes into
     // The backup runs in steps between which the server goes on; writes on `source` itself are
     // carried into the copy, so it is consistent when the backup ends.
     await source.backup(file);
@@ -95,6 +112,7 @@ async function onCopy<T>(source: Database.Database, work: (sql: Sql) => Promise<
 export function openSqlite(path: string, options: SqliteOptions = {}): SqlDatabase {
   const timeout = options.busyTimeoutMs ?? 5000;
   ownerOnly(path);
+  removeLeftoverRehearsals(dirname(path));
   const writer = new Database(path, { timeout });
   const wal = writer.pragma('journal_mode = WAL', { simple: true }) === 'wal';
   writer.pragma('synchronous = FULL');

@@ -186,8 +186,9 @@ export interface Blobs {
   get(digest: string): Promise<BlobRow | undefined>;
   /**
    * Takes the digest before its bytes are committed: absent → inserted `present`; `present` →
-   * touched. Either way the collector leaves it alone for its grace period. Returns 'deleting'
-   * (and changes nothing) while the collector holds it.
+   * touched; `deleting` while no collector holds the lease (a failed or killed run) → taken back
+   * `present`. Either way the collector leaves it alone for its grace period. Returns 'deleting'
+   * (and changes nothing) while a collector holds it.
    */
   claim(digest: string, size: number, now: number): Promise<'claimed' | 'deleting'>;
   /** Links a present blob into an image and touches it; false when the row is not present. */
@@ -402,6 +403,8 @@ export interface CollectorQueries {
   unregistered(digests: string[]): Promise<string[]>;
   /** Inserts a `deleting` row for bytes nobody registered; false if a row appeared meanwhile. */
   claimUnregistered(digest: string, size: number, now: number): Promise<boolean>;
+  /** Of these digests, those still `deleting` (a push takes back the rows of a run that lost its lease). */
+  stillDeleting(digests: string[]): Promise<string[]>;
   /** Forgets blob rows whose bytes are gone. */
   forget(digests: string[]): Promise<void>;
 }
