@@ -9,6 +9,7 @@ import type { LoginHooks } from './auth/service.js';
 import { sharedLoginAttempts, throttleOptions } from './auth/throttle.js';
 import { isLoopbackAddress } from './config/auth.js';
 import type { Config } from './config/types.js';
+import { servesByPath } from './config/validate.js';
 import { BlobDownloads } from './cache/downloads.js';
 import { createApp, createMetricsApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
@@ -161,7 +162,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const urls: string[] = [];
   const ready = readiness({ store, servers: () => servers });
   let metricsUrl: string | null = null;
-  const httpsPort = () => ports[config.listeners.findIndex((listener) => listener.tls !== 'none')]!;
+  const httpsPort = () => ports[config.listeners.findIndex((listener) => listener.tls !== 'none' && servesByPath(listener))]!;
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
   // Every connection, to cut those still open when the shutdown limit is reached: a TLS

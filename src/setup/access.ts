@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Config, ListenerConfig } from '../config/types.js';
+import { servesByPath } from '../config/validate.js';
 
 // How clients reach a repository, as "Set Me Up" and `wharf setup` name it: a port binding
 // first, then a subdomain, then the repository path; among listeners, a TLS one before a plain
@@ -34,7 +35,10 @@ function tlsFirst(listeners: ListenerConfig[]): ListenerConfig | undefined {
   return listeners.find((listener) => listener.tls !== 'none') ?? listeners[0];
 }
 
-/** How clients reach `key`, or null when it is not a configured repository. */
+/**
+ * How clients reach `key`; null when it is not a configured repository, or when no listener
+ * reaches it (only port bindings of other keys): another key's binding would take its images.
+ */
 export function accessFor(config: Config, key: string): Access | null {
   if (!config.repositories[key]) return null;
   const bound = tlsFirst(config.listeners.filter((listener) => listener.repository === key));
@@ -42,8 +46,8 @@ export function accessFor(config: Config, key: string): Access | null {
     const registry = listenerAddress(bound, config);
     return { registry, prefix: registry, method: 'port binding', listener: bound };
   }
-  const shared = tlsFirst(config.listeners.filter((listener) => listener.repository === null && listener.mirrors === null && !listener.redirectToHttps))
-    ?? config.listeners[0]!;
+  const shared = tlsFirst(config.listeners.filter(servesByPath));
+  if (!shared) return null;
   if (config.baseDomain && shared.tls !== 'none') {
     const registry = withPort(`${key}.${config.baseDomain}`, shared);
     return { registry, prefix: registry, method: 'subdomain', listener: shared };
@@ -63,7 +67,7 @@ export function accessMethods(config: Config, key: string): Access[] {
     const registry = listenerAddress(listener, config);
     return { registry, prefix: registry, method: 'port binding', listener };
   });
-  const shared = tlsFirst(config.listeners.filter((listener) => listener.repository === null && listener.mirrors === null && !listener.redirectToHttps));
+  const shared = tlsFirst(config.listeners.filter(servesByPath));
   if (shared && config.baseDomain && shared.tls !== 'none') {
     const registry = withPort(`${key}.${config.baseDomain}`, shared);
     methods.push({ registry, prefix: registry, method: 'subdomain', listener: shared });
