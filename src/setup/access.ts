@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Config, ListenerConfig } from '../config/types.js';
 import { servesByPath } from '../config/validate.js';
+import { reachableMembers } from '../config/virtual.js';
 
 // How clients reach a repository, as "Set Me Up" and `wharf setup` name it: a port binding
 // first, then a subdomain, then the repository path; among listeners, a TLS one before a plain
@@ -78,4 +79,16 @@ export function accessMethods(config: Config, key: string): Access[] {
   }
   const same = (a: Access, b: Access) => a.prefix === b.prefix && a.method === b.method;
   return [preferred, ...methods.filter((method) => !same(method, preferred))];
+}
+
+/**
+ * The repositories clients cannot reach at all: no access method of their own, no mirror
+ * listener mapping them, and no reachable virtual repository over them.
+ */
+export function unreachedRepositories(config: Config): string[] {
+  const keys = Object.keys(config.repositories);
+  const mirrored = new Set(config.listeners.flatMap((listener) => Object.values(listener.mirrors ?? {})));
+  const entries = keys.filter((key) => accessFor(config, key) !== null || mirrored.has(key));
+  const reached = new Set([...entries, ...entries.flatMap((key) => reachableMembers(key, config.repositories))]);
+  return keys.filter((key) => !reached.has(key));
 }

@@ -48,11 +48,16 @@ test("a repository no listener reaches says so (CLI, /api/setup, /api/repositori
   const list = await setup(bound, '');
   assert.match(list.stdout, /other +local +no listener reaches it/);
   assert.not.match(list.stdout, '5001/other');
+  const log: string[] = [];
   const wharf = await startWharf({
-    repositories: { 'docker-local': { type: 'local' }, other: { type: 'local' } },
-    listeners: [{ address: '127.0.0.1', port: 0, repository: 'docker-local' }],
+    repositories: { 'docker-local': { type: 'local' }, other: { type: 'local' }, hub: { type: 'remote', url: 'https://hub.example' }, all: { type: 'virtual', repositories: ['hub'] } },
+    listeners: [{ address: '127.0.0.1', port: 0, repository: 'docker-local' }, { address: '127.0.0.1', port: 0, repository: 'all' }],
+    log: (line) => log.push(line),
   });
   try {
+    // Start-up names it; a member of a virtual repository that is reached is not named.
+    assert.equal(log.filter((line) => line.includes('no listener reaches')).map((line) => line.replace(/^\S+ /, '')),
+      ['warn warning: no listener reaches other: give each a port binding (listeners[].repository) or add a listener that serves by path']);
     assert.is(await (await fetch(`${wharf.url}/api/setup/other`)).text(), text.stdout);
     const listed = (await (await fetch(`${wharf.url}/api/repositories`)).json()) as { key: string; url: string | null; access: unknown[] }[];
     assert.equal(listed.find((repository) => repository.key === 'other'), { key: 'other', type: 'LOCAL', packageType: 'Docker', description: '', url: null, access: [] });
