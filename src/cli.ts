@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config/errors.js';
-import { loadConfig } from './config/load.js';
+import { loadConfig, type Overrides } from './config/load.js';
 import { gcCommand } from './cli/gc.js';
 import { promoteCommand } from './cli/promote.js';
 import type { Config } from './config/types.js';
@@ -15,6 +15,7 @@ import { UsageError } from './cli/common.js';
 import { tokenCommand } from './cli/tokens.js';
 import { userCommand } from './cli/users.js';
 import { createLogger, type Logger } from './log/logger.js';
+import { logProcessWarnings } from './log/warnings.js';
 import { RegistryError } from './oci/errors.js';
 import { shutdownGraceMs, startServer } from './server.js';
 import { openAcme } from './server/certificates.js';
@@ -78,6 +79,13 @@ function stderrLogger(config: Config): Logger {
   return createLogger({ format: config.log.format, write: (line) => process.stderr.write(line) });
 }
 
+/** The config file, read and validated; from then on process warnings are log lines in its format. */
+function configured(file: string | undefined, overrides: Overrides = {}): Config {
+  const config = loadConfig(file ?? defaultConfigPath(), overrides);
+  logProcessWarnings(stderrLogger(config));
+  return config;
+}
+
 function defaultConfigPath(): string {
   const local = resolve('config/wharf.yaml');
   return existsSync(local) ? local : fileURLToPath(new URL('../../config/wharf.yaml', import.meta.url));
@@ -105,7 +113,7 @@ async function serve(args: string[]): Promise<void> {
   });
   const configFile = resolve(values.config ?? defaultConfigPath());
   const overrides = { listen: values.listen, data: values.data };
-  const config = loadConfig(configFile, overrides);
+  const config = configured(configFile, overrides);
   const logger = stderrLogger(config);
   const workers = workerCount(config);
   let server: Serving;
@@ -149,7 +157,7 @@ function hostOf(url: string): string {
 
 async function certs(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, regenerate: { type: 'boolean' } } });
-  const config = loadConfig(values.config ?? defaultConfigPath());
+  const config = configured(values.config);
   const acme = await openAcme(config, stderrLogger(config));
   if (acme) {
     process.stdout.write(acme.describe());
@@ -168,7 +176,7 @@ async function certs(args: string[]): Promise<void> {
 
 async function setup(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
-  const config = loadConfig(values.config ?? defaultConfigPath());
+  const config = configured(values.config);
   const key = positionals[0];
   if (key === undefined) {
     process.stdout.write(repositoryList(config));
@@ -186,7 +194,7 @@ async function setup(args: string[]): Promise<void> {
 
 async function writeProxyConfig(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' }, method: { type: 'string' }, out: { type: 'string' } } });
-  const config = loadConfig(values.config ?? defaultConfigPath());
+  const config = configured(values.config);
   const server = positionals[0] as ProxyServer;
   const method = (values.method ?? defaultMethod(config)) as Method;
   if (!proxyServers.includes(server) || !methods.includes(method)) {
@@ -243,12 +251,10 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'certs') return certs(rest);
   if (command === 'setup') return setup(rest);
   if (command === 'proxy-config') return writeProxyConfig(rest);
-  if (command === 'gc') return gcCommand(rest, (file) => loadConfig(file ?? defaultConfigPath()));
-  if (command === 'promote') return promoteCommand(rest, (file) => loadConfig(file ?? defaultConfigPath()));
-  if (command === 'user' || command === 'token') {
-    const load = (file: string | undefined) => loadConfig(file ?? defaultConfigPath());
-    return command === 'user' ? userCommand(rest, load) : tokenCommand(rest, load);
-  }
+  if (command === 'gc') return gcCommand(rest, configured);
+  if (command === 'promote') return promoteCommand(rest, configured);
+  if (command === 'user') return userCommand(rest, configured);
+  if (command === 'token') return tokenCommand(rest, configured);
   process.stderr.write(`wharf: unknown command ${JSON.stringify(command)}\n\n${usage}`);
   process.exitCode = 2;
 }

@@ -9,6 +9,8 @@ import type { LoginHooks } from './auth/service.js';
 import { sharedLoginAttempts, throttleOptions } from './auth/throttle.js';
 import { isLoopbackAddress } from './config/auth.js';
 import type { Config } from './config/types.js';
+import { servesByPath } from './config/validate.js';
+import { unreachedRepositories } from './setup/access.js';
 import { BlobDownloads } from './cache/downloads.js';
 import { createApp, createMetricsApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
@@ -104,6 +106,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const store: Store = await openConfiguredStore(config, {
     recover: !worker, log: warn, ...(worker ? { sessionLocks: worker.sessionLocks, processes: worker.workers + 1 } : {}), ...(options.storageNow ? { now: options.storageNow } : {}), ...(options.storageHooks ? { hooks: options.storageHooks } : {}),
   });
+  // Once per node: workers start from the same config.
+  const unreached = worker ? [] : unreachedRepositories(config);
+  if (unreached.length > 0) warn(`warning: no listener reaches ${unreached.join(', ')}: give each a port binding (listeners[].repository) or add a listener that serves by path`);
   // Access control's messages: its warnings say so ("warning: …").
   const authLog = (message: string) => (message.startsWith('warning: ') ? logger.warn(message) : logger.info(message));
   // Login attempts: on PostgreSQL every node (and each of its workers) counts them in the
@@ -161,7 +166,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const urls: string[] = [];
   const ready = readiness({ store, servers: () => servers });
   let metricsUrl: string | null = null;
-  const httpsPort = () => ports[config.listeners.findIndex((listener) => listener.tls !== 'none')]!;
+  const httpsPort = () => ports[config.listeners.findIndex((listener) => listener.tls !== 'none' && servesByPath(listener))]!;
   // HTTP/2 sessions stay open when idle; they are closed (gracefully) on shutdown.
   const sessions = new Set<Http2Session>();
   // Every connection, to cut those still open when the shutdown limit is reached: a TLS

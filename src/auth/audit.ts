@@ -11,7 +11,8 @@ export interface AuditEvent {
   action: string;
   /** What it was done to: key/image:tag, a user name, a token id. */
   target?: string;
-  result: 'ok' | 'denied' | 'failed' | 'throttled';
+  /** error: the check could not be made (its database out of reach). */
+  result: 'ok' | 'denied' | 'failed' | 'throttled' | 'error';
   reason?: string;
 }
 

@@ -157,7 +157,9 @@ export class AuthService {
     try {
       attempt = await this.#throttle.reserve(username, from);
     } catch (error) {
-      this.audit.record({ who: username, from, action: 'login', result: 'throttled' });
+      // Only a refusal by the counts is a throttled login; anything else (the database out of reach) is an error.
+      const throttled = error instanceof RegistryError && error.code === 'TOOMANYREQUESTS';
+      this.audit.record({ who: username, from, action: 'login', result: throttled ? 'throttled' : 'error' });
       throw error;
     }
     await this.#hooks.reserved?.(username);

@@ -63,6 +63,16 @@ export function duration(value: unknown, path: string): number {
   return Number(match[1]) * durationUnits[match[2]!]!;
 }
 
+// Node's timers hold at most 2^31-1 ms (24.8 days); a longer one fires after 1 ms instead.
+const maxTimerMs = 24 * 86_400_000;
+
+/** A duration that ends up in a timer: at most 24d. */
+export function timerDuration(value: unknown, path: string): number {
+  const ms = duration(value, path);
+  if (ms > maxTimerMs) throw new ConfigError(path, `at most 24d (Node's timers hold no longer), got ${describe(value)}`);
+  return ms;
+}
+
 export function positiveInteger(value: unknown, path: string): number {
   const number = fromDigits(value);
   if (typeof number !== 'number' || !Number.isInteger(number) || number < 1) throw new ConfigError(path, `expected a whole number of at least 1, got ${describe(value)}`);
@@ -125,11 +135,11 @@ export function byteSize(value: unknown, path: string): number {
   return Math.floor(Number(match[1]) * sizeUnits[match[2]!]!);
 }
 
-/** `timeouts: { connect, response }`: durations, 10 s and 60 s unless given. */
+/** `timeouts: { connect, response }`: durations (timers: at most 24d), 10 s and 60 s unless given. */
 export function timeouts(value: unknown, path: string): { connect: number; response: number } {
   const node = value === undefined ? {} : mapping(value, path, ['connect', 'response']);
   return {
-    connect: node.connect === undefined ? 10_000 : duration(node.connect, join(path, 'connect')),
-    response: node.response === undefined ? 60_000 : duration(node.response, join(path, 'response')),
+    connect: node.connect === undefined ? 10_000 : timerDuration(node.connect, join(path, 'connect')),
+    response: node.response === undefined ? 60_000 : timerDuration(node.response, join(path, 'response')),
   };
 }

@@ -2,13 +2,16 @@ import { ConfigError } from './errors.js';
 import { join } from './fields.js';
 
 // `${NAME}` in any string value is replaced by that environment variable, so secrets stay out of
-// the file. `$${` escapes a literal `${`. A variable that is not set is an error naming the key.
-const reference = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+// the file. `$${` escapes a literal `${`. A variable that is not set is an error naming the key,
+// and so is any other `${` (unterminated, `${X:-default}`, `${a-b}`): a typo in a secret must not
+// become the secret. The message does not repeat the value, which may be most of a secret.
+const reference = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{/g;
 
 export function interpolate(value: unknown, env: NodeJS.ProcessEnv, path = ''): unknown {
   if (typeof value === 'string') {
-    return value.replace(reference, (whole, escaped: string, name: string) => {
-      if (escaped) return whole.slice(1);
+    return value.replace(reference, (whole, name: string | undefined) => {
+      if (whole === '$${') return '${';
+      if (name === undefined) throw new ConfigError(path, 'unsupported ${…} reference: write ${NAME} (letters, digits and _, no default values), or $${ for a literal ${');
       const substitute = env[name];
       if (substitute === undefined) throw new ConfigError(path, `environment variable ${name} is not set`);
       return substitute;

@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.js';
-import { boolean, describe, duration, httpUrl, join, mapping, string, timeouts, type Node } from './fields.js';
+import { boolean, describe, duration, httpUrl, join, mapping, string, timeouts, timerDuration, type Node } from './fields.js';
 import type { CollectorConfig, StorageConfig } from './types.js';
 
 // Where bytes and metadata live, and the collector that frees what nothing uses:
@@ -80,7 +80,7 @@ export function collectorConfig(gc: unknown, uploads: unknown): CollectorConfig 
   const gcNode = gc === undefined ? {} : mapping(gc, 'gc', ['interval', 'grace']);
   const uploadsNode = uploads === undefined ? {} : mapping(uploads, 'uploads', ['expireAfter']);
   return {
-    interval: gcNode.interval === undefined ? 3_600_000 : duration(gcNode.interval, 'gc.interval'),
+    interval: gcNode.interval === undefined ? 3_600_000 : timerDuration(gcNode.interval, 'gc.interval'),
     grace: gcNode.grace === undefined ? 3_600_000 : duration(gcNode.grace, 'gc.grace'),
     uploadsExpireAfter: uploadsNode.expireAfter === undefined ? 86_400_000 : duration(uploadsNode.expireAfter, 'uploads.expireAfter'),
   };

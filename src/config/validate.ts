@@ -36,6 +36,11 @@ function certificates(value: unknown, path: string, baseDir: string): { cert: st
   });
 }
 
+/** A listener that serves every repository by subdomain and path: no port binding, no mirrors, no redirect. */
+export function servesByPath(listener: ListenerConfig): boolean {
+  return listener.repository === null && listener.mirrors === null && !listener.redirectToHttps;
+}
+
 function listener(value: unknown, path: string, baseDir: string): ListenerConfig {
   const node = mapping(value, path, ['address', 'port', 'tls', 'repository', 'mirrors', 'redirectToHttps']);
   if (node.repository !== undefined && node.mirrors !== undefined) throw new ConfigError(join(path, 'mirrors'), 'a listener is bound to one repository or mirrors several, not both');
@@ -171,8 +176,9 @@ export function validateConfig(raw: unknown, options: { baseDir: string }): Conf
   const repositoryConfigs = repositories(node.repositories);
   const listenerConfigs = node.listeners === undefined ? [defaultListener] : listeners(node.listeners, options.baseDir);
   listenerConfigs.forEach((item, i) => {
-    if (item.redirectToHttps && (item.tls !== 'none' || !listenerConfigs.some((other) => other.tls !== 'none'))) {
-      throw new ConfigError(`listeners[${i}].redirectToHttps`, 'needs a plain listener here and a TLS listener to redirect to');
+    // A port binding or a mirror would take the redirected request as its own repository's.
+    if (item.redirectToHttps && (item.tls !== 'none' || !listenerConfigs.some((other) => other.tls !== 'none' && servesByPath(other)))) {
+      throw new ConfigError(`listeners[${i}].redirectToHttps`, 'needs a plain listener here and a TLS listener that serves by path (no repository, no mirrors) to redirect to');
     }
     if (item.repository !== null && !repositoryConfigs[item.repository]) {
       throw new ConfigError(`listeners[${i}].repository`, `no repository ${JSON.stringify(item.repository)} (configured: ${Object.keys(repositoryConfigs).join(', ')})`);

@@ -1,5 +1,6 @@
 import type { Config } from '../config/types.js';
 import { createLogger } from '../log/logger.js';
+import { logProcessWarnings } from '../log/warnings.js';
 import { startServer, type RunningServer } from '../server.js';
 import type { WorkerStart } from './cluster.js';
 import { WorkerChannel } from './ipc.js';
@@ -30,6 +31,7 @@ export async function runWorker(): Promise<void> {
   channel.on('shutdown', stop);
   const { config, acme, workers, breakers } = await channel.request<WorkerStart>('start', null);
   const logger = createLogger({ format: config.log.format, write: (line) => process.stderr.write(line) });
+  logProcessWarnings(logger);
   try {
     serving(await startServer(config, { logger, worker: workerState(channel, { acme: config.acme ? { current: acme } : null, workers, breakers }) }));
   } catch (error) {

@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
 import type { Config, ListenerConfig } from '../config/types.js';
+import { servesByPath } from '../config/validate.js';
+import { reachableMembers } from '../config/virtual.js';
 
 // How clients reach a repository, as "Set Me Up" and `wharf setup` name it: a port binding
 // first, then a subdomain, then the repository path; among listeners, a TLS one before a plain
@@ -34,7 +36,10 @@ function tlsFirst(listeners: ListenerConfig[]): ListenerConfig | undefined {
   return listeners.find((listener) => listener.tls !== 'none') ?? listeners[0];
 }
 
-/** How clients reach `key`, or null when it is not a configured repository. */
+/**
+ * How clients reach `key`; null when it is not a configured repository, or when no listener
+ * reaches it (only port bindings of other keys): another key's binding would take its images.
+ */
 export function accessFor(config: Config, key: string): Access | null {
   if (!config.repositories[key]) return null;
   const bound = tlsFirst(config.listeners.filter((listener) => listener.repository === key));
@@ -42,8 +47,8 @@ export function accessFor(config: Config, key: string): Access | null {
     const registry = listenerAddress(bound, config);
     return { registry, prefix: registry, method: 'port binding', listener: bound };
   }
-  const shared = tlsFirst(config.listeners.filter((listener) => listener.repository === null && listener.mirrors === null && !listener.redirectToHttps))
-    ?? config.listeners[0]!;
+  const shared = tlsFirst(config.listeners.filter(servesByPath));
+  if (!shared) return null;
   if (config.baseDomain && shared.tls !== 'none') {
     const registry = withPort(`${key}.${config.baseDomain}`, shared);
     return { registry, prefix: registry, method: 'subdomain', listener: shared };
@@ -63,7 +68,7 @@ export function accessMethods(config: Config, key: string): Access[] {
     const registry = listenerAddress(listener, config);
     return { registry, prefix: registry, method: 'port binding', listener };
   });
-  const shared = tlsFirst(config.listeners.filter((listener) => listener.repository === null && listener.mirrors === null && !listener.redirectToHttps));
+  const shared = tlsFirst(config.listeners.filter(servesByPath));
   if (shared && config.baseDomain && shared.tls !== 'none') {
     const registry = withPort(`${key}.${config.baseDomain}`, shared);
     methods.push({ registry, prefix: registry, method: 'subdomain', listener: shared });
@@ -74,4 +79,16 @@ export function accessMethods(config: Config, key: string): Access[] {
   }
   const same = (a: Access, b: Access) => a.prefix === b.prefix && a.method === b.method;
   return [preferred, ...methods.filter((method) => !same(method, preferred))];
+}
+
+/**
+ * The repositories clients cannot reach at all: no access method of their own, no mirror
+ * listener mapping them, and no reachable virtual repository over them.
+ */
+export function unreachedRepositories(config: Config): string[] {
+  const keys = Object.keys(config.repositories);
+  const mirrored = new Set(config.listeners.flatMap((listener) => Object.values(listener.mirrors ?? {})));
+  const entries = keys.filter((key) => accessFor(config, key) !== null || mirrored.has(key));
+  const reached = new Set([...entries, ...entries.flatMap((key) => reachableMembers(key, config.repositories))]);
+  return keys.filter((key) => !reached.has(key));
 }

@@ -5,6 +5,8 @@ import { mirrorLines } from './mirrors.js';
 // "Set Me Up": the commands that reach one repository, for the access method the config gives it
 // (setup/access.ts), like Artifactory's dialog; for a remote repository, how to use it as a mirror.
 
+const unreachable = 'no listener reaches it';
+
 export interface SetupOptions {
   /** Whether the server asks clients to log in (default true: the login lines are printed). */
   authentication?: boolean;
@@ -13,8 +15,12 @@ export interface SetupOptions {
 }
 
 export function setupText(config: Config, key: string, caPath: string | null, options: SetupOptions = {}): string | null {
+  if (!config.repositories[key]) return null;
   const access = accessFor(config, key);
-  if (!access) return null;
+  if (!access) {
+    return `Set Me Up: ${key} (${config.repositories[key]!.type} repository): ${unreachable}. Add a port binding (a listener with repository: ${key}), `
+      + 'or a listener with neither repository nor mirrors, which serves every repository by path.\n';
+  }
   const login = options.authentication ?? true;
   const repository = config.repositories[key]!;
   const kind = repository.type;
@@ -63,8 +69,9 @@ export function repositoryList(config: Config): string {
   const width = Math.max(...keys.map((key) => key.length));
   const typeWidth = Math.max(...keys.map((key) => config.repositories[key]!.type.length));
   const lines = keys.map((key) => {
-    const access = accessFor(config, key)!;
-    return `  ${key.padEnd(width)}  ${config.repositories[key]!.type.padEnd(typeWidth)}  ${access.prefix}/<image>  (by ${access.method})`;
+    const access = accessFor(config, key);
+    const reach = access ? `${access.prefix}/<image>  (by ${access.method})` : unreachable;
+    return `  ${key.padEnd(width)}  ${config.repositories[key]!.type.padEnd(typeWidth)}  ${reach}`;
   });
   return `Repositories (wharf setup REPOSITORY prints the commands for one):\n${lines.join('\n')}\n`;
 }

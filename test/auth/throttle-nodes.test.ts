@@ -4,7 +4,7 @@ import pg from 'pg';
 import { rm } from 'node:fs/promises';
 import { basic, heldLogins } from '../helpers/auth.js';
 import { terminate } from '../helpers/children.js';
-import { postgresDatabase } from '../helpers/postgres.js';
+import { postgresDatabase, stopPostgres } from '../helpers/postgres.js';
 import { errorCode } from '../helpers/registry.js';
 import { spawnWharf, startWharf, tempDir, testStorage, type StartOptions, type TestServer } from '../helpers/server.js';
 
@@ -124,6 +124,24 @@ test('a node with workers on PostgreSQL counts in the database too, not in its p
     await terminate(workers.child);
     await rm(dataDir, { recursive: true, force: true });
     await single.cleanup();
+  }
+});
+
+test('a database outage while a login is counted is audited result=error, not throttled; a real refusal still is', async () => {
+  const audit: string[] = [];
+  const node = await startWharf({ storage: { metadata: { driver: 'postgres', url: await postgresDatabase() } }, users, audit: (line) => audit.push(line), auth: { throttle: { perUser: 1, perAddress: 100, window: '1m' } } });
+  let restart: (() => Promise<void>) | null = null;
+  try {
+    assert.is((await login(node, 'other', 'guess')).status, 401);
+    assert.is((await login(node, 'other', 'other-password')).status, 429);
+    restart = await stopPostgres();
+    assert.is((await login(node, 'victim', 'right-password')).status, 503);
+    await restart();
+    restart = null;
+    assert.equal(audit.filter((line) => line.includes('action=login')).map((line) => / who=(\S+) .* result=(\S+)/.exec(line)!.slice(1).join(' ')), ['other failed', 'other throttled', 'victim error']);
+  } finally {
+    await restart?.();
+    await node.cleanup();
   }
 });
 

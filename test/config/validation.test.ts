@@ -27,6 +27,12 @@ test('an invalid listener address stops start-up with exit 2 naming the key, not
   assert.equal(config.listeners.map((l) => l.address), ['::1', '::', 'localhost']);
 });
 
+test('redirectToHttps needs a TLS listener that serves by path: port bindings and mirrors are not one', async () => {
+  const hub = '  hub: { type: remote, url: "https://hub.example" }\n';
+  assert.is(await problem(`listeners:\n  - { port: 80, redirectToHttps: true }\n  - { port: 5001, tls: { mode: self-signed }, repository: docker-local }\n  - { port: 5002, tls: { mode: self-signed }, mirrors: { docker.io: hub } }\n${local}${hub}`),
+    'listeners[0].redirectToHttps: needs a plain listener here and a TLS listener that serves by path (no repository, no mirrors) to redirect to');
+});
+
 test('keys and names that are too long get a message about their length', async () => {
   const long = 'a'.repeat(64);
   assert.is(await problem(`repositories:\n  ${long}: { type: local }\n`),

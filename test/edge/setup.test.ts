@@ -10,7 +10,7 @@ async function setup(config: string, key: string): Promise<{ code: number | null
   const dir = await tempDir('wharf-setup-');
   const file = join(dir, 'wharf.yaml');
   await writeFile(file, config.replaceAll('DIR', dir));
-  return runCli(['setup', key, '--config', file]);
+  return runCli(['setup', ...(key ? [key] : []), '--config', file]);
 }
 
 const repositories = 'repositories:\n  docker-local: { type: local }\n  docker-hub: { type: remote, url: "https://registry-1.docker.io" }\n';
@@ -38,6 +38,32 @@ test('port binding and subdomain over self-signed TLS, with the CA-trust step; r
   const unknown = await setup(config, 'nope');
   assert.is(unknown.code, 2);
   assert.match(unknown.stderr, 'configured: docker-local, docker-hub');
+});
+
+test("a repository no listener reaches says so (CLI, /api/setup, /api/repositories), never naming another key's port binding", async () => {
+  const bound = `listeners:\n  - { address: 127.0.0.1, port: 5001, repository: docker-local }\nrepositories:\n  docker-local: { type: local }\n  other: { type: local }\n`;
+  const text = await setup(bound, 'other');
+  assert.is(text.code, 0, text.stderr);
+  assert.is(text.stdout, 'Set Me Up: other (local repository): no listener reaches it. Add a port binding (a listener with repository: other), or a listener with neither repository nor mirrors, which serves every repository by path.\n');
+  const list = await setup(bound, '');
+  assert.match(list.stdout, /other +local +no listener reaches it/);
+  assert.not.match(list.stdout, '5001/other');
+  const log: string[] = [];
+  const wharf = await startWharf({
+    repositories: { 'docker-local': { type: 'local' }, other: { type: 'local' }, hub: { type: 'remote', url: 'https://hub.example' }, all: { type: 'virtual', repositories: ['hub'] } },
+    listeners: [{ address: '127.0.0.1', port: 0, repository: 'docker-local' }, { address: '127.0.0.1', port: 0, repository: 'all' }],
+    log: (line) => log.push(line),
+  });
+  try {
+    // Start-up names it; a member of a virtual repository that is reached is not named.
+    assert.equal(log.filter((line) => line.includes('no listener reaches')).map((line) => line.replace(/^\S+ /, '')),
+      ['warn warning: no listener reaches other: give each a port binding (listeners[].repository) or add a listener that serves by path']);
+    assert.is(await (await fetch(`${wharf.url}/api/setup/other`)).text(), text.stdout);
+    const listed = (await (await fetch(`${wharf.url}/api/repositories`)).json()) as { key: string; url: string | null; access: unknown[] }[];
+    assert.equal(listed.find((repository) => repository.key === 'other'), { key: 'other', type: 'LOCAL', packageType: 'Docker', description: '', url: null, access: [] });
+  } finally {
+    await wharf.cleanup();
+  }
 });
 
 test('the same text is served at /api/setup/<key>', async () => {

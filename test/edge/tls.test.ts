@@ -117,6 +117,24 @@ test('a redirectToHttps listener sends every request to the TLS listener, keepin
   }
 });
 
+test('a redirectToHttps listener skips a TLS port binding: it sends requests to the TLS listener that serves by path', async () => {
+  const redirecting = await startWharf({
+    repositories: { 'docker-local': { type: 'local' }, other: { type: 'local' } },
+    listeners: [
+      { address: '127.0.0.1', port: 0, redirectToHttps: true },
+      { address: '127.0.0.1', port: 0, tls: { mode: 'self-signed' }, repository: 'docker-local' },
+      { address: '127.0.0.1', port: 0, tls: { mode: 'self-signed' } },
+    ],
+  });
+  try {
+    const response = await fetch(`${redirecting.urls[0]}/v2/other/app/blobs/uploads/`, { method: 'POST', redirect: 'manual' });
+    assert.is(response.status, 308);
+    assert.is(response.headers.get('location'), `${redirecting.urls[2]}/v2/other/app/blobs/uploads/`);
+  } finally {
+    await redirecting.cleanup();
+  }
+});
+
 test('TLS listeners negotiate HTTP/2 and HTTP/1.1 by ALPN', async () => {
   assert.is((await curl(['-o', '/dev/null', '-w', '%{http_version}', '--http2', `https://${main}/v2/`])).trim(), '2');
   assert.is((await curl(['-o', '/dev/null', '-w', '%{http_version}', '--http1.1', `https://${main}/v2/`])).trim(), '1.1');

@@ -9,7 +9,9 @@ import { blob, makeImage } from '../helpers/images.js';
 import { logCollector } from '../helpers/logs.js';
 import { freePort } from '../helpers/ports.js';
 import { pushImage, seedImage } from '../helpers/registry.js';
-import { runCli, startWharf, tempDir } from '../helpers/server.js';
+import { runCli, spawnWharf, startWharf, tempDir } from '../helpers/server.js';
+import { terminate } from '../helpers/children.js';
+import { s3Storage } from '../helpers/s3.js';
 import { startDistribution } from '../helpers/upstream.js';
 
 // Log lines as an operator reads them: a timestamp and a level on each, text or JSON; the access
@@ -179,6 +181,22 @@ test('a listener that cannot bind names itself and the cause; exit 1', async () 
   } finally {
     busy.close();
   }
+});
+
+test('process warnings (the AWS SDK\'s in S3 mode) are log lines: serve and a CLI command print each once, with a timestamp and a level', async () => {
+  const storage = JSON.stringify({ blobs: await s3Storage() });
+  const dataDir = await tempDir();
+  const served = await spawnWharf(dataDir, { config: `storage: ${storage}\nrepositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n` });
+  assert.is(await terminate(served.child), 0);
+  const lines = served.stderr().trimEnd().split('\n');
+  for (const line of lines) assert.match(line, timestamped);
+  assert.is(lines.filter((line) => line.includes('NodeVersionSupportWarning')).length, 1, served.stderr());
+  const file = join(dataDir, 'json.yaml');
+  await writeFile(file, `dataDir: ${dataDir}\nstorage: ${storage}\nrepositories:\n  docker-local: { type: local }\nlog: { format: json }\n`);
+  const gc = await runCli(['gc', '--config', file]);
+  assert.is(gc.code, 0, gc.stderr);
+  const entries = gc.stderr.trimEnd().split('\n').map((line) => JSON.parse(line) as { time: string; level: string; message: string });
+  assert.equal(entries.map((entry) => [entry.level, /^Warning: NodeVersionSupportWarning: The AWS SDK .* More information/.test(entry.message)]), [['warn', true]]);
 });
 
 test.run();
