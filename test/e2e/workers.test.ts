@@ -449,6 +449,7 @@ test('SIGHUP reloads every worker, logged once when all have it; a bad file is r
   const applied = () => wharf.log.lines.filter((line) => line.includes('reload: applied repositories.docker-two')).length;
   const restart = () => wharf.log.lines.filter((line) => line.includes('reload: downloads.memory changed, which needs a restart')).length;
   await wharf.log.waitFor('reload: applied repositories.docker-two', 30_000);
+  await wharf.log.waitFor('reload: downloads.memory changed, which needs a restart', 10_000);
   for (let i = 0; i < 8; i++) assert.is(await code('/v2/docker-two/team/x/manifests/v1'), 'MANIFEST_UNKNOWN', 'the new repository, on every worker');
   assert.is(restart(), 1, 'what needs a restart is said once too');
   await writeFile(`${dataDir}.yaml`, 'repositories: [nonsense\n');

@@ -206,11 +206,12 @@ export interface WharfProcess {
  * URL. `config` is the YAML to serve (default: docker-local, no access log); it is written to
  * `<dataDir>.yaml`, and its first listener is moved to a free port.
  */
-export async function spawnWharf(dataDir: string, options: { config?: string } = {}): Promise<WharfProcess> {
+export async function spawnWharf(dataDir: string, options: { config?: string; env?: NodeJS.ProcessEnv } = {}): Promise<WharfProcess> {
   const configFile = `${dataDir}.yaml`;
   await writeFile(configFile, options.config ?? 'repositories:\n  docker-local: { type: local }\nlog: { access: false }\nauth: { enabled: false }\n');
   const child = spawn(process.execPath, [cliPath, 'serve', '--config', configFile, '--listen', '127.0.0.1:0', '--data', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.env ? { env: options.env } : {}),
   });
   let stderr = '';
   const log = logCollector();

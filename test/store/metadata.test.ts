@@ -108,6 +108,22 @@ for (const [driver, options] of Object.entries(drivers)) {
     assert.is(await metadata.blobLinks.size(image, first.digest), null);
   });
 
+  test('a flush waits for a write begun before it (the timer\'s): what was noted is in the database when it resolves', async () => {
+    const made = makeImage({ layers: 1 });
+    const layer = made.layers[0]!;
+    // Linked first, the config is the least recently pulled until its pull is written.
+    for (const [item, at] of [[made.config, 500], [layer, 1000]] as const) {
+      assert.is(await metadata.blobs.claim(item.digest, item.bytes.length, at), 'claimed');
+      assert.ok(await metadata.blobs.link(image, item.digest, item.bytes.length, at));
+    }
+    metadata.pulls.note('blob', image, made.config.digest);
+    const first = metadata.pulls.flush(); // as the timer does, not awaited
+    await metadata.pulls.flush(); // nothing noted since: the collector's flush before it sweeps
+    const [oldest] = await metadata.blobLinks.leastRecentlyPulled('docker-local', 1);
+    assert.is(oldest?.digest, layer.digest, 'the pulled config is no longer the least recently pulled');
+    await first;
+  });
+
   test('the blobs registry: claim inserts or touches; a row being deleted is neither claimed nor linked', async () => {
     const digest = makeImage().config.digest;
     assert.is(await metadata.blobs.claim(digest, 10, 100), 'claimed');

@@ -4,10 +4,21 @@ import type { ImageRef, Pulls } from './types.js';
 /** How long pull timestamps are gathered before they are written in one transaction. */
 const pullFlushMs = 2000;
 
+interface Pull {
+  kind: 'manifest' | 'blob';
+  repo: string;
+  name: string;
+  digest: string;
+  at: number;
+  downloads: number;
+}
+
 /** Pull times, gathered in memory so that a pull never waits on a write. */
 export class BatchedPulls implements Pulls {
-  readonly #pending = new Map<string, { kind: 'manifest' | 'blob'; repo: string; name: string; digest: string; at: number; downloads: number }>();
+  readonly #pending = new Map<string, Pull>();
   #timer: NodeJS.Timeout | null = null;
+  /** The latest write, begun by the timer or a caller. */
+  #writing: Promise<void> = Promise.resolve();
 
   /** `now`: the store's clock (tests move it rather than wait between pulls). */
   constructor(private readonly database: SqlDatabase, private readonly now: () => number = Date.now) {}
@@ -26,12 +37,21 @@ export class BatchedPulls implements Pulls {
     this.#timer ??= setTimeout(() => void this.flush().catch(() => undefined), pullFlushMs).unref();
   }
 
-  async flush(): Promise<void> {
+  /**
+   * Writes what was noted so far. Resolves once every earlier write has ended too, one the timer
+   * began included: a caller that flushes (the collector) then finds each pull in the database.
+   */
+  flush(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     const pulls = [...this.#pending.values()];
     this.#pending.clear();
-    if (pulls.length === 0) return;
+    const write = this.#writing.catch(() => undefined).then(() => (pulls.length === 0 ? undefined : this.#write(pulls)));
+    this.#writing = write;
+    return write;
+  }
+
+  async #write(pulls: Pull[]): Promise<void> {
     await this.database.transaction(async (sql) => {
       for (const pull of pulls) {
         const params = [pull.at, pull.repo, pull.name, pull.digest];
