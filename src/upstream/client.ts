@@ -40,6 +40,13 @@ export const maxRedirects = 5;
 /** Bounded retries with backoff, on connection errors and 5xx only (never on 4xx). */
 const retryDelaysMs = [100, 400];
 
+/** Which of timeouts.* cut a request (undici's error codes), if one did. */
+function timeoutOf(error: unknown): 'connect' | 'response' | null {
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect';
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'response' : null;
+}
+
 export function header(response: Dispatcher.ResponseData, name: string): string | undefined {
   const value = response.headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -97,7 +104,7 @@ export class UpstreamClient {
     return this.#basic && credentials ? `Basic ${Buffer.from(credentials).toString('base64')}` : null;
   }
 
-  /** Sends a request, answering one auth challenge and following redirects; retries connection errors and 5xx. */
+  /** Sends a request, answering one auth challenge and following redirects; retries connection errors (not timeouts) and 5xx. */
   async send(upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
     for (let attempt = 0; ; attempt++) {
       let response: Dispatcher.ResponseData;
@@ -105,7 +112,8 @@ export class UpstreamClient {
       try {
         ({ response, from } = await this.#sendAuthorized(upstreamRequest));
       } catch (error) {
-        if (error instanceof RegistryError || attempt >= retryDelaysMs.length) throw this.#unreachable(error);
+        // A timeout is not tried again: the client has already waited its whole limit once.
+        if (error instanceof RegistryError || timeoutOf(error) || attempt >= retryDelaysMs.length) throw this.#unreachable(error);
         await sleep(retryDelaysMs[attempt]!);
         continue;
       }
@@ -170,11 +178,10 @@ export class UpstreamClient {
 
   /** Why a request failed, for an operator: undici's timeout codes say little, so the setting that fired is named. */
   #reason(error: unknown): string {
+    const fired = timeoutOf(error);
+    if (fired) return `${fired === 'connect' ? 'no connection' : 'no answer'} within timeouts.${fired} (${this.#options.timeouts[fired]} ms)`;
     const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
-    const { connect, response } = this.#options.timeouts;
-    return code === 'UND_ERR_CONNECT_TIMEOUT' ? `no connection within timeouts.connect (${connect} ms)`
-      : code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within timeouts.response (${response} ms)`
-        : code ?? (error instanceof Error ? error.message : String(error));
+    return code ?? (error instanceof Error ? error.message : String(error));
   }
 
   /**

@@ -48,12 +48,12 @@ test('a 4xx is an answer, not a failure: never retried', async () => {
   assert.equal(await readdir(join(fixture.wharf.dataDir, 'tmp')), []);
 });
 
-test('an upstream that never answers is cut at timeouts.response, retried, and named in the error', async () => {
+test('an upstream that never answers is cut at timeouts.response, named in the error, and not asked again (the client waited the limit once, not three times)', async () => {
   fixture.proxy.fault = 'stall';
   const response = await manifest('team/app', '2.0');
   assert.is(response.status, 502);
   assert.match(await message(response), 'no answer within timeouts.response (1000 ms)');
-  assert.is(manifestRequests(), 3);
+  assert.is(manifestRequests(), 1);
 });
 
 test('serveStale: false: during an outage a cached tag fails like the upstream; content by digest still serves', async () => {
