@@ -1,7 +1,7 @@
 import { apiVersionHeader } from './env.js';
 import { sendable } from '../store/blobs/file-body.js';
 import { offloadHeader } from './offload.js';
-import { parseRangeHeader } from './ranges.js';
+import { effectiveRange, parseRangeHeader } from './ranges.js';
 import { sendStream } from './streams.js';
 import { auditTarget, readOptions, type Target } from './target.js';
 import { refuseWrite } from './writes.js';
@@ -23,7 +23,8 @@ export async function headBlob(target: Target, digest: string): Promise<Response
 
 export async function getBlob(target: Target, digest: string): Promise<Response> {
   const { c, repository, name } = target;
-  const rangeHeader = c.req.header('range');
+  const etag = `"${digest}"`;
+  const rangeHeader = effectiveRange(c.req.header('range'), c.req.header('if-range'), etag);
   const read = await repository.openBlob(name, digest, rangeHeader ? (length) => parseRangeHeader(rangeHeader, length) : undefined, readOptions(target));
   if (read.cache) c.env.notes.cache = read.cache;
   if ('redirect' in read) {
@@ -35,7 +36,7 @@ export async function getBlob(target: Target, digest: string): Promise<Response>
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': digest,
     'Accept-Ranges': 'bytes',
-    ETag: `"${digest}"`,
+    ETag: etag,
   };
   // A committed blob file, asked for by a proxy that can send it (proxy.offload): it serves the
   // bytes, and the client's Range, itself.

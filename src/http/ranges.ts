@@ -4,6 +4,15 @@ import type { ByteRange } from '../repos/repository.js';
 // RFC 9110 §14 byte ranges for blob GET. One range is served; a multi-range or malformed header
 // is ignored (the whole blob is sent), which the RFC allows.
 
+/**
+ * The Range a blob GET is answered with: none when If-Range names anything but the blob's strong
+ * ETag (RFC 9110 §13.1.5: a date, or another tag, means the client wants the whole blob; Wharf
+ * sends no Last-Modified, so no date matches).
+ */
+export function effectiveRange(range: string | undefined, ifRange: string | undefined, etag: string): string | undefined {
+  return ifRange === undefined || ifRange.trim() === etag ? range : undefined;
+}
+
 export function parseRangeHeader(header: string | undefined, size: number): ByteRange | null {
   if (!header) return null;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());

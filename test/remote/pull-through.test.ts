@@ -174,7 +174,7 @@ test('an upstream that sends wrong bytes commits nothing and never hands the cli
   assert.is(fixture.proxy.counts['GET blob'], 2, 'fetched again: the bad copy was not kept');
 });
 
-test('Range works cold (from the growing download) and warm (206 from disk)', async () => {
+test('Range works cold (from the growing download) and warm (206 from disk); If-Range with another validator gets the whole blob', async () => {
   const image = makeImage({ layers: 1, layerBytes: 1 << 20 });
   const layer = image.layers[0]!;
   await seedImage(fixture.distribution.url, 'team/ranged', image, '1');
@@ -186,6 +186,15 @@ test('Range works cold (from the growing download) and warm (206 from disk)', as
   const warm = await fetch(remote('team/ranged', `blobs/${layer.digest}`), { headers: { Range: 'bytes=-10' } });
   assert.is(warm.status, 206);
   assert.equal(Buffer.from(await warm.arrayBuffer()), layer.bytes.subarray(layer.bytes.length - 10));
+  // If-Range (RFC 9110 §13.1.5): the range holds for the blob's own ETag; any other validator gets the whole blob.
+  const same = await fetch(remote('team/ranged', `blobs/${layer.digest}`), { headers: { Range: 'bytes=0-9', 'If-Range': `"${layer.digest}"` } });
+  assert.is(same.status, 206);
+  assert.equal(Buffer.from(await same.arrayBuffer()), layer.bytes.subarray(0, 10));
+  for (const validator of ['"other"', `W/"${layer.digest}"`, 'Tue, 01 Dec 2026 10:00:00 GMT']) {
+    const other = await fetch(remote('team/ranged', `blobs/${layer.digest}`), { headers: { Range: 'bytes=0-9', 'If-Range': validator } });
+    assert.is(other.status, 200, validator);
+    assert.equal(Buffer.from(await other.arrayBuffer()), layer.bytes, validator);
+  }
   assert.is(fixture.proxy.counts['GET blob'], 1);
 });
 
