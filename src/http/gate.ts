@@ -4,7 +4,7 @@ import { basicForm } from '../auth/passwords.js';
 import type { Sealer } from '../auth/sealer.js';
 import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
-import { displayName, type Route } from '../routing/route.js';
+import { displayName, type QualifiedName, type Route } from '../routing/route.js';
 import { challenge } from './challenge.js';
 import { sentCredentials } from './credentials.js';
 
@@ -80,22 +80,25 @@ export class Gate {
     return this.access;
   }
 
-  /** Throws unless the caller may do `action` to `image` of `repoKey`; `route` names the scope as the client sees it. */
-  require(route: Route, repoKey: string, image: string, action: Action): Access {
+  /**
+   * Throws unless the caller may do `action` to `image` of `repoKey`; `route` names the scope as the
+   * client sees it. `source`: a mount's, asked for too (pull), as distribution does, so that the
+   * token a client gets for the challenge lets the mount happen rather than a whole upload.
+   */
+  require(route: Route, repoKey: string, image: string, action: Action, source: QualifiedName | null = null): Access {
     const verdict = this.access?.verdict(repoKey, image, action);
     if (verdict === 'granted') return this.access!;
-    const scope = `repository:${displayName(route, repoKey, image)}:${challengeActions(action)}`;
-    if (!this.access) throw this.#challenge(scope);
+    if (!this.access) throw this.#challenge(scopeOf(route, repoKey, image, action, source));
     // Not a denial: the protocol's way to send the client back for a token with this scope.
-    if (verdict === 'outside-token') throw this.#challenge(scope, 'insufficient_scope');
-    return this.deny(route, repoKey, image, action);
+    if (verdict === 'outside-token') throw this.#challenge(scopeOf(route, repoKey, image, action, source), 'insufficient_scope');
+    return this.deny(route, repoKey, image, action, source);
   }
 
   /** Refuses what the caller's permissions do not allow: a challenge for anonymous callers (they may log in), else DENIED. */
-  deny(route: Route, repoKey: string, image: string, action: Action): never {
+  deny(route: Route, repoKey: string, image: string, action: Action, source: QualifiedName | null = null): never {
     const access = this.requireCredentials();
     this.audit({ action, target: `${repoKey}/${image}`, result: 'denied' });
-    if (access.principal.kind === 'anonymous') throw this.#challenge(`repository:${displayName(route, repoKey, image)}:${challengeActions(action)}`);
+    if (access.principal.kind === 'anonymous') throw this.#challenge(scopeOf(route, repoKey, image, action, source));
     throw new RegistryError('DENIED', { message: `${access.who} may not ${action} ${displayName(route, repoKey, image)}`, detail: { action } });
   }
 
@@ -117,4 +120,10 @@ export class Gate {
   audit(event: { action: string; target: string; result: 'ok' | 'denied' }): void {
     this.#context.auth?.audit.record({ who: this.who, from: this.#context.address, ...event });
   }
+}
+
+/** A challenge's scope: the image and action a request needs, as the client names it, and a mount's source (pull). */
+function scopeOf(route: Route, repoKey: string, image: string, action: Action, source: QualifiedName | null): string {
+  const needed = `repository:${displayName(route, repoKey, image)}:${challengeActions(action)}`;
+  return source ? `${needed} repository:${displayName(route, source.repoKey, source.name)}:${challengeActions('read')}` : needed;
 }
