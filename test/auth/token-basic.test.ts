@@ -8,10 +8,11 @@ import { cliConfig, runCli, startWharf } from '../helpers/server.js';
 // audit line per read. A token that does not check out still goes through the login, which
 // throttles and audits the failure; a revoked one is refused once the server's snapshot has it.
 
-test('an access token as a Basic password: no login per request; a wrong or revoked one is refused and audited', async () => {
+/** A server where ci may read docker-local (five failed logins of a name from one address are the limit), its audit lines, and the wharf command on its database (each run must succeed). */
+async function start() {
   const audit: string[] = [];
   const wharf = await startWharf({
-    auth: {},
+    auth: { throttle: { perUser: 5, perAddress: 100, window: '1h' } },
     audit: (line) => audit.push(line),
     users: [{ name: 'ci', password: 'ci-password-1' }, { name: 'root', password: 'root-password', admin: true }],
     permissions: [{ name: 'read', repositories: ['docker-local'], users: { ci: ['read'] } }],
@@ -22,6 +23,11 @@ test('an access token as a Basic password: no login per request; a wrong or revo
     assert.is(result.code, 0, result.stderr);
     return result.stdout.trim();
   };
+  return { wharf, audit, cli };
+}
+
+test('an access token as a Basic password: no login per request; a wrong or revoked one is refused and audited', async () => {
+  const { wharf, audit, cli } = await start();
   const read = async (user: string, password: string) => (await fetch(`${wharf.url}/v2/docker-local/app/tags/list`, { headers: { authorization: basic(user, password) } })).status;
   const logins = (result: string) => audit.filter((line) => line.includes('action=login') && line.includes(`result=${result}`)).length;
   try {
@@ -48,19 +54,7 @@ test('an access token as a Basic password: no login per request; a wrong or revo
 });
 
 test('an access token as a Bearer credential is the same login as its Basic form: audited and throttled alike on registry requests, the token endpoint and the API', async () => {
-  const audit: string[] = [];
-  const wharf = await startWharf({
-    auth: { throttle: { perUser: 5, perAddress: 100, window: '1h' } },
-    audit: (line) => audit.push(line),
-    users: [{ name: 'ci', password: 'ci-password-1' }, { name: 'root', password: 'root-password', admin: true }],
-    permissions: [{ name: 'read', repositories: ['docker-local'], users: { ci: ['read'] } }],
-  });
-  const config = await cliConfig(wharf);
-  const cli = async (args: string[]) => {
-    const result = await runCli([...args, '--config', config]);
-    assert.is(result.code, 0, result.stderr);
-    return result.stdout.trim();
-  };
+  const { wharf, audit, cli } = await start();
   const logins = () => audit.filter((line) => line.includes('action=login')).map((line) => line.replace(/ from=\S+/, ''));
   try {
     const token = await cli(['token', 'create', '--user', 'ci']);
