@@ -26,6 +26,7 @@ export interface Access {
   mayFetch(repoKey: string, image: string, through?: string): boolean;
   mayListCatalog(): boolean;
   readsSomething(repoKey: string): boolean;
+  /** Every image of the repository, as a mount without a source needs: never through a bearer JWT, which grants named images. */
   readsEverything(repoKey: string): boolean;
   /**
    * Admins see configuration (repository keys, upstream URLs, proxy snippets, metrics) and run the
@@ -101,6 +102,6 @@ export class RequestAccess implements Access {
   }
 
   readsEverything(repoKey: string): boolean {
-    return this.#authorizer.readsEverything(this.principal, repoKey);
+    return this.#grants === null && this.#authorizer.readsEverything(this.principal, repoKey);
   }
 }

@@ -118,6 +118,11 @@ export class AccountDirectory {
     return this.#removals.get(name);
   }
 
+  /** Whose token `id` is, usable or not: the name its use is throttled and audited under. */
+  tokenOwner(id: string): string | undefined {
+    return this.#tokens.get(id)?.owner;
+  }
+
   /** A token that may be used now: known, not revoked, not expired, its owner still there. */
   usableToken(id: string): AccessTokenRecord | undefined {
     const token = this.#tokens.get(id);

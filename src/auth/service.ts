@@ -23,6 +23,8 @@ import { LoginThrottle, throttleOptions, type LoginAttempt, type LoginAttempts }
 export interface Credentials {
   username: string;
   password: string;
+  /** An access token sent as Bearer (bearerAsBasic): `username` was not sent, so it is not checked. */
+  bearer?: boolean;
 }
 
 export interface AuthServiceOptions {
@@ -120,9 +122,15 @@ export class AuthService {
     return this.#principals.of(to);
   }
 
-  /** An access token sent as a bearer credential. */
-  accessTokenPrincipal(text: string): Principal | null {
-    return this.#principals.fromAccessToken(text);
+  /**
+   * An access token sent as a Bearer credential, as the Basic credentials it stands for
+   * (`owner:wharf_…`): both forms are then checked, throttled and audited by one path. The owner
+   * is the snapshot's (`token:<id>` for an id it does not know), the name the attempt is counted
+   * and audited under; null for other bearer tokens (JWTs).
+   */
+  bearerAsBasic(token: string): Credentials | null {
+    const parsed = parseAccessToken(token);
+    return parsed && { username: this.directory.tokenOwner(parsed.id) ?? `token:${parsed.id}`, password: token, bearer: true };
   }
 
   /**
@@ -143,7 +151,7 @@ export class AuthService {
    * and audits the failure.
    */
   tokenAsPassword(credentials: Credentials): Principal | null {
-    return parseAccessToken(credentials.password) ? this.#checkToken(credentials.username, credentials.password) : null;
+    return parseAccessToken(credentials.password) ? this.#checkToken(credentials) : null;
   }
 
   /**
@@ -164,7 +172,7 @@ export class AuthService {
     }
     await this.#hooks.reserved?.(username);
     if (options.fresh) await this.directory.refresh();
-    const principal = token ? this.#checkToken(username, password) : await this.#checkPassword(credentials, options.fresh);
+    const principal = token ? this.#checkToken(credentials) : await this.#checkPassword(credentials, options.fresh);
     if (!principal) {
       this.audit.record({ who: username, from, action: 'login', result: 'failed' });
       throw new RegistryError('UNAUTHORIZED', { message: 'invalid user name or password' });
@@ -174,9 +182,10 @@ export class AuthService {
     return principal;
   }
 
-  #checkToken(username: string, text: string): Principal | null {
-    const principal = this.accessTokenPrincipal(text);
-    return principal?.kind === 'token' && principal.name === username ? principal : null;
+  /** The access token's principal, when it is usable and (sent as Basic) the user named is its owner. */
+  #checkToken(credentials: Credentials): Principal | null {
+    const principal = this.#principals.fromAccessToken(credentials.password);
+    return principal?.kind === 'token' && (credentials.bearer === true || principal.name === credentials.username) ? principal : null;
   }
 
   async #checkPassword(credentials: Credentials, fresh: boolean): Promise<Principal | null> {

@@ -37,5 +37,8 @@ export function columns(header: string[], rows: string[][]): string {
 }
 
 export function isoDate(ms: number | null): string {
-  return ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  if (ms === null) return '-';
+  const date = new Date(ms);
+  // Past what a Date holds (an expiry stored before --expires had a limit): never reached.
+  return Number.isNaN(date.getTime()) ? 'never' : date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

@@ -10,6 +10,18 @@ import { auditCli, columns, isoDate, UsageError, withAccounts } from './common.j
 // of its secret is stored. It works as the password in docker login and as a Bearer or Basic
 // credential, and never allows more than its owner may do at the moment of use.
 
+/** The longest --expires: 100 years, past any CI job's life, and an expiry every Date can show. */
+const maxLifetimeMs = 36_500 * 86_400_000;
+
+/** The --expires lifetime in ms (null: none), refused before anything is stored. */
+function lifetimeOf(expires: string | undefined): number | null {
+  if (expires === undefined) return null;
+  const lifetime = duration(expires, '--expires');
+  if (lifetime === 0) throw new UsageError('--expires: a token that expires at once is no token; give a lifetime like 30d, or none');
+  if (lifetime > maxLifetimeMs) throw new UsageError(`--expires: at most 36500d (100 years), got ${expires}; or give none for a token that does not expire`);
+  return lifetime;
+}
+
 export async function tokenCommand(args: string[], loadConfig: (file: string | undefined) => Config): Promise<void> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({
@@ -21,6 +33,7 @@ export async function tokenCommand(args: string[], loadConfig: (file: string | u
     },
   });
   const config = loadConfig(values.config);
+  const lifetime = sub === 'create' ? lifetimeOf(values.expires) : null;
   await withAccounts(config, async (store) => {
     const now = Date.now();
     if (sub === 'create') {
@@ -35,8 +48,6 @@ export async function tokenCommand(args: string[], loadConfig: (file: string | u
           process.stderr.write(`wharf: warning: --scope ${item}: no repository ${repoKey} is configured (configured: ${Object.keys(config.repositories).join(', ')}); the scope applies once one is\n`);
         }
       }
-      const lifetime = values.expires === undefined ? null : duration(values.expires, '--expires');
-      if (lifetime === 0) throw new UsageError('--expires: a token that expires at once is no token; give a lifetime like 30d, or none');
       const expiresAt = lifetime === null ? null : now + lifetime;
       const { id, token, secretHash } = newAccessToken();
       await store.addToken({ id, owner, secretHash, scope, expiresAt, description: values.description ?? '', createdAt: now, lastUsedAt: null, revokedAt: null });

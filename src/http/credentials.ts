@@ -1,9 +1,11 @@
+import type { AuthService, Credentials } from '../auth/service.js';
+
 // The Authorization header, parsed: Basic user:password, a Bearer token, nothing, or something
 // malformed (which is refused, never taken for anonymous).
 
 export type SentCredentials =
   | { kind: 'none' }
-  | { kind: 'basic'; username: string; password: string }
+  | ({ kind: 'basic' } & Credentials)
   | { kind: 'bearer'; token: string }
   | { kind: 'malformed'; reason: string };
 
@@ -22,4 +24,11 @@ export function parseAuthorization(header: string | undefined): SentCredentials 
   const colon = decoded.indexOf(':');
   if (colon < 1 || decoded.includes('\u0000') || decoded.includes('\ufffd')) return { kind: 'malformed', reason: 'Basic credentials must be user:password' };
   return { kind: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** The Authorization header as authentication reads it: an access token sent as Bearer is the Basic credentials it stands for (AuthService.bearerAsBasic). */
+export function sentCredentials(header: string | undefined, auth: AuthService): SentCredentials {
+  const sent = parseAuthorization(header);
+  const basic = sent.kind === 'bearer' ? auth.bearerAsBasic(sent.token) : null;
+  return basic ? { kind: 'basic', ...basic } : sent;
 }

@@ -3,14 +3,14 @@ import { RegistryError } from '../oci/errors.js';
 import { parseEndpoint, type Endpoint } from '../oci/paths.js';
 import type { Repository } from '../repos/repository.js';
 import type { RepositorySet } from '../repos/set.js';
-import { unknownHost, type Route } from '../routing/route.js';
+import { unknownHost, type QualifiedName, type Route } from '../routing/route.js';
 import { deleteBlob, getBlob, headBlob } from './blobs.js';
 import { apiVersionHeader, type Ctx } from './env.js';
 import type { Gate } from './gate.js';
 import { listCatalog, listReferrers, listTags } from './listings.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
 import type { Target } from './target.js';
-import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './uploads.js';
+import { cancelUpload, finishUpload, mountSource, patchUpload, startUpload, uploadStatus } from './uploads.js';
 
 type Handler = (target: Target, endpoint: Endpoint) => Promise<Response>;
 /** What a route does, and the action it needs on the image it names. */
@@ -84,10 +84,10 @@ export function unknownRepository(key: string, repositories: RepositorySet, gate
  * where the caller needs the same permission (their own: an access token's scope applies to the
  * virtual repository the request names).
  */
-function writeTarget(repository: Repository, route: Route, name: string, action: Action, gate: Gate): Repository {
+function writeTarget(repository: Repository, route: Route, name: string, action: Action, gate: Gate, source: QualifiedName | null): Repository {
   const target = repository.deployment;
   if (!target) return repository;
-  if (!gate.access?.principalMay(target.key, name, action, repository.key)) gate.deny(route, target.key, name, action);
+  if (!gate.access?.principalMay(target.key, name, action, repository.key)) gate.deny(route, target.key, name, action, source);
   return target;
 }
 
@@ -113,10 +113,11 @@ export async function dispatch(c: Ctx, route: Route, repositories: RepositorySet
   const entry = methods[method];
   if (!entry) throw unsupportedMethod(method, Object.keys(methods));
   // Authorized before the repository is looked up: whether the key exists is said to no one else.
-  const access = gate.require(route, route.repoKey, endpoint.name, entry.action);
+  const source = endpoint.kind === 'uploads' ? mountSource(c, route) : null;
+  const access = gate.require(route, route.repoKey, endpoint.name, entry.action, source);
   const routed = repositories.find(route.repoKey);
   if (!routed) throw unknownRepository(route.repoKey, repositories, gate, route);
-  const repository = entry.action === 'read' ? routed : writeTarget(routed, route, endpoint.name, entry.action, gate);
+  const repository = entry.action === 'read' ? routed : writeTarget(routed, route, endpoint.name, entry.action, gate, source);
   // Awaited rather than returned: an async function that returns a promise adopts it in two more microtasks.
   return await entry.handle({ c, route, repository, named: routed, name: endpoint.name, repositories, access, gate }, endpoint);
 }

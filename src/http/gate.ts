@@ -1,13 +1,12 @@
 import { challengeActions, type Action } from '../auth/actions.js';
 import { openAccess, type Access } from '../auth/access.js';
-import { parseAccessToken } from '../auth/access-tokens.js';
 import { basicForm } from '../auth/passwords.js';
 import type { Sealer } from '../auth/sealer.js';
 import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
-import { displayName, type Route } from '../routing/route.js';
+import { displayName, type QualifiedName, type Route } from '../routing/route.js';
 import { challenge } from './challenge.js';
-import { parseAuthorization } from './credentials.js';
+import { sentCredentials } from './credentials.js';
 
 // Per request: who the caller is (from the Authorization header) and whether they may do what a
 // route asks. A caller without credentials, or whose token lacks a scope they could get, is
@@ -43,11 +42,11 @@ export class Gate {
     const again = context.secure && header?.startsWith('Basic ') ? auth.remembered(header.slice(6)) : null;
     if (again) return new Gate(auth.access(again, null), context);
     const refuse = (message: string) => challenge({ realm: context.realm, service: auth.config.service, error: 'invalid_token', message });
-    const sent = parseAuthorization(header);
+    const sent = sentCredentials(header, auth);
     if (sent.kind === 'none') return new Gate(null, context);
     if (sent.kind === 'malformed') throw refuse(sent.reason);
     if (sent.kind === 'basic') {
-      if (!context.secure) throw refuse('Basic credentials are accepted over TLS or on loopback only; use docker login, which sends bearer tokens');
+      if (!context.secure) throw refuse('passwords and access tokens are accepted over TLS or on loopback only; use docker login, which sends short-lived bearer tokens');
       try {
         // Written otherwise ("basic", base64 without padding): remembered in the form clients use.
         const principal = auth.tokenAsPassword(sent) ?? auth.remembered(basicForm(sent.username, sent.password)) ?? await auth.login(sent, context.address, { fresh: false });
@@ -55,13 +54,6 @@ export class Gate {
       } catch (error) {
         throw error instanceof RegistryError && error.code === 'UNAUTHORIZED' ? refuse(error.message) : error;
       }
-    }
-    if (parseAccessToken(sent.token)) {
-      // A long-lived secret, like a password: only where Basic may travel. (JWTs live minutes.)
-      if (!context.secure) throw refuse('access tokens are accepted over TLS or on loopback only; use docker login, which sends short-lived bearer tokens');
-      const principal = auth.accessTokenPrincipal(sent.token);
-      if (!principal) throw refuse('the access token is not valid (unknown, revoked or expired)');
-      return new Gate(auth.access(principal, null), context);
     }
     const verified = await auth.tokens.verify(sent.token);
     const principal = verified && auth.principalOf(verified);
@@ -88,22 +80,25 @@ export class Gate {
     return this.access;
   }
 
-  /** Throws unless the caller may do `action` to `image` of `repoKey`; `route` names the scope as the client sees it. */
-  require(route: Route, repoKey: string, image: string, action: Action): Access {
+  /**
+   * Throws unless the caller may do `action` to `image` of `repoKey`; `route` names the scope as the
+   * client sees it. `source`: a mount's, asked for too (pull), as distribution does, so that the
+   * token a client gets for the challenge lets the mount happen rather than a whole upload.
+   */
+  require(route: Route, repoKey: string, image: string, action: Action, source: QualifiedName | null = null): Access {
     const verdict = this.access?.verdict(repoKey, image, action);
     if (verdict === 'granted') return this.access!;
-    const scope = `repository:${displayName(route, repoKey, image)}:${challengeActions(action)}`;
-    if (!this.access) throw this.#challenge(scope);
+    if (!this.access) throw this.#challenge(scopeOf(route, repoKey, image, action, source));
     // Not a denial: the protocol's way to send the client back for a token with this scope.
-    if (verdict === 'outside-token') throw this.#challenge(scope, 'insufficient_scope');
-    return this.deny(route, repoKey, image, action);
+    if (verdict === 'outside-token') throw this.#challenge(scopeOf(route, repoKey, image, action, source), 'insufficient_scope');
+    return this.deny(route, repoKey, image, action, source);
   }
 
   /** Refuses what the caller's permissions do not allow: a challenge for anonymous callers (they may log in), else DENIED. */
-  deny(route: Route, repoKey: string, image: string, action: Action): never {
+  deny(route: Route, repoKey: string, image: string, action: Action, source: QualifiedName | null = null): never {
     const access = this.requireCredentials();
     this.audit({ action, target: `${repoKey}/${image}`, result: 'denied' });
-    if (access.principal.kind === 'anonymous') throw this.#challenge(`repository:${displayName(route, repoKey, image)}:${challengeActions(action)}`);
+    if (access.principal.kind === 'anonymous') throw this.#challenge(scopeOf(route, repoKey, image, action, source));
     throw new RegistryError('DENIED', { message: `${access.who} may not ${action} ${displayName(route, repoKey, image)}`, detail: { action } });
   }
 
@@ -125,4 +120,10 @@ export class Gate {
   audit(event: { action: string; target: string; result: 'ok' | 'denied' }): void {
     this.#context.auth?.audit.record({ who: this.who, from: this.#context.address, ...event });
   }
+}
+
+/** A challenge's scope: the image and action a request needs, as the client names it, and a mount's source (pull). */
+function scopeOf(route: Route, repoKey: string, image: string, action: Action, source: QualifiedName | null): string {
+  const needed = `repository:${displayName(route, repoKey, image)}:${challengeActions(action)}`;
+  return source ? `${needed} repository:${displayName(route, source.repoKey, source.name)}:${challengeActions('read')}` : needed;
 }

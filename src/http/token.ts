@@ -1,10 +1,9 @@
-import { parseAccessToken } from '../auth/access-tokens.js';
 import type { Principal } from '../auth/principal.js';
 import { parseScopes } from '../auth/scopes.js';
 import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
 import { qualifyName, type Route } from '../routing/route.js';
-import { parseAuthorization } from './credentials.js';
+import { parseAuthorization, sentCredentials } from './credentials.js';
 import type { Ctx } from './env.js';
 import { readLimited, requestBody } from './streams.js';
 
@@ -59,15 +58,12 @@ function requireSafeTransport(context: TokenContext): void {
 
 async function getPrincipal(c: Ctx, context: TokenContext): Promise<Principal> {
   const { auth, address } = context;
-  const sent = parseAuthorization(c.req.header('authorization'));
+  const sent = sentCredentials(c.req.header('authorization'), auth);
   if (sent.kind === 'none') return { kind: 'anonymous' };
   if (sent.kind === 'malformed') throw new RegistryError('UNAUTHORIZED', { message: sent.reason });
-  const accessToken = sent.kind === 'bearer' && parseAccessToken(sent.token) ? sent.token : null;
-  if (sent.kind === 'basic' || accessToken) requireSafeTransport(context);
-  if (sent.kind === 'basic') return auth.login(sent, address, { fresh: true });
-  const principal = accessToken ? auth.accessTokenPrincipal(accessToken) : null;
-  if (!principal) throw new RegistryError('UNAUTHORIZED', { message: 'the token endpoint takes Basic credentials or an access token' });
-  return principal;
+  if (sent.kind !== 'basic') throw new RegistryError('UNAUTHORIZED', { message: 'the token endpoint takes Basic credentials or an access token' });
+  requireSafeTransport(context);
+  return auth.login(sent, address, { fresh: true });
 }
 
 async function postPrincipal(form: URLSearchParams, context: TokenContext): Promise<Principal> {

@@ -1,9 +1,9 @@
 import { RegistryError } from '../oci/errors.js';
 import { isDigest, requireDigest } from '../oci/digest.js';
-import { isValidName } from '../oci/names.js';
-import { qualifyName } from '../routing/route.js';
+import { isValidName, isValidRepositoryKey } from '../oci/names.js';
+import { qualifyName, type QualifiedName, type Route } from '../routing/route.js';
 import type { Uploads, UploadState, WrittenBlob } from '../repos/repository.js';
-import { apiVersionHeader } from './env.js';
+import { apiVersionHeader, type Ctx } from './env.js';
 import { parseContentRange, uploadRangeHeader } from './ranges.js';
 import { requestBody } from './streams.js';
 import { blobSource, urlFor, type Target } from './target.js';
@@ -63,12 +63,19 @@ function hasBody(target: Target): boolean {
   return length !== undefined ? Number(length) > 0 : c.req.header('transfer-encoding') !== undefined;
 }
 
+/** The source a mount names (`?mount=…&from=…`), read as routing reads names on `route`; null without one, or for no valid name. */
+export function mountSource(c: Ctx, route: Route): QualifiedName | null {
+  const { mount, from } = c.req.query();
+  const qualified = mount !== undefined && from ? qualifyName(route, from) : null;
+  return qualified && isValidRepositoryKey(qualified.repoKey) && isValidName(qualified.name) ? qualified : null;
+}
+
 async function mount(target: Target, uploads: Uploads, digest: string, from: string | undefined): Promise<Response | null> {
   if (!isDigest(digest)) return null;
   let source = null;
   if (from) {
-    const qualified = qualifyName(target.route, from);
-    const repository = qualified && isValidName(qualified.name) && target.repositories.find(qualified.repoKey);
+    const qualified = mountSource(target.c, target.route);
+    const repository = qualified && target.repositories.find(qualified.repoKey);
     // Read as every read is: a virtual source through the members the caller may read, a remote
     // one fetching only for callers who may fill its cache. A source the caller may not read is
     // no source: a plain upload follows, revealing nothing.

@@ -166,4 +166,32 @@ test('wharf user and wharf token write the database, each change with its audit 
   await metadata.close();
 });
 
+test('wharf token create --expires: at most 100 years, refused before anything is stored; a longer expiry stored by an older build lists as never', async () => {
+  const config = await cliConfig({ dataDir: await tempDir(), storage: await testStorage() });
+  const cli = (args: string[], input?: string) => runCli([...args, '--config', config], process.env, input);
+  assert.is((await cli(['user', 'add', 'carol', '--password-stdin'], 'carol-password')).code, 0);
+  const metadata = await openConfiguredMetadata(loadConfig(config));
+  const store = metadata.accounts;
+  try {
+    for (const expires of ['99999999d', '36501d']) {
+      const refused = await cli(['token', 'create', '--user', 'carol', '--expires', expires]);
+      assert.is(refused.code, 2, `${expires}: a usage error`);
+      assert.match(refused.stderr, `wharf: --expires: at most 36500d (100 years), got ${expires}`);
+      assert.not.match(refused.stderr, 'audit:', 'nothing done, nothing audited');
+      assert.is(refused.stdout, '');
+    }
+    assert.equal(await store.listTokens(), [], 'nothing stored');
+    const longest = await cli(['token', 'create', '--user', 'carol', '--expires', '36500d']);
+    assert.is(longest.code, 0, longest.stderr);
+    assert.match(longest.stdout, /^wharf_[0-9a-f]{16}_/);
+    // As an older build stored `--expires 99999999d`: past the largest Date.
+    await store.addToken({ id: '00000000000000ff', owner: 'carol', secretHash: 'h', scope: [], expiresAt: 8641796217402800, description: 'old', createdAt: 1, lastUsedAt: null, revokedAt: null });
+    const list = await cli(['token', 'list']);
+    assert.is(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^00000000000000ff\s+carol\s+\(all of the owner's\)\s+never\s+-\s+active\s+old$/m);
+  } finally {
+    await metadata.close();
+  }
+});
+
 test.run();

@@ -126,4 +126,41 @@ test('a manifest pushed through the virtual repository takes only blobs of membe
   assert.equal(Buffer.from(await layer.arrayBuffer()), remoteFetched.layers[0]!.bytes);
 });
 
+/** The scope parameter of a 401's challenge, split into its scopes. */
+const challengedScopes = (response: Response) => /scope="([^"]*)"/.exec(response.headers.get('www-authenticate') ?? '')?.[1]!.split(' ');
+
+test('a mount\'s challenge asks for its source too (pull), named as the route names images; a client asking for just that mounts', async () => {
+  const post = (path: string, headers: Record<string, string> = {}) => fetch(`${wharf.url}${path}`, { method: 'POST', headers });
+  const anonymous = await post(mountPath('team/challenged', shared, 'docker-local/shared/img'));
+  assert.is(anonymous.status, 401);
+  assert.equal(challengedScopes(anonymous), ['repository:docker-local/team/challenged:pull,push', 'repository:docker-local/shared/img:pull']);
+  const prefixed = await post(`/api/docker/docker-local/v2/team/challenged/blobs/uploads/?mount=${shared.layers[0]!.digest}&from=shared/img`);
+  assert.equal(challengedScopes(prefixed), ['repository:team/challenged:pull,push', 'repository:shared/img:pull'], 'on a prefix, as its token endpoint reads names');
+  for (const from of ['Bad/Name', 'docker-local/a%20b', 'UPPER/x', 'noslash']) {
+    assert.equal(challengedScopes(await post(mountPath('team/challenged', shared, from))), ['repository:docker-local/team/challenged:pull,push'], `${from}: no valid name, not asked for`);
+  }
+  assert.equal(challengedScopes(await post('/v2/docker-local/team/challenged/blobs/uploads/?from=docker-local/shared/img')), ['repository:docker-local/team/challenged:pull,push'], 'no mount, no source');
+
+  // A token for another image: insufficient_scope, naming both.
+  const other = await fetchToken(`${wharf.url}/v2/token`, 'wharf', { credentials: alice, scopes: ['repository:docker-local/team/other:pull,push'] });
+  const insufficient = await post(mountPath('team/challenged', shared, 'docker-local/shared/img'), { authorization: `Bearer ${other.token}` });
+  assert.is(insufficient.status, 401);
+  assert.match(insufficient.headers.get('www-authenticate')!, 'error="insufficient_scope"');
+  const scopes = challengedScopes(insufficient)!;
+  assert.equal(scopes, ['repository:docker-local/team/challenged:pull,push', 'repository:docker-local/shared/img:pull']);
+  const { token } = await fetchToken(`${wharf.url}/v2/token`, 'wharf', { credentials: alice, scopes });
+  const mounted = await post(mountPath('team/challenged', shared, 'docker-local/shared/img'), { authorization: `Bearer ${token}` });
+  assert.is(mounted.status, 201, 'the token the challenge asked for mounts: no whole upload');
+});
+
+test('a mount without `from` is limited by a bearer JWT\'s grants: a token for one image links nothing from another image of the repository (202, a plain upload)', async () => {
+  const { token } = await fetchToken(`${wharf.url}/v2/token`, 'wharf', { credentials: admin, scopes: ['repository:docker-local/team/nofrom:pull,push'] });
+  const path = (target: string) => `/v2/docker-local/${target}/blobs/uploads/?mount=${shared.layers[0]!.digest}`;
+  const refused = await fetch(`${wharf.url}${path('team/nofrom')}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  assert.is(refused.status, 202, 'the JWT grants one image, not every image of docker-local');
+  assert.is(await blobStatus('team/nofrom', shared), 404, 'nothing linked');
+  const basicMount = await fetch(`${wharf.url}${path('team/nofrom-basic')}`, { method: 'POST', headers: { authorization: basic(admin.user, admin.password) } });
+  assert.is(basicMount.status, 201, 'the admin\'s password reads every image: mounted');
+});
+
 test.run();
