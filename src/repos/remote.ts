@@ -29,9 +29,10 @@ import type { BlobRead, ByteRange, Listing, Manifest, ReadOptions, Repository } 
 //     count a HEAD as a pull) and fetched again only when the digest changed. The upstream is
 //     always asked with every manifest type, and the answer is stored whole; what a client may
 //     receive is negotiated here, so a client that does not accept indexes never changes what
-//     others get.
+//     others get. A tag the upstream answers 404 for is dropped, as a DELETE drops it.
 //   Blobs: one upstream fetch per digest, streamed to every waiting client while it is written
 //     (cache/downloads.ts); served from disk afterwards.
+//   Referrers: the upstream's referrers API, or, where it has none, its referrers tag.
 //   Upstream failures: cached tags (and the cached tag list) are served stale (serveStale) with
 //     a Warning header; the circuit breaker and the mapping of upstream answers live in
 //     upstream-gate.ts.
@@ -204,6 +205,12 @@ export class RemoteRepository implements Repository {
       if (head.status !== 200 && head.status !== 404) throw await this.#upstream.refusal(head, `manifest ${name}:${tag}`, 'MANIFEST_UNKNOWN');
       return await this.#fetchManifest(name, tag, options);
     } catch (error) {
+      if (error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN') {
+        // The upstream says the tag is gone: so is the cached one, as after a DELETE (never served
+        // stale later; the next pull meets the 404 cache). Only while it still names `digest`.
+        await this.#uncache(name, tag, digest);
+        throw error;
+      }
       if (!this.#mayServeStale(error)) throw error;
       this.stats.stale++;
       this.#log(`${this.key}: serving stale ${name}:${tag} (${digest}): ${describeFailure(this.#config.url, error)}`);
@@ -238,11 +245,18 @@ export class RemoteRepository implements Repository {
     return chosen === manifest ? manifest : { ...chosen, ...(manifest.warning ? { warning: manifest.warning } : {}) };
   }
 
-  async deleteManifest(name: string, reference: string): Promise<void> {
+  /**
+   * Drops `reference` from the cache: a digest's manifest, or a tag (its manifest stays, by digest);
+   * with `digest`, a tag only while it still names that manifest. Whether there was one to drop.
+   */
+  async #uncache(name: string, reference: string, digest?: string): Promise<boolean> {
     const { manifests, tags } = this.#store.metadata;
     const image = this.#image(name);
-    const deleted = isDigest(reference) ? await manifests.unlink(image, reference) : await tags.remove(image, reference);
-    if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${name}:${reference} is not cached in ${this.key}`, detail: { name, reference } });
+    return isDigest(reference) ? manifests.unlink(image, reference) : tags.remove(image, reference, digest);
+  }
+
+  async deleteManifest(name: string, reference: string): Promise<void> {
+    if (!(await this.#uncache(name, reference))) throw new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${name}:${reference} is not cached in ${this.key}`, detail: { name, reference } });
   }
 
   async deleteImage(name: string): Promise<void> {
@@ -458,6 +472,21 @@ export class RemoteRepository implements Repository {
     return listing(await this.#store.metadata.images.list(this.key, { ...page, n: page.n + 1 }), page);
   }
 
+  /**
+   * Referrers on an upstream without the referrers API: those its clients listed, as the spec's
+   * fallback says (distribution-spec 1.1, "Referrers Tag Schema"), in an index tagged `<alg>-<hex>`.
+   * The tag is read as any other (cached, one fetch at a time); none when it is not there either.
+   */
+  async #taggedReferrers(name: string, digest: string, options: ReadOptions): Promise<Descriptor[]> {
+    try {
+      const index = await this.#manifestByTag(name, digest.replace(':', '-'), options);
+      return (JSON.parse(index.content.toString('utf8')) as { manifests?: Descriptor[] }).manifests ?? [];
+    } catch (error) {
+      if (error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN') return [];
+      throw error;
+    }
+  }
+
   async referrers(name: string, digest: string, options: ReadOptions = {}): Promise<Descriptor[]> {
     const key = `${name}\u0000${digest}`;
     const cached = this.#referrers.get(key);
@@ -467,9 +496,8 @@ export class RemoteRepository implements Repository {
     try {
       const response = await this.#upstream.send('GET', name, `referrers/${digest}`);
       if (response.status === 404) {
-        // An upstream without the referrers API: nothing refers to anything there.
         response.body.resume();
-        descriptors = [];
+        descriptors = await this.#taggedReferrers(name, digest, options);
       } else if (response.status !== 200) {
         throw await this.#upstream.refusal(response, `referrers of ${digest}`, 'MANIFEST_UNKNOWN');
       } else {

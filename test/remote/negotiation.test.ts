@@ -78,7 +78,7 @@ test('referrers are proxied and cached for metadataTtl', async () => {
   const first = await fetch(`${wharf.url}/v2/hub/team/signed/referrers/${subject.digest}`);
   assert.is(first.status, 200);
   const body = await first.json() as { manifests: { digest: string }[] };
-  // Distribution 2.8 predates the referrers API (404): an empty index, as the spec allows.
+  // Distribution 2.8 predates the referrers API (404), and no referrers tag was pushed: an empty index.
   const expected = body.manifests.length === 0 ? [] : [digestOf(artifact)];
   assert.equal(body.manifests.map((m) => m.digest), expected);
   await fetch(`${wharf.url}/v2/hub/team/signed/referrers/${subject.digest}`);
@@ -86,6 +86,54 @@ test('referrers are proxied and cached for metadataTtl', async () => {
   clock += 2 * 60_000;
   await fetch(`${wharf.url}/v2/hub/team/signed/referrers/${subject.digest}`);
   assert.is(proxy.counts['GET other'], 2, 'asked again after metadataTtl');
+});
+
+test('an upstream without the referrers API: its referrers tag (sha256-<hex>) is answered, filtered and revalidated after metadataTtl', async () => {
+  const subject = makeImage();
+  await seedImage(distribution.url, 'team/tagged', subject, '1');
+  const empty = blob(Buffer.from('{}'));
+  await seedBlob(distribution.url, 'team/tagged', empty);
+  const pushArtifact = async (artifactType: string) => {
+    const payload = blob(randomBytes(30));
+    await seedBlob(distribution.url, 'team/tagged', payload);
+    const bytes = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: OCI_MANIFEST,
+      config: descriptorOf(empty, artifactType),
+      layers: [descriptorOf(payload, 'application/octet-stream')],
+      subject: descriptorOf({ digest: subject.digest, bytes: subject.manifest }, OCI_MANIFEST),
+    }));
+    const put = await fetch(`${distribution.url}/v2/team/tagged/manifests/${digestOf(bytes)}`, { method: 'PUT', body: bytes, headers: { 'Content-Type': OCI_MANIFEST } });
+    assert.is(put.status, 201, await put.text());
+    return { mediaType: OCI_MANIFEST, digest: digestOf(bytes), size: bytes.length, artifactType };
+  };
+  // What a client of a registry without the referrers API pushes (distribution-spec 1.1, Referrers Tag Schema).
+  const tagReferrers = async (manifests: object[]) => {
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+    const put = await fetch(`${distribution.url}/v2/team/tagged/manifests/${subject.digest.replace(':', '-')}`, { method: 'PUT', body: index, headers: { 'Content-Type': OCI_INDEX } });
+    assert.is(put.status, 201, await put.text());
+  };
+  const sbom = await pushArtifact('application/vnd.example.sbom');
+  const signature = await pushArtifact('application/vnd.example.signature');
+  await tagReferrers([sbom, signature]);
+  const referrers = `${wharf.url}/v2/hub/team/tagged/referrers/${subject.digest}`;
+  assert.is((await fetch(`${distribution.url}/v2/team/tagged/referrers/${subject.digest}`)).status, 404, 'the upstream has no referrers API');
+
+  const all = await fetch(referrers);
+  assert.is(all.status, 200);
+  assert.equal((await all.json() as { manifests: unknown[] }).manifests, [sbom, signature]);
+  const filtered = await fetch(`${referrers}?artifactType=application/vnd.example.sbom`);
+  assert.is(filtered.headers.get('oci-filters-applied'), 'artifactType');
+  assert.equal((await filtered.json() as { manifests: unknown[] }).manifests, [sbom]);
+
+  const attestation = await pushArtifact('application/vnd.example.attestation');
+  await tagReferrers([sbom, signature, attestation]);
+  clock += 2 * 60_000;
+  const later = await fetch(referrers);
+  assert.equal((await later.json() as { manifests: unknown[] }).manifests, [sbom, signature, attestation], 'the tag is read again after metadataTtl');
+
+  const none = await fetch(`${wharf.url}/v2/hub/team/tagged/referrers/${sbom.digest}`);
+  assert.is(none.status, 200);
+  assert.equal((await none.json() as { manifests: unknown[] }).manifests, [], 'no referrers tag either: an empty index');
 });
 
 test('Docker Hub names: single-component images live under library/', () => {
