@@ -75,6 +75,12 @@ export interface RemoteRepositoryOptions {
   shared?: SharedUpstreamState;
 }
 
+/** The spec's fallback tag for a subject's referrers: `<alg>-<ref>`, the algorithm cut to 32 characters and the encoded digest to 64 (a tag is at most 128). */
+function referrersTag(digest: string): string {
+  const [algorithm, encoded] = digest.split(':') as [string, string];
+  return `${algorithm.slice(0, 32)}-${encoded.slice(0, 64)}`;
+}
+
 export class RemoteRepository implements Repository {
   readonly kind = 'remote';
   readonly key: string;
@@ -474,12 +480,12 @@ export class RemoteRepository implements Repository {
 
   /**
    * Referrers on an upstream without the referrers API: those its clients listed, as the spec's
-   * fallback says (distribution-spec 1.1, "Referrers Tag Schema"), in an index tagged `<alg>-<hex>`.
+   * fallback says (distribution-spec 1.1, "Referrers Tag Schema"), in an index tagged `<alg>-<ref>`.
    * The tag is read as any other (cached, one fetch at a time); none when it is not there either.
    */
   async #taggedReferrers(name: string, digest: string, options: ReadOptions): Promise<Descriptor[]> {
     try {
-      const index = await this.#manifestByTag(name, digest.replace(':', '-'), options);
+      const index = await this.#manifestByTag(name, referrersTag(digest), options);
       return (JSON.parse(index.content.toString('utf8')) as { manifests?: Descriptor[] }).manifests ?? [];
     } catch (error) {
       if (error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN') return [];

@@ -134,6 +134,15 @@ test('an upstream without the referrers API: its referrers tag (sha256-<hex>) is
   const none = await fetch(`${wharf.url}/v2/hub/team/tagged/referrers/${sbom.digest}`);
   assert.is(none.status, 200);
   assert.equal((await none.json() as { manifests: unknown[] }).manifests, [], 'no referrers tag either: an empty index');
+
+  // A sha512 subject's tag is cut to 64 characters of the digest (a tag is at most 128).
+  const long = `sha512:${'ab'.repeat(64)}`;
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [sbom] }));
+  const put = await fetch(`${distribution.url}/v2/team/tagged/manifests/sha512-${'ab'.repeat(32)}`, { method: 'PUT', body: index, headers: { 'Content-Type': OCI_INDEX } });
+  assert.is(put.status, 201, await put.text());
+  const truncated = await fetch(`${wharf.url}/v2/hub/team/tagged/referrers/${long}`);
+  assert.is(truncated.status, 200);
+  assert.equal((await truncated.json() as { manifests: unknown[] }).manifests, [sbom], 'read from sha512-<first 64 characters>');
 });
 
 test('Docker Hub names: single-component images live under library/', () => {
