@@ -175,7 +175,7 @@ export class AuthService {
     const principal = token ? this.#checkToken(credentials) : await this.#checkPassword(credentials, options.fresh);
     if (!principal) {
       this.audit.record({ who: username, from, action: 'login', result: 'failed' });
-      throw new RegistryError('UNAUTHORIZED', { message: 'invalid user name or password' });
+      throw new RegistryError('UNAUTHORIZED', { message: credentials.bearer ? 'the access token is not valid (unknown, revoked or expired)' : 'invalid user name or password' });
     }
     await attempt.succeeded();
     this.audit.record({ who: principalKey(principal), from, action: 'login', result: 'ok' });

@@ -38,10 +38,14 @@ export interface LoginAttempts {
   reserve(user: string, address: string): LoginAttempt | Promise<LoginAttempt>;
 }
 
-/** The refusal of a login while its counts are at their limit, for `wait` more seconds. */
-export function tooManyLogins(user: string, wait: number): RegistryError {
+/**
+ * The refusal of a login while its counts are at their limit, for `wait` more seconds. It names
+ * no user: the name counted for an access token sent as Bearer is its owner's, which the caller
+ * did not send and may not learn.
+ */
+export function tooManyLogins(wait: number): RegistryError {
   return new RegistryError('TOOMANYREQUESTS', {
-    message: `too many failed logins for ${user} or from this address; try again in ${wait} s`,
+    message: `too many failed logins with these credentials or from this address; try again in ${wait} s`,
     headers: { 'Retry-After': String(wait) },
   });
 }
@@ -82,7 +86,7 @@ export class LoginThrottle implements LoginAttempts {
     const pair = `p:${address} ${user}`; // user names hold no space
     const single = `a:${address}`;
     const wait = Math.max(this.#wait(pair, this.#options.perUser), this.#wait(single, this.#options.perAddress));
-    if (wait > 0) throw tooManyLogins(user, wait);
+    if (wait > 0) throw tooManyLogins(wait);
     const at = this.#options.now();
     const kept = Math.max(this.#options.perUser, this.#options.perAddress);
     for (const key of [pair, single]) this.#attempts.set(key, [...this.#recent(key).slice(-kept), at]);
@@ -107,7 +111,7 @@ export function sharedLoginAttempts(records: LoginAttemptRecords, options: Throt
     async reserve(user, address) {
       const now = options.now();
       const answer = await records.reserve({ user, address, now }, options);
-      if ('freedAt' in answer) throw tooManyLogins(user, secondsUntil(answer.freedAt, now));
+      if ('freedAt' in answer) throw tooManyLogins(secondsUntil(answer.freedAt, now));
       return { succeeded: () => records.succeeded({ id: answer.id, user, address }) };
     },
   };

@@ -1,11 +1,10 @@
 import type { Access } from '../auth/access.js';
 import type { Action } from '../auth/actions.js';
-import { parseAccessToken } from '../auth/access-tokens.js';
 import { anonymous } from '../auth/principal.js';
 import type { AuthService } from '../auth/service.js';
 import { RegistryError } from '../oci/errors.js';
 import type { RepositorySet } from '../repos/set.js';
-import { parseAuthorization } from './credentials.js';
+import { sentCredentials } from './credentials.js';
 import { unknownRepository } from './dispatch.js';
 import type { Ctx } from './env.js';
 import type { Gate } from './gate.js';
@@ -65,8 +64,8 @@ export class ApiCaller {
 
 /** Authenticates a management API request (401 with a Basic challenge for credentials that are not good). */
 export async function apiCaller(c: Ctx, auth: AuthService | null, info: RequestInfo): Promise<ApiCaller> {
-  const sent = parseAuthorization(c.req.header('authorization'));
-  if (auth && sent.kind === 'bearer' && !parseAccessToken(sent.token)) {
+  // A bearer credential that is not an access token (sentCredentials makes those Basic) is a registry JWT.
+  if (auth && sentCredentials(c.req.header('authorization'), auth).kind === 'bearer') {
     throw basicChallenge(auth, 'the management API takes Basic credentials or an access token (wharf_…), not a registry bearer token (its scopes cover registry requests only)');
   }
   let gate: Gate;

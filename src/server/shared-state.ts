@@ -84,7 +84,7 @@ function loginAttempts(channel: WorkerChannel): LoginAttempts {
   return {
     async reserve(user, address) {
       const answer = await channel.request<LoginReserveAnswer>('login.reserve', { user, address });
-      if ('wait' in answer) throw tooManyLogins(user, answer.wait);
+      if ('wait' in answer) throw tooManyLogins(answer.wait);
       return { succeeded: () => channel.tell('login.succeeded', { id: answer.id }) };
     },
   };

@@ -77,6 +77,7 @@ test('an access token as a Bearer credential is the same login as its Basic form
       await fetch(`${wharf.url}/v2/docker-local/app/tags/list`, { headers: { authorization: basic('ci', token) } }),
     ];
     assert.equal(refused.map((response) => response.status), [401, 401, 401, 401]);
+    assert.match(await refused[0]!.text(), 'the access token is not valid');
     assert.equal(logins(), Array(4).fill('audit: who=ci action=login result=failed'), 'each refusal is a failed login of its owner, as Basic ci:wharf_… is');
     const unknown = `wharf_${'0'.repeat(16)}_${token.slice(23)}`;
     assert.is((await fetch(`${wharf.url}/v2/`, { headers: { authorization: `Bearer ${unknown}` } })).status, 401);
@@ -87,6 +88,7 @@ test('an access token as a Bearer credential is the same login as its Basic form
     const throttled = await fetch(`${wharf.url}/v2/`, { headers: bearer });
     assert.is(throttled.status, 429);
     assert.ok(throttled.headers.get('retry-after'));
+    assert.not.match(await throttled.text(), /\bci\b/, 'the refusal does not name the owner, which the caller did not send');
     assert.is(logins().at(-1), 'audit: who=ci action=login result=throttled');
     assert.is((await fetch(`${wharf.url}/v2/`, { headers: { authorization: basic('ci', token) } })).status, 429, 'and so is its Basic form');
   } finally {

@@ -39,7 +39,8 @@ export class BatchedPulls implements Pulls {
 
   /**
    * Writes what was noted so far. Resolves once every earlier write has ended too, one the timer
-   * began included: a caller that flushes (the collector) then finds each pull in the database.
+   * began included: a caller that flushes (the collector) then finds each pull in the database
+   * (unless an earlier write failed: its pulls are not written again).
    */
   flush(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
