@@ -17,6 +17,7 @@ import { s3Storage } from './s3.js';
 import { hashPassword } from '../../src/auth/passwords.js';
 import type { LoginHooks } from '../../src/auth/service.js';
 import { openConfiguredMetadata } from '../../src/storage.js';
+import type { Metadata } from '../../src/store/metadata/index.js';
 
 export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -35,6 +36,8 @@ export interface TestServer {
   collectGarbage(options?: { dryRun?: boolean }): Promise<CollectSummary>;
   /** What /readyz reports about storage. */
   storageHealth(): Promise<{ writable: boolean; reason?: string }>;
+  /** The server's metadata database on a connection of its own, as another node has it (close it after use). */
+  openMetadata(): Promise<Metadata>;
   /**
    * Resolves when the server has loaded the account snapshot the database holds now (after a
    * `wharf user` or `wharf token` command: what it did is known to the server then); fails after `ms`.
@@ -171,6 +174,7 @@ export async function startWharf(options: StartOptions = {}): Promise<TestServer
     storage,
     collectGarbage: (collectOptions) => running.collectGarbage(collectOptions),
     storageHealth: () => running.storageHealth(),
+    openMetadata: () => openConfiguredMetadata(config),
     async accountsLoaded(ms = 30_000) {
       const metadata = await openConfiguredMetadata(config);
       let version: number;

@@ -1,5 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { parseManifest } from '../../src/oci/manifest.js';
+import { eventually } from '../helpers/auth.js';
 import { makeImage } from '../helpers/images.js';
 import { errorCode, seedImage } from '../helpers/registry.js';
 import { remoteFixture } from '../helpers/upstream.js';
@@ -43,6 +45,40 @@ test('a tag deleted upstream is dropped: 404 remembered, never served stale; its
   } finally {
     proxy.fault = 'none';
   }
+});
+
+test('a tag cached anew meanwhile (by another node) survives the upstream\'s 404 for the manifest it named before', async () => {
+  const { distribution, proxy, wharf } = fixture;
+  const [before, after] = [makeImage(), makeImage()];
+  await seedImage(distribution.url, 'team/raced', before, 'v');
+  const tagUrl = `${wharf.url}/v2/up/team/raced/manifests/v`;
+  assert.is((await fetch(tagUrl)).status, 200);
+  assert.is((await fetch(`${distribution.url}/v2/team/raced/manifests/${before.digest}`, { method: 'DELETE' })).status, 202);
+
+  pastTtl();
+  proxy.reset();
+  let release!: () => void;
+  proxy.holdManifests = new Promise((resolve) => { release = resolve; });
+  const revalidation = fetch(tagUrl);
+  try {
+    // The revalidation has had its HEAD's 404 and waits for its GET's.
+    await eventually('the revalidation asked for the manifest', async () => (proxy.counts['GET manifest'] ?? 0) === 1, 10_000);
+    const other = await wharf.openMetadata();
+    try {
+      const image = { repo: 'up', name: 'team/raced' };
+      await other.manifests.cache({ ...image, manifest: parseManifest(after.manifest), content: after.manifest, tag: 'v', now: clock });
+      await other.tags.confirm(image, 'v', clock);
+    } finally {
+      await other.close();
+    }
+  } finally {
+    proxy.holdManifests = null;
+    release();
+  }
+  assert.is((await revalidation).status, 404);
+  const kept = await fetch(tagUrl);
+  assert.is(kept.status, 200, 'the tag, moved meanwhile, was not dropped');
+  assert.is(kept.headers.get('docker-content-digest'), after.digest);
 });
 
 test.run();
