@@ -1,7 +1,7 @@
 import { RegistryError } from './errors.js';
 import { digestOf, isDigest, type DigestAlgorithm } from './digest.js';
 import {
-  DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST,
+  DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, OCI_INDEX, OCI_MANIFEST,
   imageTypes, indexTypes, schema1Types,
 } from './mediatypes.js';
 
@@ -80,13 +80,18 @@ function descriptors(value: unknown, where: string): Descriptor[] {
 }
 
 /** The media type a manifest declares for itself, falling back to the PUT's Content-Type. */
-function resolveMediaType(body: Record<string, unknown>, contentType: string | undefined): string {
+const dockerV2Types: ReadonlySet<string> = new Set([DOCKER_MANIFEST, DOCKER_MANIFEST_LIST]);
+
+function resolveMediaType(body: Record<string, unknown>, contentType: string | undefined, pushed: boolean): string {
   const declared = typeof body.mediaType === 'string' ? body.mediaType : undefined;
   const sent = contentType?.split(';')[0]!.trim() || undefined;
   if (body.schemaVersion === 1) return sent && schema1Types.has(sent) ? sent : (body.signatures ? DOCKER_SCHEMA1_SIGNED : DOCKER_SCHEMA1);
   if (declared && sent && declared !== sent) {
     throw invalid(`Content-Type ${sent} does not match the manifest's mediaType ${declared}`);
   }
+  // Docker's formats declare their type (Distribution refuses them otherwise). Taken from the
+  // header alone, the same bytes could be pushed under two types, and one digest has one.
+  if (pushed && !declared && sent && dockerV2Types.has(sent)) throw invalid(`a ${sent} manifest must name its mediaType`);
   const mediaType = declared ?? sent;
   if (mediaType) return mediaType;
   // OCI allows mediaType to be omitted; tell the two OCI kinds apart by shape.
@@ -96,8 +101,9 @@ function resolveMediaType(body: Record<string, unknown>, contentType: string | u
 /**
  * Parses and validates manifest bytes. Throws MANIFEST_INVALID (or 413) with a precise message.
  * `algorithm` names its digest: sha256, or the algorithm of the digest it is pushed or fetched by.
+ * `pushed`: a client's push, held to what a push must say (Docker formats name their mediaType).
  */
-export function parseManifest(bytes: Uint8Array, contentType?: string, algorithm: DigestAlgorithm = 'sha256'): ParsedManifest {
+export function parseManifest(bytes: Uint8Array, contentType?: string, algorithm: DigestAlgorithm = 'sha256', pushed = false): ParsedManifest {
   if (bytes.length > maxManifestBytes) {
     throw new RegistryError('SIZE_INVALID', { status: 413, message: `manifest is ${bytes.length} bytes; the limit is ${maxManifestBytes}` });
   }
@@ -109,7 +115,7 @@ export function parseManifest(bytes: Uint8Array, contentType?: string, algorithm
   }
   if (!isObject(body)) throw invalid('body is not a JSON object');
   if (body.schemaVersion !== 1 && body.schemaVersion !== 2) throw invalid('schemaVersion must be 2');
-  const mediaType = resolveMediaType(body, contentType);
+  const mediaType = resolveMediaType(body, contentType, pushed);
   const digest = digestOf(bytes, algorithm);
   const annotations = isObject(body.annotations) ? (body.annotations as Record<string, string>) : null;
   const subject = body.subject === undefined ? null : descriptor(body.subject, 'subject');
@@ -136,7 +142,8 @@ export function parseManifest(bytes: Uint8Array, contentType?: string, algorithm
     // Foreign (non-distributable) layers live at their urls, not in the registry.
     const foreign = layers.filter((layer) => layer.urls?.length);
     const blobs = [config, ...layers.filter((layer) => !layer.urls?.length)].map((d) => d.digest);
-    const effectiveArtifactType = artifactType ?? (config.mediaType === OCI_EMPTY ? null : config.mediaType);
+    // distribution-spec 1.1, listing referrers: without artifactType, the config's media type (the empty one included).
+    const effectiveArtifactType = artifactType ?? config.mediaType;
     const declared: DeclaredSize[] = [{ where: 'config', digest: config.digest, size: config.size, kind: 'blob' }];
     layers.forEach((layer, i) => { if (!layer.urls?.length) declared.push({ where: `layers[${i}]`, digest: layer.digest, size: layer.size, kind: 'blob' }); });
     return { digest, mediaType, kind: 'image', blobs: [...new Set(blobs)], children: [], foreign, subject, artifactType: effectiveArtifactType, annotations, declared };

@@ -78,7 +78,7 @@ export class LocalRepository implements Repository {
   async putManifest(name: string, reference: string, content: Buffer, contentType: string | undefined, options: PutManifestOptions = {}): Promise<PutManifestResult> {
     // By a digest, the manifest is addressed by that digest's algorithm (sha512 too, as blobs are).
     const byDigest = parseDigest(reference);
-    const manifest = parseManifest(content, contentType, byDigest?.algorithm);
+    const manifest = parseManifest(content, contentType, byDigest?.algorithm, true);
     if (schema1Types.has(manifest.mediaType) && this.#config.blockSchema1) {
       throw new RegistryError('MANIFEST_INVALID', {
         message: `Docker schema1 manifests are blocked in ${this.key} (blockSchema1). Convert the image to schema2 or OCI first, e.g. ` +

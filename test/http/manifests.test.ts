@@ -125,6 +125,14 @@ test('Docker schema2 manifests and manifest lists, with Accept negotiation', asy
   const neither = await fetch(manifestUrl('amd'), { headers: { Accept: OCI_MANIFEST } });
   assert.is(neither.status, 404);
   assert.is(await errorCode(neither), 'MANIFEST_UNKNOWN');
+  // Without its mediaType a Docker manifest is refused (as Distribution does): its type would come
+  // from the header alone, and the same bytes could then be pushed again under an OCI type.
+  const unnamed = Buffer.from(JSON.stringify({ schemaVersion: 2, config: descriptorOf(config, 'application/vnd.docker.container.image.v1+json'), layers: [] }));
+  const refused = await putManifest(base, name, 'unnamed', unnamed, DOCKER_MANIFEST);
+  assert.is(refused.status, 400);
+  assert.is(await errorCode(refused), 'MANIFEST_INVALID');
+  assert.is((await fetch(manifestUrl('unnamed'))).status, 404, 'nothing stored');
+  assert.is((await putManifest(base, name, 'unnamed', unnamed, OCI_MANIFEST)).status, 201, 'the same bytes as OCI, whose mediaType is optional');
 });
 
 test('an OCI index over two platforms', async () => {
@@ -251,6 +259,14 @@ test('artifacts with a subject: OCI-Subject on push, listed by referrers with ar
   const none = await fetch(`${base}/v2/${name}/referrers/${digestOf(randomBytes(3))}`);
   assert.is(none.status, 200);
   assert.equal((await none.json() as { manifests: unknown[] }).manifests, []);
+  // No artifactType: the config's media type stands for it, the empty one included (distribution-spec 1.1).
+  const untyped = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: OCI_MANIFEST, config: descriptorOf(empty, 'application/vnd.oci.empty.v1+json'), layers: [],
+    subject: descriptorOf({ digest: subject.digest, bytes: subject.manifest }, OCI_MANIFEST),
+  }));
+  assert.is((await putManifest(base, name, digestOf(untyped), untyped)).status, 201);
+  const byEmpty = await fetch(`${base}/v2/${name}/referrers/${subject.digest}?artifactType=${encodeURIComponent('application/vnd.oci.empty.v1+json')}`);
+  assert.equal((await byEmpty.json() as { manifests: { digest: string; artifactType: string }[] }).manifests.map((m) => [m.digest, m.artifactType]), [[digestOf(untyped), 'application/vnd.oci.empty.v1+json']]);
 });
 
 test('unknown manifests are MANIFEST_UNKNOWN', async () => {
